@@ -1,0 +1,153 @@
+"""Configuration: ``[tool.dualorm]`` in the nearest pyproject.toml, then environment variables.
+
+``Config.load()`` walks up from the working directory to the first ``pyproject.toml`` that has a
+``[tool.dualorm]`` table; paths in it are relative to that file. Environment variables
+(``DATABASE_URL``, ``DATABASE_REPLICA_URLS``, ``DUALORM_ENV``, ``DUALORM_BACKUP_KEY``,
+``DUALORM_BACKUP_DIR``, ``DUALORM_WEBHOOK_URL``, ``DUALORM_WEBHOOK_SECRET``) are read once, here.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from dualorm.errors import ConfigError
+
+
+class Environment(enum.StrEnum):
+    DEVELOPMENT = "development"
+    TESTING = "testing"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+    @classmethod
+    def parse(cls, value: str, *, origin: str = "DUALORM_ENV") -> Environment:
+        try:
+            return cls(value.strip().lower())
+        except ValueError:
+            allowed = ", ".join(e.value for e in cls)
+            raise ConfigError(f"{origin}={value!r} is not one of {allowed}") from None
+
+
+class Ownership(enum.StrEnum):
+    """Who owns a table: both ORMs (the default), one of them, or neither."""
+
+    SHARED = "shared"
+    SQLALCHEMY = "sqlalchemy"
+    DJANGO = "django"
+    EXTERNAL = "external"
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path = field(default_factory=Path.cwd)
+    sa_metadata: str = "sa_models:Base.metadata"
+    django_settings: str = "django_app.settings"
+    django_app_label: str = "django_app"
+    migrations_dir: str = "migrations"
+    seeds_dir: str = "seeds"
+    backup_dir: str = "backups"
+    ownership: Mapping[str, Ownership] = field(default_factory=dict)
+    environment: Environment = Environment.DEVELOPMENT
+    database_url: str | None = None
+    replica_urls: tuple[str, ...] = ()
+    backup_key: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+
+    @property
+    def migrations_path(self) -> Path:
+        return self.root / self.migrations_dir
+
+    @property
+    def seeds_path(self) -> Path:
+        return self.root / self.seeds_dir
+
+    @property
+    def backup_path(self) -> Path:
+        return self.root / self.backup_dir
+
+    @property
+    def state_dir(self) -> Path:
+        """Where the embedded server and other local state live."""
+        return self.root / ".dualorm"
+
+    def with_(self, **changes: Any) -> Config:
+        return replace(self, **changes)
+
+    @classmethod
+    def load(cls, start: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+        """Read ``[tool.dualorm]`` found by walking up from ``start`` and the environment."""
+        env = os.environ if environ is None else environ
+        root, table = _find_pyproject(start or Path.cwd())
+        known = {f for f in cls.__dataclass_fields__ if f not in _NOT_FROM_FILE}
+        unknown = set(table) - known - {"tables"}
+        if unknown:
+            raise ConfigError(
+                f"{root / 'pyproject.toml'}: unknown [tool.dualorm] key(s): "
+                + ", ".join(sorted(unknown))
+            )
+        values: dict[str, Any] = {k: v for k, v in table.items() if k in known}
+        values["ownership"] = _ownership(table.get("tables", {}), root)
+        if env.get("DUALORM_BACKUP_DIR"):
+            values["backup_dir"] = env["DUALORM_BACKUP_DIR"]
+        return cls(
+            root=root,
+            environment=Environment.parse(env.get("DUALORM_ENV") or "development"),
+            database_url=env.get("DATABASE_URL") or None,
+            replica_urls=tuple(
+                u.strip() for u in env.get("DATABASE_REPLICA_URLS", "").split(",") if u.strip()
+            ),
+            backup_key=env.get("DUALORM_BACKUP_KEY") or None,
+            webhook_url=env.get("DUALORM_WEBHOOK_URL") or None,
+            webhook_secret=env.get("DUALORM_WEBHOOK_SECRET") or None,
+            **values,
+        )
+
+
+_NOT_FROM_FILE = {
+    "root",
+    "ownership",
+    "environment",
+    "database_url",
+    "replica_urls",
+    "backup_key",
+    "webhook_url",
+    "webhook_secret",
+}
+
+
+def _find_pyproject(start: Path) -> tuple[Path, dict[str, Any]]:
+    for folder in (start.resolve(), *start.resolve().parents):
+        candidate = folder / "pyproject.toml"
+        if not candidate.is_file():
+            continue
+        try:
+            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{candidate}: {exc}") from None
+        section = data.get("tool", {}).get("dualorm")
+        if isinstance(section, dict):
+            return folder, section
+    return start.resolve(), {}
+
+
+def _ownership(tables: Any, root: Path) -> dict[str, Ownership]:
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{root / 'pyproject.toml'}: [tool.dualorm.tables] must be a table")
+    result = {}
+    for name, owner in tables.items():
+        try:
+            result[str(name)] = Ownership(str(owner))
+        except ValueError:
+            allowed = ", ".join(o.value for o in Ownership)
+            raise ConfigError(
+                f"{root / 'pyproject.toml'}: [tool.dualorm.tables] {name} = {owner!r} "
+                f"is not one of {allowed}"
+            ) from None
+    return result

@@ -1,0 +1,182 @@
+"""The one exception tree of dualorm, and the exit code each class maps to.
+
+::
+
+    DualormError                      exit 1  an operation failed
+    ├── UsageError                    exit 2  bad input: nothing was changed
+    │   ├── ConfigError                       pyproject / env var / module path
+    │   ├── DatabaseUnreachable               cannot connect (URL shown without password)
+    │   ├── SpecError(path, line, message)    malformed change spec
+    │   ├── GraphError                        unknown or cyclic dependency
+    │   ├── SeedError                         malformed seed module
+    │   └── BackupKeyError                    missing or wrong DUALORM_BACKUP_KEY
+    ├── SafetyError                   exit 3  refused by a safety rule
+    │   ├── EnvironmentMismatch(database, requested)
+    │   ├── ChecksumMismatch(migration_id, expected, actual)
+    │   ├── ConfirmationRequired
+    │   ├── DependentsExist(target, dependents)
+    │   ├── LockHeld(holder)
+    │   └── LintRefused(findings)
+    ├── DriftDetected(differences)    exit 1  a check found problems
+    ├── IrreversibleError             exit 1  going down through an irreversible operation
+    ├── MigrationFailed(migration_id, statement, cause)
+    ├── BackupCorrupt(path, reason)   exit 1  tampered or truncated backup
+    └── LedgerError                   exit 1  a ledger write touched an unexpected row count
+
+The CLI turns any of these into one line of text and :func:`exit_code`; it never shows a
+traceback for a ``DualormError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class DualormError(Exception):
+    """Base of every error dualorm raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(DualormError):
+    """Bad input or usage: a flag, a file, a module path. Nothing was changed."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A configuration value (pyproject, environment variable, module path) is wrong."""
+
+
+class DatabaseUnreachable(UsageError):
+    """The database cannot be reached. The message carries the URL without its password."""
+
+
+class SpecError(UsageError):
+    """A change spec is malformed; names the file and the line."""
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.message = message
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {message}")
+
+
+class GraphError(UsageError):
+    """A dependency names something unknown, or dependencies form a cycle."""
+
+
+class SeedError(UsageError):
+    """A seed module is malformed."""
+
+
+class BackupKeyError(UsageError):
+    """DUALORM_BACKUP_KEY is missing, malformed, or does not open the backup."""
+
+
+class SafetyError(DualormError):
+    """Refused by a safety rule; nothing was changed."""
+
+    exit_code = 3
+
+
+class EnvironmentMismatch(SafetyError):
+    """The database is labelled with another environment than the one requested."""
+
+    def __init__(self, database: str, requested: str) -> None:
+        self.database = database
+        self.requested = requested
+        super().__init__(f"the database is labelled {database!r} but this run is for {requested!r}")
+
+
+class ChecksumMismatch(SafetyError):
+    """An applied migration or seed was edited after it was applied."""
+
+    def __init__(self, migration_id: str, expected: str, actual: str) -> None:
+        self.migration_id = migration_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"{migration_id} was edited after it was applied "
+            f"(applied checksum {expected[:12]}, file now {actual[:12]}); restore the file "
+            "or re-baseline it"
+        )
+
+
+class ConfirmationRequired(SafetyError):
+    """A destructive action needs an explicit --confirm (or is refused outright)."""
+
+
+class DependentsExist(SafetyError):
+    """Something applied still depends on the target of a rollback."""
+
+    def __init__(self, target: str, dependents: Sequence[str]) -> None:
+        self.target = target
+        self.dependents = tuple(dependents)
+        super().__init__(
+            f"{target} is needed by applied {', '.join(self.dependents)}; "
+            "roll those back first or pass --cascade"
+        )
+
+
+class LockHeld(SafetyError):
+    """Another runner holds the advisory lock and --no-wait was given."""
+
+    def __init__(self, holder: str) -> None:
+        self.holder = holder
+        super().__init__(f"another runner holds the migration lock: {holder}")
+
+
+class LintRefused(SafetyError):
+    """Production refuses migrations with unacknowledged lint errors."""
+
+    def __init__(self, findings: Sequence[Any]) -> None:
+        self.findings = tuple(findings)
+        super().__init__(
+            f"{len(self.findings)} unacknowledged lint error(s); run `dualorm migrate lint`"
+        )
+
+
+class DriftDetected(DualormError):
+    """A comparison found differences of severity error."""
+
+    def __init__(self, differences: Sequence[Any]) -> None:
+        self.differences = tuple(differences)
+        super().__init__(f"{len(self.differences)} difference(s) found")
+
+
+class IrreversibleError(DualormError):
+    """An operation cannot be reversed; going down through it is refused."""
+
+
+class MigrationFailed(DualormError):
+    """A migration failed; its transaction was rolled back."""
+
+    def __init__(self, migration_id: str, statement: str | None, cause: str) -> None:
+        self.migration_id = migration_id
+        self.statement = statement
+        self.cause = cause
+        where = f" at statement: {statement}" if statement else ""
+        super().__init__(f"{migration_id} failed{where}: {cause}")
+
+
+class BackupCorrupt(DualormError):
+    """A backup file does not match its manifest or fails authentication."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class LedgerError(DualormError):
+    """A ledger write touched an unexpected number of rows."""
+
+
+def exit_code(error: BaseException) -> int:
+    """Return the documented process exit code for ``error``."""
+    if isinstance(error, DualormError):
+        return error.exit_code
+    return 1

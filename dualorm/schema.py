@@ -1,0 +1,305 @@
+"""The neutral schema: frozen, typed, canonical values that every source produces.
+
+A ``Schema`` is what the SQLAlchemy models, the Django models, the live catalog and the
+replayed change specs all turn into. Comparing two of them is plain ``==`` on these values,
+so every field holds the *canonical* PostgreSQL spelling:
+
+* ``Column.type`` is what ``format_type()`` prints: ``character varying(255)``, ``integer``,
+  ``timestamp with time zone``, ``numeric(10,2)``, ``jsonb``, ``uuid``, ``text[]``.
+  :func:`canonical_type` turns the usual aliases (``varchar(255)``, ``timestamptz``, ``int8``)
+  into that spelling.
+* ``Column.default``, ``CheckConstraint.expression`` and ``Index.where`` hold the text
+  ``pg_get_expr`` would print. Sources that cannot ask the server (offline model loading)
+  store what the model says; :mod:`dualorm.normalize` rewrites it through the server.
+* Identifiers are stored as PostgreSQL stores them (unquoted names are lower case).
+
+Collections are tuples sorted by name, so two equal schemas compare equal whatever order a
+source read them in. Builders take any iterable and sort; use :func:`table` and
+:func:`schema` rather than the constructors when building by hand.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+DEFAULT_SCHEMA = "public"
+
+TableKey = tuple[str, str]
+"""``(schema, name)``: how tables are keyed everywhere."""
+
+
+class FkAction(enum.StrEnum):
+    """Referential actions, as PostgreSQL spells them in DDL."""
+
+    NO_ACTION = "NO ACTION"
+    RESTRICT = "RESTRICT"
+    CASCADE = "CASCADE"
+    SET_NULL = "SET NULL"
+    SET_DEFAULT = "SET DEFAULT"
+
+
+class Identity(enum.StrEnum):
+    """``GENERATED ... AS IDENTITY`` kinds."""
+
+    ALWAYS = "always"
+    BY_DEFAULT = "by default"
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: str
+    nullable: bool = True
+    default: str | None = None
+    identity: Identity | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PrimaryKey:
+    name: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UniqueConstraint:
+    name: str
+    columns: tuple[str, ...]
+    deferrable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CheckConstraint:
+    name: str
+    expression: str
+    validated: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKey:
+    name: str
+    columns: tuple[str, ...]
+    ref_table: str
+    ref_columns: tuple[str, ...]
+    ref_schema: str = DEFAULT_SCHEMA
+    on_delete: FkAction = FkAction.NO_ACTION
+    on_update: FkAction = FkAction.NO_ACTION
+    deferrable: bool = False
+    initially_deferred: bool = False
+    validated: bool = True
+
+    @property
+    def ref_key(self) -> TableKey:
+        return (self.ref_schema, self.ref_table)
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    """A non-constraint index. ``columns`` holds column names or canonical expressions."""
+
+    name: str
+    columns: tuple[str, ...]
+    unique: bool = False
+    where: str | None = None
+    method: str = "btree"
+    valid: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    schema: str = DEFAULT_SCHEMA
+    columns: tuple[Column, ...] = ()
+    primary_key: PrimaryKey | None = None
+    uniques: tuple[UniqueConstraint, ...] = ()
+    checks: tuple[CheckConstraint, ...] = ()
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    indexes: tuple[Index, ...] = ()
+    comment: str | None = None
+
+    @property
+    def key(self) -> TableKey:
+        return (self.schema, self.name)
+
+    @property
+    def qualified_name(self) -> str:
+        return self.name if self.schema == DEFAULT_SCHEMA else f"{self.schema}.{self.name}"
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    def constraint_names(self) -> set[str]:
+        names = {u.name for u in self.uniques}
+        names.update(c.name for c in self.checks)
+        names.update(f.name for f in self.foreign_keys)
+        if self.primary_key is not None:
+            names.add(self.primary_key.name)
+        return names
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """A set of tables, sorted by key. Build with :func:`schema`."""
+
+    tables: tuple[Table, ...] = ()
+    _index: dict[TableKey, Table] = field(
+        default_factory=dict, compare=False, repr=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        self._index.update((t.key, t) for t in self.tables)
+
+    def __iter__(self) -> Iterator[Table]:
+        return iter(self.tables)
+
+    def __len__(self) -> int:
+        return len(self.tables)
+
+    def get(self, key: TableKey | str) -> Table | None:
+        return self._index.get(as_key(key))
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, tuple | str) and as_key(key) in self._index
+
+    def keys(self) -> list[TableKey]:
+        return [t.key for t in self.tables]
+
+    def with_table(self, new: Table) -> Schema:
+        """Return a copy with ``new`` added or replacing the table of the same key."""
+        others = (t for t in self.tables if t.key != new.key)
+        return schema([*others, new])
+
+    def without(self, key: TableKey | str) -> Schema:
+        k = as_key(key)
+        return schema(t for t in self.tables if t.key != k)
+
+    def restrict(self, keys: Iterable[TableKey]) -> Schema:
+        """Return only the tables whose key is in ``keys``."""
+        wanted = set(keys)
+        return schema(t for t in self.tables if t.key in wanted)
+
+
+def as_key(key: TableKey | str) -> TableKey:
+    """Accept ``"users"``, ``"auth.users"`` or ``("auth", "users")``."""
+    if isinstance(key, tuple):
+        return key
+    schema_name, dot, name = key.rpartition(".")
+    return (schema_name if dot else DEFAULT_SCHEMA, name)
+
+
+_Named = TypeVar("_Named", Column, UniqueConstraint, CheckConstraint, ForeignKey, Index)
+
+
+def _by_name(items: Iterable[_Named]) -> tuple[_Named, ...]:
+    return tuple(sorted(items, key=lambda item: item.name))
+
+
+def table(
+    name: str,
+    columns: Iterable[Column] = (),
+    *,
+    schema: str = DEFAULT_SCHEMA,
+    primary_key: PrimaryKey | None = None,
+    uniques: Iterable[UniqueConstraint] = (),
+    checks: Iterable[CheckConstraint] = (),
+    foreign_keys: Iterable[ForeignKey] = (),
+    indexes: Iterable[Index] = (),
+    comment: str | None = None,
+) -> Table:
+    """Build a ``Table`` with its collections in canonical order (columns keep theirs)."""
+    return Table(
+        name=name,
+        schema=schema,
+        columns=tuple(columns),
+        primary_key=primary_key,
+        uniques=_by_name(uniques),
+        checks=_by_name(checks),
+        foreign_keys=_by_name(foreign_keys),
+        indexes=_by_name(indexes),
+        comment=comment,
+    )
+
+
+def normalized(t: Table) -> Table:
+    """Return ``t`` with its collections sorted (after a ``dataclasses.replace``)."""
+    return replace(
+        t,
+        uniques=_by_name(t.uniques),
+        checks=_by_name(t.checks),
+        foreign_keys=_by_name(t.foreign_keys),
+        indexes=_by_name(t.indexes),
+    )
+
+
+def schema(tables: Iterable[Table] = ()) -> Schema:
+    """Build a ``Schema`` with its tables sorted by key."""
+    return Schema(tables=tuple(sorted(tables, key=lambda t: t.key)))
+
+
+# -- canonical types -------------------------------------------------------------------------
+
+_TYPE_ALIASES = {
+    "int": "integer",
+    "int4": "integer",
+    "serial": "integer",
+    "int2": "smallint",
+    "smallserial": "smallint",
+    "int8": "bigint",
+    "bigserial": "bigint",
+    "bool": "boolean",
+    "float8": "double precision",
+    "float": "double precision",
+    "float4": "real",
+    "decimal": "numeric",
+    "varchar": "character varying",
+    "char": "character",
+    "bpchar": "character",
+    "timestamptz": "timestamp with time zone",
+    "timestamp": "timestamp without time zone",
+    "timetz": "time with time zone",
+    "time": "time without time zone",
+    "varbit": "bit varying",
+}
+
+_WITH_TZ = {
+    "timestamp with time zone",
+    "timestamp without time zone",
+    "time with time zone",
+    "time without time zone",
+}
+
+
+def canonical_type(spelling: str) -> str:
+    """Return the ``format_type()`` spelling of a PostgreSQL type name.
+
+    >>> canonical_type("VARCHAR(255)")
+    'character varying(255)'
+    >>> canonical_type("timestamptz(3)")
+    'timestamp(3) with time zone'
+    >>> canonical_type("numeric(10, 2)")
+    'numeric(10,2)'
+    >>> canonical_type("int8[]")
+    'bigint[]'
+    """
+    text = " ".join(spelling.strip().lower().split())
+    array = ""
+    while text.endswith("[]"):
+        array += "[]"
+        text = text[:-2].rstrip()
+    base, paren, rest = text.partition("(")
+    base = base.strip()
+    modifier = ""
+    if paren:
+        inner, _, tail = rest.partition(")")
+        modifier = "(" + ",".join(part.strip() for part in inner.split(",")) + ")"
+        base = f"{base} {tail.strip()}".strip()
+    base = _TYPE_ALIASES.get(base, base)
+    if modifier and base in _WITH_TZ:
+        head, _, zone = base.partition(" with")
+        return f"{head}{modifier} with{zone}{array}"
+    if base == "character" and not modifier:
+        modifier = "(1)"
+    return f"{base}{modifier}{array}"
