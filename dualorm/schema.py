@@ -56,6 +56,9 @@ class Column:
     default: str | None = None
     identity: Identity | None = None
     comment: str | None = None
+    # What a model validates in Python only (Django choices, a non-native SQLAlchemy Enum).
+    # Not part of equality: the database never sees it; ``validate --data`` checks rows.
+    choices: tuple[str, ...] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,9 @@ class ForeignKey:
     deferrable: bool = False
     initially_deferred: bool = False
     validated: bool = True
+    # The action an ORM applies in Python instead of the database (Django's on_delete).
+    # Not part of equality; the diff uses it to explain an on_delete difference.
+    emulated_on_delete: FkAction | None = field(default=None, compare=False)
 
     @property
     def ref_key(self) -> TableKey:
