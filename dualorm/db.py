@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,17 +35,20 @@ def redact(url: str) -> str:
     >>> redact("postgresql:///auth?host=/tmp&password=s3cret")
     'postgresql:///auth?host=/tmp&password=***'
     """
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostinfo = netloc.rpartition("@")
-        user, sep, _password = userinfo.partition(":")
-        netloc = f"{user}:***@{hostinfo}" if sep else netloc
-    query = "&".join(
-        f"{k}=***" if k.lower() == "password" else f"{k}{eq}{v}"
-        for k, eq, v in (p.partition("=") for p in parts.query.split("&") if p)
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return redact_text(url)
+
+
+_USERINFO_PASSWORD = re.compile(r"(\b[a-z][\w+.-]*://[^:/@\s]*:)[^\s/]*@", re.IGNORECASE)
+_PASSWORD_PARAM = re.compile(r"(\bpassword=)[^&\s]*", re.IGNORECASE)
+
+
+def redact_text(text: str) -> str:
+    """Return ``text`` with the password of every URL inside it replaced by ``***``.
+
+    >>> redact_text("could not reach postgres://app:hunter2@db/auth (timeout)")
+    'could not reach postgres://app:***@db/auth (timeout)'
+    """
+    return _PASSWORD_PARAM.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1***@", text))
 
 
 def libpq_url(url: str) -> str:
@@ -88,7 +92,7 @@ def connect(
         )
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        reason = reason.replace(url, redact(url))
+        reason = redact_text(reason.replace(url, redact(url)))
         raise DatabaseUnreachable(f"cannot connect to {redact(url)}: {reason}") from None
 
 
