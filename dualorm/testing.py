@@ -60,3 +60,101 @@ def scratch_database(admin_url: str | None = None, prefix: str = "t") -> Iterato
         yield url
     finally:
         drop_database(admin, url)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def streaming_pair() -> Iterator[tuple[str, str]]:
+    """Yield ``(primary_url, replica_url)``: a fresh cluster and a streaming replica of it.
+
+    Built with the embedded distribution's ``initdb`` and ``pg_basebackup``; as root, the
+    servers run as the unprivileged user pgserver already uses, since PostgreSQL refuses root.
+    """
+    import shutil
+    import subprocess
+
+    import pgserver
+
+    bindir = Path(pgserver.__file__).parent / "pginstall" / "bin"
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "pgserver", "--"]
+    base = Path(tempfile.mkdtemp(prefix="dualorm-repl-"))
+    base.chmod(0o777)
+    primary, replica = base / "primary", base / "replica"
+    ports = _free_port(), _free_port()
+
+    def run(*args: str) -> None:
+        subprocess.run([*as_user, *args], check=True, capture_output=True, cwd=base)
+
+    try:
+        run(str(bindir / "initdb"), "-D", str(primary), "-U", "postgres", "--auth=trust")
+        settings = (
+            f"port = {ports[0]}\nlisten_addresses = '127.0.0.1'\n"
+            f"unix_socket_directories = '{base}'\nwal_level = replica\nmax_wal_senders = 4\n"
+            "fsync = off\n"
+        )
+        run("sh", "-c", f"printf '%s' \"{settings}\" >> {primary}/postgresql.conf")
+        run(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(primary),
+            "-l",
+            str(base / "primary.log"),
+            "-w",
+            "start",
+        )
+        run(
+            str(bindir / "pg_basebackup"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(ports[0]),
+            "-U",
+            "postgres",
+            "-D",
+            str(replica),
+            "-R",
+            "-X",
+            "stream",
+        )
+        run(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(replica),
+            "-l",
+            str(base / "replica.log"),
+            "-o",
+            f"-p {ports[1]}",
+            "-w",
+            "start",
+        )
+        yield (
+            f"postgresql://postgres@127.0.0.1:{ports[0]}/postgres",
+            f"postgresql://postgres@127.0.0.1:{ports[1]}/postgres",
+        )
+    finally:
+        for data in (replica, primary):
+            if (data / "postmaster.pid").exists():
+                subprocess.run(
+                    [
+                        *as_user,
+                        str(bindir / "pg_ctl"),
+                        "-D",
+                        str(data),
+                        "-m",
+                        "immediate",
+                        "-w",
+                        "stop",
+                    ],
+                    capture_output=True,
+                    check=False,
+                )
+        shutil.rmtree(base, ignore_errors=True)
