@@ -1,0 +1,366 @@
+"""PostgreSQL DDL for every operation, and the steps the runner executes for a migration.
+
+One renderer per operation class, registered in :data:`sql_renderer`; each returns the
+statements (without trailing semicolons) that carry the operation out. Identifiers are always
+quoted with :func:`quote_ident`; default values, check expressions and index predicates are
+SQL expressions and are emitted as written. The Alembic and Django emitters take their SQL
+from here, so the three targets cannot drift apart.
+
+:func:`migration_steps` turns a :class:`~dualorm.spec.model.Migration` into runner
+:class:`~dualorm.spec.model.Step` values; :func:`render_migration_sql` prints a whole migration
+as a script for ``migrate plan --sql`` or ``psql -f``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dualorm.emit.registry import Registry, Rendered
+from dualorm.errors import IrreversibleError
+from dualorm.schema import (
+    DEFAULT_SCHEMA,
+    CheckConstraint,
+    Column,
+    FkAction,
+    ForeignKey,
+    Index,
+    PrimaryKey,
+    Table,
+    UniqueConstraint,
+    as_key,
+)
+from dualorm.spec.model import Direction, Migration, Step
+from dualorm.spec.ops import (
+    AddCheck,
+    AddColumn,
+    AddForeignKey,
+    AddPrimaryKey,
+    AddUnique,
+    AlterColumn,
+    ChangeKind,
+    CreateIndex,
+    CreateTable,
+    DropColumn,
+    DropConstraint,
+    DropIndex,
+    DropTable,
+    Operation,
+    RenameColumn,
+    RenameTable,
+    RunPython,
+    RunSQL,
+    ValidateConstraint,
+)
+from dualorm.spec.sqltext import quote_ident, quote_literal
+
+__all__ = [
+    "column_definition",
+    "constraint_definition",
+    "migration_steps",
+    "quote_ident",
+    "quote_literal",
+    "render",
+    "render_migration_sql",
+    "sql_renderer",
+    "statements",
+]
+
+Statements = tuple[str, ...]
+
+sql_renderer: Registry[Statements] = Registry("sql")
+"""Operation class -> function returning the statements that carry it out."""
+
+
+def statements(operation: Operation) -> Statements:
+    """Return the SQL statements (no trailing semicolons) that apply ``operation``."""
+    return sql_renderer(operation)
+
+
+def render(operation: Operation) -> Rendered:
+    """Return ``operation`` as one SQL text (statements ending in ``;``) and no imports."""
+    return "\n".join(f"{s};" for s in statements(operation)), frozenset()
+
+
+# -- fragments -------------------------------------------------------------------------------
+
+
+def qualified(table: str) -> str:
+    """Return a quoted table name, schema-qualified unless it is in ``public``."""
+    schema_name, name = as_key(table)
+    if schema_name == DEFAULT_SCHEMA:
+        return quote_ident(name)
+    return f"{quote_ident(schema_name)}.{quote_ident(name)}"
+
+
+def _names(columns: Iterable[str]) -> str:
+    return ", ".join(quote_ident(c) for c in columns)
+
+
+def column_definition(column: Column) -> str:
+    """Return ``"name" type [identity] [DEFAULT expr] [NOT NULL]`` for ``column``."""
+    parts = [quote_ident(column.name), column.type]
+    if column.identity is not None:
+        parts.append(f"GENERATED {column.identity.value.upper()} AS IDENTITY")
+    if column.default is not None:
+        parts.append(f"DEFAULT {column.default}")
+    if not column.nullable:
+        parts.append("NOT NULL")
+    return " ".join(parts)
+
+
+def _fk_body(fk: ForeignKey) -> str:
+    ref = fk.ref_table if fk.ref_schema == DEFAULT_SCHEMA else f"{fk.ref_schema}.{fk.ref_table}"
+    text = (
+        f"FOREIGN KEY ({_names(fk.columns)}) REFERENCES {qualified(ref)} ({_names(fk.ref_columns)})"
+    )
+    if fk.on_delete is not FkAction.NO_ACTION:
+        text += f" ON DELETE {fk.on_delete.value}"
+    if fk.on_update is not FkAction.NO_ACTION:
+        text += f" ON UPDATE {fk.on_update.value}"
+    if fk.deferrable:
+        text += " DEFERRABLE"
+        if fk.initially_deferred:
+            text += " INITIALLY DEFERRED"
+    return text
+
+
+def constraint_definition(
+    constraint: PrimaryKey | UniqueConstraint | CheckConstraint | ForeignKey,
+) -> str:
+    """Return ``CONSTRAINT "name" ...`` as it stands in CREATE TABLE or ADD CONSTRAINT."""
+    head = f"CONSTRAINT {quote_ident(constraint.name)} "
+    if isinstance(constraint, PrimaryKey):
+        return head + f"PRIMARY KEY ({_names(constraint.columns)})"
+    if isinstance(constraint, UniqueConstraint):
+        tail = " DEFERRABLE" if constraint.deferrable else ""
+        return head + f"UNIQUE ({_names(constraint.columns)}){tail}"
+    if isinstance(constraint, CheckConstraint):
+        return head + f"CHECK ({constraint.expression})"
+    return head + _fk_body(constraint)
+
+
+def _index_element(element: str) -> str:
+    # Index.columns holds plain column names or expressions; an expression needs parentheses.
+    if element and all(ch.isalnum() or ch in "_$" for ch in element):
+        return quote_ident(element)
+    return f"({element})"
+
+
+def _create_index(table: str, index: Index, concurrently: bool) -> str:
+    head = "CREATE UNIQUE INDEX" if index.unique else "CREATE INDEX"
+    if concurrently:
+        head += " CONCURRENTLY"
+    using = "" if index.method == "btree" else f" USING {index.method}"
+    elements = ", ".join(_index_element(e) for e in index.columns)
+    text = f"{head} {quote_ident(index.name)} ON {qualified(table)}{using} ({elements})"
+    if index.where is not None:
+        text += f" WHERE {index.where}"
+    return text
+
+
+def _index_name(table: str, name: str) -> str:
+    schema_name, _ = as_key(table)
+    if schema_name == DEFAULT_SCHEMA:
+        return quote_ident(name)
+    return f"{quote_ident(schema_name)}.{quote_ident(name)}"
+
+
+def _comment(target: str, text: str | None) -> str:
+    return f"COMMENT ON {target} IS {'NULL' if text is None else quote_literal(text)}"
+
+
+def _alter(table: str, action: str) -> str:
+    return f"ALTER TABLE {qualified(table)} {action}"
+
+
+# -- one renderer per operation --------------------------------------------------------------
+
+
+def _create_table_statements(t: Table) -> Statements:
+    name = t.qualified_name
+    lines = [column_definition(c) for c in t.columns]
+    constraints: list[PrimaryKey | UniqueConstraint | CheckConstraint | ForeignKey] = []
+    if t.primary_key is not None:
+        constraints.append(t.primary_key)
+    constraints += [*t.uniques, *t.checks, *t.foreign_keys]
+    lines += [constraint_definition(c) for c in constraints]
+    body = ",\n".join(f"    {line}" for line in lines)
+    out = [f"CREATE TABLE {qualified(name)} (\n{body}\n)"]
+    out += [_create_index(name, i, False) for i in t.indexes]
+    if t.comment is not None:
+        out.append(_comment(f"TABLE {qualified(name)}", t.comment))
+    out += [
+        _comment(f"COLUMN {qualified(name)}.{quote_ident(c.name)}", c.comment)
+        for c in t.columns
+        if c.comment is not None
+    ]
+    return tuple(out)
+
+
+@sql_renderer.register(CreateTable)
+def _create_table(op: CreateTable) -> Statements:
+    return _create_table_statements(op.table)
+
+
+@sql_renderer.register(DropTable)
+def _drop_table(op: DropTable) -> Statements:
+    return (f"DROP TABLE {qualified(op.table.qualified_name)}",)
+
+
+@sql_renderer.register(RenameTable)
+def _rename_table(op: RenameTable) -> Statements:
+    return (_alter(op.table, f"RENAME TO {quote_ident(op.new_name)}"),)
+
+
+@sql_renderer.register(AddColumn)
+def _add_column(op: AddColumn) -> Statements:
+    out = [_alter(op.table, f"ADD COLUMN {column_definition(op.column)}")]
+    if op.column.comment is not None:
+        target = f"COLUMN {qualified(op.table)}.{quote_ident(op.column.name)}"
+        out.append(_comment(target, op.column.comment))
+    return tuple(out)
+
+
+@sql_renderer.register(DropColumn)
+def _drop_column(op: DropColumn) -> Statements:
+    return (_alter(op.table, f"DROP COLUMN {quote_ident(op.column.name)}"),)
+
+
+@sql_renderer.register(AlterColumn)
+def _alter_column(op: AlterColumn) -> Statements:
+    column = f"ALTER COLUMN {quote_ident(op.from_.name)}"
+    actions = []
+    final_default = op.to.default if ChangeKind.DEFAULT in op.changes else op.from_.default
+    if ChangeKind.TYPE in op.changes:
+        # The old default may not cast to the new type: drop it first, set it again after.
+        if op.from_.default is not None:
+            actions.append(f"{column} DROP DEFAULT")
+        using = f" USING {op.using}" if op.using else ""
+        actions.append(f"{column} TYPE {op.to.type}{using}")
+        if final_default is not None:
+            actions.append(f"{column} SET DEFAULT {final_default}")
+    elif ChangeKind.DEFAULT in op.changes:
+        if final_default is None:
+            actions.append(f"{column} DROP DEFAULT")
+        else:
+            actions.append(f"{column} SET DEFAULT {final_default}")
+    if ChangeKind.NULL in op.changes:
+        actions.append(f"{column} {'DROP' if op.to.nullable else 'SET'} NOT NULL")
+    out = [_alter(op.table, ", ".join(actions))] if actions else []
+    if ChangeKind.COMMENT in op.changes:
+        target = f"COLUMN {qualified(op.table)}.{quote_ident(op.from_.name)}"
+        out.append(_comment(target, op.to.comment))
+    return tuple(out)
+
+
+@sql_renderer.register(RenameColumn)
+def _rename_column(op: RenameColumn) -> Statements:
+    action = f"RENAME COLUMN {quote_ident(op.old_name)} TO {quote_ident(op.new_name)}"
+    return (_alter(op.table, action),)
+
+
+@sql_renderer.register(CreateIndex)
+def _create_index_op(op: CreateIndex) -> Statements:
+    return (_create_index(op.table, op.index, op.concurrently),)
+
+
+@sql_renderer.register(DropIndex)
+def _drop_index(op: DropIndex) -> Statements:
+    head = "DROP INDEX CONCURRENTLY" if op.concurrently else "DROP INDEX"
+    return (f"{head} {_index_name(op.table, op.index.name)}",)
+
+
+@sql_renderer.register(AddPrimaryKey, AddUnique)
+def _add_key(op: AddPrimaryKey | AddUnique) -> Statements:
+    return (_alter(op.table, f"ADD {constraint_definition(op.constraint)}"),)
+
+
+@sql_renderer.register(AddForeignKey, AddCheck)
+def _add_checked(op: AddForeignKey | AddCheck) -> Statements:
+    not_valid = "" if op.constraint.validated else " NOT VALID"
+    return (_alter(op.table, f"ADD {constraint_definition(op.constraint)}{not_valid}"),)
+
+
+@sql_renderer.register(ValidateConstraint)
+def _validate(op: ValidateConstraint) -> Statements:
+    return (_alter(op.table, f"VALIDATE CONSTRAINT {quote_ident(op.name)}"),)
+
+
+@sql_renderer.register(DropConstraint)
+def _drop_constraint(op: DropConstraint) -> Statements:
+    return (_alter(op.table, f"DROP CONSTRAINT {quote_ident(op.constraint.name)}"),)
+
+
+@sql_renderer.register(RunSQL)
+def _run_sql(op: RunSQL) -> Statements:
+    text = op.sql.strip().rstrip(";").rstrip()
+    return (text,) if text else ()
+
+
+@sql_renderer.register(RunPython)
+def _run_python(op: RunPython) -> Statements:
+    return (f"-- run python {op.function}: called by dualorm migrate, not by psql",)
+
+
+# -- migrations ------------------------------------------------------------------------------
+
+
+def _executed(migration: Migration, direction: Direction) -> list[Operation]:
+    if direction == "up":
+        return list(migration.operations)
+    out = []
+    for op in reversed(migration.operations):
+        try:
+            out.append(op.reverse())
+        except IrreversibleError as exc:
+            raise IrreversibleError(
+                f"{migration.id} cannot be rolled back: {op.describe()} is irreversible ({exc})"
+            ) from None
+    return out
+
+
+def migration_steps(migration: Migration, direction: Direction = "up") -> list[Step]:
+    """Return what the runner executes to apply (``up``) or roll back (``down``) a migration.
+
+    Going down runs the reverse of each operation, last first, and raises
+    :class:`~dualorm.errors.IrreversibleError` naming the operation before any step is
+    returned if one of them cannot be reversed. ``CREATE``/``DROP INDEX CONCURRENTLY`` steps
+    are marked non-transactional; ``RunPython`` becomes a python step.
+    """
+    steps: list[Step] = []
+    for op in _executed(migration, direction):
+        if isinstance(op, RunPython):
+            steps.append(Step(operation=op, python=op.function))
+            continue
+        concurrent = isinstance(op, CreateIndex | DropIndex) and op.concurrently
+        steps.extend(
+            Step(operation=op, sql=sql, transactional=not concurrent) for sql in statements(op)
+        )
+    return steps
+
+
+def render_migration_sql(migration: Migration, direction: Direction = "up") -> str:
+    """Return the migration as a psql script: transactional steps inside BEGIN/COMMIT.
+
+    Python steps appear as comments; the script does not write dualorm's ledger.
+    """
+    steps = migration_steps(migration, direction)
+    lines = [
+        f"-- {migration.id}: {migration.name} ({direction})",
+        f"-- checksum {migration.checksum}",
+    ]
+    in_txn = False
+    for step in steps:
+        if step.transactional and not in_txn:
+            lines.append("BEGIN;")
+            in_txn = True
+        elif not step.transactional and in_txn:
+            lines.append("COMMIT;")
+            in_txn = False
+        if step.python is not None:
+            lines.append(f"-- run python {step.python}: called by dualorm migrate, not by psql")
+        elif step.sql is not None:
+            lines.append(f"{step.sql};")
+    if in_txn:
+        lines.append("COMMIT;")
+    return "\n".join(lines) + "\n"
