@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import typer
 
 from dualorm.cli import db
+from dualorm.cli.validate import validate
 
 app = typer.Typer(
     name="dualorm",
@@ -22,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db.app, name="db")
+app.command(name="validate")(validate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,198 @@
+"""The validator: read the chosen sources, compare every pair, optionally check the data.
+
+:class:`SchemaValidator` is what ``dualorm validate`` runs and what a test suite or a deploy
+script calls directly::
+
+    result = SchemaValidator(sources=("sqlalchemy", "database")).validate_schema()
+    if not result.valid:
+        raise SystemExit(result.to_dict())
+
+Sources are ``sqlalchemy`` (the MetaData named by ``Config.sa_metadata``), ``django`` (the app
+``Config.django_app_label`` under ``Config.django_settings``) and ``database`` (the live
+catalog). When a database is among them, or ``DATABASE_URL`` is set and answers, the model
+sides are first normalised through the server (:mod:`dualorm.normalize`) so that defaults,
+checks and predicates compare in the server's own spelling; ``sqlalchemy,django`` alone needs
+no database and never starts one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from typing import TYPE_CHECKING, Any
+
+from dualorm.config import Config
+from dualorm.datacheck import DataIssue, check_data
+from dualorm.diff import Difference, Severity, compare
+from dualorm.errors import ConfigError, DatabaseUnreachable
+from dualorm.schema import Schema
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["SOURCES", "SchemaValidator", "ValidationResult", "parse_sources"]
+
+SOURCES = ("sqlalchemy", "django", "database")
+"""Every source name, in the order pairs are formed (the earlier one is the pair's source)."""
+
+MODEL_SOURCES = ("sqlalchemy", "django")
+
+Finding = Difference | DataIssue
+
+
+def parse_sources(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Return the chosen source names in canonical order; reject unknown names and singletons.
+
+    >>> parse_sources("database, sqlalchemy")
+    ('sqlalchemy', 'database')
+    """
+    names = value.split(",") if isinstance(value, str) else list(value)
+    chosen = [n.strip().lower() for n in names if n.strip()]
+    unknown = sorted(set(chosen) - set(SOURCES))
+    if unknown:
+        raise ConfigError(
+            f"unknown source(s) {', '.join(unknown)} in --sources; choose two or three of "
+            + ", ".join(SOURCES)
+        )
+    ordered = tuple(s for s in SOURCES if s in chosen)
+    if len(ordered) < 2:
+        raise ConfigError(
+            f"--sources needs at least two of {', '.join(SOURCES)} to compare, got "
+            + (", ".join(ordered) or "none")
+        )
+    return ordered
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationResult:
+    """What a validation found: schema differences per pair and, with ``data``, row issues."""
+
+    sources: tuple[str, ...]
+    differences: tuple[Difference, ...] = ()
+    data_issues: tuple[DataIssue, ...] = ()
+
+    @property
+    def errors(self) -> list[Finding]:
+        found: list[Finding] = [d for d in self.differences if d.severity is Severity.ERROR]
+        return found + [i for i in self.data_issues if i.severity == Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        found: list[Finding] = [d for d in self.differences if d.severity is Severity.WARNING]
+        return found + [i for i in self.data_issues if i.severity == Severity.WARNING]
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every ``(source, target)`` pair that was compared, in report order."""
+        return list(combinations(self.sources, 2))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"valid", "errors", "warnings"}``, as ``dualorm validate --json`` prints."""
+        return {
+            "valid": self.valid,
+            "errors": [f.to_dict() for f in self.errors],
+            "warnings": [f.to_dict() for f in self.warnings],
+        }
+
+
+class SchemaValidator:
+    """Compare the chosen sources pairwise and, with ``data``, check rows against the models.
+
+    Args:
+        config: project configuration; ``Config.load()`` when omitted. Supplies the
+            ``sa_metadata`` path, the Django settings and app label, table ownership and
+            ``DATABASE_URL``.
+        sources: two or three of ``sqlalchemy``, ``django``, ``database``.
+        database_url: overrides ``Config.database_url``. With neither, a ``database`` source
+            (or ``data``) uses the embedded server.
+        data: also run :func:`dualorm.datacheck.check_data` for each model source against
+            the catalog (needs a database).
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        sources: Sequence[str] = SOURCES,
+        database_url: str | None = None,
+        data: bool = False,
+    ) -> None:
+        self.config = config if config is not None else Config.load()
+        self.sources = parse_sources(sources)
+        self.database_url = database_url or self.config.database_url
+        self.data = data
+
+    def validate_schema(self) -> ValidationResult:
+        """Read every chosen source, compare each pair and return what was found."""
+        models = {name: self._load_model(name) for name in self.sources if name in MODEL_SOURCES}
+        with self._database() as conn:
+            schemas: dict[str, Schema] = dict(models)
+            catalog: Schema | None = None
+            if conn is not None:
+                from dualorm.normalize import normalize
+                from dualorm.sources import postgres
+
+                schemas = {name: normalize(s, conn) for name, s in models.items()}
+                if "database" in self.sources or self.data:
+                    catalog = postgres.load(conn)
+                if "database" in self.sources and catalog is not None:
+                    schemas["database"] = catalog
+            differences = [
+                d
+                for source, target in combinations(self.sources, 2)
+                for d in compare(
+                    schemas[source],
+                    schemas[target],
+                    source=source,
+                    target=target,
+                    ownership=self.config.ownership,
+                )
+            ]
+            issues: list[DataIssue] = []
+            if self.data and conn is not None and catalog is not None:
+                for name in MODEL_SOURCES:
+                    if name in schemas and name in models:
+                        issues += check_data(conn, schemas[name], catalog, source=name)
+        return ValidationResult(self.sources, tuple(differences), tuple(issues))
+
+    def _load_model(self, name: str) -> Schema:
+        if name == "sqlalchemy":
+            from dualorm.sources import sqlalchemy as sa_source
+
+            return sa_source.load(sa_source.resolve_metadata(self.config.sa_metadata))
+        from dualorm.sources import django as django_source
+
+        return django_source.load((self.config.django_app_label,), self.config.django_settings)
+
+    @contextlib.contextmanager
+    def _database(self) -> Iterator[psycopg.Connection[Any] | None]:
+        """Yield a connection when one is needed (or offered and reachable), else ``None``."""
+        from dualorm.db import connect, resolve_url
+
+        required = "database" in self.sources or self.data
+        url = self.database_url
+        if url is None and required:
+            url = resolve_url(self.config)
+        if url is None:
+            yield None
+            return
+        try:
+            conn = connect(url)
+        except DatabaseUnreachable:
+            if required:
+                raise
+            # Only the models are compared: an unreachable optional server means comparing
+            # them as written, not failing a check that needs no database.
+            yield None
+            return
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+            conn.close()
