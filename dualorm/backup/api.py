@@ -1,0 +1,467 @@
+"""Backups as plain functions: create, list, verify, restore, prune.
+
+Create streams ``pg_dump`` through zstd and chunked AES-256-GCM into ``<dir>/<name>.dump``
+(mode 0600, written under a temporary name and renamed) and then writes the manifest. Verify
+checks the file against the manifest, authenticates every chunk and lets ``pg_restore --list``
+read the archive. Restore verifies first and only then streams the archive into one
+``pg_restore --single-transaction`` so a failure leaves the target as it was. Progress is
+reported through a callback; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from dualorm.backup import dump
+from dualorm.backup import manifest as mf
+from dualorm.backup.crypto import SCHEME, Decryptor, Encryptor, load_key
+from dualorm.backup.manifest import Manifest
+from dualorm.config import Config, Environment
+from dualorm.db import connect, redact, resolve_url
+from dualorm.errors import (
+    BackupCorrupt,
+    BackupKeyError,
+    ConfirmationRequired,
+    DualormError,
+    SafetyError,
+    UsageError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BackupProgress:
+    """One progress report: ``phase`` is ``dump``, ``verify`` or ``restore``.
+
+    ``done`` counts bytes read from pg_dump (``dump``) or from the backup file (the others);
+    ``total`` is the file size, or ``None`` while dumping (the dump's size is not known ahead).
+    """
+
+    phase: str
+    done: int
+    total: int | None
+
+
+ProgressCallback = Callable[[BackupProgress], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Backup:
+    """A backup on disk: its file, its manifest file and the manifest."""
+
+    path: Path
+    manifest_path: Path
+    manifest: Manifest
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` shape of ``backup create``."""
+        return {
+            "path": str(self.path),
+            "manifest": str(self.manifest_path),
+            "sha256": self.manifest.sha256,
+            "size": self.manifest.size,
+            "encrypted": self.manifest.encrypted,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """A backup that passed verification, and how many archive entries pg_restore listed."""
+
+    backup: Backup
+    entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreResult:
+    """A completed restore: the backup and the (redacted) target URL."""
+
+    backup: Backup
+    target: str
+
+
+def _noop(_: BackupProgress) -> None:
+    return None
+
+
+def _directory(directory: Path | str | None, config: Config) -> Path:
+    return Path(directory) if directory is not None else config.backup_path
+
+
+def _backup_key(config: Config, encrypt: bool | None) -> bytes | None:
+    production = config.environment is Environment.PRODUCTION
+    if encrypt is False:
+        if production:
+            raise SafetyError("production backups must be encrypted; --no-encrypt is refused")
+        return None
+    if config.backup_key is None:
+        if production:
+            raise SafetyError("production backups must be encrypted: set DUALORM_BACKUP_KEY")
+        if encrypt:
+            raise BackupKeyError("encryption was requested but DUALORM_BACKUP_KEY is not set")
+        return None
+    return load_key(config.backup_key)
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    database: str
+    server_version: str
+    server_major: int
+    migration_head: str | None
+    snapshot: str | None
+
+
+@contextlib.contextmanager
+def _source(url: str) -> Iterator[_Source]:
+    """Hold a repeatable-read snapshot for the dump, so the manifest describes what it holds."""
+    import psycopg
+
+    conn = connect(url)
+    try:
+        snapshot: str | None
+        try:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+            snapshot = str(row[0]) if row else None
+        except psycopg.Error:
+            # A standby cannot export snapshots; the dump then takes its own.
+            conn.rollback()
+            snapshot = None
+        row = conn.execute(
+            "SELECT current_database(), current_setting('server_version'), "
+            "current_setting('server_version_num')::int, "
+            "to_regclass('dualorm.migrations') IS NOT NULL"
+        ).fetchone()
+        assert row is not None
+        head = None
+        if row[3]:
+            found = conn.execute(
+                "SELECT id FROM dualorm.migrations ORDER BY applied_at DESC, id DESC LIMIT 1"
+            ).fetchone()
+            head = str(found[0]) if found else None
+        version = str(row[1]).split()[0]
+        yield _Source(str(row[0]), version, int(str(row[2])) // 10000, head, snapshot)
+    finally:
+        conn.close()
+
+
+class _Output:
+    """The backup file being written: temporary name, mode 0600, hashed as written."""
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        self.tmp = final.with_name(f".{final.name}.part")
+        self._fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.fchmod(self._fd, 0o600)
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        self.sha.update(data)
+        self.size += len(data)
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    def commit(self) -> None:
+        os.fsync(self._fd)
+        os.close(self._fd)
+        self._fd = -1
+        os.replace(self.tmp, self.final)
+
+    def discard(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        self.tmp.unlink(missing_ok=True)
+
+
+def _default_name(database: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", database).lstrip("._-") or "db"
+    return f"{safe[:80]}-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
+
+
+def create_backup(
+    name: str | None = None,
+    *,
+    directory: Path | str | None = None,
+    encrypt: bool | None = None,
+    url: str | None = None,
+    config: Config | None = None,
+    compression: str = dump.DEFAULT_COMPRESSION,
+    level: int = dump.DEFAULT_ZSTD_LEVEL,
+    progress: ProgressCallback | None = None,
+) -> Backup:
+    """Dump the database into an encrypted, compressed, checksummed backup with a manifest.
+
+    Args:
+        name: file name stem; default ``<database>-<UTC timestamp>``.
+        directory: where to write; default ``DUALORM_BACKUP_DIR`` or ``[tool.dualorm]``.
+        encrypt: ``None`` encrypts when ``DUALORM_BACKUP_KEY`` is set; ``True`` requires the
+            key; ``False`` writes an unencrypted backup (refused in production).
+        url: the database; default ``DATABASE_URL`` or the embedded server.
+        compression: ``zstd`` (default, applied in-process) or ``none``.
+
+    Raises ``BackupKeyError`` (malformed or missing key) and ``SafetyError`` (production
+    without encryption) before anything is written.
+    """
+    config = config or Config.load()
+    report = progress or _noop
+    key = _backup_key(config, encrypt)
+    if name is not None:
+        mf.check_name(name)
+    dump.compressor(compression, level)
+    folder = _directory(directory, config)
+    database_url = url or resolve_url(config)
+    target = dump.ClientTarget.from_url(database_url)
+    with _source(database_url) as source:
+        program, pg_dump_version = dump.client_program("pg_dump", source.server_major)
+        stem = name or _default_name(source.database)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        data_file, manifest_file = mf.data_path(folder, stem), mf.manifest_path(folder, stem)
+        if data_file.exists() or manifest_file.exists():
+            raise UsageError(f"a backup named {stem!r} already exists in {folder}")
+        try:
+            out = _Output(data_file)
+        except FileExistsError:
+            raise UsageError(f"a backup named {stem!r} is being written in {folder}") from None
+        try:
+            codec = dump.compressor(compression, level)
+            sealer = Encryptor(key) if key is not None else None
+            seen = 0
+
+            def sink(block: bytes) -> None:
+                nonlocal seen
+                packed = codec.feed(block)
+                out.write(sealer.update(packed) if sealer else packed)
+                seen += len(block)
+                report(BackupProgress("dump", seen, None))
+
+            dumped = dump.stream_dump(target, program, sink, snapshot=source.snapshot)
+            tail = codec.end()
+            out.write(sealer.update(tail) + sealer.finalize() if sealer else tail)
+            out.commit()
+        except BaseException:
+            out.discard()
+            raise
+    manifest = Manifest(
+        name=stem,
+        file=data_file.name,
+        sha256=out.sha.hexdigest(),
+        size=out.size,
+        database=source.database,
+        server_version=source.server_version,
+        migration_head=source.migration_head,
+        created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+        encrypted=key is not None,
+        encryption=SCHEME if key is not None else "none",
+        compression=compression,
+        compression_level=level if compression == "zstd" else None,
+        pg_dump_version=pg_dump_version,
+        pg_dump_compression="none",
+        dump_size=dumped,
+        dualorm_version=_version(),
+    )
+    try:
+        mf.write(manifest_file, manifest)
+    except BaseException:
+        data_file.unlink(missing_ok=True)
+        raise
+    return Backup(data_file, manifest_file, manifest)
+
+
+def _version() -> str:
+    from dualorm import __version__
+
+    return __version__
+
+
+def list_backups(
+    directory: Path | str | None = None, *, config: Config | None = None
+) -> list[Backup]:
+    """Return the backups in the backup directory, newest first."""
+    config = config or Config.load()
+    folder = _directory(directory, config)
+    return [Backup(path.with_name(found.file), path, found) for path, found in mf.scan(folder)]
+
+
+def prune_backups(
+    keep: int, directory: Path | str | None = None, *, config: Config | None = None
+) -> list[Backup]:
+    """Delete all but the ``keep`` newest backups; return the ones deleted."""
+    if keep < 1:
+        raise UsageError(f"--keep must be at least 1, got {keep}")
+    removed = list_backups(directory, config=config)[keep:]
+    for backup in removed:
+        backup.path.unlink(missing_ok=True)
+        backup.manifest_path.unlink(missing_ok=True)
+    return removed
+
+
+class _Sink(Protocol):
+    stopped_reading: bool
+
+    def write(self, data: bytes) -> None: ...
+
+
+def _load(path: Path | str) -> Backup:
+    data_file, manifest_file = mf.locate(Path(path))
+    manifest = mf.read(manifest_file)
+    if manifest.file != data_file.name:
+        raise BackupCorrupt(str(manifest_file), f"manifest describes {manifest.file!r}")
+    return Backup(data_file, manifest_file, manifest)
+
+
+def _key_for(backup: Backup, config: Config) -> bytes | None:
+    if not backup.manifest.encrypted:
+        return None
+    if backup.manifest.encryption != SCHEME:
+        raise BackupCorrupt(str(backup.path), f"unknown encryption {backup.manifest.encryption}")
+    if config.backup_key is None:
+        raise BackupKeyError(f"{backup.path} is encrypted: set DUALORM_BACKUP_KEY to open it")
+    return load_key(config.backup_key)
+
+
+def _replay(
+    backup: Backup,
+    key: bytes | None,
+    sink: _Sink,
+    report: ProgressCallback,
+    phase: str,
+    *,
+    checked: bool,
+) -> None:
+    """Read the file once: hash it, authenticate every chunk, feed the archive to ``sink``.
+
+    With ``checked`` the checksum is judged first, so a damaged file reads as damaged rather
+    than as a wrong key; otherwise (the file was verified just before) any failure stops at
+    once so pg_restore is killed before it can commit.
+    """
+    source = str(backup.path)
+    opener = Decryptor(key, source) if key is not None else None
+    unpack = dump.decompressor(backup.manifest.compression, source)
+    sha = hashlib.sha256()
+    size = 0
+    failure: DualormError | None = None
+    total = backup.path.stat().st_size
+
+    def forward(plain: bytes) -> None:
+        if not sink.stopped_reading:
+            sink.write(unpack.feed(plain))
+
+    for block in dump.read_blocks(backup.path):
+        sha.update(block)
+        size += len(block)
+        if failure is None:
+            try:
+                forward(opener.update(block) if opener else block)
+            except (BackupCorrupt, BackupKeyError) as exc:
+                if not checked:
+                    raise
+                failure = exc
+        report(BackupProgress(phase, size, total))
+    if failure is None:
+        try:
+            forward(opener.finalize() if opener else b"")
+            if not sink.stopped_reading:
+                sink.write(unpack.end())
+        except (BackupCorrupt, BackupKeyError) as exc:
+            if not checked:
+                raise
+            failure = exc
+    if size != backup.manifest.size or sha.hexdigest() != backup.manifest.sha256:
+        raise BackupCorrupt(
+            source,
+            f"checksum does not match the manifest ({size} bytes, manifest says "
+            f"{backup.manifest.size}): tampered or truncated",
+        )
+    if failure is not None:
+        raise failure
+
+
+def _pg_restore(backup: Backup) -> str:
+    major = int(backup.manifest.pg_dump_version.split(".")[0])
+    return dump.client_program("pg_restore", major)[0]
+
+
+def verify_backup(
+    path: Path | str, *, config: Config | None = None, progress: ProgressCallback | None = None
+) -> VerifyResult:
+    """Check a backup end to end; raise ``BackupCorrupt`` (exit 1) on any damage.
+
+    Checks size and sha256 against the manifest, decrypts and authenticates every chunk, and
+    has ``pg_restore --list`` read the archive from the decrypted stream.
+    """
+    config = config or Config.load()
+    backup = _load(path)
+    key = _key_for(backup, config)
+    program = _pg_restore(backup)
+    with dump.restore_stream(program, dump.list_args()) as lister:
+        _replay(backup, key, lister, progress or _noop, "verify", checked=True)
+        code, listing, errors = lister.finish()
+    if code != 0:
+        raise BackupCorrupt(
+            str(backup.path), f"pg_restore --list cannot read the archive: {errors.strip()}"
+        )
+    entries = sum(1 for line in listing.splitlines() if line.strip() and line[0] != ";")
+    return VerifyResult(backup, entries)
+
+
+def _refuse_production(target: str, confirm: bool, config: Config) -> None:
+    if confirm:
+        return
+    if config.environment is Environment.PRODUCTION:
+        raise ConfirmationRequired("restoring in production needs --confirm")
+    from dualorm.runner.ledger import environment_label
+
+    with contextlib.closing(connect(target)) as conn:
+        label = environment_label(conn)
+    if label is Environment.PRODUCTION:
+        raise ConfirmationRequired(
+            f"{redact(target)} is labelled production: restoring into it needs --confirm"
+        )
+
+
+def restore_backup(
+    path: Path | str,
+    target_url: str | None = None,
+    *,
+    confirm: bool = False,
+    config: Config | None = None,
+    progress: ProgressCallback | None = None,
+) -> RestoreResult:
+    """Verify a backup, then restore it into ``target_url`` in a single transaction.
+
+    The target (default ``DATABASE_URL``) is not touched unless the backup verifies. Objects in
+    the archive are dropped and recreated (``--clean --if-exists``), so the restored ``dualorm``
+    ledger replaces the target's. Production (``DUALORM_ENV`` or the target's label) needs
+    ``confirm=True``; otherwise ``ConfirmationRequired`` (exit 3).
+    """
+    config = config or Config.load()
+    report = progress or _noop
+    target = target_url or resolve_url(config)
+    _refuse_production(target, confirm, config)
+    checked = verify_backup(path, config=config, progress=report).backup
+    key = _key_for(checked, config)
+    client = dump.ClientTarget.from_url(target)
+    program = _pg_restore(checked)
+    with dump.restore_stream(program, dump.restore_args(client), client) as restorer:
+        _replay(checked, key, restorer, report, "restore", checked=False)
+        code, _, errors = restorer.finish()
+    if code != 0:
+        raise DualormError(
+            f"pg_restore into {client.label} failed (exit {code}); the transaction was rolled "
+            f"back and the database left as it was: {dump.last_lines(errors)}"
+        )
+    return RestoreResult(checked, client.label)
