@@ -309,3 +309,32 @@ def canonical_type(spelling: str) -> str:
     if base == "character" and not modifier:
         modifier = "(1)"
     return f"{base}{modifier}{array}"
+
+
+# -- PostgreSQL's default names --------------------------------------------------------------
+
+NAMEDATALEN = 64
+
+
+def default_name(table_name: str, columns: Iterable[str], label: str) -> str:
+    """Return the name PostgreSQL gives an unnamed constraint or index (``makeObjectName``).
+
+    ``label`` is ``pkey``, ``key``, ``fkey``, ``check`` or ``idx``; the longer of the table
+    and column parts is cut until the name fits in 63 bytes.
+
+    >>> default_name("users", ["email"], "key")
+    'users_email_key'
+    >>> default_name("users", [], "pkey")
+    'users_pkey'
+    """
+    name1 = table_name.encode()
+    name2 = "_".join(columns).encode()
+    overhead = len(label) + 1 + (1 if name2 else 0)
+    room = NAMEDATALEN - 1 - overhead
+    while len(name1) + len(name2) > room:
+        if len(name1) > len(name2):
+            name1 = name1[:-1]
+        else:
+            name2 = name2[:-1]
+    parts = [name1.decode(errors="ignore"), name2.decode(errors="ignore"), label]
+    return "_".join(part for part in parts if part)
