@@ -13,13 +13,17 @@ Tables:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from dualorm.config import Environment
-from dualorm.errors import EnvironmentMismatch
+from dualorm.errors import EnvironmentMismatch, LedgerError
 
 if TYPE_CHECKING:
     import psycopg
+
+    from dualorm.spec.model import Migration
 
 LEDGER_SCHEMA = "dualorm"
 
@@ -98,3 +102,115 @@ def check_environment(
         return
     if current != requested:
         raise EnvironmentMismatch(current.value, requested.value)
+
+
+# -- migration rows ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    """One row of ``dualorm.migrations``: a migration that is applied (or was adopted)."""
+
+    id: str
+    name: str
+    version: str
+    checksum: str
+    applied_at: datetime
+    duration_ms: int
+    applied_by: str
+    correlation_id: str
+    outcome: str
+
+
+def ledger_exists(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    """Return whether ``dualorm.migrations`` exists (without creating anything)."""
+    row = conn.execute("SELECT to_regclass('dualorm.migrations') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def applied_migrations(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, AppliedMigration]:
+    """Return the applied migrations by id; an absent ledger means nothing is applied."""
+    if not ledger_exists(conn):
+        return {}
+    rows = conn.execute(
+        "SELECT id, name, version, checksum, applied_at, duration_ms, applied_by, "
+        "correlation_id::text, outcome FROM dualorm.migrations ORDER BY applied_at, id"
+    ).fetchall()
+    result = {}
+    for row in rows:
+        entry = AppliedMigration(
+            id=str(row[0]),
+            name=str(row[1]),
+            version=str(row[2]),
+            checksum=str(row[3]),
+            applied_at=row[4],  # type: ignore[arg-type]
+            duration_ms=int(row[5]),  # type: ignore[call-overload]
+            applied_by=str(row[6]),
+            correlation_id=str(row[7]),
+            outcome=str(row[8]),
+        )
+        result[entry.id] = entry
+    return result
+
+
+def record_applied(
+    conn: psycopg.Connection[tuple[object, ...]],
+    migration: Migration,
+    *,
+    duration_ms: int,
+    applied_by: str,
+    correlation_id: str,
+    outcome: str = "applied",
+) -> None:
+    """Insert the row that says ``migration`` is applied; in the migration's own transaction."""
+    cur = conn.execute(
+        "INSERT INTO dualorm.migrations "
+        "(id, name, version, checksum, duration_ms, applied_by, correlation_id, outcome) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+        (
+            migration.id,
+            migration.name,
+            migration.version,
+            migration.checksum,
+            duration_ms,
+            applied_by,
+            correlation_id,
+            outcome,
+        ),
+    )
+    expect_rowcount(cur.rowcount, 1, f"recording {migration.id} in dualorm.migrations")
+
+
+def record_removed(conn: psycopg.Connection[tuple[object, ...]], migration_id: str) -> None:
+    """Delete the row of a rolled-back migration; in the rollback's own transaction."""
+    cur = conn.execute("DELETE FROM dualorm.migrations WHERE id = %s", (migration_id,))
+    expect_rowcount(cur.rowcount, 1, f"removing {migration_id} from dualorm.migrations")
+
+
+def record_checksum(
+    conn: psycopg.Connection[tuple[object, ...]],
+    migration: Migration,
+    *,
+    applied_by: str,
+    correlation_id: str,
+) -> None:
+    """Re-record an applied migration's checksum (``migrate baseline --id``)."""
+    cur = conn.execute(
+        "UPDATE dualorm.migrations SET checksum = %s, name = %s, version = %s, "
+        "outcome = 'rebaselined', applied_by = %s, correlation_id = %s WHERE id = %s",
+        (
+            migration.checksum,
+            migration.name,
+            migration.version,
+            applied_by,
+            correlation_id,
+            migration.id,
+        ),
+    )
+    expect_rowcount(cur.rowcount, 1, f"re-recording the checksum of {migration.id}")
+
+
+def expect_rowcount(actual: int, expected: int, what: str) -> None:
+    """Raise :class:`~dualorm.errors.LedgerError` unless a write touched ``expected`` rows."""
+    if actual != expected:
+        raise LedgerError(f"{what}: expected {expected} row(s) to change, {actual} did")
