@@ -674,7 +674,8 @@ class AddCheck(Operation):
         return as_key(key) == as_key(self.table)
 
 
-def _find_constraint(table: Table, name: str) -> Constraint | None:
+def find_constraint(table: Table, name: str) -> Constraint | None:
+    """Return the primary key, unique, check or foreign key of ``table`` named ``name``."""
     if table.primary_key is not None and table.primary_key.name == name:
         return table.primary_key
     for group in (table.uniques, table.checks, table.foreign_keys):
@@ -709,7 +710,7 @@ class ValidateConstraint(Operation):
 
     def apply(self, schema: Schema) -> Schema:
         t = _require_table(self, schema, self.table)
-        found = _find_constraint(t, self.name)
+        found = find_constraint(t, self.name)
         if not isinstance(found, ForeignKey | CheckConstraint):
             raise self.fail(f"no foreign key or check {self.name} on {t.qualified_name}")
         return _put(
@@ -745,7 +746,7 @@ class DropConstraint(Operation):
 
     def apply(self, schema: Schema) -> Schema:
         t = _require_table(self, schema, self.table)
-        if _find_constraint(t, self.constraint.name) is None:
+        if find_constraint(t, self.constraint.name) is None:
             raise self.fail(
                 f"constraint {self.constraint.name} does not exist on {t.qualified_name}"
             )

@@ -1,0 +1,349 @@
+"""Reading a change spec's YAML nodes with line numbers: fields, scalars, types, references.
+
+The spec loader works on the node tree ``yaml.compose`` builds with the safe loader (no code
+runs on load), so every value keeps the line it was written on. A :class:`Reader` turns those
+nodes into checked Python values, and every fault becomes a :class:`~dualorm.errors.SpecError`
+naming the file, the line and what is wrong.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dualorm.errors import SpecError
+from dualorm.schema import (
+    CheckConstraint,
+    Column,
+    FkAction,
+    ForeignKey,
+    Identity,
+    Index,
+    UniqueConstraint,
+    as_key,
+    canonical_type,
+)
+from dualorm.schema import default_name as schema_default_name
+
+MAX_NAME = 63
+"""PostgreSQL truncates longer identifiers (NAMEDATALEN - 1); a spec may not rely on that."""
+
+# Base types after canonical_type(), without modifiers or array brackets.
+KNOWN_TYPES = frozenset(
+    {
+        "smallint", "integer", "bigint", "numeric", "real", "double precision", "money",
+        "boolean", "text", "character varying", "character", "bytea", "uuid", "json", "jsonb",
+        "xml", "date", "interval", "timestamp with time zone", "timestamp without time zone",
+        "time with time zone", "time without time zone", "inet", "cidr", "macaddr", "macaddr8",
+        "bit", "bit varying", "tsvector", "tsquery", "point", "line", "lseg", "box", "path",
+        "polygon", "circle", "int4range", "int8range", "numrange", "tsrange", "tstzrange",
+        "daterange", "oid", "citext",
+    }
+)  # fmt: skip
+
+_SERIALS = {"serial", "bigserial", "smallserial", "serial4", "serial8", "serial2"}
+
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+
+def plain(node: yaml.Node) -> Any:
+    """Return the Python value of ``node`` (safe constructor: no tags, no code)."""
+    return _CONSTRUCTOR.construct_document(node)
+
+
+@dataclass(frozen=True)
+class Fields:
+    """A mapping node's entries by key, and the node itself for line numbers."""
+
+    node: yaml.MappingNode
+    entries: dict[str, yaml.Node]
+
+    def get(self, key: str) -> yaml.Node | None:
+        return self.entries.get(key)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.entries
+
+
+class Reader:
+    """Check and convert the nodes of one spec file; every error names file and line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, node: yaml.Node | None, message: str) -> SpecError:
+        line = node.start_mark.line + 1 if node is not None else None
+        return SpecError(str(self.path), line, message)
+
+    def mapping(self, node: yaml.Node, what: str) -> Fields:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.error(node, f"{what} must be a mapping")
+        entries: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            key = plain(key_node)
+            if not isinstance(key, str):
+                raise self.error(key_node, f"{what}: keys must be text, not {key!r}")
+            if key in entries:
+                raise self.error(key_node, f"{what}: {key} is given twice")
+            entries[key] = value_node
+        return Fields(node, entries)
+
+    def fields(
+        self,
+        node: yaml.Node,
+        what: str,
+        required: Collection[str] = (),
+        optional: Collection[str] = (),
+    ) -> Fields:
+        """Return the mapping's entries after checking for missing and unknown keys."""
+        found = self.mapping(node, what)
+        allowed = set(required) | set(optional)
+        for key, value in found.entries.items():
+            if key not in allowed:
+                hint = difflib.get_close_matches(key, sorted(allowed), n=1)
+                suggestion = f" (did you mean {hint[0]}?)" if hint else ""
+                known = ", ".join(sorted(allowed))
+                raise self.error(
+                    _key_node(found.node, key) or value,
+                    f"{what}: unknown field {key}{suggestion}; known fields: {known}",
+                )
+        for key in required:
+            if key not in found.entries:
+                raise self.error(node, f"{what}: missing field {key}")
+        return found
+
+    def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.error(node, f"{what} must be a list")
+        return list(node.value)
+
+    def string(self, node: yaml.Node, what: str) -> str:
+        value = plain(node)
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(node, f"{what} must be non-empty text, not {value!r}")
+        return value
+
+    def optional_string(self, fields: Fields, key: str, what: str) -> str | None:
+        node = fields.get(key)
+        if node is None or plain(node) is None:
+            return None
+        return self.string(node, f"{what}.{key}")
+
+    def boolean(self, fields: Fields, key: str, what: str, default: bool = False) -> bool:
+        node = fields.get(key)
+        if node is None:
+            return default
+        value = plain(node)
+        if not isinstance(value, bool):
+            raise self.error(node, f"{what}.{key} must be true or false, not {value!r}")
+        return value
+
+    def name(self, node: yaml.Node, what: str) -> str:
+        value = self.string(node, what)
+        if len(value.encode()) > MAX_NAME:
+            raise self.error(node, f"{what} {value!r} is longer than {MAX_NAME} bytes")
+        return value
+
+    def names(self, node: yaml.Node, what: str) -> tuple[str, ...]:
+        items = tuple(self.name(item, what) for item in self.sequence(node, what))
+        if not items:
+            raise self.error(node, f"{what} must name at least one column")
+        return items
+
+    def expression(self, node: yaml.Node, what: str) -> str:
+        """Return an SQL expression; YAML numbers and booleans are taken as written."""
+        value = plain(node)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float):
+            return str(value)
+        return self.string(node, what)
+
+    def type(self, node: yaml.Node, what: str) -> str:
+        spelling = self.string(node, what)
+        if spelling.strip().lower() in _SERIALS:
+            raise self.error(
+                node, f"{what}: {spelling} is not a type; use integer/bigint with identity"
+            )
+        canonical = canonical_type(spelling)
+        base = canonical.replace("[]", "")
+        head, paren, rest = base.partition("(")
+        modifier, _, tail = rest.partition(")")
+        bare = f"{head} {tail.strip()}".strip() if paren else head
+        if paren and not all(part.isdigit() for part in modifier.split(",")):
+            raise self.error(node, f"{what}: bad type modifier in {spelling!r}")
+        if bare not in KNOWN_TYPES:
+            hint = difflib.get_close_matches(bare, sorted(KNOWN_TYPES), n=1)
+            suggestion = f" (did you mean {hint[0]}?)" if hint else ""
+            raise self.error(node, f"{what}: unknown type {spelling!r}{suggestion}")
+        return canonical
+
+    def table_ref(self, node: yaml.Node, what: str) -> str:
+        """Return a table reference, ``name`` or ``schema.name``."""
+        value = self.string(node, what)
+        schema_name, name = as_key(value)
+        if not name or len(name.encode()) > MAX_NAME:
+            raise self.error(node, f"{what}: bad table name {value!r}")
+        return value if schema_name != "public" or "." not in value else name
+
+    def fk_action(self, fields: Fields, key: str, what: str) -> FkAction:
+        node = fields.get(key)
+        if node is None:
+            return FkAction.NO_ACTION
+        spelled = self.string(node, f"{what}.{key}").strip().upper().replace("_", " ")
+        try:
+            return FkAction(" ".join(spelled.split()))
+        except ValueError:
+            allowed = ", ".join(a.value.lower() for a in FkAction)
+            raise self.error(
+                node, f"{what}.{key}: {spelled.lower()!r} is not one of {allowed}"
+            ) from None
+
+    def function_path(self, node: yaml.Node, what: str) -> str:
+        """Return a ``module:function`` path, checked for shape only (nothing is imported)."""
+        value = self.string(node, what)
+        module, colon, function = value.partition(":")
+        parts = module.split(".")
+        if not colon or not function.isidentifier() or not all(p.isidentifier() for p in parts):
+            raise self.error(
+                node, f"{what} must look like 'package.module:function', not {value!r}"
+            )
+        return value
+
+
+def _key_node(mapping: yaml.MappingNode, key: str) -> yaml.Node | None:
+    return next((k for k, _ in mapping.value if plain(k) == key), None)
+
+
+# -- objects built from field mappings --------------------------------------------------------
+
+COLUMN_FIELDS = ("nullable", "server_default", "identity", "comment")
+
+
+def read_column(reader: Reader, node: yaml.Node, what: str, extra: Collection[str] = ()) -> Column:
+    """Build a ``Column`` from ``{name, type, nullable, server_default, identity, comment}``."""
+    f = reader.fields(node, what, ("name", "type"), (*COLUMN_FIELDS, *extra))
+    name = reader.name(f.entries["name"], f"{what}.name")
+    label = f"column {name}"
+    identity = None
+    identity_node = f.get("identity")
+    if identity_node is not None:
+        spelled = " ".join(reader.string(identity_node, f"{label}.identity").lower().split())
+        try:
+            identity = Identity(spelled.replace("_", " "))
+        except ValueError:
+            raise reader.error(
+                identity_node, f"{label}.identity must be 'always' or 'by default', not {spelled!r}"
+            ) from None
+    default_node = f.get("server_default")
+    default = None
+    if default_node is not None and plain(default_node) is not None:
+        default = reader.expression(default_node, f"{label}.server_default")
+    return Column(
+        name=name,
+        type=reader.type(f.entries["type"], f"{label}.type"),
+        # PostgreSQL makes identity columns NOT NULL whatever the spec says.
+        nullable=reader.boolean(f, "nullable", label, default=True) and identity is None,
+        default=default,
+        identity=identity,
+        comment=reader.optional_string(f, "comment", label),
+    )
+
+
+def parse_reference(reader: Reader, node: yaml.Node, what: str) -> tuple[str, str, tuple[str, ...]]:
+    """Parse ``users(id)`` or ``auth.users(id, tenant_id)`` into schema, table, columns."""
+    text = reader.string(node, what).strip()
+    head, paren, rest = text.partition("(")
+    inner, close, tail = rest.partition(")")
+    columns = tuple(c.strip() for c in inner.split(",") if c.strip())
+    if not paren or not close or tail.strip() or not head.strip() or not columns:
+        raise reader.error(node, f"{what} must look like 'table(column, ...)', not {text!r}")
+    schema_name, table_name = as_key(head.strip())
+    return schema_name, table_name, columns
+
+
+def default_name(table: str, columns: tuple[str, ...], suffix: str) -> str:
+    """Return the name PostgreSQL itself gives: ``<table>_<col>_<col>_<suffix>``, truncated."""
+    return schema_default_name(as_key(table)[1], columns, suffix)
+
+
+def read_foreign_key(reader: Reader, node: yaml.Node, table: str, what: str) -> ForeignKey:
+    f = reader.fields(
+        node,
+        what,
+        ("columns", "references"),
+        ("name", "on_delete", "on_update", "deferrable", "initially_deferred", "not_valid"),
+    )
+    columns = reader.names(f.entries["columns"], f"{what}.columns")
+    ref_schema, ref_table, ref_columns = parse_reference(reader, f.entries["references"], what)
+    name_node = f.get("name")
+    name = (
+        reader.name(name_node, f"{what}.name")
+        if name_node is not None
+        else default_name(table, columns, "fkey")
+    )
+    return ForeignKey(
+        name=name,
+        columns=columns,
+        ref_table=ref_table,
+        ref_columns=ref_columns,
+        ref_schema=ref_schema,
+        on_delete=reader.fk_action(f, "on_delete", what),
+        on_update=reader.fk_action(f, "on_update", what),
+        deferrable=reader.boolean(f, "deferrable", what),
+        initially_deferred=reader.boolean(f, "initially_deferred", what),
+        validated=not reader.boolean(f, "not_valid", what),
+    )
+
+
+def read_unique(reader: Reader, node: yaml.Node, table: str, what: str) -> UniqueConstraint:
+    f = reader.fields(node, what, ("columns",), ("name", "deferrable"))
+    columns = reader.names(f.entries["columns"], f"{what}.columns")
+    name_node = f.get("name")
+    name = (
+        reader.name(name_node, f"{what}.name")
+        if name_node is not None
+        else default_name(table, columns, "key")
+    )
+    return UniqueConstraint(name, columns, deferrable=reader.boolean(f, "deferrable", what))
+
+
+def read_check(reader: Reader, node: yaml.Node, what: str) -> CheckConstraint:
+    f = reader.fields(node, what, ("name", "expression"), ("not_valid",))
+    return CheckConstraint(
+        name=reader.name(f.entries["name"], f"{what}.name"),
+        expression=reader.string(f.entries["expression"], f"{what}.expression"),
+        validated=not reader.boolean(f, "not_valid", what),
+    )
+
+
+def read_index(
+    reader: Reader, node: yaml.Node, table: str, what: str, extra: Collection[str] = ()
+) -> tuple[Index, Fields]:
+    f = reader.fields(node, what, ("columns",), ("name", "unique", "where", "method", *extra))
+    columns = tuple(
+        reader.string(item, f"{what}.columns")
+        for item in reader.sequence(f.entries["columns"], f"{what}.columns")
+    )
+    if not columns:
+        raise reader.error(f.entries["columns"], f"{what}.columns must not be empty")
+    name_node = f.get("name")
+    name = (
+        reader.name(name_node, f"{what}.name")
+        if name_node is not None
+        else default_name(table, columns, "idx")
+    )
+    method = reader.optional_string(f, "method", what) or "btree"
+    index = Index(
+        name=name,
+        columns=columns,
+        unique=reader.boolean(f, "unique", what),
+        where=reader.optional_string(f, "where", what),
+        method=method.lower(),
+    )
+    return index, f

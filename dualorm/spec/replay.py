@@ -1,0 +1,40 @@
+"""Replaying change specs into a :class:`~dualorm.schema.Schema`: the "replayed specs" source.
+
+Each operation's :meth:`~dualorm.spec.ops.Operation.apply` is pure, so the schema a set of
+specs describes is a fold over their operations in dependency order. ``validate`` compares
+this schema with the models and the live catalog like any other source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from dualorm.schema import Schema
+from dualorm.spec.model import Migration
+
+
+def replay(migrations: Iterable[Migration], schema: Schema | None = None) -> Schema:
+    """Return ``schema`` (default: empty) with every migration's operations applied in order."""
+    state = Schema() if schema is None else schema
+    for migration in migrations:
+        for op in migration.operations:
+            state = op.apply(state)
+    return state
+
+
+def replay_until(migrations: Iterable[Migration], target: str) -> Schema:
+    """Return the schema right after migration ``target`` (``migrations`` in apply order)."""
+    state = Schema()
+    for migration in migrations:
+        state = replay([migration], state)
+        if migration.id == target:
+            break
+    return state
+
+
+def load(directory: Path | str) -> Schema:
+    """Load the specs of ``directory`` and return the schema they build."""
+    from dualorm.spec.load import load_specs
+
+    return replay(load_specs(directory))
