@@ -9,7 +9,8 @@
     │   ├── SpecError(path, line, message)    malformed change spec
     │   ├── GraphError                        unknown or cyclic dependency
     │   ├── SeedError                         malformed seed module
-    │   └── BackupKeyError                    missing or wrong DUALORM_BACKUP_KEY
+    │   ├── BackupKeyError                    missing or wrong DUALORM_BACKUP_KEY
+    │   └── ExpressionRejected(where, expression, reason)  the server rejects a model's SQL
     ├── SafetyError                   exit 3  refused by a safety rule
     │   ├── EnvironmentMismatch(database, requested)
     │   ├── ChecksumMismatch(migration_id, expected, actual)
@@ -74,6 +75,16 @@ class SeedError(UsageError):
 
 class BackupKeyError(UsageError):
     """DUALORM_BACKUP_KEY is missing, malformed, or does not open the backup."""
+
+
+class ExpressionRejected(UsageError):
+    """PostgreSQL rejects an expression a model declares (default, check, index)."""
+
+    def __init__(self, where: str, expression: str, reason: str) -> None:
+        self.where = where
+        self.expression = expression
+        self.reason = reason
+        super().__init__(f"{where}: PostgreSQL rejects {expression!r}: {reason}")
 
 
 class SafetyError(DualormError):
