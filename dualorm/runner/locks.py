@@ -1,0 +1,208 @@
+"""The migration lock: a session-level advisory lock on a dedicated connection.
+
+Only one runner migrates a database at a time. The lock is taken with
+``pg_try_advisory_lock`` in a loop rather than a blocking ``pg_advisory_lock``: a blocked
+lock request is a waiting transaction, and ``CREATE INDEX CONCURRENTLY`` run by the holder
+waits for every older transaction to end, so a blocking waiter would deadlock against it (the
+failure Flyway, goose and golang-migrate ran into). Between attempts the waiting connection is
+idle, outside any transaction.
+
+The lock lives on its own autocommit connection whose ``application_name`` carries the run's
+correlation id and host, so :func:`lock_holder` can name the holder from ``pg_locks`` and
+``pg_stat_activity``. A killed runner's lock dies with its connection: there is no lock row
+to go stale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from dualorm.db import connect
+from dualorm.errors import LockHeld
+from dualorm.runner.ledger import ADVISORY_LOCK_KEY
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["APPLICATION_PREFIX", "LockHolder", "MigrationLock", "lock_holder"]
+
+APPLICATION_PREFIX = "dualorm-migrate"
+# PostgreSQL truncates application_name to NAMEDATALEN - 1 bytes.
+_APPLICATION_NAME_MAX = 63
+
+# pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low 32 bits),
+# with objsubid 1.
+_CLASSID = (ADVISORY_LOCK_KEY >> 32) & 0xFFFFFFFF
+_OBJID = ADVISORY_LOCK_KEY & 0xFFFFFFFF
+
+_HOLDER_SQL = """
+SELECT a.pid, a.application_name, host(a.client_addr), a.usename, a.backend_start
+FROM pg_locks l
+JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.classid = %s AND l.objid = %s AND l.objsubid = 1
+LIMIT 1
+"""
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """The runner holding the migration lock, as the server sees it."""
+
+    pid: int
+    correlation_id: str | None
+    host: str | None
+    user: str | None
+    since: datetime | None
+    application_name: str
+
+    def describe(self) -> str:
+        parts = [f"pid {self.pid}"]
+        if self.host:
+            parts.append(f"host {self.host}")
+        if self.user:
+            parts.append(f"user {self.user}")
+        if self.correlation_id:
+            parts.append(f"correlation id {self.correlation_id}")
+        if self.since:
+            parts.append(f"since {self.since.isoformat(timespec='seconds')}")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "pid": self.pid,
+            "correlation_id": self.correlation_id,
+            "host": self.host,
+            "user": self.user,
+            "since": self.since.isoformat() if self.since else None,
+            "application_name": self.application_name,
+        }
+
+
+def application_name(correlation_id: str, host: str) -> str:
+    """Return the ``application_name`` of a lock connection: prefix, correlation id, host."""
+    return f"{APPLICATION_PREFIX} {correlation_id} {host}"[:_APPLICATION_NAME_MAX]
+
+
+def lock_holder(conn: psycopg.Connection[tuple[object, ...]]) -> LockHolder | None:
+    """Return who holds the migration lock on ``conn``'s database, or ``None``."""
+    row = conn.execute(_HOLDER_SQL, (_CLASSID, _OBJID)).fetchone()
+    if row is None:
+        return None
+    pid, app, client_addr, user, started = row
+    app_name = str(app or "")
+    correlation_id = host = None
+    words = app_name.split(" ")
+    if len(words) >= 2 and words[0] == APPLICATION_PREFIX:
+        correlation_id = words[1]
+        host = words[2] if len(words) > 2 else None
+    return LockHolder(
+        pid=int(pid),  # type: ignore[call-overload]
+        correlation_id=correlation_id,
+        host=host or (str(client_addr) if client_addr else "local socket"),
+        user=str(user) if user else None,
+        since=started if isinstance(started, datetime) else None,
+        application_name=app_name,
+    )
+
+
+class MigrationLock:
+    """Hold the migration lock for a ``with`` block.
+
+    Args:
+        url: the database to lock.
+        correlation_id: the run's id, shown to other runners through ``application_name``.
+        host: this machine's name, shown with it.
+        wait: keep trying until the lock is free; ``False`` raises
+            :class:`~dualorm.errors.LockHeld` at once when another runner holds it.
+        on_wait: called with the holder whenever it changes while this runner waits.
+        timeout: give up waiting after this many seconds (``LockHeld``); ``None`` waits on.
+        poll: first pause between attempts; it doubles up to ``max_poll``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        correlation_id: str,
+        host: str,
+        *,
+        wait: bool = True,
+        on_wait: Callable[[LockHolder | None], None] | None = None,
+        timeout: float | None = None,
+        poll: float = 0.05,
+        max_poll: float = 1.0,
+    ) -> None:
+        self.url = url
+        self.correlation_id = correlation_id
+        self.host = host
+        self.wait = wait
+        self.on_wait = on_wait
+        self.timeout = timeout
+        self.poll = poll
+        self.max_poll = max_poll
+        self.conn: psycopg.Connection[tuple[object, ...]] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, waiting (polling) or refusing as configured."""
+        conn = connect(
+            self.url,
+            autocommit=True,
+            application_name=application_name(self.correlation_id, self.host),
+        )
+        try:
+            self._loop(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self.conn = conn
+
+    def _loop(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        pause = self.poll
+        reported: int | None = -1
+        while True:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()
+            if row and row[0]:
+                return
+            holder = lock_holder(conn)
+            if not self.wait or (deadline is not None and time.monotonic() >= deadline):
+                raise LockHeld(holder.describe() if holder else "a runner that just finished")
+            pid = holder.pid if holder else None
+            if pid != reported and self.on_wait is not None:
+                self.on_wait(holder)
+            reported = pid
+            time.sleep(pause)
+            pause = min(pause * 2, self.max_poll)
+
+    def release(self) -> None:
+        """Release the lock and close its connection (closing alone would release it too)."""
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        import psycopg
+
+        # A broken connection has lost the lock already; its error must not hide the one
+        # that ended the run.
+        with contextlib.suppress(psycopg.Error):
+            if not conn.closed:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+        conn.close()
+
+    def __enter__(self) -> MigrationLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
