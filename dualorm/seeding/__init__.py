@@ -1,0 +1,35 @@
+"""Environment-specific seeding with both ORMs.
+
+A seed is a module under ``seeds/`` defining one :class:`Seed`; :class:`SeedManager` discovers,
+orders (dependencies first), runs, reports, rolls back and clears them, keeping its ledger in
+``dualorm.seeds``. :mod:`dualorm.seeding.bulk` holds the upsert and COPY helpers seeds use.
+"""
+
+from dualorm.seeding.bulk import TableInfo, WriteResult, copy_rows, merge_rows, upsert
+from dualorm.seeding.manager import (
+    RollbackResult,
+    SeedEvent,
+    SeedManager,
+    SeedModule,
+    SeedResult,
+    SeedStatus,
+)
+from dualorm.seeding.seed import ALL_ENVIRONMENTS, NON_PRODUCTION, Seed, SeedContext
+
+__all__ = [
+    "ALL_ENVIRONMENTS",
+    "NON_PRODUCTION",
+    "RollbackResult",
+    "Seed",
+    "SeedContext",
+    "SeedEvent",
+    "SeedManager",
+    "SeedModule",
+    "SeedResult",
+    "SeedStatus",
+    "TableInfo",
+    "WriteResult",
+    "copy_rows",
+    "merge_rows",
+    "upsert",
+]
