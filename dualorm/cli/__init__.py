@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import typer
 
-from dualorm.cli import backup, db
+from dualorm.cli import backup, db, seed
 from dualorm.cli.validate import validate
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(seed.app, name="seed")
 app.add_typer(backup.app, name="backup")
 app.command(name="validate")(validate)
 
