@@ -357,8 +357,13 @@ def _replay(
     total = backup.path.stat().st_size
 
     def forward(plain: bytes) -> None:
+        # Once pg_restore --list has read the table of contents, GCM already vouches for the
+        # rest of an encrypted file; an unencrypted one is decoded to the end so zstd's own
+        # frame checksum and end mark can catch a cut.
         if not sink.stopped_reading:
             sink.write(unpack.feed(plain))
+        elif opener is None:
+            unpack.feed(plain)
 
     for block in dump.read_blocks(backup.path):
         sha.update(block)
@@ -374,7 +379,7 @@ def _replay(
     if failure is None:
         try:
             forward(opener.finalize() if opener else b"")
-            if not sink.stopped_reading:
+            if not sink.stopped_reading or opener is None:
                 sink.write(unpack.end())
         except (BackupCorrupt, BackupKeyError) as exc:
             if not checked:

@@ -197,9 +197,12 @@ class _Drain(threading.Thread):
         self._parts: list[bytes] = []
 
     def run(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            for block in iter(lambda: self._pipe.read(65536), b""):
-                self._parts.append(block)
+        try:
+            with contextlib.suppress(OSError, ValueError):
+                for block in iter(lambda: self._pipe.read(65536), b""):
+                    self._parts.append(block)
+        finally:
+            self._pipe.close()
 
     def text(self) -> str:
         self.join()
@@ -238,10 +241,10 @@ def stream_dump(
     errors.start()
     total = 0
     try:
-        reader = proc.stdout
-        while block := reader.read(READ_SIZE):
-            total += len(block)
-            sink(block)
+        with proc.stdout as reader:
+            while block := reader.read(READ_SIZE):
+                total += len(block)
+                sink(block)
     except BaseException:
         proc.kill()
         proc.wait()
