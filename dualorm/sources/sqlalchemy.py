@@ -25,6 +25,7 @@ from sqlalchemy import UniqueConstraint as SAUnique
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import ClauseElement, sqltypes
 from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.visitors import iterate
 
 from dualorm.errors import ConfigError
 from dualorm.schema import (
@@ -95,7 +96,8 @@ class _Compiler:
         uniques = []
         checks = []
         fks = []
-        for constraint in t.constraints:
+        column_checks = [ck for c in t.columns for ck in c.constraints if isinstance(ck, SACheck)]
+        for constraint in [*t.constraints, *column_checks]:
             if isinstance(constraint, SAUnique):
                 uniques.append(self.unique(t, constraint))
             elif isinstance(constraint, SACheck):
@@ -143,7 +145,9 @@ class _Compiler:
         return None if text is None else str(text)
 
     def name(self, t: SATable, constraint: Any, columns: list[str], label: str) -> str:
-        name = self.preparer.format_constraint(constraint, _alembic_quote=False)
+        name = None
+        if constraint.name is not None:
+            name = self.preparer.format_constraint(constraint, _alembic_quote=False)
         return str(name) if name else default_name(t.name, columns, label)
 
     def primary_key(self, t: SATable) -> PrimaryKey | None:
@@ -163,7 +167,12 @@ class _Compiler:
         expression = self.ddl.sql_compiler.process(
             ck.sqltext, include_table=False, literal_binds=True
         )
-        return CheckConstraint(self.name(t, ck, [], "check"), str(expression))
+        # PostgreSQL names an unnamed check after the first column it references.
+        first = next((e for e in iterate(ck.sqltext) if isinstance(e, SAColumn)), None)
+        if first is None and ck.parent is not None and isinstance(ck.parent, SAColumn):
+            first = ck.parent
+        columns = [first.name] if first is not None else []
+        return CheckConstraint(self.name(t, ck, columns, "check"), str(expression))
 
     def foreign_key(self, t: SATable, fk: SAForeignKey) -> ForeignKey:
         columns = [c.name for c in fk.columns]
