@@ -1,0 +1,486 @@
+"""Lint of dangerous DDL: rules over operations (never over SQL text), with acknowledgements.
+
+Each :class:`Rule` has a name, a severity, the reason it matters on a live database and the
+safe alternative. A rule looks at one operation with its :class:`Context`: the schema just
+before the operation, the tables that existed before the migration started (only those can
+hold live rows and live traffic), and the model schema, when known, for "still used by code".
+
+A spec acknowledges a finding per operation::
+
+    - create_index:
+        {name: ..., table: ..., columns: [...],
+         acknowledge: [{rule: require-concurrent-index, reason: "table has 40 rows"}]}
+
+``migrate lint`` exits 1 while an unacknowledged finding of severity error remains; in
+production ``migrate up`` refuses such migrations (exit 3).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dualorm.runner.impact import Lock, impacts, type_change_rewrites, volatile_default
+from dualorm.schema import Schema, as_key
+from dualorm.spec.model import Migration
+from dualorm.spec.ops import (
+    AddCheck,
+    AddColumn,
+    AddForeignKey,
+    AddPrimaryKey,
+    AddUnique,
+    AlterColumn,
+    ChangeKind,
+    CreateIndex,
+    CreateTable,
+    DropColumn,
+    DropIndex,
+    DropTable,
+    Operation,
+    RenameColumn,
+    RenameTable,
+    RunPython,
+    RunSQL,
+)
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a rule may look at besides the operation itself."""
+
+    migration: Migration
+    before: Schema
+    """The schema just before this operation (earlier operations of the migration applied)."""
+    preexisting: frozenset[tuple[str, str]]
+    """Tables that existed before the migration started: they may hold rows and traffic."""
+    models: Schema | None
+    lock_timeout_ms: int | None
+
+    def existing(self, table: str) -> bool:
+        return as_key(table) in self.preexisting
+
+
+Check = Callable[[Operation, Context], str | None]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    severity: Severity
+    reason: str
+    alternative: str
+    check: Check = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: Severity
+    migration: str
+    operation: str
+    message: str
+    reason: str
+    alternative: str
+    path: str | None = None
+    line: int | None = None
+    acknowledged: bool = False
+    acknowledgement: str | None = None
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity is Severity.ERROR and not self.acknowledged
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, enum.Enum) else v) for k, v in asdict(self).items()}
+
+
+# -- the rules ---------------------------------------------------------------------------------
+
+
+def _index_not_concurrent(op: Operation, ctx: Context) -> str | None:
+    if isinstance(op, CreateIndex) and not op.concurrently and ctx.existing(op.table):
+        return f"CREATE INDEX {op.index.name} on {op.table} blocks writes while it builds"
+    return None
+
+
+def _drop_index_not_concurrent(op: Operation, ctx: Context) -> str | None:
+    if isinstance(op, DropIndex) and not op.concurrently and ctx.existing(op.table):
+        return f"DROP INDEX {op.index.name} takes ACCESS EXCLUSIVE on {op.table}"
+    return None
+
+
+def _fk_validated(op: Operation, ctx: Context) -> str | None:
+    if isinstance(op, AddForeignKey) and op.constraint.validated and ctx.existing(op.table):
+        return f"{op.constraint.name} validates every row of {op.table} while blocking writes"
+    return None
+
+
+def _check_validated(op: Operation, ctx: Context) -> str | None:
+    if isinstance(op, AddCheck) and op.constraint.validated and ctx.existing(op.table):
+        return f"{op.constraint.name} scans {op.table} under ACCESS EXCLUSIVE"
+    return None
+
+
+def _has_not_null_check(ctx: Context, table: str, column: str) -> bool:
+    found = ctx.before.get(table)
+    if found is None:
+        return False
+    wanted = f"{column} is not null"
+    for check in found.checks:
+        text = check.expression.lower().replace('"', "").strip("() ")
+        if check.validated and text == wanted:
+            return True
+    return False
+
+
+def _set_not_null(op: Operation, ctx: Context) -> str | None:
+    if not (isinstance(op, AlterColumn) and ChangeKind.NULL in op.changes):
+        return None
+    if op.to.nullable or not ctx.existing(op.table):
+        return None
+    if _has_not_null_check(ctx, op.table, op.to.name):
+        return None
+    return f"SET NOT NULL on {op.table}.{op.to.name} scans the table under ACCESS EXCLUSIVE"
+
+
+def _rewriting_type(op: Operation, ctx: Context) -> str | None:
+    if not (isinstance(op, AlterColumn) and ChangeKind.TYPE in op.changes):
+        return None
+    if ctx.existing(op.table) and type_change_rewrites(op.from_.type, op.to.type):
+        return (
+            f"{op.table}.{op.to.name} {op.from_.type} -> {op.to.type} rewrites the table "
+            "under ACCESS EXCLUSIVE"
+        )
+    return None
+
+
+def _volatile_default(op: Operation, ctx: Context) -> str | None:
+    if isinstance(op, AddColumn) and ctx.existing(op.table) and volatile_default(op.column):
+        return f"default {op.column.default} of {op.table}.{op.column.name} rewrites the table"
+    return None
+
+
+def _not_null_without_default(op: Operation, ctx: Context) -> str | None:
+    if not isinstance(op, AddColumn) or op.column.nullable or not ctx.existing(op.table):
+        return None
+    if op.column.default is None and op.column.identity is None:
+        return f"{op.table}.{op.column.name} is NOT NULL without a default: fails on any row"
+    return None
+
+
+def _drop_column_in_use(op: Operation, ctx: Context) -> str | None:
+    if not isinstance(op, DropColumn) or ctx.models is None:
+        return None
+    model = ctx.models.get(op.table)
+    if model is not None and model.column(op.column.name) is not None:
+        return f"{op.table}.{op.column.name} is still declared by the models"
+    return None
+
+
+def _drop_table_in_use(op: Operation, ctx: Context) -> str | None:
+    if isinstance(op, DropTable) and ctx.models is not None and op.table.key in ctx.models:
+        return f"{op.table.qualified_name} is still declared by the models"
+    return None
+
+
+def _rename_column(op: Operation, ctx: Context) -> str | None:
+    if isinstance(op, RenameColumn) and ctx.existing(op.table):
+        return f"renaming {op.table}.{op.old_name} breaks code still reading the old name"
+    return None
+
+
+def _rename_table(op: Operation, ctx: Context) -> str | None:
+    if isinstance(op, RenameTable) and ctx.existing(op.table):
+        return f"renaming {op.table} breaks code still reading the old name"
+    return None
+
+
+def _unique_without_index(op: Operation, ctx: Context) -> str | None:
+    if isinstance(op, AddUnique) and ctx.existing(op.table):
+        return f"{op.constraint.name} builds its index under ACCESS EXCLUSIVE on {op.table}"
+    return None
+
+
+def _primary_key_on_existing(op: Operation, ctx: Context) -> str | None:
+    if isinstance(op, AddPrimaryKey) and ctx.existing(op.table):
+        return f"{op.constraint.name} builds its index under ACCESS EXCLUSIVE on {op.table}"
+    return None
+
+
+def _exclusive_then_more(op: Operation, ctx: Context) -> str | None:
+    ops = ctx.migration.operations
+    position = next((i for i, o in enumerate(ops) if o is op), None)
+    if position is None or position == len(ops) - 1:
+        return None
+    for impact in impacts(op, ctx.before):
+        if impact.lock is Lock.ACCESS_EXCLUSIVE and (
+            impact.table == "*" or ctx.existing(impact.table)
+        ):
+            later = len(ops) - position - 1
+            return (
+                f"ACCESS EXCLUSIVE on {impact.table} is held while {later} more "
+                "operation(s) of the migration run"
+            )
+    return None
+
+
+def _lock_timeout(op: Operation, ctx: Context) -> str | None:
+    if ctx.lock_timeout_ms:
+        return None
+    touched = [i.table for i in impacts(op, ctx.before) if i.lock >= Lock.SHARE]
+    if any(t == "*" or ctx.existing(t) for t in touched):
+        return "no lock_timeout: a blocked ALTER queues every later query behind it"
+    return None
+
+
+def _raw_sql(op: Operation, ctx: Context) -> str | None:
+    if isinstance(op, RunSQL | RunPython):
+        return f"{op.describe()} cannot be checked by the lint"
+    return None
+
+
+def _irreversible(op: Operation, ctx: Context) -> str | None:
+    return None if op.reversible else f"{op.describe()} cannot be rolled back"
+
+
+def _destructive(op: Operation, ctx: Context) -> str | None:
+    if op.destructive and not isinstance(op, CreateTable):
+        return f"{op.describe()} loses data; a backup is the only way back"
+    return None
+
+
+def _concurrent_not_alone(op: Operation, ctx: Context) -> str | None:
+    concurrent = isinstance(op, CreateIndex | DropIndex) and op.concurrently
+    if concurrent and len(ctx.migration.operations) > 1:
+        return "a concurrent index build must be the only operation of its migration"
+    return None
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "require-concurrent-index",
+        Severity.ERROR,
+        "CREATE INDEX takes a SHARE lock: every INSERT/UPDATE/DELETE waits for the build.",
+        "create_index with concurrently: true, alone in its migration.",
+        _index_not_concurrent,
+    ),
+    Rule(
+        "require-concurrent-index-drop",
+        Severity.WARNING,
+        "DROP INDEX takes ACCESS EXCLUSIVE: reads and writes wait.",
+        "drop_index with concurrently: true, alone in its migration.",
+        _drop_index_not_concurrent,
+    ),
+    Rule(
+        "foreign-key-not-valid",
+        Severity.ERROR,
+        "Adding a validated foreign key scans the table while blocking writes on both tables.",
+        "add_foreign_key with not_valid: true, then validate_constraint in a later migration.",
+        _fk_validated,
+    ),
+    Rule(
+        "check-not-valid",
+        Severity.ERROR,
+        "Adding a validated CHECK scans the whole table under ACCESS EXCLUSIVE.",
+        "add_check with not_valid: true, then validate_constraint in a later migration.",
+        _check_validated,
+    ),
+    Rule(
+        "set-not-null",
+        Severity.ERROR,
+        "SET NOT NULL scans the table under ACCESS EXCLUSIVE unless a validated "
+        "CHECK (col IS NOT NULL) already proves it.",
+        "add_check (col IS NOT NULL) not_valid, validate_constraint, then alter_column "
+        "nullable: false, then drop the check.",
+        _set_not_null,
+    ),
+    Rule(
+        "rewriting-type-change",
+        Severity.ERROR,
+        "This type change rewrites every row and every index under ACCESS EXCLUSIVE.",
+        "add a new column, backfill in batches, switch reads, drop the old column.",
+        _rewriting_type,
+    ),
+    Rule(
+        "volatile-default",
+        Severity.ERROR,
+        "A volatile default is evaluated per row: ADD COLUMN rewrites the table.",
+        "add the column without a default (or with a constant), backfill in batches, "
+        "then set the default.",
+        _volatile_default,
+    ),
+    Rule(
+        "not-null-without-default",
+        Severity.ERROR,
+        "A NOT NULL column without a default cannot be added to a table that has rows.",
+        "add it nullable or with a constant default; backfill; then SET NOT NULL safely.",
+        _not_null_without_default,
+    ),
+    Rule(
+        "drop-column-in-use",
+        Severity.ERROR,
+        "The models still declare this column: running code will fail on its next query.",
+        "remove the column from both model sets and deploy first; drop it in a later release.",
+        _drop_column_in_use,
+    ),
+    Rule(
+        "drop-table-in-use",
+        Severity.ERROR,
+        "The models still declare this table: running code will fail on its next query.",
+        "remove the model from both model sets and deploy first; drop it in a later release.",
+        _drop_table_in_use,
+    ),
+    Rule(
+        "rename-column",
+        Severity.ERROR,
+        "Code deployed before the migration still uses the old name.",
+        "expand and contract: add the new column, write both, backfill, switch, drop the old.",
+        _rename_column,
+    ),
+    Rule(
+        "rename-table",
+        Severity.ERROR,
+        "Code deployed before the migration still uses the old name.",
+        "create the new table (or a view with the old name) and move in steps.",
+        _rename_table,
+    ),
+    Rule(
+        "unique-without-index",
+        Severity.ERROR,
+        "ADD CONSTRAINT UNIQUE builds its index under ACCESS EXCLUSIVE.",
+        "create_index unique: true, concurrently: true; then add the constraint USING INDEX.",
+        _unique_without_index,
+    ),
+    Rule(
+        "primary-key-on-existing",
+        Severity.ERROR,
+        "ADD PRIMARY KEY builds its index under ACCESS EXCLUSIVE.",
+        "create a unique index concurrently, then add the primary key USING INDEX.",
+        _primary_key_on_existing,
+    ),
+    Rule(
+        "exclusive-lock-held",
+        Severity.WARNING,
+        "An ACCESS EXCLUSIVE lock is held until commit: later statements of the same "
+        "migration extend the outage.",
+        "put the locking operation last, or in a migration of its own.",
+        _exclusive_then_more,
+    ),
+    Rule(
+        "missing-lock-timeout",
+        Severity.ERROR,
+        "Without lock_timeout, an ALTER waiting behind a long transaction blocks every "
+        "query queued after it.",
+        "keep the runner's lock_timeout (default 5s) with retries.",
+        _lock_timeout,
+    ),
+    Rule(
+        "raw-sql",
+        Severity.WARNING,
+        "Raw SQL and Python steps are opaque to the lint and the plan.",
+        "prefer declarative operations; acknowledge with the reason it is safe.",
+        _raw_sql,
+    ),
+    Rule(
+        "irreversible",
+        Severity.WARNING,
+        "This migration cannot be rolled back with migrate down.",
+        "give run_sql a reverse_sql and run_python a reverse function.",
+        _irreversible,
+    ),
+    Rule(
+        "destructive",
+        Severity.WARNING,
+        "This operation deletes data.",
+        "take a backup first (production runs do) and keep the data until verified.",
+        _destructive,
+    ),
+    Rule(
+        "concurrent-not-alone",
+        Severity.ERROR,
+        "A concurrent index build cannot run inside a transaction with other operations.",
+        "move it into a migration of its own.",
+        _concurrent_not_alone,
+    ),
+)
+
+RULES_BY_NAME = {rule.name: rule for rule in RULES}
+
+
+def lint_migration(
+    migration: Migration,
+    before: Schema,
+    *,
+    models: Schema | None = None,
+    lock_timeout_ms: int | None = 5000,
+    rules: Sequence[Rule] = RULES,
+) -> tuple[list[Finding], Schema]:
+    """Lint one migration applied on top of ``before``; return findings and the schema after."""
+    findings: list[Finding] = []
+    preexisting = frozenset(before.keys())
+    state = before
+    for op in migration.operations:
+        ctx = Context(migration, state, preexisting, models, lock_timeout_ms)
+        accepted = {ack.rule: ack.reason for ack in op.acknowledge}
+        for rule in rules:
+            message = rule.check(op, ctx)
+            if message is None:
+                continue
+            findings.append(
+                Finding(
+                    rule=rule.name,
+                    severity=rule.severity,
+                    migration=migration.id,
+                    operation=op.describe(),
+                    message=message,
+                    reason=rule.reason,
+                    alternative=rule.alternative,
+                    path=str(migration.path) if migration.path else None,
+                    line=op.line,
+                    acknowledged=rule.name in accepted,
+                    acknowledgement=accepted.get(rule.name),
+                )
+            )
+        state = op.apply(state)
+    return findings, state
+
+
+def lint(
+    migrations: Iterable[Migration],
+    *,
+    only: Iterable[str] | None = None,
+    models: Schema | None = None,
+    lock_timeout_ms: int | None = 5000,
+) -> list[Finding]:
+    """Lint ``migrations`` (in apply order); with ``only``, report just those ids.
+
+    Every migration is replayed so that each one is judged against the schema it will meet.
+    """
+    wanted = None if only is None else set(only)
+    state = Schema()
+    findings: list[Finding] = []
+    for migration in migrations:
+        found, state = lint_migration(
+            migration, state, models=models, lock_timeout_ms=lock_timeout_ms
+        )
+        if wanted is None or migration.id in wanted:
+            findings.extend(found)
+    return findings
+
+
+def unknown_acknowledgements(migrations: Iterable[Migration]) -> list[str]:
+    """Return ``"<id>:<line>: <rule>"`` for every acknowledgement naming no known rule."""
+    return [
+        f"{m.id}:{op.line}: {ack.rule}"
+        for m in migrations
+        for op in m.operations
+        for ack in op.acknowledge
+        if ack.rule not in RULES_BY_NAME
+    ]
