@@ -46,6 +46,25 @@ KNOWN_TYPES = frozenset(
     }
 )  # fmt: skip
 
+# The short spellings people type, offered as suggestions next to the canonical names.
+TYPE_ALIASES = (
+    "varchar",
+    "char",
+    "int",
+    "int4",
+    "int8",
+    "int2",
+    "bool",
+    "timestamptz",
+    "timestamp",
+    "timetz",
+    "time",
+    "float8",
+    "float4",
+    "decimal",
+    "varbit",
+)
+
 _SERIALS = {"serial", "bigserial", "smallserial", "serial4", "serial8", "serial2"}
 
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
@@ -178,7 +197,8 @@ class Reader:
         if paren and not all(part.isdigit() for part in modifier.split(",")):
             raise self.error(node, f"{what}: bad type modifier in {spelling!r}")
         if bare not in KNOWN_TYPES:
-            hint = difflib.get_close_matches(bare, sorted(KNOWN_TYPES), n=1)
+            spellings = sorted(KNOWN_TYPES | set(TYPE_ALIASES))
+            hint = difflib.get_close_matches(head.strip(), spellings, n=1)
             suggestion = f" (did you mean {hint[0]}?)" if hint else ""
             raise self.error(node, f"{what}: unknown type {spelling!r}{suggestion}")
         return canonical
