@@ -215,7 +215,10 @@ class SeedContext:
     def finish(self) -> None:
         """Flush the ORMs and release them; the manager then commits or rolls back."""
         try:
-            self._flush_orms()
+            if self._session is not None:
+                # The session works in a savepoint of the seed's transaction; committing it
+                # releases the savepoint, and the manager commits the transaction itself.
+                self._session.commit()
         finally:
             self.close()
 
