@@ -384,6 +384,17 @@ def test_reference_specs_build_the_models_schema(database_url: str, admin_url: s
     assert actual.get("users").columns[-1].name == "image"  # type: ignore[union-attr]
 
 
+def test_replayed_specs_equal_the_catalog_they_build(database_url: str) -> None:
+    from dualorm.normalize import normalize
+    from dualorm.spec.replay import replay
+
+    migrations = load_specs(ROOT / "migrations")
+    _apply_specs(database_url, migrations)
+    with connection(database_url) as conn:
+        replayed = normalize(replay(migrations), conn)
+    assert replayed == _catalog(database_url)
+
+
 def test_reference_specs_roll_back_to_nothing(database_url: str) -> None:
     migrations = load_specs(ROOT / "migrations")
     _apply_specs(database_url, migrations)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from dualorm.errors import GraphError
 from dualorm.schema import Schema
 from dualorm.spec.model import Migration
 
@@ -29,8 +30,8 @@ def replay_until(migrations: Iterable[Migration], target: str) -> Schema:
     for migration in migrations:
         state = replay([migration], state)
         if migration.id == target:
-            break
-    return state
+            return state
+    raise GraphError(f"unknown migration {target}")
 
 
 def load(directory: Path | str) -> Schema:
