@@ -311,6 +311,43 @@ def test_malformed_key_writes_nothing(source: str, tmp_path: Path) -> None:
     assert not (tmp_path / "backups").exists()
 
 
+def test_a_failing_dump_leaves_nothing_and_shows_no_password(
+    source: str, admin_url: str, tmp_path: Path
+) -> None:
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    from psycopg import sql
+
+    role = f"nopriv_{uuid.uuid4().hex[:8]}"
+    with connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    with connect(source, autocommit=True) as conn:
+        # It may read the ledger (the manifest's migration head) but not the tables.
+        conn.execute(
+            sql.SQL(
+                "GRANT USAGE ON SCHEMA dualorm TO {0}; "
+                "GRANT SELECT ON ALL TABLES IN SCHEMA dualorm TO {0}"
+            ).format(sql.Identifier(role))
+        )
+    try:
+        # The server trusts the connection; the role simply may not read the tables.
+        parts = urlsplit(source)
+        host = parts.netloc.rpartition("@")[2]
+        url = urlunsplit(parts._replace(netloc=f"{role}:{PASSWORD}@{host}"))
+        config = config_for(url, tmp_path)
+        with pytest.raises(DualormError, match="pg_dump") as info:
+            create_backup("denied", config=config)
+        assert info.value.exit_code == 1
+        assert PASSWORD not in str(info.value)
+        assert list((tmp_path / "backups").iterdir()) == []
+    finally:
+        with connect(source, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        with connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
 # -- production safety ------------------------------------------------------------------------
 
 

@@ -148,6 +148,14 @@ def _source(url: str) -> Iterator[_Source]:
             ).fetchone()
             head = str(found[0]) if found else None
         version = str(row[1]).split()[0]
+    except psycopg.Error as exc:
+        conn.close()
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DualormError(f"cannot read {redact(url)} before the dump: {reason}") from None
+    except BaseException:
+        conn.close()
+        raise
+    try:
         yield _Source(str(row[0]), version, int(str(row[2])) // 10000, head, snapshot)
     finally:
         conn.close()

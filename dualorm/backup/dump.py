@@ -10,6 +10,7 @@ client program writes to stderr is scrubbed before it can reach an exception.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shutil
@@ -54,7 +55,6 @@ class ClientTarget:
         password = params.pop("password", None)
         params.setdefault("application_name", "dualorm-backup")
         env = dict(os.environ)
-        env.pop("PGPASSWORD", None)
         secrets: tuple[str, ...] = ()
         if password:
             env["PGPASSWORD"] = str(password)
@@ -72,6 +72,7 @@ class ClientTarget:
 # -- choosing the client programs -------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=16)
 def tool_version(path: str) -> str:
     """Return ``"16.2"`` for a client program that prints ``pg_dump (PostgreSQL) 16.2``."""
     done = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
