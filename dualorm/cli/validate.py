@@ -71,7 +71,8 @@ def _render(result: ValidationResult, *, detailed: bool) -> None:
 
     from dualorm.datacheck import DataIssue
 
-    console = Console(file=sys.stdout, soft_wrap=False)
+    # Piped or captured output gets a wide table rather than rich's 80-column fallback.
+    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
     shown = [*result.errors, *(result.warnings if detailed else [])]
     rows = [f for f in shown if not isinstance(f, DataIssue)]
     for source, target in result.pairs:
