@@ -49,6 +49,11 @@ class Lock(enum.IntEnum):
     EXCLUSIVE = 7
     ACCESS_EXCLUSIVE = 8
 
+    @classmethod
+    def from_pg(cls, mode: str) -> Lock:
+        """Return the lock for a ``pg_locks.mode`` value such as ``ShareRowExclusiveLock``."""
+        return _PG_MODES[mode]
+
     @property
     def label(self) -> str:
         return self.name.replace("_", " ")
@@ -60,6 +65,18 @@ class Lock(enum.IntEnum):
     @property
     def blocks_reads(self) -> bool:
         return self is Lock.ACCESS_EXCLUSIVE
+
+
+_PG_MODES = {
+    "AccessShareLock": Lock.ACCESS_SHARE,
+    "RowShareLock": Lock.ROW_SHARE,
+    "RowExclusiveLock": Lock.ROW_EXCLUSIVE,
+    "ShareUpdateExclusiveLock": Lock.SHARE_UPDATE_EXCLUSIVE,
+    "ShareLock": Lock.SHARE,
+    "ShareRowExclusiveLock": Lock.SHARE_ROW_EXCLUSIVE,
+    "ExclusiveLock": Lock.EXCLUSIVE,
+    "AccessExclusiveLock": Lock.ACCESS_EXCLUSIVE,
+}
 
 
 @dataclass(frozen=True)
