@@ -1,0 +1,292 @@
+"""The migration plan: for each pending migration, every statement with its lock, rewrite or
+scan, the size of what it touches, the lint findings and an estimated risk.
+
+Data flow::
+
+    specs + dualorm.migrations -> pending ids -> per operation: emit.sql.statements,
+    impact.impacts (lock/rewrite/scan), table sizes (one catalog query), lint findings
+    -> MigrationPlan -> ``migrate plan [--json]`` / ProductionMigrator.create_migration_plan()
+
+The JSON form (``MigrationPlan.to_dict``) is stable and documented in ``docs/plan.md``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dualorm.runner.impact import Impact, impacts
+from dualorm.runner.lint import Finding, lint_migration
+from dualorm.schema import DEFAULT_SCHEMA, Schema, as_key
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from dualorm.config import Config
+    from dualorm.replicas import ReplicaStatus
+    from dualorm.spec.model import Migration
+
+PLAN_FORMAT = 1
+
+# A table this large makes a blocking scan or rewrite last long enough to be an outage.
+LARGE_ROWS = 100_000
+LARGE_BYTES = 256 * 1024 * 1024
+
+
+class Risk(enum.IntEnum):
+    LOW = 0
+    MEDIUM = 1
+    HIGH = 2
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class TableSize:
+    """The planner's row estimate (None before the first ANALYZE) and the total size."""
+
+    rows: int | None
+    bytes: int
+    heap_bytes: int
+
+    @property
+    def populated(self) -> bool:
+        return self.rows > 0 if self.rows is not None else self.heap_bytes > 0
+
+    @property
+    def large(self) -> bool:
+        return (self.rows or 0) >= LARGE_ROWS or self.bytes >= LARGE_BYTES
+
+    def describe(self) -> str:
+        rows = "~? rows" if self.rows is None else f"~{self.rows:,} rows"
+        return f"({rows}, {self.bytes / 1048576:.1f} MiB)"
+
+
+@dataclass(frozen=True)
+class PlannedStatement:
+    sql: str
+    operation: str
+    transactional: bool
+    locks: tuple[Impact, ...]
+    sizes: dict[str, TableSize]
+    risk: Risk
+    why: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sql": self.sql,
+            "operation": self.operation,
+            "transactional": self.transactional,
+            "locks": [
+                {
+                    "table": i.table,
+                    "lock": i.lock.label,
+                    "blocks_reads": i.lock.blocks_reads,
+                    "blocks_writes": i.lock.blocks_writes,
+                    "rewrites": i.rewrites,
+                    "scans": i.scans,
+                    "rows": self.sizes[i.table].rows if i.table in self.sizes else None,
+                    "bytes": self.sizes[i.table].bytes if i.table in self.sizes else None,
+                    "note": i.note,
+                }
+                for i in self.locks
+            ],
+            "risk": str(self.risk),
+            "why": self.why,
+        }
+
+
+@dataclass(frozen=True)
+class PlannedMigration:
+    id: str
+    name: str
+    checksum: str
+    statements: tuple[PlannedStatement, ...]
+    findings: tuple[Finding, ...]
+
+    @property
+    def risk(self) -> Risk:
+        levels = [s.risk for s in self.statements]
+        if any(f.blocking for f in self.findings):
+            levels.append(Risk.HIGH)
+        return max(levels, default=Risk.LOW)
+
+    @property
+    def blocking_findings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.blocking)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "checksum": self.checksum,
+            "risk": str(self.risk),
+            "statements": [s.to_dict() for s in self.statements],
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+@dataclass(frozen=True)
+class MigrationPlan:
+    environment: str
+    database: str
+    migrations: tuple[PlannedMigration, ...]
+    replicas: tuple[ReplicaStatus, ...] = field(default=())
+
+    @property
+    def risk(self) -> Risk:
+        return max((m.risk for m in self.migrations), default=Risk.LOW)
+
+    @property
+    def blocking_findings(self) -> tuple[Finding, ...]:
+        return tuple(f for m in self.migrations for f in m.blocking_findings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": PLAN_FORMAT,
+            "environment": self.environment,
+            "database": self.database,
+            "risk": str(self.risk),
+            "pending": [m.id for m in self.migrations],
+            "migrations": [m.to_dict() for m in self.migrations],
+            "replicas": [r.to_dict() for r in self.replicas],
+        }
+
+
+def table_sizes(
+    conn: psycopg.Connection[tuple[object, ...]], tables: Iterable[str]
+) -> dict[str, TableSize]:
+    """Return the planner's row estimate and total size of each existing table, in one query."""
+    names = sorted({t for t in tables if t != "*"})
+    if not names:
+        return {}
+    keys = [as_key(t) for t in names]
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname, "
+        "CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END, "
+        "pg_total_relation_size(c.oid), pg_relation_size(c.oid) FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN unnest(%s::text[], %s::text[]) AS k(s, t) ON k.s = n.nspname AND k.t = c.relname "
+        "WHERE c.relkind IN ('r', 'p')",
+        ([k[0] for k in keys], [k[1] for k in keys]),
+    ).fetchall()
+    sizes = {}
+    for schema_name, table, reltuples, total, heap in rows:
+        label = str(table) if schema_name == DEFAULT_SCHEMA else f"{schema_name}.{table}"
+        estimate = None if reltuples is None else int(str(reltuples))
+        sizes[label] = TableSize(rows=estimate, bytes=int(str(total)), heap_bytes=int(str(heap)))
+    return sizes
+
+
+def _risk(locks: Sequence[Impact], sizes: dict[str, TableSize]) -> tuple[Risk, str]:
+    """Rate the statement: high when it blocks writes while rewriting or scanning a large
+    table (or one it cannot see into), medium for such work on a smaller table, else low."""
+    worst = (Risk.LOW, "takes no lock that blocks writes on a table with rows")
+    for impact in locks:
+        size = sizes.get(impact.table)
+        opaque = impact.table == "*"
+        if not impact.lock.blocks_writes or not (opaque or (size and size.populated)):
+            continue
+        work = "rewrites" if impact.rewrites else "scans" if impact.scans else None
+        where = f"{impact.lock.label} on {impact.table}"
+        if opaque:
+            candidate = (Risk.MEDIUM, f"{where}: {impact.note}")
+        elif work and size is not None and size.large:
+            candidate = (Risk.HIGH, f"{where} while it {work} {size.describe()}")
+        elif work:
+            candidate = (Risk.MEDIUM, f"{where} while it {work} {size.describe() if size else ''}")
+        else:
+            candidate = (Risk.LOW, f"brief {where}, bounded by lock_timeout")
+        if candidate[0] > worst[0] or worst[0] is Risk.LOW and candidate[0] is Risk.LOW:
+            worst = candidate
+    return worst
+
+
+def plan_migrations(
+    migrations: Sequence[Migration],
+    pending: Iterable[str],
+    conn: psycopg.Connection[tuple[object, ...]],
+    *,
+    models: Schema | None = None,
+    lock_timeout_ms: int | None = 5000,
+) -> list[PlannedMigration]:
+    """Plan the ``pending`` ids of ``migrations`` (all of them, in apply order)."""
+    from dualorm.emit.sql import statements
+
+    wanted = set(pending)
+    state = Schema()
+    planned: list[tuple[Migration, list[tuple[str, str, bool, list[Impact]]], list[Finding]]] = []
+    touched: set[str] = set()
+    for migration in migrations:
+        if migration.id not in wanted:
+            for op in migration.operations:
+                state = op.apply(state)
+            continue
+        findings, _ = lint_migration(
+            migration, state, models=models, lock_timeout_ms=lock_timeout_ms
+        )
+        rows = []
+        for op in migration.operations:
+            locks = impacts(op, state)
+            touched.update(i.table for i in locks)
+            concurrent = bool(getattr(op, "concurrently", False))
+            for sql in statements(op):
+                rows.append((sql, op.describe(), not concurrent, locks))
+            state = op.apply(state)
+        planned.append((migration, rows, findings))
+    sizes = table_sizes(conn, touched)
+    result = []
+    for migration, rows, findings in planned:
+        stmts = []
+        for sql, description, transactional, locks in rows:
+            risk, why = _risk(locks, sizes)
+            mine = {i.table: sizes[i.table] for i in locks if i.table in sizes}
+            stmts.append(
+                PlannedStatement(sql, description, transactional, tuple(locks), mine, risk, why)
+            )
+        result.append(
+            PlannedMigration(
+                migration.id, migration.name, migration.checksum, tuple(stmts), tuple(findings)
+            )
+        )
+    return result
+
+
+def create_migration_plan(config: Config, *, replicas: bool = True) -> MigrationPlan:
+    """Plan every pending migration of ``config``'s database (read-only; takes no lock)."""
+    from dualorm.api import migrate_status
+    from dualorm.db import connect, redact, resolve_url
+    from dualorm.spec.load import load_specs
+
+    url = resolve_url(config)
+    pending = migrate_status(config).pending
+    migrations = load_specs(config.migrations_path)
+    models = _models(config)
+    with connect(url, autocommit=True) as conn:
+        planned = plan_migrations(migrations, pending, conn, models=models)
+    states: tuple[ReplicaStatus, ...] = ()
+    if replicas and config.replica_urls:
+        from dualorm.replicas import check_replicas
+
+        states = tuple(check_replicas(url, config.replica_urls))
+    return MigrationPlan(
+        environment=config.environment.value,
+        database=redact(url),
+        migrations=tuple(planned),
+        replicas=states,
+    )
+
+
+def _models(config: Config) -> Schema | None:
+    """The SQLAlchemy model schema, for the "still used by code" rules; None if unavailable."""
+    from dualorm.errors import DualormError
+
+    try:
+        from dualorm.sources import sqlalchemy as sa_source
+
+        return sa_source.load(sa_source.resolve_metadata(config.sa_metadata))
+    except (DualormError, ImportError):
+        return None
