@@ -39,7 +39,9 @@ def project(tmp_path: Path, url: str) -> Config:
     return Config(root=tmp_path, database_url=url, sa_metadata="missing_models:Base.metadata")
 
 
-def test_plan_of_fresh_database_lists_everything_low_risk(tmp_path: Path, database_url: str) -> None:
+def test_plan_of_fresh_database_lists_everything_low_risk(
+    tmp_path: Path, database_url: str
+) -> None:
     plan = create_migration_plan(project(tmp_path, database_url))
     assert [m.id for m in plan.migrations] == ["0001_base", "0002_change"]
     # events does not exist yet: nothing can block live traffic.
