@@ -1,0 +1,582 @@
+"""Alembic revisions from change specs: one readable ``op.*`` call per operation.
+
+Each operation class has one renderer in :data:`alembic_renderer`. Most build Alembic's own
+operation objects (``CreateTableOp``, ``CreateIndexOp``...) and let Alembic's autogenerate
+renderer write them, so a revision reads like one Alembic wrote; the few it cannot render
+(primary keys, table renames, ``USING`` on a type change) are written here in the same style.
+Every constraint and index name goes through ``op.f()``, so the target metadata's naming
+convention never rewrites an explicit name.
+
+SQL that no ``op.*`` call expresses (``VALIDATE CONSTRAINT``, ``run_sql``, and a column type
+SQLAlchemy has no class for) is taken from :mod:`dualorm.emit.sql` and passed to
+``op.execute``: the statements the runner executes, word for word.
+
+``run_python`` operations call :func:`run_python`, which hands the named function the
+psycopg connection under ``op.get_bind()``, inside the revision's transaction.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from alembic.autogenerate.api import AutogenContext
+from alembic.autogenerate.render import render_op_text
+from alembic.operations import ops
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.elements import conv
+
+from dualorm.emit import sql as sql_emit
+from dualorm.emit.pyformat import header, indent_block, string_literal
+from dualorm.emit.registry import Registry, Rendered
+from dualorm.errors import ConfigError, IrreversibleError
+from dualorm.schema import DEFAULT_SCHEMA, Column, FkAction, ForeignKey, Identity, Table, as_key
+from dualorm.spec.model import Migration
+from dualorm.spec.ops import (
+    AddCheck,
+    AddColumn,
+    AddForeignKey,
+    AddPrimaryKey,
+    AddUnique,
+    AlterColumn,
+    ChangeKind,
+    CreateIndex,
+    CreateTable,
+    DropColumn,
+    DropConstraint,
+    DropIndex,
+    DropTable,
+    Operation,
+    RenameColumn,
+    RenameTable,
+    RunPython,
+    RunSQL,
+    ValidateConstraint,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.types import TypeEngine
+
+__all__ = ["alembic_renderer", "render", "render_revision", "run_python", "sa_type"]
+
+alembic_renderer: Registry[Rendered] = Registry("alembic")
+"""Operation class -> function returning the ``op.*`` code (unindented) and its imports."""
+
+_AUTOCOMMIT = "with op.get_context().autocommit_block():"
+_ALTER_INDENT = " " * 11  # Alembic's own continuation indent for alter_column
+
+
+def render(operation: Operation) -> Rendered:
+    """Return the ``op.*`` code that applies ``operation`` and the imports it needs."""
+    return alembic_renderer(operation)
+
+
+# -- running python operations ----------------------------------------------------------------
+
+
+def resolve_function(path: str) -> Callable[..., Any]:
+    """Return the callable named by ``"module:function"``."""
+    module_name, colon, attribute = path.partition(":")
+    if not colon or not module_name or not attribute:
+        raise ConfigError(f"{path!r} is not a 'module:function' path")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot import {path}: {exc}") from None
+    if not callable(target):
+        raise ConfigError(f"{path} is not callable")
+    return target  # type: ignore[no-any-return]
+
+
+def run_python(path: str, bind: sa.Connection) -> None:
+    """Call ``"module:function"`` with the psycopg connection of an Alembic migration.
+
+    The function gets the same argument ``dualorm migrate up`` gives it: a psycopg
+    connection inside the migration's transaction.
+    """
+    resolve_function(path)(bind.connection.driver_connection)
+
+
+# -- types ------------------------------------------------------------------------------------
+
+_SIMPLE_TYPES: dict[str, Callable[[], TypeEngine[Any]]] = {
+    "text": sa.Text,
+    "integer": sa.Integer,
+    "bigint": sa.BigInteger,
+    "smallint": sa.SmallInteger,
+    "boolean": sa.Boolean,
+    "uuid": sa.UUID,
+    "jsonb": postgresql.JSONB,
+    "json": sa.JSON,
+    "date": sa.Date,
+    "bytea": sa.LargeBinary,
+    "double precision": sa.Double,
+    "real": sa.REAL,
+    "inet": postgresql.INET,
+    "cidr": postgresql.CIDR,
+    "macaddr": postgresql.MACADDR,
+    "interval": postgresql.INTERVAL,
+    "tsvector": postgresql.TSVECTOR,
+    "timestamp with time zone": lambda: sa.DateTime(timezone=True),
+    "timestamp without time zone": sa.DateTime,
+    "time with time zone": lambda: sa.Time(timezone=True),
+    "time without time zone": sa.Time,
+    "character varying": sa.String,
+    "numeric": sa.Numeric,
+}
+
+
+def _modifiers(text: str) -> tuple[str, list[int]] | None:
+    base, _, rest = text.partition("(")
+    inner, _, tail = rest.partition(")")
+    try:
+        numbers = [int(part) for part in inner.split(",")]
+    except ValueError:
+        return None
+    return f"{base.strip()} {tail.strip()}".strip(), numbers
+
+
+def sa_type(canonical: str) -> TypeEngine[Any] | None:
+    """Return the SQLAlchemy type that creates the canonical PostgreSQL type, or None."""
+    if canonical.endswith("[]"):
+        item = sa_type(canonical[:-2])
+        return None if item is None else postgresql.ARRAY(item)
+    simple = _SIMPLE_TYPES.get(canonical)
+    if simple is not None:
+        return simple()
+    if "(" not in canonical:
+        return None
+    parsed = _modifiers(canonical)
+    if parsed is None:
+        return None
+    base, numbers = parsed
+    if base == "character varying" and len(numbers) == 1:
+        return sa.String(numbers[0])
+    if base == "character" and len(numbers) == 1:
+        return sa.CHAR(numbers[0])
+    if base == "numeric" and len(numbers) in (1, 2):
+        return sa.Numeric(numbers[0], numbers[1] if len(numbers) == 2 else None)
+    if base in ("timestamp with time zone", "timestamp without time zone") and len(numbers) == 1:
+        return postgresql.TIMESTAMP(timezone=base.endswith("with time zone"), precision=numbers[0])
+    if base in ("time with time zone", "time without time zone") and len(numbers) == 1:
+        return postgresql.TIME(timezone=base.endswith("with time zone"), precision=numbers[0])
+    return None
+
+
+def _mappable(columns: Iterable[Column]) -> bool:
+    return all(sa_type(c.type) is not None for c in columns)
+
+
+# -- rendering helpers ------------------------------------------------------------------------
+
+
+def _context() -> AutogenContext:
+    migration_context = MigrationContext.configure(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
+    return AutogenContext(
+        migration_context,
+        opts={
+            "sqlalchemy_module_prefix": "sa.",
+            "alembic_module_prefix": "op.",
+            "render_item": None,
+            "render_as_batch": False,
+            "user_module_prefix": None,
+        },
+    )
+
+
+def _alembic_ops(items: Sequence[ops.MigrateOperation]) -> Rendered:
+    context = _context()
+    text = "\n".join(render_op_text(context, item) for item in items)
+    return text, frozenset(context.imports)
+
+
+def _schema_of(table: str) -> str | None:
+    schema_name, _ = as_key(table)
+    return None if schema_name == DEFAULT_SCHEMA else schema_name
+
+
+def _name_of(table: str) -> str:
+    return as_key(table)[1]
+
+
+def _schema_kw(table: str) -> str:
+    schema_name = _schema_of(table)
+    return "" if schema_name is None else f", schema={schema_name!r}"
+
+
+def _sa_column(column: Column) -> sa.Column[Any]:
+    type_ = sa_type(column.type)
+    args: list[Any] = []
+    if column.identity is not None:
+        args.append(sa.Identity(always=column.identity is Identity.ALWAYS))
+    kw: dict[str, Any] = {"nullable": column.nullable}
+    if column.default is not None:
+        kw["server_default"] = sa.text(column.default)
+    if column.comment is not None:
+        kw["comment"] = column.comment
+    return sa.Column(column.name, type_, *args, **kw)
+
+
+def _fk_kwargs(fk: ForeignKey) -> dict[str, Any]:
+    kw: dict[str, Any] = {}
+    if fk.on_delete is not FkAction.NO_ACTION:
+        kw["ondelete"] = fk.on_delete.value
+    if fk.on_update is not FkAction.NO_ACTION:
+        kw["onupdate"] = fk.on_update.value
+    if fk.deferrable:
+        kw["deferrable"] = True
+        if fk.initially_deferred:
+            kw["initially"] = "DEFERRED"
+    return kw
+
+
+def _ref_prefix(fk: ForeignKey) -> str:
+    if fk.ref_schema == DEFAULT_SCHEMA:
+        return fk.ref_table
+    return f"{fk.ref_schema}.{fk.ref_table}"
+
+
+def _sa_table(t: Table) -> sa.Table:
+    items: list[Any] = [_sa_column(c) for c in t.columns]
+    if t.primary_key is not None:
+        items.append(sa.PrimaryKeyConstraint(*t.primary_key.columns, name=conv(t.primary_key.name)))
+    for fk in t.foreign_keys:
+        ref = _ref_prefix(fk)
+        items.append(
+            sa.ForeignKeyConstraint(
+                list(fk.columns),
+                [f"{ref}.{c}" for c in fk.ref_columns],
+                name=conv(fk.name),
+                **_fk_kwargs(fk),
+            )
+        )
+    for u in t.uniques:
+        items.append(sa.UniqueConstraint(*u.columns, name=conv(u.name), deferrable=u.deferrable))
+    for c in t.checks:
+        items.append(sa.CheckConstraint(c.expression, name=conv(c.name)))
+    schema_name = None if t.schema == DEFAULT_SCHEMA else t.schema
+    return sa.Table(t.name, sa.MetaData(), *items, schema=schema_name, comment=t.comment)
+
+
+def _index_elements(columns: Sequence[str]) -> list[Any]:
+    # Index.columns holds column names or expressions, as in the SQL emitter.
+    return [c if c and all(ch.isalnum() or ch in "_$" for ch in c) else sa.text(c) for c in columns]
+
+
+def _create_index_op(table: str, index: Any, concurrently: bool) -> ops.CreateIndexOp:
+    kw: dict[str, Any] = {}
+    if index.where is not None:
+        kw["postgresql_where"] = sa.text(index.where)
+    if index.method != "btree":
+        kw["postgresql_using"] = index.method
+    if concurrently:
+        kw["postgresql_concurrently"] = True
+    return ops.CreateIndexOp(
+        conv(index.name),
+        _name_of(table),
+        _index_elements(index.columns),
+        schema=_schema_of(table),
+        unique=index.unique,
+        **kw,
+    )
+
+
+def _autocommit(rendered: Rendered) -> Rendered:
+    text, imports = rendered
+    return f"{_AUTOCOMMIT}\n{indent_block(text)}", imports
+
+
+def _execute(operation: Operation) -> Rendered:
+    """Render ``operation`` as ``op.execute`` calls with the shared SQL emitter's statements."""
+    lines = [f"op.execute({string_literal(s)})" for s in sql_emit.statements(operation)]
+    return "\n".join(lines), frozenset()
+
+
+# -- one renderer per operation ---------------------------------------------------------------
+
+
+@alembic_renderer.register(CreateTable)
+def _create_table(op: CreateTable) -> Rendered:
+    if not _mappable(op.table.columns):
+        return _execute(op)
+    name = op.table.qualified_name
+    items: list[ops.MigrateOperation] = [ops.CreateTableOp.from_table(_sa_table(op.table))]
+    items += [_create_index_op(name, i, False) for i in op.table.indexes]
+    return _alembic_ops(items)
+
+
+@alembic_renderer.register(DropTable)
+def _drop_table(op: DropTable) -> Rendered:
+    schema_name = None if op.table.schema == DEFAULT_SCHEMA else op.table.schema
+    return _alembic_ops([ops.DropTableOp(op.table.name, schema=schema_name)])
+
+
+@alembic_renderer.register(RenameTable)
+def _rename_table(op: RenameTable) -> Rendered:
+    args = f"{_name_of(op.table)!r}, {op.new_name!r}{_schema_kw(op.table)}"
+    return f"op.rename_table({args})", frozenset()
+
+
+@alembic_renderer.register(AddColumn)
+def _add_column(op: AddColumn) -> Rendered:
+    if not _mappable([op.column]):
+        return _execute(op)
+    return _alembic_ops(
+        [ops.AddColumnOp(_name_of(op.table), _sa_column(op.column), schema=_schema_of(op.table))]
+    )
+
+
+@alembic_renderer.register(DropColumn)
+def _drop_column(op: DropColumn) -> Rendered:
+    return _alembic_ops(
+        [ops.DropColumnOp(_name_of(op.table), op.column.name, schema=_schema_of(op.table))]
+    )
+
+
+def _alter(table: str, column: str, lines: list[str]) -> str:
+    head = f"op.alter_column({_name_of(table)!r}, {column!r}"
+    tail = [*lines, *([f"schema={_schema_of(table)!r}"] if _schema_of(table) else [])]
+    return head + "".join(f",\n{_ALTER_INDENT}{line}" for line in tail) + ")"
+
+
+def _server_default(expression: str | None) -> str:
+    return "None" if expression is None else f"sa.text({expression!r})"
+
+
+@alembic_renderer.register(AlterColumn)
+def _alter_column(op: AlterColumn) -> Rendered:
+    if not _mappable([op.from_, op.to]):
+        return _execute(op)
+    context = _context()
+    old_type = sa_type(op.from_.type)
+    new_type = sa_type(op.to.type)
+    assert old_type is not None and new_type is not None
+    existing = f"existing_type={render_type(old_type, context)}"
+    calls = []
+    lines = [existing]
+    moved = op.changes & (
+        ChangeKind.TYPE | ChangeKind.DEFAULT | ChangeKind.NULL | ChangeKind.COMMENT
+    )
+    final_default = op.to.default if ChangeKind.DEFAULT in op.changes else op.from_.default
+    if ChangeKind.TYPE in op.changes:
+        # The old default may not cast to the new type: drop it first and set it again after,
+        # as the SQL emitter does.
+        if op.from_.default is not None:
+            calls.append(_alter(op.table, op.from_.name, [existing, "server_default=None"]))
+        lines.append(f"type_={render_type(new_type, context)}")
+        if op.using:
+            lines.append(f"postgresql_using={op.using!r}")
+        if final_default is not None:
+            lines.append(f"server_default={_server_default(final_default)}")
+    elif ChangeKind.DEFAULT in op.changes:
+        lines.append(f"server_default={_server_default(final_default)}")
+    if ChangeKind.NULL in op.changes:
+        lines.append(f"nullable={op.to.nullable!r}")
+    else:
+        lines.append(f"existing_nullable={op.from_.nullable!r}")
+    if ChangeKind.COMMENT in op.changes:
+        lines.append(f"comment={op.to.comment!r}")
+    if moved:
+        calls.append(_alter(op.table, op.from_.name, lines))
+    return "\n".join(calls), frozenset(context.imports)
+
+
+def render_type(type_: TypeEngine[Any], context: AutogenContext) -> str:
+    """Return ``type_`` as Alembic writes it (``sa.String(length=20)``), noting imports."""
+    from alembic.autogenerate.render import _repr_type
+
+    return _repr_type(type_, context)
+
+
+@alembic_renderer.register(RenameColumn)
+def _rename_column(op: RenameColumn) -> Rendered:
+    return _alembic_ops(
+        [
+            ops.AlterColumnOp(
+                _name_of(op.table),
+                op.old_name,
+                modify_name=op.new_name,
+                schema=_schema_of(op.table),
+            )
+        ]
+    )
+
+
+@alembic_renderer.register(CreateIndex)
+def _create_index(op: CreateIndex) -> Rendered:
+    rendered = _alembic_ops([_create_index_op(op.table, op.index, op.concurrently)])
+    return _autocommit(rendered) if op.concurrently else rendered
+
+
+@alembic_renderer.register(DropIndex)
+def _drop_index(op: DropIndex) -> Rendered:
+    kw: dict[str, Any] = {"postgresql_concurrently": True} if op.concurrently else {}
+    rendered = _alembic_ops(
+        [
+            ops.DropIndexOp(
+                conv(op.index.name),
+                table_name=_name_of(op.table),
+                schema=_schema_of(op.table),
+                **kw,
+            )
+        ]
+    )
+    return _autocommit(rendered) if op.concurrently else rendered
+
+
+@alembic_renderer.register(AddPrimaryKey)
+def _add_primary_key(op: AddPrimaryKey) -> Rendered:
+    columns = list(op.constraint.columns)
+    args = f"op.f({op.constraint.name!r}), {_name_of(op.table)!r}, {columns!r}"
+    return f"op.create_primary_key({args}{_schema_kw(op.table)})", frozenset()
+
+
+@alembic_renderer.register(AddForeignKey)
+def _add_foreign_key(op: AddForeignKey) -> Rendered:
+    fk = op.constraint
+    kw = _fk_kwargs(fk)
+    if not fk.validated:
+        kw["postgresql_not_valid"] = True
+    return _alembic_ops(
+        [
+            ops.CreateForeignKeyOp(
+                conv(fk.name),
+                _name_of(op.table),
+                fk.ref_table,
+                list(fk.columns),
+                list(fk.ref_columns),
+                source_schema=_schema_of(op.table),
+                referent_schema=None if fk.ref_schema == DEFAULT_SCHEMA else fk.ref_schema,
+                **kw,
+            )
+        ]
+    )
+
+
+@alembic_renderer.register(AddUnique)
+def _add_unique(op: AddUnique) -> Rendered:
+    kw = {"deferrable": True} if op.constraint.deferrable else {}
+    return _alembic_ops(
+        [
+            ops.CreateUniqueConstraintOp(
+                conv(op.constraint.name),
+                _name_of(op.table),
+                list(op.constraint.columns),
+                schema=_schema_of(op.table),
+                **kw,
+            )
+        ]
+    )
+
+
+@alembic_renderer.register(AddCheck)
+def _add_check(op: AddCheck) -> Rendered:
+    kw = {} if op.constraint.validated else {"postgresql_not_valid": True}
+    return _alembic_ops(
+        [
+            ops.CreateCheckConstraintOp(
+                conv(op.constraint.name),
+                _name_of(op.table),
+                op.constraint.expression,
+                schema=_schema_of(op.table),
+                **kw,
+            )
+        ]
+    )
+
+
+_CONSTRAINT_TYPES = {
+    "PrimaryKey": "primary",
+    "UniqueConstraint": "unique",
+    "CheckConstraint": "check",
+    "ForeignKey": "foreignkey",
+}
+
+
+@alembic_renderer.register(DropConstraint)
+def _drop_constraint(op: DropConstraint) -> Rendered:
+    return _alembic_ops(
+        [
+            ops.DropConstraintOp(
+                conv(op.constraint.name),
+                _name_of(op.table),
+                type_=_CONSTRAINT_TYPES[type(op.constraint).__name__],
+                schema=_schema_of(op.table),
+            )
+        ]
+    )
+
+
+@alembic_renderer.register(ValidateConstraint, RunSQL)
+def _execute_sql(op: ValidateConstraint | RunSQL) -> Rendered:
+    return _execute(op)
+
+
+@alembic_renderer.register(RunPython)
+def _run_python(op: RunPython) -> Rendered:
+    return (
+        f"run_python({op.function!r}, op.get_bind())",
+        frozenset({"from dualorm.emit.alembic import run_python"}),
+    )
+
+
+# -- revisions --------------------------------------------------------------------------------
+
+
+def _body(operations: Iterable[Operation]) -> tuple[str, set[str]]:
+    texts: list[str] = []
+    imports: set[str] = set()
+    for operation in operations:
+        text, needed = render(operation)
+        if text:
+            texts.append(text)
+        imports |= needed
+    return ("\n".join(texts) if texts else "pass"), imports
+
+
+def _downgrade(migration: Migration) -> tuple[str, set[str]]:
+    try:
+        reverse = [op.reverse() for op in reversed(migration.operations)]
+    except IrreversibleError as exc:
+        message = f"{migration.id} cannot be rolled back: {exc}"
+        return (
+            f"raise IrreversibleError({message!r})",
+            {"from dualorm.errors import IrreversibleError"},
+        )
+    return _body(reverse)
+
+
+def _revision_value(dependencies: Sequence[str]) -> str:
+    if not dependencies:
+        return "None"
+    if len(dependencies) == 1:
+        return repr(dependencies[0])
+    return "(" + ", ".join(repr(d) for d in dependencies) + ")"
+
+
+def render_revision(migration: Migration, source: str, parents: Sequence[str] | None = None) -> str:
+    """Return the whole Alembic revision file for ``migration`` (``source`` names the spec).
+
+    ``parents`` are the revisions it comes after (default: the spec's dependencies).
+    """
+    after = tuple(migration.dependencies if parents is None else parents)
+    up, up_imports = _body(migration.operations)
+    down, down_imports = _downgrade(migration)
+    extra = sorted((up_imports | down_imports) - {"import sqlalchemy as sa"})
+    imports = ["from alembic import op", "import sqlalchemy as sa", *extra]
+    return (
+        f"{header(migration, source, after)}\n"
+        + "\n".join(imports)
+        + "\n\n# revision identifiers, used by Alembic.\n"
+        + f"revision = {migration.id!r}\n"
+        + f"down_revision = {_revision_value(after)}\n"
+        + "branch_labels = None\n"
+        + "depends_on = None\n\n\n"
+        + f"def upgrade() -> None:\n{indent_block(up)}\n\n\n"
+        + f"def downgrade() -> None:\n{indent_block(down)}\n"
+    )

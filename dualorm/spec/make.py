@@ -1,0 +1,202 @@
+"""``migrate new`` and ``migrate make``: spec templates, and the Alembic and Django files.
+
+:func:`new_spec` writes a spec template with the next id, depending on the current heads.
+:func:`make` emits an Alembic revision and a Django migration for every spec that lacks one,
+whose checksum changed, or whose place in the emitted chain moved; with ``check=True`` it
+only reports them. Everything is loaded and rendered before the first file is written, so a
+malformed spec (or any other failure) leaves every file as it was.
+
+Alembic and Django both refuse a history with two heads, while specs without an order between
+them are fine (they run by id). :func:`chain_parents` therefore emits the order dualorm runs
+them in: each file runs after its spec's dependencies and after the migration before it in
+that order, which keeps one head and never contradicts a declared dependency.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dualorm.config import Config
+from dualorm.errors import UsageError
+from dualorm.schema import Schema
+from dualorm.spec.graph import MigrationGraph
+from dualorm.spec.model import Migration
+
+ALEMBIC_VERSIONS = Path("alembic") / "versions"
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """One generated file: which spec, which tool, where, and why it is (or was) stale."""
+
+    migration_id: str
+    tool: str
+    path: Path
+    reason: str
+
+
+def chain_parents(migrations: Sequence[Migration]) -> dict[str, tuple[str, ...]]:
+    """Return, per migration id, the ids its emitted file runs after.
+
+    ``migrations`` are in apply order (as :func:`~dualorm.spec.load.load_specs` returns them).
+    A declared dependency already implied by the previous migration is left out.
+    """
+    graph = MigrationGraph({m.id: m.dependencies for m in migrations})
+    parents: dict[str, tuple[str, ...]] = {}
+    previous: str | None = None
+    for m in migrations:
+        if previous is None or previous in m.dependencies:
+            parents[m.id] = tuple(m.dependencies)
+        else:
+            covered = graph.ancestors(previous)
+            extra = tuple(d for d in m.dependencies if d not in covered)
+            parents[m.id] = (previous, *extra)
+        previous = m.id
+    return parents
+
+
+def _django_dir(config: Config) -> Path:
+    from django.apps import apps
+
+    from dualorm.django_setup import setup
+
+    setup(config.django_settings, offline=True)
+    return Path(apps.get_app_config(config.django_app_label).path) / "migrations"
+
+
+def _schemas_before(migrations: Sequence[Migration]) -> dict[str, Schema]:
+    from dualorm.spec.replay import replay
+
+    graph = MigrationGraph({m.id: m.dependencies for m in migrations})
+    by_id = {m.id: m for m in migrations}
+    before: dict[str, Schema] = {}
+    for m in migrations:
+        ancestors = graph.ancestors(m.id) - {m.id}
+        ordered = [by_id[i] for i in graph.forwards_plan() if i in ancestors]
+        before[m.id] = replay(ordered, Schema())
+    return before
+
+
+def render_all(config: Config, migrations: Sequence[Migration]) -> dict[Path, tuple[str, str]]:
+    """Return ``{path: (migration id, text)}`` for every file the specs generate."""
+    from dualorm.emit.alembic import render_revision
+    from dualorm.emit.django import DjangoTarget, model_hints, render_migration
+    from dualorm.emit.pyformat import source_name
+
+    django_dir = _django_dir(config)
+    target = DjangoTarget(config.django_app_label, model_hints(config.django_app_label))
+    parents = chain_parents(migrations)
+    befores = _schemas_before(migrations)
+    versions = config.migrations_path / ALEMBIC_VERSIONS
+    files: dict[Path, tuple[str, str]] = {}
+    for m in migrations:
+        source = source_name(m, config.root)
+        before = befores[m.id]
+        files[versions / f"{m.id}.py"] = (m.id, render_revision(m, source, parents[m.id]))
+        django_text = render_migration(m, source, before, target, parents[m.id])
+        files[django_dir / f"{m.id}.py"] = (m.id, django_text)
+    return files
+
+
+def stale(config: Config, migrations: Sequence[Migration]) -> list[Artefact]:
+    """Return the generated files that are missing or do not match their spec."""
+    from dualorm.emit.pyformat import expected_header, read_header
+
+    parents = chain_parents(migrations)
+    dirs = {
+        "alembic": config.migrations_path / ALEMBIC_VERSIONS,
+        "django": _django_dir(config),
+    }
+    found = []
+    for m in migrations:
+        wanted = expected_header(m, parents[m.id])
+        for tool, folder in dirs.items():
+            path = folder / f"{m.id}.py"
+            recorded = read_header(path)
+            if not path.exists():
+                reason = "missing"
+            elif recorded.get("Checksum") != wanted["Checksum"]:
+                reason = "checksum changed"
+            elif recorded.get("Runs after") != wanted["Runs after"]:
+                reason = "emitted order changed"
+            else:
+                continue
+            found.append(Artefact(m.id, tool, path, reason))
+    return found
+
+
+def make(config: Config, *, check: bool = False) -> list[Artefact]:
+    """Write (or with ``check``, only list) the generated files that are stale.
+
+    Raises :class:`~dualorm.errors.SpecError` or :class:`~dualorm.errors.GraphError` for a
+    malformed spec before anything is written.
+    """
+    from dualorm.spec.load import load_specs
+
+    migrations = load_specs(config.migrations_path)
+    outdated = stale(config, migrations)
+    if check or not outdated:
+        return outdated
+    rendered = render_all(config, migrations)
+    for artefact in outdated:
+        artefact.path.parent.mkdir(parents=True, exist_ok=True)
+        init = artefact.path.parent / "__init__.py"
+        if artefact.tool == "django" and not init.exists():
+            init.write_text("", encoding="utf-8")
+        artefact.path.write_text(rendered[artefact.path][1], encoding="utf-8")
+    return outdated
+
+
+# -- new specs --------------------------------------------------------------------------------
+
+_ID = re.compile(r"^(\d+)_")
+
+
+def _slug(name: str) -> str:
+    words = re.findall(r"[a-z0-9]+", name.lower())
+    if not words:
+        raise UsageError(f"migration name {name!r} has no letters or digits to build an id from")
+    return "_".join(words)
+
+
+def next_id(config: Config, name: str) -> str:
+    """Return the id a new spec called ``name`` gets: the next number, then the slug."""
+    from dualorm.spec.load import spec_paths
+
+    numbers = [
+        int(m.group(1)) for p in spec_paths(config.migrations_path) if (m := _ID.match(p.stem))
+    ]
+    return f"{max(numbers, default=0) + 1:04d}_{_slug(name)}"
+
+
+def new_spec(config: Config, name: str) -> Path:
+    """Write a spec template for ``name`` depending on the current heads; return its path."""
+    from dualorm.spec.load import load_specs
+
+    heads = MigrationGraph(
+        {m.id: m.dependencies for m in load_specs(config.migrations_path)}
+    ).leaf_nodes()
+    spec_id = next_id(config, name)
+    path = config.migrations_path / f"{spec_id}.yaml"
+    if path.exists():
+        raise UsageError(f"{path} already exists")
+    deps = "[" + ", ".join(f'"{h}"' for h in heads) + "]"
+    title = name.strip().replace('"', "'")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f'id: "{spec_id}"\n'
+        f'name: "{title}"\n'
+        "version: 0.1.0\n"
+        'description: ""\n'
+        f"dependencies: {deps}\n"
+        "operations:\n"
+        "  # One operation per item, each a one-key mapping, for example:\n"
+        "  # - add_column: {table: users, name: nickname, type: varchar(50)}\n"
+        "  # - create_index: {name: users_nickname_idx, table: users, columns: [nickname]}\n"
+        "  []\n",
+        encoding="utf-8",
+    )
+    return path
