@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import typer
 
-from dualorm.cli import backup, db, seed
+from dualorm.cli import backup, db, migrate, seed
 from dualorm.cli.validate import validate
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(seed.app, name="seed")
 app.add_typer(backup.app, name="backup")
+app.add_typer(migrate.app, name="migrate")
 app.command(name="validate")(validate)
 
 
