@@ -42,6 +42,7 @@ __all__ = [
 ALEMBIC_TABLE = "alembic_version"
 DJANGO_TABLE = "django_migrations"
 
+ALEMBIC_ID_LENGTH = 32
 # What alembic.runtime.migration.MigrationContext creates (String(32), named primary key).
 ALEMBIC_DDL = (
     "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
@@ -168,6 +169,7 @@ def stamp(
     for head in sorted(old_heads - new_heads):
         cur = conn.execute("DELETE FROM alembic_version WHERE version_num = %s", (head,))
         expect_rowcount(cur.rowcount, 1, f"removing {head} from alembic_version")
+    _fit_alembic(conn, new_heads - old_heads)
     for head in sorted(new_heads - old_heads):
         cur = conn.execute("INSERT INTO alembic_version (version_num) VALUES (%s)", (head,))
         expect_rowcount(cur.rowcount, 1, f"adding {head} to alembic_version")
@@ -184,6 +186,25 @@ def stamp(
             (app_label, name, app_label, name),
         )
         expect_rowcount(cur.rowcount, 1, f"adding {app_label}.{name} to django_migrations")
+
+
+def _fit_alembic(conn: psycopg.Connection[tuple[object, ...]], heads: Set[str]) -> None:
+    """Widen ``version_num`` when a revision id is longer than Alembic's default 32.
+
+    Alembic's own advice for long revision ids is a wider column; Alembic then keeps using the
+    table as it finds it.
+    """
+    longest = max((len(h) for h in heads), default=0)
+    if longest <= ALEMBIC_ID_LENGTH:
+        return
+    row = conn.execute(
+        "SELECT character_maximum_length FROM information_schema.columns "
+        "WHERE table_name = 'alembic_version' AND column_name = 'version_num' "
+        "AND table_schema = current_schema()"
+    ).fetchone()
+    width = row[0] if row else None
+    if isinstance(width, int) and width < longest:
+        conn.execute("ALTER TABLE alembic_version ALTER COLUMN version_num TYPE varchar(255)")
 
 
 def _ensure_tables(conn: psycopg.Connection[tuple[object, ...]]) -> None:
@@ -211,6 +232,7 @@ def sync(
     for head in sorted(old_heads - heads):
         cur = conn.execute("DELETE FROM alembic_version WHERE version_num = %s", (head,))
         expect_rowcount(cur.rowcount, 1, f"removing {head} from alembic_version")
+    _fit_alembic(conn, heads - old_heads)
     for head in sorted(heads - old_heads):
         cur = conn.execute("INSERT INTO alembic_version (version_num) VALUES (%s)", (head,))
         expect_rowcount(cur.rowcount, 1, f"adding {head} to alembic_version")

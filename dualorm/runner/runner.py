@@ -1,0 +1,492 @@
+"""The runner's one loop: planned migrations go to a sink, one migration at a time.
+
+:func:`run` walks a plan (the migrations to apply or roll back, in order) and hands every
+statement to a :class:`Sink`. :class:`DatabaseSink` executes: each migration in its own
+transaction, its ``dualorm.migrations`` row and the ``alembic_version`` /
+``django_migrations`` stamps written in that same transaction. :class:`ScriptSink` writes the
+same thing out as a psql script. A dry run is another sink, never another loop.
+
+A migration holding a non-transactional step (``CREATE INDEX CONCURRENTLY``) must hold
+nothing else: the step runs on its own, outside a transaction, and only then is the ledger
+written. An INVALID index left by an earlier failure is dropped before the build is retried,
+and an index already built by a run killed before its ledger write counts as built, so a
+re-run always converges.
+
+DDL runs under ``lock_timeout``; a migration that times out waiting for a lock is rolled back
+and retried after a growing pause, a bounded number of times, so it never queues behind a long
+transaction while every writer queues behind it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence, Set
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from dualorm.errors import DualormError, MigrationFailed, SpecError
+from dualorm.runner import foreign, ledger
+from dualorm.spec.model import Direction, Migration, Step
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from dualorm.audit import RunContext
+    from dualorm.spec.graph import MigrationGraph
+
+__all__ = [
+    "DatabaseSink",
+    "Event",
+    "MigrationOutcome",
+    "Planned",
+    "Progress",
+    "RunOptions",
+    "ScriptSink",
+    "Sink",
+    "StatementTiming",
+    "plan_migration",
+    "run",
+]
+
+EventKind = Literal[
+    "migration_start",
+    "statement",
+    "step_skipped",
+    "invalid_index_dropped",
+    "lock_timeout_retry",
+    "migration_done",
+    "migration_failed",
+]
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the runner reports while it works (Django's ``progress_callback``)."""
+
+    kind: EventKind
+    migration_id: str
+    direction: Direction
+    statement: str | None = None
+    duration_ms: float | None = None
+    detail: str | None = None
+
+
+Progress = Callable[[Event], None]
+
+
+def _ignore(event: Event) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How DDL waits for locks, and where Django rows and python steps come from.
+
+    Attributes:
+        lock_timeout_ms: ``lock_timeout`` for every statement (0 disables it).
+        retries: how many times a migration that hit ``lock_timeout`` is retried.
+        backoff_s: the first pause before a retry; it doubles each time.
+        django_app_label: the app label of the ``django_migrations`` rows.
+        python_root: put on ``sys.path`` while ``RunPython`` functions are imported.
+    """
+
+    lock_timeout_ms: int = 5000
+    retries: int = 3
+    backoff_s: float = 0.5
+    django_app_label: str = "django_app"
+    python_root: Path | None = None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One migration of a plan, the direction it goes and the steps that carry it out."""
+
+    migration: Migration
+    direction: Direction
+    steps: tuple[Step, ...]
+
+    @property
+    def transactional(self) -> bool:
+        return all(step.transactional for step in self.steps)
+
+
+@dataclass(frozen=True)
+class StatementTiming:
+    statement: str
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class MigrationOutcome:
+    """What running one planned migration took."""
+
+    migration_id: str
+    direction: Direction
+    duration_ms: float
+    attempts: int
+    statements: tuple[StatementTiming, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.migration_id,
+            "direction": self.direction,
+            "duration_ms": round(self.duration_ms, 3),
+            "attempts": self.attempts,
+            "statements": [
+                {"statement": s.statement, "duration_ms": round(s.duration_ms, 3)}
+                for s in self.statements
+            ],
+        }
+
+
+def plan_migration(migration: Migration, direction: Direction) -> Planned:
+    """Return ``migration``'s steps for ``direction``, refusing a mixed non-transactional one.
+
+    Raises :class:`~dualorm.errors.IrreversibleError` going down through an irreversible
+    operation, and :class:`~dualorm.errors.SpecError` when a ``CREATE INDEX CONCURRENTLY``
+    shares its migration with anything else (it cannot run inside the migration's
+    transaction, so the two could not succeed or fail together).
+    """
+    from dualorm.emit.sql import migration_steps
+
+    steps = tuple(migration_steps(migration, direction))
+    if len(steps) > 1 and not all(step.transactional for step in steps):
+        raise SpecError(
+            str(migration.path or migration.id),
+            None,
+            f"{migration.id} mixes a non-transactional step (CONCURRENTLY) with other "
+            "operations; put it in a migration of its own",
+        )
+    return Planned(migration, direction, steps)
+
+
+class LockTimeout(Exception):
+    """A statement gave up waiting for a lock (``lock_timeout``); the migration may retry."""
+
+    def __init__(self, statement: str, cause: str) -> None:
+        self.statement = statement
+        self.cause = cause
+        super().__init__(cause)
+
+
+class Sink(Protocol):
+    """Where the loop sends each migration: a database, a script, a rolled-back dry run.
+
+    For every planned migration the loop calls, in order: :meth:`transaction` around the
+    transactional steps and the ledger write, :meth:`execute` per transactional step,
+    :meth:`execute_alone` for a non-transactional step (outside any transaction, before the
+    ledger transaction), and :meth:`record` inside the transaction. :meth:`execute` and
+    :meth:`execute_alone` return the step's duration in ms, or ``None`` when it was skipped;
+    they raise :class:`LockTimeout` to ask for a retry, or
+    :class:`~dualorm.errors.MigrationFailed`.
+    """
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def execute(self, step: Step, planned: Planned) -> float | None: ...
+
+    def execute_alone(self, step: Step, planned: Planned) -> float | None: ...
+
+    def record(
+        self, planned: Planned, before: Set[str], after: Set[str], duration_ms: int
+    ) -> None: ...
+
+
+def run(
+    plan: Sequence[Planned],
+    sink: Sink,
+    applied: Set[str],
+    *,
+    options: RunOptions | None = None,
+    progress: Progress | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[MigrationOutcome]:
+    """Run ``plan`` through ``sink`` and return one outcome per migration, in order.
+
+    Args:
+        plan: the migrations to apply or roll back, in the order to do it.
+        sink: what executes (or writes out) each statement and ledger write.
+        applied: the ids applied before the run; the foreign ledgers are moved from it.
+        options: lock timeout, retries and backoff.
+        progress: called with every :class:`Event`.
+        sleep: how to pause between retries.
+
+    Stops at the first failure with :class:`~dualorm.errors.MigrationFailed`; everything
+    before it stays applied, the failing migration is rolled back.
+    """
+    options = options or RunOptions()
+    report = progress or _ignore
+    current = set(applied)
+    outcomes = []
+    for planned in plan:
+        after = current | {planned.migration.id}
+        if planned.direction == "down":
+            after = current - {planned.migration.id}
+        outcome = _run_one(planned, sink, current, after, options, report, sleep)
+        outcomes.append(outcome)
+        current = after
+    return outcomes
+
+
+def _run_one(
+    planned: Planned,
+    sink: Sink,
+    before: Set[str],
+    after: Set[str],
+    options: RunOptions,
+    report: Progress,
+    sleep: Callable[[float], None],
+) -> MigrationOutcome:
+    mid, direction = planned.migration.id, planned.direction
+    report(Event("migration_start", mid, direction))
+    attempt = 0
+    while True:
+        attempt += 1
+        started = time.perf_counter()
+        timings: list[StatementTiming] = []
+        try:
+            _attempt(planned, sink, before, after, started, timings, report)
+        except LockTimeout as exc:
+            if attempt > options.retries:
+                failure = MigrationFailed(
+                    mid,
+                    exc.statement,
+                    f"{exc.cause} (lock_timeout {options.lock_timeout_ms} ms, {attempt} attempts)",
+                )
+                report(Event("migration_failed", mid, direction, exc.statement, None, str(failure)))
+                raise failure from None
+            pause = options.backoff_s * (2 ** (attempt - 1))
+            report(Event("lock_timeout_retry", mid, direction, exc.statement, None, exc.cause))
+            sleep(pause)
+            continue
+        except MigrationFailed as exc:
+            report(Event("migration_failed", mid, direction, exc.statement, None, str(exc)))
+            raise
+        elapsed = (time.perf_counter() - started) * 1000
+        report(Event("migration_done", mid, direction, None, elapsed))
+        return MigrationOutcome(mid, direction, elapsed, attempt, tuple(timings))
+
+
+def _attempt(
+    planned: Planned,
+    sink: Sink,
+    before: Set[str],
+    after: Set[str],
+    started: float,
+    timings: list[StatementTiming],
+    report: Progress,
+) -> None:
+    mid, direction = planned.migration.id, planned.direction
+
+    def note(step: Step, took: float | None) -> None:
+        text = step.sql if step.sql is not None else f"python {step.python}"
+        if took is None:
+            report(Event("step_skipped", mid, direction, text))
+            return
+        timings.append(StatementTiming(text, took))
+        report(Event("statement", mid, direction, text, took))
+
+    if not planned.transactional:
+        for step in planned.steps:
+            note(step, sink.execute_alone(step, planned))
+    with sink.transaction():
+        if planned.transactional:
+            for step in planned.steps:
+                note(step, sink.execute(step, planned))
+        duration = int((time.perf_counter() - started) * 1000)
+        sink.record(planned, before, after, duration)
+
+
+# -- executing against the database ----------------------------------------------------------------
+
+
+class DatabaseSink:
+    """Execute on ``conn`` (autocommit; the sink opens each transaction) and write the ledgers.
+
+    Args:
+        conn: the migration connection, in autocommit mode.
+        graph: every known migration, to compute Alembic's heads.
+        context: the run (who, correlation id) recorded in each ledger row.
+        options: lock timeout, Django app label, python root.
+    """
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[tuple[object, ...]],
+        graph: MigrationGraph,
+        context: RunContext,
+        options: RunOptions | None = None,
+    ) -> None:
+        self.conn = conn
+        self.graph = graph
+        self.context = context
+        self.options = options or RunOptions()
+        conn.execute(
+            "SELECT set_config('lock_timeout', %s, false)", (f"{self.options.lock_timeout_ms}ms",)
+        )
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        return self._transaction()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self.conn.transaction():
+            yield
+
+    def execute(self, step: Step, planned: Planned) -> float | None:
+        started = time.perf_counter()
+        if step.python is not None:
+            self._call(step.python, planned)
+        elif step.sql is not None:
+            self._sql(step.sql, planned)
+        return (time.perf_counter() - started) * 1000
+
+    def execute_alone(self, step: Step, planned: Planned) -> float | None:
+        from dualorm.spec.ops import CreateIndex, DropIndex
+
+        op = step.operation
+        if isinstance(op, CreateIndex | DropIndex):
+            valid = self._index_state(op.table, op.index.name)
+            if isinstance(op, CreateIndex) and valid is False:
+                # A failed or killed CREATE INDEX CONCURRENTLY leaves an INVALID index behind;
+                # it must go before the build is retried.
+                self._sql(f"DROP INDEX CONCURRENTLY IF EXISTS {self._index_ref(op)}", planned)
+            elif isinstance(op, CreateIndex) and valid:
+                return None
+            elif isinstance(op, DropIndex) and valid is None:
+                return None
+        return self.execute(step, planned)
+
+    def record(self, planned: Planned, before: Set[str], after: Set[str], duration_ms: int) -> None:
+        if planned.direction == "up":
+            ledger.record_applied(
+                self.conn,
+                planned.migration,
+                duration_ms=duration_ms,
+                applied_by=self.context.applied_by,
+                correlation_id=self.context.correlation_id,
+            )
+        else:
+            ledger.record_removed(self.conn, planned.migration.id)
+        foreign.stamp(self.conn, self.graph, before, after, self.options.django_app_label)
+
+    # -- helpers
+
+    def _sql(self, text: str, planned: Planned) -> None:
+        import psycopg
+        from psycopg import errors
+
+        try:
+            self.conn.execute(text.encode())
+        except errors.LockNotAvailable as exc:
+            raise LockTimeout(text, _cause(exc)) from None
+        except psycopg.Error as exc:
+            raise MigrationFailed(planned.migration.id, text, _cause(exc)) from None
+
+    def _call(self, target: str, planned: Planned) -> None:
+        module_name, _, attr = target.partition(":")
+        root = self.options.python_root
+        added = root is not None and str(root) not in sys.path
+        if added:
+            sys.path.insert(0, str(root))
+        try:
+            function = getattr(importlib.import_module(module_name), attr)
+            function(self.conn)
+        except DualormError:
+            raise
+        except Exception as exc:
+            import psycopg
+            from psycopg import errors
+
+            if isinstance(exc, errors.LockNotAvailable):
+                raise LockTimeout(f"python {target}", _cause(exc)) from None
+            cause = (
+                _cause(exc) if isinstance(exc, psycopg.Error) else f"{type(exc).__name__}: {exc}"
+            )
+            raise MigrationFailed(planned.migration.id, f"python {target}", cause) from None
+        finally:
+            if added:
+                sys.path.remove(str(root))
+
+    def _index_state(self, table: str, name: str) -> bool | None:
+        from dualorm.schema import as_key
+
+        schema_name, _ = as_key(table)
+        row = self.conn.execute(
+            "SELECT i.indisvalid FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_index i ON i.indexrelid = c.oid "
+            "WHERE n.nspname = %s AND c.relname = %s",
+            (schema_name, name),
+        ).fetchone()
+        return None if row is None else bool(row[0])
+
+    @staticmethod
+    def _index_ref(op: Any) -> str:
+        from dualorm.schema import as_key
+        from dualorm.spec.sqltext import quote_ident
+
+        schema_name, _ = as_key(op.table)
+        return f"{quote_ident(schema_name)}.{quote_ident(op.index.name)}"
+
+
+def _cause(exc: BaseException) -> str:
+    from dualorm.db import redact_text
+
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    lines = str(exc).strip().splitlines()
+    text = primary or (lines[0] if lines else type(exc).__name__)
+    sqlstate = getattr(exc, "sqlstate", None)
+    return redact_text(f"{text} (SQLSTATE {sqlstate})" if sqlstate else text)
+
+
+# -- writing a script ------------------------------------------------------------------------------
+
+
+@dataclass
+class ScriptSink:
+    """Write the run as a psql script instead of executing it; the ledgers appear as comments.
+
+    Nothing touches a database: ``lines`` is what ``psql -f`` would run.
+    """
+
+    lock_timeout_ms: int = 5000
+    lines: list[str] = field(default_factory=list)
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        return self._transaction()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.lines.append("BEGIN;")
+        if self.lock_timeout_ms:
+            self.lines.append(f"SET LOCAL lock_timeout = '{int(self.lock_timeout_ms)}ms';")
+        yield
+        self.lines.append("COMMIT;")
+
+    def execute(self, step: Step, planned: Planned) -> float | None:
+        if step.python is not None:
+            self.lines.append(f"-- run python {step.python} (called by dualorm migrate)")
+        elif step.sql is not None:
+            self.lines.append(f"{step.sql};")
+        return 0.0
+
+    def execute_alone(self, step: Step, planned: Planned) -> float | None:
+        self.lines.append(f"-- {planned.migration.id}: runs outside a transaction")
+        return self.execute(step, planned)
+
+    def record(self, planned: Planned, before: Set[str], after: Set[str], duration_ms: int) -> None:
+        verb = "record" if planned.direction == "up" else "remove"
+        self.lines.append(
+            f"-- {verb} {planned.migration.id} in dualorm.migrations, alembic_version "
+            "and django_migrations"
+        )
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines) + ("\n" if self.lines else "")
