@@ -1,0 +1,314 @@
+"""Server-side normalisation: rewrite a model's SQL expressions into what PostgreSQL prints.
+
+A model says ``server_default="'active'"`` or ``CheckConstraint("status IN ('a', 'b')")``; the
+catalog then shows ``'active'::character varying`` and ``((status)::text = ANY (...))``. Rather
+than guessing the server's spelling with regular expressions, :func:`normalize` does what
+Atlas's dev database does: inside a transaction that is always rolled back it creates
+temporary tables carrying the model's expressions, reads them back through the catalog loader
+(:mod:`dualorm.sources.postgres`) and copies the server's text into the model's ``Schema``.
+
+All the DDL goes to the server in one statement batch: one wide temporary table holds every
+distinct ``(type, default)`` pair as a column (in chunks of a hundred),
+and a temporary copy of a table (columns, checks, partial and expression indexes; never
+foreign keys) is made only for tables that have checks, index predicates or index expressions.
+Only when the server rejects the batch are the pieces replayed one by one, to name the culprit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import psycopg
+
+from dualorm.errors import DualormError, ExpressionRejected
+from dualorm.schema import CheckConstraint, Column, Index, Schema, Table, TableKey
+from dualorm.sources.postgres import TEMP_SCHEMA
+from dualorm.sources.postgres import load as load_catalog
+from dualorm.spec.sqltext import quote_ident
+
+__all__ = ["normalize"]
+
+# Well below PostgreSQL's 1,600-column limit, and small on purpose: pg_get_expr builds a
+# deparse context of the whole table for every default it prints, so reading one scratch
+# table costs its width squared.
+_DEFAULTS_PER_TABLE = 100
+_PREFIX = "dualorm_"
+
+_DefaultKey = tuple[str, str]
+"""``(type, default expression)`` as the model states them."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Probe:
+    """One piece of the batch on its own, replayed only to name what the server rejects."""
+
+    sql: str
+    where: str
+    expression: str
+
+
+@dataclass(slots=True)
+class _Plan:
+    statements: list[str] = field(default_factory=list)
+    probes: list[_Probe] = field(default_factory=list)
+    defaults: dict[_DefaultKey, tuple[str, str]] = field(default_factory=dict)
+    """``(type, default)`` -> (scratch table, scratch column)."""
+    copies: dict[TableKey, str] = field(default_factory=dict)
+    """Original table key -> name of its scratch copy."""
+    checks: dict[str, str] = field(default_factory=dict)
+    """Scratch check name -> original check name."""
+    indexes: dict[str, str] = field(default_factory=dict)
+    """Scratch index name -> original index name."""
+
+
+def normalize(schema: Schema, conn: psycopg.Connection[Any]) -> Schema:
+    """Return ``schema`` with its SQL expressions spelled exactly as the server prints them.
+
+    Column defaults, check expressions, index predicates and index expressions are created on
+    scratch temporary tables and read back through the catalog, so a model-side ``Schema``
+    compares equal to the catalog of the same DDL. Expressions already in canonical form come
+    back unchanged. Nothing is left behind: the work runs in a transaction (or a savepoint,
+    when ``conn`` is already in one) that is always rolled back.
+
+    Raises:
+        ExpressionRejected: the server refuses an expression (or a column type); the message
+            names the table, the column, check or index, and the expression.
+    """
+    plan = _plan(schema)
+    if not plan.statements:
+        return schema
+    batch = ";\n".join(plan.statements)
+    try:
+        with conn.transaction(force_rollback=True):
+            # Model SQL is DDL text by nature: it cannot be passed as a parameter.
+            conn.execute(batch)
+            scratch = load_catalog(conn, schemas=(TEMP_SCHEMA,))
+    except psycopg.Error as exc:
+        raise _culprit(conn, plan, exc) from None
+    return _apply(schema, plan, scratch)
+
+
+# -- planning --------------------------------------------------------------------------------
+
+
+def _plan(schema: Schema) -> _Plan:
+    plan = _Plan()
+    used: set[str] = set()
+    copies = []
+    for t in schema:
+        indexes = [i for i in t.indexes if _needs_server(i, t)]
+        if t.checks or indexes:
+            # The copy keeps the table's own name when it can, so that a check naming its
+            # table (``CHECK (users.age > 0)``) still resolves.
+            copies.append((t, indexes, _fresh(t.name, used)))
+    pairs = _default_pairs(schema)
+    _probe_types(plan, pairs, copies)
+    for start in range(0, len(pairs), _DEFAULTS_PER_TABLE):
+        _plan_defaults(plan, pairs[start : start + _DEFAULTS_PER_TABLE], used)
+    for t, indexes, name in copies:
+        _plan_copy(plan, t, indexes, name)
+    return plan
+
+
+def _default_pairs(schema: Schema) -> list[tuple[_DefaultKey, str]]:
+    """Return each distinct ``(type, default)`` once, with the first column that uses it."""
+    seen: dict[_DefaultKey, str] = {}
+    for t in schema:
+        for c in t.columns:
+            # An identity column cannot carry a default: the server would refuse both.
+            if c.default is not None and c.identity is None:
+                key = (c.type, c.default)
+                if key not in seen:
+                    seen[key] = f"{t.qualified_name}.{c.name}"
+    return list(seen.items())
+
+
+def _needs_server(index: Index, t: Table) -> bool:
+    if index.where is not None:
+        return True
+    names = {c.name for c in t.columns}
+    return any(key not in names for key in index.columns)
+
+
+def _probe(plan: _Plan, body: str, where: str, expression: str) -> None:
+    """Queue a stand-alone scratch table ``body`` to replay when the batch fails."""
+    name = quote_ident(f"{_PREFIX}probe_{len(plan.probes)}")
+    plan.probes.append(_Probe(f"CREATE TEMP TABLE {name} ({body})", where, expression))
+
+
+def _probe_types(
+    plan: _Plan,
+    pairs: list[tuple[_DefaultKey, str]],
+    copies: list[tuple[Table, list[Index], str]],
+) -> None:
+    # Types first: a bad type would otherwise be blamed on the first default or check using it.
+    seen: set[str] = set()
+    for (type_, _default), where in pairs:
+        if type_ not in seen:
+            seen.add(type_)
+            _probe(plan, f"c {type_}", f"{where} type", type_)
+    for t, _indexes, _name in copies:
+        for c in t.columns:
+            if c.type not in seen:
+                seen.add(c.type)
+                _probe(plan, f"c {c.type}", f"{t.qualified_name}.{c.name} type", c.type)
+
+
+def _plan_defaults(plan: _Plan, chunk: list[tuple[_DefaultKey, str]], used: set[str]) -> None:
+    name = _fresh(f"{_PREFIX}defaults_{len(plan.statements)}", used)
+    definitions = []
+    for position, ((type_, default), where) in enumerate(chunk):
+        column = f"c{position}"
+        plan.defaults[(type_, default)] = (name, column)
+        # The newline ends any trailing ``--`` comment inside the model's expression.
+        definitions.append(f"{quote_ident(column)} {type_} DEFAULT ({default}\n)")
+        _probe(plan, f"c {type_} DEFAULT ({default}\n)", f"{where} default", default)
+    plan.statements.append(f"CREATE TEMP TABLE {quote_ident(name)} ({', '.join(definitions)})")
+
+
+def _plan_copy(plan: _Plan, t: Table, indexes: list[Index], name: str) -> None:
+    plan.copies[t.key] = name
+    target = f"pg_temp.{quote_ident(name)}"
+    columns = [f"{quote_ident(c.name)} {c.type}" for c in t.columns]
+    plan.probes.append(
+        _Probe(
+            f"CREATE TEMP TABLE {target} ({', '.join(columns)})",
+            t.qualified_name,
+            ", ".join(columns),
+        )
+    )
+    parts = list(columns)
+    for check in t.checks:
+        scratch = f"{_PREFIX}ck_{len(plan.checks)}"
+        plan.checks[scratch] = check.name
+        constraint = f"CONSTRAINT {quote_ident(scratch)} CHECK ({check.expression}\n)"
+        parts.append(constraint)
+        plan.probes.append(
+            _Probe(
+                f"ALTER TABLE {target} ADD {constraint}",
+                f"{t.qualified_name} check {check.name}",
+                check.expression,
+            )
+        )
+    plan.statements.append(f"CREATE TEMP TABLE {target} ({', '.join(parts)})")
+    names = {c.name for c in t.columns}
+    for index in indexes:
+        scratch = f"{_PREFIX}ix_{len(plan.indexes)}"
+        plan.indexes[scratch] = index.name
+        unique = "UNIQUE " if index.unique else ""
+        keys = ", ".join(quote_ident(k) if k in names else f"({k}\n)" for k in index.columns)
+        using = f"ON {target} USING {quote_ident(index.method)} ({keys})"
+        where = f" WHERE ({index.where}\n)" if index.where is not None else ""
+        plan.statements.append(f"CREATE {unique}INDEX {quote_ident(scratch)} {using}{where}")
+        label = f"{t.qualified_name} index {index.name}"
+        # Keys and predicate apart, so that the message names the part the server refuses.
+        plan.probes.append(
+            _Probe(
+                f"CREATE {unique}INDEX {quote_ident(scratch + '_keys')} {using}",
+                label,
+                ", ".join(index.columns),
+            )
+        )
+        if index.where is not None:
+            plan.probes.append(
+                _Probe(
+                    f"CREATE {unique}INDEX {quote_ident(scratch)} {using}{where}",
+                    f"{label} predicate",
+                    index.where,
+                )
+            )
+
+
+def _fresh(name: str, used: set[str]) -> str:
+    candidate, number = name, 0
+    while candidate in used:
+        candidate = f"{_PREFIX}copy_{number}"
+        number += 1
+    used.add(candidate)
+    return candidate
+
+
+# -- reading the server's answer -------------------------------------------------------------
+
+
+def _apply(schema: Schema, plan: _Plan, scratch: Schema) -> Schema:
+    defaults = _scratch_defaults(plan, scratch)
+    tables = []
+    for t in schema:
+        columns = _columns(t.columns, defaults)
+        copy = scratch.get((TEMP_SCHEMA, plan.copies[t.key])) if t.key in plan.copies else None
+        if copy is None and columns is t.columns:
+            tables.append(t)
+            continue
+        checks, indexes = t.checks, t.indexes
+        if copy is not None:
+            checks = _checks(t.checks, copy, plan)
+            indexes = _indexes(t.indexes, copy, plan)
+        tables.append(replace(t, columns=columns, checks=checks, indexes=indexes))
+    return Schema(tables=tuple(tables))
+
+
+def _scratch_defaults(plan: _Plan, scratch: Schema) -> dict[_DefaultKey, str | None]:
+    by_table: dict[str, dict[str, str | None]] = {}
+    for name, _column in set(plan.defaults.values()):
+        if name not in by_table:
+            t = scratch.get((TEMP_SCHEMA, name))
+            by_table[name] = {c.name: c.default for c in t.columns} if t is not None else {}
+    # A default that is NULL is not stored at all, hence None.
+    return {key: by_table[name].get(column) for key, (name, column) in plan.defaults.items()}
+
+
+def _columns(
+    columns: tuple[Column, ...], defaults: dict[_DefaultKey, str | None]
+) -> tuple[Column, ...]:
+    changed = False
+    result = []
+    for c in columns:
+        if c.default is not None and c.identity is None:
+            canonical = defaults.get((c.type, c.default), c.default)
+            if canonical != c.default:
+                c = replace(c, default=canonical)
+                changed = True
+        result.append(c)
+    return tuple(result) if changed else columns
+
+
+def _checks(
+    checks: tuple[CheckConstraint, ...], copy: Table, plan: _Plan
+) -> tuple[CheckConstraint, ...]:
+    server = {plan.checks[c.name]: c.expression for c in copy.checks if c.name in plan.checks}
+    return tuple(replace(c, expression=server.get(c.name, c.expression)) for c in checks)
+
+
+def _indexes(indexes: tuple[Index, ...], copy: Table, plan: _Plan) -> tuple[Index, ...]:
+    server = {plan.indexes[i.name]: i for i in copy.indexes if i.name in plan.indexes}
+    result = []
+    for index in indexes:
+        found = server.get(index.name)
+        if found is not None:
+            index = replace(index, columns=found.columns, where=found.where)
+        result.append(index)
+    return tuple(result)
+
+
+# -- naming what the server rejected ---------------------------------------------------------
+
+
+def _culprit(conn: psycopg.Connection[Any], plan: _Plan, exc: psycopg.Error) -> DualormError:
+    """Replay the batch piece by piece (rolled back) and return the error naming the first
+    piece the server rejects; fall back to the batch's own error."""
+    with conn.transaction(force_rollback=True):
+        for probe in plan.probes:
+            try:
+                with conn.transaction():
+                    conn.execute(probe.sql)
+            except psycopg.Error as rejected:
+                return ExpressionRejected(probe.where, probe.expression, _reason(rejected))
+    return DualormError(f"normalising the model's SQL expressions failed: {_reason(exc)}")
+
+
+def _reason(exc: psycopg.Error) -> str:
+    primary = exc.diag.message_primary or str(exc).strip().splitlines()[0]
+    hint = exc.diag.message_hint
+    return f"{primary} ({hint})" if hint else primary
