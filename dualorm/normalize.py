@@ -68,8 +68,12 @@ def normalize(schema: Schema, conn: psycopg.Connection[Any]) -> Schema:
     Column defaults, check expressions, index predicates and index expressions are created on
     scratch temporary tables and read back through the catalog, so a model-side ``Schema``
     compares equal to the catalog of the same DDL. Expressions already in canonical form come
-    back unchanged. Nothing is left behind: the work runs in a transaction (or a savepoint,
-    when ``conn`` is already in one) that is always rolled back.
+    back unchanged, with the server's one exception: an ``IN`` list over a ``varchar`` column
+    prints as ``(ARRAY[...])::text[]``, which PostgreSQL itself re-prints differently when that
+    text is used in DDL; normalising it returns what such DDL would show.
+    Nothing is left behind: the work runs in a transaction (or a savepoint, when ``conn`` is
+    already in one) that is always rolled back. The model's expressions are trusted code, as
+    in the migrations emitted from them: they are sent as DDL text.
 
     Raises:
         ExpressionRejected: the server refuses an expression (or a column type); the message
