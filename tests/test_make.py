@@ -1,0 +1,106 @@
+"""``dualorm migrate new|make``: the generated files are current and byte for byte
+reproducible, stale ones are listed, and a malformed spec writes nothing."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dualorm.cli import main
+from dualorm.config import Config
+from dualorm.spec.load import load_specs
+from dualorm.spec.make import chain_parents, render_all
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_committed_files_are_what_make_generates() -> None:
+    config = Config.load(ROOT)
+    migrations = load_specs(config.migrations_path)
+    rendered = render_all(config, migrations)
+    assert len(rendered) == 2 * len(migrations)
+    for path, (_, text) in rendered.items():
+        assert path.read_text(encoding="utf-8") == text, f"{path} differs from a fresh render"
+
+
+def test_make_check_is_clean_on_main(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    assert main(["migrate", "make", "--check"]) == 0
+
+
+def test_parallel_specs_are_chained_in_run_order() -> None:
+    parents = chain_parents(load_specs(ROOT / "migrations"))
+    assert parents["0001_initial"] == ()
+    assert parents["0002_user_image_and_active_key_index"] == ("0001_initial",)
+    assert parents["0003_add_user_preferences"] == ("0002_user_image_and_active_key_index",)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the project's specs, with empty generated-file folders of its own."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.dualorm]\nmigrations_dir = "migrations"\n', encoding="utf-8"
+    )
+    shutil.copytree(
+        ROOT / "migrations",
+        tmp_path / "migrations",
+        ignore=shutil.ignore_patterns("versions", "__pycache__"),
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(
+        "dualorm.spec.make._django_dir", lambda config: tmp_path / "django_migrations"
+    )
+    return tmp_path
+
+
+def test_check_lists_missing_files_then_make_writes_them(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "make", "--check"]) == 1
+    out = capsys.readouterr().out
+    assert "0003_add_user_preferences" in out and "missing" in out
+    assert not (project / "django_migrations").exists()
+    assert main(["migrate", "make"]) == 0
+    assert (project / "migrations/alembic/versions/0001_initial.py").exists()
+    assert (project / "django_migrations/0003_add_user_preferences.py").exists()
+    assert (project / "django_migrations/__init__.py").exists()
+    capsys.readouterr()
+    assert main(["migrate", "make", "--check"]) == 0
+
+
+def test_editing_a_spec_makes_its_files_stale(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "make"]) == 0
+    spec = project / "migrations/0002_user_image_and_active_key_index.yaml"
+    spec.write_text(spec.read_text().replace("type: text", "type: varchar(500)"))
+    capsys.readouterr()
+    assert main(["migrate", "make", "--check"]) == 1
+    out = capsys.readouterr().out
+    assert "0002_user_image_and_active_key_index" in out and "checksum changed" in out
+    assert "0001_initial" not in out
+
+
+def test_malformed_spec_writes_nothing(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = project / "migrations/0003_add_user_preferences.yaml"
+    spec.write_text(spec.read_text().replace("create_index:", "create_indexx:"))
+    assert main(["migrate", "make"]) == 2
+    assert "0003_add_user_preferences.yaml:" in capsys.readouterr().err
+    assert not (project / "django_migrations").exists()
+    assert not (project / "migrations/alembic/versions").exists()
+
+
+def test_new_writes_a_template_with_the_next_id(project: Path) -> None:
+    assert main(["migrate", "new", "Add nickname to users"]) == 0
+    path = project / "migrations/0004_add_nickname_to_users.yaml"
+    text = path.read_text()
+    assert 'id: "0004_add_nickname_to_users"' in text
+    assert '"0002_user_image_and_active_key_index", "0003_add_user_preferences"' in text
+    loaded = {m.id: m for m in load_specs(project / "migrations")}
+    assert loaded["0004_add_nickname_to_users"].operations == ()
+
+
+def test_new_refuses_a_name_without_letters(project: Path) -> None:
+    assert main(["migrate", "new", "---"]) == 2
