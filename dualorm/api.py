@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     import psycopg
 
     from dualorm.config import Config
+    from dualorm.runner.rehearsal import Rehearsal
     from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.model import Migration
 
@@ -74,13 +75,15 @@ class MigrateResult:
     planned: tuple[str, ...]
     outcomes: tuple[MigrationOutcome, ...] = ()
     script: str | None = None
+    rehearsal: Rehearsal | None = None
+    """A dry run's real execution, rolled back: per-statement timings and locks observed."""
 
     @property
     def done(self) -> tuple[str, ...]:
         return tuple(o.migration_id for o in self.outcomes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "command": self.command,
             "correlation_id": self.correlation_id,
             "environment": self.environment,
@@ -88,6 +91,9 @@ class MigrateResult:
             "migrations": [o.to_dict() for o in self.outcomes],
             "dry_run": self.script is not None,
         }
+        if self.rehearsal is not None:
+            data["rehearsal"] = self.rehearsal.to_dict()
+        return data
 
 
 @dataclass(frozen=True)
@@ -336,7 +342,8 @@ def migrate_up(
         config: project configuration; the database is ``config.database_url`` or the
             embedded server.
         to: stop once this migration (and what it depends on) is applied.
-        dry_run: apply nothing; return the script the run would execute.
+        dry_run: change nothing: run the pending migrations in one transaction and roll it
+            back (``rehearsal``: timings, locks observed), and return the script too.
         no_wait: refuse with :class:`~dualorm.errors.LockHeld` when another runner is busy.
         progress: called with each runner :class:`~dualorm.runner.runner.Event`.
         on_lock_wait: called with the holder while waiting for the lock.
@@ -381,8 +388,16 @@ def _dry_up(
     plan = [plan_migration(specs.by_id[i], "up") for i in ids]
     sink = ScriptSink(lock_timeout_ms=opts.lock_timeout_ms)
     run(plan, sink, set(applied), options=opts)
+    from dualorm.runner.rehearsal import rehearse
+
+    rehearsal = rehearse(config, to, options=opts, correlation_id=context.correlation_id)
     return MigrateResult(
-        "up", context.correlation_id, context.environment, tuple(ids), script=sink.text
+        "up",
+        context.correlation_id,
+        context.environment,
+        tuple(ids),
+        script=sink.text,
+        rehearsal=rehearsal,
     )
 
 
