@@ -1,0 +1,73 @@
+"""The Django emitter: the database side is the shared SQL, the state follows the models."""
+
+from __future__ import annotations
+
+import pytest
+
+from dualorm.django_setup import setup
+from dualorm.emit import sql as sql_emit
+from dualorm.emit.django import DjangoTarget, StateContext, django_operation, state_renderer
+from dualorm.schema import Column, Index, PrimaryKey, Schema, table
+from dualorm.schema import schema as build_schema
+from dualorm.spec.ops import OPERATIONS, AddColumn, CreateIndex, RunPython, ValidateConstraint
+
+setup(offline=True)
+
+
+@pytest.mark.parametrize("kind", OPERATIONS, ids=lambda k: k.__name__)
+def test_every_operation_has_a_state_renderer(kind: type) -> None:
+    assert state_renderer.handles(kind)
+
+
+def _schema() -> Schema:
+    return build_schema(
+        [
+            table(
+                "widget_parts",
+                [Column("id", "bigint", nullable=False), Column("label", "text")],
+                primary_key=PrimaryKey("widget_parts_pkey", ("id",)),
+            )
+        ]
+    )
+
+
+def test_database_side_is_exactly_the_shared_sql() -> None:
+    from django.db import migrations
+
+    op = AddColumn("widget_parts", Column("size", "character varying(20)", nullable=False))
+    before = _schema()
+    made = django_operation(op, StateContext(DjangoTarget(), before, op.apply(before)))
+    assert isinstance(made, migrations.SeparateDatabaseAndState)
+    (database,) = made.database_operations
+    assert list(database.sql.statements) == list(sql_emit.statements(op))
+    assert list(database.reverse_sql.statements) == list(sql_emit.statements(op.reverse()))
+    (state,) = made.state_operations
+    assert (state.model_name, state.name) == ("widgetparts", "size")
+    assert state.field.max_length == 20 and not state.field.null
+
+
+def test_concurrent_index_and_validation_have_no_state_or_just_an_index() -> None:
+    from django.db import migrations
+
+    before = _schema()
+    validate = ValidateConstraint("widget_parts", "widget_parts_pkey")
+    made = django_operation(validate, StateContext(DjangoTarget(), before, before))
+    assert isinstance(made, migrations.RunSQL)
+    op = CreateIndex("widget_parts", Index("widget_parts_label_idx", ("label",)), concurrently=True)
+    made = django_operation(op, StateContext(DjangoTarget(), before, op.apply(before)))
+    assert made.state_operations[0].index.name == "widget_parts_label_idx"
+
+
+def test_run_python_hands_the_function_a_psycopg_connection() -> None:
+    from dualorm.emit.django import RunFunction
+
+    made = django_operation(
+        RunPython("json:dumps", "json:loads"), StateContext(DjangoTarget(), Schema(), Schema())
+    )
+    assert isinstance(made, RunFunction)
+    assert made.deconstruct() == (
+        "RunFunction",
+        [],
+        {"function": "json:dumps", "reverse_function": "json:loads"},
+    )
+    assert made.reversible
