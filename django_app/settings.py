@@ -15,7 +15,7 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "dualorm-development-key-not
 DEBUG = False
 ALLOWED_HOSTS: list[str] = []
 
-INSTALLED_APPS = ["django_app"]
+INSTALLED_APPS = ["django_app", "dualorm.contrib.django"]
 
 DATABASES = {"default": default_database()}
 
