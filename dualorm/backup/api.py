@@ -453,13 +453,16 @@ def restore_backup(
     confirm: bool = False,
     config: Config | None = None,
     progress: ProgressCallback | None = None,
+    maintenance_work_mem: str | None = "256MB",
 ) -> RestoreResult:
     """Verify a backup, then restore it into ``target_url`` in a single transaction.
 
     The target (default ``DATABASE_URL``) is not touched unless the backup verifies. Objects in
     the archive are dropped and recreated (``--clean --if-exists``), so the restored ``dualorm``
     ledger replaces the target's. Production (``DUALORM_ENV`` or the target's label) needs
-    ``confirm=True``; otherwise ``ConfirmationRequired`` (exit 3).
+    ``confirm=True``; otherwise ``ConfirmationRequired`` (exit 3). ``maintenance_work_mem``
+    is set for the restore's own session only: index builds dominate a restore and the server
+    default (64MB) makes them spill to disk.
     """
     config = config or Config.load()
     report = progress or _noop
@@ -468,8 +471,10 @@ def restore_backup(
     checked = verify_backup(path, config=config, progress=report).backup
     key = _key_for(checked, config)
     client = dump.ClientTarget.from_url(target)
+    settings = {"maintenance_work_mem": maintenance_work_mem} if maintenance_work_mem else {}
+    session = dump.with_session_settings(client, settings)
     program = _pg_restore(checked)
-    with dump.restore_stream(program, dump.restore_args(client), client) as restorer:
+    with dump.restore_stream(program, dump.restore_args(session), session) as restorer:
         _replay(checked, key, restorer, report, "restore", checked=False)
         code, _, errors = restorer.finish()
     if code != 0:

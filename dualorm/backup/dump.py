@@ -328,6 +328,19 @@ def list_args() -> list[str]:
     return ["--list"]
 
 
+def with_session_settings(target: ClientTarget, settings: dict[str, str]) -> ClientTarget:
+    """Return ``target`` whose client session starts with ``settings`` (through PGOPTIONS)."""
+    if not settings:
+        return target
+    for name, value in settings.items():
+        if not re.fullmatch(r"[a-z_.]+", name) or not re.fullmatch(r"[A-Za-z0-9_.]+", value):
+            raise ConfigError(f"not a plain setting: {name}={value!r}")
+    extra = " ".join(f"-c {name}={value}" for name, value in settings.items())
+    env = dict(target.env)
+    env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} {extra}".strip()
+    return ClientTarget(target.conninfo, env, target.secrets, target.label)
+
+
 def restore_args(target: ClientTarget) -> list[str]:
     """Arguments of an all-or-nothing restore from stdin into ``target``."""
     return [
