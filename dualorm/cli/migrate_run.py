@@ -178,13 +178,38 @@ def up(
     as_json: JsonOption = False,
     log_format: LogFormatOption = "text",
     verbose: VerboseOption = False,
+    env: Annotated[
+        str | None, typer.Option("--env", help="The environment (default DUALORM_ENV).")
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Production: the plan is reviewed and confirmed.")
+    ] = False,
+    max_downtime: Annotated[
+        float | None,
+        typer.Option("--max-downtime", help="Production: seconds any writer may be blocked."),
+    ] = None,
+    backup: Annotated[
+        bool, typer.Option("--backup/--no-backup", help="Production: verified backup first.")
+    ] = True,
 ) -> None:
     """Apply pending migrations, each in its own transaction with its ledger rows."""
     from dualorm.api import migrate_up
+    from dualorm.cli.migrate_safety import production_config, production_up
 
     configure(log_format, verbose)
+    config = production_config(_config(), env, to)
+    if config.environment == "production":
+        production_up(
+            config,
+            dry_run=dry_run,
+            yes=yes,
+            as_json=as_json,
+            max_downtime=max_downtime,
+            backup=backup,
+        )
+        return
     result = migrate_up(
-        _config(),
+        config,
         to,
         dry_run=dry_run,
         no_wait=no_wait,

@@ -1,0 +1,273 @@
+"""``dualorm migrate plan|lint`` and the production path of ``migrate up``.
+
+``plan`` renders :class:`~dualorm.runner.plan.MigrationPlan` (a rich table per migration, the
+JSON documented in ``docs/plan.md``, or the psql script with ``--sql``); ``lint`` prints every
+finding and exits 1 while an unacknowledged error remains. :func:`production_up` is what
+``migrate up --env production`` runs: the plan shown and confirmed, then
+:class:`~dualorm.runner.production.ProductionMigrator`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from dualorm.cli.migrate import app
+from dualorm.cli.output import fail, print_json
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from dualorm.config import Config
+    from dualorm.runner.lint import Finding
+    from dualorm.runner.plan import MigrationPlan
+    from dualorm.runner.production import ProductionResult
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def _console(err: bool = False) -> Console:
+    from rich.console import Console
+
+    stream = sys.stderr if err else sys.stdout
+    # Piped or captured output gets a wide table rather than rich's 80-column fallback.
+    return Console(file=stream, width=None if stream.isatty() else 160)
+
+
+@app.command()
+def plan(
+    as_json: JsonOption = False,
+    sql: Annotated[
+        bool, typer.Option("--sql", help="Print the psql script `migrate up` would run.")
+    ] = False,
+) -> None:
+    """Show each pending statement's lock, rewrite or scan, table size, lint and risk."""
+    from dualorm.config import Config
+
+    config = Config.load()
+    if sql:
+        typer.echo(script(config).rstrip("\n") or "-- nothing to do")
+        return
+    from dualorm.runner.plan import create_migration_plan
+
+    result = create_migration_plan(config)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    render_plan(result, _console())
+
+
+@app.command()
+def lint(as_json: JsonOption = False) -> None:
+    """Lint every change spec for dangerous DDL; exit 1 while an error is unacknowledged."""
+    from dualorm.config import Config
+    from dualorm.errors import SpecError
+    from dualorm.runner.lint import lint as run_lint
+    from dualorm.runner.lint import unknown_acknowledgements
+    from dualorm.runner.plan import _models
+    from dualorm.spec.load import load_specs
+
+    config = Config.load()
+    migrations = load_specs(config.migrations_path)
+    unknown = unknown_acknowledgements(migrations)
+    if unknown:
+        raise SpecError(
+            str(config.migrations_path), None, f"acknowledgement of an unknown rule: {unknown[0]}"
+        )
+    findings = run_lint(migrations, models=_models(config))
+    blocking = [f for f in findings if f.blocking]
+    if as_json:
+        print_json(
+            {
+                "ok": not blocking,
+                "errors": len(blocking),
+                "findings": [f.to_dict() for f in findings],
+            }
+        )
+    else:
+        render_findings(findings, _console(), config)
+    if blocking:
+        raise fail(1)
+
+
+def script(config: Config) -> str:
+    """Return the psql script of the pending migrations (what ``up`` runs), reading only."""
+    from dualorm.api import migrate_status
+    from dualorm.runner.runner import ScriptSink, plan_migration, run
+    from dualorm.spec.load import load_specs
+
+    status = migrate_status(config)
+    by_id = {m.id: m for m in load_specs(config.migrations_path)}
+    sink = ScriptSink()
+    run([plan_migration(by_id[i], "up") for i in status.pending], sink, set(status.applied))
+    return sink.text
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+_RISK_STYLE = {"low": "green", "medium": "yellow", "high": "red"}
+
+
+def render_plan(result: MigrationPlan, console: Console) -> None:
+    """Print a table per pending migration, the replicas, and the overall risk."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    console.print(f"database {escape(result.database)} ({result.environment})")
+    if not result.migrations:
+        console.print("nothing to apply")
+    for migration in result.migrations:
+        risk = str(migration.risk)
+        table = Table(
+            title=f"{migration.id}: {escape(migration.name)} [{_RISK_STYLE[risk]}]{risk}[/]",
+            title_justify="left",
+        )
+        for name in ("statement", "lock", "rewrites/scans", "rows", "risk"):
+            table.add_column(name, overflow="fold")
+        for statement in migration.statements:
+            locks = "\n".join(f"{i.lock.label} {i.table}" for i in statement.locks) or "-"
+            work = "\n".join(
+                "rewrites" if i.rewrites else "scans" if i.scans else "-" for i in statement.locks
+            )
+            rows = "\n".join(
+                "?"
+                if i.table not in statement.sizes or statement.sizes[i.table].rows is None
+                else f"{statement.sizes[i.table].rows:,}"
+                for i in statement.locks
+            )
+            style = _RISK_STYLE[str(statement.risk)]
+            table.add_row(
+                escape(statement.sql),
+                locks,
+                work or "-",
+                rows or "-",
+                f"[{style}]{statement.risk}[/]: {escape(statement.why)}",
+            )
+        console.print(table)
+        for finding in migration.findings:
+            state = "acknowledged" if finding.acknowledged else str(finding.severity)
+            console.print(f"  lint {finding.rule} ({state}): {escape(finding.message)}")
+    for replica in result.replicas:
+        lag = "?" if replica.lag_bytes is None else f"{replica.lag_bytes} bytes behind"
+        state = lag if replica.reachable else f"unreachable: {replica.error}"
+        console.print(f"replica {escape(replica.url)}: {escape(state)}")
+    risk = str(result.risk)
+    console.print(f"overall risk: [{_RISK_STYLE[risk]}]{risk}[/]")
+
+
+def render_findings(findings: Sequence[Finding], console: Console, config: Config) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    if not findings:
+        console.print("[green]no findings[/]")
+        return
+    table = Table(title="lint", title_justify="left")
+    for name in ("rule", "severity", "where", "message", "reason", "alternative", "ack"):
+        table.add_column(name, overflow="fold")
+    for f in findings:
+        where = _where(f, config)
+        style = "red" if f.blocking else "yellow" if f.severity == "warning" else "dim"
+        ack = f"yes: {f.acknowledgement}" if f.acknowledged else "no"
+        table.add_row(
+            f.rule,
+            f"[{style}]{f.severity}[/]",
+            escape(where),
+            escape(f.message),
+            escape(f.reason),
+            escape(f.alternative),
+            escape(ack),
+        )
+    console.print(table)
+    errors = sum(1 for f in findings if f.blocking)
+    console.print(
+        f"{len(findings)} finding(s), "
+        + (f"[red]{errors} unacknowledged error(s)[/]" if errors else "[green]no open errors[/]")
+    )
+
+
+def _where(finding: Finding, config: Config) -> str:
+    from pathlib import Path
+
+    if finding.path is None:
+        return finding.migration
+    path = Path(finding.path)
+    shown = path.relative_to(config.root) if path.is_relative_to(config.root) else path
+    return f"{shown}:{finding.line}" if finding.line else str(shown)
+
+
+# -- production -----------------------------------------------------------------------------
+
+
+def production_config(config: Config, env: str | None, to: str | None) -> Config:
+    """Apply ``--env`` over ``DUALORM_ENV``; production runs every pending migration."""
+    from dualorm.config import Environment
+    from dualorm.errors import UsageError
+
+    if env is not None:
+        config = config.with_(environment=Environment.parse(env, origin="--env"))
+    if config.environment is Environment.PRODUCTION and to is not None:
+        raise UsageError("--to is not available in production: every pending migration runs")
+    return config
+
+
+def production_up(
+    config: Config,
+    *,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+    max_downtime: float | None,
+    backup: bool,
+) -> None:
+    """Run ``migrate up`` the production way and render the outcome."""
+    from dualorm.runner.production import ProductionFailed, ProductionMigrator
+
+    def confirm(result: MigrationPlan) -> bool:
+        render_plan(result, _console(err=True))
+        return typer.confirm("apply these migrations to production?", default=False, err=True)
+
+    migrator = ProductionMigrator(
+        config, assume_yes=yes, confirm=confirm if sys.stdin.isatty() else None
+    )
+    try:
+        result = migrator.execute_production_migration(
+            dry_run=dry_run,
+            backup_before_migration=backup and not dry_run,
+            max_downtime=max_downtime,
+            rollback_on_failure=True,
+        )
+    except ProductionFailed as failed:
+        if as_json:
+            print_json(failed.result.to_dict())
+        raise
+    if as_json:
+        print_json(result.to_dict())
+        return
+    render_production(result)
+    if any(r.caught_up is False or not r.reachable for r in result.replicas):
+        raise fail(1)
+
+
+def render_production(result: ProductionResult) -> None:
+    out = _console()
+    if result.rehearsal is not None:
+        for s in result.rehearsal.statements:
+            locks = ", ".join(f"{lock.lock.label} {lock.relation}" for lock in s.locks) or "-"
+            out.print(f"{s.migration_id}: {s.duration_ms:.1f} ms [{locks}] {s.statement}")
+        out.print(f"dry run: {len(result.planned)} migration(s) executed and rolled back")
+        return
+    if not result.planned:
+        out.print("nothing to apply")
+        return
+    if result.backup:
+        out.print(f"verified backup: {result.backup}")
+    out.print(f"applied {len(result.applied)} migration(s) in {result.duration_ms:.0f} ms")
+    for replica in result.replicas:
+        state = (
+            "caught up" if replica.caught_up else f"lagging ({replica.error or replica.lag_bytes})"
+        )
+        out.print(f"replica {replica.url}: {state}")

@@ -1,0 +1,166 @@
+"""``dualorm reset --env development --confirm``: drop everything, migrate up, seed.
+
+Only development and testing databases can be reset. Staging and production are refused
+whatever the flags (exit 3), so are a missing ``--confirm``, a ``DUALORM_ENV`` naming staging
+or production, and a database labelled with another environment. What is dropped: every
+object in the ``public`` schema (``alembic_version`` and ``django_migrations`` included) and in
+any other schema the change specs create tables in, and the ``dualorm`` ledger schema; the
+``public`` schema is recreated with its owner and privileges as they were.
+:func:`reset_database` does the work and returns a :class:`ResetResult`; :func:`reset` renders
+it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from dualorm.config import Config, Environment
+    from dualorm.seeding.manager import SeedResult
+
+RESETTABLE = ("development", "testing")
+
+
+@dataclass(frozen=True)
+class ResetResult:
+    """What a reset dropped, applied and seeded."""
+
+    environment: str
+    database: str
+    dropped_schemas: tuple[str, ...]
+    applied: tuple[str, ...]
+    seeds: tuple[SeedResult, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "database": self.database,
+            "dropped_schemas": list(self.dropped_schemas),
+            "applied": list(self.applied),
+            "seeds": [{"id": s.id, "action": s.action} for s in self.seeds],
+        }
+
+
+def check_reset_allowed(config: Config, environment: Environment, *, confirm: bool) -> None:
+    """Raise ``ConfirmationRequired`` (exit 3) unless this reset is allowed."""
+    from dualorm.errors import ConfirmationRequired
+
+    for name, value in (("--env", environment), ("DUALORM_ENV", config.environment)):
+        if value.value not in RESETTABLE:
+            raise ConfirmationRequired(
+                f"{name} is {value.value}: reset only runs in development or testing, "
+                "whatever the flags"
+            )
+    if not confirm:
+        raise ConfirmationRequired(
+            f"reset drops every table and row of the {environment.value} database: pass --confirm"
+        )
+
+
+def reset_database(
+    config: Config, environment: Environment, *, confirm: bool = False
+) -> ResetResult:
+    """Drop every schema object dualorm manages, then migrate up and seed ``environment``.
+
+    Raises:
+        ConfirmationRequired: staging, production, or no ``confirm``; nothing changed.
+        EnvironmentMismatch: the database is labelled with another environment.
+    """
+    from dualorm.api import migrate_up
+    from dualorm.db import connect, redact, resolve_url
+    from dualorm.runner import ledger
+    from dualorm.seeding.manager import SeedManager
+
+    check_reset_allowed(config, environment, confirm=confirm)
+    config = config.with_(environment=environment)
+    url = resolve_url(config)
+    with connect(url, autocommit=True) as conn:
+        label = ledger.environment_label(conn)
+        if label is not None and label.value not in RESETTABLE:
+            from dualorm.errors import ConfirmationRequired
+
+            raise ConfirmationRequired(
+                f"{redact(url)} is labelled {label.value}: reset is refused whatever the flags"
+            )
+        ledger.check_environment(conn, environment)
+        with conn.transaction():
+            # Nobody else may be migrating or seeding while the schema disappears.
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (ledger.ADVISORY_LOCK_KEY,))
+            dropped = _drop_everything(conn, _spec_schemas(config))
+    applied = migrate_up(config).done
+    seeds = SeedManager(config, url).run(environment)
+    return ResetResult(environment.value, redact(url), dropped, applied, tuple(seeds))
+
+
+def _spec_schemas(config: Config) -> set[str]:
+    from dualorm.spec.load import load_specs
+    from dualorm.spec.replay import replay
+
+    return {t.schema for t in replay(load_specs(config.migrations_path))}
+
+
+def _drop_everything(
+    conn: psycopg.Connection[tuple[object, ...]], extra: set[str]
+) -> tuple[str, ...]:
+    from psycopg import sql
+
+    from dualorm.runner.ledger import LEDGER_SCHEMA
+
+    owner_row = conn.execute(
+        "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'public'"
+    ).fetchone()
+    grants = conn.execute(
+        "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END, "
+        "a.privilege_type FROM pg_namespace n, aclexplode(n.nspacl) a "
+        "WHERE n.nspname = 'public' AND a.grantee <> n.nspowner"
+    ).fetchall()
+    present = {
+        str(r[0])
+        for r in conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)",
+            (sorted({"public", LEDGER_SCHEMA, *extra}),),
+        ).fetchall()
+    }
+    for name in sorted(present):
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+    owner = str(owner_row[0]) if owner_row else "pg_database_owner"
+    conn.execute(
+        sql.SQL("CREATE SCHEMA public AUTHORIZATION {}").format(sql.Identifier(owner.strip('"')))
+    )
+    for grantee, privilege in grants:
+        target = (
+            sql.SQL("PUBLIC") if grantee == "PUBLIC" else sql.Identifier(str(grantee).strip('"'))
+        )
+        conn.execute(
+            sql.SQL("GRANT {} ON SCHEMA public TO {}").format(sql.SQL(str(privilege)), target)
+        )
+    return tuple(sorted(present))
+
+
+def reset(
+    env: Annotated[
+        str, typer.Option("--env", help="development or testing; anything else is refused.")
+    ],
+    confirm: Annotated[
+        bool, typer.Option("--confirm", help="Yes, drop every table and row first.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Drop everything the schema holds, migrate up and seed (development and testing only)."""
+    from dualorm.cli.output import print_json
+    from dualorm.config import Config, Environment
+
+    result = reset_database(Config.load(), Environment.parse(env, origin="--env"), confirm=confirm)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    typer.echo(f"reset {result.database} ({result.environment})")
+    typer.echo(f"dropped schemas: {', '.join(result.dropped_schemas) or 'none'}")
+    typer.echo(f"applied {len(result.applied)} migration(s)")
+    seeded = sum(1 for s in result.seeds if s.action != "skipped")
+    typer.echo(f"seeded {seeded} seed(s)")
