@@ -122,7 +122,9 @@ def test_dry_run_executes_reports_locks_and_leaves_everything_identical(
     assert index.rehearsed_as is not None and "CONCURRENTLY" not in index.rehearsed_as.split("(")[0]
     assert {(lock.relation, lock.lock) for lock in index.locks} >= {("events", Lock.SHARE)}
     column, fk = rehearsal.for_migration("0003_column")
-    assert ("events", Lock.ACCESS_EXCLUSIVE) in {(lock.relation, lock.lock) for lock in column.locks}
+    assert ("events", Lock.ACCESS_EXCLUSIVE) in {
+        (lock.relation, lock.lock) for lock in column.locks
+    }
     assert ("owners", Lock.SHARE_ROW_EXCLUSIVE) in {(lock.relation, lock.lock) for lock in fk.locks}
     assert all(s.duration_ms >= 0 for s in rehearsal.statements)
     # The psql script stays available for `migrate plan --sql`.

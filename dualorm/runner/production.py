@@ -14,11 +14,12 @@ Data flow of :meth:`ProductionMigrator.execute_production_migration`::
          (newest first), and only when that is impossible the backup is restored;
          webhook "rolled_back" says which happened; ProductionFailed (exit 1).
 
-The downtime budget ``max_downtime`` (seconds) is split in two: a migration waits at most
-half of it for a lock (``lock_timeout``; while it waits, writers queue behind it) and a
-statement runs at most the other half (``statement_timeout``), so no writer waits longer than
-the budget because of one statement. Lock waits are retried a bounded number of times, and the
-run as a whole stops before a migration or a retry that would start after its deadline.
+The downtime budget ``max_downtime`` (seconds) bounds every statement: ``statement_timeout``
+is the budget (PostgreSQL counts the lock wait in it too), so no writer queued behind a
+statement waits longer than the budget because of it; ``lock_timeout`` is half the budget, so
+a migration stuck behind a long transaction gives up early (writers queue behind it meanwhile)
+and retries, a bounded number of times. The run as a whole stops before a migration or a retry
+that would start after its deadline (the budget times the attempts, per pending migration).
 """
 
 from __future__ import annotations
@@ -428,9 +429,9 @@ class ProductionMigrator:
 
 
 def _with_statement_timeout(url: str, max_downtime: float) -> str:
-    """Return ``url`` whose sessions start with ``statement_timeout`` at half the budget."""
-    half = max(1, int(max_downtime * 500))
-    option = quote(f"-c statement_timeout={half}", safe="")
+    """Return ``url`` whose sessions start with ``statement_timeout`` at the budget."""
+    budget = max(1, int(max_downtime * 1000))
+    option = quote(f"-c statement_timeout={budget}", safe="")
     return f"{url}{'&' if '?' in url else '?'}options={option}"
 
 
