@@ -6,11 +6,11 @@ orders (dependencies first), runs, reports, rolls back and clears them, keeping 
 """
 
 from dualorm.seeding.bulk import TableInfo, WriteResult, copy_rows, merge_rows, upsert
+from dualorm.seeding.discovery import SeedModule
 from dualorm.seeding.manager import (
     RollbackResult,
     SeedEvent,
     SeedManager,
-    SeedModule,
     SeedResult,
     SeedStatus,
 )

@@ -14,17 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import graphlib
-import hashlib
-import importlib.util
-import inspect
 import re
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
@@ -36,13 +31,13 @@ from dualorm.errors import (
     DependentsExist,
     DualormError,
     EnvironmentMismatch,
-    GraphError,
     LedgerError,
     SafetyError,
     SeedError,
 )
 from dualorm.runner import ledger
-from dualorm.seeding.seed import DjangoBinding, Seed, SeedContext
+from dualorm.seeding.discovery import SEED_FILE, SeedModule, closure, discover, topological
+from dualorm.seeding.seed import DjangoBinding, SeedContext
 
 if TYPE_CHECKING:
     import psycopg
@@ -71,8 +66,6 @@ CREATE INDEX IF NOT EXISTS seed_rows_seed_id_table_name_idx
     ON dualorm.seed_rows (seed_id, table_name);
 """
 
-_SEED_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.py$")
-
 Progress = Callable[["SeedEvent"], None]
 
 
@@ -84,24 +77,6 @@ class SeedEvent:
     kind: str
     seed_id: str
     detail: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SeedModule:
-    """A discovered seed: its metadata, source checksum and instance."""
-
-    id: str
-    name: str
-    description: str
-    environments: frozenset[Environment]
-    version: str
-    dependencies: tuple[str, ...]
-    path: Path
-    checksum: str
-    seed: Seed
-
-    def runs_in(self, environment: Environment) -> bool:
-        return environment in self.environments
 
 
 @dataclass(frozen=True)
@@ -149,109 +124,6 @@ class RollbackResult:
     """The seeds rolled back, in order, with the rows removed per table."""
 
     removed: Mapping[str, Mapping[str, int]]
-
-
-def discover(seeds_path: Path) -> dict[str, SeedModule]:
-    """Load every ``NNNN_name.py`` under ``seeds_path``; a malformed module is a SeedError."""
-    if not seeds_path.is_dir():
-        return {}
-    found: dict[str, SeedModule] = {}
-    for path in sorted(seeds_path.glob("*.py")):
-        if path.name == "__init__.py":
-            continue
-        if not _SEED_FILE.match(path.name):
-            raise SeedError(f"{path}: seed files are named NNNN_lower_snake.py")
-        found[path.stem] = _load(path)
-    return found
-
-
-def _load(path: Path) -> SeedModule:
-    source = path.read_bytes()
-    module = _import(path)
-    classes = [
-        obj
-        for obj in vars(module).values()
-        if inspect.isclass(obj)
-        and issubclass(obj, Seed)
-        and obj.__module__ == module.__name__
-        and not inspect.isabstract(obj)
-    ]
-    if len(classes) != 1:
-        raise SeedError(f"{path}: expected one Seed subclass, found {len(classes)}")
-    cls = classes[0]
-    seed_id = cls.id or path.stem
-    if seed_id != path.stem:
-        raise SeedError(f"{path}: id {seed_id!r} does not match the file name {path.stem!r}")
-    try:
-        environments = frozenset(
-            Environment.parse(str(e), origin=f"{path}: environments") for e in cls.environments
-        )
-    except DualormError as exc:
-        raise SeedError(str(exc)) from None
-    if not environments:
-        raise SeedError(f"{path}: environments is empty")
-    if isinstance(cls.dependencies, str):
-        raise SeedError(f"{path}: dependencies must be a list of seed ids, not a string")
-    return SeedModule(
-        id=seed_id,
-        name=cls.name or seed_id,
-        description=cls.description,
-        environments=environments,
-        version=str(cls.version),
-        dependencies=tuple(cls.dependencies),
-        path=path,
-        checksum=hashlib.sha256(source).hexdigest(),
-        seed=cls(),
-    )
-
-
-def _import(path: Path) -> ModuleType:
-    name = f"dualorm_seeds_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise SeedError(f"{path}: cannot be imported")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except DualormError:
-        raise
-    except Exception as exc:
-        raise SeedError(f"{path}: {type(exc).__name__}: {exc}") from None
-    return module
-
-
-def topological(seeds: Mapping[str, SeedModule]) -> list[str]:
-    """Order every seed after its dependencies (ties by id); GraphError names the culprit."""
-    for seed in seeds.values():
-        for dependency in seed.dependencies:
-            if dependency not in seeds:
-                raise GraphError(
-                    f"seed {seed.id} depends on unknown seed {dependency!r} ({seed.path})"
-                )
-    sorter = graphlib.TopologicalSorter({s.id: s.dependencies for s in seeds.values()})
-    try:
-        sorter.prepare()
-    except graphlib.CycleError as exc:
-        cycle = " -> ".join(reversed(exc.args[1]))
-        raise GraphError(f"seed dependencies form a cycle: {cycle}") from None
-    order: list[str] = []
-    while sorter.is_active():
-        ready = sorted(sorter.get_ready())
-        order.extend(ready)
-        sorter.done(*ready)
-    return order
-
-
-def _closure(seeds: Mapping[str, SeedModule], target: str) -> set[str]:
-    needed: set[str] = set()
-    stack = [target]
-    while stack:
-        current = stack.pop()
-        if current not in needed:
-            needed.add(current)
-            stack.extend(seeds[current].dependencies)
-    return needed
 
 
 class SeedManager:
@@ -324,7 +196,7 @@ class SeedManager:
         if only is not None:
             if only not in seeds:
                 raise SeedError(f"unknown seed {only!r} (not under {self.config.seeds_path})")
-            needed = _closure(seeds, only)
+            needed = closure(seeds, only)
             plan = [s for s in order if s in needed]
         else:
             plan = [s for s in order if seeds[s].runs_in(env)]
@@ -561,7 +433,7 @@ class SeedManager:
             raise SeedError(f"seed name {name!r} has no letters or digits")
         folder = self.config.seeds_path
         folder.mkdir(parents=True, exist_ok=True)
-        numbers = [int(p.name[:4]) for p in folder.glob("*.py") if _SEED_FILE.match(p.name)]
+        numbers = [int(p.name[:4]) for p in folder.glob("*.py") if SEED_FILE.match(p.name)]
         path = folder / f"{max(numbers, default=0) + 1:04d}_{slug}.py"
         title = name.strip()
         path.write_text(_TEMPLATE.format(title=title, cls=_class_name(slug)), encoding="utf-8")
