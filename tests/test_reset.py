@@ -1,0 +1,137 @@
+"""``dualorm reset``: refused for staging and production whatever the flags, without --confirm,
+and on a database labelled otherwise; in development it drops everything, migrates and seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dualorm.api import migrate_up
+from dualorm.cli import main
+from dualorm.config import Config, Environment
+from dualorm.db import connect
+
+BASE = """\
+id: "0001_base"
+name: base
+dependencies: []
+operations:
+  - create_table:
+      name: accounts
+      columns:
+        - {name: id, type: bigint, primary_key: true}
+        - {name: name, type: varchar(40), nullable: false}
+"""
+
+SEED = '''\
+"""Two accounts for development."""
+
+from dualorm.seeding import Seed, SeedContext
+
+
+class Accounts(Seed):
+    name = "Accounts"
+    description = "Two accounts."
+    environments = ("development", "testing")
+    version = "1"
+
+    def execute(self, ctx: SeedContext) -> None:
+        ctx.upsert("accounts", [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], key=["id"])
+'''
+
+
+@pytest.fixture
+def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.dualorm]\nsa_metadata = "missing_models:Base.metadata"\n'
+        'django_settings = "missing_settings"\n'
+    )
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "0001_base.yaml").write_text(BASE)
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "0001_accounts.py").write_text(SEED)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.delenv("DUALORM_ENV", raising=False)
+    return tmp_path
+
+
+def tables(url: str) -> list[str]:
+    with connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"
+        ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["reset", "--env", "production", "--confirm"],
+        ["reset", "--env", "staging", "--confirm"],
+        ["reset", "--env", "development"],
+    ],
+    ids=["production", "staging", "no-confirm"],
+)
+def test_refused_with_exit_3_and_nothing_changed(
+    project: Path, database_url: str, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE keep_me (id int)")
+    assert main(argv) == 3
+    assert "error:" in capsys.readouterr().err
+    assert tables(database_url) == ["public.keep_me"]
+
+
+def test_refused_when_dualorm_env_is_production(
+    project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DUALORM_ENV", "production")
+    assert main(["reset", "--env", "development", "--confirm"]) == 3
+
+
+def test_refused_when_the_database_is_labelled_production(project: Path, database_url: str) -> None:
+    config = Config(root=project, database_url=database_url, environment=Environment.PRODUCTION)
+    migrate_up(config)
+    before = tables(database_url)
+    assert main(["reset", "--env", "development", "--confirm"]) == 3
+    assert tables(database_url) == before
+
+
+def test_refused_when_labelled_another_resettable_environment(
+    project: Path, database_url: str
+) -> None:
+    migrate_up(Config(root=project, database_url=database_url, environment=Environment.TESTING))
+    assert main(["reset", "--env", "development", "--confirm"]) == 3
+
+
+def test_reset_drops_everything_then_migrates_and_seeds(
+    project: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = Config(root=project, database_url=database_url)
+    migrate_up(config)
+    with connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE leftover (id int)")
+        conn.execute("INSERT INTO accounts VALUES (99, 'stale')")
+        owner_before = conn.execute(
+            "SELECT nspowner::regrole::text, nspacl::text FROM pg_namespace "
+            "WHERE nspname = 'public'"
+        ).fetchone()
+
+    assert main(["reset", "--env", "development", "--confirm"]) == 0, capsys.readouterr().err
+
+    assert "public.leftover" not in tables(database_url)
+    with connect(database_url, autocommit=True) as conn:
+        rows = conn.execute("SELECT id, name FROM accounts ORDER BY id").fetchall()
+        applied = conn.execute("SELECT id FROM dualorm.migrations").fetchall()
+        label = conn.execute("SELECT value FROM dualorm.meta WHERE key = 'environment'").fetchone()
+        owner_after = conn.execute(
+            "SELECT nspowner::regrole::text, nspacl::text FROM pg_namespace "
+            "WHERE nspname = 'public'"
+        ).fetchone()
+    assert rows == [(1, "a"), (2, "b")]
+    assert applied == [("0001_base",)]
+    assert label == ("development",)
+    assert owner_after == owner_before
