@@ -677,10 +677,12 @@ def _verify_catalog(
     conn: psycopg.Connection[tuple[object, ...]], migrations: list[Migration]
 ) -> None:
     from dualorm.diff import compare
+    from dualorm.normalize import normalize
     from dualorm.sources.postgres import load
     from dualorm.spec.replay import replay
 
-    expected = replay(migrations)
+    # Spec expressions are spelled as written; the server's spelling comes from the server.
+    expected = normalize(replay(migrations), conn)
     schemas = sorted({t.schema for t in expected}) or ["public"]
     live = load(conn, schemas=schemas).restrict(expected.keys())
     problems = [d for d in compare(expected, live, source="specs", target="database") if d.is_error]

@@ -380,12 +380,14 @@ class DatabaseSink:
         import psycopg
         from psycopg import errors
 
+        from dualorm.db import redact_text
+
         try:
             self.conn.execute(text.encode())
         except errors.LockNotAvailable as exc:
-            raise LockTimeout(text, _cause(exc)) from None
+            raise LockTimeout(redact_text(text), _cause(exc)) from None
         except psycopg.Error as exc:
-            raise MigrationFailed(planned.migration.id, text, _cause(exc)) from None
+            raise MigrationFailed(planned.migration.id, redact_text(text), _cause(exc)) from None
 
     def _call(self, target: str, planned: Planned) -> None:
         module_name, _, attr = target.partition(":")

@@ -1,0 +1,82 @@
+"""Spec directories for runner tests: small YAML chains written into a temporary project."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from dualorm.config import Config, Environment
+from dualorm.db import connection
+
+
+def project(root: Path, url: str, env: str = "development") -> Config:
+    """Write a pyproject naming ``migrations/`` and return its Config for ``url``."""
+    (root / "migrations").mkdir(exist_ok=True)
+    (root / "pyproject.toml").write_text(
+        '[tool.dualorm]\nmigrations_dir = "migrations"\n', encoding="utf-8"
+    )
+    return Config(
+        root=root,
+        migrations_dir="migrations",
+        database_url=url,
+        environment=Environment(env),
+    )
+
+
+def write_spec(root: Path, spec_id: str, deps: list[str], operations: str) -> Path:
+    body = (
+        f'id: "{spec_id}"\nname: {spec_id}\nversion: 1.0.0\n'
+        f"dependencies: {json.dumps(deps)}\noperations:\n{operations}"
+    )
+    path = root / "migrations" / f"{spec_id}.yaml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def table_ops(name: str) -> str:
+    return (
+        f"  - create_table:\n      name: {name}\n      columns:\n"
+        "        - {name: id, type: bigint, primary_key: true}\n"
+        "        - {name: label, type: text}\n"
+    )
+
+
+def chain(root: Path, count: int, prefix: str = "m") -> list[str]:
+    """Write ``count`` specs, each creating one table and depending on the one before."""
+    ids = []
+    for i in range(1, count + 1):
+        spec_id = f"{i:04d}_{prefix}{i}"
+        write_spec(root, spec_id, ids[-1:], table_ops(f"t{i}"))
+        ids.append(spec_id)
+    return ids
+
+
+def snapshot(url: str) -> dict[str, Any]:
+    """The catalog and the three ledgers, as comparable values."""
+    from dualorm.sources.postgres import load
+
+    with connection(url, autocommit=True) as conn:
+
+        def rows(sql: str, regclass: str) -> list[tuple[object, ...]]:
+            found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (regclass,)).fetchone()
+            return conn.execute(sql).fetchall() if found and found[0] else []
+
+        return {
+            "catalog": load(conn),
+            "dualorm": rows(
+                "SELECT id, checksum, outcome FROM dualorm.migrations ORDER BY id",
+                "dualorm.migrations",
+            ),
+            "alembic": rows(
+                "SELECT version_num FROM alembic_version ORDER BY 1", "alembic_version"
+            ),
+            "django": rows(
+                "SELECT app, name FROM django_migrations ORDER BY 1, 2", "django_migrations"
+            ),
+        }
+
+
+def applied_ids(url: str) -> list[str]:
+    with connection(url, autocommit=True) as conn:
+        return [str(r[0]) for r in conn.execute("SELECT id FROM dualorm.migrations ORDER BY id")]
