@@ -212,6 +212,17 @@ RAW_QUERIES = (
 )
 
 
+def create_in_chunks(engine: Any, metadata: Any, chunk: int = 100) -> None:
+    """``create_all`` a chunk of tables per transaction, in dependency order.
+
+    One transaction creating 1,000 tables takes ~8,000 locks, more than a default server's
+    lock table (max_locks_per_transaction 64 x max_connections) holds.
+    """
+    tables = metadata.sorted_tables
+    for start in range(0, len(tables), chunk):
+        metadata.create_all(engine, tables=tables[start : start + chunk])
+
+
 def median_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     times: list[float] = []
     result: Any = None
@@ -301,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     with scratch_database(prefix="bench") as url:
         os.environ["DATABASE_URL"] = url
         engine = create_engine(sqlalchemy_url(url))
-        metadata.create_all(engine)
+        create_in_chunks(engine, metadata)
         engine.dispose()
 
         floor, _ = median_time(lambda: raw_queries(url), args.repeat)
