@@ -159,29 +159,21 @@ def render_plan(result: MigrationPlan, console: Console) -> None:
 
 
 def render_findings(findings: Sequence[Finding], console: Console, config: Config) -> None:
+    """Print one block per finding: where, rule, message, reason, alternative, acknowledgement."""
     from rich.markup import escape
-    from rich.table import Table
 
     if not findings:
         console.print("[green]no findings[/]")
         return
-    table = Table(title="lint", title_justify="left")
-    for name in ("rule", "severity", "where", "message", "reason", "alternative", "ack"):
-        table.add_column(name, overflow="fold")
     for f in findings:
-        where = _where(f, config)
         style = "red" if f.blocking else "yellow" if f.severity == "warning" else "dim"
-        ack = f"yes: {f.acknowledgement}" if f.acknowledged else "no"
-        table.add_row(
-            f.rule,
-            f"[{style}]{f.severity}[/]",
-            escape(where),
-            escape(f.message),
-            escape(f.reason),
-            escape(f.alternative),
-            escape(ack),
-        )
-    console.print(table)
+        ack = f"acknowledged: {f.acknowledgement}" if f.acknowledged else "not acknowledged"
+        where = escape(_where(f, config))
+        head = f"{where}: [{style}]{f.severity}[/] [bold]{f.rule}[/] ({escape(ack)})"
+        console.print(head, soft_wrap=True)
+        console.print(f"  {escape(f.message)}", soft_wrap=True)
+        console.print(f"  why: {escape(f.reason)}", soft_wrap=True)
+        console.print(f"  instead: {escape(f.alternative)}", soft_wrap=True)
     errors = sum(1 for f in findings if f.blocking)
     console.print(
         f"{len(findings)} finding(s), "
@@ -271,3 +263,32 @@ def render_production(result: ProductionResult) -> None:
             "caught up" if replica.caught_up else f"lagging ({replica.error or replica.lag_bytes})"
         )
         out.print(f"replica {replica.url}: {state}")
+
+
+def validate_replicas(config: Config, *, as_json: bool) -> None:
+    """``dualorm validate --replicas``: every replica's catalog fingerprint against the primary's.
+
+    Exit 1 when a replica is unreachable or its catalog differs, 2 when none is configured.
+    """
+    from dualorm.db import resolve_url
+    from dualorm.errors import ConfigError
+    from dualorm.replicas import compare_replicas
+
+    if not config.replica_urls:
+        raise ConfigError("--replicas needs DATABASE_REPLICA_URLS (comma-separated)")
+    statuses = compare_replicas(resolve_url(config), config.replica_urls)
+    valid = all(s.reachable and s.caught_up for s in statuses)
+    if as_json:
+        print_json({"valid": valid, "replicas": [s.to_dict() for s in statuses]})
+    else:
+        console = _console()
+        for s in statuses:
+            if not s.reachable:
+                state = f"[red]unreachable[/]: {s.error}"
+            elif s.caught_up:
+                state = "[green]matches the primary[/]"
+            else:
+                state = f"[red]catalog differs[/] (replay lag {s.lag_bytes} bytes)"
+            console.print(f"replica {s.url}: {state}")
+    if not valid:
+        raise fail(1)
