@@ -1,0 +1,56 @@
+"""``python manage.py dualmigrate``: Django's DATABASES, dualorm's behaviour and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dualorm.contrib.django.management.commands.dualmigrate import settings_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage(url: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "django_app.settings"}
+    env.pop("DUALORM_ENV", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", "dualmigrate", *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_dualmigrate_verbs_and_exit_codes(database_url: str) -> None:
+    plan = manage(database_url, "plan", "--json")
+    assert plan.returncode == 0, plan.stderr
+    assert json.loads(plan.stdout)["planned"][0] == "0001_initial"
+    up = manage(database_url, "up")
+    assert up.returncode == 0, up.stderr
+    assert "applied 3 migration(s)" in up.stdout
+    status = json.loads(manage(database_url, "status", "--json").stdout)
+    assert status["applied"] == 3 and status["pending"] == 0 and status["ledgers_agree"]
+    refused = manage(database_url, "down", "--id", "0001_initial")
+    assert refused.returncode == 3 and "--cascade" in refused.stderr
+    down = manage(database_url, "down", "--steps", "1")
+    assert down.returncode == 0 and "rolled back 1" in down.stdout
+    assert json.loads(manage(database_url, "status", "--json").stdout)["pending"] == 1
+    bad = manage(database_url, "down", "--steps", "0")
+    assert bad.returncode == 2
+    unknown = manage(database_url, "up", "--to", "9999_nope")
+    assert unknown.returncode == 2 and "9999_nope" in unknown.stderr
+
+
+def test_settings_url_round_trips_django_settings() -> None:
+    from dualorm.django_setup import database_config
+
+    url = "postgresql://app:p%40ss@db.example:6543/auth?sslmode=require"
+    entry = database_config(url)
+    assert database_config(settings_url(entry)) == entry
+    socket = {"NAME": "auth", "USER": "app", "HOST": "/var/run/postgresql", "PORT": "5433"}
+    assert database_config(settings_url(socket))["HOST"] == "/var/run/postgresql"
