@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -118,8 +117,7 @@ class EmbeddedServer:
 
     def start(self) -> str:
         """Start the server if needed and return the URL of the ``dualorm`` database."""
-        # pgserver's platformdirs warns on every start without it.
-        os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+        private_runtime_dir(self.pgdata.parent)
         try:
             import pgserver
         except ImportError:
@@ -164,6 +162,19 @@ class EmbeddedServer:
                 conn.execute(
                     sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DATABASE))
                 )
+
+
+def private_runtime_dir(parent: Path) -> None:
+    """Give pgserver a private XDG_RUNTIME_DIR when none is set.
+
+    pgserver asks platformdirs for a runtime directory, which warns on every start when the
+    variable is unset or points at a directory others can write to.
+    """
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return
+    runtime = parent / "run"
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 
 def resolve_url(config: Config) -> str:

@@ -24,7 +24,10 @@ def server_url() -> str:
         return url
     import pgserver
 
+    from dualorm.db import private_runtime_dir
+
     pgdata = Path(tempfile.gettempdir()) / f"dualorm-test-pg-{os.getuid()}"
+    private_runtime_dir(pgdata.parent / f"dualorm-test-run-{os.getuid()}")
     return str(pgserver.get_server(pgdata, cleanup_mode="stop").get_uri())
 
 
