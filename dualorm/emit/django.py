@@ -335,7 +335,9 @@ def _composite_pk(target: DjangoTarget, t: Table) -> tuple[str, Any] | None:
     if model is not None:
         hint = model._meta.pk
         if isinstance(hint, models.CompositePrimaryKey):
-            columns = tuple(model._meta.get_field(n).column for n in hint.field_names)
+            columns = tuple(
+                getattr(model._meta.get_field(n), "column", None) for n in hint.field_names
+            )
             if columns == pk.columns:
                 return "pk", hint.clone()
     return "pk", models.CompositePrimaryKey(*(_field_name(target, t.name, c) for c in pk.columns))
