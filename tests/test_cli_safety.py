@@ -149,3 +149,18 @@ def test_validate_replicas(project: Path, monkeypatch: pytest.MonkeyPatch) -> No
             "DATABASE_REPLICA_URLS", f"{replica},postgresql://postgres@127.0.0.1:1/x"
         )
         assert main(["validate", "--replicas"]) == 1
+
+
+def test_dry_run_prints_the_script_then_timings_and_locks(
+    project: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "up"]) == 0
+    spec(project, ACKNOWLEDGED)
+    capsys.readouterr()
+    assert main(["migrate", "up", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert 'CREATE INDEX "accounts_balance_idx"' in out
+    assert "-- dry run: executed and rolled back" in out
+    assert "locks SHARE on accounts" in out
+    with connect(database_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('accounts_balance_idx')").fetchone() == (None,)

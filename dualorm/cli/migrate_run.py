@@ -92,6 +92,11 @@ def render_migrate(result: MigrateResult, write: Write, as_json: bool) -> None:
         return
     if result.script is not None:
         write(result.script.rstrip("\n") or "-- nothing to do")
+        if result.rehearsal is not None:
+            from dualorm.cli.migrate_safety import rehearsal_lines
+
+            for line in rehearsal_lines(result.rehearsal):
+                write(line)
         return
     if not result.planned:
         write("nothing to apply" if result.command == "up" else "nothing to roll back")

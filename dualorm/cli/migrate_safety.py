@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from dualorm.runner.lint import Finding
     from dualorm.runner.plan import MigrationPlan
     from dualorm.runner.production import ProductionResult
+    from dualorm.runner.rehearsal import Rehearsal
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
@@ -247,10 +248,8 @@ def production_up(
 def render_production(result: ProductionResult) -> None:
     out = _console()
     if result.rehearsal is not None:
-        for s in result.rehearsal.statements:
-            locks = ", ".join(f"{lock.lock.label} {lock.relation}" for lock in s.locks) or "-"
-            out.print(f"{s.migration_id}: {s.duration_ms:.1f} ms [{locks}] {s.statement}")
-        out.print(f"dry run: {len(result.planned)} migration(s) executed and rolled back")
+        for line in rehearsal_lines(result.rehearsal):
+            out.print(line, markup=False, soft_wrap=True)
         return
     if not result.planned:
         out.print("nothing to apply")
@@ -292,3 +291,15 @@ def validate_replicas(config: Config, *, as_json: bool) -> None:
             console.print(f"replica {s.url}: {state}")
     if not valid:
         raise fail(1)
+
+
+def rehearsal_lines(rehearsal: Rehearsal) -> list[str]:
+    """Return a dry run's report as SQL comments: per statement, its time and locks taken."""
+    lines = [f"-- dry run: executed and rolled back in {rehearsal.duration_ms:.0f} ms"]
+    for s in rehearsal.statements:
+        locks = ", ".join(f"{lock.lock.label} on {lock.relation}" for lock in s.locks) or "none"
+        first = s.statement.splitlines()[0] if s.statement else ""
+        lines.append(f"-- {s.migration_id}: {s.duration_ms:.1f} ms, locks {locks}: {first}")
+        if s.rehearsed_as:
+            lines.append(f"--   rehearsed as {s.rehearsed_as}")
+    return lines
