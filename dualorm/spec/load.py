@@ -108,7 +108,8 @@ def _read_header(path: Path) -> _Parsed:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(str(path), None, f"cannot read the spec: {exc}") from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        # libyaml's composer when present: same nodes and line marks, several times faster.
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
