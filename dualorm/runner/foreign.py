@@ -159,12 +159,16 @@ def stamp(
     before: Set[str],
     after: Set[str],
     app_label: str,
+    *,
+    tables_exist: bool = False,
 ) -> None:
     """Move both foreign ledgers from the applied set ``before`` to ``after``.
 
     Runs inside the caller's (the migration's) transaction; every row written is checked.
+    ``tables_exist`` skips the existence check when an earlier commit created the tables.
     """
-    _ensure_tables(conn)
+    if not tables_exist:
+        _ensure_tables(conn)
     old_heads, new_heads = heads_of(before, graph), heads_of(after, graph)
     for head in sorted(old_heads - new_heads):
         cur = conn.execute("DELETE FROM alembic_version WHERE version_num = %s", (head,))

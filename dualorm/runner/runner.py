@@ -325,6 +325,8 @@ class DatabaseSink:
         self.graph = graph
         self.context = context
         self.options = options or RunOptions()
+        self._foreign_ready = False
+        self._stamped = False
         conn.execute(
             "SELECT set_config('lock_timeout', %s, false)", (f"{self.options.lock_timeout_ms}ms",)
         )
@@ -336,6 +338,8 @@ class DatabaseSink:
     def _transaction(self) -> Iterator[None]:
         with self.conn.transaction():
             yield
+        # Committed: the foreign ledger tables this transaction made (if any) now exist.
+        self._foreign_ready = self._foreign_ready or self._stamped
 
     def execute(self, step: Step, planned: Planned) -> float | None:
         started = time.perf_counter()
@@ -372,7 +376,15 @@ class DatabaseSink:
             )
         else:
             ledger.record_removed(self.conn, planned.migration.id)
-        foreign.stamp(self.conn, self.graph, before, after, self.options.django_app_label)
+        foreign.stamp(
+            self.conn,
+            self.graph,
+            before,
+            after,
+            self.options.django_app_label,
+            tables_exist=self._foreign_ready,
+        )
+        self._stamped = True
 
     # -- helpers
 
