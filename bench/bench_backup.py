@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/bench_backup.py [--size-mb N] [--keep]
+    python bench/bench_backup.py [--size-mb N] [--repeat R] [--keep]
 
 Builds a database of about N MB (default 1024, measured with ``pg_database_size``) in a scratch
 database on ``TEST_DATABASE_URL`` or the embedded server: four tables of mixed types (bigint,
@@ -18,8 +18,9 @@ client binaries, it times:
 * ``pg_restore --single-transaction --clean --if-exists`` of the same file (what dualorm runs);
 * ``restore_backup`` into a fresh database (verify, then one-transaction restore).
 
-It prints a markdown table with sizes, seconds and the two ratios against their 1.15x targets,
-and checks the restored databases' row counts.
+Each step runs ``--repeat`` times, interleaved round by round, and its median is reported. It
+prints a markdown table with sizes, seconds and the two ratios against their 1.15x targets, and
+checks every restored database's row counts.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -142,6 +144,7 @@ def run_client(args: list[str], target: Any) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--size-mb", type=int, default=1024, help="database size to build")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; medians are reported")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     args = parser.parse_args()
 
@@ -171,61 +174,64 @@ def main() -> int:
         expected = row_counts(source)
         src = ClientTarget.from_url(source)
         config = Config(root=work, database_url=source, backup_key=generate_key())
-        results: dict[str, float] = {}
+        samples: dict[str, list[float]] = {}
         gz, raw = work / "plain.fc", work / "plain-z0.fc"
+        backup: Any = None
 
-        checkpoint(admin)
-        results["dump_gzip"] = timed(
-            "pg_dump -Fc",
-            lambda: run_client([pg_dump, "-Fc", "-f", str(gz), "-d", src.conninfo], src),
-        )
-        checkpoint(admin)
-        results["dump_z0"] = timed(
-            "pg_dump -Fc -Z0",
-            lambda: run_client([pg_dump, "-Fc", "-Z0", "-f", str(raw), "-d", src.conninfo], src),
-        )
-        checkpoint(admin)
-        holder: dict[str, Any] = {}
-        results["dualorm_backup"] = timed(
-            "dualorm backup (zstd-1 + AES-256-GCM)",
-            lambda: holder.update(backup=create_backup("bench", config=config, encrypt=True)),
-        )
-        backup = holder["backup"]
-        results["dualorm_verify"] = timed(
-            "dualorm verify", lambda: verify_backup(backup.path, config=config)
-        )
+        def sample(key: str, label: str, action: Callable[[], Any]) -> None:
+            checkpoint(admin)
+            samples.setdefault(key, []).append(timed(label, action))
 
-        plain_target = create_database(admin, "bench_plain")
-        targets.append(plain_target)
-        dst = ClientTarget.from_url(plain_target)
-        checkpoint(admin)
-        results["restore_plain"] = timed(
-            "pg_restore",
-            lambda: run_client([pg_restore, "-d", dst.conninfo, str(gz)], dst),
-        )
-        same_target = create_database(admin, "bench_plain_1tx")
-        targets.append(same_target)
-        dst1 = ClientTarget.from_url(same_target)
-        checkpoint(admin)
-        results["restore_plain_1tx"] = timed(
-            "pg_restore --single-transaction --clean --if-exists",
-            lambda: run_client(
-                [pg_restore, "--single-transaction", "--clean", "--if-exists", "-d",
-                 dst1.conninfo, str(gz)],
-                dst1,
-            ),
-        )  # fmt: skip
-        ours_target = create_database(admin, "bench_ours")
-        targets.append(ours_target)
-        checkpoint(admin)
-        results["dualorm_restore"] = timed(
-            "dualorm restore (verify + single transaction)",
-            lambda: restore_backup(backup.path, ours_target, config=config),
-        )
-        for url in (plain_target, same_target, ours_target):
+        def restored_by(key: str, label: str, action: Callable[[str], Any]) -> None:
+            url = create_database(admin, "bench_restore")
+            targets.append(url)
+            sample(key, label, lambda: action(url))
             if row_counts(url) != expected:
                 raise SystemExit(f"restored row counts differ: {row_counts(url)} != {expected}")
-        report(results, size, server_version, dump_version, gz, raw, backup)
+            drop_database(admin, url)
+            targets.remove(url)
+
+        def ours() -> None:
+            nonlocal backup
+            if backup is not None:
+                backup.path.unlink()
+                backup.manifest_path.unlink()
+            backup = create_backup("bench", config=config, encrypt=True)
+
+        def client(args: list[str], url: str) -> None:
+            dst = ClientTarget.from_url(url)
+            run_client([pg_restore, *args, "-d", dst.conninfo, str(gz)], dst)
+
+        one_tx = ["--single-transaction", "--clean", "--if-exists"]
+        for rnd in range(args.repeat):
+            print(f"round {rnd + 1}/{args.repeat}", file=sys.stderr)
+            sample(
+                "dump_gzip", "pg_dump -Fc",
+                lambda: run_client([pg_dump, "-Fc", "-f", str(gz), "-d", src.conninfo], src),
+            )  # fmt: skip
+            sample(
+                "dump_z0", "pg_dump -Fc -Z0",
+                lambda: run_client(
+                    [pg_dump, "-Fc", "-Z0", "-f", str(raw), "-d", src.conninfo], src
+                ),
+            )  # fmt: skip
+            sample("dualorm_backup", "dualorm backup (zstd-1 + AES-256-GCM)", ours)
+            sample(
+                "dualorm_verify", "dualorm verify",
+                lambda: verify_backup(backup.path, config=config),
+            )  # fmt: skip
+            restored_by("restore_plain", "pg_restore", lambda url: client([], url))
+            restored_by(
+                "restore_plain_1tx", "pg_restore --single-transaction --clean --if-exists",
+                lambda url: client(one_tx, url),
+            )  # fmt: skip
+            restored_by(
+                "dualorm_restore", "dualorm restore (verify + single transaction)",
+                lambda url: restore_backup(backup.path, url, config=config),
+            )  # fmt: skip
+        results = {key: statistics.median(values) for key, values in samples.items()}
+        print(f"load average after the run: {os.getloadavg()}", file=sys.stderr)
+        report(results, size, server_version, dump_version, gz, raw, backup, args.repeat)
     finally:
         if not args.keep:
             for url in (*targets, source):
@@ -242,13 +248,15 @@ def report(
     gz: Path,
     raw: Path,
     backup: Any,
+    repeat: int,
 ) -> None:
     mb = 2**20
     dump_ratio = results["dualorm_backup"] / results["dump_gzip"]
     restore_ratio = results["dualorm_restore"] / results["restore_plain"]
     lines = [
         f"Database {size / mb:.0f} MB (pg_database_size), PostgreSQL {server_version}, "
-        f"pg_dump/pg_restore {dump_version}, {os.cpu_count()} CPUs.",
+        f"pg_dump/pg_restore {dump_version}, {os.cpu_count()} CPUs, median of {repeat} "
+        f"round(s), load average {os.getloadavg()[0]:.1f} at the end.",
         "",
         "| step | seconds | file MB | ratio | target |",
         "| --- | ---: | ---: | ---: | --- |",
