@@ -52,6 +52,21 @@ def _migrate_app() -> typer.Typer:
     return app
 
 
+def _validate_app() -> typer.Typer:
+    # `dualorm validate` gates CI on every push; like migrate it imports only its own command.
+    from dualorm.cli.validate import validate
+
+    app = _root()
+    app.callback()(_group)
+    app.command(name="validate")(validate)
+    return app
+
+
+def _group() -> None:
+    # A callback keeps a one-command app a group, so `validate` stays a subcommand.
+    pass
+
+
 def __getattr__(name: str) -> Any:
     if name == "app":
         return build_app()
@@ -63,7 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from dualorm.cli.output import run
 
     args = list(sys.argv[1:] if argv is None else argv)
-    app = _migrate_app() if args[:1] == ["migrate"] else build_app()
+    if args[:1] == ["migrate"]:
+        app = _migrate_app()
+    elif args[:1] == ["validate"]:
+        app = _validate_app()
+    else:
+        app = build_app()
     return run(app, args)
 
 
