@@ -209,12 +209,14 @@ def _schema_kw(table: str) -> str:
     return "" if schema_name is None else f", schema={schema_name!r}"
 
 
-def _sa_column(column: Column) -> sa.Column[Any]:
+def _sa_column(column: Column, *, autoincrement: bool = True) -> sa.Column[Any]:
     type_ = sa_type(column.type)
     args: list[Any] = []
     if column.identity is not None:
         args.append(sa.Identity(always=column.identity is Identity.ALWAYS))
     kw: dict[str, Any] = {"nullable": column.nullable}
+    if not autoincrement:
+        kw["autoincrement"] = False
     if column.default is not None:
         kw["server_default"] = sa.text(column.default)
     if column.comment is not None:
@@ -242,7 +244,22 @@ def _ref_prefix(fk: ForeignKey) -> str:
 
 
 def _sa_table(t: Table) -> sa.Table:
-    items: list[Any] = [_sa_column(c) for c in t.columns]
+    """Return ``t`` as a SQLAlchemy table whose ``CREATE TABLE`` makes exactly ``t``.
+
+    SQLAlchemy turns a lone integer primary key column without a default into a serial
+    column: a sequence and a ``nextval`` default that the schema does not have and the shared
+    SQL (run by the Django migration and ``dualorm migrate up``) does not create. SQLAlchemy's
+    own rule picks that column; it is then rebuilt with ``autoincrement=False``.
+    """
+    plain = _build_sa_table(t, serial=None)
+    found = plain.autoincrement_column
+    if found is None or found.identity is not None:
+        return plain
+    return _build_sa_table(t, serial=str(found.name))
+
+
+def _build_sa_table(t: Table, serial: str | None) -> sa.Table:
+    items: list[Any] = [_sa_column(c, autoincrement=c.name != serial) for c in t.columns]
     if t.primary_key is not None:
         items.append(sa.PrimaryKeyConstraint(*t.primary_key.columns, name=conv(t.primary_key.name)))
     for fk in t.foreign_keys:
