@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from alembic import command
 from alembic.config import Config as AlembicConfig
 
 from dualorm.db import connection, libpq_url, pg_bin
+from dualorm.emit.alembic import render_revision
+from dualorm.emit.django import DjangoTarget, render_migration
 from dualorm.schema import Schema
 from dualorm.sources.postgres import load
+from dualorm.spec.model import Migration
+from dualorm.spec.ops import Operation
 
 ROOT = Path(__file__).resolve().parent.parent
 LEDGERS = ("alembic_version", "django_migrations")
@@ -87,3 +96,62 @@ def user_tables(url: str) -> list[str]:
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
         ).fetchall()
     return [str(r[0]) for r in rows if r[0] not in LEDGERS]
+
+
+@dataclass(frozen=True)
+class Emitted:
+    """Alembic revisions and Django migrations written for a list of operations."""
+
+    work: Path
+    settings: str
+
+    def alembic(self, url: str) -> AlembicConfig:
+        return alembic_config(url, self.work / "alembic")
+
+    def django(self, url: str, *args: str) -> None:
+        done = django_admin(url, *args, "--no-input", settings=self.settings, path=self.work)
+        assert done.returncode == 0, done.stderr
+
+    def upgrade(self, url_a: str, url_b: str) -> None:
+        """Run the revisions on ``url_a`` up to head and the migrations on ``url_b``."""
+        command.upgrade(self.alembic(url_a), "head")
+        self.django(url_b, "migrate")
+
+    def downgrade(self, url_a: str, url_b: str) -> None:
+        """Take ``url_a`` down to base and ``url_b`` back to zero."""
+        command.downgrade(self.alembic(url_a), "base")
+        self.django(url_b, "migrate", "django_app", "zero")
+
+
+def emit(ops: Sequence[Operation], work: Path, cut: int = 0) -> Emitted:
+    """Write ``ops`` as one migration (two when ``0 < cut < len(ops)``) for both tools.
+
+    Django needs settings (:func:`dualorm.django_setup.setup`) to render constraints. The
+    Django migrations go to a package of their own, named by a settings module that points
+    ``MIGRATION_MODULES`` at it, so runs never share an import.
+    """
+    token = uuid.uuid4().hex[:8]
+    specs = [ops[:cut], ops[cut:]] if 0 < cut < len(ops) else [ops]
+    versions = work / "alembic" / "versions"
+    versions.mkdir(parents=True)
+    shutil.copy(ROOT / "migrations/alembic/env.py", work / "alembic/env.py")
+    package = work / f"prop_{token}"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    settings = f"prop_settings_{token}"
+    (work / f"{settings}.py").write_text(
+        "from django_app.settings import *  # noqa: F403\n"
+        f"MIGRATION_MODULES = {{'django_app': 'prop_{token}'}}\n"
+    )
+    before: Schema = Schema()
+    previous: tuple[str, ...] = ()
+    for number, chunk in enumerate(specs, start=1):
+        m = Migration(f"{number:04d}_p{token}", "step", "", "", previous, tuple(chunk), token)
+        (versions / f"{m.id}.py").write_text(render_revision(m, "generated"))
+        (package / f"{m.id}.py").write_text(
+            render_migration(m, "generated", before, DjangoTarget())
+        )
+        for op in chunk:
+            before = op.apply(before)
+        previous = (m.id,)
+    return Emitted(work, settings)

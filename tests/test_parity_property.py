@@ -3,21 +3,14 @@ catalogs on two fresh databases, and down-then-up gives the same catalog again."
 
 from __future__ import annotations
 
-import shutil
-import uuid
-from pathlib import Path
-
 import pytest
-from alembic import command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from parity import ROOT, alembic_config, catalog, django_admin
+from parity import catalog, emit
 
-from dualorm.emit.alembic import render_revision
-from dualorm.emit.django import DjangoTarget, render_migration
+from dualorm.django_setup import setup
 from dualorm.errors import SpecError
 from dualorm.schema import Column, Index, PrimaryKey, Schema, UniqueConstraint, table
-from dualorm.spec.model import Migration
 from dualorm.spec.ops import (
     AddColumn,
     AddUnique,
@@ -41,10 +34,14 @@ DEFAULTS = {
 }
 NAMES = st.sampled_from(["alpha", "beta", "gamma", "delta"])
 
+# Rendering Django constraints reads settings (their default messages are lazy translations).
+setup(offline=True)
+
 
 @st.composite
 def operations(draw: st.DrawFn) -> list[Operation]:
-    schema, ops = Schema(), []
+    schema: Schema = Schema()
+    ops: list[Operation] = []
     for step in range(draw(st.integers(2, 7))):
         names = [t.name for t in schema]
         kind = draw(
@@ -110,31 +107,6 @@ def operations(draw: st.DrawFn) -> list[Operation]:
     return ops
 
 
-def _emit(ops: list[Operation], cut: int, work: Path) -> None:
-    token = uuid.uuid4().hex[:8]
-    specs = [ops[:cut], ops[cut:]] if 0 < cut < len(ops) else [ops]
-    versions = work / "alembic" / "versions"
-    versions.mkdir(parents=True)
-    shutil.copy(ROOT / "migrations/alembic/env.py", work / "alembic/env.py")
-    package = work / f"prop_{token}"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (work / f"prop_settings_{token}.py").write_text(
-        "from django_app.settings import *  # noqa: F403\n"
-        f"MIGRATION_MODULES = {{'django_app': 'prop_{token}'}}\n"
-    )
-    before, previous = Schema(), ()
-    for number, chunk in enumerate(specs, start=1):
-        m = Migration(f"{number:04d}_p{token}", "step", "", "", previous, tuple(chunk), token)
-        (versions / f"{m.id}.py").write_text(render_revision(m, "generated"))
-        (package / f"{m.id}.py").write_text(
-            render_migration(m, "generated", before, DjangoTarget())
-        )
-        for op in chunk:
-            before = op.apply(before)
-        previous = (m.id,)
-
-
 @pytest.mark.slow
 @settings(
     max_examples=6,
@@ -145,23 +117,12 @@ def _emit(ops: list[Operation], cut: int, work: Path) -> None:
 def test_emitted_migrations_build_identical_catalogs(
     admin_url: str, tmp_path_factory: pytest.TempPathFactory, ops: list[Operation], cut: int
 ) -> None:
-    work = tmp_path_factory.mktemp("prop")
-    _emit(ops, cut, work)
-    settings_module = next(p.stem for p in work.glob("prop_settings_*.py"))
+    emitted = emit(ops, tmp_path_factory.mktemp("prop"), cut)
     with scratch_database(admin_url, "qa") as a, scratch_database(admin_url, "qb") as b:
-        config = alembic_config(a, work / "alembic")
-        command.upgrade(config, "head")
-        done = django_admin(b, "migrate", "--no-input", settings=settings_module, path=work)
-        assert done.returncode == 0, done.stderr
+        emitted.upgrade(a, b)
         first = catalog(a)
         assert first == catalog(b)
-        command.downgrade(config, "base")
-        done = django_admin(
-            b, "migrate", "django_app", "zero", "--no-input", settings=settings_module, path=work
-        )
-        assert done.returncode == 0, done.stderr
+        emitted.downgrade(a, b)
         assert catalog(a) == catalog(b) == Schema()
-        command.upgrade(config, "head")
-        done = django_admin(b, "migrate", "--no-input", settings=settings_module, path=work)
-        assert done.returncode == 0, done.stderr
+        emitted.upgrade(a, b)
         assert catalog(a) == first == catalog(b)
