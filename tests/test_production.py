@@ -284,3 +284,49 @@ def test_max_downtime_bounds_writer_waits_behind_a_long_transaction(
     assert max(waits) < budget, f"a writer waited {max(waits) * 1000:.0f} ms"
     assert elapsed < budget * 10
     assert snapshot(database_url) == before
+
+
+IRREVERSIBLE = """\
+id: "0002_note"
+name: note, backfilled without a way back
+dependencies: ["0001_base"]
+operations:
+  - add_column: {table: accounts, name: note, type: text}
+  - run_sql: {sql: "UPDATE accounts SET note = 'seen'"}
+"""
+
+
+def test_restore_from_backup_is_the_last_resort(
+    tmp_path: Path, database_url: str, receiver: Receiver
+) -> None:
+    import base64
+    import os
+
+    config = project(tmp_path, database_url, ("0001_base", BASE))
+    migrate_up(config)
+    with connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO accounts SELECT g, g FROM generate_series(1, 50) g")
+    project(tmp_path, database_url, ("0002_note", IRREVERSIBLE), ("0003_broken", BROKEN))
+    config = config.with_(
+        backup_key=base64.b64encode(os.urandom(32)).decode(), backup_dir=str(tmp_path / "b")
+    )
+    before = snapshot(database_url)
+    with connect(database_url, autocommit=True) as conn:
+        rows_before = conn.execute("SELECT * FROM accounts ORDER BY id").fetchall()
+
+    with pytest.raises(ProductionFailed) as failure:
+        ProductionMigrator(config, assume_yes=True).execute_production_migration(
+            backup_before_migration=True,
+            rollback_on_failure=True,
+            notification_webhook=receiver.url,
+        )
+
+    result = failure.value.result
+    assert result.applied == ("0002_note",)
+    assert result.rollback == "restore"
+    assert result.backup is not None
+    assert snapshot(database_url) == before
+    with connect(database_url, autocommit=True) as conn:
+        assert conn.execute("SELECT * FROM accounts ORDER BY id").fetchall() == rows_before
+    (rolled_back,) = [json.loads(body) for _, body in receiver.requests if b'"rolled_back"' in body]
+    assert rolled_back["method"] == "restore"
