@@ -493,3 +493,29 @@ def test_cli_exit_codes(
     code, out = cli(["backup", "prune", "--keep", "1"], capsys)
     assert code == 0 and "0 backup(s) removed" in out
     assert os.path.exists(path)
+
+
+def test_migrate_status_reads_the_restored_ledger(database_url: str, tmp_path: Path) -> None:
+    from dualorm.api import migrate_status, migrate_up
+
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_one.yaml").write_text(
+        'id: "0001_one"\nname: one\ndependencies: []\noperations:\n'
+        "  - create_table: {name: one, columns: [{name: id, type: bigint, primary_key: true}]}\n"
+    )
+    config = Config(root=tmp_path, database_url=database_url, backup_dir=str(tmp_path / "b"))
+    migrate_up(config)
+    backup = create_backup(config=config, encrypt=False)
+    (folder / "0002_two.yaml").write_text(
+        'id: "0002_two"\nname: two\ndependencies: ["0001_one"]\noperations:\n'
+        "  - create_table: {name: two, columns: [{name: id, type: bigint, primary_key: true}]}\n"
+    )
+    migrate_up(config)
+    assert migrate_status(config).pending == ()
+
+    restore_backup(backup.path, database_url, config=config)
+
+    status = migrate_status(config)
+    assert status.applied == ("0001_one",) and status.pending == ("0002_two",)
+    assert status.ledgers_agree
