@@ -183,6 +183,10 @@ class Sink(Protocol):
     :meth:`execute_alone` return the step's duration in ms, or ``None`` when it was skipped;
     they raise :class:`LockTimeout` to ask for a retry, or
     :class:`~dualorm.errors.MigrationFailed`.
+
+    Before that, :meth:`execute_batch` may do all of it at once: the transaction, ``steps``
+    (the transactional ones) and the ledger write, returning each step's duration in ms; it
+    returns ``None`` (having done nothing) when the migration needs the step-by-step calls.
     """
 
     def transaction(self) -> contextlib.AbstractContextManager[None]: ...
@@ -194,6 +198,15 @@ class Sink(Protocol):
     def record(
         self, planned: Planned, before: Set[str], after: Set[str], duration_ms: int
     ) -> None: ...
+
+    def execute_batch(
+        self,
+        planned: Planned,
+        steps: Sequence[Step],
+        before: Set[str],
+        after: Set[str],
+        started: float,
+    ) -> list[float] | None: ...
 
 
 def run(
@@ -293,6 +306,12 @@ def _attempt(
     if not planned.transactional:
         for step in planned.steps:
             note(step, sink.execute_alone(step, planned))
+    steps = planned.steps if planned.transactional else ()
+    took = sink.execute_batch(planned, steps, before, after, started)
+    if took is not None:
+        for step, duration_ms in zip(steps, took, strict=True):
+            note(step, duration_ms)
+        return
     with sink.transaction():
         if planned.transactional:
             for step in planned.steps:
@@ -386,7 +405,104 @@ class DatabaseSink:
         )
         self._stamped = True
 
+    def execute_batch(
+        self,
+        planned: Planned,
+        steps: Sequence[Step],
+        before: Set[str],
+        after: Set[str],
+        started: float,
+    ) -> list[float] | None:
+        """Run the migration's transaction in two round trips: the batch, then COMMIT.
+
+        BEGIN, every statement (each followed by a read of the transaction's clock, which
+        gives its duration) and the one statement writing all three ledgers go out together
+        in pipeline mode; every ledger count is checked before COMMIT. A failing statement is
+        the first one without a result, so it is named as the step-by-step path names it.
+        Python steps and ``run_sql`` (which may hold several statements), the first ledger
+        write of a run (the foreign tables may not exist yet), and a connection already in a
+        transaction (a rehearsal) take the step-by-step path.
+        """
+        import psycopg
+        from psycopg import errors
+
+        from dualorm.db import redact_text
+        from dualorm.runner.record import check_counts, ledger_write
+        from dualorm.spec.ops import RunSQL
+
+        conn = self.conn
+        if (
+            not self._foreign_ready
+            or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+            or not psycopg.Pipeline.is_supported()
+            or any(s.sql is None or isinstance(s.operation, RunSQL) for s in steps)
+        ):
+            return None
+        write = ledger_write(
+            planned.migration,
+            planned.direction,
+            self.graph,
+            before,
+            after,
+            app_label=self.options.django_app_label,
+            applied_by=self.context.applied_by,
+            correlation_id=self.context.correlation_id,
+            offset_ms=int((time.perf_counter() - started) * 1000),
+        )
+        if write is None:
+            return None
+        sent: list[
+            tuple[str, psycopg.Cursor[tuple[object, ...]], psycopg.Cursor[tuple[object, ...]]]
+        ] = []
+        try:
+            try:
+                with conn.pipeline() as pipeline:
+                    conn.execute(b"BEGIN")
+                    for step in steps:
+                        text = step.sql or ""
+                        statement = conn.cursor()
+                        statement.execute(text.encode())
+                        clock = conn.cursor()
+                        clock.execute(_ELAPSED_MS)
+                        sent.append((text, statement, clock))
+                    recorded = conn.cursor()
+                    recorded.execute(write.sql, write.params)
+                    pipeline.sync()
+            except psycopg.Error as exc:
+                failed = next((text for text, cur, _ in sent if cur.pgresult is None), None)
+                if failed is None:
+                    raise
+                if isinstance(exc, errors.LockNotAvailable):
+                    raise LockTimeout(redact_text(failed), _cause(exc)) from None
+                raise MigrationFailed(
+                    planned.migration.id, redact_text(failed), _cause(exc)
+                ) from None
+            check_counts(write, recorded.fetchone())
+            durations, previous = [], 0.0
+            for _, _, clock in sent:
+                row = clock.fetchone()
+                value = row[0] if row is not None else None
+                elapsed = float(value) if isinstance(value, float | int) else previous
+                durations.append(max(elapsed - previous, 0.0))
+                previous = elapsed
+        except BaseException:
+            self._rollback()
+            raise
+        conn.execute(b"COMMIT")
+        self._stamped = True
+        return durations
+
     # -- helpers
+
+    def _rollback(self) -> None:
+        import psycopg
+
+        # The error that ended the batch is the one to report, never the rollback's.
+        with contextlib.suppress(psycopg.Error):
+            if not self.conn.closed and self.conn.info.transaction_status != (
+                psycopg.pq.TransactionStatus.IDLE
+            ):
+                self.conn.execute(b"ROLLBACK")
 
     def _sql(self, text: str, planned: Planned) -> None:
         import psycopg
@@ -448,6 +564,10 @@ class DatabaseSink:
         return f"{quote_ident(schema_name)}.{quote_ident(op.index.name)}"
 
 
+# Milliseconds since the transaction began, read after each statement of a batch.
+_ELAPSED_MS = "SELECT extract(epoch FROM clock_timestamp() - now())::float8 * 1000"
+
+
 def _cause(exc: BaseException) -> str:
     from dualorm.db import redact_text
 
@@ -500,6 +620,16 @@ class ScriptSink:
             f"-- {verb} {planned.migration.id} in dualorm.migrations, alembic_version "
             "and django_migrations"
         )
+
+    def execute_batch(
+        self,
+        planned: Planned,
+        steps: Sequence[Step],
+        before: Set[str],
+        after: Set[str],
+        started: float,
+    ) -> list[float] | None:
+        return None
 
     @property
     def text(self) -> str:
