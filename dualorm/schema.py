@@ -21,6 +21,7 @@ source read them in. Builders take any iterable and sort; use :func:`table` and
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
@@ -278,6 +279,7 @@ _WITH_TZ = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_type(spelling: str) -> str:
     """Return the ``format_type()`` spelling of a PostgreSQL type name.
 

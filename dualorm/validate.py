@@ -18,7 +18,8 @@ no database and never starts one.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
@@ -130,36 +131,67 @@ class SchemaValidator:
 
     def validate_schema(self) -> ValidationResult:
         """Read every chosen source, compare each pair and return what was found."""
-        models = {name: self._load_model(name) for name in self.sources if name in MODEL_SOURCES}
-        with self._database() as conn:
-            schemas: dict[str, Schema] = dict(models)
-            catalog: Schema | None = None
-            if conn is not None:
-                from dualorm.normalize import normalize
-                from dualorm.sources import postgres
+        # Connecting and reading the catalog is mostly waiting on the server, so it runs in a
+        # worker while the models load; a model error still wins over a database error.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dualorm-catalog") as pool:
+            reading = pool.submit(self._open_and_read)
+            try:
+                models = {
+                    name: self._load_model(name) for name in self.sources if name in MODEL_SOURCES
+                }
+            except BaseException:
+                with contextlib.suppress(BaseException):
+                    _close(reading.result()[0])
+                raise
+            conn, catalog = reading.result()
+        try:
+            return self._compare(models, conn, catalog)
+        finally:
+            _close(conn)
 
-                schemas = {name: normalize(s, conn) for name, s in models.items()}
-                if "database" in self.sources or self.data:
-                    catalog = postgres.load(conn)
-                if "database" in self.sources and catalog is not None:
-                    schemas["database"] = catalog
-            differences = [
-                d
-                for source, target in combinations(self.sources, 2)
-                for d in compare(
-                    schemas[source],
-                    schemas[target],
-                    source=source,
-                    target=target,
-                    ownership=self.config.ownership,
-                )
-            ]
-            issues: list[DataIssue] = []
-            if self.data and conn is not None and catalog is not None:
-                for name in MODEL_SOURCES:
-                    if name in schemas and name in models:
-                        issues += check_data(conn, schemas[name], catalog, source=name)
+    def _compare(
+        self,
+        models: dict[str, Schema],
+        conn: psycopg.Connection[Any] | None,
+        catalog: Schema | None,
+    ) -> ValidationResult:
+        schemas: dict[str, Schema] = dict(models)
+        if conn is not None:
+            from dualorm.normalize import normalize
+
+            schemas = {name: normalize(s, conn) for name, s in models.items()}
+            if "database" in self.sources and catalog is not None:
+                schemas["database"] = catalog
+        differences = [
+            d
+            for source, target in combinations(self.sources, 2)
+            for d in compare(
+                schemas[source],
+                schemas[target],
+                source=source,
+                target=target,
+                ownership=self.config.ownership,
+            )
+        ]
+        issues: list[DataIssue] = []
+        if self.data and conn is not None and catalog is not None:
+            for name in MODEL_SOURCES:
+                if name in schemas and name in models:
+                    issues += check_data(conn, schemas[name], catalog, source=name)
         return ValidationResult(self.sources, tuple(differences), tuple(issues))
+
+    def _open_and_read(self) -> tuple[psycopg.Connection[Any] | None, Schema | None]:
+        """Open the connection (see :meth:`_open`) and read the catalog when it is compared."""
+        conn = self._open()
+        if conn is None or not ("database" in self.sources or self.data):
+            return conn, None
+        from dualorm.sources import postgres
+
+        try:
+            return conn, postgres.load(conn)
+        except BaseException:
+            _close(conn)
+            raise
 
     def _load_model(self, name: str) -> Schema:
         if name == "sqlalchemy":
@@ -170,9 +202,8 @@ class SchemaValidator:
 
         return django_source.load((self.config.django_app_label,), self.config.django_settings)
 
-    @contextlib.contextmanager
-    def _database(self) -> Iterator[psycopg.Connection[Any] | None]:
-        """Yield a connection when one is needed (or offered and reachable), else ``None``."""
+    def _open(self) -> psycopg.Connection[Any] | None:
+        """Return a connection when one is needed (or offered and reachable), else ``None``."""
         from dualorm.db import connect, resolve_url
 
         required = "database" in self.sources or self.data
@@ -180,19 +211,20 @@ class SchemaValidator:
         if url is None and required:
             url = resolve_url(self.config)
         if url is None:
-            yield None
-            return
+            return None
         try:
-            conn = connect(url)
+            return connect(url)
         except DatabaseUnreachable:
             if required:
                 raise
             # Only the models are compared: an unreachable optional server means comparing
             # them as written, not failing a check that needs no database.
-            yield None
-            return
+            return None
+
+
+def _close(conn: psycopg.Connection[Any] | None) -> None:
+    if conn is not None:
         try:
-            yield conn
-        finally:
             conn.rollback()
+        finally:
             conn.close()

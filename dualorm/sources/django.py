@@ -88,7 +88,19 @@ class _Reader:
     """One schema editor (``collect_sql``, never entered) shared by every model of a load."""
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
+        from django.db import models
+
         self.connection = connection
+        self.not_provided = models.NOT_PROVIDED
+        # SET(value) is not in the map: it behaves like SET DEFAULT with that value.
+        self.emulated: dict[Any, FkAction] = {
+            models.CASCADE: FkAction.CASCADE,
+            models.SET_NULL: FkAction.SET_NULL,
+            models.SET_DEFAULT: FkAction.SET_DEFAULT,
+            models.RESTRICT: FkAction.RESTRICT,
+            models.PROTECT: FkAction.RESTRICT,
+            models.DO_NOTHING: FkAction.NO_ACTION,
+        }
         # Not entered as a context manager: entering would open a transaction.
         # Typed loosely: the naming helpers used here are the editor's private API.
         self.editor: Any = connection.schema_editor(collect_sql=True, atomic=False)
@@ -99,12 +111,16 @@ class _Reader:
         uniques: list[UniqueConstraint] = []
         checks: list[CheckConstraint] = []
         indexes = list(self.field_indexes(model))
+        table_columns: list[Column] = []
         for field in self.fields(model):
             column = _column(field)
+            # One db_parameters per field: its type and its check come from the same call.
+            params = field.db_parameters(connection=self.connection)
+            table_columns.append(self.column(field, params))
             if field.unique and not field.primary_key:
                 # An inline UNIQUE: PostgreSQL names it.
                 uniques.append(UniqueConstraint(default_name(name, [column], "key"), (column,)))
-            check = field.db_parameters(connection=self.connection)["check"]
+            check = params["check"]
             if check:
                 checks.append(
                     CheckConstraint(default_name(name, [column], "check"), _expression(check))
@@ -118,7 +134,7 @@ class _Reader:
             self.constraint(model, constraint, uniques, checks, indexes)
         return table(
             name,
-            (self.column(f) for f in self.fields(model)),
+            table_columns,
             schema=DEFAULT_SCHEMA,
             primary_key=self.primary_key(model),
             uniques=uniques,
@@ -134,8 +150,7 @@ class _Reader:
             if field.column is not None and not field.generated:
                 yield field
 
-    def column(self, field: Field[Any, Any]) -> Column:
-        params = field.db_parameters(connection=self.connection)
+    def column(self, field: Field[Any, Any], params: dict[str, Any]) -> Column:
         type_ = params["type"]
         if type_ is None:
             raise ConfigError(f"{field.model.__name__}.{field.name} has no database type")
@@ -151,9 +166,7 @@ class _Reader:
         )
 
     def default(self, field: Field[Any, Any]) -> str | None:
-        from django.db.models import NOT_PROVIDED
-
-        if field.db_default is NOT_PROVIDED:
+        if field.db_default is self.not_provided:
             return None
         sql, params = self.editor.db_default_sql(field)
         return _expression(self.inline(sql, params))
@@ -175,19 +188,10 @@ class _Reader:
         return PrimaryKey(default_name(meta.db_table, [], "pkey"), columns)
 
     def foreign_key(self, model: type[Model], field: Field[Any, Any]) -> ForeignKey:
-        from django.db import models
-
         target = field.target_field  # type: ignore[attr-defined]
         name = self.editor._fk_constraint_name(model, field, "_fk_%(to_table)s_%(to_column)s")
         on_delete: Any = getattr(field.remote_field, "on_delete", None)
-        emulated = {
-            models.CASCADE: FkAction.CASCADE,
-            models.SET_NULL: FkAction.SET_NULL,
-            models.SET_DEFAULT: FkAction.SET_DEFAULT,
-            models.RESTRICT: FkAction.RESTRICT,
-            models.PROTECT: FkAction.RESTRICT,
-            models.DO_NOTHING: FkAction.NO_ACTION,
-        }.get(on_delete, FkAction.SET_DEFAULT)  # SET(value): like SET DEFAULT with that value
+        emulated = self.emulated.get(on_delete, FkAction.SET_DEFAULT)
         return ForeignKey(
             name=_unquote_name(str(name)),
             columns=(_column(field),),
@@ -204,9 +208,30 @@ class _Reader:
         return str(self.editor._create_index_name(table_name, columns, suffix=suffix))
 
     def field_indexes(self, model: type[Model]) -> Iterator[Index]:
-        """Field indexes (``db_index``), ``_like`` pattern indexes and ``Meta.indexes``."""
-        for statement in self.editor._model_indexes_sql(model):
-            yield self.index_from(statement)
+        """Field indexes (``db_index``), ``_like`` pattern indexes and ``Meta.indexes``.
+
+        The same statements as the editor's ``_model_indexes_sql``, built only where they can
+        hold something: a field gets an index (or a ``_like`` one) only with ``db_index`` or
+        ``unique``, and a plain ``Meta.indexes`` entry is its name over its fields' columns.
+        """
+        editor = self.editor
+        stock = _stock_field_indexes(editor)
+        field: Any
+        for field in model._meta.local_fields:
+            if stock and not (field.db_index or field.unique):
+                continue
+            for statement in editor._field_indexes_sql(model, field):
+                yield self.index_from(statement)
+        meta = model._meta
+        for index in meta.indexes:
+            if _plain(index):
+                columns = tuple(_named_column(model, f) for f, _order in index.fields_orders)
+                yield Index(name=index.name, columns=columns)
+            elif (
+                not index.contains_expressions
+                or self.connection.features.supports_expression_indexes
+            ):
+                yield self.index_from(index.create_sql(model, editor))
 
     def constraint(
         self,
@@ -266,6 +291,37 @@ class _Reader:
             where=_expression(condition.removeprefix("WHERE").strip()) if condition else None,
             method=using.removeprefix("USING").strip().lower() or "btree",
         )
+
+
+def _stock_field_indexes(editor: Any) -> bool:
+    """Whether ``editor`` indexes fields as Django's own PostgreSQL editor does.
+
+    Then a field with neither ``db_index`` nor ``unique`` gets no index at all; a backend
+    subclass overriding ``_field_indexes_sql`` is asked about every field.
+    """
+    from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+    from django.db.backends.postgresql.schema import DatabaseSchemaEditor
+
+    # Private API of both classes, hence typed loosely.
+    cls: Any = type(editor)
+    postgres: Any = DatabaseSchemaEditor
+    base: Any = BaseDatabaseSchemaEditor
+    return (
+        cls._field_indexes_sql is postgres._field_indexes_sql
+        and cls._field_should_be_indexed is base._field_should_be_indexed
+        and cls._create_like_index_sql is postgres._create_like_index_sql
+    )
+
+
+def _plain(index: Any) -> bool:
+    """Whether ``index`` is a plain ascending B-tree over fields, named by its ``name``."""
+    from django.db import models
+
+    return (
+        type(index) is models.Index
+        and not (index.expressions or index.include or index.opclasses or index.condition)
+        and all(not order for _field, order in index.fields_orders)
+    )
 
 
 def _has_fk(field: Field[Any, Any]) -> bool:
