@@ -238,6 +238,16 @@ REFUSALS: list[tuple[str, Operation, str]] = [
         RenameColumn("authors", "email", "name"),
         "authors.name already exists",
     ),
+    (
+        "primary_key_made_nullable",
+        AlterColumn(
+            "books",
+            BOOKS.columns[0],
+            replace(BOOKS.columns[0], nullable=True),
+            ChangeKind.NULL,
+        ),
+        "books.id is in primary key books_pkey and cannot be made nullable",
+    ),
 ]
 
 
@@ -250,6 +260,14 @@ def test_apply_refuses_what_does_not_fit(op: Operation, message: str) -> None:
         op.apply(start)
     assert message in str(caught.value)
     assert op.describe() in str(caught.value)
+
+
+def test_identity_column_cannot_be_made_nullable() -> None:
+    counter = Column("n", "bigint", nullable=False, identity=Identity.ALWAYS)
+    start = AddColumn("notes", counter).apply(BASE)
+    op = AlterColumn("notes", counter, replace(counter, nullable=True), ChangeKind.NULL)
+    with pytest.raises(SpecError, match="notes.n is an identity column"):
+        op.apply(start)
 
 
 @pytest.mark.parametrize(

@@ -294,6 +294,19 @@ class AlterColumn(Operation):
         current = require_column(self, t, self.from_.name)
         if self.to.name != self.from_.name:
             raise self.fail("alter column cannot rename; use rename_column")
+        if ChangeKind.NULL in self.changes and self.to.nullable:
+            # PostgreSQL refuses DROP NOT NULL on these; say so before any tool runs it.
+            pk = t.primary_key
+            if pk is not None and current.name in pk.columns:
+                raise self.fail(
+                    f"column {t.qualified_name}.{current.name} is in primary key {pk.name} "
+                    "and cannot be made nullable"
+                )
+            if current.identity is not None:
+                raise self.fail(
+                    f"column {t.qualified_name}.{current.name} is an identity column "
+                    "and cannot be made nullable"
+                )
         updates = {
             attr: getattr(self.to, attr)
             for kind, attr in _CHANGED_FIELDS.items()
