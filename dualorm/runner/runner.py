@@ -460,11 +460,11 @@ class DatabaseSink:
                     conn.execute(b"BEGIN")
                     for step in steps:
                         text = step.sql or ""
-                        statement = conn.cursor()
-                        statement.execute(text.encode())
-                        clock = conn.cursor()
-                        clock.execute(_ELAPSED_MS)
+                        statement, clock = conn.cursor(), conn.cursor()
+                        # Registered first: an execute may raise an earlier statement's error.
                         sent.append((text, statement, clock))
+                        statement.execute(text.encode())
+                        clock.execute(_ELAPSED_MS)
                     recorded = conn.cursor()
                     recorded.execute(write.sql, write.params)
                     pipeline.sync()
