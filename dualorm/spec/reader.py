@@ -70,8 +70,15 @@ _SERIALS = {"serial", "bigserial", "smallserial", "serial4", "serial8", "serial2
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 def plain(node: yaml.Node) -> Any:
     """Return the Python value of ``node`` (safe constructor: no tags, no code)."""
+    # Most nodes read are plain strings (keys, names), whose value is the scalar's text:
+    # exactly what the constructor returns for them, without its per-call bookkeeping.
+    if type(node) is yaml.ScalarNode and node.tag == _STR_TAG:
+        return node.value
     return _CONSTRUCTOR.construct_document(node)
 
 
