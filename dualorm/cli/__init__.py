@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
 _HELP = "One PostgreSQL schema, two ORMs: validate, migrate, seed, back up."
 
 
 def _root() -> typer.Typer:
+    import typer
+
     return typer.Typer(
         name="dualorm",
         help=_HELP,
@@ -75,9 +78,16 @@ def __getattr__(name: str) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script's entry point)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["migrate"]:
+        # `migrate status` and a plain `migrate up` run without typer when they can.
+        from dualorm.cli.fast import fast_main
+
+        code = fast_main(args)
+        if code is not None:
+            return code
     from dualorm.cli.output import run
 
-    args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["migrate"]:
         app = _migrate_app()
     elif args[:1] == ["validate"]:
