@@ -1,0 +1,110 @@
+"""The columns phase: missing and extra columns, then type, nullability, default, identity."""
+
+from __future__ import annotations
+
+from dualorm.diff.base import Difference, DiffKind, Pair, common, qualified
+from dualorm.diff.explain import ident, is_sequence_default, null, show
+from dualorm.schema import Column, Schema, Table
+
+__all__ = ["compare_columns"]
+
+
+def compare_columns(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
+    """Report missing and extra columns, then type, nullability, default and identity."""
+    out: list[Difference] = []
+    for ta, tb in common(a, b):
+        if ta.columns == tb.columns:
+            continue
+        theirs = {c.name: c for c in tb.columns}
+        mine = {c.name: c for c in ta.columns}
+        for c in ta.columns:
+            other = theirs.get(c.name)
+            if other is None:
+                out.append(
+                    pair.diff(
+                        DiffKind.MISSING_COLUMN,
+                        qualified(ta, c.name),
+                        f"column {qualified(ta, c.name)} ({c.type}) is in {pair.source} "
+                        f"but not in {pair.target}",
+                        from_value=c.type,
+                    )
+                )
+            else:
+                out += _column_differences(ta, c, other, pair)
+        out += [
+            pair.diff(
+                DiffKind.EXTRA_COLUMN,
+                qualified(tb, c.name),
+                f"column {qualified(tb, c.name)} ({c.type}) is in {pair.target} "
+                f"but not in {pair.source}",
+                to_value=c.type,
+            )
+            for c in tb.columns
+            if c.name not in mine
+        ]
+    return out
+
+
+def _column_differences(t: Table, x: Column, y: Column, pair: Pair) -> list[Difference]:
+    obj = qualified(t, x.name)
+    out: list[Difference] = []
+    if x.type != y.type:
+        out.append(
+            pair.diff(
+                DiffKind.TYPE_MISMATCH,
+                obj,
+                f"{obj} is {x.type} in {pair.source} but {y.type} in {pair.target}",
+                from_value=x.type,
+                to_value=y.type,
+            )
+        )
+    if x.nullable != y.nullable:
+        out.append(
+            pair.diff(
+                DiffKind.NULLABILITY_MISMATCH,
+                obj,
+                f"{obj} is {null(x)} in {pair.source} but {null(y)} in {pair.target}",
+                from_value=null(x),
+                to_value=null(y),
+            )
+        )
+    identity = _identity_difference(t, x, y, pair)
+    if identity is not None:
+        out.append(identity)
+    elif x.default != y.default:
+        out.append(
+            pair.diff(
+                DiffKind.DEFAULT_MISMATCH,
+                obj,
+                f"{obj} defaults to {show(x.default)} in {pair.source} "
+                f"but {show(y.default)} in {pair.target}",
+                from_value=x.default,
+                to_value=y.default,
+            )
+        )
+    return out
+
+
+def _identity_difference(t: Table, x: Column, y: Column, pair: Pair) -> Difference | None:
+    if x.identity == y.identity:
+        return None
+    obj = qualified(t, x.name)
+    if x.identity is not None and y.identity is None and is_sequence_default(y.default):
+        detail = (
+            f"{obj} is an identity column (GENERATED {x.identity.upper()} AS IDENTITY) in "
+            f"{pair.source} but a serial column (sequence default) in {pair.target}"
+        )
+    elif y.identity is not None and x.identity is None and is_sequence_default(x.default):
+        detail = (
+            f"{obj} is a serial column (sequence default) in {pair.source} but an identity "
+            f"column (GENERATED {y.identity.upper()} AS IDENTITY) in {pair.target}"
+        )
+    else:
+        detail = f"{obj} identity differs: {ident(x)} in {pair.source}, {ident(y)} in {pair.target}"
+    return pair.diff(
+        DiffKind.IDENTITY_MISMATCH,
+        obj,
+        detail,
+        from_value=ident(x) if x.identity is None else x.identity.value,
+        to_value=ident(y) if y.identity is None else y.identity.value,
+    )

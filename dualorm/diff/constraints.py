@@ -1,0 +1,334 @@
+"""The constraint phases: primary keys, unique constraints, check constraints, foreign keys.
+
+Named constraints are matched by name, then by definition, so a difference of name only is a
+single ``name_mismatch`` warning. Where Django emulates what the other side declares (an
+``on_delete`` applied in Python, every foreign key ``DEFERRABLE INITIALLY DEFERRED``) the
+detail says so and, when the rows accepted are the same, the difference is a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dualorm.diff.base import (
+    Difference,
+    DiffKind,
+    Pair,
+    Severity,
+    common,
+    flagged,
+    match,
+    qualified,
+)
+from dualorm.diff.explain import (
+    cols,
+    deferral,
+    describe_fk,
+    describe_unique,
+    renamed,
+)
+from dualorm.schema import (
+    CheckConstraint,
+    FkAction,
+    ForeignKey,
+    Index,
+    Schema,
+    Table,
+    UniqueConstraint,
+)
+
+__all__ = ["compare_checks", "compare_foreign_keys", "compare_primary_keys", "compare_uniques"]
+
+
+# -- primary keys ------------------------------------------------------------------------------
+
+
+def compare_primary_keys(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
+    """Report primary keys over different columns (error) or of different names (warning)."""
+    out: list[Difference] = []
+    for ta, tb in common(a, b):
+        x, y = ta.primary_key, tb.primary_key
+        if x is None and y is None:
+            continue
+        if x is None or y is None or x.columns != y.columns:
+            out.append(
+                pair.diff(
+                    DiffKind.PRIMARY_KEY_MISMATCH,
+                    ta.qualified_name,
+                    f"primary key of {ta.qualified_name} is ({cols(x)}) in {pair.source} "
+                    f"but ({cols(y)}) in {pair.target}",
+                    from_value=None if x is None else x.columns,
+                    to_value=None if y is None else y.columns,
+                )
+            )
+        elif x.name != y.name:
+            out.append(renamed(pair, ta, "primary key", x.name, y.name))
+    return out
+
+
+# -- unique constraints ------------------------------------------------------------------------
+
+
+def _unique_signature(u: UniqueConstraint) -> object:
+    return u.columns
+
+
+def _enforced_by_index(t: Table, columns: tuple[str, ...]) -> Index | None:
+    return next(
+        (i for i in t.indexes if i.unique and i.where is None and i.columns == columns), None
+    )
+
+
+def compare_uniques(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
+    """Report unique constraints; one side's plain unique index counts with a warning."""
+    out: list[Difference] = []
+    for ta, tb in common(a, b):
+        if ta.uniques == tb.uniques:
+            continue
+        m = match(ta.uniques, tb.uniques, _unique_signature)
+        for x, y in m.pairs:
+            if x != y:
+                out.append(
+                    pair.diff(
+                        DiffKind.CONSTRAINT_MISMATCH,
+                        qualified(ta, x.name),
+                        f"unique constraint {qualified(ta, x.name)} is {describe_unique(x)} "
+                        f"in {pair.source} but {describe_unique(y)} in {pair.target}",
+                        from_value=describe_unique(x),
+                        to_value=describe_unique(y),
+                    )
+                )
+        out += [renamed(pair, ta, "unique constraint", x.name, y.name) for x, y in m.renamed]
+        for x in m.only_a:
+            out.append(_lonely_unique(pair, ta, tb, x, DiffKind.MISSING_CONSTRAINT))
+        for y in m.only_b:
+            out.append(_lonely_unique(pair, tb, ta, y, DiffKind.EXTRA_CONSTRAINT))
+    return out
+
+
+def _lonely_unique(
+    pair: Pair, here: Table, there: Table, u: UniqueConstraint, kind: DiffKind
+) -> Difference:
+    has, lacks = (
+        (pair.source, pair.target)
+        if kind is DiffKind.MISSING_CONSTRAINT
+        else (pair.target, pair.source)
+    )
+    index = _enforced_by_index(there, u.columns)
+    missing = kind is DiffKind.MISSING_CONSTRAINT
+    from_value = describe_unique(u) if missing else None
+    to_value = None if missing else describe_unique(u)
+    if index is not None:
+        return pair.diff(
+            DiffKind.CONSTRAINT_MISMATCH,
+            qualified(here, u.name),
+            f"unique constraint {qualified(here, u.name)} in {has} is enforced by the unique "
+            f"index {index.name} in {lacks}; the same rows are refused",
+            severity=Severity.WARNING,
+            from_value=from_value,
+            to_value=to_value,
+        )
+    return pair.diff(
+        kind,
+        qualified(here, u.name),
+        f"unique constraint {qualified(here, u.name)} {describe_unique(u)} is in {has} "
+        f"but not in {lacks}",
+        from_value=from_value,
+        to_value=to_value,
+    )
+
+
+# -- check constraints -------------------------------------------------------------------------
+
+
+def _check_signature(c: CheckConstraint) -> object:
+    return c.expression
+
+
+def compare_checks(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
+    """Report missing, extra, changed, renamed and not-validated check constraints."""
+    out: list[Difference] = []
+    for ta, tb in common(a, b):
+        if ta.checks == tb.checks and not flagged(ta):
+            continue
+        m = match(ta.checks, tb.checks, _check_signature)
+        for x, y in m.pairs:
+            if x.expression != y.expression:
+                out.append(
+                    pair.diff(
+                        DiffKind.CONSTRAINT_MISMATCH,
+                        qualified(ta, x.name),
+                        f"check constraint {qualified(ta, x.name)} is CHECK ({x.expression}) "
+                        f"in {pair.source} but CHECK ({y.expression}) in {pair.target}",
+                        from_value=x.expression,
+                        to_value=y.expression,
+                    )
+                )
+        out += [renamed(pair, ta, "check constraint", x.name, y.name) for x, y in m.renamed]
+        out += [
+            pair.diff(
+                DiffKind.MISSING_CONSTRAINT,
+                qualified(ta, x.name),
+                f"check constraint {qualified(ta, x.name)} CHECK ({x.expression}) is in "
+                f"{pair.source} but not in {pair.target}",
+                from_value=x.expression,
+            )
+            for x in m.only_a
+        ]
+        out += [
+            pair.diff(
+                DiffKind.EXTRA_CONSTRAINT,
+                qualified(tb, y.name),
+                f"check constraint {qualified(tb, y.name)} CHECK ({y.expression}) is in "
+                f"{pair.target} but not in {pair.source}",
+                to_value=y.expression,
+            )
+            for y in m.only_b
+        ]
+        out += _not_validated(ta, tb, pair, "checks")
+    return out
+
+
+def _not_validated(ta: Table, tb: Table, pair: Pair, attribute: str) -> Iterable[Difference]:
+    what = "check constraint" if attribute == "checks" else "foreign key"
+    for side, t in ((pair.source, ta), (pair.target, tb)):
+        for c in getattr(t, attribute):
+            if not c.validated:
+                yield pair.diff(
+                    DiffKind.NOT_VALIDATED_CONSTRAINT,
+                    qualified(t, c.name),
+                    f"{what} {qualified(t, c.name)} is NOT VALID in {side}: new rows are "
+                    "checked, existing rows are not; run VALIDATE CONSTRAINT",
+                    severity=Severity.WARNING,
+                )
+
+
+# -- foreign keys ------------------------------------------------------------------------------
+
+
+def _fk_signature(f: ForeignKey) -> object:
+    return (f.columns, f.ref_key, f.ref_columns)
+
+
+def compare_foreign_keys(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
+    """Report foreign keys: presence, target, actions, deferral, names, validation."""
+    out: list[Difference] = []
+    for ta, tb in common(a, b):
+        if ta.foreign_keys == tb.foreign_keys and not flagged(ta):
+            continue
+        m = match(ta.foreign_keys, tb.foreign_keys, _fk_signature)
+        for x, y in m.pairs:
+            if _fk_signature(x) != _fk_signature(y):
+                out.append(
+                    pair.diff(
+                        DiffKind.CONSTRAINT_MISMATCH,
+                        qualified(ta, x.name),
+                        f"foreign key {qualified(ta, x.name)} is {describe_fk(x)} in "
+                        f"{pair.source} but {describe_fk(y)} in {pair.target}",
+                        from_value=describe_fk(x),
+                        to_value=describe_fk(y),
+                    )
+                )
+            else:
+                out += _fk_behaviour(ta, x, y, pair)
+        for x, y in m.renamed:
+            out.append(renamed(pair, ta, "foreign key", x.name, y.name))
+            out += _fk_behaviour(ta, x, y, pair)
+        out += [
+            pair.diff(
+                DiffKind.MISSING_CONSTRAINT,
+                qualified(ta, x.name),
+                f"foreign key {qualified(ta, x.name)} {describe_fk(x)} is in {pair.source} "
+                f"but not in {pair.target}",
+                from_value=describe_fk(x),
+            )
+            for x in m.only_a
+        ]
+        out += [
+            pair.diff(
+                DiffKind.EXTRA_CONSTRAINT,
+                qualified(tb, y.name),
+                f"foreign key {qualified(tb, y.name)} {describe_fk(y)} is in {pair.target} "
+                f"but not in {pair.source}",
+                to_value=describe_fk(y),
+            )
+            for y in m.only_b
+        ]
+        out += _not_validated(ta, tb, pair, "foreign_keys")
+    return out
+
+
+def _fk_behaviour(t: Table, x: ForeignKey, y: ForeignKey, pair: Pair) -> list[Difference]:
+    obj = qualified(t, x.name)
+    out: list[Difference] = []
+    if x.on_delete != y.on_delete:
+        out.append(_on_delete_difference(obj, x, y, pair))
+    if x.on_update != y.on_update:
+        out.append(
+            pair.diff(
+                DiffKind.FK_ACTION_MISMATCH,
+                obj,
+                f"foreign key {obj} is ON UPDATE {x.on_update} in {pair.source} "
+                f"but ON UPDATE {y.on_update} in {pair.target}",
+                from_value=f"ON UPDATE {x.on_update}",
+                to_value=f"ON UPDATE {y.on_update}",
+            )
+        )
+    if (x.deferrable, x.initially_deferred) != (y.deferrable, y.initially_deferred):
+        # Django declares every FK DEFERRABLE INITIALLY DEFERRED; the rows accepted at
+        # commit are the same, only when the check runs differs.
+        emulating = x.emulated_on_delete is not None or y.emulated_on_delete is not None
+        out.append(
+            pair.diff(
+                DiffKind.CONSTRAINT_MISMATCH,
+                obj,
+                f"foreign key {obj} is {deferral(x)} in {pair.source} but {deferral(y)} in "
+                f"{pair.target}"
+                + (
+                    "; Django creates every foreign key DEFERRABLE INITIALLY DEFERRED"
+                    if emulating
+                    else ""
+                ),
+                severity=Severity.WARNING if emulating else Severity.ERROR,
+                from_value=deferral(x),
+                to_value=deferral(y),
+            )
+        )
+    return out
+
+
+def _on_delete_difference(obj: str, x: ForeignKey, y: ForeignKey, pair: Pair) -> Difference:
+    base = (
+        f"foreign key {obj} is ON DELETE {x.on_delete} in {pair.source} "
+        f"but ON DELETE {y.on_delete} in {pair.target}"
+    )
+    for side, mine, other in ((pair.source, x, y), (pair.target, y, x)):
+        emulated = mine.emulated_on_delete
+        if emulated is None or mine.on_delete is not FkAction.NO_ACTION:
+            continue
+        if emulated == other.on_delete:
+            return pair.diff(
+                DiffKind.FK_ACTION_MISMATCH,
+                obj,
+                f"{base}; Django emulates ON DELETE {emulated} in Python ({side} on_delete), "
+                "so deletes through the Django ORM behave the same but raw SQL and the other "
+                "ORM do not get it from the database",
+                severity=Severity.WARNING,
+                from_value=f"ON DELETE {x.on_delete}",
+                to_value=f"ON DELETE {y.on_delete}",
+            )
+        return pair.diff(
+            DiffKind.FK_ACTION_MISMATCH,
+            obj,
+            f"{base}; Django emulates ON DELETE {emulated} in Python ({side} on_delete), "
+            f"which still differs from ON DELETE {other.on_delete}",
+            from_value=f"ON DELETE {x.on_delete}",
+            to_value=f"ON DELETE {y.on_delete}",
+        )
+    return pair.diff(
+        DiffKind.FK_ACTION_MISMATCH,
+        obj,
+        base,
+        from_value=f"ON DELETE {x.on_delete}",
+        to_value=f"ON DELETE {y.on_delete}",
+    )

@@ -1,0 +1,91 @@
+"""The human side of a difference: how objects and values are spelled in a detail sentence.
+
+Every phase words its details with these helpers, so an index, a unique constraint or a
+foreign key reads the same whichever phase mentions it, and :func:`renamed` is the one
+wording of a difference of name only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dualorm.diff.base import Difference, DiffKind, Pair, Severity, qualified
+from dualorm.schema import Column, ForeignKey, Index, Table, UniqueConstraint
+
+__all__ = [
+    "LIKE_NOTE",
+    "cols",
+    "deferral",
+    "describe_fk",
+    "describe_index",
+    "describe_unique",
+    "ident",
+    "is_sequence_default",
+    "null",
+    "renamed",
+    "show",
+]
+
+LIKE_NOTE = (
+    "; Django adds a varchar_pattern_ops/text_pattern_ops '_like' index beside db_index and "
+    "unique character fields so LIKE queries can use an index, which other tools do not create"
+)
+
+
+def is_sequence_default(default: str | None) -> bool:
+    """Return whether ``default`` is a serial column's ``nextval(...)``."""
+    return default is not None and default.startswith("nextval(")
+
+
+def ident(c: Column) -> str:
+    """Return ``identity (...)``, ``serial`` or ``no identity`` for ``c``."""
+    if c.identity is not None:
+        return f"identity ({c.identity.value})"
+    return "serial" if is_sequence_default(c.default) else "no identity"
+
+
+def null(c: Column) -> str:
+    return "NULL" if c.nullable else "NOT NULL"
+
+
+def show(value: str | None) -> str:
+    """Return a default expression, or ``no default``."""
+    return "no default" if value is None else value
+
+
+def cols(key: Any) -> str:
+    """Return a key's columns joined, or ``none`` for no key."""
+    return "none" if key is None else ", ".join(key.columns)
+
+
+def describe_index(i: Index) -> str:
+    text = f"{'UNIQUE ' if i.unique else ''}{i.method} ({', '.join(i.columns)})"
+    return f"{text} WHERE {i.where}" if i.where else text
+
+
+def describe_unique(u: UniqueConstraint) -> str:
+    return f"UNIQUE ({', '.join(u.columns)}){' DEFERRABLE' if u.deferrable else ''}"
+
+
+def describe_fk(f: ForeignKey) -> str:
+    ref = f.ref_table if f.ref_schema == "public" else f"{f.ref_schema}.{f.ref_table}"
+    return f"({', '.join(f.columns)}) REFERENCES {ref} ({', '.join(f.ref_columns)})"
+
+
+def deferral(f: ForeignKey) -> str:
+    if not f.deferrable:
+        return "NOT DEFERRABLE"
+    return "DEFERRABLE INITIALLY " + ("DEFERRED" if f.initially_deferred else "IMMEDIATE")
+
+
+def renamed(pair: Pair, t: Table, what: str, mine: str, theirs: str) -> Difference:
+    """Return the warning for ``what`` of ``t`` matched by definition but named differently."""
+    return pair.diff(
+        DiffKind.NAME_MISMATCH,
+        qualified(t, mine),
+        f"{what} {qualified(t, mine)} has the same definition as {theirs} in {pair.target}; "
+        "only the name differs",
+        severity=Severity.WARNING,
+        from_value=mine,
+        to_value=theirs,
+    )
