@@ -71,15 +71,54 @@ _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _Unusual(Exception):
+    """A node the direct conversion leaves to the constructor (merge key, alias cycle...)."""
 
 
 def plain(node: yaml.Node) -> Any:
     """Return the Python value of ``node`` (safe constructor: no tags, no code)."""
-    # Most nodes read are plain strings (keys, names), whose value is the scalar's text:
-    # exactly what the constructor returns for them, without its per-call bookkeeping.
+    # Most of a spec is plain strings in plain mappings and lists, whose values the safe
+    # constructor would return unchanged; building those directly skips its per-node
+    # bookkeeping. Anything else (other tags, merge keys, unhashable keys, alias cycles)
+    # goes through the constructor, so the result is always the constructor's.
     if type(node) is yaml.ScalarNode and node.tag == _STR_TAG:
         return node.value
-    return _CONSTRUCTOR.construct_document(node)
+    try:
+        return _direct(node, set())
+    except _Unusual:
+        return _CONSTRUCTOR.construct_document(node)
+
+
+def _direct(node: yaml.Node, path: set[int]) -> Any:
+    kind = type(node)
+    if kind is yaml.ScalarNode:
+        if node.tag == _STR_TAG:
+            return node.value
+        return _CONSTRUCTOR.construct_document(node)
+    if id(node) in path:
+        raise _Unusual
+    path.add(id(node))
+    try:
+        if kind is yaml.SequenceNode and node.tag == _SEQ_TAG:
+            return [_direct(item, path) for item in node.value]
+        if kind is yaml.MappingNode and node.tag == _MAP_TAG:
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    raise _Unusual
+                key = _direct(key_node, path)
+                if isinstance(key, list | dict):
+                    raise _Unusual
+                result[key] = _direct(value_node, path)
+            return result
+        raise _Unusual
+    finally:
+        path.discard(id(node))
 
 
 @dataclass(frozen=True)
