@@ -6,10 +6,8 @@ fewer than two sources, a module that does not import, an unreachable database).
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -68,8 +66,7 @@ def validate(
     if django_settings is not None:
         config = config.with_(django_settings=django_settings)
     try:
-        with _few_collections():
-            result = SchemaValidator(config, sources=chosen, data=data).validate_schema()
+        result = SchemaValidator(config, sources=chosen, data=data).validate_schema()
     except ImportError as exc:
         raise ConfigError(f"cannot import {exc.name or exc}: {exc}") from None
     if as_json:
@@ -78,23 +75,6 @@ def validate(
         _render(result, detailed=detailed)
     if not result.valid:
         raise fail(1)
-
-
-@contextlib.contextmanager
-def _few_collections() -> Iterator[None]:
-    """Collect cyclic garbage rarely while the models and the catalog are read.
-
-    Importing a 1,000-table MetaData and reading it back allocates a few hundred thousand
-    long-lived objects; at the default gen-0 threshold (700) the collector rescans them over
-    and over, about half the time the import takes. A one-shot command can afford fewer
-    collections.
-    """
-    previous = gc.get_threshold()
-    gc.set_threshold(100_000, 50, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*previous)
 
 
 def _render(result: ValidationResult, *, detailed: bool) -> None:
