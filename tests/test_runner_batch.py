@@ -86,3 +86,27 @@ def test_lock_timeout_in_a_later_migration_is_retried_then_fails(
     assert applied_ids(database_url) == [ids[0], "0002_free"]
     api.migrate_up(config, options=options)
     assert applied_ids(database_url) == [ids[0], "0002_free", "0003_col"]
+
+
+def test_an_early_failure_in_a_long_batch_is_named_and_nothing_else_is_reported(
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = project(tmp_path, database_url)
+    ids = chain(tmp_path, 2)
+    api.migrate_up(config, to=ids[0])
+    with connection(database_url, autocommit=True) as conn:
+        conn.execute("CREATE INDEX t1_early_idx ON t1 (label)")
+    columns = "".join(
+        f"  - add_column: {{table: t1, name: c{i}, type: text}}\n" for i in range(400)
+    )
+    write_spec(
+        tmp_path,
+        "0003_long",
+        [ids[1]],
+        "  - create_index: {name: t1_early_idx, table: t1, columns: [label]}\n" + columns,
+    )
+    with pytest.raises(MigrationFailed) as failure:
+        api.migrate_up(config)
+    assert failure.value.statement.startswith('CREATE INDEX "t1_early_idx"')
+    assert not [r for r in caplog.records if r.name.startswith("psycopg")]
+    assert applied_ids(database_url) == ids

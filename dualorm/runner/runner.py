@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import psycopg
 
     from dualorm.audit import RunContext
+    from dualorm.runner.record import LedgerWrite
     from dualorm.spec.graph import MigrationGraph
 
 __all__ = [
@@ -451,33 +452,18 @@ class DatabaseSink:
         )
         if write is None:
             return None
-        sent: list[
-            tuple[str, psycopg.Cursor[tuple[object, ...]], psycopg.Cursor[tuple[object, ...]]]
-        ] = []
         try:
-            try:
-                with conn.pipeline() as pipeline:
-                    conn.execute(b"BEGIN")
-                    for step in steps:
-                        text = step.sql or ""
-                        statement, clock = conn.cursor(), conn.cursor()
-                        # Registered first: an execute may raise an earlier statement's error.
-                        sent.append((text, statement, clock))
-                        statement.execute(text.encode())
-                        clock.execute(_ELAPSED_MS)
-                    recorded = conn.cursor()
-                    recorded.execute(write.sql, write.params)
-                    pipeline.sync()
-            except psycopg.Error as exc:
+            sent, recorded, error = self._send(steps, write)
+            if error is not None:
                 failed = next((text for text, cur, _ in sent if cur.pgresult is None), None)
                 if failed is None:
-                    raise
-                if isinstance(exc, errors.LockNotAvailable):
-                    raise LockTimeout(redact_text(failed), _cause(exc)) from None
+                    raise error
+                if isinstance(error, errors.LockNotAvailable):
+                    raise LockTimeout(redact_text(failed), _cause(error)) from None
                 raise MigrationFailed(
-                    planned.migration.id, redact_text(failed), _cause(exc)
+                    planned.migration.id, redact_text(failed), _cause(error)
                 ) from None
-            check_counts(write, recorded.fetchone())
+            check_counts(write, recorded.fetchone() if recorded is not None else None)
             durations, previous = [], 0.0
             for _, _, clock in sent:
                 row = clock.fetchone()
@@ -493,6 +479,48 @@ class DatabaseSink:
         return durations
 
     # -- helpers
+
+    def _send(
+        self, steps: Sequence[Step], write: LedgerWrite
+    ) -> tuple[
+        list[tuple[str, psycopg.Cursor[tuple[object, ...]], psycopg.Cursor[tuple[object, ...]]]],
+        psycopg.Cursor[tuple[object, ...]] | None,
+        psycopg.Error | None,
+    ]:
+        """Pipeline BEGIN, the statements (each with a clock read) and the ledger write.
+
+        Returns every statement's text and cursors, the ledger write's cursor, and the first
+        error (the failing statement is the first cursor without a result). The error is
+        caught inside the pipeline block, so leaving it never meets an exception in flight.
+        """
+        import psycopg
+
+        conn = self.conn
+        sent: list[
+            tuple[str, psycopg.Cursor[tuple[object, ...]], psycopg.Cursor[tuple[object, ...]]]
+        ] = []
+        recorded = None
+        error: psycopg.Error | None = None
+        try:
+            with conn.pipeline() as pipeline:
+                try:
+                    conn.execute(b"BEGIN")
+                    for step in steps:
+                        text = step.sql or ""
+                        statement, clock = conn.cursor(), conn.cursor()
+                        # Registered first: an execute may raise an earlier statement's error.
+                        sent.append((text, statement, clock))
+                        statement.execute(text.encode())
+                        clock.execute(_ELAPSED_MS)
+                    recorded = conn.cursor()
+                    recorded.execute(write.sql, write.params)
+                    pipeline.sync()
+                except psycopg.Error as exc:
+                    error = exc
+        except psycopg.Error as exc:
+            # Leaving an aborted pipeline reports it again; the first error is the one.
+            error = error or exc
+        return sent, recorded, error
 
     def _rollback(self) -> None:
         import psycopg
