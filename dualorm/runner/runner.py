@@ -6,6 +6,11 @@ transaction, its ``dualorm.migrations`` row and the ``alembic_version`` /
 ``django_migrations`` stamps written in that same transaction. :class:`ScriptSink` writes the
 same thing out as a psql script. A dry run is another sink, never another loop.
 
+Most migrations take two round trips on the database: BEGIN, their statements and one
+statement writing all three ledgers (:mod:`dualorm.runner.record`, every row count returned
+and checked) go out together in psycopg's pipeline mode, then COMMIT. Python steps,
+``run_sql`` and the first ledger write of a run go step by step, one statement per round trip.
+
 A migration holding a non-transactional step (``CREATE INDEX CONCURRENTLY``) must hold
 nothing else: the step runs on its own, outside a transaction, and only then is the ledger
 written. An INVALID index left by an earlier failure is dropped before the build is retried,
