@@ -8,8 +8,9 @@ same thing out as a psql script. A dry run is another sink, never another loop.
 
 Most migrations take two round trips on the database: BEGIN, their statements and one
 statement writing all three ledgers (:mod:`dualorm.runner.record`, every row count returned
-and checked) go out together in psycopg's pipeline mode, then COMMIT. Python steps,
-``run_sql`` and the first ledger write of a run go step by step, one statement per round trip.
+and checked) go out as one query, then COMMIT. Python steps, ``run_sql``, the first ledger
+write of a run, and a batch that failed (run again to name the failing statement) go step by
+step, one statement per round trip.
 
 A migration holding a non-transactional step (``CREATE INDEX CONCURRENTLY``) must hold
 nothing else: the step runs on its own, outside a transaction, and only then is the ledger
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from dualorm.errors import DualormError, MigrationFailed, SpecError
+from dualorm.errors import DualormError, LedgerError, MigrationFailed, SpecError
 from dualorm.runner import foreign, ledger
 from dualorm.spec.model import Direction, Migration, Step
 
@@ -422,17 +423,16 @@ class DatabaseSink:
         """Run the migration's transaction in two round trips: the batch, then COMMIT.
 
         BEGIN, every statement (each followed by a read of the transaction's clock, which
-        gives its duration) and the one statement writing all three ledgers go out together
-        in pipeline mode; every ledger count is checked before COMMIT. A failing statement is
-        the first one without a result, so it is named as the step-by-step path names it.
-        Python steps and ``run_sql`` (which may hold several statements), the first ledger
-        write of a run (the foreign tables may not exist yet), and a connection already in a
-        transaction (a rehearsal) take the step-by-step path.
+        gives its duration) and the one statement writing all three ledgers go out as one
+        query (values bound by psycopg); every ledger count is checked before COMMIT. When
+        the batch fails it is rolled back and ``None`` is returned, so the step-by-step path
+        runs the migration again and names the failing statement (a lock timeout of a
+        one-statement migration is named at once). Python steps and ``run_sql`` (which may
+        hold several statements), the first ledger write of a run (the foreign tables may not
+        exist yet), and a connection already in a transaction (a rehearsal) go step by step.
         """
         import psycopg
-        from psycopg import errors
 
-        from dualorm.db import redact_text
         from dualorm.runner.record import check_counts, ledger_write
         from dualorm.spec.ops import RunSQL
 
@@ -440,7 +440,6 @@ class DatabaseSink:
         if (
             not self._foreign_ready
             or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
-            or not psycopg.Pipeline.is_supported()
             or any(s.sql is None or isinstance(s.operation, RunSQL) for s in steps)
         ):
             return None
@@ -458,20 +457,12 @@ class DatabaseSink:
         if write is None:
             return None
         try:
-            sent, recorded, error = self._send(steps, write)
-            if error is not None:
-                failed = next((text for text, cur, _ in sent if cur.pgresult is None), None)
-                if failed is None:
-                    raise error
-                if isinstance(error, errors.LockNotAvailable):
-                    raise LockTimeout(redact_text(failed), _cause(error)) from None
-                raise MigrationFailed(
-                    planned.migration.id, redact_text(failed), _cause(error)
-                ) from None
-            check_counts(write, recorded.fetchone() if recorded is not None else None)
+            rows = self._send(steps, write)
+            if rows is None:
+                return None
+            check_counts(write, rows[-1])
             durations, previous = [], 0.0
-            for _, _, clock in sent:
-                row = clock.fetchone()
+            for row in rows[:-1]:
                 value = row[0] if row is not None else None
                 elapsed = float(value) if isinstance(value, float | int) else previous
                 durations.append(max(elapsed - previous, 0.0))
@@ -485,47 +476,44 @@ class DatabaseSink:
 
     # -- helpers
 
-    def _send(
-        self, steps: Sequence[Step], write: LedgerWrite
-    ) -> tuple[
-        list[tuple[str, psycopg.Cursor[tuple[object, ...]], psycopg.Cursor[tuple[object, ...]]]],
-        psycopg.Cursor[tuple[object, ...]] | None,
-        psycopg.Error | None,
-    ]:
-        """Pipeline BEGIN, the statements (each with a clock read) and the ledger write.
+    def _send(self, steps: Sequence[Step], write: LedgerWrite) -> list[Any] | None:
+        """Send BEGIN, the statements with a clock read after each, and the ledger write.
 
-        Returns every statement's text and cursors, the ledger write's cursor, and the first
-        error (the failing statement is the first cursor without a result). The error is
-        caught inside the pipeline block, so leaving it never meets an exception in flight.
+        Returns the clock rows and, last, the ledger counts; ``None`` when the batch failed
+        (rolled back) and the migration must run step by step.
         """
         import psycopg
+        from psycopg import errors
 
-        conn = self.conn
-        sent: list[
-            tuple[str, psycopg.Cursor[tuple[object, ...]], psycopg.Cursor[tuple[object, ...]]]
-        ] = []
-        recorded = None
-        error: psycopg.Error | None = None
+        from dualorm.db import redact_text
+
+        # Statements are separated by a newline before the semicolon, so a trailing line
+        # comment cannot swallow it; a literal % is doubled because the query has parameters.
+        parts = ["BEGIN"]
+        for step in steps:
+            parts += [(step.sql or "").replace("%", "%%"), _ELAPSED_MS]
+        parts.append(write.sql)
+        cursor = psycopg.ClientCursor(self.conn)
         try:
-            with conn.pipeline() as pipeline:
-                try:
-                    conn.execute(b"BEGIN")
-                    for step in steps:
-                        text = step.sql or ""
-                        statement, clock = conn.cursor(), conn.cursor()
-                        # Registered first: an execute may raise an earlier statement's error.
-                        sent.append((text, statement, clock))
-                        statement.execute(text.encode())
-                        clock.execute(_ELAPSED_MS)
-                    recorded = conn.cursor()
-                    recorded.execute(write.sql, write.params)
-                    pipeline.sync()
-                except psycopg.Error as exc:
-                    error = exc
+            cursor.execute("\n;\n".join(parts), write.params)
         except psycopg.Error as exc:
-            # Leaving an aborted pipeline reports it again; the first error is the one.
-            error = error or exc
-        return sent, recorded, error
+            self._rollback()
+            if isinstance(exc, errors.LockNotAvailable) and len(steps) == 1:
+                raise LockTimeout(redact_text(steps[0].sql or ""), _cause(exc)) from None
+            return None
+        # Results: BEGIN, then each statement and its clock read, then the ledger counts.
+        wanted = {*range(2, 2 * len(steps) + 1, 2), 2 * len(steps) + 1}
+        rows: list[Any] = []
+        index = 0
+        while True:
+            if index in wanted:
+                rows.append(cursor.fetchone())
+            index += 1
+            if not cursor.nextset():
+                break
+        if len(rows) != len(wanted):
+            raise LedgerError(f"expected {len(wanted)} result rows from the batch, got {len(rows)}")
+        return rows
 
     def _rollback(self) -> None:
         import psycopg
