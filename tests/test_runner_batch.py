@@ -110,3 +110,22 @@ def test_an_early_failure_in_a_long_batch_is_named_and_nothing_else_is_reported(
     assert failure.value.statement.startswith('CREATE INDEX "t1_early_idx"')
     assert not [r for r in caplog.records if r.name.startswith("psycopg")]
     assert applied_ids(database_url) == ids
+
+
+def test_a_percent_sign_in_a_batched_statement_reaches_the_server_unchanged(
+    tmp_path: Path, database_url: str
+) -> None:
+    config = project(tmp_path, database_url)
+    ids = chain(tmp_path, 2)
+    write_spec(
+        tmp_path,
+        "0003_check",
+        [ids[1]],
+        "  - add_check: {table: t1, name: t1_label_like, expression: \"label LIKE '%a%'\"}\n",
+    )
+    assert api.migrate_up(config).done == (*ids, "0003_check")
+    with connection(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 't1_label_like'"
+        ).fetchone()
+    assert row is not None and "'%a%'" in str(row[0])
