@@ -206,9 +206,11 @@ class _Specs:
 
 
 def _load(config: Config) -> _Specs:
-    from dualorm.spec.load import load_specs
+    # Unchanged specs come back from the state directory's cache: deploys run status and up
+    # on the same directory every time, and parsing and replaying them is most of the work.
+    from dualorm.spec.cache import cached_specs
 
-    return _Specs(load_specs(config.migrations_path))
+    return _Specs(cached_specs(config.migrations_path, config.state_dir / "cache"))
 
 
 def _options(config: Config, options: RunOptions | None) -> RunOptions:
