@@ -21,16 +21,24 @@ if TYPE_CHECKING:
     from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.model import Direction, Migration
 
-__all__ = ["LedgerWrite", "check_counts", "ledger_write"]
+__all__ = ["ELAPSED_MS", "LedgerWrite", "check_counts", "ledger_write"]
 
 # The migration's duration as the server sees it: the milliseconds spent before the
 # transaction began (a parameter) plus the time since it began.
 _DURATION = "(%s::integer + round(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer)"
 
 
+# Milliseconds since the transaction began (the runner's per-statement clock).
+ELAPSED_MS = "extract(epoch FROM clock_timestamp() - now())::float8 * 1000"
+
+
 @dataclass(frozen=True)
 class LedgerWrite:
-    """The statement, its parameters, and what each returned count records."""
+    """The statement, its parameters, and what each returned count records.
+
+    The statement returns one row: a count per entry of ``checks``, then the milliseconds
+    since the transaction began (how long the statements before it took).
+    """
 
     sql: str
     params: tuple[object, ...]
@@ -117,7 +125,7 @@ def ledger_write(
             f"adding {app_label}.{name} to django_migrations",
         )
     counts = ", ".join(f"(SELECT count(*) FROM w{i})" for i in range(len(parts)))
-    sql = f"WITH {', '.join(parts)} SELECT {counts}"
+    sql = f"WITH {', '.join(parts)} SELECT {counts}, {ELAPSED_MS}"
     return LedgerWrite(sql, tuple(params), tuple(checks))
 
 

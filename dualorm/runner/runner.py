@@ -423,7 +423,8 @@ class DatabaseSink:
         """Run the migration's transaction in two round trips: the batch, then COMMIT.
 
         BEGIN, every statement (each followed by a read of the transaction's clock, which
-        gives its duration) and the one statement writing all three ledgers go out as one
+        gives its duration; the last one's is read by the ledger write) and the one statement
+        writing all three ledgers go out as one
         query (values bound by psycopg); every ledger count is checked before COMMIT. When
         the batch fails it is rolled back and ``None`` is returned, so the step-by-step path
         runs the migration again and names the failing statement (a lock timeout of a
@@ -460,10 +461,13 @@ class DatabaseSink:
             rows = self._send(steps, write)
             if rows is None:
                 return None
-            check_counts(write, rows[-1])
+            ledger_row = rows[-1]
+            check_counts(write, ledger_row)
+            # Each statement's clock read, the last one's taken by the ledger write itself.
+            clocks = [row[0] if row else None for row in rows[:-1]]
+            clocks.append(ledger_row[len(write.checks)] if ledger_row else None)
             durations, previous = [], 0.0
-            for row in rows[:-1]:
-                value = row[0] if row is not None else None
+            for value in clocks[-len(steps) :] if steps else []:
                 elapsed = float(value) if isinstance(value, float | int) else previous
                 durations.append(max(elapsed - previous, 0.0))
                 previous = elapsed
@@ -486,12 +490,17 @@ class DatabaseSink:
         from psycopg import errors
 
         from dualorm.db import redact_text
+        from dualorm.runner.record import ELAPSED_MS
 
         # Statements are separated by a newline before the semicolon, so a trailing line
         # comment cannot swallow it; a literal % is doubled because the query has parameters.
-        parts = ["BEGIN"]
-        for step in steps:
-            parts += [(step.sql or "").replace("%", "%%"), _ELAPSED_MS]
+        parts, wanted = ["BEGIN"], set()
+        for index, step in enumerate(steps):
+            parts.append((step.sql or "").replace("%", "%%"))
+            if index < len(steps) - 1:
+                wanted.add(len(parts))
+                parts.append(f"SELECT {ELAPSED_MS}")
+        wanted.add(len(parts))
         parts.append(write.sql)
         cursor = psycopg.ClientCursor(self.conn)
         try:
@@ -501,8 +510,7 @@ class DatabaseSink:
             if isinstance(exc, errors.LockNotAvailable) and len(steps) == 1:
                 raise LockTimeout(redact_text(steps[0].sql or ""), _cause(exc)) from None
             return None
-        # Results: BEGIN, then each statement and its clock read, then the ledger counts.
-        wanted = {*range(2, 2 * len(steps) + 1, 2), 2 * len(steps) + 1}
+        # One result per part, in order: keep the clock reads and the ledger write's row.
         rows: list[Any] = []
         index = 0
         while True:
@@ -583,10 +591,6 @@ class DatabaseSink:
 
         schema_name, _ = as_key(op.table)
         return f"{quote_ident(schema_name)}.{quote_ident(op.index.name)}"
-
-
-# Milliseconds since the transaction began, read after each statement of a batch.
-_ELAPSED_MS = "SELECT extract(epoch FROM clock_timestamp() - now())::float8 * 1000"
 
 
 def _cause(exc: BaseException) -> str:
