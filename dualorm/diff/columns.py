@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dualorm.diff.base import Difference, DiffKind, Pair, common, qualified
-from dualorm.diff.explain import ident, is_sequence_default, null, show
+from dualorm.diff.explain import changed, ident, is_sequence_default, null, one_sided, show
 from dualorm.schema import Column, Schema, Table
 
 __all__ = ["compare_columns"]
@@ -20,54 +20,29 @@ def compare_columns(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
         for c in ta.columns:
             other = theirs.get(c.name)
             if other is None:
-                out.append(
-                    pair.diff(
-                        DiffKind.MISSING_COLUMN,
-                        qualified(ta, c.name),
-                        f"column {qualified(ta, c.name)} ({c.type}) is in {pair.source} "
-                        f"but not in {pair.target}",
-                        from_value=c.type,
-                    )
-                )
+                out.append(_lonely_column(pair, ta, c, DiffKind.MISSING_COLUMN))
             else:
                 out += _column_differences(ta, c, other, pair)
         out += [
-            pair.diff(
-                DiffKind.EXTRA_COLUMN,
-                qualified(tb, c.name),
-                f"column {qualified(tb, c.name)} ({c.type}) is in {pair.target} "
-                f"but not in {pair.source}",
-                to_value=c.type,
-            )
+            _lonely_column(pair, tb, c, DiffKind.EXTRA_COLUMN)
             for c in tb.columns
             if c.name not in mine
         ]
     return out
 
 
+def _lonely_column(pair: Pair, t: Table, c: Column, kind: DiffKind) -> Difference:
+    obj = qualified(t, c.name)
+    return one_sided(pair, kind, obj, f"column {obj} ({c.type})", c.type)
+
+
 def _column_differences(t: Table, x: Column, y: Column, pair: Pair) -> list[Difference]:
     obj = qualified(t, x.name)
     out: list[Difference] = []
     if x.type != y.type:
-        out.append(
-            pair.diff(
-                DiffKind.TYPE_MISMATCH,
-                obj,
-                f"{obj} is {x.type} in {pair.source} but {y.type} in {pair.target}",
-                from_value=x.type,
-                to_value=y.type,
-            )
-        )
+        out.append(changed(pair, DiffKind.TYPE_MISMATCH, obj, obj, x.type, y.type))
     if x.nullable != y.nullable:
-        out.append(
-            pair.diff(
-                DiffKind.NULLABILITY_MISMATCH,
-                obj,
-                f"{obj} is {null(x)} in {pair.source} but {null(y)} in {pair.target}",
-                from_value=null(x),
-                to_value=null(y),
-            )
-        )
+        out.append(changed(pair, DiffKind.NULLABILITY_MISMATCH, obj, obj, null(x), null(y)))
     identity = _identity_difference(t, x, y, pair)
     if identity is not None:
         out.append(identity)

@@ -21,10 +21,12 @@ from dualorm.diff.base import (
     qualified,
 )
 from dualorm.diff.explain import (
+    changed,
     cols,
     deferral,
     describe_fk,
     describe_unique,
+    one_sided,
     renamed,
 )
 from dualorm.schema import (
@@ -89,13 +91,13 @@ def compare_uniques(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
         for x, y in m.pairs:
             if x != y:
                 out.append(
-                    pair.diff(
+                    changed(
+                        pair,
                         DiffKind.CONSTRAINT_MISMATCH,
                         qualified(ta, x.name),
-                        f"unique constraint {qualified(ta, x.name)} is {describe_unique(x)} "
-                        f"in {pair.source} but {describe_unique(y)} in {pair.target}",
-                        from_value=describe_unique(x),
-                        to_value=describe_unique(y),
+                        f"unique constraint {qualified(ta, x.name)}",
+                        describe_unique(x),
+                        describe_unique(y),
                     )
                 )
         out += [renamed(pair, ta, "unique constraint", x.name, y.name) for x, y in m.renamed]
@@ -109,32 +111,25 @@ def compare_uniques(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
 def _lonely_unique(
     pair: Pair, here: Table, there: Table, u: UniqueConstraint, kind: DiffKind
 ) -> Difference:
-    has, lacks = (
-        (pair.source, pair.target)
-        if kind is DiffKind.MISSING_CONSTRAINT
-        else (pair.target, pair.source)
-    )
     index = _enforced_by_index(there, u.columns)
-    missing = kind is DiffKind.MISSING_CONSTRAINT
-    from_value = describe_unique(u) if missing else None
-    to_value = None if missing else describe_unique(u)
-    if index is not None:
-        return pair.diff(
-            DiffKind.CONSTRAINT_MISMATCH,
+    if index is None:
+        return one_sided(
+            pair,
+            kind,
             qualified(here, u.name),
-            f"unique constraint {qualified(here, u.name)} in {has} is enforced by the unique "
-            f"index {index.name} in {lacks}; the same rows are refused",
-            severity=Severity.WARNING,
-            from_value=from_value,
-            to_value=to_value,
+            f"unique constraint {qualified(here, u.name)} {describe_unique(u)}",
+            describe_unique(u),
         )
+    missing = kind is DiffKind.MISSING_CONSTRAINT
+    has, lacks = (pair.source, pair.target) if missing else (pair.target, pair.source)
     return pair.diff(
-        kind,
+        DiffKind.CONSTRAINT_MISMATCH,
         qualified(here, u.name),
-        f"unique constraint {qualified(here, u.name)} {describe_unique(u)} is in {has} "
-        f"but not in {lacks}",
-        from_value=from_value,
-        to_value=to_value,
+        f"unique constraint {qualified(here, u.name)} in {has} is enforced by the unique "
+        f"index {index.name} in {lacks}; the same rows are refused",
+        severity=Severity.WARNING,
+        from_value=describe_unique(u) if missing else None,
+        to_value=None if missing else describe_unique(u),
     )
 
 
@@ -165,28 +160,17 @@ def compare_checks(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
                     )
                 )
         out += [renamed(pair, ta, "check constraint", x.name, y.name) for x, y in m.renamed]
-        out += [
-            pair.diff(
-                DiffKind.MISSING_CONSTRAINT,
-                qualified(ta, x.name),
-                f"check constraint {qualified(ta, x.name)} CHECK ({x.expression}) is in "
-                f"{pair.source} but not in {pair.target}",
-                from_value=x.expression,
-            )
-            for x in m.only_a
-        ]
-        out += [
-            pair.diff(
-                DiffKind.EXTRA_CONSTRAINT,
-                qualified(tb, y.name),
-                f"check constraint {qualified(tb, y.name)} CHECK ({y.expression}) is in "
-                f"{pair.target} but not in {pair.source}",
-                to_value=y.expression,
-            )
-            for y in m.only_b
-        ]
+        out += [_lonely_check(pair, ta, x, DiffKind.MISSING_CONSTRAINT) for x in m.only_a]
+        out += [_lonely_check(pair, tb, y, DiffKind.EXTRA_CONSTRAINT) for y in m.only_b]
         out += _not_validated(ta, tb, pair, "checks")
     return out
+
+
+def _lonely_check(pair: Pair, t: Table, c: CheckConstraint, kind: DiffKind) -> Difference:
+    obj = qualified(t, c.name)
+    return one_sided(
+        pair, kind, obj, f"check constraint {obj} CHECK ({c.expression})", c.expression
+    )
 
 
 def _not_validated(ta: Table, tb: Table, pair: Pair, attribute: str) -> Iterable[Difference]:
@@ -220,13 +204,13 @@ def compare_foreign_keys(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
         for x, y in m.pairs:
             if _fk_signature(x) != _fk_signature(y):
                 out.append(
-                    pair.diff(
+                    changed(
+                        pair,
                         DiffKind.CONSTRAINT_MISMATCH,
                         qualified(ta, x.name),
-                        f"foreign key {qualified(ta, x.name)} is {describe_fk(x)} in "
-                        f"{pair.source} but {describe_fk(y)} in {pair.target}",
-                        from_value=describe_fk(x),
-                        to_value=describe_fk(y),
+                        f"foreign key {qualified(ta, x.name)}",
+                        describe_fk(x),
+                        describe_fk(y),
                     )
                 )
             else:
@@ -234,28 +218,15 @@ def compare_foreign_keys(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
         for x, y in m.renamed:
             out.append(renamed(pair, ta, "foreign key", x.name, y.name))
             out += _fk_behaviour(ta, x, y, pair)
-        out += [
-            pair.diff(
-                DiffKind.MISSING_CONSTRAINT,
-                qualified(ta, x.name),
-                f"foreign key {qualified(ta, x.name)} {describe_fk(x)} is in {pair.source} "
-                f"but not in {pair.target}",
-                from_value=describe_fk(x),
-            )
-            for x in m.only_a
-        ]
-        out += [
-            pair.diff(
-                DiffKind.EXTRA_CONSTRAINT,
-                qualified(tb, y.name),
-                f"foreign key {qualified(tb, y.name)} {describe_fk(y)} is in {pair.target} "
-                f"but not in {pair.source}",
-                to_value=describe_fk(y),
-            )
-            for y in m.only_b
-        ]
+        out += [_lonely_fk(pair, ta, x, DiffKind.MISSING_CONSTRAINT) for x in m.only_a]
+        out += [_lonely_fk(pair, tb, y, DiffKind.EXTRA_CONSTRAINT) for y in m.only_b]
         out += _not_validated(ta, tb, pair, "foreign_keys")
     return out
+
+
+def _lonely_fk(pair: Pair, t: Table, f: ForeignKey, kind: DiffKind) -> Difference:
+    obj = qualified(t, f.name)
+    return one_sided(pair, kind, obj, f"foreign key {obj} {describe_fk(f)}", describe_fk(f))
 
 
 def _fk_behaviour(t: Table, x: ForeignKey, y: ForeignKey, pair: Pair) -> list[Difference]:
@@ -265,13 +236,13 @@ def _fk_behaviour(t: Table, x: ForeignKey, y: ForeignKey, pair: Pair) -> list[Di
         out.append(_on_delete_difference(obj, x, y, pair))
     if x.on_update != y.on_update:
         out.append(
-            pair.diff(
+            changed(
+                pair,
                 DiffKind.FK_ACTION_MISMATCH,
                 obj,
-                f"foreign key {obj} is ON UPDATE {x.on_update} in {pair.source} "
-                f"but ON UPDATE {y.on_update} in {pair.target}",
-                from_value=f"ON UPDATE {x.on_update}",
-                to_value=f"ON UPDATE {y.on_update}",
+                f"foreign key {obj}",
+                f"ON UPDATE {x.on_update}",
+                f"ON UPDATE {y.on_update}",
             )
         )
     if (x.deferrable, x.initially_deferred) != (y.deferrable, y.initially_deferred):
@@ -279,56 +250,45 @@ def _fk_behaviour(t: Table, x: ForeignKey, y: ForeignKey, pair: Pair) -> list[Di
         # commit are the same, only when the check runs differs.
         emulating = x.emulated_on_delete is not None or y.emulated_on_delete is not None
         out.append(
-            pair.diff(
+            changed(
+                pair,
                 DiffKind.CONSTRAINT_MISMATCH,
                 obj,
-                f"foreign key {obj} is {deferral(x)} in {pair.source} but {deferral(y)} in "
-                f"{pair.target}"
-                + (
-                    "; Django creates every foreign key DEFERRABLE INITIALLY DEFERRED"
-                    if emulating
-                    else ""
-                ),
+                f"foreign key {obj}",
+                deferral(x),
+                deferral(y),
+                note="; Django creates every foreign key DEFERRABLE INITIALLY DEFERRED"
+                if emulating
+                else "",
                 severity=Severity.WARNING if emulating else Severity.ERROR,
-                from_value=deferral(x),
-                to_value=deferral(y),
             )
         )
     return out
 
 
 def _on_delete_difference(obj: str, x: ForeignKey, y: ForeignKey, pair: Pair) -> Difference:
-    base = (
-        f"foreign key {obj} is ON DELETE {x.on_delete} in {pair.source} "
-        f"but ON DELETE {y.on_delete} in {pair.target}"
-    )
+    note, severity = "", Severity.ERROR
     for side, mine, other in ((pair.source, x, y), (pair.target, y, x)):
         emulated = mine.emulated_on_delete
         if emulated is None or mine.on_delete is not FkAction.NO_ACTION:
             continue
+        note = f"; Django emulates ON DELETE {emulated} in Python ({side} on_delete), "
         if emulated == other.on_delete:
-            return pair.diff(
-                DiffKind.FK_ACTION_MISMATCH,
-                obj,
-                f"{base}; Django emulates ON DELETE {emulated} in Python ({side} on_delete), "
+            note += (
                 "so deletes through the Django ORM behave the same but raw SQL and the other "
-                "ORM do not get it from the database",
-                severity=Severity.WARNING,
-                from_value=f"ON DELETE {x.on_delete}",
-                to_value=f"ON DELETE {y.on_delete}",
+                "ORM do not get it from the database"
             )
-        return pair.diff(
-            DiffKind.FK_ACTION_MISMATCH,
-            obj,
-            f"{base}; Django emulates ON DELETE {emulated} in Python ({side} on_delete), "
-            f"which still differs from ON DELETE {other.on_delete}",
-            from_value=f"ON DELETE {x.on_delete}",
-            to_value=f"ON DELETE {y.on_delete}",
-        )
-    return pair.diff(
+            severity = Severity.WARNING
+        else:
+            note += f"which still differs from ON DELETE {other.on_delete}"
+        break
+    return changed(
+        pair,
         DiffKind.FK_ACTION_MISMATCH,
         obj,
-        base,
-        from_value=f"ON DELETE {x.on_delete}",
-        to_value=f"ON DELETE {y.on_delete}",
+        f"foreign key {obj}",
+        f"ON DELETE {x.on_delete}",
+        f"ON DELETE {y.on_delete}",
+        note=note,
+        severity=severity,
     )

@@ -1,8 +1,9 @@
 """The human side of a difference: how objects and values are spelled in a detail sentence.
 
 Every phase words its details with these helpers, so an index, a unique constraint or a
-foreign key reads the same whichever phase mentions it, and :func:`renamed` is the one
-wording of a difference of name only.
+foreign key reads the same whichever phase mentions it. :func:`changed`, :func:`one_sided` and
+:func:`renamed` are the one wording of a value that differs, of an object only one side
+holds, and of a difference of name only.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dualorm.schema import Column, ForeignKey, Index, Table, UniqueConstraint
 
 __all__ = [
     "LIKE_NOTE",
+    "changed",
     "cols",
     "deferral",
     "describe_fk",
@@ -22,6 +24,7 @@ __all__ = [
     "ident",
     "is_sequence_default",
     "null",
+    "one_sided",
     "renamed",
     "show",
 ]
@@ -76,6 +79,65 @@ def deferral(f: ForeignKey) -> str:
     if not f.deferrable:
         return "NOT DEFERRABLE"
     return "DEFERRABLE INITIALLY " + ("DEFERRED" if f.initially_deferred else "IMMEDIATE")
+
+
+def changed(
+    pair: Pair,
+    kind: DiffKind,
+    obj: str,
+    what: str,
+    mine: str,
+    theirs: str,
+    *,
+    note: str = "",
+    severity: Severity = Severity.ERROR,
+) -> Difference:
+    """Return the difference for ``what``: ``mine`` in the source, ``theirs`` in the target."""
+    return pair.diff(
+        kind,
+        obj,
+        f"{what} is {mine} in {pair.source} but {theirs} in {pair.target}{note}",
+        severity=severity,
+        from_value=mine,
+        to_value=theirs,
+    )
+
+
+_SOURCE_ONLY = frozenset(
+    {
+        DiffKind.MISSING_TABLE,
+        DiffKind.MISSING_COLUMN,
+        DiffKind.MISSING_INDEX,
+        DiffKind.MISSING_CONSTRAINT,
+    }
+)
+
+
+def one_sided(
+    pair: Pair,
+    kind: DiffKind,
+    obj: str,
+    what: str,
+    value: object,
+    *,
+    note: str = "",
+    severity: Severity = Severity.ERROR,
+) -> Difference:
+    """Return the difference for ``what``, which one side holds and the other lacks.
+
+    A ``missing_*`` kind: the source holds it and ``value`` is the from value; an ``extra_*``
+    kind: the target holds it and ``value`` is the to value.
+    """
+    in_source = kind in _SOURCE_ONLY
+    has, lacks = (pair.source, pair.target) if in_source else (pair.target, pair.source)
+    return pair.diff(
+        kind,
+        obj,
+        f"{what} is in {has} but not in {lacks}{note}",
+        severity=severity,
+        from_value=value if in_source else None,
+        to_value=None if in_source else value,
+    )
 
 
 def renamed(pair: Pair, t: Table, what: str, mine: str, theirs: str) -> Difference:

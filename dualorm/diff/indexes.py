@@ -18,7 +18,7 @@ from dualorm.diff.base import (
     match,
     qualified,
 )
-from dualorm.diff.explain import LIKE_NOTE, describe_index, renamed
+from dualorm.diff.explain import LIKE_NOTE, changed, describe_index, one_sided, renamed
 from dualorm.schema import Index, Schema, Table
 
 __all__ = ["compare_indexes"]
@@ -42,42 +42,33 @@ def compare_indexes(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
         for x, y in m.pairs:
             if _index_signature(x) != _index_signature(y):
                 out.append(
-                    pair.diff(
+                    changed(
+                        pair,
                         DiffKind.INDEX_MISMATCH,
                         qualified(ta, x.name),
-                        f"index {qualified(ta, x.name)} is {describe_index(x)} in "
-                        f"{pair.source} but {describe_index(y)} in {pair.target}",
-                        from_value=describe_index(x),
-                        to_value=describe_index(y),
+                        f"index {qualified(ta, x.name)}",
+                        describe_index(x),
+                        describe_index(y),
                     )
                 )
         out += [renamed(pair, ta, "index", x.name, y.name) for x, y in m.renamed]
-        for x in m.only_a:
-            like = _is_django_like(x)
-            out.append(
-                pair.diff(
-                    DiffKind.MISSING_INDEX,
-                    qualified(ta, x.name),
-                    f"index {qualified(ta, x.name)} ({describe_index(x)}) is in {pair.source} "
-                    f"but not in {pair.target}{LIKE_NOTE if like else ''}",
-                    severity=Severity.WARNING if like else Severity.ERROR,
-                    from_value=describe_index(x),
-                )
-            )
-        for y in m.only_b:
-            like = _is_django_like(y)
-            out.append(
-                pair.diff(
-                    DiffKind.EXTRA_INDEX,
-                    qualified(tb, y.name),
-                    f"index {qualified(tb, y.name)} ({describe_index(y)}) is in {pair.target} "
-                    f"but not in {pair.source}{LIKE_NOTE if like else ''}",
-                    severity=Severity.WARNING if like else Severity.ERROR,
-                    to_value=describe_index(y),
-                )
-            )
+        out += [_lonely_index(pair, ta, x, DiffKind.MISSING_INDEX) for x in m.only_a]
+        out += [_lonely_index(pair, tb, y, DiffKind.EXTRA_INDEX) for y in m.only_b]
         out += _invalid_indexes(ta, tb, pair)
     return out
+
+
+def _lonely_index(pair: Pair, t: Table, i: Index, kind: DiffKind) -> Difference:
+    like = _is_django_like(i)
+    return one_sided(
+        pair,
+        kind,
+        qualified(t, i.name),
+        f"index {qualified(t, i.name)} ({describe_index(i)})",
+        describe_index(i),
+        note=LIKE_NOTE if like else "",
+        severity=Severity.WARNING if like else Severity.ERROR,
+    )
 
 
 def _invalid_indexes(ta: Table, tb: Table, pair: Pair) -> Iterable[Difference]:
