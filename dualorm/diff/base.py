@@ -37,6 +37,7 @@ __all__ = [
     "common",
     "flagged",
     "match",
+    "matched",
     "qualified",
     "tracked",
 ]
@@ -239,3 +240,20 @@ def match(xs: Sequence[_N], ys: Sequence[_N], signature: Callable[[_N], object])
 
 def _name(item: Any) -> str:
     return str(item.name)
+
+
+def matched(
+    a: Schema,
+    b: Schema,
+    members: Callable[[Table], Sequence[_N]],
+    signature: Callable[[_N], object],
+) -> Iterator[tuple[Table, Table, Matched]]:
+    """Yield ``(a's table, b's table, their members matched)`` for common tables worth a look.
+
+    Tables whose ``members`` are equal are skipped unless :func:`flagged`: an invalid index or
+    a not-validated constraint is warned about even when both sides agree.
+    """
+    for ta, tb in common(a, b):
+        xs, ys = members(ta), members(tb)
+        if xs != ys or flagged(ta):
+            yield ta, tb, match(xs, ys, signature)

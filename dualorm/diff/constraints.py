@@ -16,8 +16,7 @@ from dualorm.diff.base import (
     Pair,
     Severity,
     common,
-    flagged,
-    match,
+    matched,
     qualified,
 )
 from dualorm.diff.explain import (
@@ -84,10 +83,7 @@ def _enforced_by_index(t: Table, columns: tuple[str, ...]) -> Index | None:
 def compare_uniques(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
     """Report unique constraints; one side's plain unique index counts with a warning."""
     out: list[Difference] = []
-    for ta, tb in common(a, b):
-        if ta.uniques == tb.uniques:
-            continue
-        m = match(ta.uniques, tb.uniques, _unique_signature)
+    for ta, tb, m in matched(a, b, lambda t: t.uniques, _unique_signature):
         for x, y in m.pairs:
             if x != y:
                 out.append(
@@ -143,10 +139,7 @@ def _check_signature(c: CheckConstraint) -> object:
 def compare_checks(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
     """Report missing, extra, changed, renamed and not-validated check constraints."""
     out: list[Difference] = []
-    for ta, tb in common(a, b):
-        if ta.checks == tb.checks and not flagged(ta):
-            continue
-        m = match(ta.checks, tb.checks, _check_signature)
+    for ta, tb, m in matched(a, b, lambda t: t.checks, _check_signature):
         for x, y in m.pairs:
             if x.expression != y.expression:
                 out.append(
@@ -197,10 +190,7 @@ def _fk_signature(f: ForeignKey) -> object:
 def compare_foreign_keys(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
     """Report foreign keys: presence, target, actions, deferral, names, validation."""
     out: list[Difference] = []
-    for ta, tb in common(a, b):
-        if ta.foreign_keys == tb.foreign_keys and not flagged(ta):
-            continue
-        m = match(ta.foreign_keys, tb.foreign_keys, _fk_signature)
+    for ta, tb, m in matched(a, b, lambda t: t.foreign_keys, _fk_signature):
         for x, y in m.pairs:
             if _fk_signature(x) != _fk_signature(y):
                 out.append(

@@ -13,9 +13,7 @@ from dualorm.diff.base import (
     DiffKind,
     Pair,
     Severity,
-    common,
-    flagged,
-    match,
+    matched,
     qualified,
 )
 from dualorm.diff.explain import LIKE_NOTE, changed, describe_index, one_sided, renamed
@@ -35,10 +33,7 @@ def _is_django_like(i: Index) -> bool:
 def compare_indexes(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
     """Report missing, extra, changed, renamed and invalid indexes."""
     out: list[Difference] = []
-    for ta, tb in common(a, b):
-        if ta.indexes == tb.indexes and not flagged(ta):
-            continue
-        m = match(ta.indexes, tb.indexes, _index_signature)
+    for ta, tb, m in matched(a, b, lambda t: t.indexes, _index_signature):
         for x, y in m.pairs:
             if _index_signature(x) != _index_signature(y):
                 out.append(
