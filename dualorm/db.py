@@ -189,12 +189,13 @@ def pg_bin(name: str) -> str:
 
     Prefer the embedded server's own binaries (they match its major version), then ``PATH``.
     """
+    import importlib.util
     import shutil
 
-    with contextlib.suppress(ImportError):
-        import pgserver
-
-        bundled = Path(pgserver.__file__).parent / "pginstall" / "bin" / name
+    # Locate the package without importing it: importing pgserver starts its runtime checks.
+    spec = importlib.util.find_spec("pgserver")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        bundled = Path(location) / "pginstall" / "bin" / name
         if bundled.exists():
             return str(bundled)
     found = shutil.which(name)
