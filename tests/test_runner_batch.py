@@ -1,10 +1,11 @@
-"""The runner's batched path (statements and ledger write in one round trip) on a real server.
+"""The runner's batched path (statements, ledger write and COMMIT in one round trip).
 
 Every migration after the first of a run goes through it, so these tests fail a later one.
 """
 
 from __future__ import annotations
 
+from itertools import combinations
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,23 @@ from runner_specs import applied_ids, chain, project, snapshot, write_spec
 
 from dualorm import api
 from dualorm.db import connection
-from dualorm.errors import MigrationFailed
+from dualorm.errors import LedgerError, MigrationFailed
+from dualorm.runner.foreign import heads_of, moved_heads
 from dualorm.runner.runner import Event, RunOptions
+from dualorm.spec.graph import MigrationGraph
+
+
+def test_the_heads_a_ledger_write_moves_are_those_of_the_whole_applied_sets() -> None:
+    # A diamond, a second root, and an applied id no spec knows (it always stays a head).
+    graph = MigrationGraph({"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"], "e": []})
+    ids = ["a", "b", "c", "d", "e", "zz"]
+    for size in range(len(ids) + 1):
+        for chosen in combinations(ids, size):
+            before = set(chosen)
+            for node in ids:
+                after = before ^ {node}
+                old, new = heads_of(before, graph), heads_of(after, graph)
+                assert moved_heads(before, after, graph) == (old - new, new - old)
 
 
 def test_a_failing_statement_in_a_later_migration_is_named_and_changes_nothing(
@@ -129,3 +145,51 @@ def test_a_percent_sign_in_a_batched_statement_reaches_the_server_unchanged(
             "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 't1_label_like'"
         ).fetchone()
     assert row is not None and "'%a%'" in str(row[0])
+
+
+def test_a_wrong_ledger_count_in_a_batch_is_a_ledger_error_and_changes_nothing(
+    tmp_path: Path, database_url: str
+) -> None:
+    config = project(tmp_path, database_url)
+    ids = chain(tmp_path, 3)
+    api.migrate_up(config, to=ids[0])
+    # The third migration's django_migrations row silently goes nowhere: its count is 0.
+    with connection(database_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION skip_row() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN IF NEW.name = '{ids[2]}' THEN RETURN NULL; END IF; RETURN NEW; END $$; "
+            "CREATE TRIGGER skip_row BEFORE INSERT ON django_migrations "
+            "FOR EACH ROW EXECUTE FUNCTION skip_row()"
+        )
+    with pytest.raises(LedgerError, match=f"adding django_app.{ids[2]} to django_migrations"):
+        api.migrate_up(config)
+    state = snapshot(database_url)
+    assert [r[0] for r in state["dualorm"]] == ids[:2]
+    assert state["alembic"] == [(ids[1],)]
+    assert state["django"] == [("django_app", ids[0]), ("django_app", ids[1])]
+    assert "t3" not in {t.name for t in state["catalog"]}
+
+
+def test_a_ledger_made_before_expect_rows_works_and_up_adds_it(
+    tmp_path: Path, database_url: str
+) -> None:
+    config = project(tmp_path, database_url)
+    ids = chain(tmp_path, 4)
+    api.migrate_up(config, to=ids[2])
+
+    def drop_or_check() -> bool:
+        with connection(database_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT to_regprocedure('dualorm.expect_rows(bigint,bigint,text)') IS NOT NULL"
+            ).fetchone()
+            conn.execute("DROP FUNCTION IF EXISTS dualorm.expect_rows(bigint, bigint, text)")
+        return bool(row and row[0])
+
+    assert drop_or_check()
+    # down never changes the ledger's shape: without the function it goes step by step.
+    assert api.migrate_down(config, steps=2).done == (ids[2], ids[1])
+    assert applied_ids(database_url) == ids[:1]
+    assert api.migrate_up(config).done == tuple(ids[1:])
+    assert applied_ids(database_url) == ids
+    assert api.migrate_status(config).ledgers_agree
+    assert drop_or_check()

@@ -34,6 +34,7 @@ __all__ = [
     "check_agreement",
     "foreign_applied",
     "heads_of",
+    "moved_heads",
     "read_foreign",
     "stamp",
     "sync",
@@ -92,6 +93,30 @@ def heads_of(applied: Set[str], graph: MigrationGraph) -> set[str]:
         for node in applied
         if not (graph.dependents.get(node, set()) & applied)  # unknown ids stay heads
     }
+
+
+def moved_heads(
+    before: Set[str], after: Set[str], graph: MigrationGraph
+) -> tuple[set[str], set[str]]:
+    """Return the heads ``before`` has and ``after`` lacks, and those ``after`` gains.
+
+    The same as comparing :func:`heads_of` both sets, but only the changed ids and what they
+    depend on can change state, so a run pays per migration, not per applied migration.
+    """
+    changed = set(before) ^ set(after)
+    affected = set(changed)
+    for node in changed:
+        affected.update(graph.dependencies.get(node, ()))
+
+    def heads(applied: Set[str]) -> set[str]:
+        return {
+            node
+            for node in affected
+            if node in applied and not (graph.dependents.get(node, set()) & applied)
+        }
+
+    old, new = heads(before), heads(after)
+    return old - new, new - old
 
 
 def foreign_applied(

@@ -9,6 +9,12 @@ Tables:
     dualorm.migrations  one row per applied migration
     dualorm.audit       one row per command run (no secrets)
     dualorm.seeds       one row per applied seed (created by :mod:`dualorm.seeding`)
+
+Function:
+    dualorm.expect_rows(actual, expected, what)  raises ``DL001`` (:data:`LEDGER_SQLSTATE`)
+                        unless a ledger write changed ``expected`` rows, so a count is
+                        checked by the statement itself and the runner's query can end in
+                        COMMIT (see :mod:`dualorm.runner.record`)
 """
 
 from __future__ import annotations
@@ -56,15 +62,33 @@ CREATE TABLE IF NOT EXISTS dualorm.audit (
     outcome text NOT NULL,
     detail jsonb NOT NULL DEFAULT '{}'::jsonb
 );
+CREATE OR REPLACE FUNCTION dualorm.expect_rows(actual bigint, expected bigint, what text)
+RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+    IF actual IS DISTINCT FROM expected THEN
+        RAISE EXCEPTION '%: expected % row(s) to change, % did', what, expected, actual
+            USING ERRCODE = 'DL001';
+    END IF;
+    RETURN actual;
+END
+$$;
 """
+
+# The SQLSTATE dualorm.expect_rows raises; the runner maps it back to LedgerError.
+LEDGER_SQLSTATE = "DL001"
+# Its signature, for to_regprocedure: a ledger made before the function existed lacks it.
+EXPECT_ROWS = "dualorm.expect_rows(bigint,bigint,text)"
 
 # One fixed key so every runner of every process takes the same lock: hash of "dualorm".
 ADVISORY_LOCK_KEY = 0x6475616C6F726D
 
 
 def ensure_ledger(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    """Create the ``dualorm`` schema and its tables if they do not exist (idempotent)."""
-    exists = conn.execute("SELECT to_regclass('dualorm.audit') IS NOT NULL").fetchone()
+    """Create the ``dualorm`` schema, its tables and function where missing (idempotent)."""
+    exists = conn.execute(
+        "SELECT to_regclass('dualorm.audit') IS NOT NULL AND to_regprocedure(%s) IS NOT NULL",
+        (EXPECT_ROWS,),
+    ).fetchone()
     if exists and exists[0]:
         return
     # Two runners creating the ledger at once would race on CREATE SCHEMA IF NOT EXISTS;

@@ -1,11 +1,13 @@
-"""One statement that records a migration in all three ledgers, every row count returned.
+"""One statement that records a migration in all three ledgers, every row count checked.
 
 Applying or rolling back a migration writes ``dualorm.migrations`` and moves
 ``alembic_version`` and ``django_migrations`` (see :mod:`dualorm.runner.ledger` and
 :mod:`dualorm.runner.foreign`). :func:`ledger_write` builds those writes as data-modifying CTEs
-of a single statement that returns how many rows each one changed, so the runner sends them in
-one round trip with the migration's DDL and still checks every count (:func:`check_counts`)
-before it commits. Values are parameters; the table names are the fixed ledger tables.
+of a single statement that passes how many rows each one changed to ``dualorm.expect_rows``,
+which raises (SQLSTATE :data:`~dualorm.runner.ledger.LEDGER_SQLSTATE`) unless it was exactly
+one. The statement fails on a wrong count, so the runner sends it in one round trip with the
+migration's DDL and the COMMIT: a failure anywhere leaves the transaction uncommitted. Values
+are parameters; the table names are the fixed ledger tables.
 """
 
 from __future__ import annotations
@@ -14,14 +16,13 @@ from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dualorm.runner.foreign import ALEMBIC_ID_LENGTH, heads_of
-from dualorm.runner.ledger import expect_rowcount
+from dualorm.runner.foreign import ALEMBIC_ID_LENGTH, moved_heads
 
 if TYPE_CHECKING:
     from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.model import Direction, Migration
 
-__all__ = ["ELAPSED_MS", "LedgerWrite", "check_counts", "ledger_write"]
+__all__ = ["ELAPSED_MS", "LedgerWrite", "ledger_write"]
 
 # The migration's duration as the server sees it: the milliseconds spent before the
 # transaction began (a parameter) plus the time since it began.
@@ -34,10 +35,11 @@ ELAPSED_MS = "extract(epoch FROM clock_timestamp() - now())::float8 * 1000"
 
 @dataclass(frozen=True)
 class LedgerWrite:
-    """The statement, its parameters, and what each returned count records.
+    """The statement, its parameters, and what each checked count records.
 
-    The statement returns one row: a count per entry of ``checks``, then the milliseconds
-    since the transaction began (how long the statements before it took).
+    The statement returns one row: a count per entry of ``checks`` (each already checked by
+    ``dualorm.expect_rows``), then the milliseconds since the transaction began (how long the
+    statements before it took).
     """
 
     sql: str
@@ -62,8 +64,8 @@ def ledger_write(
     Returns ``None`` when a new Alembic head is longer than Alembic's default column (the
     column may need widening first, which :func:`dualorm.runner.foreign.stamp` does).
     """
-    old_heads, new_heads = heads_of(before, graph), heads_of(after, graph)
-    added_heads = sorted(new_heads - old_heads)
+    removed, added = moved_heads(before, after, graph)
+    added_heads = sorted(added)
     if any(len(h) > ALEMBIC_ID_LENGTH for h in added_heads):
         return None
     parts: list[str] = []
@@ -98,7 +100,7 @@ def ledger_write(
             (migration.id,),
             f"removing {migration.id} from dualorm.migrations",
         )
-    for head in sorted(old_heads - new_heads):
+    for head in sorted(removed):
         cte(
             "DELETE FROM alembic_version WHERE version_num = %s",
             (head,),
@@ -124,14 +126,8 @@ def ledger_write(
             (app_label, name, app_label, name),
             f"adding {app_label}.{name} to django_migrations",
         )
-    counts = ", ".join(f"(SELECT count(*) FROM w{i})" for i in range(len(parts)))
+    counts = ", ".join(
+        f"dualorm.expect_rows((SELECT count(*) FROM w{i}), 1, %s)" for i in range(len(parts))
+    )
     sql = f"WITH {', '.join(parts)} SELECT {counts}, {ELAPSED_MS}"
-    return LedgerWrite(sql, tuple(params), tuple(checks))
-
-
-def check_counts(write: LedgerWrite, row: Sequence[object] | None) -> None:
-    """Raise :class:`~dualorm.errors.LedgerError` unless every write changed one row."""
-    values = list(row) if row is not None else []
-    for index, what in enumerate(write.checks):
-        value = values[index] if index < len(values) else 0
-        expect_rowcount(int(value) if isinstance(value, int) else 0, 1, what)
+    return LedgerWrite(sql, (*params, *checks), tuple(checks))

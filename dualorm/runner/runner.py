@@ -6,11 +6,12 @@ transaction, its ``dualorm.migrations`` row and the ``alembic_version`` /
 ``django_migrations`` stamps written in that same transaction. :class:`ScriptSink` writes the
 same thing out as a psql script. A dry run is another sink, never another loop.
 
-Most migrations take two round trips on the database: BEGIN, their statements and one
-statement writing all three ledgers (:mod:`dualorm.runner.record`, every row count returned
-and checked) go out as one query, then COMMIT. Python steps, ``run_sql``, the first ledger
-write of a run, and a batch that failed (run again to name the failing statement) go step by
-step, one statement per round trip.
+Most migrations take one round trip on the database: BEGIN, their statements, one statement
+writing all three ledgers (:mod:`dualorm.runner.record`, every row count checked by the server)
+and COMMIT go out as one query; PostgreSQL stops at the first error, so nothing of a failed
+migration is committed. Python steps, ``run_sql``, the first ledger write of a run, and a batch
+that failed (run again to name the failing statement) go step by step, one statement per round
+trip.
 
 A migration holding a non-transactional step (``CREATE INDEX CONCURRENTLY``) must hold
 nothing else: the step runs on its own, outside a transaction, and only then is the ledger
@@ -353,9 +354,13 @@ class DatabaseSink:
         self.options = options or RunOptions()
         self._foreign_ready = False
         self._stamped = False
-        conn.execute(
-            "SELECT set_config('lock_timeout', %s, false)", (f"{self.options.lock_timeout_ms}ms",)
-        )
+        row = conn.execute(
+            "SELECT set_config('lock_timeout', %s, false), to_regprocedure(%s) IS NOT NULL",
+            (f"{self.options.lock_timeout_ms}ms", ledger.EXPECT_ROWS),
+        ).fetchone()
+        # A ledger made by an older dualorm has no dualorm.expect_rows until the next
+        # `migrate up` adds it; until then every migration goes step by step.
+        self._checks_ready = bool(row and row[1])
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         return self._transaction()
@@ -420,26 +425,30 @@ class DatabaseSink:
         after: Set[str],
         started: float,
     ) -> list[float] | None:
-        """Run the migration's transaction in two round trips: the batch, then COMMIT.
+        """Run the migration's transaction in one round trip, COMMIT included.
 
         BEGIN, every statement (each followed by a read of the transaction's clock, which
-        gives its duration; the last one's is read by the ledger write) and the one statement
-        writing all three ledgers go out as one
-        query (values bound by psycopg); every ledger count is checked before COMMIT. When
-        the batch fails it is rolled back and ``None`` is returned, so the step-by-step path
-        runs the migration again and names the failing statement (a lock timeout of a
-        one-statement migration is named at once). Python steps and ``run_sql`` (which may
-        hold several statements), the first ledger write of a run (the foreign tables may not
-        exist yet), and a connection already in a transaction (a rehearsal) go step by step.
+        gives its duration; the last one's is read by the ledger write), the one statement
+        writing all three ledgers (each row count checked by ``dualorm.expect_rows``, which
+        raises on a wrong one) and COMMIT go out as one query (values bound by psycopg).
+        PostgreSQL skips the rest of the query after an error, so COMMIT only runs when
+        everything before it succeeded. When the batch fails it is rolled back and ``None``
+        is returned, so the step-by-step path runs the migration again and names the failing
+        statement (a lock timeout of a one-statement migration is named at once; a wrong
+        ledger count is a :class:`~dualorm.errors.LedgerError` at once). Python steps and
+        ``run_sql`` (which may hold several statements), the first ledger write of a run (the
+        foreign tables may not exist yet), a ledger without ``dualorm.expect_rows``, and a
+        connection already in a transaction (a rehearsal) go step by step.
         """
         import psycopg
 
-        from dualorm.runner.record import check_counts, ledger_write
+        from dualorm.runner.record import ledger_write
         from dualorm.spec.ops import RunSQL
 
         conn = self.conn
         if (
             not self._foreign_ready
+            or not self._checks_ready
             or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
             or any(s.sql is None or isinstance(s.operation, RunSQL) for s in steps)
         ):
@@ -457,34 +466,29 @@ class DatabaseSink:
         )
         if write is None:
             return None
-        try:
-            rows = self._send(steps, write)
-            if rows is None:
-                return None
-            ledger_row = rows[-1]
-            check_counts(write, ledger_row)
-            # Each statement's clock read, the last one's taken by the ledger write itself.
-            clocks = [row[0] if row else None for row in rows[:-1]]
-            clocks.append(ledger_row[len(write.checks)] if ledger_row else None)
-            durations, previous = [], 0.0
-            for value in clocks[-len(steps) :] if steps else []:
-                elapsed = float(value) if isinstance(value, float | int) else previous
-                durations.append(max(elapsed - previous, 0.0))
-                previous = elapsed
-        except BaseException:
-            self._rollback()
-            raise
-        conn.execute(b"COMMIT")
+        rows = self._send(steps, write)
+        if rows is None:
+            return None
+        # Committed. Each statement's clock read, the last one's taken by the ledger write.
         self._stamped = True
+        ledger_row = rows[-1] if rows else None
+        clocks = [row[0] if row else None for row in rows[:-1]]
+        clocks.append(ledger_row[len(write.checks)] if ledger_row else None)
+        durations, previous = [], 0.0
+        for value in clocks[-len(steps) :] if steps else []:
+            elapsed = float(value) if isinstance(value, float | int) else previous
+            durations.append(max(elapsed - previous, 0.0))
+            previous = elapsed
         return durations
 
     # -- helpers
 
     def _send(self, steps: Sequence[Step], write: LedgerWrite) -> list[Any] | None:
-        """Send BEGIN, the statements with a clock read after each, and the ledger write.
+        """Send BEGIN, the statements with a clock read after each, the ledger write, COMMIT.
 
-        Returns the clock rows and, last, the ledger counts; ``None`` when the batch failed
-        (rolled back) and the migration must run step by step.
+        Returns the clock rows and, last, the ledger counts once committed; ``None`` when the
+        batch failed (rolled back) and the migration must run step by step. A wrong ledger
+        count raises :class:`~dualorm.errors.LedgerError` (rolled back too).
         """
         import psycopg
         from psycopg import errors
@@ -502,11 +506,18 @@ class DatabaseSink:
                 parts.append(f"SELECT {ELAPSED_MS}")
         wanted.add(len(parts))
         parts.append(write.sql)
+        parts.append("COMMIT")
         cursor = psycopg.ClientCursor(self.conn)
         try:
             cursor.execute("\n;\n".join(parts), write.params)
-        except psycopg.Error as exc:
+        except BaseException as exc:
+            # Whatever stopped the query (an error, an interrupt) stopped it before COMMIT
+            # ran, or the server committed everything and there is nothing to roll back.
             self._rollback()
+            if not isinstance(exc, psycopg.Error):
+                raise
+            if exc.sqlstate == ledger.LEDGER_SQLSTATE:
+                raise LedgerError(_cause(exc, sqlstate=False)) from None
             if isinstance(exc, errors.LockNotAvailable) and len(steps) == 1:
                 raise LockTimeout(redact_text(steps[0].sql or ""), _cause(exc)) from None
             return None
@@ -519,8 +530,6 @@ class DatabaseSink:
             index += 1
             if not cursor.nextset():
                 break
-        if len(rows) != len(wanted):
-            raise LedgerError(f"expected {len(wanted)} result rows from the batch, got {len(rows)}")
         return rows
 
     def _rollback(self) -> None:
@@ -593,15 +602,15 @@ class DatabaseSink:
         return f"{quote_ident(schema_name)}.{quote_ident(op.index.name)}"
 
 
-def _cause(exc: BaseException) -> str:
+def _cause(exc: BaseException, *, sqlstate: bool = True) -> str:
     from dualorm.db import redact_text
 
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
     lines = str(exc).strip().splitlines()
     text = primary or (lines[0] if lines else type(exc).__name__)
-    sqlstate = getattr(exc, "sqlstate", None)
-    return redact_text(f"{text} (SQLSTATE {sqlstate})" if sqlstate else text)
+    state = getattr(exc, "sqlstate", None) if sqlstate else None
+    return redact_text(f"{text} (SQLSTATE {state})" if state else text)
 
 
 # -- writing a script ------------------------------------------------------------------------------
