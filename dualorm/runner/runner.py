@@ -394,7 +394,13 @@ class DatabaseSink:
                 return None
             elif isinstance(op, DropIndex) and valid is None:
                 return None
-        return self.execute(step, planned)
+        # A concurrent build blocks no writer, so a downtime budget's statement_timeout must
+        # not cancel it half-way (leaving an INVALID index); it still waits under lock_timeout.
+        self.conn.execute("SET statement_timeout = 0")
+        try:
+            return self.execute(step, planned)
+        finally:
+            self.conn.execute("RESET statement_timeout")
 
     def record(self, planned: Planned, before: Set[str], after: Set[str], duration_ms: int) -> None:
         if planned.direction == "up":
