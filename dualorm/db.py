@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from dualorm.errors import ConfigError, DatabaseUnreachable
+from dualorm.errors import ConfigError, DatabaseUnreachable, DualormError
 
 if TYPE_CHECKING:
     import psycopg
@@ -140,14 +140,20 @@ class EmbeddedServer:
             return False
         import subprocess
 
-        import pgserver
+        command = [pg_bin("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"]
+        owner = self.pgdata.stat().st_uid
+        if os.geteuid() == 0 and owner != 0:
+            # PostgreSQL refuses root; pgserver runs the cluster as an unprivileged user.
+            import pwd
 
-        pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
-        subprocess.run(
-            [str(pg_ctl), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"],
-            check=False,
-            capture_output=True,
-        )
+            command = ["runuser", "-u", pwd.getpwuid(owner).pw_name, "--", *command]
+        done = subprocess.run(command, check=False, capture_output=True, text=True)
+        if done.returncode != 0 and self.running():
+            reason = (done.stderr or done.stdout).strip().splitlines()
+            raise DualormError(
+                f"could not stop the embedded server in {self.pgdata}: "
+                + (reason[-1] if reason else f"pg_ctl exited {done.returncode}")
+            )
         return True
 
     @staticmethod

@@ -95,7 +95,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         app = build_app()
     return run(app, args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
