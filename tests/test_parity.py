@@ -12,24 +12,11 @@ from collections.abc import Iterator
 import pytest
 from alembic import command
 from parity import ROOT, alembic_config, catalog, django_admin, schema_dump, user_tables
+from reference import REFERENCE_TABLES
 
 from dualorm.api import migrate_down, migrate_up
 from dualorm.config import Config
 from dualorm.testing import scratch_database
-
-REFERENCE_TABLES = {
-    "users",
-    "accounts",
-    "sessions",
-    "verification_tokens",
-    "roles",
-    "permissions",
-    "role_permissions",
-    "user_roles",
-    "api_keys",
-    "audit_logs",
-    "user_preferences",
-}
 
 
 def _migrate_both(url_a: str, url_b: str) -> None:

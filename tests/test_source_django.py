@@ -7,6 +7,7 @@ import sys
 from dataclasses import replace
 
 import pytest
+from reference import REFERENCE_TABLES
 
 from dualorm.db import database_name
 from dualorm.django_setup import database_config, setup
@@ -15,20 +16,6 @@ from dualorm.schema import FkAction, Identity, PrimaryKey, Schema
 from dualorm.schema import Index as NeutralIndex
 from dualorm.sources import postgres
 from dualorm.sources.django import _expression, load
-
-REFERENCE_TABLES = {
-    "users",
-    "accounts",
-    "sessions",
-    "verification_tokens",
-    "roles",
-    "permissions",
-    "role_permissions",
-    "user_roles",
-    "api_keys",
-    "audit_logs",
-    "user_preferences",
-}
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from reference import REFERENCE_TABLES
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -28,20 +29,6 @@ from dualorm.schema import Index as NeutralIndex
 from dualorm.sources import postgres
 from dualorm.sources.sqlalchemy import load, resolve_metadata
 from sa_models import Base
-
-REFERENCE_TABLES = {
-    "users",
-    "accounts",
-    "sessions",
-    "verification_tokens",
-    "roles",
-    "permissions",
-    "role_permissions",
-    "user_roles",
-    "api_keys",
-    "audit_logs",
-    "user_preferences",
-}
 
 
 @pytest.fixture(scope="module")
