@@ -1,0 +1,439 @@
+"""Where the runner's loop sends each migration: the :class:`Sink` protocol and its two sinks.
+
+:class:`DatabaseSink` executes: each migration in its own transaction, its
+``dualorm.migrations`` row and the ``alembic_version`` / ``django_migrations`` stamps written in
+that same transaction. :class:`ScriptSink` writes the same thing out as a psql script. A sink
+asks the loop (:func:`dualorm.runner.runner.run`) for a retry by raising :class:`LockTimeout`.
+
+Most migrations take one round trip on the database: BEGIN, their statements, one statement
+writing all three ledgers (:mod:`dualorm.runner.record`, every row count checked by the server)
+and COMMIT go out as one query; PostgreSQL stops at the first error, so nothing of a failed
+migration is committed. Python steps, ``run_sql``, the first ledger write of a run, and a batch
+that failed (run again to name the failing statement) go step by step, one statement per round
+trip.
+
+A migration holding a non-transactional step (``CREATE INDEX CONCURRENTLY``) must hold
+nothing else: the step runs on its own, outside a transaction, and only then is the ledger
+written. An INVALID index left by an earlier failure is dropped before the build is retried,
+and an index already built by a run killed before its ledger write counts as built, so a
+re-run always converges.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import sys
+import time
+from collections.abc import Iterator, Sequence, Set
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from dualorm.errors import DualormError, LedgerError, MigrationFailed
+from dualorm.runner import foreign, ledger
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from dualorm.audit import RunContext
+    from dualorm.runner.record import LedgerWrite
+    from dualorm.runner.runner import Planned, RunOptions
+    from dualorm.spec.graph import MigrationGraph
+    from dualorm.spec.model import Step
+
+__all__ = ["DatabaseSink", "LockTimeout", "ScriptSink", "Sink"]
+
+
+class LockTimeout(Exception):
+    """A statement gave up waiting for a lock (``lock_timeout``); the migration may retry."""
+
+    def __init__(self, statement: str, cause: str) -> None:
+        self.statement = statement
+        self.cause = cause
+        super().__init__(cause)
+
+
+class Sink(Protocol):
+    """Where the loop sends each migration: a database, a script, a rolled-back dry run.
+
+    For every planned migration the loop calls, in order: :meth:`transaction` around the
+    transactional steps and the ledger write, :meth:`execute` per transactional step,
+    :meth:`execute_alone` for a non-transactional step (outside any transaction, before the
+    ledger transaction), and :meth:`record` inside the transaction. :meth:`execute` and
+    :meth:`execute_alone` return the step's duration in ms, or ``None`` when it was skipped;
+    they raise :class:`LockTimeout` to ask for a retry, or
+    :class:`~dualorm.errors.MigrationFailed`.
+
+    Before that, :meth:`execute_batch` may do all of it at once: the transaction, ``steps``
+    (the transactional ones) and the ledger write, returning each step's duration in ms; it
+    returns ``None`` (having done nothing) when the migration needs the step-by-step calls.
+    """
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def execute(self, step: Step, planned: Planned) -> float | None: ...
+
+    def execute_alone(self, step: Step, planned: Planned) -> float | None: ...
+
+    def record(
+        self, planned: Planned, before: Set[str], after: Set[str], duration_ms: int
+    ) -> None: ...
+
+    def execute_batch(
+        self,
+        planned: Planned,
+        steps: Sequence[Step],
+        before: Set[str],
+        after: Set[str],
+        started: float,
+    ) -> list[float] | None: ...
+
+
+# -- executing against the database ----------------------------------------------------------------
+
+
+class DatabaseSink:
+    """Execute on ``conn`` (autocommit; the sink opens each transaction) and write the ledgers.
+
+    Args:
+        conn: the migration connection, in autocommit mode.
+        graph: every known migration, to compute Alembic's heads.
+        context: the run (who, correlation id) recorded in each ledger row.
+        options: lock timeout, Django app label, python root.
+    """
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[tuple[object, ...]],
+        graph: MigrationGraph,
+        context: RunContext,
+        options: RunOptions | None = None,
+    ) -> None:
+        from dualorm.runner.runner import RunOptions
+
+        self.conn = conn
+        self.graph = graph
+        self.context = context
+        self.options = options or RunOptions()
+        self._foreign_ready = False
+        self._stamped = False
+        row = conn.execute(
+            "SELECT set_config('lock_timeout', %s, false), to_regprocedure(%s) IS NOT NULL",
+            (f"{self.options.lock_timeout_ms}ms", ledger.EXPECT_ROWS),
+        ).fetchone()
+        # A ledger made by an older dualorm has no dualorm.expect_rows until the next
+        # `migrate up` adds it; until then every migration goes step by step.
+        self._checks_ready = bool(row and row[1])
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        return self._transaction()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self.conn.transaction():
+            yield
+        # Committed: the foreign ledger tables this transaction made (if any) now exist.
+        self._foreign_ready = self._foreign_ready or self._stamped
+
+    def execute(self, step: Step, planned: Planned) -> float | None:
+        started = time.perf_counter()
+        if step.python is not None:
+            self._call(step.python, planned)
+        elif step.sql is not None:
+            self._sql(step.sql, planned)
+        return (time.perf_counter() - started) * 1000
+
+    def execute_alone(self, step: Step, planned: Planned) -> float | None:
+        from dualorm.spec.ops import CreateIndex, DropIndex
+
+        op = step.operation
+        if isinstance(op, CreateIndex | DropIndex):
+            valid = self._index_state(op.table, op.index.name)
+            if isinstance(op, CreateIndex) and valid is False:
+                # A failed or killed CREATE INDEX CONCURRENTLY leaves an INVALID index behind;
+                # it must go before the build is retried.
+                self._sql(f"DROP INDEX CONCURRENTLY IF EXISTS {self._index_ref(op)}", planned)
+            elif isinstance(op, CreateIndex) and valid:
+                return None
+            elif isinstance(op, DropIndex) and valid is None:
+                return None
+        # A concurrent build blocks no writer, so a downtime budget's statement_timeout must
+        # not cancel it half-way (leaving an INVALID index); it still waits under lock_timeout.
+        self.conn.execute("SET statement_timeout = 0")
+        try:
+            return self.execute(step, planned)
+        finally:
+            self.conn.execute("RESET statement_timeout")
+
+    def record(self, planned: Planned, before: Set[str], after: Set[str], duration_ms: int) -> None:
+        if planned.direction == "up":
+            ledger.record_applied(
+                self.conn,
+                planned.migration,
+                duration_ms=duration_ms,
+                applied_by=self.context.applied_by,
+                correlation_id=self.context.correlation_id,
+            )
+        else:
+            ledger.record_removed(self.conn, planned.migration.id)
+        foreign.stamp(
+            self.conn,
+            self.graph,
+            before,
+            after,
+            self.options.django_app_label,
+            tables_exist=self._foreign_ready,
+        )
+        self._stamped = True
+
+    def execute_batch(
+        self,
+        planned: Planned,
+        steps: Sequence[Step],
+        before: Set[str],
+        after: Set[str],
+        started: float,
+    ) -> list[float] | None:
+        """Run the migration's transaction in one round trip, COMMIT included.
+
+        BEGIN, every statement (each followed by a read of the transaction's clock, which
+        gives its duration; the last one's is read by the ledger write), the one statement
+        writing all three ledgers (each row count checked by ``dualorm.expect_rows``, which
+        raises on a wrong one) and COMMIT go out as one query (values bound by psycopg).
+        PostgreSQL skips the rest of the query after an error, so COMMIT only runs when
+        everything before it succeeded. When the batch fails it is rolled back and ``None``
+        is returned, so the step-by-step path runs the migration again and names the failing
+        statement (a lock timeout of a one-statement migration is named at once; a wrong
+        ledger count is a :class:`~dualorm.errors.LedgerError` at once). Python steps and
+        ``run_sql`` (which may hold several statements), the first ledger write of a run (the
+        foreign tables may not exist yet), a ledger without ``dualorm.expect_rows``, and a
+        connection already in a transaction (a rehearsal) go step by step.
+        """
+        import psycopg
+
+        from dualorm.runner.record import ledger_write
+        from dualorm.spec.ops import RunSQL
+
+        conn = self.conn
+        if (
+            not self._foreign_ready
+            or not self._checks_ready
+            or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+            or any(s.sql is None or isinstance(s.operation, RunSQL) for s in steps)
+        ):
+            return None
+        write = ledger_write(
+            planned.migration,
+            planned.direction,
+            self.graph,
+            before,
+            after,
+            app_label=self.options.django_app_label,
+            applied_by=self.context.applied_by,
+            correlation_id=self.context.correlation_id,
+            offset_ms=int((time.perf_counter() - started) * 1000),
+        )
+        if write is None:
+            return None
+        rows = self._send(steps, write)
+        if rows is None:
+            return None
+        # Committed. Each statement's clock read, the last one's taken by the ledger write.
+        self._stamped = True
+        ledger_row = rows[-1] if rows else None
+        clocks = [row[0] if row else None for row in rows[:-1]]
+        clocks.append(ledger_row[len(write.checks)] if ledger_row else None)
+        durations, previous = [], 0.0
+        for value in clocks[-len(steps) :] if steps else []:
+            elapsed = float(value) if isinstance(value, float | int) else previous
+            durations.append(max(elapsed - previous, 0.0))
+            previous = elapsed
+        return durations
+
+    # -- helpers
+
+    def _send(self, steps: Sequence[Step], write: LedgerWrite) -> list[Any] | None:
+        """Send BEGIN, the statements with a clock read after each, the ledger write, COMMIT.
+
+        Returns the clock rows and, last, the ledger counts once committed; ``None`` when the
+        batch failed (rolled back) and the migration must run step by step. A wrong ledger
+        count raises :class:`~dualorm.errors.LedgerError` (rolled back too).
+        """
+        import psycopg
+        from psycopg import errors
+
+        from dualorm.db import redact_text
+        from dualorm.runner.record import ELAPSED_MS
+
+        # Statements are separated by a newline before the semicolon, so a trailing line
+        # comment cannot swallow it; a literal % is doubled because the query has parameters.
+        parts, wanted = ["BEGIN"], set()
+        for index, step in enumerate(steps):
+            parts.append((step.sql or "").replace("%", "%%"))
+            if index < len(steps) - 1:
+                wanted.add(len(parts))
+                parts.append(f"SELECT {ELAPSED_MS}")
+        wanted.add(len(parts))
+        parts.append(write.sql)
+        parts.append("COMMIT")
+        cursor = psycopg.ClientCursor(self.conn)
+        try:
+            cursor.execute("\n;\n".join(parts), write.params)
+        except BaseException as exc:
+            # Whatever stopped the query (an error, an interrupt) stopped it before COMMIT
+            # ran, or the server committed everything and there is nothing to roll back.
+            self._rollback()
+            if not isinstance(exc, psycopg.Error):
+                raise
+            if exc.sqlstate == ledger.LEDGER_SQLSTATE:
+                raise LedgerError(_cause(exc, sqlstate=False)) from None
+            if isinstance(exc, errors.LockNotAvailable) and len(steps) == 1:
+                raise LockTimeout(redact_text(steps[0].sql or ""), _cause(exc)) from None
+            return None
+        # One result per part, in order: keep the clock reads and the ledger write's row.
+        rows: list[Any] = []
+        index = 0
+        while True:
+            if index in wanted:
+                rows.append(cursor.fetchone())
+            index += 1
+            if not cursor.nextset():
+                break
+        return rows
+
+    def _rollback(self) -> None:
+        import psycopg
+
+        # The error that ended the batch is the one to report, never the rollback's.
+        with contextlib.suppress(psycopg.Error):
+            if not self.conn.closed and self.conn.info.transaction_status != (
+                psycopg.pq.TransactionStatus.IDLE
+            ):
+                self.conn.execute(b"ROLLBACK")
+
+    def _sql(self, text: str, planned: Planned) -> None:
+        import psycopg
+        from psycopg import errors
+
+        from dualorm.db import redact_text
+
+        try:
+            self.conn.execute(text.encode())
+        except errors.LockNotAvailable as exc:
+            raise LockTimeout(redact_text(text), _cause(exc)) from None
+        except psycopg.Error as exc:
+            raise MigrationFailed(planned.migration.id, redact_text(text), _cause(exc)) from None
+
+    def _call(self, target: str, planned: Planned) -> None:
+        module_name, _, attr = target.partition(":")
+        root = self.options.python_root
+        added = root is not None and str(root) not in sys.path
+        if added:
+            sys.path.insert(0, str(root))
+        try:
+            function = getattr(importlib.import_module(module_name), attr)
+            function(self.conn)
+        except DualormError:
+            raise
+        except Exception as exc:
+            import psycopg
+            from psycopg import errors
+
+            if isinstance(exc, errors.LockNotAvailable):
+                raise LockTimeout(f"python {target}", _cause(exc)) from None
+            cause = (
+                _cause(exc) if isinstance(exc, psycopg.Error) else f"{type(exc).__name__}: {exc}"
+            )
+            raise MigrationFailed(planned.migration.id, f"python {target}", cause) from None
+        finally:
+            if added:
+                sys.path.remove(str(root))
+
+    def _index_state(self, table: str, name: str) -> bool | None:
+        from dualorm.schema import as_key
+
+        schema_name, _ = as_key(table)
+        row = self.conn.execute(
+            "SELECT i.indisvalid FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_index i ON i.indexrelid = c.oid "
+            "WHERE n.nspname = %s AND c.relname = %s",
+            (schema_name, name),
+        ).fetchone()
+        return None if row is None else bool(row[0])
+
+    @staticmethod
+    def _index_ref(op: Any) -> str:
+        from dualorm.schema import as_key
+        from dualorm.spec.sqltext import quote_ident
+
+        schema_name, _ = as_key(op.table)
+        return f"{quote_ident(schema_name)}.{quote_ident(op.index.name)}"
+
+
+def _cause(exc: BaseException, *, sqlstate: bool = True) -> str:
+    from dualorm.db import redact_text
+
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    lines = str(exc).strip().splitlines()
+    text = primary or (lines[0] if lines else type(exc).__name__)
+    state = getattr(exc, "sqlstate", None) if sqlstate else None
+    return redact_text(f"{text} (SQLSTATE {state})" if state else text)
+
+
+# -- writing a script ------------------------------------------------------------------------------
+
+
+@dataclass
+class ScriptSink:
+    """Write the run as a psql script instead of executing it; the ledgers appear as comments.
+
+    Nothing touches a database: ``lines`` is what ``psql -f`` would run.
+    """
+
+    lock_timeout_ms: int = 5000
+    lines: list[str] = field(default_factory=list)
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        return self._transaction()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.lines.append("BEGIN;")
+        if self.lock_timeout_ms:
+            self.lines.append(f"SET LOCAL lock_timeout = '{int(self.lock_timeout_ms)}ms';")
+        yield
+        self.lines.append("COMMIT;")
+
+    def execute(self, step: Step, planned: Planned) -> float | None:
+        if step.python is not None:
+            self.lines.append(f"-- run python {step.python} (called by dualorm migrate)")
+        elif step.sql is not None:
+            self.lines.append(f"{step.sql};")
+        return 0.0
+
+    def execute_alone(self, step: Step, planned: Planned) -> float | None:
+        self.lines.append(f"-- {planned.migration.id}: runs outside a transaction")
+        return self.execute(step, planned)
+
+    def record(self, planned: Planned, before: Set[str], after: Set[str], duration_ms: int) -> None:
+        verb = "record" if planned.direction == "up" else "remove"
+        self.lines.append(
+            f"-- {verb} {planned.migration.id} in dualorm.migrations, alembic_version "
+            "and django_migrations"
+        )
+
+    def execute_batch(
+        self,
+        planned: Planned,
+        steps: Sequence[Step],
+        before: Set[str],
+        after: Set[str],
+        started: float,
+    ) -> list[float] | None:
+        return None
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines) + ("\n" if self.lines else "")
