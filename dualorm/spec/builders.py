@@ -1,0 +1,432 @@
+"""The per-operation builders of change specs: one YAML operation -> one :class:`Operation`.
+
+Each operation key a spec may use (``create_table``, ``drop_column``, ``run_sql`` ...) is
+registered here with its required and optional fields and a builder that reads its mapping
+through a :class:`~dualorm.spec.reader.Reader` and resolves it against the schema the earlier
+operations produced (a drop gets the full object it drops). :func:`read_operation` dispatches
+one operation node, suggests the nearest key for an unknown one and attaches its line and
+acknowledgements; :func:`operation_names` lists the keys. The spec header, the dependency
+graph and the directory driver live in :mod:`dualorm.spec.load`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import yaml
+
+from dualorm.schema import Column, ForeignKey, PrimaryKey, Schema, UniqueConstraint, as_key, table
+from dualorm.spec.ops import (
+    Acknowledgement,
+    AddCheck,
+    AddColumn,
+    AddForeignKey,
+    AddPrimaryKey,
+    AddUnique,
+    AlterColumn,
+    ChangeKind,
+    CreateIndex,
+    CreateTable,
+    DropColumn,
+    DropConstraint,
+    DropIndex,
+    DropTable,
+    Operation,
+    RenameColumn,
+    RenameTable,
+    RunPython,
+    RunSQL,
+    ValidateConstraint,
+    find_constraint,
+)
+from dualorm.spec.reader import (
+    COLUMN_FIELDS,
+    Fields,
+    Reader,
+    default_name,
+    plain,
+    read_check,
+    read_column,
+    read_foreign_key,
+    read_index,
+    read_unique,
+)
+
+Builder = Callable[[Reader, yaml.Node, Schema, str], Operation]
+_BUILDERS: dict[str, tuple[Builder, tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _builder(
+    key: str, required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> Callable[[Callable[[Reader, Fields, Schema, str], Operation]], None]:
+    """Register how the operation ``key`` is read: its required and optional fields."""
+
+    def decorate(function: Callable[[Reader, Fields, Schema, str], Operation]) -> None:
+        def build(reader: Reader, node: yaml.Node, schema: Schema, what: str) -> Operation:
+            fields = reader.fields(node, what, required, (*optional, "acknowledge"))
+            return function(reader, fields, schema, what)
+
+        _BUILDERS[key] = (build, required, optional)
+
+    return decorate
+
+
+def operation_names() -> list[str]:
+    """Return the operation keys a spec may use, sorted."""
+    return sorted(_BUILDERS)
+
+
+def _table_of(reader: Reader, f: Fields, schema: Schema, key: str = "table") -> str:
+    name = reader.table_ref(f.entries[key], key)
+    if name not in schema:
+        raise reader.error(f.entries[key], f"table {name} does not exist at this point")
+    return name
+
+
+def _table_name(reader: Reader, f: Fields) -> str:
+    name = reader.name(f.entries["name"], "name")
+    schema_node = f.get("schema")
+    if schema_node is None:
+        return name
+    return f"{reader.name(schema_node, 'schema')}.{name}"
+
+
+@_builder(
+    "create_table",
+    ("name", "columns"),
+    ("schema", "comment", "primary_key", "uniques", "checks", "foreign_keys", "indexes"),
+)
+def _create_table(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    name = _table_name(reader, f)
+    schema_name, bare = as_key(name)
+    columns: list[Column] = []
+    pk_columns: list[str] = []
+    uniques: list[UniqueConstraint] = []
+    for node in reader.sequence(f.entries["columns"], f"{what}.columns"):
+        column = read_column(reader, node, "column", ("primary_key", "unique"))
+        column_fields = reader.mapping(node, "column")
+        if any(c.name == column.name for c in columns):
+            raise reader.error(node, f"column {column.name} is given twice")
+        if reader.boolean(column_fields, "primary_key", "column"):
+            pk_columns.append(column.name)
+        if reader.boolean(column_fields, "unique", "column"):
+            uniques.append(_column_unique(name, column.name))
+        columns.append(column)
+    primary_key = _primary_key(reader, f, name, tuple(pk_columns))
+    if primary_key is not None:
+        columns = [
+            replace(c, nullable=False) if c.name in primary_key.columns else c for c in columns
+        ]
+    uniques += [
+        read_unique(reader, n, name, "unique")
+        for n in reader.sequence(f.get("uniques") or _EMPTY, "uniques")
+    ]
+    checks = [
+        read_check(reader, n, "check") for n in reader.sequence(f.get("checks") or _EMPTY, "checks")
+    ]
+    fks = [
+        read_foreign_key(reader, n, name, "foreign key")
+        for n in reader.sequence(f.get("foreign_keys") or _EMPTY, "foreign_keys")
+    ]
+    for node, fk in zip(
+        reader.sequence(f.get("foreign_keys") or _EMPTY, "foreign_keys"), fks, strict=True
+    ):
+        if not fk.validated:
+            raise reader.error(node, "not_valid applies to add_foreign_key on an existing table")
+    indexes = [
+        read_index(reader, n, name, "index")[0]
+        for n in reader.sequence(f.get("indexes") or _EMPTY, "indexes")
+    ]
+    created = table(
+        bare,
+        columns,
+        schema=schema_name,
+        primary_key=primary_key,
+        uniques=uniques,
+        checks=checks,
+        foreign_keys=fks,
+        indexes=indexes,
+        comment=reader.optional_string(f, "comment", what),
+    )
+    known = {c.name for c in columns}
+    for group, used in (
+        ("unique", [c for u in uniques for c in u.columns]),
+        ("foreign key", [c for fk in fks for c in fk.columns]),
+        ("primary key", list(primary_key.columns) if primary_key else []),
+    ):
+        for column_name in used:
+            if column_name not in known:
+                raise reader.error(
+                    f.node, f"{group} names column {column_name}, which {name} does not have"
+                )
+    return CreateTable(created)
+
+
+_EMPTY = yaml.SequenceNode("tag:yaml.org,2002:seq", [])
+
+
+def _column_unique(table_name: str, column: str) -> UniqueConstraint:
+    return UniqueConstraint(default_name(table_name, (column,), "key"), (column,))
+
+
+def _primary_key(
+    reader: Reader, f: Fields, name: str, from_columns: tuple[str, ...]
+) -> PrimaryKey | None:
+    node = f.get("primary_key")
+    if node is None:
+        return PrimaryKey(f"{as_key(name)[1]}_pkey", from_columns) if from_columns else None
+    if from_columns:
+        raise reader.error(
+            node, "give the primary key either on columns or as primary_key, not both"
+        )
+    pk = reader.fields(node, "primary_key", ("columns",), ("name",))
+    columns = reader.names(pk.entries["columns"], "primary_key.columns")
+    name_node = pk.get("name")
+    pk_name = reader.name(name_node, "primary_key.name") if name_node else f"{as_key(name)[1]}_pkey"
+    return PrimaryKey(pk_name, columns)
+
+
+@_builder("drop_table", ("name",), ("schema",))
+def _drop_table(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    name = _table_name(reader, f)
+    found = schema.get(name)
+    if found is None:
+        raise reader.error(f.entries["name"], f"table {name} does not exist at this point")
+    return DropTable(found)
+
+
+@_builder("rename_table", ("name", "new_name"), ("schema",))
+def _rename_table(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    return RenameTable(_table_name(reader, f), reader.name(f.entries["new_name"], "new_name"))
+
+
+@_builder("add_column", ("table", "name", "type"), COLUMN_FIELDS)
+def _add_column(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    table_name = _table_of(reader, f, schema)
+    column_node = yaml.MappingNode(
+        "tag:yaml.org,2002:map",
+        [(k, v) for k, v in f.node.value if plain(k) not in ("table", "acknowledge")],
+        start_mark=f.node.start_mark,
+    )
+    return AddColumn(table_name, read_column(reader, column_node, what))
+
+
+def _existing_column(reader: Reader, f: Fields, schema: Schema) -> tuple[str, Any]:
+    table_name = _table_of(reader, f, schema)
+    column_name = reader.name(f.entries["name"], "name")
+    found_table = schema.get(table_name)
+    column = found_table.column(column_name) if found_table else None
+    if column is None:
+        raise reader.error(
+            f.entries["name"], f"column {table_name}.{column_name} does not exist at this point"
+        )
+    return table_name, column
+
+
+@_builder("drop_column", ("table", "name"))
+def _drop_column(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    return DropColumn(*_existing_column(reader, f, schema))
+
+
+@_builder(
+    "alter_column",
+    ("table", "name"),
+    ("type", "using", "reverse_using", "nullable", "server_default", "comment"),
+)
+def _alter_column(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    table_name, current = _existing_column(reader, f, schema)
+    to, changes = current, ChangeKind.NONE
+    if "type" in f:
+        to = replace(to, type=reader.type(f.entries["type"], f"{what}.type"))
+        changes |= ChangeKind.TYPE
+    if "nullable" in f:
+        to = replace(to, nullable=reader.boolean(f, "nullable", what))
+        changes |= ChangeKind.NULL
+    default_node = f.get("server_default")
+    if default_node is not None:
+        value = None if plain(default_node) is None else reader.expression(default_node, what)
+        to = replace(to, default=value)
+        changes |= ChangeKind.DEFAULT
+    if "comment" in f:
+        to = replace(to, comment=reader.optional_string(f, "comment", what))
+        changes |= ChangeKind.COMMENT
+    if changes is ChangeKind.NONE:
+        raise reader.error(
+            f.node, f"{what} changes nothing: give type, nullable, server_default or comment"
+        )
+    if ("using" in f or "reverse_using" in f) and ChangeKind.TYPE not in changes:
+        raise reader.error(f.node, f"{what}: using applies only to a type change")
+    return AlterColumn(
+        table_name,
+        current,
+        to,
+        changes,
+        using=reader.optional_string(f, "using", what),
+        reverse_using=reader.optional_string(f, "reverse_using", what),
+    )
+
+
+@_builder("rename_column", ("table", "name", "new_name"))
+def _rename_column(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    table_name, column = _existing_column(reader, f, schema)
+    return RenameColumn(table_name, column.name, reader.name(f.entries["new_name"], "new_name"))
+
+
+@_builder(
+    "create_index", ("table", "columns"), ("name", "unique", "where", "method", "concurrently")
+)
+def _create_index(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    table_name = _table_of(reader, f, schema)
+    index_node = yaml.MappingNode(
+        "tag:yaml.org,2002:map",
+        [
+            (k, v)
+            for k, v in f.node.value
+            if plain(k) not in ("table", "acknowledge", "concurrently")
+        ],
+        start_mark=f.node.start_mark,
+    )
+    index, _ = read_index(reader, index_node, table_name, what)
+    return CreateIndex(table_name, index, concurrently=reader.boolean(f, "concurrently", what))
+
+
+@_builder("drop_index", ("name",), ("table", "concurrently"))
+def _drop_index(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    name = reader.name(f.entries["name"], "name")
+    candidates = [
+        (t, i)
+        for t in schema
+        for i in t.indexes
+        if i.name == name and ("table" not in f or t.key == as_key(_table_of(reader, f, schema)))
+    ]
+    if not candidates:
+        raise reader.error(f.entries["name"], f"index {name} does not exist at this point")
+    if len(candidates) > 1:
+        raise reader.error(
+            f.entries["name"], f"index {name} exists in several schemas; give its table"
+        )
+    owner, index = candidates[0]
+    return DropIndex(
+        owner.qualified_name, index, concurrently=reader.boolean(f, "concurrently", what)
+    )
+
+
+@_builder("add_primary_key", ("table", "columns"), ("name",))
+def _add_primary_key(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    table_name = _table_of(reader, f, schema)
+    columns = reader.names(f.entries["columns"], "columns")
+    name_node = f.get("name")
+    name = reader.name(name_node, "name") if name_node else f"{as_key(table_name)[1]}_pkey"
+    return AddPrimaryKey(table_name, PrimaryKey(name, columns))
+
+
+def _constraint_node(f: Fields, drop: tuple[str, ...]) -> yaml.MappingNode:
+    return yaml.MappingNode(
+        "tag:yaml.org,2002:map",
+        [(k, v) for k, v in f.node.value if plain(k) not in drop],
+        start_mark=f.node.start_mark,
+    )
+
+
+@_builder(
+    "add_foreign_key",
+    ("table", "columns", "references"),
+    ("name", "on_delete", "on_update", "deferrable", "initially_deferred", "not_valid"),
+)
+def _add_foreign_key(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    table_name = _table_of(reader, f, schema)
+    node = _constraint_node(f, ("table", "acknowledge"))
+    fk: ForeignKey = read_foreign_key(reader, node, table_name, what)
+    return AddForeignKey(table_name, fk)
+
+
+@_builder("add_unique", ("table", "columns"), ("name", "deferrable"))
+def _add_unique(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    table_name = _table_of(reader, f, schema)
+    node = _constraint_node(f, ("table", "acknowledge"))
+    return AddUnique(table_name, read_unique(reader, node, table_name, what))
+
+
+@_builder("add_check", ("table", "name", "expression"), ("not_valid",))
+def _add_check(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    table_name = _table_of(reader, f, schema)
+    node = _constraint_node(f, ("table", "acknowledge"))
+    return AddCheck(table_name, read_check(reader, node, what))
+
+
+@_builder("validate_constraint", ("table", "name"))
+def _validate_constraint(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    return ValidateConstraint(_table_of(reader, f, schema), reader.name(f.entries["name"], "name"))
+
+
+@_builder("drop_constraint", ("table", "name"))
+def _drop_constraint(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    table_name = _table_of(reader, f, schema)
+    name = reader.name(f.entries["name"], "name")
+    owner = schema.get(table_name)
+    found = find_constraint(owner, name) if owner is not None else None
+    if found is None:
+        raise reader.error(
+            f.entries["name"], f"constraint {name} does not exist on {table_name} at this point"
+        )
+    return DropConstraint(table_name, found)
+
+
+@_builder("run_sql", ("sql",), ("reverse_sql",))
+def _run_sql(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    reverse_node = f.get("reverse_sql")
+    reverse = None
+    if reverse_node is not None and plain(reverse_node) is not None:
+        value = plain(reverse_node)
+        if not isinstance(value, str):
+            raise reader.error(reverse_node, f"{what}.reverse_sql must be text")
+        reverse = value
+    return RunSQL(reader.string(f.entries["sql"], f"{what}.sql"), reverse)
+
+
+@_builder("run_python", ("function",), ("reverse_function",))
+def _run_python(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    reverse_node = f.get("reverse_function")
+    reverse = None
+    if reverse_node is not None and plain(reverse_node) is not None:
+        reverse = reader.function_path(reverse_node, f"{what}.reverse_function")
+    return RunPython(reader.function_path(f.entries["function"], f"{what}.function"), reverse)
+
+
+def _acknowledgements(reader: Reader, node: yaml.Node | None) -> tuple[Acknowledgement, ...]:
+    if node is None:
+        return ()
+    out = []
+    for item in reader.sequence(node, "acknowledge"):
+        f = reader.fields(item, "acknowledge", ("rule", "reason"))
+        out.append(
+            Acknowledgement(
+                reader.string(f.entries["rule"], "acknowledge.rule"),
+                reader.string(f.entries["reason"], "acknowledge.reason"),
+            )
+        )
+    return tuple(out)
+
+
+def read_operation(reader: Reader, node: yaml.Node, schema: Schema) -> Operation:
+    """Build the operation written at ``node``, resolved against ``schema``."""
+    outer = reader.mapping(node, "an operation")
+    if len(outer.entries) != 1:
+        raise reader.error(
+            node,
+            "an operation is a mapping with exactly one key, its kind "
+            f"(got {', '.join(outer.entries) or 'none'})",
+        )
+    ((key, body),) = outer.entries.items()
+    entry = _BUILDERS.get(key)
+    if entry is None:
+        hint = difflib.get_close_matches(key, sorted(_BUILDERS), n=1)
+        suggestion = f" (did you mean {hint[0]}?)" if hint else ""
+        raise reader.error(node, f"unknown operation {key}{suggestion}")
+    build = entry[0]
+    op = build(reader, body, schema, key)
+    acknowledge = _acknowledgements(reader, reader.mapping(body, key).get("acknowledge"))
+    return replace(op, line=node.start_mark.line + 1, acknowledge=acknowledge)
