@@ -188,6 +188,12 @@ MALFORMED: list[tuple[str, str, int, str]] = [
         "add_column: unknown field nulable (did you mean nullable?)",
     ),
     (
+        "comma_splits_flow_value",
+        "  - add_column: {table: users, name: a, type: numeric(12,2), nullable: false}\n",
+        5,
+        'the value numeric(12,2) was split at its comma; quote it: type: "numeric(12,2)"',
+    ),
+    (
         "bad_type",
         "  - add_column: {table: users, name: a, type: varchr(255)}\n",
         5,

@@ -168,15 +168,18 @@ class Reader:
         """Return the mapping's entries after checking for missing and unknown keys."""
         found = self.mapping(node, what)
         allowed = set(required) | set(optional)
+        previous: tuple[str, yaml.Node] | None = None
         for key, value in found.entries.items():
             if key not in allowed:
+                split = _split_at_comma(found.node, previous, key, value)
                 hint = difflib.get_close_matches(key, sorted(allowed), n=1)
-                suggestion = f" (did you mean {hint[0]}?)" if hint else ""
+                suggestion = split or (f" (did you mean {hint[0]}?)" if hint else "")
                 known = ", ".join(sorted(allowed))
                 raise self.error(
                     _key_node(found.node, key) or value,
                     f"{what}: unknown field {key}{suggestion}; known fields: {known}",
                 )
+            previous = key, value
         for key in required:
             if key not in found.entries:
                 raise self.error(node, f"{what}: missing field {key}")
@@ -413,3 +416,24 @@ def read_index(
         method=method.lower(),
     )
     return index, f
+
+
+def _split_at_comma(
+    mapping: yaml.Node, previous: tuple[str, yaml.Node] | None, key: str, value: yaml.Node
+) -> str:
+    """Explain an unknown key that is the tail of a value a flow mapping split at its comma.
+
+    In ``{type: numeric(12,2)}`` YAML ends the value at the comma, so ``2)`` becomes a key
+    with no value; the fix is quoting the value, which the message spells out.
+    """
+    if previous is None or not getattr(mapping, "flow_style", False):
+        return ""
+    if not (isinstance(value, yaml.ScalarNode) and value.value == ""):
+        return ""
+    before = plain(previous[1])
+    if not isinstance(before, str) or before.count("(") <= before.count(")"):
+        return ""
+    return (
+        f" (the value {before},{key} was split at its comma; "
+        f'quote it: {previous[0]}: "{before},{key}")'
+    )
