@@ -1,12 +1,17 @@
 """Migrate benchmark: 300 generated specs applied from zero four ways, and status as processes.
 
-In one run, on four fresh databases of the same server: ``dualorm migrate up``, ``alembic
+In one run, on fresh databases of the same server: ``dualorm migrate up``, ``alembic
 upgrade head`` of the emitted revisions, ``django-admin migrate`` of the emitted Django
-migrations, and ``psql -f`` of the emitted SQL. Then ``dualorm migrate status`` against
+migrations, and ``psql -f`` of the emitted SQL, interleaved over ``--rounds`` rounds (each
+round four new databases), reported as medians. Then ``dualorm migrate status`` against
 ``alembic current`` and ``django-admin showmigrations`` as whole processes (median of five).
 Targets, as ratios: up <= 1.5x psql -f; status <= 0.6x alembic current.
 
-    python bench/bench_migrate.py [--count 300]
+The Python tools are started through the console scripts installed beside the interpreter
+running the benchmark (a virtualenv's ``bin/``), never through a version manager's shim on
+PATH, which would add its own start-up to theirs and not to psql's.
+
+    python bench/bench_migrate.py [--count 300] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -165,63 +170,71 @@ def median(root: Path, url: str, argv: list[str], runs: int = 5) -> float:
     return statistics.median(timed(root, url, argv) for _ in range(runs))
 
 
+def script(name: str) -> str:
+    """The console script ``name`` installed beside this interpreter, else found on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else (shutil.which(name) or name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     admin = server_url()
-    dualorm_cmd = [shutil.which("dualorm") or "dualorm"]
+    dualorm_cmd = [script("dualorm")]
+    alembic_cmd = [script("alembic"), "-c", "alembic.ini"]
+    django_cmd = [script("django-admin")]
     with tempfile.TemporaryDirectory(prefix="dualorm-bench-") as tmp:
         root = Path(tmp)
         build_project(root, args.count)
+        contenders = {
+            "psql -f": [
+                pg_bin("psql"),
+                "-q",
+                "-X",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-f",
+                "all.sql",
+            ],
+            "dualorm migrate up": [*dualorm_cmd, "migrate", "up"],
+            "alembic upgrade head": [*alembic_cmd, "upgrade", "head"],
+            "django-admin migrate": [*django_cmd, "migrate", "--settings=benchapp.settings"],
+        }
+        runs: dict[str, list[float]] = {name: [] for name in contenders}
+        for _ in range(args.rounds):
+            for name, argv in contenders.items():
+                with scratch_database(admin, "bm") as url:
+                    if argv[0].endswith("psql"):
+                        argv = [*argv, "-d", url]
+                    runs[name].append(timed(root, url, argv))
+        up = {name: statistics.median(seconds) for name, seconds in runs.items()}
         with (
             scratch_database(admin, "bd") as db_dualorm,
             scratch_database(admin, "ba") as db_alembic,
             scratch_database(admin, "bj") as db_django,
-            scratch_database(admin, "bp") as db_psql,
         ):
-            up = {
-                "psql -f": timed(
-                    root,
-                    db_psql,
-                    [
-                        pg_bin("psql"),
-                        "-q",
-                        "-X",
-                        "-v",
-                        "ON_ERROR_STOP=1",
-                        "-d",
-                        db_psql,
-                        "-f",
-                        "all.sql",
-                    ],
-                ),
-                "dualorm migrate up": timed(root, db_dualorm, [*dualorm_cmd, "migrate", "up"]),
-                "alembic upgrade head": timed(
-                    root, db_alembic, ["alembic", "-c", "alembic.ini", "upgrade", "head"]
-                ),
-                "django-admin migrate": timed(
-                    root, db_django, ["django-admin", "migrate", "--settings=benchapp.settings"]
-                ),
-            }
+            timed(root, db_dualorm, [*dualorm_cmd, "migrate", "up"])
+            timed(root, db_alembic, [*alembic_cmd, "upgrade", "head"])
+            timed(root, db_django, [*django_cmd, "migrate", "--settings=benchapp.settings"])
             status = {
-                "alembic current": median(
-                    root, db_alembic, ["alembic", "-c", "alembic.ini", "current"]
-                ),
+                "alembic current": median(root, db_alembic, [*alembic_cmd, "current"]),
                 "django-admin showmigrations": median(
                     root,
                     db_django,
-                    ["django-admin", "showmigrations", "--settings=benchapp.settings"],
+                    [*django_cmd, "showmigrations", "--settings=benchapp.settings"],
                 ),
                 "dualorm migrate status": median(
                     root, db_dualorm, [*dualorm_cmd, "migrate", "status"]
                 ),
             }
-    print(f"## Migrate ({args.count} specs, one run)\n")
-    print("| apply from zero | seconds | ratio to psql -f |")
-    print("| --- | --- | --- |")
+    print(f"## Migrate ({args.count} specs, median of {args.rounds} interleaved rounds)\n")
+    print("| apply from zero | median s | ratio to psql -f | every round s |")
+    print("| --- | --- | --- | --- |")
     for name, seconds in up.items():
-        print(f"| {name} | {seconds:.2f} | {seconds / up['psql -f']:.2f}x |")
+        every = ", ".join(f"{s:.2f}" for s in runs[name])
+        print(f"| {name} | {seconds:.2f} | {seconds / up['psql -f']:.2f}x | {every} |")
     print("\n| status (whole process, median of 5) | seconds | ratio to alembic current |")
     print("| --- | --- | --- |")
     for name, seconds in status.items():
