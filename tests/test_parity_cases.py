@@ -7,14 +7,15 @@ gives the same catalog.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from parity import catalog, emit
 
 from dualorm.django_setup import setup
-from dualorm.schema import Column, PrimaryKey, Schema, UniqueConstraint, table
-from dualorm.spec.ops import AddUnique, CreateTable, Operation
+from dualorm.schema import Column, PrimaryKey, Schema, Table, UniqueConstraint, table
+from dualorm.spec.ops import AddUnique, CreateTable, DropTable, Operation
 from dualorm.testing import scratch_database
 
 setup(offline=True)
@@ -30,6 +31,12 @@ def _keyed(name: str, key_type: str) -> CreateTable:
     )
 
 
+def _keyed_with_unique(name: str) -> Table:
+    return replace(
+        _keyed(name, "bigint").table, uniques=(UniqueConstraint(f"{name}_id_key1", ("id",)),)
+    )
+
+
 CASES: dict[str, list[Operation]] = {
     # SQLAlchemy made a lone integer primary key BIGSERIAL on the Alembic side only.
     "bigint_primary_key_stays_plain": [_keyed("t0_alpha", "bigint"), _keyed("t1_alpha", "integer")],
@@ -39,6 +46,14 @@ CASES: dict[str, list[Operation]] = {
         _keyed("t0_gamma", "bigint"),
         AddUnique("t0_gamma", UniqueConstraint("t0_gamma_id_key1", ("id",))),
     ],
+    # CREATE TABLE folds a UNIQUE on the primary key's columns into the key: re-creating the
+    # dropped table on the way down lost the constraint, and dropping it then failed.
+    "dropped_table_with_unique_on_its_key": [
+        _keyed("t0_delta", "bigint"),
+        AddUnique("t0_delta", UniqueConstraint("t0_delta_id_key1", ("id",))),
+        DropTable(_keyed_with_unique("t0_delta")),
+    ],
+    "created_table_with_unique_on_its_key": [CreateTable(_keyed_with_unique("t0_eps"))],
 }
 
 

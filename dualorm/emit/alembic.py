@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -33,7 +34,16 @@ from dualorm.emit import sql as sql_emit
 from dualorm.emit.pyformat import header, indent_block, string_literal
 from dualorm.emit.registry import Registry, Rendered
 from dualorm.errors import ConfigError, IrreversibleError
-from dualorm.schema import DEFAULT_SCHEMA, Column, FkAction, ForeignKey, Identity, Table, as_key
+from dualorm.schema import (
+    DEFAULT_SCHEMA,
+    Column,
+    FkAction,
+    ForeignKey,
+    Identity,
+    Table,
+    UniqueConstraint,
+    as_key,
+)
 from dualorm.spec.model import Migration
 from dualorm.spec.ops import (
     AddCheck,
@@ -322,7 +332,10 @@ def _create_table(op: CreateTable) -> Rendered:
     if not _mappable(op.table.columns):
         return _execute(op)
     name = op.table.qualified_name
-    items: list[ops.MigrateOperation] = [ops.CreateTableOp.from_table(_sa_table(op.table))]
+    later = sql_emit.folded_uniques(op.table)
+    inline = replace(op.table, uniques=tuple(u for u in op.table.uniques if u not in later))
+    items: list[ops.MigrateOperation] = [ops.CreateTableOp.from_table(_sa_table(inline))]
+    items += [_create_unique_op(name, u) for u in later]
     items += [_create_index_op(name, i, False) for i in op.table.indexes]
     return _alembic_ops(items)
 
@@ -475,20 +488,16 @@ def _add_foreign_key(op: AddForeignKey) -> Rendered:
     )
 
 
+def _create_unique_op(table: str, unique: UniqueConstraint) -> ops.CreateUniqueConstraintOp:
+    kw = {"deferrable": True} if unique.deferrable else {}
+    return ops.CreateUniqueConstraintOp(
+        conv(unique.name), _name_of(table), list(unique.columns), schema=_schema_of(table), **kw
+    )
+
+
 @alembic_renderer.register(AddUnique)
 def _add_unique(op: AddUnique) -> Rendered:
-    kw = {"deferrable": True} if op.constraint.deferrable else {}
-    return _alembic_ops(
-        [
-            ops.CreateUniqueConstraintOp(
-                conv(op.constraint.name),
-                _name_of(op.table),
-                list(op.constraint.columns),
-                schema=_schema_of(op.table),
-                **kw,
-            )
-        ]
-    )
+    return _alembic_ops([_create_unique_op(op.table, op.constraint)])
 
 
 @alembic_renderer.register(AddCheck)

@@ -176,16 +176,32 @@ def _alter(table: str, action: str) -> str:
 # -- one renderer per operation --------------------------------------------------------------
 
 
+def folded_uniques(t: Table) -> tuple[UniqueConstraint, ...]:
+    """The unique constraints of ``t`` that ``CREATE TABLE`` would fold into its primary key.
+
+    PostgreSQL silently drops a ``UNIQUE`` written in ``CREATE TABLE`` whose columns (in the
+    same order) and deferrability equal the primary key's; added by ``ALTER TABLE`` it stays.
+    Every emitter therefore creates the table without these and adds them right after.
+    """
+    if t.primary_key is None:
+        return ()
+    key = t.primary_key.columns
+    return tuple(u for u in t.uniques if u.columns == key and not u.deferrable)
+
+
 def _create_table_statements(t: Table) -> Statements:
     name = t.qualified_name
     lines = [column_definition(c) for c in t.columns]
+    later = folded_uniques(t)
     constraints: list[PrimaryKey | UniqueConstraint | CheckConstraint | ForeignKey] = []
     if t.primary_key is not None:
         constraints.append(t.primary_key)
-    constraints += [*t.uniques, *t.checks, *t.foreign_keys]
+    constraints += [u for u in t.uniques if u not in later]
+    constraints += [*t.checks, *t.foreign_keys]
     lines += [constraint_definition(c) for c in constraints]
     body = ",\n".join(f"    {line}" for line in lines)
     out = [f"CREATE TABLE {qualified(name)} (\n{body}\n)"]
+    out += [_alter(name, f"ADD {constraint_definition(u)}") for u in later]
     out += [_create_index(name, i, False) for i in t.indexes]
     if t.comment is not None:
         out.append(_comment(f"TABLE {qualified(name)}", t.comment))
