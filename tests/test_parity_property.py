@@ -1,5 +1,6 @@
 """Property: random valid operation sequences, emitted for Alembic and Django, give identical
-catalogs on two fresh databases, and down-then-up gives the same catalog again."""
+catalogs on two fresh databases, equal to the schema the operations' own model predicts, and
+down-then-up gives the same catalog again."""
 
 from __future__ import annotations
 
@@ -8,19 +9,36 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from parity import catalog, emit
 
+from dualorm.db import connect
 from dualorm.django_setup import setup
 from dualorm.errors import SpecError
-from dualorm.schema import Column, Index, PrimaryKey, Schema, UniqueConstraint, table
+from dualorm.normalize import normalize
+from dualorm.schema import (
+    CheckConstraint,
+    Column,
+    FkAction,
+    ForeignKey,
+    Index,
+    PrimaryKey,
+    Schema,
+    Table,
+    UniqueConstraint,
+    table,
+)
 from dualorm.spec.ops import (
+    AddCheck,
     AddColumn,
+    AddForeignKey,
     AddUnique,
     AlterColumn,
     ChangeKind,
     CreateIndex,
     CreateTable,
     DropColumn,
+    DropTable,
     Operation,
     RenameColumn,
+    RenameTable,
 )
 from dualorm.testing import scratch_database
 
@@ -33,6 +51,18 @@ DEFAULTS = {
     "jsonb": "'{}'::jsonb",
 }
 NAMES = st.sampled_from(["alpha", "beta", "gamma", "delta"])
+# Type changes both tools can make and undo on an empty table: (from, to, using, reverse_using).
+RETYPES = [
+    ("integer", "bigint", None, None),
+    ("bigint", "integer", None, None),
+    ("text", "character varying(40)", None, None),
+    ("character varying(40)", "text", None, None),
+    ("integer", "text", "{c}::text", "{c}::integer"),
+]
+KINDS = [
+    "create", "add", "drop", "alter", "rename", "index", "unique",
+    "retype", "default", "fk", "check", "rename_table", "drop_table",
+]  # fmt: skip
 
 # Rendering Django constraints reads settings (their default messages are lazy translations).
 setup(offline=True)
@@ -44,9 +74,7 @@ def operations(draw: st.DrawFn) -> list[Operation]:
     ops: list[Operation] = []
     for step in range(draw(st.integers(2, 7))):
         names = [t.name for t in schema]
-        kind = draw(
-            st.sampled_from(["create", "add", "drop", "alter", "rename", "index", "unique"])
-        )
+        kind = draw(st.sampled_from(KINDS))
         op: Operation
         if kind == "create" or not names:
             name = f"t{step}_{draw(NAMES)}"
@@ -56,6 +84,7 @@ def operations(draw: st.DrawFn) -> list[Operation]:
                     [
                         Column("id", "bigint", nullable=False),
                         Column("v", draw(st.sampled_from(TYPES))),
+                        *([Column("ref", "bigint")] if draw(st.booleans()) else []),
                     ],
                     primary_key=PrimaryKey(f"{name}_pkey", ("id",)),
                 )
@@ -87,6 +116,52 @@ def operations(draw: st.DrawFn) -> list[Operation]:
                 )
             elif kind in ("alter", "rename"):
                 op = RenameColumn(t.name, column.name, f"{column.name}_{step}")
+            elif kind == "retype" and column.name not in key and not _in_fk(schema, t, column):
+                choices = [r for r in RETYPES if r[0] == column.type and column.default is None]
+                if not choices:
+                    continue
+                old, new_type, using, back = draw(st.sampled_from(choices))
+                op = AlterColumn(
+                    t.name,
+                    column,
+                    Column(column.name, new_type, nullable=column.nullable),
+                    ChangeKind.TYPE,
+                    using=using and using.format(c=column.name),
+                    reverse_using=back and back.format(c=column.name),
+                )
+            elif kind == "default" and column.type in DEFAULTS:
+                default = None if column.default else DEFAULTS[column.type]
+                op = AlterColumn(
+                    t.name,
+                    column,
+                    Column(column.name, column.type, nullable=column.nullable, default=default),
+                    ChangeKind.DEFAULT,
+                )
+            elif kind == "fk" and (refs := [c for c in t.columns if _can_reference(t, c)]):
+                column = draw(st.sampled_from(refs))
+                target = schema.get(draw(st.sampled_from(names)))
+                assert target is not None
+                op = AddForeignKey(
+                    t.name,
+                    ForeignKey(
+                        f"{t.name}_{column.name}_fk{step}",
+                        (column.name,),
+                        target.name,
+                        ("id",),
+                        on_delete=draw(st.sampled_from(list(FkAction))),
+                    ),
+                )
+            elif kind == "check":
+                op = AddCheck(
+                    t.name,
+                    CheckConstraint(f"{t.name}_ck{step}", f"{column.name} IS NOT NULL"),
+                )
+            elif kind == "rename_table":
+                op = RenameTable(t.name, f"r{step}_{draw(NAMES)}")
+            elif kind == "drop_table":
+                op = DropTable(t)
+            elif kind in ("retype", "default", "fk"):
+                continue  # not applicable to the drawn column
             elif kind == "index":
                 op = CreateIndex(
                     t.name,
@@ -108,6 +183,23 @@ def operations(draw: st.DrawFn) -> list[Operation]:
     return ops
 
 
+def _can_reference(t: Table, column: Column) -> bool:
+    """Whether ``column`` can take a foreign key to another table's bigint ``id``."""
+    key = () if t.primary_key is None else t.primary_key.columns
+    return column.type == "bigint" and column.name not in key
+
+
+def _in_fk(schema: Schema, t: Table, column: Column) -> bool:
+    """Whether a foreign key uses ``column`` (retyping it would mismatch the other side)."""
+    if any(column.name in fk.columns for fk in t.foreign_keys):
+        return True
+    return any(
+        fk.ref_table == t.name and column.name in fk.ref_columns
+        for other in schema
+        for fk in other.foreign_keys
+    )
+
+
 @pytest.mark.slow
 @settings(
     max_examples=25,
@@ -118,11 +210,16 @@ def operations(draw: st.DrawFn) -> list[Operation]:
 def test_emitted_migrations_build_identical_catalogs(
     admin_url: str, tmp_path_factory: pytest.TempPathFactory, ops: list[Operation], cut: int
 ) -> None:
+    expected = Schema()
+    for op in ops:
+        expected = op.apply(expected)
     emitted = emit(ops, tmp_path_factory.mktemp("prop"), cut)
     with scratch_database(admin_url, "qa") as a, scratch_database(admin_url, "qb") as b:
         emitted.upgrade(a, b)
         first = catalog(a)
         assert first == catalog(b)
+        with connect(a) as conn:
+            assert first == normalize(expected, conn)  # what the specs say the schema is
         emitted.downgrade(a, b)
         assert catalog(a) == catalog(b) == Schema()
         emitted.upgrade(a, b)
