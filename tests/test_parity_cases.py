@@ -54,6 +54,17 @@ CASES: dict[str, list[Operation]] = {
         DropTable(_keyed_with_unique("t0_delta")),
     ],
     "created_table_with_unique_on_its_key": [CreateTable(_keyed_with_unique("t0_eps"))],
+    "created_table_with_two_equal_uniques": [
+        CreateTable(
+            replace(
+                _keyed("t0_zeta", "bigint").table,
+                uniques=(
+                    UniqueConstraint("t0_zeta_v_key", ("v",)),
+                    UniqueConstraint("t0_zeta_v_key2", ("v",)),
+                ),
+            )
+        )
+    ],
 }
 
 

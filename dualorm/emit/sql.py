@@ -177,16 +177,20 @@ def _alter(table: str, action: str) -> str:
 
 
 def folded_uniques(t: Table) -> tuple[UniqueConstraint, ...]:
-    """The unique constraints of ``t`` that ``CREATE TABLE`` would fold into its primary key.
+    """The unique constraints of ``t`` that ``CREATE TABLE`` would fold into an earlier key.
 
     PostgreSQL silently drops a ``UNIQUE`` written in ``CREATE TABLE`` whose columns (in the
-    same order) and deferrability equal the primary key's; added by ``ALTER TABLE`` it stays.
-    Every emitter therefore creates the table without these and adds them right after.
+    same order) and deferrability equal the primary key's or an earlier unique constraint's;
+    added by ``ALTER TABLE`` it stays. Every emitter therefore creates the table without
+    these and adds them right after.
     """
-    if t.primary_key is None:
-        return ()
-    key = t.primary_key.columns
-    return tuple(u for u in t.uniques if u.columns == key and not u.deferrable)
+    seen = set() if t.primary_key is None else {(t.primary_key.columns, False)}
+    folded = []
+    for u in t.uniques:
+        if (u.columns, u.deferrable) in seen:
+            folded.append(u)
+        seen.add((u.columns, u.deferrable))
+    return tuple(folded)
 
 
 def _create_table_statements(t: Table) -> Statements:
