@@ -105,7 +105,8 @@ class ForeignKey:
 
 @dataclass(frozen=True, slots=True)
 class Index:
-    """A non-constraint index. ``columns`` holds column names or canonical expressions."""
+    """A non-constraint index. ``columns`` holds column names or canonical expressions;
+    ``include`` the non-key columns stored in the index (``INCLUDE (...)``), in order."""
 
     name: str
     columns: tuple[str, ...]
@@ -113,6 +114,7 @@ class Index:
     where: str | None = None
     method: str = "btree"
     valid: bool = True
+    include: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,6 +207,13 @@ CASES: list[tuple[str, Schema, Schema, set[tuple[DiffKind, str, Severity]], str]
         "WHERE (id > 0)",
     ),
     (
+        "index_include_mismatch",
+        BASE,
+        with_users(indexes=(Index("users_created_at_idx", ("created_at",), include=("id",)),)),
+        {(DiffKind.INDEX_MISMATCH, "users.users_created_at_idx", Severity.ERROR)},
+        "INCLUDE (id)",
+    ),
+    (
         "index_name_only",
         BASE,
         with_users(indexes=(Index("ix_users_created_at", ("created_at",)),)),

@@ -175,6 +175,17 @@ def test_rename_column_follows_into_constraints_indexes_and_expressions() -> Non
     assert renamed.get("books").foreign_keys[0].ref_columns == ("author_id",)  # type: ignore[union-attr]
 
 
+def test_include_columns_follow_a_rename_and_keep_their_column_from_a_drop() -> None:
+    covering = Index("notes_id_body_idx", ("id",), include=("body",))
+    with_index = CreateIndex("notes", covering).apply(BASE)
+    after = RenameColumn("notes", "body", "text").apply(with_index).get("notes")
+    assert after is not None and after.indexes[0].include == ("text",)
+    with pytest.raises(SpecError, match="used by notes_id_body_idx"):
+        DropColumn("notes", Column("body", "text")).apply(with_index)
+    with pytest.raises(SpecError, match=r"notes\.nope does not exist"):
+        CreateIndex("notes", Index("n_idx", ("id",), include=("nope",))).apply(BASE)
+
+
 def test_rename_column_keeps_string_literals_and_function_names() -> None:
     t = table(
         "t", [Column("lower", "text")], checks=[CheckConstraint("c", "(lower(lower) <> 'lower')")]

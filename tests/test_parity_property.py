@@ -163,12 +163,15 @@ def operations(draw: st.DrawFn) -> list[Operation]:
             elif kind in ("retype", "default", "fk"):
                 continue  # not applicable to the drawn column
             elif kind == "index":
+                others = [c.name for c in t.columns if c.name != column.name]
+                include = draw(st.lists(st.sampled_from(others), unique=True, max_size=2))
                 op = CreateIndex(
                     t.name,
                     Index(
                         f"{t.name}_{column.name}_idx{step}",
                         (column.name,),
                         where=None if draw(st.booleans()) else f"{column.name} IS NOT NULL",
+                        include=tuple(include),
                     ),
                 )
             else:

@@ -164,6 +164,9 @@ def test_indexes_partial_and_plain_without_constraint_indexes(reference: Schema)
     assert api_keys.indexes == (
         Index("api_keys_active_user_idx", ("user_id",), where="(revoked_at IS NULL)"),
     )
+    sessions = table_of(reference, "sessions")
+    covering = Index("sessions_user_id_expires_idx", ("user_id",), include=("expires_at",))
+    assert covering in sessions.indexes
     audit = table_of(reference, "audit_logs")
     assert Index("audit_logs_resource_idx", ("resource_type", "resource_id")) in audit.indexes
     every_index = {i.name for t in reference for i in t.indexes}
@@ -187,6 +190,8 @@ COMMENT ON TABLE billing.invoices IS 'issued invoices';
 COMMENT ON COLUMN billing.invoices.total IS 'in cents';
 CREATE INDEX invoices_customer_lower_idx ON billing.invoices (lower("Customer"), "Customer");
 CREATE INDEX invoices_tags_idx ON billing.invoices USING gin (tags);
+CREATE UNIQUE INDEX invoices_number_covering_idx ON billing.invoices (number)
+    INCLUDE (total, "Customer") WHERE number > 0;
 CREATE TABLE public.lines (
     invoice_id bigint,
     amount integer,
@@ -220,6 +225,13 @@ def test_other_schemas_comments_expressions_and_deferrable(
     assert invoices.uniques == (UniqueConstraint("invoices_number_key", ("number",), True),)
     assert invoices.indexes == (
         Index("invoices_customer_lower_idx", ('lower("Customer")', "Customer")),
+        Index(
+            "invoices_number_covering_idx",
+            ("number",),
+            unique=True,
+            where="(number > 0)",
+            include=("total", "Customer"),
+        ),
         Index("invoices_tags_idx", ("tags",), method="gin"),
     )
     lines = table_of(loaded, "lines")

@@ -188,6 +188,12 @@ MALFORMED: list[tuple[str, str, int, str]] = [
         "add_column: unknown field nulable (did you mean nullable?)",
     ),
     (
+        "include_unknown_column",
+        "  - create_index: {table: users, columns: [email], include: [nickname]}\n",
+        5,
+        "column users.nickname does not exist",
+    ),
+    (
         "comma_splits_flow_value",
         "  - add_column: {table: users, name: a, type: numeric(12,2), nullable: false}\n",
         5,

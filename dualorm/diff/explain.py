@@ -63,6 +63,8 @@ def cols(key: Any) -> str:
 
 def describe_index(i: Index) -> str:
     text = f"{'UNIQUE ' if i.unique else ''}{i.method} ({', '.join(i.columns)})"
+    if i.include:
+        text += f" INCLUDE ({', '.join(i.include)})"
     return f"{text} WHERE {i.where}" if i.where else text
 
 

@@ -301,6 +301,8 @@ def _create_index_op(table: str, index: Any, concurrently: bool) -> ops.CreateIn
         kw["postgresql_where"] = sa.text(index.where)
     if index.method != "btree":
         kw["postgresql_using"] = index.method
+    if index.include:
+        kw["postgresql_include"] = list(index.include)
     if concurrently:
         kw["postgresql_concurrently"] = True
     return ops.CreateIndexOp(

@@ -153,6 +153,8 @@ def _create_index(table: str, index: Index, concurrently: bool) -> str:
     using = "" if index.method == "btree" else f" USING {index.method}"
     elements = ", ".join(_index_element(e) for e in index.columns)
     text = f"{head} {quote_ident(index.name)} ON {qualified(table)}{using} ({elements})"
+    if index.include:
+        text += f" INCLUDE ({', '.join(quote_ident(c) for c in index.include)})"
     if index.where is not None:
         text += f" WHERE {index.where}"
     return text

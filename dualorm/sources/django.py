@@ -284,12 +284,14 @@ class _Reader:
             columns = tuple(_unquote_name(c.strip()) for c in str(columns_part).split(","))
         condition = str(parts.get("condition") or "").strip()
         using = str(parts.get("using") or "").strip()
+        include = parts.get("include")
         return Index(
             name=_unquote_name(str(parts["name"])),
             columns=columns,
             unique=unique or "UNIQUE" in statement.template.split("INDEX")[0].upper(),
             where=_expression(condition.removeprefix("WHERE").strip()) if condition else None,
             method=using.removeprefix("USING").strip().lower() or "btree",
+            include=tuple(include.parts["columns"].columns) if include else (),
         )
 
 

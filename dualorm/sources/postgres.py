@@ -79,6 +79,7 @@ class _IndexRow(NamedTuple):
     table_oid: int
     name: str
     columns: list[str]
+    include: list[str]
     is_unique: bool
     predicate: str | None
     method: str
@@ -247,5 +248,13 @@ def _add_indexes(parts: dict[int, _Parts], rows: list[_IndexRow]) -> None:
         owner = parts.get(r.table_oid)
         if owner is not None:
             owner.indexes.append(
-                Index(r.name, tuple(r.columns), r.is_unique, r.predicate, r.method, r.valid)
+                Index(
+                    r.name,
+                    tuple(r.columns),
+                    r.is_unique,
+                    r.predicate,
+                    r.method,
+                    r.valid,
+                    include=tuple(r.include),
+                )
             )

@@ -200,6 +200,7 @@ class _Compiler:
             unique=bool(ix.unique),
             where=None if where is None else self.expression(where),
             method=str(options["using"] or "btree").lower(),
+            include=tuple(getattr(c, "name", c) for c in options["include"] or ()),
         )
 
     def index_key(self, element: Any) -> str:

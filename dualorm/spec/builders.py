@@ -276,7 +276,9 @@ def _rename_column(reader: Reader, f: Fields, schema: Schema, what: str) -> Oper
 
 
 @_builder(
-    "create_index", ("table", "columns"), ("name", "unique", "where", "method", "concurrently")
+    "create_index",
+    ("table", "columns"),
+    ("name", "unique", "where", "method", "include", "concurrently"),
 )
 def _create_index(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     table_name = _table_of(reader, f, schema)

@@ -45,6 +45,7 @@ from dualorm.spec.operation import (
     ChangeKind,
     Constraint,
     Operation,
+    check_columns,
     check_fk_target,
     put,
     referencing_fks,
@@ -215,6 +216,7 @@ def _column_users(table: Table, schema: Schema, name: str) -> list[str]:
         i.name
         for i in table.indexes
         if name in i.columns
+        or name in i.include
         or (i.where is not None and name in expression_identifiers(i.where))
         or any(name in expression_identifiers(c) for c in i.columns if c != name)
     ]
@@ -357,6 +359,7 @@ def _renamed_table(t: Table, old: str, new: str) -> Table:
             replace(
                 i,
                 columns=_rename_in(i.columns, old, new),
+                include=_rename_in(i.include, old, new),
                 where=None if i.where is None else rename_identifier(i.where, old, new),
             )
             for i in t.indexes
@@ -431,6 +434,7 @@ class CreateIndex(Operation):
         for column in self.index.columns:
             if column.isidentifier() and t.column(column) is None:
                 raise self.fail(f"column {t.qualified_name}.{column} does not exist")
+        check_columns(self, t, self.index.include)
         return put(schema, replace(t, indexes=(*t.indexes, self.index)))
 
     def reverse(self) -> Operation:

@@ -394,7 +394,9 @@ def read_check(reader: Reader, node: yaml.Node, what: str) -> CheckConstraint:
 def read_index(
     reader: Reader, node: yaml.Node, table: str, what: str, extra: Collection[str] = ()
 ) -> tuple[Index, Fields]:
-    f = reader.fields(node, what, ("columns",), ("name", "unique", "where", "method", *extra))
+    f = reader.fields(
+        node, what, ("columns",), ("name", "unique", "where", "method", "include", *extra)
+    )
     columns = tuple(
         reader.string(item, f"{what}.columns")
         for item in reader.sequence(f.entries["columns"], f"{what}.columns")
@@ -408,12 +410,15 @@ def read_index(
         else default_name(table, columns, "idx")
     )
     method = reader.optional_string(f, "method", what) or "btree"
+    include_node = f.get("include")
+    include = () if include_node is None else reader.names(include_node, f"{what}.include")
     index = Index(
         name=name,
         columns=columns,
         unique=reader.boolean(f, "unique", what),
         where=reader.optional_string(f, "where", what),
         method=method.lower(),
+        include=include,
     )
     return index, f
 

@@ -1,6 +1,6 @@
 -- Indexes that are not the index of a primary key, unique or exclusion constraint (those
 -- are reported as the constraint). A key is the column name as stored (unquoted) for a
--- plain column, else the expression as pg_get_indexdef prints it.
+-- plain column, else the expression as pg_get_indexdef prints it; the INCLUDE columns follow.
 -- Parameters: schemas (text[]), temp (boolean: include the session's temporary schema).
 SELECT
     x.indrelid AS table_oid,
@@ -17,6 +17,13 @@ SELECT
         WHERE k.n <= x.indnkeyatts
         ORDER BY k.n
     ) AS columns,
+    ARRAY(
+        SELECT a.attname::text
+        FROM unnest(x.indkey::smallint[]) WITH ORDINALITY AS k (attnum, n)
+        JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+        WHERE k.n > x.indnkeyatts
+        ORDER BY k.n
+    ) AS include,
     x.indisunique AS is_unique,
     pg_get_expr(x.indpred, x.indrelid) AS predicate,
     am.amname::text AS method,
