@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from dualorm.django_setup import setup
 from dualorm.emit import sql as sql_emit
-from dualorm.emit.django import DjangoTarget, StateContext, django_operation, state_renderer
+from dualorm.emit.django import (
+    DjangoTarget,
+    StateContext,
+    django_operation,
+    render_migration,
+    state_renderer,
+)
 from dualorm.schema import Column, Index, PrimaryKey, Schema, table
 from dualorm.schema import schema as build_schema
-from dualorm.spec.ops import OPERATIONS, AddColumn, CreateIndex, RunPython, ValidateConstraint
+from dualorm.spec.model import Migration
+from dualorm.spec.ops import (
+    OPERATIONS,
+    AddColumn,
+    CreateIndex,
+    Operation,
+    RunPython,
+    ValidateConstraint,
+)
 
 setup(offline=True)
+TARGET = DjangoTarget()
 
 
 @pytest.mark.parametrize("kind", OPERATIONS, ids=lambda k: k.__name__)
@@ -56,6 +73,26 @@ def test_concurrent_index_and_validation_have_no_state_or_just_an_index() -> Non
     op = CreateIndex("widget_parts", Index("widget_parts_label_idx", ("label",)), concurrently=True)
     made = django_operation(op, StateContext(DjangoTarget(), before, op.apply(before)))
     assert made.state_operations[0].index.name == "widget_parts_label_idx"
+
+
+def _migration(spec_id: str, operations: tuple[Operation, ...]) -> Migration:
+    return Migration(spec_id, spec_id, "", "", ("0001_base",), operations, "0" * 64)
+
+
+def test_a_migration_building_an_index_concurrently_is_not_atomic() -> None:
+    """Django must not wrap it in a transaction: PostgreSQL refuses the concurrent build."""
+    covering = Index("widget_parts_label_idx", ("label",), include=("id",))
+    ops = (CreateIndex("widget_parts", covering, concurrently=True),)
+    text = render_migration(_migration("0002_x", ops), "x.yaml", _schema(), TARGET)
+    namespace: dict[str, Any] = {}
+    exec(compile(text, "0002_x.py", "exec"), namespace)  # the file as Django imports it
+    made = namespace["Migration"]("0002_x", "app")
+    assert made.atomic is False
+    (index_op,) = made.operations[0].state_operations
+    assert index_op.index.include == ("id",)
+    plain = (CreateIndex("widget_parts", covering),)
+    text = render_migration(_migration("0002_y", plain), "y.yaml", _schema(), TARGET)
+    assert "atomic" not in text
 
 
 def test_run_python_hands_the_function_a_psycopg_connection() -> None:

@@ -369,11 +369,18 @@ def _index(target: DjangoTarget, t: Table, index: Index) -> Any:
     if hint is None and index.unique:
         hint = _hint_option(target, t.name, "constraints", index.name)
     names = [_field_name(target, t.name, c) for c in index.columns if _is_column(c)]
-    if hint is not None and list(getattr(hint, "fields", ()) or ()) == names:
+    include = [_field_name(target, t.name, c) for c in index.include]
+    if (
+        hint is not None
+        and list(getattr(hint, "fields", ()) or ()) == names
+        and list(getattr(hint, "include", ()) or ()) == include
+    ):
         return hint.clone()
     kwargs: dict[str, Any] = {"name": index.name}
     if index.where is not None:
         kwargs["condition"] = models.Q(_expression(index.where))
+    if include:
+        kwargs["include"] = include
     args: tuple[Any, ...] = ()
     if all(_is_column(c) for c in index.columns):
         kwargs["fields"] = names
@@ -671,8 +678,12 @@ def render_migration(
             "operations": operations,
             "dependencies": [(target.app_label, d) for d in deps],
             "initial": not deps,
-            "atomic": not _non_atomic(migration),
         },
     )(migration.id, target.app_label)
     body = MigrationWriter(django_migration, include_header=False).as_string()
+    if _non_atomic(migration):
+        # MigrationWriter does not write ``atomic``; without it Django wraps the migration in
+        # a transaction and PostgreSQL refuses the concurrent index build.
+        head = "class Migration(migrations.Migration):\n"
+        body = body.replace(head, f"{head}\n    atomic = False\n", 1)
     return f"{header(migration, source, deps)}\n\n{body}"
