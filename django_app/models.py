@@ -139,6 +139,9 @@ class Session(models.Model):
         indexes = [
             models.Index(fields=["user"], name="sessions_user_id_idx"),
             models.Index(fields=["expires_at"], name="sessions_expires_at_idx"),
+            models.Index(
+                fields=["user"], include=["expires_at"], name="sessions_user_id_expires_idx"
+            ),
         ]
 
 

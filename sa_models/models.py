@@ -129,6 +129,7 @@ class Session(Base):
     __table_args__ = (
         Index("sessions_user_id_idx", "user_id"),
         Index("sessions_expires_at_idx", "expires_at"),
+        Index("sessions_user_id_expires_idx", "user_id", postgresql_include=["expires_at"]),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, server_default=NEW_UUID)

@@ -15,3 +15,11 @@ REFERENCE_TABLES = frozenset(
         "user_preferences",
     }
 )
+
+# The reference change specs in the order dualorm applies them; the last one is the head.
+REFERENCE_MIGRATIONS = (
+    "0001_initial",
+    "0002_user_image_and_active_key_index",
+    "0003_add_user_preferences",
+    "0004_session_expiry_covering_index",
+)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from reference import REFERENCE_MIGRATIONS
 from test_ops import AUTHORS, BOOK_FK, BOOKS, EMAIL, NOTES, SCORE, TAGS
 
 from dualorm.db import connection, sqlalchemy_url
@@ -366,11 +367,7 @@ def test_reference_specs_build_the_models_schema(database_url: str, admin_url: s
     from sa_models import Base
 
     migrations = load_specs(ROOT / "migrations")
-    assert [m.id for m in migrations] == [
-        "0001_initial",
-        "0002_user_image_and_active_key_index",
-        "0003_add_user_preferences",
-    ]
+    assert tuple(m.id for m in migrations) == REFERENCE_MIGRATIONS
     _apply_specs(database_url, migrations)
     with scratch_database(admin_url) as model_url:
         engine = sa.create_engine(sqlalchemy_url(model_url))
