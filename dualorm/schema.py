@@ -106,7 +106,9 @@ class ForeignKey:
 @dataclass(frozen=True, slots=True)
 class Index:
     """A non-constraint index. ``columns`` holds column names or canonical expressions;
-    ``include`` the non-key columns stored in the index (``INCLUDE (...)``), in order."""
+    ``include`` the non-key columns stored in the index (``INCLUDE (...)``), in order;
+    ``orders`` each key's ordering as PostgreSQL prints it after the key (see
+    :func:`key_order`), empty when every key is ascending with nulls last."""
 
     name: str
     columns: tuple[str, ...]
@@ -115,6 +117,7 @@ class Index:
     method: str = "btree"
     valid: bool = True
     include: tuple[str, ...] = ()
+    orders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +285,28 @@ _WITH_TZ = {
 
 
 @functools.lru_cache(maxsize=4096)
+def key_order(descending: bool, nulls_first: bool | None = None) -> str:
+    """An index key's ordering as PostgreSQL prints it: ``""``, ``"DESC"``, ``"NULLS FIRST"``
+    or ``"DESC NULLS LAST"`` (nulls come first by default exactly when descending)."""
+    if nulls_first is None:
+        nulls_first = descending
+    words = ["DESC"] if descending else []
+    if nulls_first != descending:
+        words.append("NULLS FIRST" if nulls_first else "NULLS LAST")
+    return " ".join(words)
+
+
+def key_orders(orders: Iterable[str]) -> tuple[str, ...]:
+    """The canonical :attr:`Index.orders`: empty when every key has the default ordering."""
+    found = tuple(orders)
+    return found if any(found) else ()
+
+
+def index_orders(index: Index) -> tuple[str, ...]:
+    """One ordering per key of ``index`` (``""`` for the default), whatever ``orders`` holds."""
+    return index.orders or ("",) * len(index.columns)
+
+
 def canonical_type(spelling: str) -> str:
     """Return the ``format_type()`` spelling of a PostgreSQL type name.
 

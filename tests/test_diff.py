@@ -214,6 +214,13 @@ CASES: list[tuple[str, Schema, Schema, set[tuple[DiffKind, str, Severity]], str]
         "INCLUDE (id)",
     ),
     (
+        "index_order_mismatch",
+        BASE,
+        with_users(indexes=(Index("users_created_at_idx", ("created_at",), orders=("DESC",)),)),
+        {(DiffKind.INDEX_MISMATCH, "users.users_created_at_idx", Severity.ERROR)},
+        "(created_at DESC)",
+    ),
+    (
         "index_name_only",
         BASE,
         with_users(indexes=(Index("ix_users_created_at", ("created_at",)),)),

@@ -14,8 +14,8 @@ import pytest
 from parity import catalog, emit
 
 from dualorm.django_setup import setup
-from dualorm.schema import Column, PrimaryKey, Schema, Table, UniqueConstraint, table
-from dualorm.spec.ops import AddUnique, CreateTable, DropTable, Operation
+from dualorm.schema import Column, Index, PrimaryKey, Schema, Table, UniqueConstraint, table
+from dualorm.spec.ops import AddUnique, CreateIndex, CreateTable, DropTable, Operation
 from dualorm.testing import scratch_database
 
 setup(offline=True)
@@ -64,6 +64,19 @@ CASES: dict[str, list[Operation]] = {
                 ),
             )
         )
+    ],
+    # Key orderings: "-field" in Django, ordered expressions where Django needs them.
+    "index_key_orderings": [
+        _keyed("t0_eta", "bigint"),
+        CreateIndex("t0_eta", Index("t0_eta_v_id_idx", ("v", "id"), orders=("DESC", ""))),
+        CreateIndex(
+            "t0_eta",
+            Index("t0_eta_nulls_idx", ("v", "id"), orders=("NULLS FIRST", "DESC NULLS LAST")),
+        ),
+        CreateIndex(
+            "t0_eta",
+            Index("t0_eta_unique_desc_idx", ("v",), unique=True, orders=("DESC",), include=("id",)),
+        ),
     ],
 }
 

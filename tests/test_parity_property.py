@@ -23,6 +23,7 @@ from dualorm.schema import (
     Schema,
     Table,
     UniqueConstraint,
+    key_orders,
     table,
 )
 from dualorm.spec.ops import (
@@ -59,6 +60,7 @@ RETYPES = [
     ("character varying(40)", "text", None, None),
     ("integer", "text", "{c}::text", "{c}::integer"),
 ]
+ORDERS = st.sampled_from(["", "DESC", "NULLS FIRST", "DESC NULLS LAST"])
 KINDS = [
     "create", "add", "drop", "alter", "rename", "index", "unique",
     "retype", "default", "fk", "check", "rename_table", "drop_table",
@@ -172,6 +174,7 @@ def operations(draw: st.DrawFn) -> list[Operation]:
                         (column.name,),
                         where=None if draw(st.booleans()) else f"{column.name} IS NOT NULL",
                         include=tuple(include),
+                        orders=key_orders([draw(ORDERS)]),
                     ),
                 )
             else:

@@ -192,6 +192,8 @@ CREATE INDEX invoices_customer_lower_idx ON billing.invoices (lower("Customer"),
 CREATE INDEX invoices_tags_idx ON billing.invoices USING gin (tags);
 CREATE UNIQUE INDEX invoices_number_covering_idx ON billing.invoices (number)
     INCLUDE (total, "Customer") WHERE number > 0;
+CREATE INDEX invoices_recent_idx ON billing.invoices
+    (total DESC, number NULLS FIRST, id DESC NULLS LAST, "Customer" ASC NULLS LAST);
 CREATE TABLE public.lines (
     invoice_id bigint,
     amount integer,
@@ -231,6 +233,11 @@ def test_other_schemas_comments_expressions_and_deferrable(
             unique=True,
             where="(number > 0)",
             include=("total", "Customer"),
+        ),
+        Index(
+            "invoices_recent_idx",
+            ("total", "number", "id", "Customer"),
+            orders=("DESC", "NULLS FIRST", "DESC NULLS LAST", ""),
         ),
         Index("invoices_tags_idx", ("tags",), method="gin"),
     )

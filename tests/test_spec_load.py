@@ -83,6 +83,21 @@ def test_canonical_values(tmp_path: Path) -> None:
     assert [u.name for u in users.uniques] == ["users_email_key"]
 
 
+def test_index_keys_carry_their_ordering_and_include(tmp_path: Path) -> None:
+    _second(
+        tmp_path,
+        "  - create_index:\n"
+        "      table: users\n"
+        "      columns: [score desc, email NULLS FIRST, lower(email) ASC NULLS LAST, id]\n"
+        "      include: [email]\n",
+    )
+    index = load_specs(tmp_path)[1].operations[0].index  # type: ignore[attr-defined]
+    assert index.columns == ("score", "email", "lower(email)", "id")
+    assert index.orders == ("DESC", "NULLS FIRST", "", "")
+    assert index.include == ("email",)
+    assert index.name.startswith("users_score_email_") and "desc" not in index.name.lower()
+
+
 def test_drops_carry_the_full_object_from_history(tmp_path: Path) -> None:
     _second(
         tmp_path,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from dualorm.diff.base import Difference, DiffKind, Pair, Severity, qualified
-from dualorm.schema import Column, ForeignKey, Index, Table, UniqueConstraint
+from dualorm.schema import Column, ForeignKey, Index, Table, UniqueConstraint, index_orders
 
 __all__ = [
     "LIKE_NOTE",
@@ -62,7 +62,8 @@ def cols(key: Any) -> str:
 
 
 def describe_index(i: Index) -> str:
-    text = f"{'UNIQUE ' if i.unique else ''}{i.method} ({', '.join(i.columns)})"
+    keys = ", ".join(f"{c} {o}".strip() for c, o in zip(i.columns, index_orders(i), strict=True))
+    text = f"{'UNIQUE ' if i.unique else ''}{i.method} ({keys})"
     if i.include:
         text += f" INCLUDE ({', '.join(i.include)})"
     return f"{text} WHERE {i.where}" if i.where else text

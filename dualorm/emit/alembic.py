@@ -66,6 +66,7 @@ from dualorm.spec.ops import (
     RunSQL,
     ValidateConstraint,
 )
+from dualorm.spec.sqltext import quote_ident
 
 if TYPE_CHECKING:
     from sqlalchemy.types import TypeEngine
@@ -290,9 +291,18 @@ def _build_sa_table(t: Table, serial: str | None) -> sa.Table:
     return sa.Table(t.name, sa.MetaData(), *items, schema=schema_name, comment=t.comment)
 
 
-def _index_elements(columns: Sequence[str]) -> list[Any]:
-    # Index.columns holds column names or expressions, as in the SQL emitter.
-    return [c if c and all(ch.isalnum() or ch in "_$" for ch in c) else sa.text(c) for c in columns]
+def _index_elements(columns: Sequence[str], orders: Sequence[str] = ()) -> list[Any]:
+    # Index.columns holds column names or expressions, as in the SQL emitter; an ordered key
+    # is written as SQL text (its ordering after it).
+    out: list[Any] = []
+    for c, order in zip(columns, orders or [""] * len(columns), strict=True):
+        plain = bool(c) and all(ch.isalnum() or ch in "_$" for ch in c)
+        if plain and not order:
+            out.append(c)
+        else:
+            key = quote_ident(c) if plain else f"({c})"
+            out.append(sa.text(f"{key} {order}".rstrip()))
+    return out
 
 
 def _create_index_op(table: str, index: Any, concurrently: bool) -> ops.CreateIndexOp:
@@ -308,7 +318,7 @@ def _create_index_op(table: str, index: Any, concurrently: bool) -> ops.CreateIn
     return ops.CreateIndexOp(
         conv(index.name),
         _name_of(table),
-        _index_elements(index.columns),
+        _index_elements(index.columns, index.orders),
         schema=_schema_of(table),
         unique=index.unique,
         **kw,

@@ -47,6 +47,7 @@ from dualorm.schema import (
     Table,
     UniqueConstraint,
     as_key,
+    index_orders,
 )
 from dualorm.spec.model import Migration
 from dualorm.spec.ops import (
@@ -368,7 +369,12 @@ def _index(target: DjangoTarget, t: Table, index: Index) -> Any:
     hint = _hint_option(target, t.name, "indexes", index.name)
     if hint is None and index.unique:
         hint = _hint_option(target, t.name, "constraints", index.name)
-    names = [_field_name(target, t.name, c) for c in index.columns if _is_column(c)]
+    orders = index_orders(index)
+    names = [
+        ("-" if order == "DESC" else "") + _field_name(target, t.name, c)
+        for c, order in zip(index.columns, orders, strict=True)
+        if _is_column(c)
+    ]
     include = [_field_name(target, t.name, c) for c in index.include]
     if (
         hint is not None
@@ -382,14 +388,21 @@ def _index(target: DjangoTarget, t: Table, index: Index) -> Any:
     if include:
         kwargs["include"] = include
     args: tuple[Any, ...] = ()
-    if all(_is_column(c) for c in index.columns):
+    # "-field" says DESC; NULLS FIRST/LAST, and any ordering in a unique constraint, need
+    # ordered expressions.
+    if all(_is_column(c) for c in index.columns) and all(
+        order in ("", "DESC") and not (order and index.unique) for order in orders
+    ):
         kwargs["fields"] = names
     else:
         args = tuple(
-            models.F(_field_name(target, t.name, c))
-            if _is_column(c)
-            else models.expressions.RawSQL(c, ())
-            for c in index.columns
+            _ordered(
+                models.F(_field_name(target, t.name, c))
+                if _is_column(c)
+                else models.expressions.RawSQL(c, ()),
+                order,
+            )
+            for c, order in zip(index.columns, orders, strict=True)
         )
     if index.unique:
         return build(("django.db.models.UniqueConstraint", args, kwargs))
@@ -401,6 +414,18 @@ def _index(target: DjangoTarget, t: Table, index: Index) -> Any:
         "spgist": "django.contrib.postgres.indexes.SpGistIndex",
     }.get(index.method, "django.db.models.Index")
     return build((path, args, kwargs))
+
+
+def _ordered(expression: Any, order: str) -> Any:
+    """``expression`` with an index key's ordering (``DESC``, ``NULLS FIRST|LAST``)."""
+    if not order:
+        return expression
+    return models.OrderBy(
+        expression,
+        descending=order.startswith("DESC"),
+        nulls_first=True if order.endswith("NULLS FIRST") else None,
+        nulls_last=True if order.endswith("NULLS LAST") else None,
+    )
 
 
 def _constraint(target: DjangoTarget, t: Table, c: UniqueConstraint | CheckConstraint) -> Any:

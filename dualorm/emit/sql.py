@@ -28,6 +28,7 @@ from dualorm.schema import (
     Table,
     UniqueConstraint,
     as_key,
+    index_orders,
 )
 from dualorm.spec.model import Direction, Migration, Step
 from dualorm.spec.ops import (
@@ -151,7 +152,10 @@ def _create_index(table: str, index: Index, concurrently: bool) -> str:
     if concurrently:
         head += " CONCURRENTLY"
     using = "" if index.method == "btree" else f" USING {index.method}"
-    elements = ", ".join(_index_element(e) for e in index.columns)
+    elements = ", ".join(
+        f"{_index_element(e)} {o}".rstrip()
+        for e, o in zip(index.columns, index_orders(index), strict=True)
+    )
     text = f"{head} {quote_ident(index.name)} ON {qualified(table)}{using} ({elements})"
     if index.include:
         text += f" INCLUDE ({', '.join(quote_ident(c) for c in index.include)})"

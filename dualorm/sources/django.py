@@ -33,6 +33,8 @@ from dualorm.schema import (
     UniqueConstraint,
     canonical_type,
     default_name,
+    key_order,
+    key_orders,
     schema,
     table,
 )
@@ -267,13 +269,18 @@ class _Reader:
             )
 
     def index_from(self, statement: Any, *, unique: bool = False) -> Index:
-        from django.db.backends.ddl_references import Expressions, IndexColumns
+        from django.db.backends.ddl_references import Columns, Expressions
 
         parts = statement.parts
         columns_part = parts["columns"]
-        if isinstance(columns_part, IndexColumns):
-            # Operator classes and ordering are not part of the key, as in the catalog.
+        orders: tuple[str, ...] = ()
+        if isinstance(columns_part, Columns):  # IndexColumns (with operator classes) too
+            # Operator classes are not part of the key, as in the catalog; "-field" is DESC.
             columns = tuple(columns_part.columns)
+            suffixes = list(columns_part.col_suffixes) + [""] * len(columns)
+            orders = key_orders(
+                key_order(suffix.strip().upper() == "DESC") for suffix in suffixes[: len(columns)]
+            )
         elif isinstance(columns_part, Expressions):
             compiler = columns_part.compiler
             columns = tuple(
@@ -292,6 +299,7 @@ class _Reader:
             where=_expression(condition.removeprefix("WHERE").strip()) if condition else None,
             method=using.removeprefix("USING").strip().lower() or "btree",
             include=tuple(include.parts["columns"].columns) if include else (),
+            orders=orders,
         )
 
 

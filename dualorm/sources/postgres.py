@@ -30,6 +30,7 @@ from dualorm.schema import (
     Schema,
     Table,
     UniqueConstraint,
+    key_orders,
     table,
 )
 
@@ -80,6 +81,7 @@ class _IndexRow(NamedTuple):
     name: str
     columns: list[str]
     include: list[str]
+    orders: list[str]
     is_unique: bool
     predicate: str | None
     method: str
@@ -256,5 +258,6 @@ def _add_indexes(parts: dict[int, _Parts], rows: list[_IndexRow]) -> None:
                     r.method,
                     r.valid,
                     include=tuple(r.include),
+                    orders=key_orders(r.orders),
                 )
             )

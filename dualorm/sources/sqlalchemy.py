@@ -23,7 +23,7 @@ from sqlalchemy import Index as SAIndex
 from sqlalchemy import Table as SATable
 from sqlalchemy import UniqueConstraint as SAUnique
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql import ClauseElement, sqltypes
+from sqlalchemy.sql import ClauseElement, operators, sqltypes
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.visitors import iterate
 
@@ -42,6 +42,8 @@ from dualorm.schema import (
     UniqueConstraint,
     canonical_type,
     default_name,
+    key_order,
+    key_orders,
     schema,
     table,
 )
@@ -201,10 +203,11 @@ class _Compiler:
             where=None if where is None else self.expression(where),
             method=str(options["using"] or "btree").lower(),
             include=tuple(getattr(c, "name", c) for c in options["include"] or ()),
+            orders=key_orders(_key_order(e) for e in ix.expressions),
         )
 
     def index_key(self, element: Any) -> str:
-        # Ordering and operator classes are not part of the key, as in the catalog.
+        # Ordering (see _key_order) and operator classes are not part of the key.
         while isinstance(element, UnaryExpression) and element.element is not None:
             element = element.element
         if isinstance(element, SAColumn):
@@ -220,6 +223,20 @@ class _Compiler:
             )
             return str(compiled)
         return str(element)
+
+
+def _key_order(element: Any) -> str:
+    """The ordering ``desc()``, ``nulls_first()`` and ``nulls_last()`` wrap an index key in."""
+    descending, nulls_first = False, None
+    while isinstance(element, UnaryExpression) and element.element is not None:
+        if element.modifier is operators.desc_op:
+            descending = True
+        elif element.modifier is operators.nulls_first_op:
+            nulls_first = True if nulls_first is None else nulls_first
+        elif element.modifier is operators.nulls_last_op:
+            nulls_first = False if nulls_first is None else nulls_first
+        element = element.element
+    return key_order(descending, nulls_first)
 
 
 def _choices(c: SAColumn[Any]) -> tuple[str, ...] | None:

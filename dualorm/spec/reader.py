@@ -9,6 +9,7 @@ naming the file, the line and what is wrong.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ from dualorm.schema import (
     UniqueConstraint,
     as_key,
     canonical_type,
+    key_order,
+    key_orders,
 )
 from dualorm.schema import default_name as schema_default_name
 
@@ -397,10 +400,11 @@ def read_index(
     f = reader.fields(
         node, what, ("columns",), ("name", "unique", "where", "method", "include", *extra)
     )
-    columns = tuple(
-        reader.string(item, f"{what}.columns")
+    keys = [
+        _ordered_key(reader.string(item, f"{what}.columns"))
         for item in reader.sequence(f.entries["columns"], f"{what}.columns")
-    )
+    ]
+    columns = tuple(key for key, _order in keys)
     if not columns:
         raise reader.error(f.entries["columns"], f"{what}.columns must not be empty")
     name_node = f.get("name")
@@ -419,8 +423,26 @@ def read_index(
         where=reader.optional_string(f, "where", what),
         method=method.lower(),
         include=include,
+        orders=key_orders(order for _key, order in keys),
     )
     return index, f
+
+
+_ORDERED_KEY = re.compile(
+    r"^(?P<key>.*?\S)\s+(?:(?P<direction>ASC|DESC)(?:\s+NULLS\s+(?P<nulls_after>FIRST|LAST))?"
+    r"|NULLS\s+(?P<nulls>FIRST|LAST))$",
+    re.IGNORECASE,
+)
+
+
+def _ordered_key(text: str) -> tuple[str, str]:
+    """Split ``"created_at DESC NULLS LAST"`` into the key and its canonical ordering."""
+    found = _ORDERED_KEY.match(text.strip())
+    if found is None:
+        return text, ""
+    nulls = found["nulls"] or found["nulls_after"]
+    descending = (found["direction"] or "").upper() == "DESC"
+    return found["key"], key_order(descending, None if nulls is None else nulls.upper() == "FIRST")
 
 
 def _split_at_comma(

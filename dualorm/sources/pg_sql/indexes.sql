@@ -1,6 +1,7 @@
 -- Indexes that are not the index of a primary key, unique or exclusion constraint (those
 -- are reported as the constraint). A key is the column name as stored (unquoted) for a
--- plain column, else the expression as pg_get_indexdef prints it; the INCLUDE columns follow.
+-- plain column, else the expression as pg_get_indexdef prints it; the INCLUDE columns follow,
+-- then each key's ordering (indoption: bit 1 DESC, bit 2 NULLS FIRST) as the server prints it.
 -- Parameters: schemas (text[]), temp (boolean: include the session's temporary schema).
 SELECT
     x.indrelid AS table_oid,
@@ -24,6 +25,18 @@ SELECT
         WHERE k.n > x.indnkeyatts
         ORDER BY k.n
     ) AS include,
+    ARRAY(
+        SELECT concat_ws(
+            ' ',
+            CASE WHEN x.indoption[k.n - 1] & 1 = 1 THEN 'DESC' END,
+            CASE x.indoption[k.n - 1] & 3
+                WHEN 1 THEN 'NULLS LAST'
+                WHEN 2 THEN 'NULLS FIRST'
+            END
+        )
+        FROM generate_series(1, x.indnkeyatts) AS k (n)
+        ORDER BY k.n
+    ) AS orders,
     x.indisunique AS is_unique,
     pg_get_expr(x.indpred, x.indrelid) AS predicate,
     am.amname::text AS method,
