@@ -287,6 +287,9 @@ class AuditLog(models.Model):
         indexes = [
             models.Index(fields=["resource_type", "resource_id"], name="audit_logs_resource_idx"),
             models.Index(fields=["user", "created_at"], name="audit_logs_user_id_created_at_idx"),
+            models.Index(
+                fields=["resource_type", "-created_at"], name="audit_logs_type_recent_idx"
+            ),
         ]
 
 

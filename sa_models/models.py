@@ -248,6 +248,10 @@ class AuditLog(Base):
     created_at: Mapped[datetime] = stamped_now()
 
 
+# Mixed key directions need the mapped columns, so this index is declared after the class.
+Index("audit_logs_type_recent_idx", AuditLog.resource_type, AuditLog.created_at.desc())
+
+
 class UserPreferences(Base):
     """Added by migration 0003_add_user_preferences."""
 

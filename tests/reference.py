@@ -22,4 +22,5 @@ REFERENCE_MIGRATIONS = (
     "0002_user_image_and_active_key_index",
     "0003_add_user_preferences",
     "0004_session_expiry_covering_index",
+    "0005_audit_log_recent_by_type_index",
 )
