@@ -166,7 +166,11 @@ def operations(draw: st.DrawFn) -> list[Operation]:
                 continue  # not applicable to the drawn column
             elif kind == "index":
                 others = [c.name for c in t.columns if c.name != column.name]
-                include = draw(st.lists(st.sampled_from(others), unique=True, max_size=2))
+                include = (
+                    draw(st.lists(st.sampled_from(others), unique=True, max_size=2))
+                    if others
+                    else []
+                )
                 op = CreateIndex(
                     t.name,
                     Index(
