@@ -40,9 +40,11 @@ from dualorm.schema import (
     FkAction,
     ForeignKey,
     Identity,
+    Index,
     Table,
     UniqueConstraint,
     as_key,
+    index_orders,
 )
 from dualorm.spec.model import Migration
 from dualorm.spec.ops import (
@@ -291,11 +293,11 @@ def _build_sa_table(t: Table, serial: str | None) -> sa.Table:
     return sa.Table(t.name, sa.MetaData(), *items, schema=schema_name, comment=t.comment)
 
 
-def _index_elements(columns: Sequence[str], orders: Sequence[str] = ()) -> list[Any]:
+def _index_elements(index: Index) -> list[Any]:
     # Index.columns holds column names or expressions, as in the SQL emitter; an ordered key
     # is written as SQL text (its ordering after it).
     out: list[Any] = []
-    for c, order in zip(columns, orders or [""] * len(columns), strict=True):
+    for c, order in zip(index.columns, index_orders(index), strict=True):
         plain = bool(c) and all(ch.isalnum() or ch in "_$" for ch in c)
         if plain and not order:
             out.append(c)
@@ -305,7 +307,7 @@ def _index_elements(columns: Sequence[str], orders: Sequence[str] = ()) -> list[
     return out
 
 
-def _create_index_op(table: str, index: Any, concurrently: bool) -> ops.CreateIndexOp:
+def _create_index_op(table: str, index: Index, concurrently: bool) -> ops.CreateIndexOp:
     kw: dict[str, Any] = {}
     if index.where is not None:
         kw["postgresql_where"] = sa.text(index.where)
@@ -318,7 +320,7 @@ def _create_index_op(table: str, index: Any, concurrently: bool) -> ops.CreateIn
     return ops.CreateIndexOp(
         conv(index.name),
         _name_of(table),
-        _index_elements(index.columns, index.orders),
+        _index_elements(index),
         schema=_schema_of(table),
         unique=index.unique,
         **kw,
