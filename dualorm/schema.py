@@ -284,7 +284,6 @@ _WITH_TZ = {
 }
 
 
-@functools.lru_cache(maxsize=4096)
 def key_order(descending: bool, nulls_first: bool | None = None) -> str:
     """An index key's ordering as PostgreSQL prints it: ``""``, ``"DESC"``, ``"NULLS FIRST"``
     or ``"DESC NULLS LAST"`` (nulls come first by default exactly when descending)."""
@@ -307,6 +306,7 @@ def index_orders(index: Index) -> tuple[str, ...]:
     return index.orders or ("",) * len(index.columns)
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_type(spelling: str) -> str:
     """Return the ``format_type()`` spelling of a PostgreSQL type name.
 

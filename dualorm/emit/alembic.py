@@ -68,7 +68,6 @@ from dualorm.spec.ops import (
     RunSQL,
     ValidateConstraint,
 )
-from dualorm.spec.sqltext import quote_ident
 
 if TYPE_CHECKING:
     from sqlalchemy.types import TypeEngine
@@ -295,15 +294,15 @@ def _build_sa_table(t: Table, serial: str | None) -> sa.Table:
 
 def _index_elements(index: Index) -> list[Any]:
     # Index.columns holds column names or expressions, as in the SQL emitter; an ordered key
-    # is written as SQL text (its ordering after it).
+    # is written as the SQL emitter's text with its ordering after it.
     out: list[Any] = []
     for c, order in zip(index.columns, index_orders(index), strict=True):
-        plain = bool(c) and all(ch.isalnum() or ch in "_$" for ch in c)
-        if plain and not order:
+        if order:
+            out.append(sa.text(f"{sql_emit.index_element(c)} {order}"))
+        elif c and all(ch.isalnum() or ch in "_$" for ch in c):
             out.append(c)
         else:
-            key = quote_ident(c) if plain else f"({c})"
-            out.append(sa.text(f"{key} {order}".rstrip()))
+            out.append(sa.text(c))
     return out
 
 

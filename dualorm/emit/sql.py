@@ -140,7 +140,8 @@ def constraint_definition(
     return head + _fk_body(constraint)
 
 
-def _index_element(element: str) -> str:
+def index_element(element: str) -> str:
+    """An index key as DDL writes it: a quoted column name, or a parenthesised expression."""
     # Index.columns holds plain column names or expressions; an expression needs parentheses.
     if element and all(ch.isalnum() or ch in "_$" for ch in element):
         return quote_ident(element)
@@ -153,7 +154,7 @@ def _create_index(table: str, index: Index, concurrently: bool) -> str:
         head += " CONCURRENTLY"
     using = "" if index.method == "btree" else f" USING {index.method}"
     elements = ", ".join(
-        f"{_index_element(e)} {o}".rstrip()
+        f"{index_element(e)} {o}".rstrip()
         for e, o in zip(index.columns, index_orders(index), strict=True)
     )
     text = f"{head} {quote_ident(index.name)} ON {qualified(table)}{using} ({elements})"
