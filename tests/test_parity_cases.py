@@ -14,8 +14,25 @@ import pytest
 from parity import catalog, emit
 
 from dualorm.django_setup import setup
-from dualorm.schema import Column, Index, PrimaryKey, Schema, Table, UniqueConstraint, table
-from dualorm.spec.ops import AddUnique, CreateIndex, CreateTable, DropTable, Operation
+from dualorm.schema import (
+    Column,
+    ForeignKey,
+    Index,
+    PrimaryKey,
+    Schema,
+    Table,
+    UniqueConstraint,
+    table,
+)
+from dualorm.spec.ops import (
+    AddForeignKey,
+    AddUnique,
+    CreateIndex,
+    CreateTable,
+    DropTable,
+    Operation,
+    RenameColumn,
+)
 from dualorm.testing import scratch_database
 
 setup(offline=True)
@@ -77,6 +94,22 @@ CASES: dict[str, list[Operation]] = {
             "t0_eta",
             Index("t0_eta_unique_desc_idx", ("v",), unique=True, orders=("DESC",), include=("id",)),
         ),
+    ],
+    # A self-referencing foreign key names a renamed key column on both of its sides.
+    "renamed_key_of_a_self_referencing_table": [
+        CreateTable(
+            table(
+                "t0_theta",
+                [
+                    Column("id", "bigint", nullable=False),
+                    Column("v", "integer"),
+                    Column("ref", "bigint"),
+                ],
+                primary_key=PrimaryKey("t0_theta_pkey", ("id",)),
+            )
+        ),
+        AddForeignKey("t0_theta", ForeignKey("t0_theta_ref_fk", ("ref",), "t0_theta", ("id",))),
+        RenameColumn("t0_theta", "id", "id_4"),
     ],
 }
 

@@ -353,7 +353,15 @@ def _renamed_table(t: Table, old: str, new: str) -> Table:
             replace(c, expression=rename_identifier(c.expression, old, new)) for c in t.checks
         ),
         foreign_keys=tuple(
-            replace(fk, columns=_rename_in(fk.columns, old, new)) for fk in t.foreign_keys
+            replace(
+                fk,
+                columns=_rename_in(fk.columns, old, new),
+                # A self-referencing key names the renamed column on both sides.
+                ref_columns=(
+                    _rename_in(fk.ref_columns, old, new) if fk.ref_key == t.key else fk.ref_columns
+                ),
+            )
+            for fk in t.foreign_keys
         ),
         indexes=tuple(
             replace(
