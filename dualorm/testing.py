@@ -73,91 +73,116 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Cluster:
+    """A private PostgreSQL server of the embedded distribution, in ``base / name``.
+
+    As root the server runs as the unprivileged user pgserver already uses, since PostgreSQL
+    refuses root. :meth:`crash` stops it the way a power cut would (``-m immediate``: no
+    shutdown checkpoint, shared memory gone, WAL replayed at the next start).
+    """
+
+    def __init__(self, base: Path, name: str) -> None:
+        import pgserver
+
+        self.bindir = Path(pgserver.__file__).parent / "pginstall" / "bin"
+        self.base = base
+        self.data = base / name
+        self.port = _free_port()
+        self._as_user = ["runuser", "-u", "pgserver", "--"] if os.geteuid() == 0 else []
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def run(self, program: str, *args: str) -> None:
+        import subprocess
+
+        argv = [*self._as_user, str(self.bindir / program), *args]
+        subprocess.run(argv, check=True, capture_output=True, cwd=self.base)
+
+    def init(self, settings: str = "") -> None:
+        """``initdb``, then append ``settings`` (postgresql.conf lines) to the defaults."""
+        import subprocess
+
+        self.run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust")
+        conf = (
+            f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+            f"unix_socket_directories = '{self.base}'\n{settings}"
+        )
+        subprocess.run(
+            [*self._as_user, "sh", "-c", f'cat >> "{self.data}/postgresql.conf"'],
+            input=conf.encode(),
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self, *options: str) -> None:
+        log = str(self.base / f"{self.data.name}.log")
+        extra = ["-o", " ".join(options)] if options else []
+        self.run("pg_ctl", "-D", str(self.data), "-l", log, *extra, "-w", "start")
+
+    def crash(self) -> None:
+        self.run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def stop_quietly(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            with contextlib.suppress(Exception):
+                self.crash()
+
+
+@contextlib.contextmanager
+def cluster_base() -> Iterator[Path]:
+    """A temporary directory the servers' user can write to, removed afterwards."""
+    import shutil
+
+    base = Path(tempfile.mkdtemp(prefix="dualorm-cluster-"))
+    base.chmod(0o777)
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def private_cluster(settings: str = "") -> Iterator[Cluster]:
+    """Yield a fresh, started :class:`Cluster`; it is stopped and removed afterwards."""
+    with cluster_base() as base:
+        server = Cluster(base, "data")
+        try:
+            server.init(settings)
+            server.start()
+            yield server
+        finally:
+            server.stop_quietly()
+
+
 @contextlib.contextmanager
 def streaming_pair() -> Iterator[tuple[str, str]]:
     """Yield ``(primary_url, replica_url)``: a fresh cluster and a streaming replica of it.
 
-    Built with the embedded distribution's ``initdb`` and ``pg_basebackup``; as root, the
-    servers run as the unprivileged user pgserver already uses, since PostgreSQL refuses root.
+    Built with the embedded distribution's ``initdb`` and ``pg_basebackup``.
     """
-    import shutil
-    import subprocess
-
-    import pgserver
-
-    bindir = Path(pgserver.__file__).parent / "pginstall" / "bin"
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        as_user = ["runuser", "-u", "pgserver", "--"]
-    base = Path(tempfile.mkdtemp(prefix="dualorm-repl-"))
-    base.chmod(0o777)
-    primary, replica = base / "primary", base / "replica"
-    ports = _free_port(), _free_port()
-
-    def run(*args: str) -> None:
-        subprocess.run([*as_user, *args], check=True, capture_output=True, cwd=base)
-
-    try:
-        run(str(bindir / "initdb"), "-D", str(primary), "-U", "postgres", "--auth=trust")
-        settings = (
-            f"port = {ports[0]}\nlisten_addresses = '127.0.0.1'\n"
-            f"unix_socket_directories = '{base}'\nwal_level = replica\nmax_wal_senders = 4\n"
-            "fsync = off\n"
-        )
-        run("sh", "-c", f"printf '%s' \"{settings}\" >> {primary}/postgresql.conf")
-        run(
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(primary),
-            "-l",
-            str(base / "primary.log"),
-            "-w",
-            "start",
-        )
-        run(
-            str(bindir / "pg_basebackup"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(ports[0]),
-            "-U",
-            "postgres",
-            "-D",
-            str(replica),
-            "-R",
-            "-X",
-            "stream",
-        )
-        run(
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(replica),
-            "-l",
-            str(base / "replica.log"),
-            "-o",
-            f"-p {ports[1]}",
-            "-w",
-            "start",
-        )
-        yield (
-            f"postgresql://postgres@127.0.0.1:{ports[0]}/postgres",
-            f"postgresql://postgres@127.0.0.1:{ports[1]}/postgres",
-        )
-    finally:
-        for data in (replica, primary):
-            if (data / "postmaster.pid").exists():
-                subprocess.run(
-                    [
-                        *as_user,
-                        str(bindir / "pg_ctl"),
-                        "-D",
-                        str(data),
-                        "-m",
-                        "immediate",
-                        "-w",
-                        "stop",
-                    ],
-                    capture_output=True,
-                    check=False,
-                )
-        shutil.rmtree(base, ignore_errors=True)
+    with cluster_base() as base:
+        primary, replica = Cluster(base, "primary"), Cluster(base, "replica")
+        try:
+            primary.init("wal_level = replica\nmax_wal_senders = 4\nfsync = off\n")
+            primary.start()
+            primary.run(
+                "pg_basebackup",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(primary.port),
+                "-U",
+                "postgres",
+                "-D",
+                str(replica.data),
+                "-R",
+                "-X",
+                "stream",
+            )
+            replica.start(f"-p {replica.port}")
+            yield primary.url, replica.url
+        finally:
+            replica.stop_quietly()
+            primary.stop_quietly()

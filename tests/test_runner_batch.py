@@ -14,6 +14,7 @@ from runner_specs import applied_ids, chain, project, snapshot, write_spec
 from dualorm import api
 from dualorm.db import connection
 from dualorm.errors import LedgerError, MigrationFailed
+from dualorm.runner import ledger
 from dualorm.runner.foreign import heads_of, moved_heads
 from dualorm.runner.runner import Event, RunOptions
 from dualorm.spec.graph import MigrationGraph
@@ -170,7 +171,7 @@ def test_a_wrong_ledger_count_in_a_batch_is_a_ledger_error_and_changes_nothing(
     assert "t3" not in {t.name for t in state["catalog"]}
 
 
-def test_a_ledger_made_before_expect_rows_works_and_up_adds_it(
+def test_a_ledger_made_before_record_migration_works_and_up_adds_it(
     tmp_path: Path, database_url: str
 ) -> None:
     config = project(tmp_path, database_url)
@@ -180,9 +181,9 @@ def test_a_ledger_made_before_expect_rows_works_and_up_adds_it(
     def drop_or_check() -> bool:
         with connection(database_url, autocommit=True) as conn:
             row = conn.execute(
-                "SELECT to_regprocedure('dualorm.expect_rows(bigint,bigint,text)') IS NOT NULL"
+                "SELECT to_regprocedure(%s) IS NOT NULL", (ledger.RECORD_MIGRATION,)
             ).fetchone()
-            conn.execute("DROP FUNCTION IF EXISTS dualorm.expect_rows(bigint, bigint, text)")
+            conn.execute(f"DROP FUNCTION IF EXISTS {ledger.RECORD_MIGRATION}")
         return bool(row and row[0])
 
     assert drop_or_check()

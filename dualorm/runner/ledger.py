@@ -11,9 +11,10 @@ Tables:
     dualorm.seeds       one row per applied seed (created by :mod:`dualorm.seeding`)
 
 Function:
-    dualorm.expect_rows(actual, expected, what)  raises ``DL001`` (:data:`LEDGER_SQLSTATE`)
-                        unless a ledger write changed ``expected`` rows, so a count is
-                        checked by the statement itself and the runner's query can end in
+    dualorm.record_migration(...)  moves all three ledgers for one applied or rolled-back
+                        migration, checking that every write changed exactly one row (else
+                        SQLSTATE ``DL001``, :data:`LEDGER_SQLSTATE`); one call, plans cached
+                        by PL/pgSQL, so the runner's one query per migration can end in
                         COMMIT (see :mod:`dualorm.runner.record`)
 """
 
@@ -62,22 +63,76 @@ CREATE TABLE IF NOT EXISTS dualorm.audit (
     outcome text NOT NULL,
     detail jsonb NOT NULL DEFAULT '{}'::jsonb
 );
-CREATE OR REPLACE FUNCTION dualorm.expect_rows(actual bigint, expected bigint, what text)
-RETURNS bigint LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION dualorm.record_migration(
+    direction text, migration_id text, migration_name text, migration_version text,
+    migration_checksum text, offset_ms integer, actor text, correlation uuid,
+    removed_heads text[], added_heads text[], app_label text,
+    removed_names text[], added_names text[]
+) RETURNS double precision LANGUAGE plpgsql AS $$
+DECLARE
+    elapsed double precision := extract(epoch FROM clock_timestamp() - now()) * 1000;
+    changed bigint;
+    item text;
 BEGIN
-    IF actual IS DISTINCT FROM expected THEN
-        RAISE EXCEPTION '%: expected % row(s) to change, % did', what, expected, actual
-            USING ERRCODE = 'DL001';
+    IF direction = 'up' THEN
+        INSERT INTO dualorm.migrations
+            (id, name, version, checksum, duration_ms, applied_by, correlation_id, outcome)
+        VALUES (migration_id, migration_name, migration_version, migration_checksum,
+                offset_ms + round(elapsed)::integer, actor, correlation, 'applied')
+        ON CONFLICT (id) DO NOTHING;
+        GET DIAGNOSTICS changed = ROW_COUNT;
+        IF changed <> 1 THEN
+            RAISE EXCEPTION '% % in dualorm.migrations: expected 1 row(s) to change, % did',
+                'recording', migration_id, changed USING ERRCODE = 'DL001';
+        END IF;
+    ELSE
+        DELETE FROM dualorm.migrations WHERE id = migration_id;
+        GET DIAGNOSTICS changed = ROW_COUNT;
+        IF changed <> 1 THEN
+            RAISE EXCEPTION '% % from dualorm.migrations: expected 1 row(s) to change, % did',
+                'removing', migration_id, changed USING ERRCODE = 'DL001';
+        END IF;
     END IF;
-    RETURN actual;
+    FOREACH item IN ARRAY removed_heads LOOP
+        DELETE FROM alembic_version WHERE version_num = item;
+        GET DIAGNOSTICS changed = ROW_COUNT;
+        IF changed <> 1 THEN
+            RAISE EXCEPTION 'removing % from alembic_version: expected 1 row(s) to change, % did',
+                item, changed USING ERRCODE = 'DL001';
+        END IF;
+    END LOOP;
+    FOREACH item IN ARRAY added_heads LOOP
+        INSERT INTO alembic_version (version_num) VALUES (item);
+    END LOOP;
+    FOREACH item IN ARRAY removed_names LOOP
+        DELETE FROM django_migrations WHERE app = app_label AND name = item;
+        GET DIAGNOSTICS changed = ROW_COUNT;
+        IF changed <> 1 THEN
+            RAISE EXCEPTION '% %.% from django_migrations: expected 1 row(s) to change, % did',
+                'removing', app_label, item, changed USING ERRCODE = 'DL001';
+        END IF;
+    END LOOP;
+    FOREACH item IN ARRAY added_names LOOP
+        INSERT INTO django_migrations (app, name, applied) SELECT app_label, item, now()
+        WHERE NOT EXISTS (SELECT 1 FROM django_migrations WHERE app = app_label AND name = item);
+        GET DIAGNOSTICS changed = ROW_COUNT;
+        IF changed <> 1 THEN
+            RAISE EXCEPTION 'adding %.% to django_migrations: expected 1 row(s) to change, % did',
+                app_label, item, changed USING ERRCODE = 'DL001';
+        END IF;
+    END LOOP;
+    RETURN elapsed;
 END
 $$;
 """
 
-# The SQLSTATE dualorm.expect_rows raises; the runner maps it back to LedgerError.
+# The SQLSTATE dualorm.record_migration raises; the runner maps it back to LedgerError.
 LEDGER_SQLSTATE = "DL001"
 # Its signature, for to_regprocedure: a ledger made before the function existed lacks it.
-EXPECT_ROWS = "dualorm.expect_rows(bigint,bigint,text)"
+RECORD_MIGRATION = (
+    "dualorm.record_migration(text,text,text,text,text,integer,text,uuid,"
+    "text[],text[],text,text[],text[])"
+)
 
 # One fixed key so every runner of every process takes the same lock: hash of "dualorm".
 ADVISORY_LOCK_KEY = 0x6475616C6F726D
@@ -87,14 +142,14 @@ def ensure_ledger(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     """Create the ``dualorm`` schema, its tables and function where missing (idempotent)."""
     exists = conn.execute(
         "SELECT to_regclass('dualorm.audit') IS NOT NULL AND to_regprocedure(%s) IS NOT NULL",
-        (EXPECT_ROWS,),
+        (RECORD_MIGRATION,),
     ).fetchone()
     if exists and exists[0]:
         return
     # Two runners creating the ledger at once would race on CREATE SCHEMA IF NOT EXISTS;
-    # a transaction-level lock on the same key serialises them.
-    conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY + 1,))
-    conn.execute(DDL)
+    # a transaction-level lock on the same key, taken in the same query (one transaction
+    # even in autocommit), serialises them.
+    conn.execute(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY + 1});{DDL}".encode())
 
 
 def environment_label(conn: psycopg.Connection[tuple[object, ...]]) -> Environment | None:

@@ -14,6 +14,7 @@ transaction while every writer queues behind it.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
@@ -170,19 +171,27 @@ def run(
         sleep: how to pause between retries.
 
     Stops at the first failure with :class:`~dualorm.errors.MigrationFailed`; everything
-    before it stays applied, the failing migration is rolled back.
+    before it stays applied, the failing migration is rolled back. Either way, what was
+    committed is on disk when this returns (:meth:`Sink.finish`).
     """
     options = options or RunOptions()
     report = progress or _ignore
     current = set(applied)
     outcomes = []
-    for planned in plan:
-        after = current | {planned.migration.id}
-        if planned.direction == "down":
-            after = current - {planned.migration.id}
-        outcome = _run_one(planned, sink, current, after, options, report, sleep)
-        outcomes.append(outcome)
-        current = after
+    try:
+        for planned in plan:
+            after = current | {planned.migration.id}
+            if planned.direction == "down":
+                after = current - {planned.migration.id}
+            outcome = _run_one(planned, sink, current, after, options, report, sleep)
+            outcomes.append(outcome)
+            current = after
+    except BaseException:
+        # What did commit must be durable too; the failure stays the error reported.
+        with contextlib.suppress(Exception):
+            sink.finish()
+        raise
+    sink.finish()
     return outcomes
 
 

@@ -67,6 +67,8 @@ class Sink(Protocol):
     Before that, :meth:`execute_batch` may do all of it at once: the transaction, ``steps``
     (the transactional ones) and the ledger write, returning each step's duration in ms; it
     returns ``None`` (having done nothing) when the migration needs the step-by-step calls.
+    After the last migration, whether the run succeeded or not, :meth:`finish` makes what
+    was committed durable.
     """
 
     def transaction(self) -> contextlib.AbstractContextManager[None]: ...
@@ -87,6 +89,8 @@ class Sink(Protocol):
         after: Set[str],
         started: float,
     ) -> list[float] | None: ...
+
+    def finish(self) -> None: ...
 
 
 # -- executing against the database ----------------------------------------------------------------
@@ -117,11 +121,12 @@ class DatabaseSink:
         self.options = options or RunOptions()
         self._foreign_ready = False
         self._stamped = False
+        self._unflushed = False
         row = conn.execute(
             "SELECT set_config('lock_timeout', %s, false), to_regprocedure(%s) IS NOT NULL",
-            (f"{self.options.lock_timeout_ms}ms", ledger.EXPECT_ROWS),
+            (f"{self.options.lock_timeout_ms}ms", ledger.RECORD_MIGRATION),
         ).fetchone()
-        # A ledger made by an older dualorm has no dualorm.expect_rows until the next
+        # A ledger made by an older dualorm has no dualorm.record_migration until the next
         # `migrate up` adds it; until then every migration goes step by step.
         self._checks_ready = bool(row and row[1])
 
@@ -186,6 +191,28 @@ class DatabaseSink:
         )
         self._stamped = True
 
+    def finish(self) -> None:
+        """Wait until every migration this sink committed is on disk.
+
+        Batched migrations commit without waiting for the WAL flush. A transaction that
+        writes WAL and commits synchronously flushes it through its own commit record, so
+        through every commit before it: here the one record is a transactional logical
+        message (prefix ``dualorm``), which changes no table.
+        """
+        import psycopg
+
+        if not self._unflushed or self.conn.closed:
+            return
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            return
+        with self.conn.transaction():
+            self.conn.execute("SET LOCAL synchronous_commit = on")
+            self.conn.execute(
+                "SELECT pg_logical_emit_message(true, 'dualorm', %s)",
+                (f"run {self.context.correlation_id} durable",),
+            )
+        self._unflushed = False
+
     def execute_batch(
         self,
         planned: Planned,
@@ -198,15 +225,16 @@ class DatabaseSink:
 
         BEGIN, every statement (each followed by a read of the transaction's clock, which
         gives its duration; the last one's is read by the ledger write), the one statement
-        writing all three ledgers (each row count checked by ``dualorm.expect_rows``, which
-        raises on a wrong one) and COMMIT go out as one query (values bound by psycopg).
+        writing all three ledgers (a call of ``dualorm.record_migration``, which checks
+        each row count and raises on a wrong one) and COMMIT go out as one query (values
+        bound by psycopg).
         PostgreSQL skips the rest of the query after an error, so COMMIT only runs when
         everything before it succeeded. When the batch fails it is rolled back and ``None``
         is returned, so the step-by-step path runs the migration again and names the failing
         statement (a lock timeout of a one-statement migration is named at once; a wrong
         ledger count is a :class:`~dualorm.errors.LedgerError` at once). Python steps and
         ``run_sql`` (which may hold several statements), the first ledger write of a run (the
-        foreign tables may not exist yet), a ledger without ``dualorm.expect_rows``, and a
+        foreign tables may not exist yet), a ledger without ``dualorm.record_migration``, and a
         connection already in a transaction (a rehearsal) go step by step.
         """
         import psycopg
@@ -240,9 +268,8 @@ class DatabaseSink:
             return None
         # Committed. Each statement's clock read, the last one's taken by the ledger write.
         self._stamped = True
-        ledger_row = rows[-1] if rows else None
-        clocks = [row[0] if row else None for row in rows[:-1]]
-        clocks.append(ledger_row[len(write.checks)] if ledger_row else None)
+        self._unflushed = True
+        clocks = [row[0] if row else None for row in rows]
         durations, previous = [], 0.0
         for value in clocks[-len(steps) :] if steps else []:
             elapsed = float(value) if isinstance(value, float | int) else previous
@@ -267,7 +294,10 @@ class DatabaseSink:
 
         # Statements are separated by a newline before the semicolon, so a trailing line
         # comment cannot swallow it; a literal % is doubled because the query has parameters.
-        parts, wanted = ["BEGIN"], set()
+        # The COMMIT does not wait for its WAL to reach disk; :meth:`finish` makes the whole
+        # run durable at once (a crash of the server before then loses whole migrations,
+        # ledger rows with them, never part of one).
+        parts, wanted = ["BEGIN", "SET LOCAL synchronous_commit = off"], set()
         for index, step in enumerate(steps):
             parts.append((step.sql or "").replace("%", "%%"))
             if index < len(steps) - 1:
@@ -432,6 +462,9 @@ class ScriptSink:
         after: Set[str],
         started: float,
     ) -> list[float] | None:
+        return None
+
+    def finish(self) -> None:
         return None
 
     @property
