@@ -34,7 +34,7 @@ from dualorm.errors import (
 )
 from dualorm.runner import foreign, ledger
 from dualorm.runner.adopt import BaselineResult, baseline
-from dualorm.runner.locks import LockHolder, MigrationLock, lock_holder
+from dualorm.runner.locks import LockHolder, MigrationLock, claim_session, lock_holder
 from dualorm.runner.runner import (
     DatabaseSink,
     Event,
@@ -265,6 +265,7 @@ def _locked_run(
         )
         conn = connect(url, autocommit=True)
         try:
+            claim_session(conn)
             with conn.transaction():
                 if label:
                     ledger.ensure_ledger(conn)

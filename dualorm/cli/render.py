@@ -53,7 +53,8 @@ def progress_printer(write: Write) -> Callable[[Event], None]:
     def show(event: Event) -> None:
         verb = "applied" if event.direction == "up" else "rolled back"
         if event.kind == "migration_done":
-            write(f"{verb} {event.migration_id} ({event.duration_ms or 0:.0f} ms)")
+            took = "" if event.duration_ms is None else f" ({event.duration_ms:.0f} ms)"
+            write(f"{verb} {event.migration_id}{took}")
         elif event.kind == "lock_timeout_retry":
             write(f"{event.migration_id}: lock_timeout ({event.detail}); retrying")
         elif event.kind == "step_skipped":
@@ -89,7 +90,7 @@ def render_migrate(result: MigrateResult, write: Write, as_json: bool) -> None:
         write("nothing to apply" if result.command == "up" else "nothing to roll back")
         return
     verb = "applied" if result.command == "up" else "rolled back"
-    total = sum(o.duration_ms for o in result.outcomes)
+    total = sum(o.duration_ms or 0.0 for o in result.outcomes)
     write(f"{verb} {len(result.outcomes)} migration(s) in {total:.0f} ms")
 
 

@@ -30,9 +30,11 @@ from dualorm.runner.ledger import ADVISORY_LOCK_KEY
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["APPLICATION_PREFIX", "LockHolder", "MigrationLock", "lock_holder"]
+__all__ = ["APPLICATION_PREFIX", "LockHolder", "MigrationLock", "claim_session", "lock_holder"]
 
 APPLICATION_PREFIX = "dualorm-migrate"
+# Held by a runner's migration connection for as long as it lives (see claim_session).
+SESSION_LOCK_KEY = ADVISORY_LOCK_KEY + 2
 # PostgreSQL truncates application_name to NAMEDATALEN - 1 bytes.
 _APPLICATION_NAME_MAX = 63
 
@@ -206,3 +208,24 @@ class MigrationLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def claim_session(
+    conn: psycopg.Connection[tuple[object, ...]], *, poll: float = 0.02, max_poll: float = 0.5
+) -> None:
+    """Take the migration connection's own lock, waiting while an earlier one still holds it.
+
+    A runner killed in the middle of a query loses the migration lock at once (its lock
+    connection closes with it), but the server finishes (or fails) the query the killed
+    runner's migration connection sent, several migrations long when they were chained, before
+    it notices the client is gone. The next runner must not start beside it: every migration
+    connection holds this session lock while it lives, and a new one waits for it. Taken with
+    ``pg_try_advisory_lock`` in a loop, for the reason the migration lock is.
+    """
+    pause = poll
+    while True:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (SESSION_LOCK_KEY,)).fetchone()
+        if row and row[0]:
+            return
+        time.sleep(pause)
+        pause = min(pause * 2, max_poll)

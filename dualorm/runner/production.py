@@ -281,10 +281,12 @@ class ProductionMigrator:
             raise ConfirmationRequired("the migration plan was not confirmed; nothing was run")
 
     def _options(self, max_downtime: float | None) -> RunOptions:
+        # One migration at a time (chain=1): each is reported, announced and checked against
+        # the run's deadline before the next one starts.
         if max_downtime is None:
-            return RunOptions(retries=self.retries)
+            return RunOptions(retries=self.retries, chain=1)
         half = max(1, int(max_downtime * 500))
-        return RunOptions(lock_timeout_ms=half, retries=self.retries, backoff_s=0.1)
+        return RunOptions(lock_timeout_ms=half, retries=self.retries, backoff_s=0.1, chain=1)
 
     def _backup(self, url: str, notifier: Notifier) -> Backup:
         from dualorm.backup.api import create_backup, verify_backup

@@ -10,6 +10,14 @@ and are re-exported here. A dry run is another sink, never another loop.
 DDL runs under ``lock_timeout``; a migration that times out waiting for a lock is rolled back
 and retried after a growing pause, a bounded number of times, so it never queues behind a long
 transaction while every writer queues behind it.
+
+Consecutive migrations are chained: up to :attr:`RunOptions.chain` of them go to the sink at
+once (:meth:`~dualorm.runner.sinks.Sink.execute_chain`), each still in its own transaction with
+its own ledger rows; the database runs them in order and stops at the first failure, like
+``psql -v ON_ERROR_STOP=1``. A chain starts at two and doubles while chains finish quickly,
+so a long migration is reported soon after it ends. The migration where a chain stopped, and
+any the sink cannot chain, run on their own: step by step when they fail, named, retried
+after a lock timeout.
 """
 
 from __future__ import annotations
@@ -79,6 +87,9 @@ class RunOptions:
         backoff_s: the first pause before a retry; it doubles each time.
         django_app_label: the app label of the ``django_migrations`` rows.
         python_root: put on ``sys.path`` while ``RunPython`` functions are imported.
+        chain: at most this many consecutive migrations go to the database at once, each in
+            its own transaction; 1 runs every migration on its own, so each one is reported
+            (and may be stopped by the progress callback) before the next begins.
     """
 
     lock_timeout_ms: int = 5000
@@ -86,6 +97,7 @@ class RunOptions:
     backoff_s: float = 0.5
     django_app_label: str = "django_app"
     python_root: Path | None = None
+    chain: int = 64
 
 
 @dataclass(frozen=True)
@@ -102,9 +114,20 @@ class Planned:
 
 
 @dataclass(frozen=True)
+class Link:
+    """One migration of a chain, with the applied sets before and after it."""
+
+    planned: Planned
+    before: frozenset[str]
+    after: frozenset[str]
+
+
+@dataclass(frozen=True)
 class StatementTiming:
+    """How long a statement took; ``None`` when it was not measured (its chain failed later)."""
+
     statement: str
-    duration_ms: float
+    duration_ms: float | None
 
 
 @dataclass(frozen=True)
@@ -113,7 +136,7 @@ class MigrationOutcome:
 
     migration_id: str
     direction: Direction
-    duration_ms: float
+    duration_ms: float | None
     attempts: int
     statements: tuple[StatementTiming, ...] = ()
 
@@ -121,13 +144,17 @@ class MigrationOutcome:
         return {
             "id": self.migration_id,
             "direction": self.direction,
-            "duration_ms": round(self.duration_ms, 3),
+            "duration_ms": _rounded(self.duration_ms),
             "attempts": self.attempts,
             "statements": [
-                {"statement": s.statement, "duration_ms": round(s.duration_ms, 3)}
+                {"statement": s.statement, "duration_ms": _rounded(s.duration_ms)}
                 for s in self.statements
             ],
         }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def plan_migration(migration: Migration, direction: Direction) -> Planned:
@@ -176,16 +203,30 @@ def run(
     """
     options = options or RunOptions()
     report = progress or _ignore
-    current = set(applied)
-    outcomes = []
+    current = frozenset(applied)
+    outcomes: list[MigrationOutcome] = []
+    window, index = 1, 0
     try:
-        for planned in plan:
-            after = current | {planned.migration.id}
-            if planned.direction == "down":
-                after = current - {planned.migration.id}
-            outcome = _run_one(planned, sink, current, after, options, report, sleep)
-            outcomes.append(outcome)
-            current = after
+        while index < len(plan):
+            links = _links(plan[index : index + window], current)
+            if len(links) > 1:
+                started = time.perf_counter()
+                committed = sink.execute_chain(links)
+                for link, durations in zip(links, committed, strict=False):
+                    outcomes.append(_chained(link, durations, report))
+                    current = link.after
+                index += len(committed)
+                if len(committed) == len(links):
+                    quick = time.perf_counter() - started < CHAIN_QUICK_S
+                    window = min(window * 2, options.chain) if quick else max(window // 2, 1)
+                    continue
+            link = _links(plan[index : index + 1], current)[0]
+            outcomes.append(
+                _run_one(link.planned, sink, link.before, link.after, options, report, sleep)
+            )
+            current = link.after
+            index += 1
+            window = min(2, options.chain)
     except BaseException:
         # What did commit must be durable too; the failure stays the error reported.
         with contextlib.suppress(Exception):
@@ -193,6 +234,35 @@ def run(
         raise
     sink.finish()
     return outcomes
+
+
+# A chain that finished within this many seconds doubles the next one.
+CHAIN_QUICK_S = 0.25
+
+
+def _links(plan: Sequence[Planned], applied: frozenset[str]) -> list[Link]:
+    links = []
+    for planned in plan:
+        mid = planned.migration.id
+        after = applied | {mid} if planned.direction == "up" else applied - {mid}
+        links.append(Link(planned, applied, after))
+        applied = after
+    return links
+
+
+def _chained(link: Link, durations: Sequence[float | None], report: Progress) -> MigrationOutcome:
+    """Report a migration a chain committed, as if it had run on its own."""
+    mid, direction = link.planned.migration.id, link.planned.direction
+    report(Event("migration_start", mid, direction))
+    timings = []
+    for step, took in zip(link.planned.steps, durations, strict=True):
+        text = step.sql if step.sql is not None else f"python {step.python}"
+        timings.append(StatementTiming(text, took))
+        report(Event("statement", mid, direction, text, took))
+    known = [d for d in durations if d is not None]
+    total = sum(known) if len(known) == len(durations) else None
+    report(Event("migration_done", mid, direction, None, total))
+    return MigrationOutcome(mid, direction, total, 1, tuple(timings))
 
 
 def _run_one(

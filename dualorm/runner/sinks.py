@@ -5,12 +5,13 @@
 that same transaction. :class:`ScriptSink` writes the same thing out as a psql script. A sink
 asks the loop (:func:`dualorm.runner.runner.run`) for a retry by raising :class:`LockTimeout`.
 
-Most migrations take one round trip on the database: BEGIN, their statements, one statement
-writing all three ledgers (:mod:`dualorm.runner.record`, every row count checked by the server)
-and COMMIT go out as one query; PostgreSQL stops at the first error, so nothing of a failed
-migration is committed. Python steps, ``run_sql``, the first ledger write of a run, and a batch
-that failed (run again to name the failing statement) go step by step, one statement per round
-trip.
+Most migrations take one round trip on the database, or less: BEGIN, their statements, one
+call writing all three ledgers (:mod:`dualorm.runner.record`, every row count checked by the
+server) and COMMIT go out as one query, several consecutive migrations' transactions in one
+query when the runner chains them; PostgreSQL stops at the first error, so nothing of a failed
+migration is committed, and nothing after it runs. Python steps, ``run_sql``, the first
+ledger write of a run, and a batch that failed (run again to name the failing statement) go
+step by step, one statement per round trip.
 
 A migration holding a non-transactional step (``CREATE INDEX CONCURRENTLY``) must hold
 nothing else: the step runs on its own, outside a transaction, and only then is the ledger
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
     from dualorm.audit import RunContext
     from dualorm.runner.record import LedgerWrite
-    from dualorm.runner.runner import Planned, RunOptions
+    from dualorm.runner.runner import Link, Planned, RunOptions
     from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.model import Step
 
@@ -67,6 +68,8 @@ class Sink(Protocol):
     Before that, :meth:`execute_batch` may do all of it at once: the transaction, ``steps``
     (the transactional ones) and the ledger write, returning each step's duration in ms; it
     returns ``None`` (having done nothing) when the migration needs the step-by-step calls.
+    :meth:`execute_chain` does the same for several consecutive migrations at once, each in
+    its own transaction, and returns the step durations of those it committed (a prefix).
     After the last migration, whether the run succeeded or not, :meth:`finish` makes what
     was committed durable.
     """
@@ -89,6 +92,8 @@ class Sink(Protocol):
         after: Set[str],
         started: float,
     ) -> list[float] | None: ...
+
+    def execute_chain(self, links: Sequence[Link]) -> list[list[float | None]]: ...
 
     def finish(self) -> None: ...
 
@@ -227,27 +232,92 @@ class DatabaseSink:
         gives its duration; the last one's is read by the ledger write), the one statement
         writing all three ledgers (a call of ``dualorm.record_migration``, which checks
         each row count and raises on a wrong one) and COMMIT go out as one query (values
-        bound by psycopg).
-        PostgreSQL skips the rest of the query after an error, so COMMIT only runs when
-        everything before it succeeded. When the batch fails it is rolled back and ``None``
-        is returned, so the step-by-step path runs the migration again and names the failing
-        statement (a lock timeout of a one-statement migration is named at once; a wrong
-        ledger count is a :class:`~dualorm.errors.LedgerError` at once). Python steps and
-        ``run_sql`` (which may hold several statements), the first ledger write of a run (the
-        foreign tables may not exist yet), a ledger without ``dualorm.record_migration``, and a
-        connection already in a transaction (a rehearsal) go step by step.
+        bound by psycopg). PostgreSQL skips the rest of the query after an error, so COMMIT
+        only runs when everything before it succeeded. When the batch fails it is rolled
+        back and ``None`` is returned, so the step-by-step path runs the migration again and
+        names the failing statement (a lock timeout of a one-statement migration is named at
+        once; a wrong ledger count is a :class:`~dualorm.errors.LedgerError` at once). Python
+        steps and ``run_sql`` (which may hold several statements), the first ledger write of
+        a run (the foreign tables may not exist yet), a ledger without
+        ``dualorm.record_migration``, and a connection already in a transaction (a
+        rehearsal) go step by step.
+        """
+        from psycopg import errors
+
+        from dualorm.db import redact_text
+
+        offset_ms = int((time.perf_counter() - started) * 1000)
+        unit = self._unit(planned, steps, before, after, offset_ms) if self._ready() else None
+        if unit is None:
+            return None
+        try:
+            clocks = self._send([unit])
+        except errors.Error as exc:
+            if exc.sqlstate == ledger.LEDGER_SQLSTATE:
+                raise LedgerError(_cause(exc, sqlstate=False)) from None
+            if isinstance(exc, errors.LockNotAvailable) and len(steps) == 1:
+                raise LockTimeout(redact_text(steps[0].sql or ""), _cause(exc)) from None
+            return None
+        return _durations(clocks[0], len(steps))
+
+    def execute_chain(self, links: Sequence[Link]) -> list[list[float | None]]:
+        """Run consecutive migrations in one round trip, each in its own transaction.
+
+        Every migration goes as in :meth:`execute_batch` (BEGIN, statements, ledger write,
+        COMMIT), one after the other in one query; PostgreSQL commits each in turn and
+        skips the rest of the query at the first error. Returns the step durations of the
+        migrations committed, a prefix of ``links``: all of them, those before the first
+        that cannot be batched, or, when one failed, those the ledger shows committed before
+        it (their durations unmeasured, ``None``). The one that failed is rolled back and
+        left to the caller, which runs it on its own to name the failure or retry it.
         """
         import psycopg
 
+        if not self._ready():
+            return []
+        units = []
+        for link in links:
+            steps = link.planned.steps
+            unit = self._unit(link.planned, steps, link.before, link.after, 0)
+            if unit is None:
+                break
+            units.append(unit)
+        if not units:
+            return []
+        try:
+            clocks = self._send(units)
+        except psycopg.Error:
+            return self._committed(links[: len(units)])
+        return [
+            list(_durations(c, len(link.planned.steps)))
+            for c, link in zip(clocks, links, strict=False)
+        ]
+
+    # -- helpers
+
+    def _ready(self) -> bool:
+        import psycopg
+
+        return (
+            self._foreign_ready
+            and self._checks_ready
+            and self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        )
+
+    def _unit(
+        self,
+        planned: Planned,
+        steps: Sequence[Step],
+        before: Set[str],
+        after: Set[str],
+        offset_ms: int,
+    ) -> tuple[Sequence[Step], LedgerWrite] | None:
+        """The steps and ledger write of one batched transaction, or ``None`` if it cannot be."""
         from dualorm.runner.record import ledger_write
         from dualorm.spec.ops import RunSQL
 
-        conn = self.conn
-        if (
-            not self._foreign_ready
-            or not self._checks_ready
-            or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
-            or any(s.sql is None or isinstance(s.operation, RunSQL) for s in steps)
+        if not planned.transactional or any(
+            s.sql is None or isinstance(s.operation, RunSQL) for s in steps
         ):
             return None
         write = ledger_write(
@@ -259,77 +329,75 @@ class DatabaseSink:
             app_label=self.options.django_app_label,
             applied_by=self.context.applied_by,
             correlation_id=self.context.correlation_id,
-            offset_ms=int((time.perf_counter() - started) * 1000),
+            offset_ms=offset_ms,
         )
-        if write is None:
-            return None
-        rows = self._send(steps, write)
-        if rows is None:
-            return None
-        # Committed. Each statement's clock read, the last one's taken by the ledger write.
-        self._stamped = True
-        self._unflushed = True
-        clocks = [row[0] if row else None for row in rows]
-        durations, previous = [], 0.0
-        for value in clocks[-len(steps) :] if steps else []:
-            elapsed = float(value) if isinstance(value, float | int) else previous
-            durations.append(max(elapsed - previous, 0.0))
-            previous = elapsed
-        return durations
+        return None if write is None else (steps, write)
 
-    # -- helpers
+    def _send(self, units: Sequence[tuple[Sequence[Step], LedgerWrite]]) -> list[list[object]]:
+        """Send each unit's BEGIN, statements with a clock read after each, ledger write and
+        COMMIT, all in one query; return each unit's clock values (the ledger write's last).
 
-    def _send(self, steps: Sequence[Step], write: LedgerWrite) -> list[Any] | None:
-        """Send BEGIN, the statements with a clock read after each, the ledger write, COMMIT.
-
-        Returns the clock rows and, last, the ledger counts once committed; ``None`` when the
-        batch failed (rolled back) and the migration must run step by step. A wrong ledger
-        count raises :class:`~dualorm.errors.LedgerError` (rolled back too).
+        A failure is rolled back and raised (everything before it in the query committed).
         """
         import psycopg
-        from psycopg import errors
 
-        from dualorm.db import redact_text
         from dualorm.runner.record import ELAPSED_MS
 
         # Statements are separated by a newline before the semicolon, so a trailing line
-        # comment cannot swallow it; a literal % is doubled because the query has parameters.
-        # The COMMIT does not wait for its WAL to reach disk; :meth:`finish` makes the whole
-        # run durable at once (a crash of the server before then loses whole migrations,
-        # ledger rows with them, never part of one).
-        parts, wanted = ["BEGIN", "SET LOCAL synchronous_commit = off"], set()
-        for index, step in enumerate(steps):
-            parts.append((step.sql or "").replace("%", "%%"))
-            if index < len(steps) - 1:
-                wanted.add(len(parts))
-                parts.append(f"SELECT {ELAPSED_MS}")
-        wanted.add(len(parts))
-        parts.append(write.sql)
-        parts.append("COMMIT")
-        cursor = psycopg.ClientCursor(self.conn)
+        # comment cannot swallow it. Only the ledger calls carry values, bound one by one,
+        # so the statements go out exactly as written. The COMMIT does not wait for its WAL
+        # to reach disk; :meth:`finish` makes the whole run durable at once (a crash of the
+        # server before then loses whole migrations, ledger rows with them, never part of one).
+        binder = psycopg.ClientCursor(self.conn)
+        parts: list[str] = []
+        wanted: dict[int, int] = {}
+        for number, (steps, write) in enumerate(units):
+            parts += ["BEGIN", "SET LOCAL synchronous_commit = off"]
+            for index, step in enumerate(steps):
+                parts.append(step.sql or "")
+                if index < len(steps) - 1:
+                    wanted[len(parts)] = number
+                    parts.append(f"SELECT {ELAPSED_MS}")
+            wanted[len(parts)] = number
+            parts.append(binder.mogrify(write.sql, write.params))
+            parts.append("COMMIT")
+        cursor = self.conn.cursor()
         try:
-            cursor.execute("\n;\n".join(parts), write.params)
-        except BaseException as exc:
-            # Whatever stopped the query (an error, an interrupt) stopped it before COMMIT
-            # ran, or the server committed everything and there is nothing to roll back.
+            cursor.execute("\n;\n".join(parts).encode())
+        except BaseException:
+            # Whatever stopped the query (an error, an interrupt) stopped it before the
+            # COMMIT of the transaction it was in; the ones before it are committed.
             self._rollback()
-            if not isinstance(exc, psycopg.Error):
-                raise
-            if exc.sqlstate == ledger.LEDGER_SQLSTATE:
-                raise LedgerError(_cause(exc, sqlstate=False)) from None
-            if isinstance(exc, errors.LockNotAvailable) and len(steps) == 1:
-                raise LockTimeout(redact_text(steps[0].sql or ""), _cause(exc)) from None
-            return None
-        # One result per part, in order: keep the clock reads and the ledger write's row.
-        rows: list[Any] = []
+            raise
+        # Committed. One result per part, in order: keep the clock reads and ledger rows.
+        self._stamped = True
+        self._unflushed = True
+        clocks: list[list[object]] = [[] for _ in units]
         index = 0
         while True:
             if index in wanted:
-                rows.append(cursor.fetchone())
+                row = cursor.fetchone()
+                clocks[wanted[index]].append(row[0] if row else None)
             index += 1
             if not cursor.nextset():
                 break
-        return rows
+        return clocks
+
+    def _committed(self, links: Sequence[Link]) -> list[list[float | None]]:
+        """The prefix of ``links`` the ledger shows committed, durations unmeasured."""
+        found = self.conn.execute(
+            "SELECT id FROM dualorm.migrations WHERE id = ANY(%s)",
+            ([link.planned.migration.id for link in links],),
+        ).fetchall()
+        present = {str(row[0]) for row in found}
+        done: list[list[float | None]] = []
+        for link in links:
+            if (link.planned.migration.id in present) != (link.planned.direction == "up"):
+                break
+            done.append([None] * len(link.planned.steps))
+        if done:
+            self._stamped = self._unflushed = True
+        return done
 
     def _rollback(self) -> None:
         import psycopg
@@ -412,6 +480,16 @@ def _cause(exc: BaseException, *, sqlstate: bool = True) -> str:
     return redact_text(f"{text} (SQLSTATE {state})" if state else text)
 
 
+def _durations(clocks: Sequence[object], count: int) -> list[float]:
+    """Each statement's duration from the clock read after it (ms since BEGIN)."""
+    durations, previous = [], 0.0
+    for value in clocks[-count:] if count else []:
+        elapsed = float(value) if isinstance(value, float | int) else previous
+        durations.append(max(elapsed - previous, 0.0))
+        previous = elapsed
+    return durations
+
+
 # -- writing a script ------------------------------------------------------------------------------
 
 
@@ -463,6 +541,9 @@ class ScriptSink:
         started: float,
     ) -> list[float] | None:
         return None
+
+    def execute_chain(self, links: Sequence[Link]) -> list[list[float | None]]:
+        return []
 
     def finish(self) -> None:
         return None
