@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
@@ -108,7 +109,9 @@ class Index:
     """A non-constraint index. ``columns`` holds column names or canonical expressions;
     ``include`` the non-key columns stored in the index (``INCLUDE (...)``), in order;
     ``orders`` each key's ordering as PostgreSQL prints it after the key (see
-    :func:`key_order`), empty when every key is ascending with nulls last."""
+    :func:`key_order`), empty when every key is ascending with nulls last; ``opclasses`` each
+    key's operator class (``varchar_pattern_ops``), ``""`` for the type's default, empty when
+    every key uses the default."""
 
     name: str
     columns: tuple[str, ...]
@@ -118,6 +121,7 @@ class Index:
     valid: bool = True
     include: tuple[str, ...] = ()
     orders: tuple[str, ...] = ()
+    opclasses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +308,48 @@ def key_orders(orders: Iterable[str]) -> tuple[str, ...]:
 def index_orders(index: Index) -> tuple[str, ...]:
     """One ordering per key of ``index`` (``""`` for the default), whatever ``orders`` holds."""
     return index.orders or ("",) * len(index.columns)
+
+
+def key_opclasses(opclasses: Iterable[str]) -> tuple[str, ...]:
+    """The canonical :attr:`Index.opclasses`: empty when every key uses the default class."""
+    found = tuple(opclasses)
+    return found if any(found) else ()
+
+
+def index_opclasses(index: Index) -> tuple[str, ...]:
+    """One operator class per key of ``index`` (``""`` for the default)."""
+    return index.opclasses or ("",) * len(index.columns)
+
+
+_ORDERED_KEY = re.compile(
+    r"^(?P<key>.*?\S)\s+(?:(?P<direction>ASC|DESC)(?:\s+NULLS\s+(?P<nulls_after>FIRST|LAST))?"
+    r"|NULLS\s+(?P<nulls>FIRST|LAST))$",
+    re.IGNORECASE,
+)
+
+
+def split_order(text: str) -> tuple[str, str]:
+    """Split ``"created_at DESC NULLS LAST"`` into the key and its canonical ordering."""
+    found = _ORDERED_KEY.match(text.strip())
+    if found is None:
+        return text, ""
+    nulls = found["nulls"] or found["nulls_after"]
+    descending = (found["direction"] or "").upper() == "DESC"
+    return found["key"], key_order(descending, None if nulls is None else nulls.upper() == "FIRST")
+
+
+_OPCLASS_KEY = re.compile(
+    r"^(?P<key>[A-Za-z_][\w$]*|.*\))\s+(?P<opclass>[A-Za-z_][\w$]*(?:\.[A-Za-z_][\w$]*)?)$"
+)
+
+
+def split_opclass(key: str) -> tuple[str, str]:
+    """Split ``"email varchar_pattern_ops"`` or ``"lower(email) text_pattern_ops"`` into the
+    key and its operator class; a key without one comes back with ``""``."""
+    found = _OPCLASS_KEY.match(key.strip())
+    if found is None:
+        return key, ""
+    return found["key"], found["opclass"]
 
 
 @functools.lru_cache(maxsize=4096)

@@ -23,6 +23,7 @@ from dualorm.schema import (
     Schema,
     Table,
     UniqueConstraint,
+    key_opclasses,
     key_orders,
     table,
 )
@@ -61,6 +62,8 @@ RETYPES = [
     ("integer", "text", "{c}::text", "{c}::integer"),
 ]
 ORDERS = st.sampled_from(["", "DESC", "NULLS FIRST", "DESC NULLS LAST"])
+# A non-default operator class each character type can index with.
+PATTERN_OPS = {"text": "text_pattern_ops", "character varying(40)": "varchar_pattern_ops"}
 KINDS = [
     "create", "add", "drop", "alter", "rename", "index", "unique",
     "retype", "default", "fk", "check", "rename_table", "drop_table",
@@ -179,6 +182,9 @@ def operations(draw: st.DrawFn) -> list[Operation]:
                         where=None if draw(st.booleans()) else f"{column.name} IS NOT NULL",
                         include=tuple(include),
                         orders=key_orders([draw(ORDERS)]),
+                        opclasses=key_opclasses(
+                            [PATTERN_OPS.get(column.type, "") if draw(st.booleans()) else ""]
+                        ),
                     ),
                 )
             else:

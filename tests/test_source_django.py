@@ -110,6 +110,7 @@ def test_varchar_primary_key_gets_djangos_like_index(reference: Schema) -> None:
     assert len(like) == 1
     assert like[0].name.startswith("user_preferences_id_")
     assert like[0].columns == ("id",)
+    assert like[0].opclasses == ("varchar_pattern_ops",)
     others = [i.name for i in reference.get("users").indexes]  # type: ignore[union-attr]
     assert not any(name.endswith("_like") for name in others)
 
@@ -223,3 +224,32 @@ def test_expression_spelling_keeps_needed_quotes() -> None:
     assert _expression("(\"status\" IN ('a\"b', 'it''s'))") == "status IN ('a\"b', 'it''s')"
     assert _expression('"order" > 0 AND "Mixed" > "x1"') == '"order" > 0 AND "Mixed" > x1'
     assert _expression("(a) + (b)") == "(a) + (b)"
+
+
+def test_expression_index_keys_keep_their_operator_class_and_ordering(reference: Schema) -> None:
+    from django.apps import apps
+    from django.contrib.postgres.indexes import OpClass
+    from django.db import connections, models
+    from django.db.models.functions import Lower
+
+    from dualorm.sources.django import _Reader
+
+    reader = _Reader(connections["default"])
+    user = apps.get_model("django_app", "User")
+    cases = [
+        (
+            models.Index(OpClass(Lower("email"), name="text_pattern_ops").desc(), name="i1"),
+            (("LOWER(email)",), ("DESC",), ("text_pattern_ops",)),
+        ),
+        (
+            models.Index(Lower("email").desc(nulls_last=True), "username", name="i2"),
+            (("LOWER(email)", "username"), ("DESC NULLS LAST", ""), ()),
+        ),
+        (
+            models.Index(fields=["-email"], opclasses=["varchar_pattern_ops"], name="i3"),
+            (("email",), ("DESC",), ("varchar_pattern_ops",)),
+        ),
+    ]
+    for index, expected in cases:
+        found = reader.index_from(index.create_sql(user, reader.editor))
+        assert (found.columns, found.orders, found.opclasses) == expected, index.name

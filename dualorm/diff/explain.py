@@ -11,7 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from dualorm.diff.base import Difference, DiffKind, Pair, Severity, qualified
-from dualorm.schema import Column, ForeignKey, Index, Table, UniqueConstraint, index_orders
+from dualorm.schema import (
+    Column,
+    ForeignKey,
+    Index,
+    Table,
+    UniqueConstraint,
+    index_opclasses,
+    index_orders,
+)
 
 __all__ = [
     "LIKE_NOTE",
@@ -62,7 +70,10 @@ def cols(key: Any) -> str:
 
 
 def describe_index(i: Index) -> str:
-    keys = ", ".join(f"{c} {o}".strip() for c, o in zip(i.columns, index_orders(i), strict=True))
+    keys = ", ".join(
+        " ".join(part for part in (c, opclass, order) if part)
+        for c, opclass, order in zip(i.columns, index_opclasses(i), index_orders(i), strict=True)
+    )
     text = f"{'UNIQUE ' if i.unique else ''}{i.method} ({keys})"
     if i.include:
         text += f" INCLUDE ({', '.join(i.include)})"

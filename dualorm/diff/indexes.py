@@ -1,7 +1,7 @@
 """The indexes phase: missing, extra, changed, renamed and invalid indexes.
 
-Indexes are matched by name, then by definition (keys and their ordering, uniqueness,
-predicate, method, INCLUDE columns). A
+Indexes are matched by name, then by definition (keys with their ordering and operator class,
+uniqueness, predicate, method, INCLUDE columns). A
 Django ``_like`` pattern index alone on one side is a warning: other tools never create it.
 """
 
@@ -24,11 +24,11 @@ __all__ = ["compare_indexes"]
 
 
 def _index_signature(i: Index) -> object:
-    return (i.columns, i.orders, i.unique, i.where, i.method, i.include)
+    return (i.columns, i.orders, i.opclasses, i.unique, i.where, i.method, i.include)
 
 
 def _is_django_like(i: Index) -> bool:
-    return i.name.endswith("_like") or any("_pattern_ops" in c for c in i.columns)
+    return i.name.endswith("_like") or any(o.endswith("_pattern_ops") for o in i.opclasses)
 
 
 def compare_indexes(a: Schema, b: Schema, pair: Pair) -> list[Difference]:

@@ -44,6 +44,7 @@ from dualorm.schema import (
     Table,
     UniqueConstraint,
     as_key,
+    index_opclasses,
     index_orders,
 )
 from dualorm.spec.model import Migration
@@ -293,12 +294,13 @@ def _build_sa_table(t: Table, serial: str | None) -> sa.Table:
 
 
 def _index_elements(index: Index) -> list[Any]:
-    # Index.columns holds column names or expressions, as in the SQL emitter; an ordered key
-    # is written as the SQL emitter's text with its ordering after it.
+    # Index.columns holds column names or expressions, as in the SQL emitter; a key with an
+    # operator class or an ordering is written as the SQL emitter's text of the whole key.
     out: list[Any] = []
-    for c, order in zip(index.columns, index_orders(index), strict=True):
-        if order:
-            out.append(sa.text(f"{sql_emit.index_element(c)} {order}"))
+    keys = zip(index.columns, index_opclasses(index), index_orders(index), strict=True)
+    for c, opclass, order in keys:
+        if order or opclass:
+            out.append(sa.text(sql_emit.index_key(c, opclass, order)))
         elif c and all(ch.isalnum() or ch in "_$" for ch in c):
             out.append(c)
         else:

@@ -47,6 +47,7 @@ from dualorm.schema import (
     Table,
     UniqueConstraint,
     as_key,
+    index_opclasses,
     index_orders,
 )
 from dualorm.spec.model import Migration
@@ -376,10 +377,12 @@ def _index(target: DjangoTarget, t: Table, index: Index) -> Any:
         if _is_column(c)
     ]
     include = [_field_name(target, t.name, c) for c in index.include]
+    opclasses = index_opclasses(index)
     if (
         hint is not None
         and list(getattr(hint, "fields", ()) or ()) == names
         and list(getattr(hint, "include", ()) or ()) == include
+        and tuple(getattr(hint, "opclasses", ()) or ()) == index.opclasses
     ):
         return hint.clone()
     kwargs: dict[str, Any] = {"name": index.name}
@@ -388,21 +391,20 @@ def _index(target: DjangoTarget, t: Table, index: Index) -> Any:
     if include:
         kwargs["include"] = include
     args: tuple[Any, ...] = ()
-    # "-field" says DESC; NULLS FIRST/LAST, and any ordering in a unique constraint, need
-    # ordered expressions.
-    if all(_is_column(c) for c in index.columns) and all(
-        order in ("", "DESC") and not (order and index.unique) for order in orders
+    # "-field" says DESC; NULLS FIRST/LAST, any ordering in a unique constraint, and operator
+    # classes on some keys only (Django's opclasses name one per field) need expressions.
+    if (
+        all(_is_column(c) for c in index.columns)
+        and all(order in ("", "DESC") and not (order and index.unique) for order in orders)
+        and (not index.opclasses or all(opclasses))
     ):
         kwargs["fields"] = names
+        if index.opclasses:
+            kwargs["opclasses"] = list(index.opclasses)
     else:
         args = tuple(
-            _ordered(
-                models.F(_field_name(target, t.name, c))
-                if _is_column(c)
-                else models.expressions.RawSQL(c, ()),
-                order,
-            )
-            for c, order in zip(index.columns, orders, strict=True)
+            _ordered(_with_opclass(_key_expression(target, t.name, c), opclass), order)
+            for c, opclass, order in zip(index.columns, opclasses, orders, strict=True)
         )
     if index.unique:
         return build(("django.db.models.UniqueConstraint", args, kwargs))
@@ -414,6 +416,21 @@ def _index(target: DjangoTarget, t: Table, index: Index) -> Any:
         "spgist": "django.contrib.postgres.indexes.SpGistIndex",
     }.get(index.method, "django.db.models.Index")
     return build((path, args, kwargs))
+
+
+def _key_expression(target: DjangoTarget, table: str, key: str) -> Any:
+    if _is_column(key):
+        return models.F(_field_name(target, table, key))
+    return models.expressions.RawSQL(key, ())
+
+
+def _with_opclass(expression: Any, opclass: str) -> Any:
+    """``expression`` with an operator class (``django.contrib.postgres``'s ``OpClass``)."""
+    if not opclass:
+        return expression
+    from django.contrib.postgres.indexes import OpClass
+
+    return OpClass(expression, name=opclass)
 
 
 def _ordered(expression: Any, order: str) -> Any:

@@ -28,6 +28,7 @@ from dualorm.schema import (
     Table,
     UniqueConstraint,
     as_key,
+    index_opclasses,
     index_orders,
 )
 from dualorm.spec.model import Direction, Migration, Step
@@ -148,14 +149,19 @@ def index_element(element: str) -> str:
     return f"({element})"
 
 
+def index_key(element: str, opclass: str = "", order: str = "") -> str:
+    """One key of CREATE INDEX: the element, its operator class, its ordering."""
+    return " ".join(part for part in (index_element(element), opclass, order) if part)
+
+
 def _create_index(table: str, index: Index, concurrently: bool) -> str:
     head = "CREATE UNIQUE INDEX" if index.unique else "CREATE INDEX"
     if concurrently:
         head += " CONCURRENTLY"
     using = "" if index.method == "btree" else f" USING {index.method}"
     elements = ", ".join(
-        f"{index_element(e)} {o}".rstrip()
-        for e, o in zip(index.columns, index_orders(index), strict=True)
+        index_key(e, c, o)
+        for e, c, o in zip(index.columns, index_opclasses(index), index_orders(index), strict=True)
     )
     text = f"{head} {quote_ident(index.name)} ON {qualified(table)}{using} ({elements})"
     if index.include:

@@ -33,9 +33,12 @@ from dualorm.schema import (
     UniqueConstraint,
     canonical_type,
     default_name,
+    key_opclasses,
     key_order,
     key_orders,
     schema,
+    split_opclass,
+    split_order,
     table,
 )
 
@@ -274,19 +277,26 @@ class _Reader:
         parts = statement.parts
         columns_part = parts["columns"]
         orders: tuple[str, ...] = ()
+        opclasses: tuple[str, ...] = ()
         if isinstance(columns_part, Columns):  # IndexColumns (with operator classes) too
-            # Operator classes are not part of the key, as in the catalog; "-field" is DESC.
+            # Operator classes are kept apart from the key, as in the catalog; "-field" is DESC.
             columns = tuple(columns_part.columns)
             suffixes = list(columns_part.col_suffixes) + [""] * len(columns)
             orders = key_orders(
                 key_order(suffix.strip().upper() == "DESC") for suffix in suffixes[: len(columns)]
             )
+            named = list(getattr(columns_part, "opclasses", ()) or ()) + [""] * len(columns)
+            opclasses = key_opclasses(named[: len(columns)])
         elif isinstance(columns_part, Expressions):
+            # Each key compiles to "(expression opclass) DESC NULLS LAST" or a part of it.
             compiler = columns_part.compiler
-            columns = tuple(
-                _expression(self.inline(*compiler.compile(e)))
+            keys = [
+                _expression_key(self.inline(*compiler.compile(e)))
                 for e in columns_part.expressions.get_source_expressions()
-            )
+            ]
+            columns = tuple(key for key, _opclass, _order in keys)
+            opclasses = key_opclasses(opclass for _key, opclass, _order in keys)
+            orders = key_orders(order for _key, _opclass, order in keys)
         else:
             columns = tuple(_unquote_name(c.strip()) for c in str(columns_part).split(","))
         condition = str(parts.get("condition") or "").strip()
@@ -300,6 +310,7 @@ class _Reader:
             method=using.removeprefix("USING").strip().lower() or "btree",
             include=tuple(include.parts["columns"].columns) if include else (),
             orders=orders,
+            opclasses=opclasses,
         )
 
 
@@ -394,6 +405,13 @@ def _needs_quotes(identifier: str) -> bool:
     ):
         return True
     return identifier in _QUOTED_KEYWORDS
+
+
+def _expression_key(sql: str) -> tuple[str, str, str]:
+    """An index key as Django compiles it: the expression, its operator class, its ordering."""
+    key, order = split_order(sql.strip())
+    key, opclass = split_opclass(_strip_outer_parens(key.strip()))
+    return _expression(key), opclass, order
 
 
 def _expression(sql: str) -> str:

@@ -30,6 +30,7 @@ from dualorm.schema import (
     Schema,
     Table,
     UniqueConstraint,
+    key_opclasses,
     key_orders,
     table,
 )
@@ -82,6 +83,7 @@ class _IndexRow(NamedTuple):
     columns: list[str]
     include: list[str]
     orders: list[str]
+    opclasses: list[str]
     is_unique: bool
     predicate: str | None
     method: str
@@ -259,5 +261,6 @@ def _add_indexes(parts: dict[int, _Parts], rows: list[_IndexRow]) -> None:
                     r.valid,
                     include=tuple(r.include),
                     orders=key_orders(r.orders),
+                    opclasses=key_opclasses(r.opclasses),
                 )
             )

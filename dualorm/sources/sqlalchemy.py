@@ -42,6 +42,7 @@ from dualorm.schema import (
     UniqueConstraint,
     canonical_type,
     default_name,
+    key_opclasses,
     key_order,
     key_orders,
     schema,
@@ -204,6 +205,7 @@ class _Compiler:
             method=str(options["using"] or "btree").lower(),
             include=tuple(getattr(c, "name", c) for c in options["include"] or ()),
             orders=key_orders(_key_order(e) for e in ix.expressions),
+            opclasses=key_opclasses(_opclass(e, options["ops"] or {}) for e in ix.expressions),
         )
 
     def index_key(self, element: Any) -> str:
@@ -223,6 +225,13 @@ class _Compiler:
             )
             return str(compiled)
         return str(element)
+
+
+def _opclass(element: Any, ops: dict[str, str]) -> str:
+    """A key's operator class from ``postgresql_ops``, looked up as SQLAlchemy's compiler
+    does: by the element's ``key`` (a column's name, an expression's label)."""
+    key = getattr(element, "key", None)
+    return ops.get(key, "") if isinstance(key, str) else ""
 
 
 def _key_order(element: Any) -> str:

@@ -9,7 +9,6 @@ naming the file, the line and what is wrong.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +27,10 @@ from dualorm.schema import (
     UniqueConstraint,
     as_key,
     canonical_type,
-    key_order,
+    key_opclasses,
     key_orders,
+    split_opclass,
+    split_order,
 )
 from dualorm.schema import default_name as schema_default_name
 
@@ -401,10 +402,11 @@ def read_index(
         node, what, ("columns",), ("name", "unique", "where", "method", "include", *extra)
     )
     keys = [
-        _ordered_key(reader.string(item, f"{what}.columns"))
+        split_order(reader.string(item, f"{what}.columns"))
         for item in reader.sequence(f.entries["columns"], f"{what}.columns")
     ]
-    columns = tuple(key for key, _order in keys)
+    classed = [split_opclass(key) for key, _order in keys]
+    columns = tuple(key for key, _opclass in classed)
     if not columns:
         raise reader.error(f.entries["columns"], f"{what}.columns must not be empty")
     name_node = f.get("name")
@@ -424,25 +426,9 @@ def read_index(
         method=method.lower(),
         include=include,
         orders=key_orders(order for _key, order in keys),
+        opclasses=key_opclasses(opclass for _key, opclass in classed),
     )
     return index, f
-
-
-_ORDERED_KEY = re.compile(
-    r"^(?P<key>.*?\S)\s+(?:(?P<direction>ASC|DESC)(?:\s+NULLS\s+(?P<nulls_after>FIRST|LAST))?"
-    r"|NULLS\s+(?P<nulls>FIRST|LAST))$",
-    re.IGNORECASE,
-)
-
-
-def _ordered_key(text: str) -> tuple[str, str]:
-    """Split ``"created_at DESC NULLS LAST"`` into the key and its canonical ordering."""
-    found = _ORDERED_KEY.match(text.strip())
-    if found is None:
-        return text, ""
-    nulls = found["nulls"] or found["nulls_after"]
-    descending = (found["direction"] or "").upper() == "DESC"
-    return found["key"], key_order(descending, None if nulls is None else nulls.upper() == "FIRST")
 
 
 def _split_at_comma(

@@ -1,7 +1,8 @@
 -- Indexes that are not the index of a primary key, unique or exclusion constraint (those
 -- are reported as the constraint). A key is the column name as stored (unquoted) for a
 -- plain column, else the expression as pg_get_indexdef prints it; the INCLUDE columns follow,
--- then each key's ordering (indoption: bit 1 DESC, bit 2 NULLS FIRST) as the server prints it.
+-- then each key's ordering (indoption: bit 1 DESC, bit 2 NULLS FIRST) as the server prints it,
+-- then each key's operator class, '' where it is the default for the key's type and method.
 -- Parameters: schemas (text[]), temp (boolean: include the session's temporary schema).
 SELECT
     x.indrelid AS table_oid,
@@ -37,6 +38,12 @@ SELECT
         FROM generate_series(1, x.indnkeyatts) AS k (n)
         ORDER BY k.n
     ) AS orders,
+    ARRAY(
+        SELECT CASE WHEN oc.opcdefault THEN '' ELSE oc.opcname::text END
+        FROM generate_series(1, x.indnkeyatts) AS k (n)
+        JOIN pg_opclass oc ON oc.oid = x.indclass[k.n - 1]
+        ORDER BY k.n
+    ) AS opclasses,
     x.indisunique AS is_unique,
     pg_get_expr(x.indpred, x.indrelid) AS predicate,
     am.amname::text AS method,
