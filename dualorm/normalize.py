@@ -9,8 +9,9 @@ temporary tables carrying the model's expressions, reads them back through the c
 
 All the DDL goes to the server in one statement batch: one wide temporary table holds every
 distinct ``(type, default)`` pair as a column (in chunks of a hundred),
-and a temporary copy of a table (columns, checks, partial and expression indexes; never
-foreign keys) is made only for tables that have checks, index predicates or index expressions.
+and a temporary copy of a table (columns with their generation expressions, checks, partial
+and expression indexes; never foreign keys) is made only for tables that have checks, index
+predicates, index expressions or generated columns.
 Only when the server rejects the batch are the pieces replayed one by one, to name the culprit.
 """
 
@@ -102,7 +103,7 @@ def _plan(schema: Schema) -> _Plan:
     copies = []
     for t in schema:
         indexes = [i for i in t.indexes if _needs_server(i, t)]
-        if t.checks or indexes:
+        if t.checks or indexes or any(c.generated is not None for c in t.columns):
             # The copy keeps the table's own name when it can, so that a check naming its
             # table (``CHECK (users.age > 0)``) still resolves.
             copies.append((t, indexes, _fresh(t.name, used)))
@@ -174,7 +175,7 @@ def _plan_defaults(plan: _Plan, chunk: list[tuple[_DefaultKey, str]], used: set[
 def _plan_copy(plan: _Plan, t: Table, indexes: list[Index], name: str) -> None:
     plan.copies[t.key] = name
     target = f"pg_temp.{quote_ident(name)}"
-    columns = [f"{quote_ident(c.name)} {c.type}" for c in t.columns]
+    columns = [_copied_column(c) for c in t.columns]
     plan.probes.append(
         _Probe(
             f"CREATE TEMP TABLE {target} ({', '.join(columns)})",
@@ -224,6 +225,13 @@ def _plan_copy(plan: _Plan, t: Table, indexes: list[Index], name: str) -> None:
             )
 
 
+def _copied_column(c: Column) -> str:
+    text = f"{quote_ident(c.name)} {c.type}"
+    if c.generated is not None:
+        text += f" GENERATED ALWAYS AS ({c.generated}\n) STORED"
+    return text
+
+
 def _fresh(name: str, used: set[str]) -> str:
     candidate, number = name, 0
     while candidate in used:
@@ -249,6 +257,7 @@ def _apply(schema: Schema, plan: _Plan, scratch: Schema) -> Schema:
         if copy is not None:
             checks = _checks(t.checks, copy, plan)
             indexes = _indexes(t.indexes, copy, plan)
+            columns = _generated(columns, copy)
         tables.append(replace(t, columns=columns, checks=checks, indexes=indexes))
     return Schema(tables=tuple(tables))
 
@@ -276,6 +285,14 @@ def _columns(
                 changed = True
         result.append(c)
     return tuple(result) if changed else columns
+
+
+def _generated(columns: tuple[Column, ...], copy: Table) -> tuple[Column, ...]:
+    server = {c.name: c.generated for c in copy.columns}
+    return tuple(
+        replace(c, generated=server.get(c.name, c.generated)) if c.generated is not None else c
+        for c in columns
+    )
 
 
 def _checks(

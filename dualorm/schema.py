@@ -61,6 +61,9 @@ class Column:
     # What a model validates in Python only (Django choices, a non-native SQLAlchemy Enum).
     # Not part of equality: the database never sees it; ``validate --data`` checks rows.
     choices: tuple[str, ...] | None = field(default=None, compare=False)
+    # A stored generated column's expression (GENERATED ALWAYS AS (...) STORED); it has no
+    # default then.
+    generated: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,11 @@ CASES = [
         "- add_column: {table: items, name: token, type: uuid}",
     ),
     (
+        "generated-column",
+        "- add_column: {table: items, name: big, type: boolean, generated: qty > 100}",
+        "- add_column: {table: items, name: big, type: boolean}",
+    ),
+    (
         "not-null-without-default",
         "- add_column: {table: items, name: flag, type: boolean, nullable: false}",
         "- add_column: {table: items, name: flag, type: boolean, nullable: false, "

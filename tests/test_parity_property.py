@@ -90,6 +90,12 @@ def operations(draw: st.DrawFn) -> list[Operation]:
                         Column("id", "bigint", nullable=False),
                         Column("v", draw(st.sampled_from(TYPES))),
                         *([Column("ref", "bigint")] if draw(st.booleans()) else []),
+                        # A stored generated column reading v, of a type any v can give.
+                        *(
+                            [Column("g", "boolean", generated="v IS NOT NULL")]
+                            if draw(st.booleans())
+                            else []
+                        ),
                     ],
                     primary_key=PrimaryKey(f"{name}_pkey", ("id",)),
                 )

@@ -54,6 +54,7 @@ class DiffKind(enum.StrEnum):
     NULLABILITY_MISMATCH = "nullability_mismatch"
     DEFAULT_MISMATCH = "default_mismatch"
     IDENTITY_MISMATCH = "identity_mismatch"
+    GENERATED_MISMATCH = "generated_mismatch"
     PRIMARY_KEY_MISMATCH = "primary_key_mismatch"
     MISSING_INDEX = "missing_index"
     EXTRA_INDEX = "extra_index"

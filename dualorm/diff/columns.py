@@ -1,4 +1,5 @@
-"""The columns phase: missing and extra columns, then type, nullability, default, identity."""
+"""The columns phase: missing and extra columns, then type, nullability, default, identity,
+and generation (a stored generated column's expression)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ __all__ = ["compare_columns"]
 
 
 def compare_columns(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
-    """Report missing and extra columns, then type, nullability, default and identity."""
+    """Report missing and extra columns, then type, nullability, default, identity and
+    generation."""
     out: list[Difference] = []
     for ta, tb in common(a, b):
         if ta.columns == tb.columns:
@@ -44,6 +46,16 @@ def _column_differences(t: Table, x: Column, y: Column, pair: Pair) -> list[Diff
     if x.nullable != y.nullable:
         out.append(changed(pair, DiffKind.NULLABILITY_MISMATCH, obj, obj, null(x), null(y)))
     identity = _identity_difference(t, x, y, pair)
+    if x.generated != y.generated:
+        out.append(
+            pair.diff(
+                DiffKind.GENERATED_MISMATCH,
+                obj,
+                f"{obj} is {_generation(x)} in {pair.source} but {_generation(y)} in {pair.target}",
+                from_value=x.generated,
+                to_value=y.generated,
+            )
+        )
     if identity is not None:
         out.append(identity)
     elif x.default != y.default:
@@ -58,6 +70,15 @@ def _column_differences(t: Table, x: Column, y: Column, pair: Pair) -> list[Diff
             )
         )
     return out
+
+
+def _generation(c: Column) -> str:
+    if c.generated is None:
+        return "a plain column"
+    expression = c.generated
+    if not (expression.startswith("(") and expression.endswith(")")):
+        expression = f"({expression})"
+    return f"generated always as {expression} stored"
 
 
 def _identity_difference(t: Table, x: Column, y: Column, pair: Pair) -> Difference | None:

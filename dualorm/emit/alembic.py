@@ -227,6 +227,8 @@ def _sa_column(column: Column, *, autoincrement: bool = True) -> sa.Column[Any]:
     args: list[Any] = []
     if column.identity is not None:
         args.append(sa.Identity(always=column.identity is Identity.ALWAYS))
+    if column.generated is not None:
+        args.append(sa.Computed(column.generated, persisted=True))
     kw: dict[str, Any] = {"nullable": column.nullable}
     if not autoincrement:
         kw["autoincrement"] = False

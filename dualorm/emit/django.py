@@ -288,6 +288,17 @@ def _conventional_field(target: DjangoTarget, t: Table, column: Column) -> Any:
         return build(("django.db.models.ForeignKey", (), {**fk_kwargs, **kwargs}))
     if column.identity is not None and "primary_key" in kwargs and column.type in _IDENTITY_TYPES:
         return build((_IDENTITY_TYPES[column.type], (), kwargs))
+    if column.generated is not None:
+        # Django writes GENERATED ALWAYS AS (...) STORED where NULL / NOT NULL would go.
+        output = build(_type_triple(column.type, {}))
+        generated: dict[str, Any] = {
+            "expression": models.expressions.RawSQL(column.generated, ()),
+            "output_field": output,
+            "db_persist": True,
+        }
+        if column.comment is not None:
+            generated["db_comment"] = column.comment
+        return build(("django.db.models.GeneratedField", (), generated))
     path, args, type_kwargs = _type_triple(column.type, kwargs)
     if column.default is not None:
         type_kwargs["db_default"] = _db_default(column, path)
@@ -313,11 +324,29 @@ def _agrees(hint: Any, conventional: Any, column: Column) -> bool:
         return False
     if hint.has_db_default() != (column.default is not None):
         return False
+    if bool(getattr(hint, "generated", False)) != (column.generated is not None):
+        return False
+    if column.generated is not None and _generation_sql(hint) != _bare(column.generated):
+        return False
     if bool(hint.is_relation) != bool(conventional.is_relation):
         return False
     if hint.is_relation:
         return bool(hint.related_model._meta.label_lower == conventional.remote_field.model)
     return True
+
+
+def _generation_sql(field: Any) -> str:
+    from django.db import connection
+
+    sql, params = field.generated_sql(connection)
+    editor = connection.schema_editor(collect_sql=True, atomic=False)
+    return _bare(sql % tuple(editor.quote_value(p) for p in params) if params else sql)
+
+
+def _bare(sql: str) -> str:
+    from dualorm.sources.django import _expression
+
+    return _expression(sql)
 
 
 def field_for(target: DjangoTarget, t: Table, column: Column) -> tuple[str, Any]:

@@ -99,10 +99,12 @@ def _names(columns: Iterable[str]) -> str:
 
 
 def column_definition(column: Column) -> str:
-    """Return ``"name" type [identity] [DEFAULT expr] [NOT NULL]`` for ``column``."""
+    """Return ``"name" type [identity | generation] [DEFAULT expr] [NOT NULL]``."""
     parts = [quote_ident(column.name), column.type]
     if column.identity is not None:
         parts.append(f"GENERATED {column.identity.value.upper()} AS IDENTITY")
+    if column.generated is not None:
+        parts.append(f"GENERATED ALWAYS AS ({column.generated}) STORED")
     if column.default is not None:
         parts.append(f"DEFAULT {column.default}")
     if not column.nullable:

@@ -166,7 +166,10 @@ def _alter_column(op: AlterColumn, before: Schema) -> list[Impact]:
 
 @impacts.register
 def _add_column(op: AddColumn, before: Schema) -> list[Impact]:
-    rewrites = volatile_default(op.column) or op.column.identity is not None
+    column = op.column
+    rewrites = volatile_default(column) or column.identity is not None
+    # A stored generated column is computed for every existing row.
+    rewrites = rewrites or column.generated is not None
     note = "rewrites the table" if rewrites else "catalog-only"
     return [Impact(op.table, Lock.ACCESS_EXCLUSIVE, rewrites=rewrites, note=note)]
 

@@ -167,6 +167,15 @@ def _volatile_default(op: Operation, ctx: Context) -> str | None:
     return None
 
 
+def _generated_column(op: Operation, ctx: Context) -> str | None:
+    if isinstance(op, AddColumn) and ctx.existing(op.table) and op.column.generated is not None:
+        return (
+            f"{op.table}.{op.column.name} is generated (STORED): adding it computes every row "
+            "and rewrites the table"
+        )
+    return None
+
+
 def _not_null_without_default(op: Operation, ctx: Context) -> str | None:
     if not isinstance(op, AddColumn) or op.column.nullable or not ctx.existing(op.table):
         return None
@@ -315,6 +324,15 @@ RULES: tuple[Rule, ...] = (
         "add the column without a default (or with a constant), backfill in batches, "
         "then set the default.",
         _volatile_default,
+    ),
+    Rule(
+        "generated-column",
+        Severity.ERROR,
+        "Adding a stored generated column computes it for every row: the table is rewritten "
+        "under ACCESS EXCLUSIVE.",
+        "add a plain nullable column, backfill it in batches and keep it current from the "
+        "application or a trigger; or acknowledge the rewrite for a small table.",
+        _generated_column,
     ),
     Rule(
         "not-null-without-default",

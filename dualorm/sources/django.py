@@ -152,7 +152,7 @@ class _Reader:
     @staticmethod
     def fields(model: type[Model]) -> Iterator[Field[Any, Any]]:
         for field in model._meta.local_concrete_fields:
-            if field.column is not None and not field.generated:
+            if field.column is not None:
                 yield field
 
     def column(self, field: Field[Any, Any], params: dict[str, Any]) -> Column:
@@ -160,6 +160,15 @@ class _Reader:
         if type_ is None:
             raise ConfigError(f"{field.model.__name__}.{field.name} has no database type")
         suffix = field.db_type_suffix(connection=self.connection)
+        if field.generated:
+            # GENERATED ALWAYS AS (...) takes the place of NULL / NOT NULL in Django's DDL.
+            sql, sql_params = field.generated_sql(self.connection)  # type: ignore[attr-defined]
+            return Column(
+                name=_column(field),
+                type=canonical_type(type_),
+                comment=field.db_comment or None,
+                generated=_expression(self.inline(sql, sql_params)),
+            )
         return Column(
             name=_column(field),
             type=canonical_type(type_),

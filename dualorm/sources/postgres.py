@@ -59,6 +59,7 @@ class _TableColumnRow(NamedTuple):
     column_default: str | None
     identity: str | None
     column_comment: str | None
+    generated: str | None
 
 
 class _ConstraintRow(NamedTuple):
@@ -214,6 +215,7 @@ def _tables(rows: list[_TableColumnRow]) -> dict[int, _Parts]:
                 r.column_default,
                 _IDENTITY.get(r.identity) if r.identity else None,
                 r.column_comment,
+                generated=r.generated,
             )
         )
     return parts

@@ -131,6 +131,7 @@ class _Compiler:
             identity=identity,
             comment=c.comment,
             choices=_choices(c),
+            generated=None if c.computed is None else self.expression(c.computed.sqltext),
         )
 
     def default(self, c: SAColumn[Any]) -> str | None:

@@ -211,7 +211,7 @@ class AddColumn(Operation):
 
 
 def _column_users(table: Table, schema: Schema, name: str) -> list[str]:
-    """Name every index and constraint that uses column ``name`` of ``table``."""
+    """Name every index, constraint and generated column that uses column ``name``."""
     users = [
         i.name
         for i in table.indexes
@@ -222,6 +222,13 @@ def _column_users(table: Table, schema: Schema, name: str) -> list[str]:
     ]
     users += [u.name for u in table.uniques if name in u.columns]
     users += [c.name for c in table.checks if name in expression_identifiers(c.expression)]
+    users += [
+        f"generated column {c.name}"
+        for c in table.columns
+        if c.generated is not None
+        and c.name != name
+        and name in expression_identifiers(c.generated)
+    ]
     users += [fk.name for fk in table.foreign_keys if name in fk.columns]
     if table.primary_key is not None and name in table.primary_key.columns:
         users.append(table.primary_key.name)
@@ -309,6 +316,25 @@ class AlterColumn(Operation):
                     f"column {t.qualified_name}.{current.name} is an identity column "
                     "and cannot be made nullable"
                 )
+        if ChangeKind.TYPE in self.changes:
+            dependents = [
+                c.name
+                for c in t.columns
+                if c.generated is not None
+                and c.name != current.name
+                and current.name in expression_identifiers(c.generated)
+            ]
+            if dependents:
+                raise self.fail(
+                    f"column {t.qualified_name}.{current.name} is used by generated column(s) "
+                    f"{', '.join(dependents)}; PostgreSQL cannot change its type"
+                )
+        if ChangeKind.DEFAULT in self.changes and current.generated is not None:
+            # PostgreSQL refuses a default on a generated column; say so before any tool runs.
+            raise self.fail(
+                f"column {t.qualified_name}.{current.name} is a generated column "
+                "and cannot have a server_default"
+            )
         updates = {
             attr: getattr(self.to, attr)
             for kind, attr in _CHANGED_FIELDS.items()
@@ -342,11 +368,20 @@ def _rename_in(columns: tuple[str, ...], old: str, new: str) -> tuple[str, ...]:
     return tuple(new if c == old else rename_identifier(c, old, new) for c in columns)
 
 
+def _renamed_column(c: Column, old: str, new: str) -> Column:
+    if c.name == old:
+        c = replace(c, name=new)
+    if c.generated is not None:
+        # PostgreSQL keeps the expression as a tree: it follows the rename.
+        c = replace(c, generated=rename_identifier(c.generated, old, new))
+    return c
+
+
 def _renamed_table(t: Table, old: str, new: str) -> Table:
     pk = t.primary_key
     return replace(
         t,
-        columns=tuple(replace(c, name=new) if c.name == old else c for c in t.columns),
+        columns=tuple(_renamed_column(c, old, new) for c in t.columns),
         primary_key=None if pk is None else replace(pk, columns=_rename_in(pk.columns, old, new)),
         uniques=tuple(replace(u, columns=_rename_in(u.columns, old, new)) for u in t.uniques),
         checks=tuple(

@@ -295,11 +295,12 @@ def _key_node(mapping: yaml.MappingNode, key: str) -> yaml.Node | None:
 
 # -- objects built from field mappings --------------------------------------------------------
 
-COLUMN_FIELDS = ("nullable", "server_default", "identity", "comment")
+COLUMN_FIELDS = ("nullable", "server_default", "identity", "comment", "generated")
 
 
 def read_column(reader: Reader, node: yaml.Node, what: str, extra: Collection[str] = ()) -> Column:
-    """Build a ``Column`` from ``{name, type, nullable, server_default, identity, comment}``."""
+    """Build a ``Column`` from ``{name, type, nullable, server_default, identity, comment,
+    generated}``; ``generated`` is a stored generated column's expression."""
     f = reader.fields(node, what, ("name", "type"), (*COLUMN_FIELDS, *extra))
     name = reader.name(f.entries["name"], f"{what}.name")
     label = f"column {name}"
@@ -317,6 +318,15 @@ def read_column(reader: Reader, node: yaml.Node, what: str, extra: Collection[st
     default = None
     if default_node is not None and plain(default_node) is not None:
         default = reader.expression(default_node, f"{label}.server_default")
+    generated_node = f.get("generated")
+    generated = None
+    if generated_node is not None:
+        generated = reader.expression(generated_node, f"{label}.generated")
+        if default is not None or identity is not None:
+            raise reader.error(
+                generated_node,
+                f"{label} is generated: it cannot also have a server_default or an identity",
+            )
     return Column(
         name=name,
         type=reader.type(f.entries["type"], f"{label}.type"),
@@ -325,6 +335,7 @@ def read_column(reader: Reader, node: yaml.Node, what: str, extra: Collection[st
         default=default,
         identity=identity,
         comment=reader.optional_string(f, "comment", label),
+        generated=generated,
     )
 
 
