@@ -384,11 +384,20 @@ class DatabaseSink:
         return clocks
 
     def _committed(self, links: Sequence[Link]) -> list[list[float | None]]:
-        """The prefix of ``links`` the ledger shows committed, durations unmeasured."""
-        found = self.conn.execute(
-            "SELECT id FROM dualorm.migrations WHERE id = ANY(%s)",
-            ([link.planned.migration.id for link in links],),
-        ).fetchall()
+        """The prefix of ``links`` the ledger shows committed, durations unmeasured.
+
+        When even that cannot be read (the connection is gone), nothing is reported: the
+        next migration, run on its own, fails on the same connection and says why.
+        """
+        import psycopg
+
+        try:
+            found = self.conn.execute(
+                "SELECT id FROM dualorm.migrations WHERE id = ANY(%s)",
+                ([link.planned.migration.id for link in links],),
+            ).fetchall()
+        except psycopg.Error:
+            return []
         present = {str(row[0]) for row in found}
         done: list[list[float | None]] = []
         for link in links:
