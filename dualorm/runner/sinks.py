@@ -277,8 +277,10 @@ class DatabaseSink:
             return []
         units = []
         for link in links:
-            steps = link.planned.steps
-            unit = self._unit(link.planned, steps, link.before, link.after, 0)
+            # A non-transactional step must run alone, outside any transaction, first.
+            if not link.planned.transactional:
+                break
+            unit = self._unit(link.planned, link.planned.steps, link.before, link.after, 0)
             if unit is None:
                 break
             units.append(unit)
@@ -316,9 +318,7 @@ class DatabaseSink:
         from dualorm.runner.record import ledger_write
         from dualorm.spec.ops import RunSQL
 
-        if not planned.transactional or any(
-            s.sql is None or isinstance(s.operation, RunSQL) for s in steps
-        ):
+        if any(s.sql is None or isinstance(s.operation, RunSQL) for s in steps):
             return None
         write = ledger_write(
             planned.migration,
