@@ -302,10 +302,15 @@ def key_order(descending: bool, nulls_first: bool | None = None) -> str:
     return " ".join(words)
 
 
+def _per_key(values: Iterable[str]) -> tuple[str, ...]:
+    # A per-key attribute of an Index is stored empty when every key has the default ("").
+    found = tuple(values)
+    return found if any(found) else ()
+
+
 def key_orders(orders: Iterable[str]) -> tuple[str, ...]:
     """The canonical :attr:`Index.orders`: empty when every key has the default ordering."""
-    found = tuple(orders)
-    return found if any(found) else ()
+    return _per_key(orders)
 
 
 def index_orders(index: Index) -> tuple[str, ...]:
@@ -315,8 +320,7 @@ def index_orders(index: Index) -> tuple[str, ...]:
 
 def key_opclasses(opclasses: Iterable[str]) -> tuple[str, ...]:
     """The canonical :attr:`Index.opclasses`: empty when every key uses the default class."""
-    found = tuple(opclasses)
-    return found if any(found) else ()
+    return _per_key(opclasses)
 
 
 def index_opclasses(index: Index) -> tuple[str, ...]:

@@ -10,12 +10,13 @@ Tables:
     dualorm.audit       one row per command run (no secrets)
     dualorm.seeds       one row per applied seed (created by :mod:`dualorm.seeding`)
 
-Function:
+Functions:
     dualorm.record_migration(...)  moves all three ledgers for one applied or rolled-back
-                        migration, checking that every write changed exactly one row (else
-                        SQLSTATE ``DL001``, :data:`LEDGER_SQLSTATE`); one call, plans cached
-                        by PL/pgSQL, so the runner's one query per migration can end in
-                        COMMIT (see :mod:`dualorm.runner.record`)
+                        migration; one call, plans cached by PL/pgSQL, so the runner's one
+                        query per migration can end in COMMIT (see :mod:`dualorm.runner.record`)
+    dualorm.expect_rows(actual, expected, what)  raises ``DL001`` (:data:`LEDGER_SQLSTATE`)
+                        unless a ledger write changed ``expected`` rows; record_migration
+                        checks every write with it
 """
 
 from __future__ import annotations
@@ -63,6 +64,16 @@ CREATE TABLE IF NOT EXISTS dualorm.audit (
     outcome text NOT NULL,
     detail jsonb NOT NULL DEFAULT '{}'::jsonb
 );
+CREATE OR REPLACE FUNCTION dualorm.expect_rows(actual bigint, expected bigint, what text)
+RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+    IF actual IS DISTINCT FROM expected THEN
+        RAISE EXCEPTION '%: expected % row(s) to change, % did', what, expected, actual
+            USING ERRCODE = 'DL001';
+    END IF;
+    RETURN actual;
+END
+$$;
 CREATE OR REPLACE FUNCTION dualorm.record_migration(
     direction text, migration_id text, migration_name text, migration_version text,
     migration_checksum text, offset_ms integer, actor text, correlation uuid,
@@ -81,25 +92,18 @@ BEGIN
                 offset_ms + round(elapsed)::integer, actor, correlation, 'applied')
         ON CONFLICT (id) DO NOTHING;
         GET DIAGNOSTICS changed = ROW_COUNT;
-        IF changed <> 1 THEN
-            RAISE EXCEPTION '% % in dualorm.migrations: expected 1 row(s) to change, % did',
-                'recording', migration_id, changed USING ERRCODE = 'DL001';
-        END IF;
+        PERFORM dualorm.expect_rows(
+            changed, 1, 'recording ' || migration_id || ' in dualorm.migrations');
     ELSE
         DELETE FROM dualorm.migrations WHERE id = migration_id;
         GET DIAGNOSTICS changed = ROW_COUNT;
-        IF changed <> 1 THEN
-            RAISE EXCEPTION '% % from dualorm.migrations: expected 1 row(s) to change, % did',
-                'removing', migration_id, changed USING ERRCODE = 'DL001';
-        END IF;
+        PERFORM dualorm.expect_rows(
+            changed, 1, 'removing ' || migration_id || ' from dualorm.migrations');
     END IF;
     FOREACH item IN ARRAY removed_heads LOOP
         DELETE FROM alembic_version WHERE version_num = item;
         GET DIAGNOSTICS changed = ROW_COUNT;
-        IF changed <> 1 THEN
-            RAISE EXCEPTION 'removing % from alembic_version: expected 1 row(s) to change, % did',
-                item, changed USING ERRCODE = 'DL001';
-        END IF;
+        PERFORM dualorm.expect_rows(changed, 1, 'removing ' || item || ' from alembic_version');
     END LOOP;
     FOREACH item IN ARRAY added_heads LOOP
         INSERT INTO alembic_version (version_num) VALUES (item);
@@ -107,19 +111,15 @@ BEGIN
     FOREACH item IN ARRAY removed_names LOOP
         DELETE FROM django_migrations WHERE app = app_label AND name = item;
         GET DIAGNOSTICS changed = ROW_COUNT;
-        IF changed <> 1 THEN
-            RAISE EXCEPTION '% %.% from django_migrations: expected 1 row(s) to change, % did',
-                'removing', app_label, item, changed USING ERRCODE = 'DL001';
-        END IF;
+        PERFORM dualorm.expect_rows(
+            changed, 1, 'removing ' || app_label || '.' || item || ' from django_migrations');
     END LOOP;
     FOREACH item IN ARRAY added_names LOOP
         INSERT INTO django_migrations (app, name, applied) SELECT app_label, item, now()
         WHERE NOT EXISTS (SELECT 1 FROM django_migrations WHERE app = app_label AND name = item);
         GET DIAGNOSTICS changed = ROW_COUNT;
-        IF changed <> 1 THEN
-            RAISE EXCEPTION 'adding %.% to django_migrations: expected 1 row(s) to change, % did',
-                app_label, item, changed USING ERRCODE = 'DL001';
-        END IF;
+        PERFORM dualorm.expect_rows(
+            changed, 1, 'adding ' || app_label || '.' || item || ' to django_migrations');
     END LOOP;
     RETURN elapsed;
 END

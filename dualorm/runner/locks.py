@@ -170,8 +170,7 @@ class MigrationLock:
         pause = self.poll
         reported: int | None = -1
         while True:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()
-            if row and row[0]:
+            if _try_lock(conn, ADVISORY_LOCK_KEY):
                 return
             holder = lock_holder(conn)
             if not self.wait or (deadline is not None and time.monotonic() >= deadline):
@@ -223,9 +222,12 @@ def claim_session(
     ``pg_try_advisory_lock`` in a loop, for the reason the migration lock is.
     """
     pause = poll
-    while True:
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (SESSION_LOCK_KEY,)).fetchone()
-        if row and row[0]:
-            return
+    while not _try_lock(conn, SESSION_LOCK_KEY):
         time.sleep(pause)
         pause = min(pause * 2, max_poll)
+
+
+def _try_lock(conn: psycopg.Connection[tuple[object, ...]], key: int) -> bool:
+    """One ``pg_try_advisory_lock``: a session lock, never a waiting transaction."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    return bool(row and row[0])
