@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dualorm.audit import RunContext, log, record_run
+from dualorm.environment import may_label
 from dualorm.errors import (
     ChecksumMismatch,
     DependentsExist,
@@ -269,7 +270,9 @@ def _locked_run(
             with conn.transaction():
                 if label:
                     ledger.ensure_ledger(conn)
-                ledger.check_environment(conn, config.environment, label=label)
+                # Only an explicit environment (or the embedded server) writes the label.
+                writes = label and may_label(config)
+                ledger.check_environment(conn, config.environment, label=writes)
             yield conn
         except DualormError as error:
             outcome = "refused" if isinstance(error, SafetyError) else "failed"

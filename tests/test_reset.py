@@ -112,6 +112,7 @@ def test_reset_drops_everything_then_migrates_and_seeds(
 ) -> None:
     config = Config(root=project, database_url=database_url)
     migrate_up(config)
+    assert main(["db", "label", "development"]) == 0
     with connect(database_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE leftover (id int)")
         conn.execute("INSERT INTO accounts VALUES (99, 'stale')")
@@ -135,3 +136,65 @@ def test_reset_drops_everything_then_migrates_and_seeds(
     assert applied == [("0001_base",)]
     assert label == ("development",)
     assert owner_after == owner_before
+
+
+def snapshot(url: str) -> tuple[list[str], list[tuple[object, ...]]]:
+    """Every table, and the rows of accounts when it exists."""
+    with connect(url, autocommit=True) as conn:
+        found = conn.execute("SELECT to_regclass('public.accounts') IS NOT NULL").fetchone()
+        rows = (
+            conn.execute("SELECT * FROM accounts ORDER BY id").fetchall()
+            if found and found[0]
+            else []
+        )
+    return tables(url), rows
+
+
+def test_a_database_dualorm_never_managed_is_never_dropped(
+    project: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE payroll (id int)")
+        conn.execute("INSERT INTO payroll VALUES (1)")
+    assert main(["reset", "--env", "development", "--confirm"]) == 3
+    err = capsys.readouterr().err
+    assert "no environment label" in err and "dualorm db label ENV" in err
+    assert tables(database_url) == ["public.payroll"]
+
+
+def test_an_unlabelled_migrated_database_is_refused_and_first_up_does_not_label(
+    project: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # DUALORM_ENV unset: development is only the default, so the first up writes no label.
+    assert main(["migrate", "up"]) == 0
+    with connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO accounts VALUES (7, 'kept')")
+        label = conn.execute("SELECT value FROM dualorm.meta WHERE key = 'environment'").fetchone()
+    assert label is None
+    before = snapshot(database_url)
+    capsys.readouterr()
+    assert main(["reset", "--env", "development", "--confirm"]) == 3
+    assert "dualorm db label ENV" in capsys.readouterr().err
+    assert snapshot(database_url) == before
+
+
+def test_a_garbage_label_is_refused_naming_it(
+    project: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    migrate_up(Config(root=project, database_url=database_url, environment=Environment.TESTING))
+    with connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE dualorm.meta SET value = 'moon' WHERE key = 'environment'")
+    before = snapshot(database_url)
+    capsys.readouterr()
+    assert main(["reset", "--env", "development", "--confirm"]) == 3
+    err = capsys.readouterr().err
+    assert "'moon'" in err and "unexpected" not in err
+    assert snapshot(database_url) == before
+
+
+def test_the_label_survives_a_reset(project: Path, database_url: str) -> None:
+    migrate_up(Config(root=project, database_url=database_url, environment=Environment.TESTING))
+    assert main(["reset", "--env", "testing", "--confirm"]) == 0
+    with connect(database_url, autocommit=True) as conn:
+        label = conn.execute("SELECT value FROM dualorm.meta WHERE key = 'environment'").fetchone()
+    assert label == ("testing",)

@@ -1,4 +1,4 @@
-"""``dualorm db url|start|stop``: the database URL and the embedded server."""
+"""``dualorm db url|start|stop|label``: the database URL, the embedded server, the label."""
 
 from __future__ import annotations
 
@@ -37,3 +37,17 @@ def stop() -> None:
 
     stopped = EmbeddedServer(Config.load().state_dir).stop()
     typer.echo("embedded server stopped" if stopped else "embedded server was not running")
+
+
+@app.command()
+def label(
+    env: str = typer.Argument(help="development, testing, staging or production."),
+) -> None:
+    """Label the database with its environment (an unlabelled one only; never relabels)."""
+    from dualorm.config import Config, Environment
+    from dualorm.environment import label_database
+
+    environment = Environment.parse(env, origin="ENV")
+    before, where = label_database(Config.load(), environment)
+    state = "already labelled" if before is not None else "labelled"
+    typer.echo(f"{where} {state} {environment.value}")

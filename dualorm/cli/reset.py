@@ -2,7 +2,9 @@
 
 Only development and testing databases can be reset. Staging and production are refused
 whatever the flags (exit 3), so are a missing ``--confirm``, a ``DUALORM_ENV`` naming staging
-or production, and a database labelled with another environment. What is dropped: every
+or production, a database labelled with another environment, and an unlabelled database
+(other than the embedded server, development by itself): it may be one dualorm never
+managed. The label survives the reset. What is dropped: every
 object in the ``public`` schema (``alembic_version`` and ``django_migrations`` included) and in
 any other schema the change specs create tables in, and the ``dualorm`` ledger schema; the
 ``public`` schema is recreated with its owner and privileges as they were.
@@ -70,9 +72,12 @@ def reset_database(
     Raises:
         ConfirmationRequired: staging, production, or no ``confirm``; nothing changed.
         EnvironmentMismatch: the database is labelled with another environment.
+        SafetyError: the database has no label (the embedded server is development).
     """
     from dualorm.api import migrate_up
     from dualorm.db import connect, redact, resolve_url
+    from dualorm.environment import effective_label, unlabelled
+    from dualorm.errors import EnvironmentMismatch
     from dualorm.runner import ledger
     from dualorm.seeding.manager import SeedManager
 
@@ -80,18 +85,24 @@ def reset_database(
     config = config.with_(environment=environment)
     url = resolve_url(config)
     with connect(url, autocommit=True) as conn:
-        label = ledger.environment_label(conn)
-        if label is not None and label.value not in RESETTABLE:
+        label = effective_label(conn, config)
+        if label is None:
+            # An unlabelled database may be one dualorm never managed: never drop it.
+            raise unlabelled("reset", redact(url))
+        if label.value not in RESETTABLE:
             from dualorm.errors import ConfirmationRequired
 
             raise ConfirmationRequired(
                 f"{redact(url)} is labelled {label.value}: reset is refused whatever the flags"
             )
-        ledger.check_environment(conn, environment)
+        if label is not environment:
+            raise EnvironmentMismatch(label.value, environment.value)
         with conn.transaction():
             # Nobody else may be migrating or seeding while the schema disappears.
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (ledger.ADVISORY_LOCK_KEY,))
             dropped = _drop_everything(conn, _spec_schemas(config))
+            # The label survives the reset: the database is still the one it was.
+            ledger.write_label(conn, label)
     applied = migrate_up(config).done
     seeds = SeedManager(config, url).run(environment)
     return ResetResult(environment.value, redact(url), dropped, applied, tuple(seeds))

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from dualorm.config import Environment
-from dualorm.errors import EnvironmentMismatch, LedgerError
+from dualorm.errors import EnvironmentMismatch, LedgerError, SafetyError
 
 if TYPE_CHECKING:
     import psycopg
@@ -153,12 +153,36 @@ def ensure_ledger(conn: psycopg.Connection[tuple[object, ...]]) -> None:
 
 
 def environment_label(conn: psycopg.Connection[tuple[object, ...]]) -> Environment | None:
-    """Return the database's environment label, or ``None`` for an unlabelled database."""
+    """Return the database's environment label, or ``None`` for an unlabelled database.
+
+    A label that names no environment (edited by hand) is refused (``SafetyError``, exit 3)
+    rather than guessed at: every rule that reads the label would otherwise misjudge it.
+    """
     found = conn.execute("SELECT to_regclass('dualorm.meta') IS NOT NULL").fetchone()
     if not found or not found[0]:
         return None
     row = conn.execute("SELECT value FROM dualorm.meta WHERE key = 'environment'").fetchone()
-    return Environment(str(row[0])) if row else None
+    if row is None:
+        return None
+    try:
+        return Environment(str(row[0]))
+    except ValueError:
+        allowed = ", ".join(e.value for e in Environment)
+        raise SafetyError(
+            f"dualorm.meta labels the database {str(row[0])!r}, which is not one of {allowed}; "
+            "correct the label in dualorm.meta"
+        ) from None
+
+
+def write_label(conn: psycopg.Connection[tuple[object, ...]], environment: Environment) -> None:
+    """Set the database's environment label (creating the ledger where missing)."""
+    ensure_ledger(conn)
+    conn.execute(
+        "INSERT INTO dualorm.meta (key, value) VALUES ('environment', %s) "
+        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now() "
+        "WHERE dualorm.meta.value IS DISTINCT FROM EXCLUDED.value",
+        (environment.value,),
+    )
 
 
 def check_environment(
@@ -166,7 +190,8 @@ def check_environment(
 ) -> None:
     """Refuse (``EnvironmentMismatch``) when the database is labelled with another environment.
 
-    With ``label=True`` an unlabelled database is labelled ``requested`` (first ``migrate up``).
+    With ``label=True`` an unlabelled database is labelled ``requested``; callers pass it only
+    when the environment was chosen explicitly (see :func:`dualorm.environment.may_label`).
     """
     current = environment_label(conn)
     if current is None:

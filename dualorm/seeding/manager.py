@@ -30,7 +30,6 @@ from dualorm.errors import (
     ConfirmationRequired,
     DependentsExist,
     DualormError,
-    EnvironmentMismatch,
     LedgerError,
     SafetyError,
     SeedError,
@@ -384,6 +383,9 @@ class SeedManager:
             raise ConfirmationRequired(
                 f"seed clear removes all seeded data of {environment.value}; pass --confirm"
             )
+        from dualorm.environment import check_request
+
+        check_request(self.config, environment, "seed clear")
         seeds = discover(self.config.seeds_path)
         with self._locked() as conn:
             self._check_label(conn, environment)
@@ -456,17 +458,13 @@ class SeedManager:
             finally:
                 lock.execute("SELECT pg_advisory_unlock(%s)", (ledger.ADVISORY_LOCK_KEY,))
 
-    @staticmethod
-    def _check_label(conn: psycopg.Connection[Any], env: Environment) -> None:
-        label = ledger.environment_label(conn)
-        conn.rollback()
-        if label is None:
-            raise SafetyError(
-                f"the database has no environment label, so seeding {env.value} data is "
-                "refused; `dualorm migrate up` labels it"
-            )
-        if label is not env:
-            raise EnvironmentMismatch(label.value, env.value)
+    def _check_label(self, conn: psycopg.Connection[Any], env: Environment) -> None:
+        from dualorm.environment import require_label
+
+        try:
+            require_label(conn, self.config, env, f"seeding {env.value} data")
+        finally:
+            conn.rollback()
 
     @staticmethod
     def _ensure_ledger(conn: psycopg.Connection[Any]) -> None:
