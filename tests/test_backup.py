@@ -8,6 +8,7 @@ import stat
 import subprocess
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from dualorm.backup import create_backup, list_backups, prune_backups, restore_backup
@@ -24,7 +25,7 @@ from dualorm.errors import (
     DualormError,
     SafetyError,
 )
-from dualorm.runner.ledger import ensure_ledger
+from dualorm.runner.ledger import ensure_ledger, write_label
 from dualorm.testing import scratch_database
 
 MARKER = "PLAINTEXT-MARKER-7f3a91"
@@ -73,7 +74,13 @@ def populate(url: str, migration: str = "0001_initial") -> None:
             "'test', gen_random_uuid())",
             (migration,),
         )
+        label(conn, "development")
         conn.commit()
+
+
+def label(conn: psycopg.Connection[tuple[object, ...]], environment: str) -> None:
+    """Label a test database the way `dualorm db label` does."""
+    write_label(conn, Environment(environment))
 
 
 def fingerprint(url: str) -> dict[str, tuple[int, str]]:
@@ -118,7 +125,11 @@ def source(database_url: str) -> str:
 
 @pytest.fixture
 def target(admin_url: str):  # type: ignore[no-untyped-def]
+    """A fresh database labelled development (restore refuses an unlabelled one)."""
     with scratch_database(admin_url, prefix="restore") as url:
+        with connect(url) as conn:
+            label(conn, "development")
+            conn.commit()
         yield url
 
 
@@ -354,6 +365,10 @@ def test_a_failing_dump_leaves_nothing_and_shows_no_password(
 def test_production_requires_encryption_and_confirmation(
     source: str, target: str, tmp_path: Path
 ) -> None:
+    for url in (source, target):
+        with connect(url) as conn:
+            label(conn, "production")
+            conn.commit()
     prod = config_for(source, tmp_path, environment=Environment.PRODUCTION, backup_key=None)
     with pytest.raises(SafetyError, match="encrypted") as info:
         create_backup("p", config=prod)
@@ -376,8 +391,7 @@ def test_target_labelled_production_needs_confirmation(
     config = config_for(source, tmp_path)
     backup = create_backup("lab", config=config)
     with connect(target) as conn:
-        ensure_ledger(conn)
-        conn.execute("INSERT INTO dualorm.meta (key, value) VALUES ('environment', 'production')")
+        label(conn, "production")
         conn.commit()
     with pytest.raises(ConfirmationRequired, match="labelled production"):
         restore_backup(backup.path, target, config=config)
@@ -504,7 +518,12 @@ def test_migrate_status_reads_the_restored_ledger(database_url: str, tmp_path: P
         'id: "0001_one"\nname: one\ndependencies: []\noperations:\n'
         "  - create_table: {name: one, columns: [{name: id, type: bigint, primary_key: true}]}\n"
     )
-    config = Config(root=tmp_path, database_url=database_url, backup_dir=str(tmp_path / "b"))
+    config = Config(
+        root=tmp_path,
+        database_url=database_url,
+        backup_dir=str(tmp_path / "b"),
+        environment=Environment.TESTING,
+    )
     migrate_up(config)
     backup = create_backup(config=config, encrypt=False)
     (folder / "0002_two.yaml").write_text(

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import os
 import re
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -99,14 +100,20 @@ def _backup_key(config: Config, encrypt: bool | None) -> bytes | None:
     production = config.environment is Environment.PRODUCTION
     if encrypt is False:
         if production:
-            raise SafetyError("production backups must be encrypted; --no-encrypt is refused")
+            raise SafetyError(
+                "production backups must be encrypted; --unencrypted (--no-encrypt) is refused"
+            )
         return None
     if config.backup_key is None:
         if production:
             raise SafetyError("production backups must be encrypted: set DUALORM_BACKUP_KEY")
         if encrypt:
             raise BackupKeyError("encryption was requested but DUALORM_BACKUP_KEY is not set")
-        return None
+        # A backup holds every row: writing it in the clear is a choice, never a fallback.
+        raise SafetyError(
+            "DUALORM_BACKUP_KEY is not set: set it to encrypt the backup, or pass "
+            "--unencrypted (encrypt=False) to write it in the clear"
+        )
     return load_key(config.backup_key)
 
 
@@ -117,12 +124,15 @@ class _Source:
     server_major: int
     migration_head: str | None
     snapshot: str | None
+    environment: str | None
 
 
 @contextlib.contextmanager
-def _source(url: str) -> Iterator[_Source]:
+def _source(url: str, config: Config) -> Iterator[_Source]:
     """Hold a repeatable-read snapshot for the dump, so the manifest describes what it holds."""
     import psycopg
+
+    from dualorm.environment import effective_label
 
     conn = connect(url)
     try:
@@ -148,6 +158,7 @@ def _source(url: str) -> Iterator[_Source]:
             ).fetchone()
             head = str(found[0]) if found else None
         version = str(row[1]).split()[0]
+        label = effective_label(conn, config)
     except psycopg.Error as exc:
         conn.close()
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -156,17 +167,29 @@ def _source(url: str) -> Iterator[_Source]:
         conn.close()
         raise
     try:
-        yield _Source(str(row[0]), version, int(str(row[2])) // 10000, head, snapshot)
+        yield _Source(
+            str(row[0]),
+            version,
+            int(str(row[2])) // 10000,
+            head,
+            snapshot,
+            label.value if label else None,
+        )
     finally:
         conn.close()
 
 
 class _Output:
-    """The backup file being written: temporary name, mode 0600, hashed as written."""
+    """The backup file being written: unique temporary name, mode 0600, hashed as written.
+
+    The temporary name carries the writer's pid, so a writer killed mid-dump never blocks a
+    retry under the same name, and the next writer removes what a dead one left.
+    """
 
     def __init__(self, final: Path) -> None:
         self.final = final
-        self.tmp = final.with_name(f".{final.name}.part")
+        _remove_orphans(final)
+        self.tmp = final.with_name(f".{final.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
         self._fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.fchmod(self._fd, 0o600)
         self.sha = hashlib.sha256()
@@ -186,13 +209,46 @@ class _Output:
         os.fsync(self._fd)
         os.close(self._fd)
         self._fd = -1
-        os.replace(self.tmp, self.final)
+        try:
+            # link, not replace: a concurrent writer of the same name must not be overwritten.
+            os.link(self.tmp, self.final)
+        except FileExistsError:
+            raise UsageError(
+                f"a backup named {self.final.stem!r} was written meanwhile in {self.final.parent}"
+            ) from None
+        finally:
+            self.tmp.unlink(missing_ok=True)
 
     def discard(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
         self.tmp.unlink(missing_ok=True)
+
+
+_PART = re.compile(r"^\.(?P<file>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.part$")
+
+
+def _remove_orphans(final: Path) -> None:
+    """Delete temporary files of ``final`` whose writer process is gone (killed mid-dump)."""
+    if not final.parent.is_dir():
+        return
+    for path in final.parent.glob(f".{final.name}.*.part"):
+        found = _PART.match(path.name)
+        if found is None or found["file"] != final.name:
+            continue
+        if not _alive(int(found["pid"])):
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _default_name(database: str) -> str:
@@ -233,17 +289,15 @@ def create_backup(
     folder = _directory(directory, config)
     database_url = url or resolve_url(config)
     target = dump.ClientTarget.from_url(database_url)
-    with _source(database_url) as source:
+    source_config = config if url is None else config.with_(database_url=url)
+    with _source(database_url, source_config) as source:
         program, pg_dump_version = dump.client_program("pg_dump", source.server_major)
         stem = name or _default_name(source.database)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         data_file, manifest_file = mf.data_path(folder, stem), mf.manifest_path(folder, stem)
         if data_file.exists() or manifest_file.exists():
             raise UsageError(f"a backup named {stem!r} already exists in {folder}")
-        try:
-            out = _Output(data_file)
-        except FileExistsError:
-            raise UsageError(f"a backup named {stem!r} is being written in {folder}") from None
+        out = _Output(data_file)
         try:
             codec = dump.compressor(compression, level)
             sealer = Encryptor(key) if key is not None else None
@@ -280,6 +334,7 @@ def create_backup(
         pg_dump_compression="none",
         dump_size=dumped,
         dualorm_version=_version(),
+        environment=source.environment,
     )
     try:
         mf.write(manifest_file, manifest)
@@ -312,6 +367,8 @@ def prune_backups(
         raise UsageError(f"--keep must be at least 1, got {keep}")
     removed = list_backups(directory, config=config)[keep:]
     for backup in removed:
+        # scan() lists only manifests named after their own backup and describing their own
+        # file, so what is deleted here is exactly that backup's pair.
         backup.path.unlink(missing_ok=True)
         backup.manifest_path.unlink(missing_ok=True)
     return removed
@@ -328,6 +385,7 @@ def _load(path: Path | str) -> Backup:
     manifest = mf.read(manifest_file)
     if manifest.file != data_file.name:
         raise BackupCorrupt(str(manifest_file), f"manifest describes {manifest.file!r}")
+    os.close(mf.open_regular(data_file))
     return Backup(data_file, manifest_file, manifest)
 
 
@@ -362,7 +420,7 @@ def _replay(
     sha = hashlib.sha256()
     size = 0
     failure: DualormError | None = None
-    total = backup.path.stat().st_size
+    total = backup.manifest.size
 
     def forward(plain: bytes) -> None:
         # Once pg_restore --list has read the table of contents, GCM already vouches for the
@@ -373,7 +431,7 @@ def _replay(
         elif opener is None:
             unpack.feed(plain)
 
-    for block in dump.read_blocks(backup.path):
+    for block in dump.read_blocks(backup.path, limit=backup.manifest.size):
         sha.update(block)
         size += len(block)
         if failure is None:
@@ -431,19 +489,48 @@ def verify_backup(
     return VerifyResult(backup, entries)
 
 
-def _refuse_production(target: str, confirm: bool, config: Config) -> None:
-    if confirm:
-        return
-    if config.environment is Environment.PRODUCTION:
-        raise ConfirmationRequired("restoring in production needs --confirm")
-    from dualorm.runner.ledger import environment_label
+def _check_restore(
+    backup: Backup,
+    target: str,
+    config: Config,
+    judged: Config,
+    *,
+    confirm: bool,
+    allow_environment_change: bool,
+) -> Environment:
+    """Apply every restore rule before anything is read or written; return the target's label.
+
+    The target must carry a label (the embedded server is development by itself); a production
+    target (by label or ``DUALORM_ENV``) needs ``confirm``, an encrypted backup, and a backup of
+    production unless ``allow_environment_change``.
+    """
+    from dualorm.environment import effective_label, explicit_environment, unlabelled
+    from dualorm.errors import EnvironmentMismatch
 
     with contextlib.closing(connect(target)) as conn:
-        label = environment_label(conn)
-    if label is Environment.PRODUCTION:
-        raise ConfirmationRequired(
-            f"{redact(target)} is labelled production: restoring into it needs --confirm"
+        label = effective_label(conn, judged)
+    if label is None:
+        raise unlabelled("backup restore", redact(target))
+    chosen = explicit_environment(config)
+    if chosen is not None and chosen is not label:
+        raise EnvironmentMismatch(label.value, chosen.value)
+    if label is not Environment.PRODUCTION:
+        return label
+    where = f"{redact(target)} is labelled production"
+    if not confirm:
+        raise ConfirmationRequired(f"{where}: restoring into it needs --confirm")
+    if not backup.manifest.encrypted:
+        raise SafetyError(
+            f"{where}: {backup.path} is not encrypted, and production restores only "
+            "encrypted backups"
         )
+    source = backup.manifest.environment
+    if source != label.value and not allow_environment_change:
+        raise SafetyError(
+            f"{where} but {backup.path} is a backup of {source or 'an unlabelled database'}: "
+            "pass --allow-environment-change to restore it anyway"
+        )
+    return label
 
 
 def restore_backup(
@@ -451,23 +538,39 @@ def restore_backup(
     target_url: str | None = None,
     *,
     confirm: bool = False,
+    allow_environment_change: bool = False,
     config: Config | None = None,
     progress: ProgressCallback | None = None,
     maintenance_work_mem: str | None = "256MB",
 ) -> RestoreResult:
     """Verify a backup, then restore it into ``target_url`` in a single transaction.
 
-    The target (default ``DATABASE_URL``) is not touched unless the backup verifies. Objects in
-    the archive are dropped and recreated (``--clean --if-exists``), so the restored ``dualorm``
-    ledger replaces the target's. Production (``DUALORM_ENV`` or the target's label) needs
-    ``confirm=True``; otherwise ``ConfirmationRequired`` (exit 3). ``maintenance_work_mem``
-    is set for the restore's own session only: index builds dominate a restore and the server
-    default (64MB) makes them spill to disk.
+    The target (default ``DATABASE_URL``) is not touched unless every rule passes and the
+    backup verifies. Objects in the archive are dropped and recreated (``--clean
+    --if-exists``), so the restored ``dualorm`` ledger replaces the target's, except its label:
+    the target keeps the environment it was labelled with. Refused (``SafetyError``, exit 3)
+    before anything is read: an unlabelled target, a ``DUALORM_ENV`` other than the target's
+    label, and for a production target a missing ``confirm``, an unencrypted backup, or a
+    backup of another environment without ``allow_environment_change``.
+    ``maintenance_work_mem`` is set for the restore's own session only: index builds dominate
+    a restore and the server default (64MB) makes them spill to disk.
     """
+    from dualorm.runner.ledger import write_label
+
     config = config or Config.load()
     report = progress or _noop
     target = target_url or resolve_url(config)
-    _refuse_production(target, confirm, config)
+    loaded = _load(path)
+    # A target named beside the config is judged as itself, never as the embedded server.
+    judged = config if target_url is None else config.with_(database_url=target)
+    label = _check_restore(
+        loaded,
+        target,
+        config,
+        judged,
+        confirm=confirm,
+        allow_environment_change=allow_environment_change,
+    )
     checked = verify_backup(path, config=config, progress=report).backup
     key = _key_for(checked, config)
     client = dump.ClientTarget.from_url(target)
@@ -482,4 +585,7 @@ def restore_backup(
             f"pg_restore into {client.label} failed (exit {code}); the transaction was rolled "
             f"back and the database left as it was: {dump.last_lines(errors)}"
         )
+    # The restored dualorm.meta came from the backup's source; the target stays what it was.
+    with connect(target, autocommit=True) as conn, conn.transaction():
+        write_label(conn, label)
     return RestoreResult(checked, client.label)

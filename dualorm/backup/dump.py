@@ -354,8 +354,20 @@ def restore_args(target: ClientTarget) -> list[str]:
     ]
 
 
-def read_blocks(path: Path, size: int = READ_SIZE) -> Iterator[bytes]:
-    """Yield the bytes of ``path`` in blocks of ``size``."""
-    with path.open("rb", buffering=0) as handle:
-        while block := handle.read(size):
+def read_blocks(path: Path, size: int = READ_SIZE, limit: int | None = None) -> Iterator[bytes]:
+    """Yield the bytes of ``path`` (a regular file only) in blocks of ``size``.
+
+    With ``limit`` at most ``limit + 1`` bytes are read: one byte past the manifest's size is
+    enough to know the file is longer, and a file that keeps growing can never hold a read.
+    """
+    from dualorm.backup.manifest import open_regular
+
+    remaining = None if limit is None else limit + 1
+    with os.fdopen(open_regular(path), "rb", buffering=0) as handle:
+        while remaining is None or remaining > 0:
+            block = handle.read(size if remaining is None else min(size, remaining))
+            if not block:
+                return
+            if remaining is not None:
+                remaining -= len(block)
             yield block

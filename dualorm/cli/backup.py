@@ -54,15 +54,25 @@ def _progress_bar(description: str) -> Iterator[ProgressCallback]:
 def create(
     name: Annotated[str | None, typer.Option(help="Backup name (default: db-timestamp).")] = None,
     directory: DirOption = None,
-    no_encrypt: Annotated[bool, typer.Option("--no-encrypt", help="Write unencrypted.")] = False,
+    unencrypted: Annotated[
+        bool,
+        typer.Option(
+            "--unencrypted",
+            "--no-encrypt",
+            help="Write the backup in the clear (refused in production).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Dump the database into a compressed, encrypted backup with a manifest."""
+    """Dump the database into a compressed, encrypted backup with a manifest.
+
+    Without DUALORM_BACKUP_KEY it is refused (exit 3) unless --unencrypted is given.
+    """
     from dualorm.backup.api import create_backup
 
     with _progress_bar("dump") as progress:
         backup = create_backup(
-            name, directory=directory, encrypt=False if no_encrypt else None, progress=progress
+            name, directory=directory, encrypt=False if unencrypted else None, progress=progress
         )
     if as_json:
         print_json(backup.to_json())
@@ -113,14 +123,30 @@ def restore(
     target_url: Annotated[
         str | None, typer.Option("--target-url", help="Database to restore into.")
     ] = None,
+    allow_environment_change: Annotated[
+        bool,
+        typer.Option(
+            "--allow-environment-change",
+            help="Restore a backup of another environment into a production database.",
+        ),
+    ] = False,
 ) -> None:
-    """Verify, then restore a backup in one transaction (needs --confirm)."""
+    """Verify, then restore a backup in one transaction (needs --confirm).
+
+    The target keeps its environment label; an unlabelled target is refused (exit 3).
+    """
     from dualorm.backup.api import restore_backup
 
     if not confirm:
         raise ConfirmationRequired("restore replaces the database's objects: pass --confirm")
     with _progress_bar("restore") as progress:
-        result = restore_backup(path, target_url, confirm=True, progress=progress)
+        result = restore_backup(
+            path,
+            target_url,
+            confirm=True,
+            allow_environment_change=allow_environment_change,
+            progress=progress,
+        )
     typer.echo(f"restored {result.backup.path} into {result.target}")
 
 
