@@ -93,6 +93,12 @@ class Config:
                 + ", ".join(sorted(unknown))
             )
         values: dict[str, Any] = {k: v for k, v in table.items() if k in known}
+        for key, value in values.items():
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(
+                    f"{root / 'pyproject.toml'}: [tool.dualorm] {key} must be a non-empty "
+                    f"string, got {value!r}"
+                )
         values["ownership"] = _ownership(table.get("tables", {}), root)
         if env.get("DUALORM_BACKUP_DIR"):
             values["backup_dir"] = env["DUALORM_BACKUP_DIR"]
