@@ -54,6 +54,7 @@ from dualorm.spec.reader import (
     read_index,
     read_unique,
 )
+from dualorm.spec.sqlcheck import run_sql_statements
 
 Builder = Callable[[Reader, yaml.Node, Schema, str], Operation]
 _BUILDERS: dict[str, tuple[Builder, tuple[str, ...], tuple[str, ...]]] = {}
@@ -247,7 +248,11 @@ def _alter_column(reader: Reader, f: Fields, schema: Schema, what: str) -> Opera
         changes |= ChangeKind.NULL
     default_node = f.get("server_default")
     if default_node is not None:
-        value = None if plain(default_node) is None else reader.expression(default_node, what)
+        value = (
+            None
+            if plain(default_node) is None
+            else reader.expression(default_node, f"{what}.server_default")
+        )
         to = replace(to, default=value)
         changes |= ChangeKind.DEFAULT
     if "comment" in f:
@@ -264,8 +269,8 @@ def _alter_column(reader: Reader, f: Fields, schema: Schema, what: str) -> Opera
         current,
         to,
         changes,
-        using=reader.optional_string(f, "using", what),
-        reverse_using=reader.optional_string(f, "reverse_using", what),
+        using=reader.optional_expression(f, "using", what),
+        reverse_using=reader.optional_expression(f, "reverse_using", what),
     )
 
 
@@ -385,8 +390,19 @@ def _run_sql(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
         value = plain(reverse_node)
         if not isinstance(value, str):
             raise reader.error(reverse_node, f"{what}.reverse_sql must be text")
-        reverse = value
-    return RunSQL(reader.string(f.entries["sql"], f"{what}.sql"), reverse)
+        reverse = _checked_sql(reader, reverse_node, value, f"{what}.reverse_sql")
+    sql_node = f.entries["sql"]
+    sql = reader.string(sql_node, f"{what}.sql")
+    return RunSQL(_checked_sql(reader, sql_node, sql, f"{what}.sql"), reverse)
+
+
+def _checked_sql(reader: Reader, node: yaml.Node, sql: str, what: str) -> str:
+    """Return ``sql`` unchanged once the parser accepts it as statements the runner may run."""
+    try:
+        run_sql_statements(sql)
+    except ValueError as exc:
+        raise reader.error(node, f"{what} {exc}") from None
+    return sql
 
 
 @_builder("run_python", ("function",), ("reverse_function",))

@@ -33,6 +33,7 @@ from dualorm.schema import (
     split_order,
 )
 from dualorm.schema import default_name as schema_default_name
+from dualorm.spec.sqlcheck import expression_fault, method_fault
 
 MAX_NAME = 63
 """PostgreSQL truncates longer identifiers (NAMEDATALEN - 1); a spec may not rely on that."""
@@ -217,6 +218,8 @@ class Reader:
 
     def name(self, node: yaml.Node, what: str) -> str:
         value = self.string(node, what)
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise self.error(node, f"{what} {value!r} contains a control character")
         if len(value.encode()) > MAX_NAME:
             raise self.error(node, f"{what} {value!r} is longer than {MAX_NAME} bytes")
         return value
@@ -228,13 +231,27 @@ class Reader:
         return items
 
     def expression(self, node: yaml.Node, what: str) -> str:
-        """Return an SQL expression; YAML numbers and booleans are taken as written."""
+        """Return exactly one SQL expression; YAML numbers and booleans are taken as written.
+
+        The emitters write it inside a larger statement, so anything more than one
+        expression (a second statement, a trailing comment) is refused here.
+        """
         value = plain(node)
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, int | float):
             return str(value)
-        return self.string(node, what)
+        text = self.string(node, what)
+        fault = expression_fault(text)
+        if fault is not None:
+            raise self.error(node, f"{what} {fault}: {text!r}")
+        return text
+
+    def optional_expression(self, fields: Fields, key: str, what: str) -> str | None:
+        node = fields.get(key)
+        if node is None or plain(node) is None:
+            return None
+        return self.expression(node, f"{what}.{key}")
 
     def type(self, node: yaml.Node, what: str) -> str:
         spelling = self.string(node, what)
@@ -401,7 +418,7 @@ def read_check(reader: Reader, node: yaml.Node, what: str) -> CheckConstraint:
     f = reader.fields(node, what, ("name", "expression"), ("not_valid",))
     return CheckConstraint(
         name=reader.name(f.entries["name"], f"{what}.name"),
-        expression=reader.string(f.entries["expression"], f"{what}.expression"),
+        expression=reader.expression(f.entries["expression"], f"{what}.expression"),
         validated=not reader.boolean(f, "not_valid", what),
     )
 
@@ -427,13 +444,17 @@ def read_index(
         else default_name(table, columns, "idx")
     )
     method = reader.optional_string(f, "method", what) or "btree"
+    method_node = f.get("method")
+    fault = method_fault(method)
+    if fault is not None:
+        raise reader.error(method_node, f"{what}.method {fault}, not {method!r}")
     include_node = f.get("include")
     include = () if include_node is None else reader.names(include_node, f"{what}.include")
     index = Index(
         name=name,
         columns=columns,
         unique=reader.boolean(f, "unique", what),
-        where=reader.optional_string(f, "where", what),
+        where=reader.optional_expression(f, "where", what),
         method=method.lower(),
         include=include,
         orders=key_orders(order for _key, order in keys),
