@@ -20,7 +20,8 @@ from dualorm.config import Config, Environment
 from dualorm.db import connect, sqlalchemy_url
 from dualorm.errors import GraphError
 from dualorm.runner import ledger
-from dualorm.seeding import SeedEvent, SeedManager
+from dualorm.runner.locks import LockHolder
+from dualorm.seeding import SeedManager
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDED_TABLES = (
@@ -437,16 +438,16 @@ def test_seed_new_creates_a_runnable_seed(
 def test_seeds_wait_for_the_migration_lock(database_url: str, tmp_path: Path) -> None:
     prepare(database_url)
     write_seed(tmp_path, "0001_roles", ROLE_SEED.format(role="editor"))
-    events: list[SeedEvent] = []
-    manager = SeedManager(Config(root=tmp_path), database_url, progress=events.append)
+    waits: list[LockHolder | None] = []
+    manager = SeedManager(Config(root=tmp_path), database_url, on_lock_wait=waits.append)
     with connect(database_url, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (ledger.ADVISORY_LOCK_KEY,))
         worker = threading.Thread(target=manager.run)
         worker.start()
         deadline = time.monotonic() + 10
-        while not events and time.monotonic() < deadline:
+        while not waits and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert [e.kind for e in events] == ["lock_wait"]
+        assert [w.pid if w else None for w in waits] == [holder.info.backend_pid]
         assert ledger_ids(database_url) == []
         holder.execute("SELECT pg_advisory_unlock(%s)", (ledger.ADVISORY_LOCK_KEY,))
         worker.join(timeout=30)

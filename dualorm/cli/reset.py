@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import psycopg
 
     from dualorm.config import Config, Environment
+    from dualorm.runner.locks import LockWait
     from dualorm.seeding.manager import SeedResult
 
 RESETTABLE = ("development", "testing")
@@ -65,26 +66,40 @@ def check_reset_allowed(config: Config, environment: Environment, *, confirm: bo
 
 
 def reset_database(
-    config: Config, environment: Environment, *, confirm: bool = False
+    config: Config,
+    environment: Environment,
+    *,
+    confirm: bool = False,
+    no_wait: bool = False,
+    on_lock_wait: LockWait | None = None,
 ) -> ResetResult:
     """Drop every schema object dualorm manages, then migrate up and seed ``environment``.
+
+    Each step (the drop, the migration, the seeding) takes the migration lock of
+    :mod:`dualorm.runner.locks`, waiting for it with no transaction open and calling
+    ``on_lock_wait`` with the holder; ``no_wait`` refuses at once instead.
 
     Raises:
         ConfirmationRequired: staging, production, or no ``confirm``; nothing changed.
         EnvironmentMismatch: the database is labelled with another environment.
         SafetyError: the database has no label (the embedded server is development).
+        LockHeld: ``no_wait`` and another runner holds the lock; nothing changed.
     """
     from dualorm.api import migrate_up
     from dualorm.db import connect, redact, resolve_url
     from dualorm.environment import effective_label, unlabelled
     from dualorm.errors import EnvironmentMismatch
     from dualorm.runner import ledger
+    from dualorm.runner.locks import claim_session, command_lock
     from dualorm.seeding.manager import SeedManager
 
     check_reset_allowed(config, environment, confirm=confirm)
     config = config.with_(environment=environment)
     url = resolve_url(config)
-    with connect(url, autocommit=True) as conn:
+    # Nobody else may be migrating or seeding while the schema disappears.
+    lock = command_lock(url, "reset", wait=not no_wait, on_wait=on_lock_wait)
+    with lock, connect(url, autocommit=True) as conn:
+        claim_session(conn)
         label = effective_label(conn, config)
         if label is None:
             # An unlabelled database may be one dualorm never managed: never drop it.
@@ -98,13 +113,11 @@ def reset_database(
         if label is not environment:
             raise EnvironmentMismatch(label.value, environment.value)
         with conn.transaction():
-            # Nobody else may be migrating or seeding while the schema disappears.
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (ledger.ADVISORY_LOCK_KEY,))
             dropped = _drop_everything(conn, _spec_schemas(config))
             # The label survives the reset: the database is still the one it was.
             ledger.write_label(conn, label)
-    applied = migrate_up(config).done
-    seeds = SeedManager(config, url).run(environment)
+    applied = migrate_up(config, no_wait=no_wait, on_lock_wait=on_lock_wait).done
+    seeds = SeedManager(config, url, on_lock_wait=on_lock_wait, no_wait=no_wait).run(environment)
     return ResetResult(environment.value, redact(url), dropped, applied, tuple(seeds))
 
 
@@ -161,12 +174,22 @@ def reset(
         bool, typer.Option("--confirm", help="Yes, drop every table and row first.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Exit 3 at once if another runner holds the lock.")
+    ] = False,
 ) -> None:
     """Drop everything the schema holds, migrate up and seed (development and testing only)."""
     from dualorm.cli.output import print_json
+    from dualorm.cli.render import lock_waiter
     from dualorm.config import Config, Environment
 
-    result = reset_database(Config.load(), Environment.parse(env, origin="--env"), confirm=confirm)
+    result = reset_database(
+        Config.load(),
+        Environment.parse(env, origin="--env"),
+        confirm=confirm,
+        no_wait=no_wait,
+        on_lock_wait=lock_waiter(lambda line: typer.echo(line, err=True)),
+    )
     if as_json:
         print_json(result.to_dict())
         return

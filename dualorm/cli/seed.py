@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dualorm.cli.render import lock_waiter
 from dualorm.config import Config, Environment
 from dualorm.seeding import RollbackResult, SeedEvent, SeedManager
 
@@ -15,6 +16,9 @@ app = typer.Typer(help="Environment-specific seed data, with both ORMs.", no_arg
 
 EnvOption = Annotated[
     str | None, typer.Option("--env", help="development | testing | staging | production")
+]
+NoWaitOption = Annotated[
+    bool, typer.Option("--no-wait", help="Exit 3 at once if another runner holds the lock.")
 ]
 
 _err = Console(stderr=True, highlight=False)
@@ -28,14 +32,19 @@ def _show(event: SeedEvent) -> None:
         _err.print(f"  {event.detail['table']}: {event.detail['count']:,} rows loaded")
     elif event.kind == "rollback_start":
         _err.print(f"rolling back {event.seed_id} ...")
-    elif event.kind == "lock_wait":
-        _err.print("waiting for another runner to release the migration lock ...")
 
 
-def _setup(env: str | None) -> tuple[SeedManager, Environment]:
+def _write_err(line: str) -> None:
+    _err.print(line, markup=False, soft_wrap=True)
+
+
+def _setup(env: str | None, *, no_wait: bool = False) -> tuple[SeedManager, Environment]:
     config = Config.load()
     environment = Environment.parse(env, origin="--env") if env else config.environment
-    return SeedManager(config, progress=_show), environment
+    manager = SeedManager(
+        config, progress=_show, on_lock_wait=lock_waiter(_write_err), no_wait=no_wait
+    )
+    return manager, environment
 
 
 def _counts(counts: dict[str, int] | object) -> str:
@@ -49,9 +58,10 @@ def run(
     seed_id: Annotated[
         str | None, typer.Option("--id", help="Run this seed (and its needs)")
     ] = None,
+    no_wait: NoWaitOption = False,
 ) -> None:
     """Apply pending and changed seeds, dependencies first."""
-    manager, environment = _setup(env)
+    manager, environment = _setup(env, no_wait=no_wait)
     results = manager.run(environment, only=seed_id)
     table = Table("seed", "action", "ms", "rows added", title=f"seed run ({environment.value})")
     for result in results:
@@ -96,9 +106,10 @@ def rollback(
     cascade: Annotated[bool, typer.Option(help="Roll back applied dependents first")] = False,
     confirm: Annotated[bool, typer.Option(help="Required in production")] = False,
     env: EnvOption = None,
+    no_wait: NoWaitOption = False,
 ) -> None:
     """Remove exactly the rows a seed added."""
-    manager, environment = _setup(env)
+    manager, environment = _setup(env, no_wait=no_wait)
     _removed(manager.rollback(seed_id, cascade=cascade, confirm=confirm, environment=environment))
 
 
@@ -106,9 +117,10 @@ def rollback(
 def clear(
     env: Annotated[str, typer.Option("--env", help="The environment to clear")],
     confirm: Annotated[bool, typer.Option(help="Required: this removes seeded data")] = False,
+    no_wait: NoWaitOption = False,
 ) -> None:
     """Remove all seeded data of ENV (refused in production)."""
-    manager, environment = _setup(env)
+    manager, environment = _setup(env, no_wait=no_wait)
     _removed(manager.clear(environment, confirm=confirm))
 
 

@@ -1,16 +1,19 @@
 """The migration lock: a session-level advisory lock on a dedicated connection.
 
-Only one runner migrates a database at a time. The lock is taken with
+Only one runner migrates, seeds or resets a database at a time: ``migrate``, ``seed`` and
+``reset`` all take this one lock (:func:`command_lock` for the commands other than migrate),
+so they wait for each other the same way, name each other while waiting, and refuse the same
+way under ``--no-wait``. The lock is taken with
 ``pg_try_advisory_lock`` in a loop rather than a blocking ``pg_advisory_lock``: a blocked
 lock request is a waiting transaction, and ``CREATE INDEX CONCURRENTLY`` run by the holder
 waits for every older transaction to end, so a blocking waiter would deadlock against it (the
 failure Flyway, goose and golang-migrate ran into). Between attempts the waiting connection is
 idle, outside any transaction.
 
-The lock lives on its own autocommit connection whose ``application_name`` carries the run's
-correlation id and host, so :func:`lock_holder` can name the holder from ``pg_locks`` and
-``pg_stat_activity``. A killed runner's lock dies with its connection: there is no lock row
-to go stale.
+The lock lives on its own autocommit connection whose ``application_name`` carries the
+command, the run's correlation id and host (``dualorm-seed <id> <host>``), so
+:func:`lock_holder` can name the holder from ``pg_locks`` and ``pg_stat_activity``. A killed
+runner's lock dies with its connection: there is no lock row to go stale.
 """
 
 from __future__ import annotations
@@ -30,9 +33,19 @@ from dualorm.runner.ledger import ADVISORY_LOCK_KEY
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["APPLICATION_PREFIX", "LockHolder", "MigrationLock", "claim_session", "lock_holder"]
+__all__ = [
+    "APPLICATION_PREFIX",
+    "LockHolder",
+    "LockWait",
+    "MigrationLock",
+    "claim_session",
+    "command_lock",
+    "lock_holder",
+]
 
 APPLICATION_PREFIX = "dualorm-migrate"
+# Every lock connection's application_name starts with this and the command's name.
+_COMMAND_PREFIX = "dualorm-"
 # Held by a runner's migration connection for as long as it lives (see claim_session).
 SESSION_LOCK_KEY = ADVISORY_LOCK_KEY + 2
 # PostgreSQL truncates application_name to NAMEDATALEN - 1 bytes.
@@ -56,7 +69,11 @@ LIMIT 1
 
 @dataclass(frozen=True)
 class LockHolder:
-    """The runner holding the migration lock, as the server sees it."""
+    """The runner holding the migration lock, as the server sees it.
+
+    ``command`` is the dualorm command holding it (``migrate``, ``seed``, ``reset``), or
+    ``None`` for a connection that is not a dualorm lock connection.
+    """
 
     pid: int
     correlation_id: str | None
@@ -64,9 +81,12 @@ class LockHolder:
     user: str | None
     since: datetime | None
     application_name: str
+    command: str | None = None
 
     def describe(self) -> str:
         parts = [f"pid {self.pid}"]
+        if self.command:
+            parts.append(f"dualorm {self.command}")
         if self.host:
             parts.append(f"host {self.host}")
         if self.user:
@@ -85,12 +105,17 @@ class LockHolder:
             "user": self.user,
             "since": self.since.isoformat() if self.since else None,
             "application_name": self.application_name,
+            "command": self.command,
         }
 
 
-def application_name(correlation_id: str, host: str) -> str:
-    """Return the ``application_name`` of a lock connection: prefix, correlation id, host."""
-    return f"{APPLICATION_PREFIX} {correlation_id} {host}"[:_APPLICATION_NAME_MAX]
+LockWait = Callable[[LockHolder | None], None]
+"""Called with the holder (``None`` when it vanished) each time it changes while waiting."""
+
+
+def application_name(correlation_id: str, host: str, command: str = "migrate") -> str:
+    """Return the ``application_name`` of a lock connection: command, correlation id, host."""
+    return f"{_COMMAND_PREFIX}{command} {correlation_id} {host}"[:_APPLICATION_NAME_MAX]
 
 
 def lock_holder(conn: psycopg.Connection[tuple[object, ...]]) -> LockHolder | None:
@@ -100,9 +125,10 @@ def lock_holder(conn: psycopg.Connection[tuple[object, ...]]) -> LockHolder | No
         return None
     pid, app, client_addr, user, started = row
     app_name = str(app or "")
-    correlation_id = host = None
+    correlation_id = host = command = None
     words = app_name.split(" ")
-    if len(words) >= 2 and words[0] == APPLICATION_PREFIX:
+    if len(words) >= 2 and words[0].startswith(_COMMAND_PREFIX):
+        command = words[0].removeprefix(_COMMAND_PREFIX) or None
         correlation_id = words[1]
         host = words[2] if len(words) > 2 else None
     return LockHolder(
@@ -112,6 +138,7 @@ def lock_holder(conn: psycopg.Connection[tuple[object, ...]]) -> LockHolder | No
         user=str(user) if user else None,
         since=started if isinstance(started, datetime) else None,
         application_name=app_name,
+        command=command,
     )
 
 
@@ -127,6 +154,7 @@ class MigrationLock:
         on_wait: called with the holder whenever it changes while this runner waits.
         timeout: give up waiting after this many seconds (``LockHeld``); ``None`` waits on.
         poll: first pause between attempts; it doubles up to ``max_poll``.
+        command: the dualorm command taking it, shown to the others (``migrate``, ``seed``).
     """
 
     def __init__(
@@ -136,10 +164,11 @@ class MigrationLock:
         host: str,
         *,
         wait: bool = True,
-        on_wait: Callable[[LockHolder | None], None] | None = None,
+        on_wait: LockWait | None = None,
         timeout: float | None = None,
         poll: float = 0.05,
         max_poll: float = 1.0,
+        command: str = "migrate",
     ) -> None:
         self.url = url
         self.correlation_id = correlation_id
@@ -149,6 +178,7 @@ class MigrationLock:
         self.timeout = timeout
         self.poll = poll
         self.max_poll = max_poll
+        self.command = command
         self.conn: psycopg.Connection[tuple[object, ...]] | None = None
 
     def acquire(self) -> None:
@@ -156,7 +186,7 @@ class MigrationLock:
         conn = connect(
             self.url,
             autocommit=True,
-            application_name=application_name(self.correlation_id, self.host),
+            application_name=application_name(self.correlation_id, self.host, self.command),
         )
         try:
             self._loop(conn)
@@ -207,6 +237,22 @@ class MigrationLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def command_lock(
+    url: str, command: str, *, wait: bool = True, on_wait: LockWait | None = None
+) -> MigrationLock:
+    """Return the migration lock for ``command`` (``seed``, ``reset``) under a fresh id.
+
+    The commands that write outside the migration runner take the same lock the same way:
+    polled, so a waiting seed never holds a transaction (or a snapshot) open that a
+    concurrent ``CREATE INDEX CONCURRENTLY`` of the holder would wait for (issue 12).
+    """
+    from dualorm.audit import current_host, new_correlation_id
+
+    return MigrationLock(
+        url, new_correlation_id(), current_host(), wait=wait, on_wait=on_wait, command=command
+    )
 
 
 def claim_session(

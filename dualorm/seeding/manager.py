@@ -4,10 +4,11 @@ Invariant: a row in ``dualorm.seeds`` means that seed is applied in this databas
 written in the seed's own transaction, together with ``dualorm.seed_rows`` (the primary key of
 every row the seed added). A failing seed leaves neither its data nor its rows behind.
 
-Every command that writes takes the runner's session-level advisory lock
-(:data:`dualorm.runner.ledger.ADVISORY_LOCK_KEY`) on a dedicated connection first, so seeds and
-migrations never interleave, and checks the database's environment label before it changes
-anything.
+Every command that writes takes the migration lock of :mod:`dualorm.runner.locks` first, so
+seeds and migrations never interleave, and checks the database's environment label before it
+changes anything. The lock is polled on its own autocommit connection: a seed waiting for a
+migration holds no transaction open, which a ``CREATE INDEX CONCURRENTLY`` of that migration
+would otherwise wait for until it timed out and left an INVALID index (issue 12).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from dualorm.errors import (
     SeedError,
 )
 from dualorm.runner import ledger
+from dualorm.runner.locks import LockWait, claim_session, command_lock
 from dualorm.seeding.discovery import SEED_FILE, SeedModule, closure, discover, topological
 from dualorm.seeding.seed import DjangoBinding, SeedContext
 
@@ -70,7 +72,7 @@ Progress = Callable[["SeedEvent"], None]
 
 @dataclass(frozen=True)
 class SeedEvent:
-    """A progress event: ``lock_wait``, ``seed_start``, ``seed_done``, ``seed_skip``, ``rows``,
+    """A progress event: ``seed_start``, ``seed_done``, ``seed_skip``, ``rows``,
     ``rollback_start``, ``rollback_done``."""
 
     kind: str
@@ -132,6 +134,10 @@ class SeedManager:
         config: the project configuration (seeds directory, Django settings, environment).
         database_url: the database; ``None`` resolves it from the configuration.
         progress: called with a :class:`SeedEvent` as work proceeds.
+        on_lock_wait: called with the holder of the migration lock while waiting for it
+            (the callback ``migrate`` takes).
+        no_wait: refuse with :class:`~dualorm.errors.LockHeld` (exit 3), naming the holder,
+            when another runner holds the lock, instead of waiting.
     """
 
     def __init__(
@@ -140,10 +146,14 @@ class SeedManager:
         database_url: str | None = None,
         *,
         progress: Progress | None = None,
+        on_lock_wait: LockWait | None = None,
+        no_wait: bool = False,
     ) -> None:
         self.config = config
         self._url = database_url
         self._progress = progress
+        self._on_lock_wait = on_lock_wait
+        self._no_wait = no_wait
 
     @property
     def database_url(self) -> str:
@@ -445,18 +455,19 @@ class SeedManager:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[psycopg.Connection[Any]]:
-        """Hold the runner's advisory lock on a dedicated connection; yield a work connection."""
-        with contextlib.closing(connect(self.database_url, autocommit=True)) as lock:
-            got = lock.execute("SELECT pg_try_advisory_lock(%s)", (ledger.ADVISORY_LOCK_KEY,))
-            row = got.fetchone()
-            if not row or not row[0]:
-                self._emit("lock_wait", "")
-                lock.execute("SELECT pg_advisory_lock(%s)", (ledger.ADVISORY_LOCK_KEY,))
+        """Hold the migration lock; yield a work connection with no transaction open yet."""
+        with command_lock(
+            self.database_url, "seed", wait=not self._no_wait, on_wait=self._on_lock_wait
+        ):
+            conn = connect(self.database_url, autocommit=True)
             try:
-                with contextlib.closing(connect(self.database_url)) as conn:
-                    yield conn
+                # A killed runner's last query may still be running on the server (see
+                # claim_session); seeding beside it would be a transaction it waits for.
+                claim_session(conn)
+                conn.autocommit = False
+                yield conn
             finally:
-                lock.execute("SELECT pg_advisory_unlock(%s)", (ledger.ADVISORY_LOCK_KEY,))
+                conn.close()
 
     def _check_label(self, conn: psycopg.Connection[Any], env: Environment) -> None:
         from dualorm.environment import require_label
