@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
 from dualorm.errors import ConfigError, DatabaseUnreachable, DualormError
 
@@ -27,61 +26,322 @@ EMBEDDED_DATABASE = "dualorm"
 
 
 def redact(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``.
+    """Return ``url`` (a URL or a keyword connection string) with its password as ``***``.
+
+    The value is read the way libpq reads it (``psycopg.conninfo``) and the way a person who
+    forgot to percent-encode meant it; whatever either calls the password is hidden.
 
     >>> redact("postgresql://app:s3cret@db:5432/auth")
     'postgresql://app:***@db:5432/auth'
     >>> redact("postgresql:///auth?host=/tmp&password=s3cret")
     'postgresql:///auth?host=/tmp&password=***'
+    >>> redact("host=db password = 'a b' user=app")
+    'host=db password = *** user=app'
     """
-    return redact_text(url)
-
-
-_USERINFO_PASSWORD = re.compile(r"(\b[a-z][\w+.-]*://[^:/@\s]*:)[^\s/]*@", re.IGNORECASE)
-_PASSWORD_PARAM = re.compile(r"(\bpassword=)[^&\s]*", re.IGNORECASE)
+    return _hide(_masked(url)[0], set(password_forms(url)))
 
 
 def redact_text(text: str) -> str:
-    """Return ``text`` with the password of every URL inside it replaced by ``***``.
+    """Return ``text`` with the password of every URL or keyword DSN quoted in it as ``***``.
 
     >>> redact_text("could not reach postgres://app:hunter2@db/auth (timeout)")
     'could not reach postgres://app:***@db/auth (timeout)'
     """
-    return _PASSWORD_PARAM.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1***@", text))
+    masked, secrets = _masked(text)
+    return _hide(masked, secrets) if secrets else masked
+
+
+def password_forms(url: str) -> frozenset[str]:
+    """Every form ``url``'s password may take in a message: written, decoded, as libpq reads it."""
+    secrets = _masked(url)[1]
+    params = _parsed(url)
+    if params and params.get("password"):
+        secrets.add(str(params["password"]))
+    return frozenset(secrets)
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Return ``text`` through :func:`redact_text`, without ``secrets`` or quoted pieces of them.
+
+    libpq's parse errors quote fragments of the string they were given (``missing "=" after
+    "b"`` for ``password=a b``); :func:`password_forms` gives the secrets of a URL.
+    """
+    return _hide(redact_text(text), set(secrets))
+
+
+# Userinfo passwords of URLs (any scheme, and the malformed ``postgresql//`` or ``postgres:/``
+# separators), ``password=`` anywhere (keyword DSNs, URL queries, PGPASSWORD=): the spans a
+# reader would take for the password, generously, since hiding too much costs only detail.
+
+
+def _masked(text: str) -> tuple[str, set[str]]:
+    spans = sorted([*_userinfo_spans(text), *_keyword_spans(text)])
+    if not spans:
+        return text, set()
+    out: list[str] = []
+    secrets: set[str] = set()
+    cursor = 0
+    for start, end in spans:
+        if end <= cursor:
+            continue
+        start = max(start, cursor)
+        raw = text[start:end]
+        secrets.update(_forms(raw))
+        out.append(text[cursor:start])
+        out.append("***")
+        cursor = end
+    out.append(text[cursor:])
+    return "".join(out), secrets
+
+
+def _forms(raw: str) -> set[str]:
+    """The ways a written password may show up elsewhere: as written, decoded, unquoted."""
+    forms = {raw, unquote(raw)}
+    if len(raw) >= 2 and raw[0] == raw[-1] == "'":
+        forms.add(raw[1:-1].replace("\\'", "'").replace("\\\\", "\\"))
+    decoded = {f for f in forms if f}
+    return decoded | {quote(f, safe="") for f in decoded}
+
+
+def _url_starts(text: str) -> list[tuple[int, int]]:
+    """``(scheme start, userinfo start)`` of every URL-looking run in ``text``."""
+    lower = text.lower()
+    found: set[tuple[int, int]] = set()
+    at = lower.find("://")
+    while at != -1:
+        begin = at
+        while begin > 0 and (lower[begin - 1].isalnum() or lower[begin - 1] in "+.-"):
+            begin -= 1
+        if begin < at:
+            found.add((begin, at + 3))
+        at = lower.find("://", at + 3)
+    at = lower.find("postgres")
+    while at != -1:
+        cursor = at + len("postgres")
+        if lower.startswith("ql", cursor):
+            cursor += 2
+        if lower.startswith("+", cursor):
+            cursor += 1
+            while cursor < len(lower) and (lower[cursor].isalnum() or lower[cursor] == "_"):
+                cursor += 1
+        separator = cursor
+        while cursor < len(lower) and lower[cursor] in ":/":
+            cursor += 1
+        if cursor > separator and cursor < len(lower) and not lower[cursor].isspace():
+            found.add((at, cursor))
+        at = lower.find("postgres", at + 1)
+    starts: dict[int, int] = {}
+    for begin, rest in sorted(found):
+        if rest not in starts.values():
+            starts[begin] = rest
+    return sorted(starts.items())
+
+
+def _userinfo_spans(text: str) -> Iterator[tuple[int, int]]:
+    starts = _url_starts(text)
+    for index, (_, rest) in enumerate(starts):
+        limit = starts[index + 1][0] if index + 1 < len(starts) else len(text)
+        newline = text.find("\n", rest, limit)
+        limit = newline if newline != -1 else limit
+        first_at = text.find("@", rest, limit)
+        if first_at == -1:
+            continue
+        # An '@' past the query mark belongs to a parameter value, not to the userinfo.
+        query = text.find("?", first_at, limit)
+        last_at = text.rfind("@", rest, query if query != -1 else limit)
+        colon = text.find(":", rest, last_at)
+        if colon != -1:
+            yield colon + 1, last_at
+
+
+def _keyword_spans(text: str) -> Iterator[tuple[int, int]]:
+    lower = text.lower()
+    at = lower.find("password")
+    while at != -1:
+        cursor = _skip_blanks(text, at + len("password"))
+        if cursor < len(text) and text[cursor] == "=":
+            start = _skip_blanks(text, cursor + 1)
+            end = _value_end(text, start)
+            if end > start:
+                yield start, end
+        at = lower.find("password", at + 1)
+
+
+def _skip_blanks(text: str, cursor: int) -> int:
+    while cursor < len(text) and text[cursor] in " \t":
+        cursor += 1
+    return cursor
+
+
+def _value_end(text: str, start: int) -> int:
+    """Where a ``password=`` value ends: libpq's quoting, then any words up to ``key=``."""
+    cursor = start
+    if cursor < len(text) and text[cursor] == "'":
+        cursor += 1
+        while cursor < len(text) and text[cursor] not in "'\n":
+            cursor += 2 if text[cursor] == "\\" else 1
+        return min(cursor + 1, len(text))
+    while True:
+        while cursor < len(text) and not text[cursor].isspace():
+            cursor += 1
+        # An unquoted value with a space in it: libpq stops at the space, its author did not.
+        following = _skip_blanks(text, cursor)
+        word_end = following
+        while word_end < len(text) and not text[word_end].isspace() and text[word_end] != "=":
+            word_end += 1
+        if following == cursor or following >= len(text) or text[following] == "\n":
+            return cursor
+        if (
+            word_end < len(text)
+            and text[word_end] == "="
+            or _skip_blanks(text, word_end) < len(text)
+            and text[_skip_blanks(text, word_end)] == "="
+        ):
+            return cursor
+        cursor = word_end
+
+
+def _hide(text: str, secrets: set[str]) -> str:
+    """Hide every occurrence of a secret, and every quoted piece of one, in ``text``."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 3:
+            text = text.replace(secret, "***")
+    if not secrets:
+        return text
+    out: list[str] = []
+    cursor = 0
+    while cursor < len(text):
+        quote_char = text[cursor]
+        close = text.find(quote_char, cursor + 1) if quote_char in "\"'" else -1
+        if close == -1:
+            out.append(quote_char)
+            cursor += 1
+            continue
+        inner = text[cursor + 1 : close]
+        if inner and inner != "***" and any(inner in s or s in inner for s in secrets):
+            out.append(f"{quote_char}***{quote_char}")
+        else:
+            out.append(text[cursor : close + 1])
+        cursor = close + 1
+    return "".join(out)
+
+
+def _parsed(value: str) -> dict[str, object] | None:
+    """``value`` as libpq reads it (``None`` when libpq cannot read it)."""
+    from psycopg import Error
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        return dict(conninfo_to_dict(_libpq_form(value)))
+    except (Error, ConfigError):
+        return None
+
+
+def is_url(value: str) -> bool:
+    """Whether ``value`` is written as a URL (``scheme://...``) rather than ``key=value`` pairs."""
+    scheme, sep, _ = value.strip().partition("://")
+    return bool(sep) and bool(scheme) and all(c.isalnum() or c in "+.-" for c in scheme)
+
+
+def _libpq_form(value: str) -> str:
+    if is_url(value):
+        scheme, _, rest = value.strip().partition("://")
+        base = scheme.split("+", 1)[0].lower()
+        if base not in ("postgresql", "postgres"):
+            raise ConfigError(f"only PostgreSQL URLs are supported, not {base!r}")
+        return f"postgresql://{rest}"
+    if "=" in value:
+        return value
+    raise ConfigError(
+        f"not a database URL (postgresql://...) or connection string (host=... dbname=...): "
+        f"{redact_text(value)!r}"
+    )
 
 
 def libpq_url(url: str) -> str:
-    """Return ``url`` as libpq (psycopg) understands it: no ``+driver`` in the scheme."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        raise ConfigError(f"not a database URL: {redact(url)!r}")
-    base = scheme.split("+", 1)[0]
-    if base not in ("postgresql", "postgres"):
-        raise ConfigError(f"only PostgreSQL URLs are supported, not {base!r}")
-    return f"postgresql://{rest}"
+    """Return ``url`` as libpq (psycopg) understands it.
+
+    A URL loses the ``+driver`` of its scheme; a keyword connection string
+    (``host=db dbname=auth password='a b'``) is passed through as it is.
+    """
+    return _libpq_form(url)
 
 
 def sqlalchemy_url(url: str) -> str:
     """Return ``url`` with the ``postgresql+psycopg`` scheme SQLAlchemy needs for psycopg 3."""
-    return "postgresql+psycopg://" + libpq_url(url).partition("://")[2]
+    conninfo = libpq_url(url)
+    if is_url(conninfo):
+        return "postgresql+psycopg://" + conninfo.partition("://")[2]
+    params = {k: str(v) for k, v in connection_params(url).items() if v is not None}
+    return "postgresql+psycopg:///?" + urlencode(params, quote_via=quote)
 
 
 def with_database(url: str, database: str) -> str:
     """Return ``url`` pointing at another database on the same server."""
-    parts = urlsplit(libpq_url(url))
+    conninfo = libpq_url(url)
+    if not is_url(conninfo):
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(conninfo, dbname=database)
+    parts = urlsplit(conninfo)
     return urlunsplit((parts.scheme, parts.netloc, "/" + quote(database), parts.query, ""))
 
 
 def database_name(url: str) -> str:
-    return urlsplit(libpq_url(url)).path.lstrip("/") or "postgres"
+    return str(connection_params(url).get("dbname") or "postgres")
+
+
+def connection_params(url: str) -> dict[str, object]:
+    """``url`` parsed by libpq; a string it cannot read is a ``DatabaseUnreachable``."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    conninfo = libpq_url(url)
+    try:
+        params: dict[str, object] = dict(conninfo_to_dict(conninfo))
+    except psycopg.Error as exc:
+        reason = scrub(_reason(exc), password_forms(url))
+        raise DatabaseUnreachable(
+            f"cannot connect to {redact(url)}: not a valid connection string: {reason}"
+        ) from None
+    if is_url(conninfo):
+        _refuse_misread(url, conninfo, params)
+    return params
+
+
+def _refuse_misread(url: str, conninfo: str, params: dict[str, object]) -> None:
+    """Refuse a URL whose password libpq reads otherwise than it is written.
+
+    libpq ends the userinfo at the first ``@`` (or ``/``): ``u:p@ss@host`` is the password
+    ``p`` on the host ``ss@host``, and the rest of the password would be shown as a host name.
+    """
+    _, written = _masked(conninfo)
+    meant = {unquote(s) for s in written}
+    read = params.get("password")
+    if written and (read is None or str(read) not in meant):
+        raise DatabaseUnreachable(
+            f"cannot connect to {redact(url)}: libpq does not read the password as written; "
+            "percent-encode '@', '/', '?', '%', ':' and spaces in it (e.g. %40 for '@')"
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    # libpq's first line says what failed; the lines after it are hints ("Is the server...").
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
 
 
 def connect(
     url: str, *, autocommit: bool = False, application_name: str = "dualorm"
 ) -> psycopg.Connection[tuple[object, ...]]:
-    """Open a psycopg connection; an unreachable server is a ``DatabaseUnreachable``."""
+    """Open a psycopg connection to a URL or keyword connection string.
+
+    A string libpq cannot read and a server that cannot be reached are both a
+    ``DatabaseUnreachable`` whose message holds no part of the password.
+    """
     import psycopg
 
+    connection_params(url)
     try:
         return psycopg.connect(
             libpq_url(url),
@@ -89,9 +349,8 @@ def connect(
             application_name=application_name,
             connect_timeout=10,
         )
-    except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        reason = redact_text(reason.replace(url, redact(url)))
+    except psycopg.Error as exc:
+        reason = scrub(_reason(exc), password_forms(url))
         raise DatabaseUnreachable(f"cannot connect to {redact(url)}: {reason}") from None
 
 
@@ -184,8 +443,13 @@ def private_runtime_dir(parent: Path) -> None:
 
 
 def resolve_url(config: Config) -> str:
-    """Return ``DATABASE_URL`` or, when unset, the embedded server's URL (starting it)."""
+    """Return ``DATABASE_URL`` or, when unset, the embedded server's URL (starting it).
+
+    ``DATABASE_URL`` may be a URL or a keyword connection string (``host=db dbname=auth``);
+    anything else is a ``ConfigError`` that shows it without its password.
+    """
     if config.database_url:
+        libpq_url(config.database_url)
         return config.database_url
     return EmbeddedServer(config.state_dir).start()
 

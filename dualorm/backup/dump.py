@@ -17,14 +17,14 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from glob import glob
 from pathlib import Path
 from typing import IO, Protocol
 
 import zstandard
 
-from dualorm.db import libpq_url, pg_bin, redact
+from dualorm.db import connection_params, password_forms, pg_bin, redact, scrub
 from dualorm.errors import BackupCorrupt, ConfigError, DualormError
 
 READ_SIZE = 1 << 20
@@ -42,31 +42,28 @@ class ClientTarget:
     """How a client program reaches a database: conninfo without password, and its env."""
 
     conninfo: str
-    env: dict[str, str]
-    secrets: tuple[str, ...]
-    label: str
+    env: dict[str, str] = field(repr=False)
+    secrets: tuple[str, ...] = field(repr=False)
+    label: str = ""
 
     @classmethod
     def from_url(cls, url: str) -> ClientTarget:
         """Split ``url`` into a password-free conninfo and a ``PGPASSWORD`` environment."""
         from psycopg import conninfo as ci
 
-        params = ci.conninfo_to_dict(libpq_url(url))
+        params = connection_params(url)
         password = params.pop("password", None)
         params.setdefault("application_name", "dualorm-backup")
         env = dict(os.environ)
-        secrets: tuple[str, ...] = ()
         if password:
             env["PGPASSWORD"] = str(password)
-            secrets = (str(password),)
+        secrets = tuple(sorted(password_forms(url)))
         conninfo = ci.make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})
         return cls(conninfo, env, secrets, redact(url))
 
     def scrub(self, text: str) -> str:
-        """Return ``text`` with every secret of this target masked."""
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", text, flags=re.IGNORECASE)
+        """Return ``text`` with every secret of this target, and any URL's password, masked."""
+        return scrub(text, self.secrets)
 
 
 # -- choosing the client programs -------------------------------------------------------------
