@@ -4,11 +4,14 @@
 ``[tool.dualorm]`` table; paths in it are relative to that file. Environment variables
 (``DATABASE_URL``, ``DATABASE_REPLICA_URLS``, ``DUALORM_ENV``, ``DUALORM_BACKUP_KEY``,
 ``DUALORM_BACKUP_DIR``, ``DUALORM_WEBHOOK_URL``, ``DUALORM_WEBHOOK_SECRET``) are read once, here.
+``DATABASE_URL`` and each replica may be a URL or a keyword connection string; how the replica
+list is split is :func:`split_replica_urls`'s rule.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import os
 import tomllib
 from collections.abc import Mapping
@@ -106,14 +109,67 @@ class Config:
             root=root,
             environment=Environment.parse(env.get("DUALORM_ENV") or "development"),
             database_url=env.get("DATABASE_URL") or None,
-            replica_urls=tuple(
-                u.strip() for u in env.get("DATABASE_REPLICA_URLS", "").split(",") if u.strip()
-            ),
+            replica_urls=split_replica_urls(env.get("DATABASE_REPLICA_URLS", "")),
             backup_key=env.get("DUALORM_BACKUP_KEY") or None,
             webhook_url=env.get("DUALORM_WEBHOOK_URL") or None,
             webhook_secret=env.get("DUALORM_WEBHOOK_SECRET") or None,
             **values,
         )
+
+
+def split_replica_urls(value: str) -> tuple[str, ...]:
+    """Split ``DATABASE_REPLICA_URLS`` into its entries, URLs or keyword connection strings.
+
+    A comma separates two entries only where the next one starts: right after it (spaces
+    allowed) comes ``postgresql://`` or ``postgres://`` (a ``+driver`` too), or a libpq
+    keyword and ``=`` (``host=``, ``dbname=``, ...). Every other comma belongs to the entry
+    it stands in, so a password holding a comma, percent-encoded (``%2C``) or not, is kept
+    whole; inside a single-quoted keyword value (``password='a,host=b'``) no comma splits.
+    Empty entries (``a,,b``, a trailing comma) are dropped.
+
+    >>> split_replica_urls("postgresql://r:a,b@r1/db, host=r2 password='x,host=y'")
+    ('postgresql://r:a,b@r1/db', "host=r2 password='x,host=y'")
+    """
+    entries: list[str] = []
+    start, cursor, quoted = 0, 0, False
+    keyword_entry = not _starts_url(value, 0)
+    while cursor < len(value):
+        char = value[cursor]
+        if quoted and char == "\\":
+            cursor += 2
+            continue
+        if char == "'" and keyword_entry:
+            quoted = not quoted
+        elif char == "," and not quoted and _starts_entry(value, cursor + 1):
+            entries.append(value[start:cursor])
+            start = cursor + 1
+            keyword_entry = not _starts_url(value, start)
+        cursor += 1
+    entries.append(value[start:])
+    return tuple(e.strip() for e in entries if e.strip())
+
+
+def _starts_url(value: str, at: int) -> bool:
+    scheme, sep, _ = value[at:].lstrip().partition("://")
+    return bool(sep) and scheme.lower().split("+", 1)[0] in ("postgresql", "postgres")
+
+
+def _starts_entry(value: str, at: int) -> bool:
+    rest = value[at:].lstrip()
+    if not rest or rest.startswith(",") or _starts_url(value, at):
+        return True
+    end = 0
+    while end < len(rest) and (rest[end].isalnum() or rest[end] == "_"):
+        end += 1
+    return rest[end:].lstrip().startswith("=") and rest[:end] in _conninfo_keywords()
+
+
+@functools.cache
+def _conninfo_keywords() -> frozenset[str]:
+    """The keywords libpq accepts in a connection string (``host``, ``dbname``, ...)."""
+    from psycopg import pq
+
+    return frozenset(option.keyword.decode() for option in pq.Conninfo.get_defaults())
 
 
 _NOT_FROM_FILE = {

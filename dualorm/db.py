@@ -132,7 +132,10 @@ def _url_starts(text: str) -> list[tuple[int, int]]:
         at = lower.find("postgres", at + 1)
     starts: dict[int, int] = {}
     for begin, rest in sorted(found):
-        if rest not in starts.values():
+        # A scheme glued to what comes before (``postgresql://postgres:pw@``: the user
+        # ``postgres``) is part of another URL, not the start of one.
+        glued = begin > 0 and (text[begin - 1].isalnum() or text[begin - 1] in ":/@+.-_%")
+        if rest not in starts.values() and not glued:
             starts[begin] = rest
     return sorted(starts.items())
 

@@ -29,6 +29,7 @@ LEAKY = {
     "url, a space": "postgresql://app:pa ss@127.0.0.1:1/auth",
     "url, an unencoded @": "postgresql://app:p@zzq9@127.0.0.1:1/auth",
     "url, an unencoded /": "postgresql://app:pa/zzq9@127.0.0.1:1/auth",
+    "url, the user is postgres": "postgresql://postgres:hunter2x@127.0.0.1:1/postgres",
     "url with a driver": f"postgresql+psycopg://app:{ENCODED}@127.0.0.1:1/auth",
     "url, password in the query": f"postgresql://app@127.0.0.1:1/auth?password={ENCODED}",
     "url, raw password in the query": f"postgresql://app@127.0.0.1:1/auth?password={PASSWORD}",
