@@ -18,18 +18,18 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dualorm.audit import RunContext, log, record_run
+from dualorm.config import Environment
 from dualorm.environment import may_label
 from dualorm.errors import (
     ChecksumMismatch,
     DependentsExist,
     DualormError,
-    GraphError,
-    LedgerError,
+    LedgersDisagree,
     SafetyError,
     UsageError,
 )
@@ -46,14 +46,14 @@ from dualorm.runner.runner import (
     plan_migration,
     run,
 )
+from dualorm.runner.specs import ProjectSpecs, load_project_specs
 
 if TYPE_CHECKING:
     import psycopg
 
     from dualorm.config import Config
+    from dualorm.runner.production import Confirm, ProductionResult
     from dualorm.runner.rehearsal import Rehearsal
-    from dualorm.spec.graph import MigrationGraph
-    from dualorm.spec.model import Migration
 
 __all__ = [
     "BaselineResult",
@@ -81,10 +81,19 @@ class MigrateResult:
     script: str | None = None
     rehearsal: Rehearsal | None = None
     """A dry run's real execution, rolled back: per-statement timings and locks observed."""
+    production: ProductionResult | None = None
+    """In production: the backup taken, the replicas waited for, what a failure undid."""
 
     @property
     def done(self) -> tuple[str, ...]:
         return tuple(o.migration_id for o in self.outcomes)
+
+    @property
+    def ok(self) -> bool:
+        """False when a replica did not catch up or could not be reached (exit 1)."""
+        if self.production is None:
+            return True
+        return all(r.reachable and r.caught_up is not False for r in self.production.replicas)
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -97,6 +106,8 @@ class MigrateResult:
         }
         if self.rehearsal is not None:
             data["rehearsal"] = self.rehearsal.to_dict()
+        if self.production is not None:
+            data = {**self.production.to_dict(), **data}
         return data
 
 
@@ -170,33 +181,10 @@ class StatusReport:
 # -- shared plumbing -------------------------------------------------------------------------
 
 
-@dataclass
-class _Specs:
-    migrations: list[Migration]
-    by_id: dict[str, Migration] = field(init=False)
-    graph: MigrationGraph = field(init=False)
-
-    def __post_init__(self) -> None:
-        from dualorm.spec.graph import MigrationGraph
-        from dualorm.spec.make import chain_parents
-
-        self.by_id = {m.id: m for m in self.migrations}
-        # The emitted Alembic and Django files run each migration after the one before it
-        # (one head for both tools); planning over that same chain keeps the three ledgers
-        # able to record exactly what was applied.
-        self.graph = MigrationGraph(chain_parents(self.migrations))
-
-    def require(self, migration_id: str) -> None:
-        if migration_id not in self.by_id:
-            raise GraphError(f"unknown migration {migration_id}: no spec has that id")
-
-
-def _load(config: Config) -> _Specs:
+def _load(config: Config) -> ProjectSpecs:
     # Unchanged specs come back from the state directory's cache: deploys run status and up
     # on the same directory every time, and parsing and replaying them is most of the work.
-    from dualorm.spec.cache import cached_specs
-
-    return _Specs(cached_specs(config.migrations_path, config.state_dir / "cache"))
+    return load_project_specs(config)
 
 
 def _options(config: Config, options: RunOptions | None) -> RunOptions:
@@ -231,7 +219,7 @@ def _reporter(context: RunContext, progress: Progress | None) -> Progress:
     return report
 
 
-def _verify_checksums(specs: _Specs, applied: dict[str, ledger.AppliedMigration]) -> None:
+def _verify_checksums(specs: ProjectSpecs, applied: dict[str, ledger.AppliedMigration]) -> None:
     for migration in specs.migrations:
         row = applied.get(migration.id)
         if row is not None and row.checksum != migration.checksum:
@@ -246,11 +234,13 @@ def _locked_run(
     no_wait: bool,
     on_lock_wait: LockWait | None,
     label: bool,
+    audit: bool = True,
 ) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     """Hold the lock, open the migration connection and check the environment label.
 
     A run that ends in a ``DualormError`` leaves its audit row here (``refused`` for a safety
-    rule, ``failed`` otherwise); a successful run writes its own ``ok`` row.
+    rule, ``failed`` otherwise); a successful run writes its own ``ok`` row. A dry run
+    (``audit=False``) leaves the database exactly as it was, audit log included.
     """
     from dualorm.db import connect, resolve_url
 
@@ -275,8 +265,9 @@ def _locked_run(
                 ledger.check_environment(conn, config.environment, label=writes)
             yield conn
         except DualormError as error:
-            outcome = "refused" if isinstance(error, SafetyError) else "failed"
-            _audit_quietly(conn, context, outcome, {"error": str(error)})
+            if audit:
+                outcome = "refused" if isinstance(error, SafetyError) else "failed"
+                _audit_quietly(conn, context, outcome, {"error": str(error)})
             raise
         finally:
             conn.close()
@@ -305,9 +296,21 @@ def _context(config: Config, command: str, correlation_id: str | None) -> RunCon
 
 
 def _prepare(
-    conn: psycopg.Connection[tuple[object, ...]], specs: _Specs, config: Config
+    conn: psycopg.Connection[tuple[object, ...]], specs: ProjectSpecs, config: Config
 ) -> dict[str, ledger.AppliedMigration]:
+    return check_history(conn, specs, config)
+
+
+def check_history(
+    conn: psycopg.Connection[tuple[object, ...]], specs: ProjectSpecs, config: Config
+) -> dict[str, ledger.AppliedMigration]:
+    """Return the applied migrations, refusing (exit 3) a history that cannot be planned on.
+
+    Refused: an applied migration whose spec is gone, an applied spec edited since (its
+    checksum), and ``alembic_version``/``django_migrations`` disagreeing with the ledger.
+    """
     applied = ledger.applied_migrations(conn)
+    specs.require_applied_known(set(applied), str(config.migrations_path))
     _verify_checksums(specs, applied)
     foreign.check_agreement(conn, specs.graph, set(applied), config.django_app_label)
     return applied
@@ -326,13 +329,22 @@ def migrate_up(
     on_lock_wait: LockWait | None = None,
     options: RunOptions | None = None,
     correlation_id: str | None = None,
+    confirm: Confirm | None = None,
+    assume_yes: bool = False,
+    max_downtime: float | None = None,
+    backup: bool = True,
 ) -> MigrateResult:
     """Apply every pending migration (or those ``to`` needs), each in its own transaction.
+
+    The environment's policy is chosen here, for every caller: in production the plan is
+    linted (unacknowledged errors refuse), confirmed through ``confirm`` (or ``assume_yes``),
+    a verified backup is taken, every statement runs inside the ``max_downtime`` budget, a
+    failure is rolled back and webhooks are sent (:mod:`dualorm.runner.production`).
 
     Args:
         config: project configuration; the database is ``config.database_url`` or the
             embedded server.
-        to: stop once this migration (and what it depends on) is applied.
+        to: stop once this migration (and what it depends on) is applied; not in production.
         dry_run: change nothing: run the pending migrations in one transaction and roll it
             back (``rehearsal``: timings, locks observed), and return the script too.
         no_wait: refuse with :class:`~dualorm.errors.LockHeld` when another runner is busy.
@@ -340,55 +352,166 @@ def migrate_up(
         on_lock_wait: called with the holder while waiting for the lock.
         options: lock timeout, retries and backoff.
         correlation_id: use this id instead of a fresh one.
+        confirm: production: asked with the plan; ``None`` refuses unless ``assume_yes``.
+        assume_yes: production: the plan was reviewed (``--yes``).
+        max_downtime: production: seconds any writer may be blocked (finite, above zero).
+        backup: production: take and verify a backup first (default).
 
     Raises:
-        EnvironmentMismatch, ChecksumMismatch, LockHeld: refused (exit 3), nothing changed.
-        MigrationFailed: a migration failed and was rolled back; earlier ones stay applied.
+        UsageError: a bad option (exit 2), before anything runs.
+        EnvironmentMismatch, ChecksumMismatch, LockHeld, LintRefused, ConfirmationRequired:
+            refused (exit 3), nothing changed and no backup taken.
+        MigrationFailed: a migration failed and was rolled back; earlier ones stay applied
+            (in production, this run's are undone too: ``ProductionFailed``).
     """
+    check_budget(max_downtime)
     specs = _load(config)
     if to is not None:
         specs.require(to)
-    context = _context(config, "migrate up", correlation_id)
+    if config.environment is Environment.PRODUCTION:
+        if to is not None:
+            raise UsageError("--to is not available in production: every pending migration runs")
+        return _production(
+            config,
+            specs,
+            "up",
+            Selection(),
+            dry_run,
+            no_wait,
+            progress,
+            on_lock_wait,
+            confirm,
+            assume_yes,
+            max_downtime,
+            backup,
+        )
+    return run_up(
+        config,
+        specs,
+        to,
+        dry_run=dry_run,
+        no_wait=no_wait,
+        progress=progress,
+        on_lock_wait=on_lock_wait,
+        options=options,
+        correlation_id=correlation_id,
+    )
+
+
+def check_budget(max_downtime: float | None) -> None:
+    """Refuse (exit 2) a downtime budget that is not a finite number of seconds above zero."""
+    import math
+
+    if max_downtime is None:
+        return
+    if not isinstance(max_downtime, int | float) or isinstance(max_downtime, bool):
+        raise UsageError(f"--max-downtime must be a number of seconds, not {max_downtime!r}")
+    if not math.isfinite(max_downtime) or max_downtime <= 0:
+        raise UsageError(
+            f"--max-downtime must be a finite number of seconds above zero, not {max_downtime}"
+        )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which applied migrations ``down`` rolls back (at most one of the three is set)."""
+
+    migration_id: str | None = None
+    to: str | None = None
+    steps: int | None = None
+    cascade: bool = False
+
+
+def _production(
+    config: Config,
+    specs: ProjectSpecs,
+    direction: str,
+    selection: Selection,
+    dry_run: bool,
+    no_wait: bool,
+    progress: Progress | None,
+    on_lock_wait: LockWait | None,
+    confirm: Confirm | None,
+    assume_yes: bool,
+    max_downtime: float | None,
+    backup: bool,
+) -> MigrateResult:
+    from dualorm.runner.production import ProductionMigrator
+
+    migrator = ProductionMigrator(config, assume_yes=assume_yes, confirm=confirm, progress=progress)
+    produced = migrator.run(
+        direction,
+        specs=specs,
+        selection=selection,
+        dry_run=dry_run,
+        backup_before_migration=backup and not dry_run,
+        max_downtime=max_downtime,
+        no_wait=no_wait,
+        on_lock_wait=on_lock_wait,
+    )
+    return MigrateResult(
+        direction,
+        produced.correlation_id,
+        produced.environment,
+        produced.planned,
+        produced.outcomes,
+        script=produced.script,
+        rehearsal=produced.rehearsal,
+        production=produced,
+    )
+
+
+def run_up(
+    config: Config,
+    specs: ProjectSpecs,
+    to: str | None = None,
+    *,
+    dry_run: bool = False,
+    no_wait: bool = False,
+    progress: Progress | None = None,
+    on_lock_wait: LockWait | None = None,
+    options: RunOptions | None = None,
+    correlation_id: str | None = None,
+) -> MigrateResult:
+    """The pipeline of ``migrate up`` without the environment's policy (whose steps call it).
+
+    Lock, check (label, applied specs present, checksums, ledger agreement), plan, then apply
+    that plan, or (``dry_run``) rehearse exactly that plan and roll it back.
+    """
+    command = "migrate up --dry-run" if dry_run else "migrate up"
+    context = _context(config, command, correlation_id)
     opts = _options(config, options)
-    if dry_run:
-        return _dry_up(config, specs, to, context, opts)
     report = _reporter(context, progress)
     with _locked_run(
-        config, context, no_wait=no_wait, on_lock_wait=on_lock_wait, label=True
+        config,
+        context,
+        no_wait=no_wait,
+        on_lock_wait=on_lock_wait,
+        label=not dry_run,
+        audit=not dry_run,
     ) as conn:
         applied = _prepare(conn, specs, config)
-        ids = [i for i in specs.graph.forwards_plan(to) if i not in applied]
+        ids = specs.pending(set(applied), to)
         plan = [plan_migration(specs.by_id[i], "up") for i in ids]
+        if dry_run:
+            from dualorm.runner.rehearsal import rehearse_plan
+
+            script = ScriptSink(lock_timeout_ms=opts.lock_timeout_ms)
+            run(plan, script, set(applied), options=opts)
+            rehearsal = rehearse_plan(conn, specs.graph, plan, set(applied), context, opts, report)
+            return MigrateResult(
+                "up",
+                context.correlation_id,
+                context.environment,
+                tuple(ids),
+                script=script.text,
+                rehearsal=rehearsal,
+            )
         sink = DatabaseSink(conn, specs.graph, context, opts)
         outcomes = run(plan, sink, set(applied), options=opts, progress=report)
         record_run(conn, context, "ok", {"applied": ids, "to": to})
     return MigrateResult(
         "up", context.correlation_id, context.environment, tuple(ids), tuple(outcomes)
-    )
-
-
-def _dry_up(
-    config: Config, specs: _Specs, to: str | None, context: RunContext, opts: RunOptions
-) -> MigrateResult:
-    from dualorm.db import connect, resolve_url
-
-    with connect(resolve_url(config), autocommit=True) as conn:
-        ledger.check_environment(conn, config.environment)
-        applied = _prepare(conn, specs, config)
-    ids = [i for i in specs.graph.forwards_plan(to) if i not in applied]
-    plan = [plan_migration(specs.by_id[i], "up") for i in ids]
-    sink = ScriptSink(lock_timeout_ms=opts.lock_timeout_ms)
-    run(plan, sink, set(applied), options=opts)
-    from dualorm.runner.rehearsal import rehearse
-
-    rehearsal = rehearse(config, to, options=opts, correlation_id=context.correlation_id)
-    return MigrateResult(
-        "up",
-        context.correlation_id,
-        context.environment,
-        tuple(ids),
-        script=sink.text,
-        rehearsal=rehearsal,
     )
 
 
@@ -408,6 +531,10 @@ def migrate_down(
     on_lock_wait: LockWait | None = None,
     options: RunOptions | None = None,
     correlation_id: str | None = None,
+    confirm: Confirm | None = None,
+    assume_yes: bool = False,
+    max_downtime: float | None = None,
+    backup: bool = True,
 ) -> MigrateResult:
     """Roll back applied migrations, dependents first; by default the last one applied.
 
@@ -417,27 +544,93 @@ def migrate_down(
             unless ``cascade`` (which rolls those back first).
         to: roll back everything applied that ``to`` does not need; ``to`` stays applied.
         steps: roll back the last ``steps`` migrations applied.
+        confirm, assume_yes, max_downtime, backup: production's policy, as for
+            :func:`migrate_up`: a rollback drops what the migrations created, so in production
+            its plan is confirmed and a verified backup comes first.
 
     At most one of ``migration_id``, ``to`` and ``steps``. Going down through an irreversible
     operation raises :class:`~dualorm.errors.IrreversibleError` before anything runs.
     """
-    chosen = [x for x in (migration_id, to, steps) if x is not None]
-    if len(chosen) > 1:
-        raise UsageError("give at most one of --id, --to and --steps")
-    if steps is not None and steps < 1:
-        raise UsageError(f"--steps must be at least 1, not {steps}")
+    selection = _selection(migration_id, to, steps, cascade)
+    check_budget(max_downtime)
     specs = _load(config)
     for named in (migration_id, to):
         if named is not None:
             specs.require(named)
+    if config.environment is Environment.PRODUCTION:
+        return _production(
+            config,
+            specs,
+            "down",
+            selection,
+            dry_run,
+            no_wait,
+            progress,
+            on_lock_wait,
+            confirm,
+            assume_yes,
+            max_downtime,
+            backup,
+        )
+    return run_down(
+        config,
+        specs,
+        selection,
+        dry_run=dry_run,
+        no_wait=no_wait,
+        progress=progress,
+        on_lock_wait=on_lock_wait,
+        options=options,
+        correlation_id=correlation_id,
+    )
+
+
+def _selection(
+    migration_id: str | None, to: str | None, steps: int | None, cascade: bool
+) -> Selection:
+    chosen = [x for x in (migration_id, to, steps) if x is not None]
+    if len(chosen) > 1:
+        raise UsageError("give at most one of --id, --to and --steps")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise UsageError(f"--steps must be a whole number of at least 1, not {steps}")
+    if cascade and migration_id is None:
+        raise UsageError("--cascade goes with --id")
+    return Selection(migration_id, to, steps, cascade)
+
+
+def down_ids(specs: ProjectSpecs, applied: set[str], selection: Selection) -> list[str]:
+    """The ids ``selection`` rolls back, in the order to roll them back."""
+    return _down_ids(
+        specs, applied, selection.migration_id, selection.to, selection.steps, selection.cascade
+    )
+
+
+def run_down(
+    config: Config,
+    specs: ProjectSpecs,
+    selection: Selection,
+    *,
+    dry_run: bool = False,
+    no_wait: bool = False,
+    progress: Progress | None = None,
+    on_lock_wait: LockWait | None = None,
+    options: RunOptions | None = None,
+    correlation_id: str | None = None,
+) -> MigrateResult:
+    """The pipeline of ``migrate down`` without the environment's policy (as :func:`run_up`)."""
     context = _context(config, "migrate down", correlation_id)
     opts = _options(config, options)
     report = _reporter(context, progress)
     with _locked_run(
-        config, context, no_wait=no_wait, on_lock_wait=on_lock_wait, label=False
+        config,
+        context,
+        no_wait=no_wait,
+        on_lock_wait=on_lock_wait,
+        label=False,
+        audit=not dry_run,
     ) as conn:
         applied = _prepare(conn, specs, config)
-        ids = _down_ids(specs, set(applied), migration_id, to, steps, cascade)
+        ids = down_ids(specs, set(applied), selection)
         plan = [plan_migration(specs.by_id[i], "down") for i in ids]
         if dry_run:
             sink = ScriptSink(lock_timeout_ms=opts.lock_timeout_ms)
@@ -455,7 +648,7 @@ def migrate_down(
 
 
 def _down_ids(
-    specs: _Specs,
+    specs: ProjectSpecs,
     applied: set[str],
     migration_id: str | None,
     to: str | None,
@@ -496,7 +689,7 @@ def migrate_status(config: Config) -> StatusReport:
         problem = None
         try:
             foreign.check_agreement(conn, specs.graph, set(applied), config.django_app_label)
-        except LedgerError as exc:
+        except LedgersDisagree as exc:
             problem = str(exc)
     rows = []
     for migration_id in specs.graph.forwards_plan():

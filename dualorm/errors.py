@@ -17,12 +17,15 @@
     │   ├── ConfirmationRequired
     │   ├── DependentsExist(target, dependents)
     │   ├── LockHeld(holder)
-    │   └── LintRefused(findings)
+    │   ├── LintRefused(findings)
+    │   ├── LedgersDisagree               alembic_version / django_migrations vs the ledger
+    │   └── AppliedSpecMissing            (runner.specs) an applied spec was deleted or renamed
     ├── DriftDetected(differences)    exit 1  a check found problems
     ├── IrreversibleError             exit 1  going down through an irreversible operation
     ├── MigrationFailed(migration_id, statement, cause)
     ├── BackupCorrupt(path, reason)   exit 1  tampered or truncated backup
-    └── LedgerError                   exit 1  a ledger write touched an unexpected row count
+    ├── LedgerError                   exit 1  a ledger write touched an unexpected row count
+    └── InternalError                 exit 4  a bug of dualorm (any other exception maps here)
 
 The CLI turns any of these into one line of text and :func:`exit_code`; it never shows a
 traceback for a ``DualormError``.
@@ -186,8 +189,22 @@ class LedgerError(DualormError):
     """A ledger write touched an unexpected number of rows."""
 
 
+class LedgersDisagree(SafetyError):
+    """``alembic_version`` or ``django_migrations`` does not match dualorm's ledger.
+
+    Refused before anything runs: planning on a history the three ledgers tell differently
+    would apply twice or skip what one tool believes is there.
+    """
+
+
+class InternalError(DualormError):
+    """An error dualorm did not anticipate: a bug (exit 4). ``DUALORM_DEBUG=1`` shows it."""
+
+    exit_code = 4
+
+
 def exit_code(error: BaseException) -> int:
-    """Return the documented process exit code for ``error``."""
+    """Return the documented process exit code for ``error``: 4 for one dualorm did not raise."""
     if isinstance(error, DualormError):
         return error.exit_code
-    return 1
+    return InternalError.exit_code

@@ -8,6 +8,12 @@ HMAC-SHA256 of the exact body bytes, so a receiver verifies with::
 
 Delivery has a timeout and bounded retries with backoff. A webhook that fails never fails a
 migration: :meth:`Notifier.send` returns a :class:`Delivery` and never raises.
+
+A migration never waits for a receiver: :meth:`Notifier.post` hands the event to one
+background thread and returns at once, so no delivery is spent inside a downtime budget or
+holds a lock; :meth:`Notifier.close` (called when the run is over) waits for what is still
+queued at most ``budget`` seconds in all, then gives up on the rest and records them as not
+delivered. A slow, failing or hanging receiver costs a run at most that bound.
 Every string in a payload passes through :func:`scrub` so no URL password leaves the process.
 """
 
@@ -16,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import queue
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -72,6 +80,56 @@ class Notifier:
     backoff: float = 0.5
     base: Mapping[str, Any] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
+    budget: float = 10.0
+    """Seconds :meth:`close` waits, in all, for events :meth:`post` queued."""
+    _queue: queue.SimpleQueue[tuple[str, dict[str, Any]] | None] = field(
+        default_factory=queue.SimpleQueue, init=False, repr=False
+    )
+    _worker: threading.Thread | None = field(default=None, init=False, repr=False)
+    _posted: list[str] = field(default_factory=list, init=False, repr=False)
+
+    def post(self, event: str, **payload: Any) -> None:
+        """Queue ``event`` for the background sender and return at once (never raises)."""
+        if event not in EVENTS:
+            raise ValueError(f"unknown webhook event {event!r}; expected one of {EVENTS}")
+        self._posted.append(event)
+        if self._worker is None:
+            self._worker = threading.Thread(
+                target=self._drain, name="dualorm-webhooks", daemon=True
+            )
+            self._worker.start()
+        self._queue.put((event, dict(payload)))
+
+    def close(self) -> list[Delivery]:
+        """Wait at most ``budget`` seconds for the queued events; return every delivery.
+
+        Events still queued or in flight when the budget is spent are recorded as not
+        delivered; the daemon thread finishes or dies with the process, never holding it.
+        """
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join(timeout=max(0.0, self.budget))
+            if self._worker.is_alive():
+                sent = len(self.deliveries)
+                for event in self._posted[sent:]:
+                    self.deliveries.append(
+                        Delivery(event, delivered=False, attempts=0, error="not sent in time")
+                    )
+            self._worker = None
+        return list(self.deliveries)
+
+    def _drain(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            event, payload = item
+            try:
+                self.send(event, **payload)
+            except Exception as exc:  # a receiver can never fail a run, nor kill the sender
+                self.deliveries.append(
+                    Delivery(event, delivered=False, attempts=0, error=redact_text(str(exc)))
+                )
 
     def send(self, event: str, **payload: Any) -> Delivery:
         """Send ``event`` with ``payload`` merged over ``base``; return how it went."""

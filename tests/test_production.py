@@ -111,7 +111,7 @@ def test_failure_half_way_is_rolled_back_with_signed_events_and_no_password(
 ) -> None:
     url = with_password(database_url)
     config = project(tmp_path, url, ("0001_base", BASE))
-    migrate_up(config)
+    migrate_up(config, assume_yes=True, backup=False)
     with connect(url, autocommit=True) as conn:
         conn.execute("INSERT INTO accounts SELECT g, g FROM generate_series(1, 100) g")
     project(tmp_path, url, ("0002_note", GOOD), ("0003_broken", BROKEN))
@@ -183,7 +183,7 @@ def snapshot_or_empty(url: str) -> str:
 
 def test_unacknowledged_lint_errors_are_refused(tmp_path: Path, database_url: str) -> None:
     config = project(tmp_path, database_url, ("0001_base", BASE))
-    migrate_up(config)
+    migrate_up(config, assume_yes=True, backup=False)
     project(tmp_path, database_url, ("0002_unsafe", UNSAFE))
     before = snapshot(database_url)
     with pytest.raises(LintRefused) as refused:
@@ -199,7 +199,7 @@ def test_dry_run_in_production_rehearses_and_changes_nothing(
     tmp_path: Path, database_url: str
 ) -> None:
     config = project(tmp_path, database_url, ("0001_base", BASE))
-    migrate_up(config)
+    migrate_up(config, assume_yes=True, backup=False)
     project(tmp_path, database_url, ("0002_note", GOOD))
     before = snapshot(database_url)
     result = ProductionMigrator(config, assume_yes=True).execute_production_migration(dry_run=True)
@@ -212,7 +212,7 @@ def test_max_downtime_bounds_writer_waits_behind_a_long_transaction(
     tmp_path: Path, database_url: str
 ) -> None:
     config = project(tmp_path, database_url, ("0001_base", BASE))
-    migrate_up(config)
+    migrate_up(config, assume_yes=True, backup=False)
     with connect(database_url, autocommit=True) as conn:
         conn.execute("INSERT INTO accounts SELECT g, 0 FROM generate_series(1, 1000) g")
     project(tmp_path, database_url, ("0002_note", GOOD))
@@ -276,7 +276,7 @@ def test_restore_from_backup_is_the_last_resort(
     import os
 
     config = project(tmp_path, database_url, ("0001_base", BASE))
-    migrate_up(config)
+    migrate_up(config, assume_yes=True, backup=False)
     with connect(database_url, autocommit=True) as conn:
         conn.execute("INSERT INTO accounts SELECT g, g FROM generate_series(1, 50) g")
     project(tmp_path, database_url, ("0002_note", IRREVERSIBLE), ("0003_broken", BROKEN))

@@ -94,7 +94,7 @@ def test_refused_when_dualorm_env_is_production(
 
 def test_refused_when_the_database_is_labelled_production(project: Path, database_url: str) -> None:
     config = Config(root=project, database_url=database_url, environment=Environment.PRODUCTION)
-    migrate_up(config)
+    migrate_up(config, assume_yes=True, backup=False)
     before = tables(database_url)
     assert main(["reset", "--env", "development", "--confirm"]) == 3
     assert tables(database_url) == before

@@ -328,7 +328,7 @@ def test_baseline_adopts_a_database_migrated_by_alembic(database_url: str) -> No
         run(ROOT, env, "alembic", "-c", "migrations/alembic.ini", "upgrade", "head").returncode == 0
     )
     status = main_in(ROOT, env, "migrate", "up", "--no-wait")
-    assert status.returncode == 1 and "ledgers disagree" in status.stderr
+    assert status.returncode == 3 and "ledgers disagree" in status.stderr
     adopted = main_in(ROOT, env, "migrate", "baseline", "--json")
     assert adopted.returncode == 0, adopted.stderr
     assert json.loads(adopted.stdout)["adopted"] == list(REFERENCE_MIGRATIONS)

@@ -67,10 +67,28 @@ def _err(text: str) -> None:
     typer.echo(text, err=True)
 
 
-def _config() -> Config:
-    from dualorm.config import Config
+def _config(env: str | None = None) -> Config:
+    from dualorm.config import Config, Environment
 
-    return Config.load()
+    config = Config.load()
+    if env is not None:
+        config = config.with_(environment=Environment.parse(env, origin="--env"))
+    return config
+
+
+EnvOption = Annotated[
+    str | None, typer.Option("--env", help="The environment (default DUALORM_ENV).")
+]
+YesOption = Annotated[
+    bool, typer.Option("--yes", help="Production: the plan is reviewed and confirmed.")
+]
+BudgetOption = Annotated[
+    float | None,
+    typer.Option("--max-downtime", help="Production: seconds any writer may be blocked."),
+]
+BackupOption = Annotated[
+    bool, typer.Option("--backup/--no-backup", help="Production: verified backup first.")
+]
 
 
 @app.command()
@@ -81,45 +99,32 @@ def up(
     as_json: JsonOption = False,
     log_format: LogFormatOption = "text",
     verbose: VerboseOption = False,
-    env: Annotated[
-        str | None, typer.Option("--env", help="The environment (default DUALORM_ENV).")
-    ] = None,
-    yes: Annotated[
-        bool, typer.Option("--yes", help="Production: the plan is reviewed and confirmed.")
-    ] = False,
-    max_downtime: Annotated[
-        float | None,
-        typer.Option("--max-downtime", help="Production: seconds any writer may be blocked."),
-    ] = None,
-    backup: Annotated[
-        bool, typer.Option("--backup/--no-backup", help="Production: verified backup first.")
-    ] = True,
+    env: EnvOption = None,
+    yes: YesOption = False,
+    max_downtime: BudgetOption = None,
+    backup: BackupOption = True,
 ) -> None:
     """Apply pending migrations, each in its own transaction with its ledger rows."""
     from dualorm.api import migrate_up
-    from dualorm.cli.migrate_safety import production_config, production_up
+    from dualorm.cli.migrate_safety import terminal_confirm
+    from dualorm.cli.output import fail
 
     configure(log_format, verbose)
-    config = production_config(_config(), env, to)
-    if config.environment == "production":
-        production_up(
-            config,
-            dry_run=dry_run,
-            yes=yes,
-            as_json=as_json,
-            max_downtime=max_downtime,
-            backup=backup,
-        )
-        return
     result = migrate_up(
-        config,
+        _config(env),
         to,
         dry_run=dry_run,
         no_wait=no_wait,
         progress=None if as_json else progress_printer(_err),
         on_lock_wait=lock_waiter(_err),
+        confirm=terminal_confirm("up"),
+        assume_yes=yes,
+        max_downtime=max_downtime,
+        backup=backup,
     )
     render_migrate(result, _out, as_json)
+    if not result.ok:
+        raise fail(1)
 
 
 @app.command()
@@ -141,13 +146,19 @@ def down(
     as_json: JsonOption = False,
     log_format: LogFormatOption = "text",
     verbose: VerboseOption = False,
+    env: EnvOption = None,
+    yes: YesOption = False,
+    max_downtime: BudgetOption = None,
+    backup: BackupOption = True,
 ) -> None:
     """Roll back applied migrations in reverse order (by default the last one)."""
     from dualorm.api import migrate_down
+    from dualorm.cli.migrate_safety import terminal_confirm
+    from dualorm.cli.output import fail
 
     configure(log_format, verbose)
     result = migrate_down(
-        _config(),
+        _config(env),
         migration_id=migration_id,
         to=to,
         steps=steps,
@@ -156,8 +167,14 @@ def down(
         no_wait=no_wait,
         progress=None if as_json else progress_printer(_err),
         on_lock_wait=lock_waiter(_err),
+        confirm=terminal_confirm("down"),
+        assume_yes=yes,
+        max_downtime=max_downtime,
+        backup=backup,
     )
     render_migrate(result, _out, as_json)
+    if not result.ok:
+        raise fail(1)
 
 
 @app.command()

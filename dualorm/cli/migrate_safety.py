@@ -1,4 +1,4 @@
-"""``dualorm migrate plan|lint`` and the production path of ``migrate up``.
+"""``dualorm migrate plan|lint`` and the terminal side of production's confirmation.
 
 ``plan`` renders :class:`~dualorm.runner.plan.MigrationPlan` (a rich table per migration, the
 JSON documented in ``docs/plan.md``, or the psql script with ``--sql``); ``lint`` prints every
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from dualorm.config import Config
     from dualorm.runner.lint import Finding
     from dualorm.runner.plan import MigrationPlan
-    from dualorm.runner.production import ProductionResult
+    from dualorm.runner.production import Confirm
     from dualorm.runner.rehearsal import Rehearsal
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -195,73 +195,22 @@ def _where(finding: Finding, config: Config) -> str:
 # -- production -----------------------------------------------------------------------------
 
 
-def production_config(config: Config, env: str | None, to: str | None) -> Config:
-    """Apply ``--env`` over ``DUALORM_ENV``; production runs every pending migration."""
-    from dualorm.config import Environment
-    from dualorm.errors import UsageError
+def terminal_confirm(direction: str = "up") -> Confirm | None:
+    """The confirmation a face supplies: the plan on stderr, then a yes/no question.
 
-    if env is not None:
-        config = config.with_(environment=Environment.parse(env, origin="--env"))
-    if config.environment is Environment.PRODUCTION and to is not None:
-        raise UsageError("--to is not available in production: every pending migration runs")
-    return config
-
-
-def production_up(
-    config: Config,
-    *,
-    dry_run: bool,
-    yes: bool,
-    as_json: bool,
-    max_downtime: float | None,
-    backup: bool,
-) -> None:
-    """Run ``migrate up`` the production way and render the outcome."""
-    from dualorm.runner.production import ProductionFailed, ProductionMigrator
+    ``None`` without a terminal: the library then refuses unless ``--yes`` was given.
+    """
+    if not sys.stdin.isatty():
+        return None
 
     def confirm(result: MigrationPlan) -> bool:
         render_plan(result, _console(err=True))
-        return typer.confirm("apply these migrations to production?", default=False, err=True)
+        question = "apply these migrations" if direction == "up" else "roll these back"
+        sys.stderr.write(f"{question} on production? [y/N] ")
+        sys.stderr.flush()
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
 
-    migrator = ProductionMigrator(
-        config, assume_yes=yes, confirm=confirm if sys.stdin.isatty() else None
-    )
-    try:
-        result = migrator.execute_production_migration(
-            dry_run=dry_run,
-            backup_before_migration=backup and not dry_run,
-            max_downtime=max_downtime,
-            rollback_on_failure=True,
-        )
-    except ProductionFailed as failed:
-        if as_json:
-            print_json(failed.result.to_dict())
-        raise
-    if as_json:
-        print_json(result.to_dict())
-        return
-    render_production(result)
-    if any(r.caught_up is False or not r.reachable for r in result.replicas):
-        raise fail(1)
-
-
-def render_production(result: ProductionResult) -> None:
-    out = _console()
-    if result.rehearsal is not None:
-        for line in rehearsal_lines(result.rehearsal):
-            out.print(line, markup=False, soft_wrap=True)
-        return
-    if not result.planned:
-        out.print("nothing to apply")
-        return
-    if result.backup:
-        out.print(f"verified backup: {result.backup}")
-    out.print(f"applied {len(result.applied)} migration(s) in {result.duration_ms:.0f} ms")
-    for replica in result.replicas:
-        state = (
-            "caught up" if replica.caught_up else f"lagging ({replica.error or replica.lag_bytes})"
-        )
-        out.print(f"replica {replica.url}: {state}")
+    return confirm
 
 
 def validate_replicas(config: Config, *, as_json: bool) -> None:

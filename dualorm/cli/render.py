@@ -89,9 +89,17 @@ def render_migrate(result: MigrateResult, write: Write, as_json: bool) -> None:
     if not result.planned:
         write("nothing to apply" if result.command == "up" else "nothing to roll back")
         return
+    produced = result.production
+    if produced is not None and produced.backup:
+        write(f"verified backup: {produced.backup}")
     verb = "applied" if result.command == "up" else "rolled back"
     total = sum(o.duration_ms or 0.0 for o in result.outcomes)
     write(f"{verb} {len(result.outcomes)} migration(s) in {total:.0f} ms")
+    for replica in produced.replicas if produced is not None else ():
+        state = (
+            "caught up" if replica.caught_up else f"lagging ({replica.error or replica.lag_bytes})"
+        )
+        write(f"replica {replica.url}: {state}")
 
 
 def _when(report_value: Any) -> str:

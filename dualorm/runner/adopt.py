@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dualorm.audit import record_run
-from dualorm.errors import DriftDetected, GraphError, LedgerError, UsageError
+from dualorm.errors import DriftDetected, GraphError, LedgersDisagree, UsageError
 from dualorm.runner import foreign, ledger
 
 if TYPE_CHECKING:
     import psycopg
 
-    from dualorm.api import LockWait, _Specs
+    from dualorm.api import LockWait
+    from dualorm.runner.specs import ProjectSpecs
     from dualorm.audit import RunContext
     from dualorm.config import Config
     from dualorm.spec.model import Migration
@@ -91,7 +92,7 @@ def baseline(
 
 def _rebaseline(
     conn: psycopg.Connection[tuple[object, ...]],
-    specs: _Specs,
+    specs: ProjectSpecs,
     applied: dict[str, ledger.AppliedMigration],
     migration_id: str,
     context: RunContext,
@@ -116,7 +117,7 @@ def _rebaseline(
 
 def _adopt(
     conn: psycopg.Connection[tuple[object, ...]],
-    specs: _Specs,
+    specs: ProjectSpecs,
     applied: dict[str, ledger.AppliedMigration],
     to: str | None,
     context: RunContext,
@@ -154,14 +155,14 @@ def _adopt(
 
 
 def _foreign_history(
-    conn: psycopg.Connection[tuple[object, ...]], specs: _Specs, config: Config
+    conn: psycopg.Connection[tuple[object, ...]], specs: ProjectSpecs, config: Config
 ) -> tuple[set[str], str]:
     ledgers = foreign.read_foreign(conn, config.django_app_label)
     alembic, django = foreign.foreign_applied(ledgers, specs.graph)
     if django is not None:
         django = {n for n in django if n in specs.graph.dependencies}
     if alembic and django and alembic != django:
-        raise LedgerError(
+        raise LedgersDisagree(
             "alembic_version and django_migrations disagree: Alembic has "
             f"{', '.join(sorted(alembic - django)) or 'nothing more'}, Django has "
             f"{', '.join(sorted(django - alembic)) or 'nothing more'}; "

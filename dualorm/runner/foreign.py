@@ -19,7 +19,7 @@ from collections.abc import Iterable, Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dualorm.errors import GraphError, LedgerError
+from dualorm.errors import GraphError, LedgersDisagree
 from dualorm.runner.ledger import expect_rowcount
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def check_agreement(
     applied: Set[str],
     app_label: str,
 ) -> None:
-    """Raise :class:`~dualorm.errors.LedgerError` unless both foreign ledgers match ``applied``.
+    """Raise :class:`~dualorm.errors.LedgersDisagree` unless both foreign ledgers match ``applied``.
 
     An absent table agrees with an empty ledger (it is created on first stamp).
     """
@@ -162,7 +162,7 @@ def check_agreement(
             f"django_migrations ({app_label}) holds {_show(known)}, dualorm has {_show(applied)}"
         )
     if faults:
-        raise LedgerError(
+        raise LedgersDisagree(
             "the ledgers disagree: "
             + "; ".join(faults)
             + " (adopt the other tool's history with `dualorm migrate baseline`)"

@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from dualorm.audit import RunContext, log
 from dualorm.db import redact, redact_text, resolve_url
@@ -43,11 +42,13 @@ from dualorm.notify import Notifier
 from dualorm.runner.runner import Event, MigrationOutcome, Progress, RunOptions
 
 if TYPE_CHECKING:
+    from dualorm.api import LockWait, MigrateResult, Selection
     from dualorm.backup.api import Backup
     from dualorm.config import Config
     from dualorm.replicas import ReplicaStatus
     from dualorm.runner.plan import MigrationPlan
     from dualorm.runner.rehearsal import Rehearsal
+    from dualorm.runner.specs import ProjectSpecs
 
 __all__ = [
     "Confirm",
@@ -86,6 +87,8 @@ class ProductionResult:
     duration_ms: float = 0.0
     replicas: tuple[ReplicaStatus, ...] = ()
     rehearsal: Rehearsal | None = None
+    script: str | None = None
+    """A dry run's SQL script."""
 
     @property
     def ok(self) -> bool:
@@ -182,7 +185,7 @@ class ProductionMigrator:
         rollback_on_failure: bool = True,
         notification_webhook: str | None = None,
     ) -> ProductionResult:
-        """Run the pending migrations with every production safeguard.
+        """Run the pending migrations with every production safeguard (``migrate up``).
 
         Args:
             dry_run: rehearse (execute in one transaction and roll back) instead of applying.
@@ -195,9 +198,47 @@ class ProductionMigrator:
             LintRefused, ConfirmationRequired, EnvironmentMismatch: refused, nothing changed.
             ProductionFailed: a migration failed; ``.result`` says what was undone.
         """
+        return self.run(
+            "up",
+            dry_run=dry_run,
+            backup_before_migration=backup_before_migration,
+            max_downtime=max_downtime,
+            rollback_on_failure=rollback_on_failure,
+            notification_webhook=notification_webhook,
+        )
+
+    def run(
+        self,
+        direction: str,
+        *,
+        specs: ProjectSpecs | None = None,
+        selection: Selection | None = None,
+        dry_run: bool = False,
+        backup_before_migration: bool = True,
+        max_downtime: float | None = None,
+        rollback_on_failure: bool = True,
+        notification_webhook: str | None = None,
+        no_wait: bool = False,
+        on_lock_wait: LockWait | None = None,
+    ) -> ProductionResult:
+        """Run ``migrate up`` or ``migrate down`` (``direction``) the production way.
+
+        Every refusal (a bad budget, the environment label, a lost or edited applied spec,
+        disagreeing ledgers, lint errors going up, no confirmation) comes before the backup
+        and before any statement. Going down, the lint findings are shown in the plan but do
+        not refuse: a rollback drops what its migrations created by design, which is why it
+        is confirmed and backed up first.
+        """
+        from dualorm.api import Selection, _load, check_budget
+
+        check_budget(max_downtime)
         started = time.perf_counter()
+        specs = specs if specs is not None else _load(self.config)
+        selection = selection if selection is not None else Selection()
         url = resolve_url(self.config)
-        context = RunContext(command="migrate up", environment=self.config.environment.value)
+        context = RunContext(
+            command=f"migrate {direction}", environment=self.config.environment.value
+        )
         notifier = Notifier(
             notification_webhook or self.config.webhook_url,
             secret=self.config.webhook_secret,
@@ -205,36 +246,71 @@ class ProductionMigrator:
                 "environment": context.environment,
                 "correlation_id": context.correlation_id,
                 "database": redact(url),
+                "direction": direction,
             },
         )
-        plan = self.create_migration_plan()
+        try:
+            return self._run(
+                direction,
+                specs,
+                selection,
+                url,
+                context,
+                notifier,
+                started,
+                dry_run,
+                backup_before_migration,
+                max_downtime,
+                rollback_on_failure,
+                no_wait,
+                on_lock_wait,
+            )
+        finally:
+            # After the run, outside any lock and any budget; bounded by notifier.budget.
+            notifier.close()
+
+    def _run(
+        self,
+        direction: str,
+        specs: ProjectSpecs,
+        selection: Selection,
+        url: str,
+        context: RunContext,
+        notifier: Notifier,
+        started: float,
+        dry_run: bool,
+        backup_before_migration: bool,
+        max_downtime: float | None,
+        rollback_on_failure: bool,
+        no_wait: bool,
+        on_lock_wait: LockWait | None,
+    ) -> ProductionResult:
+        plan = self._preflight(direction, specs, selection, url)
         pending = tuple(m.id for m in plan.migrations)
-        notifier.send("plan", dry_run=dry_run, plan=plan.to_dict())
+        notifier.post("plan", dry_run=dry_run, plan=plan.to_dict())
         result = ProductionResult(
             context.correlation_id, context.environment, redact(url), dry_run, pending
         )
-        blocking = plan.blocking_findings
+        blocking = plan.blocking_findings if direction == "up" else ()
         if blocking:
             error = LintRefused(blocking)
-            notifier.send("failed", stage="lint", error=str(error), migrations=list(pending))
+            notifier.post("failed", stage="lint", error=str(error), migrations=list(pending))
             raise error
         if not pending:
             return replace(result, duration_ms=_ms(started))
-        self._confirmed(plan)
+        self._confirmed(plan, direction)
         if dry_run:
-            from dualorm.runner.rehearsal import rehearse
-
-            rehearsal = rehearse(
-                self.config,
-                options=self._options(max_downtime),
-                progress=self.progress,
-                correlation_id=context.correlation_id,
+            rehearsed = self._rehearse(direction, specs, selection, context, max_downtime)
+            return replace(
+                result,
+                rehearsal=rehearsed.rehearsal,
+                script=rehearsed.script,
+                duration_ms=_ms(started),
             )
-            return replace(result, rehearsal=rehearsal, duration_ms=_ms(started))
         backup = self._backup(url, notifier) if backup_before_migration else None
         if backup is not None:
             result = replace(result, backup=str(backup.path))
-        notifier.send(
+        notifier.post(
             "started",
             migrations=list(pending),
             max_downtime_s=max_downtime,
@@ -247,10 +323,22 @@ class ProductionMigrator:
             else time.monotonic() + max_downtime * (self.retries + 1) * len(pending)
         )
         try:
-            self._migrate(url, context, max_downtime, state, notifier)
+            self._migrate(
+                direction,
+                specs,
+                selection,
+                url,
+                context,
+                max_downtime,
+                state,
+                notifier,
+                no_wait,
+                on_lock_wait,
+                pending,
+            )
         except MigrationFailed as failure:
             return self._failed(
-                failure, result, state, rollback_on_failure, backup, notifier, started
+                failure, direction, result, state, rollback_on_failure, backup, notifier, started
             )
         result = replace(
             result,
@@ -259,7 +347,7 @@ class ProductionMigrator:
             duration_ms=_ms(started),
         )
         result = replace(result, replicas=self._replicas(url))
-        notifier.send(
+        notifier.post(
             "succeeded",
             migrations=list(result.applied),
             duration_ms=round(result.duration_ms, 3),
@@ -267,18 +355,63 @@ class ProductionMigrator:
         )
         return result
 
+    def _preflight(
+        self, direction: str, specs: ProjectSpecs, selection: Selection, url: str
+    ) -> MigrationPlan:
+        """Check what refuses a run, read-only, and plan it: before any backup or statement."""
+        from dualorm.api import check_history, down_ids
+        from dualorm.db import connect
+        from dualorm.runner import ledger
+        from dualorm.runner.plan import create_migration_plan, create_rollback_plan
+        from dualorm.runner.runner import plan_migration
+
+        with connect(url, autocommit=True) as conn:
+            ledger.check_environment(conn, self.config.environment)
+            applied = set(check_history(conn, specs, self.config))
+        if direction == "up":
+            return create_migration_plan(self.config, specs=specs, pending=specs.pending(applied))
+        ids = down_ids(specs, applied, selection)
+        for migration_id in ids:  # an irreversible one refuses here, before the plan is shown
+            plan_migration(specs.by_id[migration_id], "down")
+        return create_rollback_plan(self.config, specs, applied, ids)
+
+    def _rehearse(
+        self,
+        direction: str,
+        specs: ProjectSpecs,
+        selection: Selection,
+        context: RunContext,
+        max_downtime: float | None,
+    ) -> MigrateResult:
+        from dualorm.api import run_down, run_up
+
+        if direction == "up":
+            return run_up(
+                self.config,
+                specs,
+                dry_run=True,
+                options=self._options(max_downtime),
+                progress=self.progress,
+                correlation_id=context.correlation_id,
+            )
+        # A rollback's dry run is its script; nothing is executed.
+        return run_down(
+            self.config, specs, selection, dry_run=True, correlation_id=context.correlation_id
+        )
+
     # -- the steps -----------------------------------------------------------------------------
 
-    def _confirmed(self, plan: MigrationPlan) -> None:
+    def _confirmed(self, plan: MigrationPlan, direction: str) -> None:
         if self.assume_yes:
             return
+        what = "migration" if direction == "up" else "rollback"
         if self.confirm is None:
             raise ConfirmationRequired(
-                "a production migration needs its plan confirmed: run it from a terminal, "
+                f"a production {what} needs its plan confirmed: run it from a terminal, "
                 "or pass --yes once the plan (`dualorm migrate plan`) has been reviewed"
             )
         if not self.confirm(plan):
-            raise ConfirmationRequired("the migration plan was not confirmed; nothing was run")
+            raise ConfirmationRequired(f"the {what} plan was not confirmed; nothing was run")
 
     def _options(self, max_downtime: float | None) -> RunOptions:
         # One migration at a time (chain=1): each is reported, announced and checked against
@@ -295,32 +428,48 @@ class ProductionMigrator:
             backup = create_backup(url=url, config=self.config)
             verify_backup(backup.path, config=self.config)
         except DualormError as exc:
-            notifier.send("failed", stage="backup", error=redact_text(str(exc)))
+            notifier.post("failed", stage="backup", error=redact_text(str(exc)))
             raise
         return backup
 
     def _migrate(
         self,
+        direction: str,
+        specs: ProjectSpecs,
+        selection: Selection,
         url: str,
         context: RunContext,
         max_downtime: float | None,
         state: _Run,
         notifier: Notifier,
+        no_wait: bool,
+        on_lock_wait: LockWait | None,
+        confirmed: tuple[str, ...],
     ) -> None:
-        from dualorm.api import migrate_up
+        from dualorm.api import run_down, run_up
 
         config = self.config
         if max_downtime is not None:
             config = config.with_(database_url=_with_statement_timeout(url, max_downtime))
 
         def watch(event: Event) -> None:
+            if event.kind == "migration_start" and event.migration_id not in confirmed:
+                # The history moved between the confirmed plan and the lock: run nothing
+                # that was not shown.
+                raise MigrationFailed(
+                    event.migration_id,
+                    None,
+                    "not in the confirmed plan (another runner changed the history since); "
+                    "plan and confirm again",
+                )
             if self.progress is not None:
                 self.progress(event)
             if event.kind == "migration_done":
                 state.applied.append(event.migration_id)
-                notifier.send(
+                notifier.post(
                     "migration_applied",
                     migration=event.migration_id,
+                    direction=direction,
                     duration_ms=round(event.duration_ms or 0.0, 3),
                 )
             elif event.kind in ("migration_start", "lock_timeout_retry"):
@@ -331,17 +480,33 @@ class ProductionMigrator:
                         "the run's time budget (max_downtime) is spent",
                     )
 
-        result = migrate_up(
-            config,
-            progress=watch,
-            options=self._options(max_downtime),
-            correlation_id=context.correlation_id,
-        )
+        if direction == "up":
+            result = run_up(
+                config,
+                specs,
+                no_wait=no_wait,
+                on_lock_wait=on_lock_wait,
+                progress=watch,
+                options=self._options(max_downtime),
+                correlation_id=context.correlation_id,
+            )
+        else:
+            result = run_down(
+                config,
+                specs,
+                selection,
+                no_wait=no_wait,
+                on_lock_wait=on_lock_wait,
+                progress=watch,
+                options=self._options(max_downtime),
+                correlation_id=context.correlation_id,
+            )
         state.outcomes = list(result.outcomes)
 
     def _failed(
         self,
         failure: MigrationFailed,
+        direction: str,
         result: ProductionResult,
         state: _Run,
         rollback_on_failure: bool,
@@ -350,7 +515,7 @@ class ProductionMigrator:
         started: float,
     ) -> ProductionResult:
         applied = tuple(state.applied)
-        notifier.send(
+        notifier.post(
             "failed",
             stage="migrate",
             migration=failure.migration_id,
@@ -361,9 +526,12 @@ class ProductionMigrator:
         )
         result = replace(result, applied=applied, error=str(failure))
         if rollback_on_failure:
-            method, undone, detail = self._undo(applied, backup)
+            if direction == "up":
+                method, undone, detail = self._undo(applied, backup)
+            else:
+                method, undone, detail = self._undo_rollback(applied, backup)
             result = replace(result, rollback=method, rolled_back=undone)
-            notifier.send(
+            notifier.post(
                 "rolled_back",
                 method=method,
                 migrations=list(undone),
@@ -383,39 +551,61 @@ class ProductionMigrator:
         self, applied: tuple[str, ...], backup: Backup | None
     ) -> tuple[RollbackMethod, tuple[str, ...], str]:
         """Undo what this run applied: down steps newest first, else the backup."""
-        from dualorm.api import migrate_down
-        from dualorm.spec.load import load_specs
+        from dualorm.api import Selection, _load, run_down
 
         if not applied:
             return "none", (), "the failing migration's transaction rolled back"
-        by_id = {m.id: m for m in load_specs(self.config.migrations_path)}
-        irreversible = [i for i in applied if not by_id[i].reversible]
+        specs = _load(self.config)
+        irreversible = [i for i in applied if not specs.by_id[i].reversible]
         undone: list[str] = []
         problem = ""
         if not irreversible:
             try:
                 for migration_id in reversed(applied):
-                    migrate_down(self.config, migration_id=migration_id)
+                    run_down(self.config, specs, Selection(migration_id=migration_id))
                     undone.append(migration_id)
                 return "down", tuple(undone), f"rolled back {', '.join(undone)}"
             except DualormError as exc:
                 problem = redact_text(str(exc))
         else:
             problem = f"{', '.join(irreversible)} cannot go down"
+        return self._restore(applied, undone, backup, problem)
+
+    def _undo_rollback(
+        self, rolled_back: tuple[str, ...], backup: Backup | None
+    ) -> tuple[RollbackMethod, tuple[str, ...], str]:
+        """Undo a rollback that failed part-way: what it dropped only the backup holds."""
+        if not rolled_back:
+            return "none", (), "the failing migration's transaction rolled back"
+        return self._restore(
+            rolled_back, [], backup, f"{', '.join(rolled_back)} were rolled back before it failed"
+        )
+
+    def _restore(
+        self,
+        changed: tuple[str, ...],
+        undone: list[str],
+        backup: Backup | None,
+        problem: str,
+    ) -> tuple[RollbackMethod, tuple[str, ...], str]:
         if backup is None:
             return (
                 "incomplete",
                 tuple(undone),
                 f"{problem}; no backup was taken, so "
-                f"{', '.join(i for i in applied if i not in undone)} stay applied",
+                f"{', '.join(i for i in changed if i not in undone)} stay as they are",
             )
         from dualorm.backup.api import restore_backup
 
         try:
             restore_backup(backup.path, resolve_url(self.config), confirm=True, config=self.config)
         except DualormError as exc:
-            return "incomplete", tuple(undone), f"{problem}; restore failed: {exc}"
-        return "restore", applied, f"{problem}; restored the backup {backup.path.name}"
+            return (
+                "incomplete",
+                tuple(undone),
+                f"{problem}; restore failed: {redact_text(str(exc))}",
+            )
+        return "restore", changed, f"{problem}; restored the backup {backup.path.name}"
 
     def _replicas(self, url: str) -> tuple[ReplicaStatus, ...]:
         from dualorm.replicas import ReplicaLagging, wait_for_replicas
@@ -431,10 +621,16 @@ class ProductionMigrator:
 
 
 def _with_statement_timeout(url: str, max_downtime: float) -> str:
-    """Return ``url`` whose sessions start with ``statement_timeout`` at the budget."""
+    """Return ``url`` whose sessions start with ``statement_timeout`` at the budget.
+
+    Any ``options`` the URL already carries are kept; URL and keyword forms both work.
+    """
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
     budget = max(1, int(max_downtime * 1000))
-    option = quote(f"-c statement_timeout={budget}", safe="")
-    return f"{url}{'&' if '?' in url else '?'}options={option}"
+    existing = str(conninfo_to_dict(url).get("options") or "")
+    options = f"{existing} -c statement_timeout={budget}".strip()
+    return make_conninfo(url, options=options)
 
 
 def _ms(started: float) -> float:

@@ -15,12 +15,13 @@ the blocking form, an upper bound for the concurrent one.
 from __future__ import annotations
 
 import time
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from dualorm.runner.impact import Lock
-from dualorm.runner.runner import DatabaseSink, Planned, Progress, RunOptions, plan_migration, run
+from dualorm.runner.ledger import ensure_ledger
+from dualorm.runner.runner import DatabaseSink, Planned, Progress, RunOptions, run
 from dualorm.spec.model import Step
 
 if TYPE_CHECKING:
@@ -217,55 +218,50 @@ def rehearse(
 ) -> Rehearsal:
     """Run the pending migrations (or those ``to`` needs) for real, then roll all back.
 
-    Takes the migration lock (so no real run interleaves), checks the environment label, the
-    checksums and the ledgers' agreement like ``migrate up``, and raises
-    :class:`~dualorm.errors.MigrationFailed` when a migration would fail (after rolling back).
+    The same pipeline as ``migrate up`` (:func:`dualorm.api.run_up`): the migration lock (so no
+    real run interleaves), the environment label, the checksums and the ledgers' agreement,
+    and the same plan; raises :class:`~dualorm.errors.MigrationFailed` when a migration would
+    fail (after rolling back).
     """
-    from dualorm.audit import RunContext
-    from dualorm.db import connect, resolve_url
-    from dualorm.errors import GraphError
-    from dualorm.runner import foreign, ledger
-    from dualorm.runner.locks import MigrationLock
-    from dualorm.spec.graph import MigrationGraph
-    from dualorm.spec.load import load_specs
+    from dualorm.api import _load, run_up
 
-    migrations = load_specs(config.migrations_path)
-    by_id = {m.id: m for m in migrations}
-    if to is not None and to not in by_id:
-        raise GraphError(f"unknown migration {to}: no spec has that id")
-    graph = MigrationGraph({m.id: m.dependencies for m in migrations})
-    context = RunContext(command="migrate up --dry-run", environment=config.environment.value)
-    if correlation_id is not None:
-        context = replace(context, correlation_id=correlation_id)
-    base = options or RunOptions()
-    opts = replace(base, django_app_label=config.django_app_label, python_root=config.root)
-    url = resolve_url(config)
+    specs = _load(config)
+    if to is not None:
+        specs.require(to)
+    result = run_up(
+        config,
+        specs,
+        to,
+        dry_run=True,
+        options=options,
+        progress=progress,
+        correlation_id=correlation_id,
+    )
+    assert result.rehearsal is not None
+    return result.rehearsal
+
+
+def rehearse_plan(
+    conn: psycopg.Connection[tuple[object, ...]],
+    graph: MigrationGraph,
+    plan: Sequence[Planned],
+    applied: Set[str],
+    context: RunContext,
+    options: RunOptions,
+    progress: Progress | None = None,
+) -> Rehearsal:
+    """Execute ``plan`` on ``conn`` (the locked migration connection) and roll it all back."""
     started = time.perf_counter()
-    with (
-        MigrationLock(url, context.correlation_id, context.host),
-        connect(url, autocommit=True) as conn,
-    ):
-        ledger.check_environment(conn, config.environment)
-        applied = ledger.applied_migrations(conn)
-        for migration in migrations:
-            row = applied.get(migration.id)
-            if row is not None and row.checksum != migration.checksum:
-                from dualorm.errors import ChecksumMismatch
-
-                raise ChecksumMismatch(migration.id, row.checksum, migration.checksum)
-        foreign.check_agreement(conn, graph, set(applied), config.django_app_label)
-        ids = [i for i in graph.forwards_plan(to) if i not in applied]
-        plan = [plan_migration(by_id[i], "up") for i in ids]
-        with conn.transaction(force_rollback=True):
-            ledger.ensure_ledger(conn)
-            sink = RehearsalSink(conn, graph, context, opts)
-            # Retrying a lock wait inside one transaction would only queue again behind the
-            # same holder: a rehearsal reports the wait instead.
-            run(plan, sink, set(applied), options=replace(opts, retries=0), progress=progress)
+    with conn.transaction(force_rollback=True):
+        ensure_ledger(conn)
+        sink = RehearsalSink(conn, graph, context, options)
+        # Retrying a lock wait inside one transaction would only queue again behind the
+        # same holder: a rehearsal reports the wait instead.
+        run(plan, sink, set(applied), options=replace(options, retries=0), progress=progress)
     return Rehearsal(
         correlation_id=context.correlation_id,
         environment=context.environment,
-        planned=tuple(ids),
+        planned=tuple(p.migration.id for p in plan),
         statements=tuple(sink.statements),
         duration_ms=(time.perf_counter() - started) * 1000,
     )
