@@ -1,9 +1,12 @@
-"""Lint of dangerous DDL: rules over operations (never over SQL text), with acknowledgements.
+"""Lint of dangerous DDL: rules over the facts of each operation, with acknowledgements.
 
 Each :class:`Rule` has a name, a severity, the reason it matters on a live database and the
-safe alternative. A rule looks at one operation with its :class:`Context`: the schema just
-before the operation, the tables that existed before the migration started (only those can
-hold live rows and live traffic), and the model schema, when known, for "still used by code".
+safe alternative. A rule looks at one operation with its :class:`Context`: the impacts
+:mod:`dualorm.runner.impact` computed for it (the lock, rewrite, scan and data loss per table;
+for ``run_sql`` read statement by statement from PostgreSQL's parse tree, never from patterns),
+the schema just before the operation, the tables that existed before the migration started
+(only those can hold live rows and live traffic), and the model schema, when known, for "still
+used by code".
 
 A spec acknowledges a finding per operation::
 
@@ -18,32 +21,14 @@ production ``migrate up`` refuses such migrations (exit 3).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from dualorm.runner.impact import Lock, impacts, type_change_rewrites, volatile_default
+from dualorm.runner.impact import Action, Hazard, Impact, Lock, impacts
 from dualorm.schema import Schema, as_key
 from dualorm.spec.model import Migration
-from dualorm.spec.ops import (
-    AddCheck,
-    AddColumn,
-    AddForeignKey,
-    AddPrimaryKey,
-    AddUnique,
-    AlterColumn,
-    ChangeKind,
-    CreateIndex,
-    CreateTable,
-    DropColumn,
-    DropIndex,
-    DropTable,
-    Operation,
-    RenameColumn,
-    RenameTable,
-    RunPython,
-    RunSQL,
-)
+from dualorm.spec.ops import CreateIndex, DropIndex, Operation, RunPython, RunSQL
 
 
 class Severity(enum.StrEnum):
@@ -62,6 +47,8 @@ class Context:
     """Tables that existed before the migration started: they may hold rows and traffic."""
     models: Schema | None
     lock_timeout_ms: int | None
+    impacts: tuple[Impact, ...] = ()
+    """What the operation does to each table (:func:`dualorm.runner.impact.impacts`)."""
 
     def existing(self, table: str) -> bool:
         return as_key(table) in self.preexisting
@@ -102,125 +89,141 @@ class Finding:
 
 
 # -- the rules ---------------------------------------------------------------------------------
+#
+# A rule reads the facts runner/impact.py computed for the operation (``ctx.impacts``): what it
+# does to each table, under which lock, and what makes it dangerous. A hand-written statement
+# of run_sql has the same facts as the operation it is equivalent to, so it meets the same rules.
+
+
+def _on_existing(ctx: Context, action: Action) -> Iterator[Impact]:
+    return (i for i in ctx.impacts if i.action is action and ctx.existing(i.table))
+
+
+def _first(found: Iterable[str]) -> str | None:
+    return next(iter(found), None)
 
 
 def _index_not_concurrent(op: Operation, ctx: Context) -> str | None:
-    if isinstance(op, CreateIndex) and not op.concurrently and ctx.existing(op.table):
-        return f"CREATE INDEX {op.index.name} on {op.table} blocks writes while it builds"
-    return None
+    return _first(
+        f"CREATE INDEX {i.subject} on {i.table} blocks writes while it builds"
+        for i in _on_existing(ctx, Action.BUILD_INDEX)
+        if i.lock.blocks_writes
+    )
 
 
 def _drop_index_not_concurrent(op: Operation, ctx: Context) -> str | None:
-    if isinstance(op, DropIndex) and not op.concurrently and ctx.existing(op.table):
-        return f"DROP INDEX {op.index.name} takes ACCESS EXCLUSIVE on {op.table}"
-    return None
+    return _first(
+        f"DROP INDEX {i.subject} takes ACCESS EXCLUSIVE on {i.table}"
+        for i in _on_existing(ctx, Action.DROP_INDEX)
+        if i.lock is Lock.ACCESS_EXCLUSIVE
+    )
 
 
 def _fk_validated(op: Operation, ctx: Context) -> str | None:
-    if isinstance(op, AddForeignKey) and op.constraint.validated and ctx.existing(op.table):
-        return f"{op.constraint.name} validates every row of {op.table} while blocking writes"
-    return None
+    return _first(
+        f"{i.subject} validates every row of {i.table} while blocking writes"
+        for i in _on_existing(ctx, Action.ADD_FOREIGN_KEY)
+        if i.scans
+    )
 
 
 def _check_validated(op: Operation, ctx: Context) -> str | None:
-    if isinstance(op, AddCheck) and op.constraint.validated and ctx.existing(op.table):
-        return f"{op.constraint.name} scans {op.table} under ACCESS EXCLUSIVE"
-    return None
+    return _first(
+        f"{i.subject} scans {i.table} under {i.lock.label}"
+        for i in _on_existing(ctx, Action.ADD_CHECK)
+        if i.scans
+    )
 
 
-def _has_not_null_check(ctx: Context, table: str, column: str) -> bool:
-    found = ctx.before.get(table)
-    if found is None:
-        return False
-    wanted = f"{column} is not null"
-    for check in found.checks:
-        text = check.expression.lower().replace('"', "").strip("() ")
-        if check.validated and text == wanted:
-            return True
-    return False
+def _hazard(ctx: Context, hazard: Hazard) -> Iterator[Impact]:
+    return (i for i in ctx.impacts if hazard in i.hazards and ctx.existing(i.table))
 
 
 def _set_not_null(op: Operation, ctx: Context) -> str | None:
-    if not (isinstance(op, AlterColumn) and ChangeKind.NULL in op.changes):
-        return None
-    if op.to.nullable or not ctx.existing(op.table):
-        return None
-    if _has_not_null_check(ctx, op.table, op.to.name):
-        return None
-    return f"SET NOT NULL on {op.table}.{op.to.name} scans the table under ACCESS EXCLUSIVE"
+    return _first(
+        f"SET NOT NULL on {i.table}.{i.subject} scans the table under {i.lock.label}"
+        for i in _hazard(ctx, Hazard.SETS_NOT_NULL)
+    )
 
 
 def _rewriting_type(op: Operation, ctx: Context) -> str | None:
-    if not (isinstance(op, AlterColumn) and ChangeKind.TYPE in op.changes):
-        return None
-    if ctx.existing(op.table) and type_change_rewrites(op.from_.type, op.to.type):
-        return (
-            f"{op.table}.{op.to.name} {op.from_.type} -> {op.to.type} rewrites the table "
-            "under ACCESS EXCLUSIVE"
-        )
-    return None
+    return _first(
+        f"{i.table}.{i.subject} {i.note} under {i.lock.label}"
+        for i in _hazard(ctx, Hazard.TYPE_REWRITE)
+    )
 
 
 def _volatile_default(op: Operation, ctx: Context) -> str | None:
-    if isinstance(op, AddColumn) and ctx.existing(op.table) and volatile_default(op.column):
-        return f"default {op.column.default} of {op.table}.{op.column.name} rewrites the table"
-    return None
+    return _first(f"{i.table}.{i.subject}: {i.note}" for i in _hazard(ctx, Hazard.VOLATILE_DEFAULT))
 
 
 def _generated_column(op: Operation, ctx: Context) -> str | None:
-    if isinstance(op, AddColumn) and ctx.existing(op.table) and op.column.generated is not None:
-        return (
-            f"{op.table}.{op.column.name} is generated (STORED): adding it computes every row "
-            "and rewrites the table"
-        )
-    return None
+    return _first(
+        f"{i.table}.{i.subject} is generated (STORED): adding it computes every row "
+        "and rewrites the table"
+        for i in _hazard(ctx, Hazard.GENERATED)
+    )
 
 
 def _not_null_without_default(op: Operation, ctx: Context) -> str | None:
-    if not isinstance(op, AddColumn) or op.column.nullable or not ctx.existing(op.table):
-        return None
-    if op.column.default is None and op.column.identity is None:
-        return f"{op.table}.{op.column.name} is NOT NULL without a default: fails on any row"
-    return None
+    return _first(
+        f"{i.table}.{i.subject} is NOT NULL without a default: fails on any row"
+        for i in _hazard(ctx, Hazard.FAILS_ON_ROWS)
+    )
 
 
 def _drop_column_in_use(op: Operation, ctx: Context) -> str | None:
-    if not isinstance(op, DropColumn) or ctx.models is None:
+    if ctx.models is None:
         return None
-    model = ctx.models.get(op.table)
-    if model is not None and model.column(op.column.name) is not None:
-        return f"{op.table}.{op.column.name} is still declared by the models"
+    for i in ctx.impacts:
+        model = ctx.models.get(i.table) if i.action is Action.DROP_COLUMN else None
+        if model is not None and model.column(i.subject) is not None:
+            return f"{i.table}.{i.subject} is still declared by the models"
     return None
 
 
 def _drop_table_in_use(op: Operation, ctx: Context) -> str | None:
-    if isinstance(op, DropTable) and ctx.models is not None and op.table.key in ctx.models:
-        return f"{op.table.qualified_name} is still declared by the models"
-    return None
+    if ctx.models is None:
+        return None
+    return _first(
+        f"{i.table} is still declared by the models"
+        for i in ctx.impacts
+        if i.action is Action.DROP_TABLE and as_key(i.table) in ctx.models
+    )
 
 
 def _rename_column(op: Operation, ctx: Context) -> str | None:
-    if isinstance(op, RenameColumn) and ctx.existing(op.table):
-        return f"renaming {op.table}.{op.old_name} breaks code still reading the old name"
-    return None
+    return _first(
+        f"renaming {i.table}.{i.subject} breaks code still reading the old name"
+        for i in _on_existing(ctx, Action.RENAME_COLUMN)
+    )
 
 
 def _rename_table(op: Operation, ctx: Context) -> str | None:
-    if isinstance(op, RenameTable) and ctx.existing(op.table):
-        return f"renaming {op.table} breaks code still reading the old name"
-    return None
+    return _first(
+        f"renaming {i.table} breaks code still reading the old name"
+        for i in _on_existing(ctx, Action.RENAME_TABLE)
+    )
 
 
 def _unique_without_index(op: Operation, ctx: Context) -> str | None:
-    if isinstance(op, AddUnique) and ctx.existing(op.table):
-        return f"{op.constraint.name} builds its index under ACCESS EXCLUSIVE on {op.table}"
-    return None
+    return _first(
+        f"{i.subject} builds its index under {i.lock.label} on {i.table}"
+        for i in _on_existing(ctx, Action.ADD_UNIQUE)
+        if i.scans
+    )
 
 
 def _primary_key_on_existing(op: Operation, ctx: Context) -> str | None:
-    if isinstance(op, AddPrimaryKey) and ctx.existing(op.table):
-        return f"{op.constraint.name} builds its index under ACCESS EXCLUSIVE on {op.table}"
-    return None
+    return _first(
+        f"{i.subject or 'the primary key'} builds its index under {i.lock.label} on {i.table}"
+        for i in _on_existing(ctx, Action.ADD_PRIMARY_KEY)
+        if i.scans
+    )
+
+
+def _locks_live(ctx: Context, impact: Impact) -> bool:
+    return impact.opaque or ctx.existing(impact.table)
 
 
 def _exclusive_then_more(op: Operation, ctx: Context) -> str | None:
@@ -228,10 +231,8 @@ def _exclusive_then_more(op: Operation, ctx: Context) -> str | None:
     position = next((i for i, o in enumerate(ops) if o is op), None)
     if position is None or position == len(ops) - 1:
         return None
-    for impact in impacts(op, ctx.before):
-        if impact.lock is Lock.ACCESS_EXCLUSIVE and (
-            impact.table == "*" or ctx.existing(impact.table)
-        ):
+    for impact in ctx.impacts:
+        if impact.lock is Lock.ACCESS_EXCLUSIVE and _locks_live(ctx, impact):
             later = len(ops) - position - 1
             return (
                 f"ACCESS EXCLUSIVE on {impact.table} is held while {later} more "
@@ -243,8 +244,7 @@ def _exclusive_then_more(op: Operation, ctx: Context) -> str | None:
 def _lock_timeout(op: Operation, ctx: Context) -> str | None:
     if ctx.lock_timeout_ms:
         return None
-    touched = [i.table for i in impacts(op, ctx.before) if i.lock >= Lock.SHARE]
-    if any(t == "*" or ctx.existing(t) for t in touched):
+    if any(i.lock >= Lock.SHARE and _locks_live(ctx, i) for i in ctx.impacts):
         return "no lock_timeout: a blocked ALTER queues every later query behind it"
     return None
 
@@ -260,9 +260,12 @@ def _irreversible(op: Operation, ctx: Context) -> str | None:
 
 
 def _destructive(op: Operation, ctx: Context) -> str | None:
-    if op.destructive and not isinstance(op, CreateTable):
-        return f"{op.describe()} loses data; a backup is the only way back"
-    return None
+    lost = [i.describe() for i in ctx.impacts if i.loses_data]
+    if not lost and not op.destructive:
+        return None
+    details = [d for d in lost if d != op.describe()]
+    said = f" ({', '.join(details)})" if details else ""
+    return f"{op.describe()} loses data{said}; a backup is the only way back"
 
 
 def _concurrent_not_alone(op: Operation, ctx: Context) -> str | None:
@@ -445,7 +448,8 @@ def lint_migration(
     preexisting = frozenset(before.keys())
     state = before
     for op in migration.operations:
-        ctx = Context(migration, state, preexisting, models, lock_timeout_ms)
+        found = tuple(impacts(op, state))
+        ctx = Context(migration, state, preexisting, models, lock_timeout_ms, found)
         accepted = {ack.rule: ack.reason for ack in op.acknowledge}
         for rule in rules:
             message = rule.check(op, ctx)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dualorm.runner.impact import Impact, impacts
+from dualorm.runner.impact import OPAQUE_TABLE, Impact, impacts
 from dualorm.runner.lint import Finding, lint_migration
 from dualorm.schema import DEFAULT_SCHEMA, Schema, as_key
 
@@ -160,7 +160,7 @@ def table_sizes(
     conn: psycopg.Connection[tuple[object, ...]], tables: Iterable[str]
 ) -> dict[str, TableSize]:
     """Return the planner's row estimate and total size of each existing table, in one query."""
-    names = sorted({t for t in tables if t != "*"})
+    names = sorted({t for t in tables if t != OPAQUE_TABLE})
     if not names:
         return {}
     keys = [as_key(t) for t in names]
@@ -182,27 +182,34 @@ def table_sizes(
 
 
 def _risk(locks: Sequence[Impact], sizes: dict[str, TableSize]) -> tuple[Risk, str]:
-    """Rate the statement: high when it blocks writes while rewriting or scanning a large
-    table (or one it cannot see into), medium for such work on a smaller table, else low."""
+    """Rate the statement: high when it loses the data of a table with rows, or blocks writes
+    while rewriting or scanning a large table; medium for such work on a smaller table (or
+    anything it cannot see into); else low."""
     worst = (Risk.LOW, "takes no lock that blocks writes on a table with rows")
     for impact in locks:
         size = sizes.get(impact.table)
-        opaque = impact.table == "*"
-        if not impact.lock.blocks_writes or not (opaque or (size and size.populated)):
+        populated = size is not None and size.populated
+        if impact.loses_data and size is not None and populated:
+            candidate = (Risk.HIGH, f"{impact.describe()} loses {size.describe()}")
+        elif not impact.lock.blocks_writes or not (impact.opaque or populated):
             continue
-        work = "rewrites" if impact.rewrites else "scans" if impact.scans else None
-        where = f"{impact.lock.label} on {impact.table}"
-        if opaque:
-            candidate = (Risk.MEDIUM, f"{where}: {impact.note}")
-        elif work and size is not None and size.large:
-            candidate = (Risk.HIGH, f"{where} while it {work} {size.describe()}")
-        elif work:
-            candidate = (Risk.MEDIUM, f"{where} while it {work} {size.describe() if size else ''}")
         else:
-            candidate = (Risk.LOW, f"brief {where}, bounded by lock_timeout")
+            candidate = _blocking_risk(impact, size)
         if candidate[0] > worst[0] or worst[0] is Risk.LOW and candidate[0] is Risk.LOW:
             worst = candidate
     return worst
+
+
+def _blocking_risk(impact: Impact, size: TableSize | None) -> tuple[Risk, str]:
+    work = "rewrites" if impact.rewrites else "scans" if impact.scans else None
+    where = f"{impact.lock.label} on {impact.table}"
+    if impact.opaque:
+        return (Risk.MEDIUM, f"{where}: {impact.note}")
+    if work and size is not None and size.large:
+        return (Risk.HIGH, f"{where} while it {work} {size.describe()}")
+    if work:
+        return (Risk.MEDIUM, f"{where} while it {work} {size.describe() if size else ''}")
+    return (Risk.LOW, f"brief {where}, bounded by lock_timeout")
 
 
 def plan_migrations(

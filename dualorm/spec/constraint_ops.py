@@ -30,6 +30,7 @@ from dualorm.spec.operation import (
     referencing_fks,
     require_table,
 )
+from dualorm.spec.sqlcheck import statement_facts
 
 # -- constraints -----------------------------------------------------------------------------
 
@@ -239,7 +240,10 @@ class RunSQL(Operation):
     """Run hand-written SQL; ``reverse_sql`` (None: irreversible) undoes it.
 
     The replayed schema does not see what the SQL does: use it for data changes, grants,
-    extensions and the like, and the structural operations for the schema itself.
+    extensions and the like, and the structural operations for the schema itself. What each
+    statement does to the tables it names is read from PostgreSQL's parse tree
+    (:func:`~dualorm.spec.sqlcheck.statement_facts`), so a ``DROP TABLE`` here is as
+    destructive as a :class:`~dualorm.spec.ops.DropTable`.
     """
 
     sql: str
@@ -249,6 +253,11 @@ class RunSQL(Operation):
     @property
     def reversible(self) -> bool:  # type: ignore[override]
         return self.reverse_sql is not None
+
+    @property
+    def destructive(self) -> bool:  # type: ignore[override]
+        """Whether a statement drops a table or column, truncates, or deletes every row."""
+        return any(fact.loses_data for fact in statement_facts(self.sql))
 
     def apply(self, schema: Schema) -> Schema:
         return schema

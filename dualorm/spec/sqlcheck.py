@@ -13,10 +13,13 @@ plan and the lint judge a hand-written ``DROP TABLE`` like a ``drop_table`` oper
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pglast import ast, parse_sql, parser
-from pglast.enums import AlterTableType, ObjectType
+from pglast.enums import AlterTableType, ConstrType, ObjectType
+from pglast.stream import RawStream
+
+from dualorm.schema import DEFAULT_SCHEMA
 
 # Tokens that would let an expression comment out what the emitter writes after it.
 _COMMENTS = frozenset({"SQL_COMMENT", "C_COMMENT"})
@@ -98,54 +101,268 @@ def _statement_text(sql: str, raw: ast.RawStmt) -> str:
 
 
 class Effect(enum.Enum):
-    """What a hand-written statement does to the rows of a table."""
+    """What a hand-written statement does, in the terms the operations use.
+
+    Only forms whose effect the parse tree states reliably are classified; everything else is
+    :attr:`OTHER`, which the plan and the lint treat as opaque (the worst lock assumed).
+    """
 
     DROPS_TABLE = "drops table"
     DROPS_COLUMN = "drops a column of"
     TRUNCATES = "truncates"
     DELETES_ALL = "deletes every row of"
+    WRITES_ROWS = "writes rows of"
+    CREATES_TABLE = "creates table"
+    RENAMES_TABLE = "renames table"
+    ADDS_COLUMN = "adds a column to"
+    ALTERS_TYPE = "changes a column type of"
+    SETS_NOT_NULL = "sets NOT NULL on"
+    ALTERS_COLUMN = "alters a column of"
+    RENAMES_COLUMN = "renames a column of"
+    CREATES_INDEX = "creates an index on"
+    DROPS_INDEX = "drops index"
+    ADDS_FOREIGN_KEY = "adds a foreign key to"
+    ADDS_CHECK = "adds a check to"
+    ADDS_UNIQUE = "adds a unique constraint to"
+    ADDS_PRIMARY_KEY = "adds a primary key to"
+    VALIDATES_CONSTRAINT = "validates a constraint of"
+    DROPS_CONSTRAINT = "drops a constraint of"
     OTHER = "runs"
+
+
+LOSES_DATA = frozenset(
+    {Effect.DROPS_TABLE, Effect.DROPS_COLUMN, Effect.TRUNCATES, Effect.DELETES_ALL}
+)
 
 
 @dataclass(frozen=True)
 class StatementFact:
-    """One statement of ``run_sql``: the tables it names and what it does to them."""
+    """One effect of one statement of ``run_sql`` (an ``ALTER TABLE`` gives one per command).
+
+    ``tables`` are labelled like operation tables (``users``, ``auth.users``); ``name`` is the
+    column, index or constraint concerned. The remaining fields are read off the parse tree
+    for the effects they apply to; :mod:`dualorm.runner.impact` turns them into locks.
+    """
 
     effect: Effect
     tables: tuple[str, ...]
+    statement: str = ""
+    name: str | None = None
+    concurrently: bool = False
+    validated: bool = True
+    not_null: bool = False
+    default: str | None = None
+    generated: bool = False
+    identity: bool = False
+    type: str | None = None
+    using: bool = False
+    using_index: str | None = None
+    references: tuple[str, ...] = ()
 
     @property
     def loses_data(self) -> bool:
-        return self.effect is not Effect.OTHER
+        return self.effect in LOSES_DATA
+
+    @property
+    def opaque(self) -> bool:
+        return self.effect is Effect.OTHER
 
 
 def statement_facts(sql: str) -> tuple[StatementFact, ...]:
-    """Return one fact per statement of ``sql`` (already accepted by the loader)."""
+    """Return the effects of the statements of ``sql`` (already accepted by the loader), in order.
+
+    Text the parser refuses is one opaque fact; an empty text has none.
+    """
     try:
         tree = parse_sql(sql)
     except parser.ParseError:
-        return (StatementFact(Effect.OTHER, ()),)
-    return tuple(_fact(raw.stmt) for raw in tree)
+        return (StatementFact(Effect.OTHER, (), sql.strip()),)
+    facts: list[StatementFact] = []
+    for raw in tree:
+        text = _statement_text(sql, raw)
+        facts.extend(replace(fact, statement=text) for fact in _facts(raw.stmt))
+    return tuple(facts)
+
+
+def _label(schema_name: str | None, name: str) -> str:
+    return name if not schema_name or schema_name == DEFAULT_SCHEMA else f"{schema_name}.{name}"
 
 
 def _name(relation: ast.RangeVar | None) -> str:
     if relation is None:
         return "*"
-    name = str(relation.relname)
-    return f"{relation.schemaname}.{name}" if relation.schemaname else name
+    return _label(relation.schemaname, str(relation.relname))
 
 
-def _fact(stmt: ast.Node | None) -> StatementFact:
-    if isinstance(stmt, ast.DropStmt) and stmt.removeType == ObjectType.OBJECT_TABLE:
-        names = tuple(".".join(part.sval for part in obj) for obj in stmt.objects or ())
-        return StatementFact(Effect.DROPS_TABLE, names)
+def _dotted(parts: tuple[ast.String, ...]) -> str:
+    names = [str(part.sval) for part in parts]
+    return _label(names[-2] if len(names) > 1 else None, names[-1])
+
+
+def _deparse(node: ast.Node | None) -> str | None:
+    return None if node is None else str(RawStream()(node))
+
+
+def _other() -> tuple[StatementFact, ...]:
+    return (StatementFact(Effect.OTHER, ()),)
+
+
+def _facts(stmt: ast.Node | None) -> tuple[StatementFact, ...]:
+    if isinstance(stmt, ast.DropStmt):
+        return _drop(stmt)
     if isinstance(stmt, ast.TruncateStmt):
-        return StatementFact(Effect.TRUNCATES, tuple(_name(r) for r in stmt.relations or ()))
+        return (StatementFact(Effect.TRUNCATES, tuple(_name(r) for r in stmt.relations or ())),)
+    if isinstance(stmt, ast.DeleteStmt | ast.UpdateStmt | ast.InsertStmt):
+        return _dml(stmt)
+    if isinstance(stmt, ast.CreateStmt):
+        return _create_table(stmt)
+    if isinstance(stmt, ast.IndexStmt):
+        return (
+            StatementFact(
+                Effect.CREATES_INDEX,
+                (_name(stmt.relation),),
+                name=stmt.idxname,
+                concurrently=bool(stmt.concurrent),
+            ),
+        )
+    if isinstance(stmt, ast.RenameStmt):
+        return _rename(stmt)
+    if isinstance(stmt, ast.AlterTableStmt) and stmt.objtype == ObjectType.OBJECT_TABLE:
+        table = _name(stmt.relation)
+        return tuple(fact for cmd in stmt.cmds or () for fact in _alter_table(table, cmd))
+    return _other()
+
+
+def _drop(stmt: ast.DropStmt) -> tuple[StatementFact, ...]:
+    names = tuple(_dotted(obj) for obj in stmt.objects or ())
+    if stmt.removeType == ObjectType.OBJECT_TABLE:
+        return (StatementFact(Effect.DROPS_TABLE, names),)
+    if stmt.removeType == ObjectType.OBJECT_INDEX:
+        return tuple(
+            StatementFact(Effect.DROPS_INDEX, (), name=n, concurrently=bool(stmt.concurrent))
+            for n in names
+        )
+    return _other()
+
+
+def _dml(stmt: ast.DeleteStmt | ast.UpdateStmt | ast.InsertStmt) -> tuple[StatementFact, ...]:
+    # A WITH clause can hold further data-modifying statements on other tables.
+    if stmt.withClause is not None:
+        return _other()
+    table = (_name(stmt.relation),)
     if isinstance(stmt, ast.DeleteStmt) and stmt.whereClause is None:
-        return StatementFact(Effect.DELETES_ALL, (_name(stmt.relation),))
-    if isinstance(stmt, ast.AlterTableStmt) and any(
-        isinstance(cmd, ast.AlterTableCmd) and cmd.subtype == AlterTableType.AT_DropColumn
-        for cmd in stmt.cmds or ()
-    ):
-        return StatementFact(Effect.DROPS_COLUMN, (_name(stmt.relation),))
-    return StatementFact(Effect.OTHER, ())
+        return (StatementFact(Effect.DELETES_ALL, table),)
+    return (StatementFact(Effect.WRITES_ROWS, table),)
+
+
+def _create_table(stmt: ast.CreateStmt) -> tuple[StatementFact, ...]:
+    if stmt.inhRelations or stmt.partbound is not None or stmt.ofTypename is not None:
+        return _other()
+    refs: set[str] = set()
+    for element in stmt.tableElts or ():
+        constraints = element.constraints if isinstance(element, ast.ColumnDef) else (element,)
+        for constraint in constraints or ():
+            if isinstance(constraint, ast.Constraint) and constraint.pktable is not None:
+                refs.add(_name(constraint.pktable))
+    table = _name(stmt.relation)
+    return (
+        StatementFact(Effect.CREATES_TABLE, (table,), references=tuple(sorted(refs - {table}))),
+    )
+
+
+def _rename(stmt: ast.RenameStmt) -> tuple[StatementFact, ...]:
+    table = (_name(stmt.relation),)
+    if stmt.renameType == ObjectType.OBJECT_TABLE:
+        return (StatementFact(Effect.RENAMES_TABLE, table),)
+    if stmt.renameType == ObjectType.OBJECT_COLUMN and stmt.relationType == ObjectType.OBJECT_TABLE:
+        return (StatementFact(Effect.RENAMES_COLUMN, table, name=stmt.subname),)
+    return _other()
+
+
+# Column constraints ADD COLUMN may carry and still be judged as a plain column addition.
+_COLUMN_PARTS = frozenset(
+    {
+        ConstrType.CONSTR_NULL,
+        ConstrType.CONSTR_NOTNULL,
+        ConstrType.CONSTR_DEFAULT,
+        ConstrType.CONSTR_GENERATED,
+        ConstrType.CONSTR_IDENTITY,
+    }
+)
+
+
+def _alter_table(table: str, cmd: ast.Node) -> tuple[StatementFact, ...]:
+    if not isinstance(cmd, ast.AlterTableCmd):
+        return _other()
+    tables = (table,)
+    match cmd.subtype:
+        case AlterTableType.AT_AddColumn:
+            return _add_column(tables, cmd.def_)
+        case AlterTableType.AT_DropColumn:
+            return (StatementFact(Effect.DROPS_COLUMN, tables, name=cmd.name),)
+        case AlterTableType.AT_AlterColumnType if isinstance(cmd.def_, ast.ColumnDef):
+            return (
+                StatementFact(
+                    Effect.ALTERS_TYPE,
+                    tables,
+                    name=cmd.name,
+                    type=_deparse(cmd.def_.typeName),
+                    using=cmd.def_.raw_default is not None,
+                ),
+            )
+        case AlterTableType.AT_SetNotNull:
+            return (StatementFact(Effect.SETS_NOT_NULL, tables, name=cmd.name),)
+        case AlterTableType.AT_DropNotNull | AlterTableType.AT_ColumnDefault:
+            return (StatementFact(Effect.ALTERS_COLUMN, tables, name=cmd.name),)
+        case AlterTableType.AT_AddConstraint if isinstance(cmd.def_, ast.Constraint):
+            return _add_constraint(tables, cmd.def_)
+        case AlterTableType.AT_ValidateConstraint:
+            return (StatementFact(Effect.VALIDATES_CONSTRAINT, tables, name=cmd.name),)
+        case AlterTableType.AT_DropConstraint:
+            return (StatementFact(Effect.DROPS_CONSTRAINT, tables, name=cmd.name),)
+    return _other()
+
+
+def _add_column(tables: tuple[str, ...], column: object) -> tuple[StatementFact, ...]:
+    if not isinstance(column, ast.ColumnDef):
+        return _other()
+    parts = {c.contype: c for c in column.constraints or () if isinstance(c, ast.Constraint)}
+    if set(parts) - _COLUMN_PARTS or column.collClause is not None:
+        return _other()
+    default = parts.get(ConstrType.CONSTR_DEFAULT)
+    return (
+        StatementFact(
+            Effect.ADDS_COLUMN,
+            tables,
+            name=column.colname,
+            not_null=ConstrType.CONSTR_NOTNULL in parts or bool(column.is_not_null),
+            default=None if default is None else _deparse(default.raw_expr),
+            generated=ConstrType.CONSTR_GENERATED in parts,
+            identity=ConstrType.CONSTR_IDENTITY in parts,
+            type=_deparse(column.typeName),
+        ),
+    )
+
+
+def _add_constraint(tables: tuple[str, ...], c: ast.Constraint) -> tuple[StatementFact, ...]:
+    validated = not c.skip_validation
+    match c.contype:
+        case ConstrType.CONSTR_FOREIGN:
+            return (
+                StatementFact(
+                    Effect.ADDS_FOREIGN_KEY,
+                    tables,
+                    name=c.conname,
+                    validated=validated,
+                    references=(_name(c.pktable),),
+                ),
+            )
+        case ConstrType.CONSTR_CHECK:
+            return (StatementFact(Effect.ADDS_CHECK, tables, name=c.conname, validated=validated),)
+        case ConstrType.CONSTR_UNIQUE:
+            effect = Effect.ADDS_UNIQUE
+        case ConstrType.CONSTR_PRIMARY:
+            effect = Effect.ADDS_PRIMARY_KEY
+        case _:
+            return _other()
+    return (StatementFact(effect, tables, name=c.conname, using_index=c.indexname),)
