@@ -70,3 +70,77 @@ def test_the_key_covers_every_spec_file_and_nothing_else(tmp_path: Path) -> None
     changed = spec_key(directory)
     os.utime(directory / f"{ids[1]}.yaml", ns=(0, 0))
     assert spec_key(directory) == changed
+
+
+class _Planted:
+    """Unpickling this writes a marker file: what a hostile cache file would do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Path.write_text, (self.marker, "code ran"))
+
+
+def plant(path: Path, marker: Path, key: str | None) -> None:
+    import pickle
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = pickle.dumps((key, _Planted(marker)))
+    path.write_bytes(payload)
+
+
+def test_a_planted_pickle_never_runs_and_status_still_works(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dualorm.cli import main
+
+    specs(tmp_path, 2)
+    (tmp_path / "pyproject.toml").write_text('[tool.dualorm]\nmigrations_dir = "migrations"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.delenv("DUALORM_ENV", raising=False)
+    cache = tmp_path / ".dualorm" / "cache"
+    key = spec_key(tmp_path / "migrations")
+    old, new = tmp_path / "old-marker", tmp_path / "new-marker"
+    # The old file name, with the key the old code compared after unpickling, and the new one.
+    plant(cache / "specs.pickle", old, key)
+    plant(cache / CACHE_NAME, new, key)
+    assert main(["migrate", "status"]) == 0
+    assert main(["migrate", "up"]) == 0
+    assert main(["migrate", "status"]) == 0
+    assert not old.exists() and not new.exists()
+    assert (cache / CACHE_NAME).read_bytes()[:18] == b"dualorm-spec-cache"
+
+
+def test_a_foreign_or_edited_cache_is_a_miss_not_an_error(tmp_path: Path) -> None:
+    specs(tmp_path, 2)
+    directory, cache = tmp_path / "migrations", tmp_path / "cache"
+    expected = load_specs(directory)
+    cached_specs(directory, cache)
+    stored = (cache / CACHE_NAME).read_bytes()
+    header, _, body = stored.partition(b"\n")
+    # A body edited under a valid header (another table name): the signature no longer holds.
+    (cache / CACHE_NAME).write_bytes(header + b"\n" + body.replace(b'"t1"', b'"evil"'))
+    assert cached_specs(directory, cache) == expected
+    # A file whose body names a class outside the spec model is a miss too.
+    forged = body.replace(b"dualorm.spec.ops:CreateTable", b"subprocess:Popen")
+    (cache / CACHE_NAME).write_bytes(header + b"\n" + forged)
+    assert cached_specs(directory, cache) == expected
+    for junk in (b"", b"\n", b"dualorm-spec-cache 2 x y\n{}", stored[:40], b"\xff" * 64):
+        (cache / CACHE_NAME).write_bytes(junk)
+        assert cached_specs(directory, cache) == expected
+
+
+def test_a_cache_signed_by_another_user_is_a_miss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    specs(tmp_path, 2)
+    directory, cache = tmp_path / "migrations", tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-a"))
+    cached_specs(directory, cache)
+    written = (cache / CACHE_NAME).read_bytes()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-b"))
+    assert cached_specs(directory, cache) == load_specs(directory)
+    # The miss rewrote the cache with this user's signature.
+    assert (cache / CACHE_NAME).read_bytes() != written

@@ -3,38 +3,60 @@
 :func:`~dualorm.spec.load.load_specs` is a pure function of the spec files' bytes and the
 loader's code: the same bytes always give the same migrations (or the same error). Deploys
 run ``migrate status`` and ``migrate up`` on an unchanged directory again and again, so
-:func:`cached_specs` keeps the last result under a key made of every spec's name and bytes and
-the size and modification time of every module that builds them. Any difference means a full
-load; a missing, unreadable or unwritable cache means a full load too, silently. Errors are
-never cached: a directory that fails to load fails the same way every time.
+:func:`cached_specs` keeps the last result under a key made of every spec's name and bytes,
+the dualorm version and the size and modification time of every module that builds them.
+Any difference means a full load; a missing, unreadable or unwritable cache means a full load
+too, silently. Errors are never cached: a directory that fails to load fails the same way
+every time.
 
-The file lives in the project's state directory (``.dualorm/``, next to the embedded server),
-which only the project's owner writes; it is a pickle, so it is read only from there.
+The cache is data, never code: ``.dualorm/cache/specs.json`` holds one header line (format,
+key, signature) and the migrations as JSON, where an object is named by its class and only
+the dataclasses and enums of the spec model (:data:`_MODULES`) can be named; building them
+sets their fields and calls nothing else. The header is compared before anything else is
+read, and the body is signed with a key kept outside the project (the user's cache
+directory), so a cache file committed to a repository, copied from another machine or edited
+by hand is a miss, never an error and never trusted. The old ``specs.pickle`` is never read.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import hashlib
+import hmac
+import json
 import os
-import pickle
+import secrets
 import sys
 import tempfile
-from pathlib import Path
-from typing import TYPE_CHECKING
+from functools import cache
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dualorm.spec.model import Migration
 
 __all__ = ["CACHE_NAME", "cached_specs", "spec_key"]
 
-CACHE_NAME = "specs.pickle"
-_FORMAT = 1
+CACHE_NAME = "specs.json"
+_FORMAT = 2
+_MAGIC = b"dualorm-spec-cache"
+# Far above what thousands of specs take; a bigger file is not ours and is not read.
+_MAX_BYTES = 256 << 20
 # What a loaded migration is built from, besides the spec files: the loader's own code.
 _PACKAGE = Path(__file__).resolve().parent
 _SOURCES = (
     *sorted(_PACKAGE.glob("*.py")),
     _PACKAGE.parent / "schema.py",
     _PACKAGE.parent / "errors.py",
+)
+# The only modules whose classes a cache file may name.
+_MODULES = (
+    "dualorm.schema",
+    "dualorm.spec.model",
+    "dualorm.spec.operation",
+    "dualorm.spec.ops",
+    "dualorm.spec.constraint_ops",
 )
 
 
@@ -47,7 +69,10 @@ def _spec_paths(directory: Path) -> list[Path]:
 
 def spec_key(directory: Path) -> str | None:
     """Return the key of what loading ``directory`` gives now, or ``None`` if unreadable."""
-    digest = hashlib.sha256(f"{_FORMAT}\0{sys.version_info[:2]}\0{directory}\0".encode())
+    from dualorm import __version__
+
+    header = f"{_FORMAT}\0{__version__}\0{sys.version_info[:2]}\0{directory}\0"
+    digest = hashlib.sha256(header.encode())
     try:
         for source in _SOURCES:
             stat = source.stat()
@@ -65,33 +90,187 @@ def cached_specs(directory: Path, cache_dir: Path) -> list[Migration]:
     """Return ``load_specs(directory)``, from ``cache_dir`` when nothing it depends on changed."""
     key = spec_key(directory)
     path = cache_dir / CACHE_NAME
-    if key is not None:
-        try:
-            with path.open("rb") as handle:
-                stored_key, migrations = pickle.load(handle)
-            if stored_key == key and isinstance(migrations, list):
-                return migrations
-        except Exception:  # any unreadable or foreign cache file is a miss
-            pass
+    signing = _signing_key() if key is not None else None
+    if key is not None and signing is not None:
+        hit = _read(path, key, signing)
+        if hit is not None:
+            return hit
     from dualorm.spec.load import load_specs
 
     migrations = load_specs(directory)
-    if key is not None:
-        _store(path, key, migrations)
+    if key is not None and signing is not None:
+        _store(path, key, signing, migrations)
     return migrations
 
 
-def _store(path: Path, key: str, migrations: list[Migration]) -> None:
+# -- the file --------------------------------------------------------------------------------
+
+
+def _header(key: str, signature: str) -> bytes:
+    return b" ".join((_MAGIC, str(_FORMAT).encode(), key.encode(), signature.encode())) + b"\n"
+
+
+def _sign(signing: bytes, key: str, body: bytes) -> str:
+    return hmac.new(signing, key.encode() + b"\0" + body, hashlib.sha256).hexdigest()
+
+
+def _read(path: Path, key: str, signing: bytes) -> list[Migration] | None:
+    """The migrations stored under ``key``, or ``None`` for anything else (never raises)."""
+    try:
+        with path.open("rb") as handle:
+            first = handle.readline(len(_MAGIC) + 200)
+            parts = first.rstrip(b"\n").split(b" ")
+            if len(parts) != 4 or parts[:3] != [_MAGIC, str(_FORMAT).encode(), key.encode()]:
+                return None
+            body = handle.read(_MAX_BYTES + 1)
+        if len(body) > _MAX_BYTES:
+            return None
+        if not hmac.compare_digest(parts[3].decode("ascii"), _sign(signing, key, body)):
+            return None
+        migrations = _decode(json.loads(body))
+    except Exception:  # any unreadable, foreign or tampered file is a miss
+        return None
+    from dualorm.spec.model import Migration
+
+    if isinstance(migrations, tuple) and all(isinstance(m, Migration) for m in migrations):
+        return list(migrations)
+    return None
+
+
+def _store(path: Path, key: str, signing: bytes, migrations: list[Migration]) -> None:
+    try:
+        body = json.dumps(_encode(tuple(migrations)), separators=(",", ":")).encode()
+    except (TypeError, ValueError):
+        return  # something the format cannot name: no cache, a full load every time
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".specs-")
         try:
             with os.fdopen(fd, "wb") as handle:
-                pickle.dump((key, migrations), handle, protocol=pickle.HIGHEST_PROTOCOL)
+                handle.write(_header(key, _sign(signing, key, body)))
+                handle.write(body)
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-    except (OSError, pickle.PicklingError):
+    except OSError:
         # A read-only checkout still works; it just loads in full every time.
         return
+
+
+def _signing_key() -> bytes | None:
+    """This user's key for signing caches, created on first use; ``None`` if it cannot be."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = Path(base) / "dualorm" / "spec-cache.key"
+    try:
+        data = path.read_bytes()
+        if len(data) == 32:
+            return data
+    except OSError:
+        pass
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secrets.token_bytes(32))
+            # Two first runs at once: the first link wins and both use its key.
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return data if len(data) == 32 else None
+
+
+# -- the format: JSON naming only the spec model's classes ----------------------------------
+
+
+@cache
+def _classes() -> dict[str, type]:
+    import importlib
+
+    found: dict[str, type] = {}
+    for name in _MODULES:
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if not isinstance(value, type) or value.__module__ != name:
+                continue
+            is_enum = issubclass(value, enum.Enum)
+            if is_enum or (dataclasses.is_dataclass(value) and not _abstract(value)):
+                found[f"{name}:{value.__qualname__}"] = value
+    return found
+
+
+@cache
+def _dataclass(name: str) -> tuple[type, tuple[str, ...]]:
+    """The spec-model dataclass called ``name`` and its field names (``KeyError``: none)."""
+    cls = _classes()[name]
+    if not dataclasses.is_dataclass(cls):
+        raise KeyError(name)
+    return cls, tuple(f.name for f in dataclasses.fields(cls))
+
+
+def _abstract(cls: type) -> bool:
+    return bool(getattr(cls, "__abstractmethods__", ()))
+
+
+def _name(cls: type) -> str:
+    name = f"{cls.__module__}:{cls.__qualname__}"
+    if _classes().get(name) is not cls:
+        raise TypeError(f"{name} cannot be cached")
+    return name
+
+
+def _encode(value: Any) -> Any:
+    kind = type(value)
+    if value is None or kind in (str, int, float, bool):
+        return value
+    if kind is tuple:
+        return [_encode(v) for v in value]
+    if kind is list:
+        return {"l": [_encode(v) for v in value]}
+    if kind is dict:
+        return {"d": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    if kind is frozenset:
+        return {"f": [_encode(v) for v in value]}
+    if isinstance(value, PurePath):
+        return {"p": str(value)}
+    if isinstance(value, enum.Enum):
+        return {"e": _name(kind), "v": value.value}
+    if dataclasses.is_dataclass(value):
+        fields = dataclasses.fields(value)
+        return {"c": _name(kind), "a": [_encode(getattr(value, f.name)) for f in fields]}
+    raise TypeError(f"{kind.__qualname__} cannot be cached")
+
+
+def _decode(value: Any) -> Any:
+    kind = type(value)
+    if kind is list:
+        return tuple(_decode(v) for v in value)
+    if kind is not dict:
+        return value
+    if "c" in value:
+        cls, names = _dataclass(value["c"])
+        built: Any = object.__new__(cls)
+        for name, item in zip(names, value["a"], strict=True):
+            # Frozen dataclasses: set the stored field values, as copy and pickle do.
+            object.__setattr__(built, name, _decode(item))
+        return built
+    if "e" in value:
+        member = _classes()[value["e"]]
+        if not issubclass(member, enum.Enum):
+            raise ValueError(f"{value['e']} is not an enum")
+        return member(value["v"])
+    if "p" in value:
+        return Path(value["p"])
+    if "l" in value:
+        return [_decode(v) for v in value["l"]]
+    if "d" in value:
+        return {_decode(k): _decode(v) for k, v in value["d"]}
+    if "f" in value:
+        return frozenset(_decode(v) for v in value["f"])
+    raise ValueError("not a cached value")
