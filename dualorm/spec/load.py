@@ -40,11 +40,14 @@ from dualorm.spec.builders import operation_names as operation_names
 from dualorm.spec.builders import read_operation
 from dualorm.spec.graph import MigrationGraph
 from dualorm.spec.model import Migration
-from dualorm.spec.reader import Fields, Reader, plain
+from dualorm.spec.reader import Fields, Reader, compose, plain
+from dualorm.spec.reader import document as read_document
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 HEADER_REQUIRED = ("id", "name", "dependencies", "operations")
 HEADER_OPTIONAL = ("version", "description")
+MAX_SPEC_BYTES = 10 * 2**20
+"""Largest spec file read; a real one is a few kilobytes."""
 
 
 def checksum(document: Any) -> str:
@@ -71,26 +74,31 @@ class _Parsed:
     checksum: str
 
 
+def _read_text(path: Path) -> str:
+    """Return the spec's text, refusing a file larger than :data:`MAX_SPEC_BYTES`."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise SpecError(str(path), None, f"cannot read the spec: {exc}") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(
+            str(path), None, f"the spec is larger than {MAX_SPEC_BYTES // 2**20} MiB; split it"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SpecError(str(path), line, f"not UTF-8 text: {exc.reason}") from None
+
+
 def _read_header(path: Path) -> _Parsed:
     reader = Reader(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(str(path), None, f"cannot read the spec: {exc}") from None
-    try:
-        # libyaml's composer when present: same nodes and line marks, several times faster.
-        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(str(path), line, f"not valid YAML: {problem}") from None
+    # Screened before anything is built or hashed: the checksum sees a plain tree only.
+    root = compose(path, _read_text(path))
     if root is None:
         raise SpecError(str(path), None, "the spec is empty")
-    try:
-        document = plain(root)
-    except yaml.YAMLError as exc:
-        raise SpecError(str(path), None, f"not valid YAML: {exc}") from None
+    document = read_document(path, root)
     f = reader.fields(root, "spec", HEADER_REQUIRED, HEADER_OPTIONAL)
     spec_id = reader.string(f.entries["id"], "id")
     if spec_id != path.stem:

@@ -1,9 +1,14 @@
 """Reading a change spec's YAML nodes with line numbers: fields, scalars, types, references.
 
 The spec loader works on the node tree ``yaml.compose`` builds with the safe loader (no code
-runs on load), so every value keeps the line it was written on. A :class:`Reader` turns those
-nodes into checked Python values, and every fault becomes a :class:`~dualorm.errors.SpecError`
-naming the file, the line and what is wrong.
+runs on load), so every value keeps the line it was written on. :func:`compose` screens the
+text's event stream first and refuses what a spec has no use for and what could make the
+load itself the attack: anchors and aliases (the "billion laughs"), explicit tags, merge keys,
+keys that are not text or are given twice, NUL characters, a second document, nesting deeper
+than :data:`MAX_DEPTH` and more than :data:`MAX_NODES` values. The tree it returns is a plain
+tree of text keys, so converting it (and hashing it for the checksum) is linear in the file.
+A :class:`Reader` turns those nodes into checked Python values, and every fault becomes a
+:class:`~dualorm.errors.SpecError` naming the file, the line and what is wrong.
 """
 
 from __future__ import annotations
@@ -73,12 +78,156 @@ TYPE_ALIASES = (
 _SERIALS = {"serial", "bigserial", "smallserial", "serial4", "serial8", "serial2"}
 
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_RESOLVER: Any = yaml.resolver.Resolver()
+# libyaml's parser and composer when present: same events, nodes and line marks, several
+# times faster than the pure-Python ones.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MAX_DEPTH = 32
+"""Deepest nesting of mappings and lists a spec may use (the deepest real one is about 6)."""
+
+MAX_NODES = 100_000
+"""Most values (scalars, mappings, lists) one spec may hold (a large real one holds ~1,000)."""
+
+_STARTS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def compose(path: Path, text: str) -> yaml.Node | None:
+    """Return the node tree of a spec's ``text`` (``None`` if it holds no document).
+
+    The event stream is screened before any node is built: libyaml's composer expands
+    nothing itself, but it recurses per nesting level (a deep enough file crashes the
+    process) and it hands aliases back as shared nodes, which every later walk would
+    expand. Raises :class:`~dualorm.errors.SpecError` naming ``path`` and the line.
+    """
+    try:
+        _screen(path, text)
+        return yaml.compose(text, Loader=_LOADER)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(str(path), line, f"not valid YAML: {problem}") from None
+
+
+@dataclass
+class _Open:
+    """A mapping or list the screen is inside: for a mapping, its keys so far."""
+
+    keys: set[str] | None
+    expecting_key: bool = True
+
+
+def _screen(path: Path, text: str) -> None:
+    """Refuse what a spec has no use for, event by event, before anything is built."""
+
+    def fault(event: Any, message: str) -> SpecError:
+        return SpecError(str(path), event.start_mark.line + 1, message)
+
+    stack: list[_Open] = []
+    documents = nodes = 0
+    event: Any
+    for event in yaml.parse(text, Loader=_LOADER):
+        kind = type(event)
+        if kind is yaml.DocumentStartEvent:
+            documents += 1
+            if documents > 1:
+                raise fault(event, "a spec file holds one YAML document; this is a second one")
+            continue
+        if kind in _ENDS:
+            stack.pop()
+            continue
+        if kind is yaml.AliasEvent:
+            raise fault(
+                event,
+                f"YAML alias *{event.anchor}: anchors and aliases are not supported in spec "
+                "files; write the value out",
+            )
+        if kind is not yaml.ScalarEvent and kind not in _STARTS:
+            continue
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise fault(event, f"the spec holds more than {MAX_NODES} values")
+        _screen_node(event, stack, fault)
+        if kind in _STARTS:
+            if len(stack) >= MAX_DEPTH:
+                raise fault(event, f"the spec is nested deeper than {MAX_DEPTH} levels")
+            stack.append(_Open(set() if kind is yaml.MappingStartEvent else None))
+
+
+def _screen_node(event: Any, stack: list[_Open], fault: Any) -> None:
+    if event.anchor is not None:
+        raise fault(
+            event,
+            f"YAML anchor &{event.anchor}: anchors and aliases are not supported in spec "
+            "files; write the value out",
+        )
+    if event.tag is not None and event.tag != "!":
+        shown = event.tag.replace("tag:yaml.org,2002:", "!!")
+        raise fault(event, f"YAML tag {shown} is not supported in spec files")
+    scalar = type(event) is yaml.ScalarEvent
+    if scalar and "\0" in event.value:
+        shown = event.value if len(event.value) <= 40 else event.value[:40] + "..."
+        raise fault(event, f"{shown!r} contains a NUL character, which PostgreSQL cannot store")
+    parent = stack[-1] if stack else None
+    if parent is None or parent.keys is None:
+        return
+    if not parent.expecting_key:
+        parent.expecting_key = True
+        return
+    parent.expecting_key = False
+    if not scalar:
+        what = "a mapping" if type(event) is yaml.MappingStartEvent else "a list"
+        raise fault(event, f"mapping keys must be text, not {what}")
+    key = event.value
+    if event.implicit[0]:
+        tag = _RESOLVER.resolve(yaml.ScalarNode, key, event.implicit)
+        if tag == _MERGE_TAG:
+            raise fault(
+                event, "merge keys (<<) are not supported in spec files; write the fields out"
+            )
+        if tag != _STR_TAG:
+            raise fault(
+                event,
+                f"mapping key {key!r} is read as {_tag_name(tag)}, not text; keys are field names",
+            )
+    if key in parent.keys:
+        raise fault(event, f"{key} is given twice")
+    parent.keys.add(key)
+
+
+class BadValue(ValueError):
+    """A scalar YAML reads as a typed value that does not exist (``2020-13-45``)."""
+
+    def __init__(self, node: yaml.Node, problem: str) -> None:
+        super().__init__(problem)
+        self.node = node
+        self.problem = problem
+
+
+def document(path: Path, root: yaml.Node) -> Any:
+    """Return the Python value of a screened spec tree; a value YAML cannot build names
+    ``path`` and its line."""
+    try:
+        return plain(root)
+    except BadValue as exc:
+        line = exc.node.start_mark.line + 1
+        raise SpecError(
+            str(path),
+            line,
+            f"{exc.node.value!r} is not a valid {_tag_name(exc.node.tag)}: {exc.problem}",
+        ) from None
+
+
+def _tag_name(tag: str) -> str:
+    return tag.rpartition(":")[2]
 
 
 class _Unusual(Exception):
@@ -104,7 +253,12 @@ def _direct(node: yaml.Node, path: set[int]) -> Any:
     if kind is yaml.ScalarNode:
         if node.tag == _STR_TAG:
             return node.value
-        return _CONSTRUCTOR.construct_document(node)
+        try:
+            return _CONSTRUCTOR.construct_document(node)
+        except ValueError as exc:
+            # An implicit type whose text does not hold a value: ``2020-13-45`` is read
+            # as a date and its month is out of range.
+            raise BadValue(node, str(exc)) from None
     if id(node) in path:
         raise _Unusual
     path.add(id(node))
@@ -218,7 +372,7 @@ class Reader:
 
     def name(self, node: yaml.Node, what: str) -> str:
         value = self.string(node, what)
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        if _has_control(value):
             raise self.error(node, f"{what} {value!r} contains a control character")
         if len(value.encode()) > MAX_NAME:
             raise self.error(node, f"{what} {value!r} is longer than {MAX_NAME} bytes")
@@ -276,6 +430,8 @@ class Reader:
     def table_ref(self, node: yaml.Node, what: str) -> str:
         """Return a table reference, ``name`` or ``schema.name``."""
         value = self.string(node, what)
+        if _has_control(value):
+            raise self.error(node, f"{what} {value!r} contains a control character")
         schema_name, name = as_key(value)
         if not name or len(name.encode()) > MAX_NAME:
             raise self.error(node, f"{what}: bad table name {value!r}")
@@ -304,6 +460,10 @@ class Reader:
                 node, f"{what} must look like 'package.module:function', not {value!r}"
             )
         return value
+
+
+def _has_control(value: str) -> bool:
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
 
 
 def _key_node(mapping: yaml.MappingNode, key: str) -> yaml.Node | None:
