@@ -74,6 +74,9 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 # reader would take for the password, generously, since hiding too much costs only detail.
 
 
+_MASK = "***"
+
+
 def _masked(text: str) -> tuple[str, set[str]]:
     spans = sorted([*_userinfo_spans(text), *_keyword_spans(text)])
     if not spans:
@@ -86,9 +89,10 @@ def _masked(text: str) -> tuple[str, set[str]]:
             continue
         start = max(start, cursor)
         raw = text[start:end]
-        secrets.update(_forms(raw))
+        if raw.strip("'") != _MASK:
+            secrets.update(_forms(raw))
         out.append(text[cursor:start])
-        out.append("***")
+        out.append(_MASK)
         cursor = end
     out.append(text[cursor:])
     return "".join(out), secrets

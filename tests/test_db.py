@@ -51,6 +51,9 @@ def assert_clean(text: str) -> None:
 def test_redact_hides_every_password_form(value: str) -> None:
     assert_clean(redact(value))
     assert "***" in redact(value)
+    # Redacting twice (a message redacted again by the CLI) hides nothing more.
+    assert redact_text(redact(value)) == redact(value)
+    assert "127.0.0.1" in redact(value)
     assert_clean(redact_text(f"error: could not use {value} (timeout)\nnext line"))
 
 

@@ -7,8 +7,13 @@ malformed URL, and every command is run as a user runs it.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import quote
+
+import pytest
 
 from dualorm.config import Config, split_replica_urls
 from dualorm.db import connect
@@ -37,3 +42,156 @@ def test_replica_urls_keep_a_comma_inside_a_password(tmp_path: Path, database_ur
     for status in statuses:
         assert PASSWORD not in repr(status) and ENCODED not in repr(status)
         assert "a,b" not in repr(status)
+
+
+# -- every command, every way of writing the password, as a user runs it -----------------------
+
+SPEC = """id: "0001_notes"
+name: notes
+dependencies: []
+operations:
+  - create_table:
+      name: notes
+      columns:
+        - {name: id, type: bigint, primary_key: true}
+        - {name: body, type: text}
+"""
+
+MODELS = """
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+notes = sa.Table(
+    "notes",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("body", sa.Text),
+)
+"""
+
+COMMANDS = (
+    ("migrate", "status"),
+    ("migrate", "up", "--log-format", "json", "--verbose"),
+    ("migrate", "status", "--json"),
+    ("validate", "--sources", "sqlalchemy,database"),
+    ("validate", "--replicas"),
+    ("backup", "create", "--unencrypted"),
+)
+
+
+def forms(host: str, port: int | str, dbname: str) -> dict[str, str]:
+    """DATABASE_URL written three ways, each carrying PASSWORD."""
+    return {
+        "url": f"postgresql://postgres:{ENCODED}@{host}:{port}/{dbname}",
+        "keyword": (f"host={host} port={port} user=postgres dbname={dbname} password='{PASSWORD}'"),
+        "malformed": f"postgresql//postgres:{PASSWORD}@{host}:{port}/{dbname}",
+    }
+
+
+def replicas(host: str, port: int | str, dbname: str) -> str:
+    both = forms(host, port, dbname)
+    raw = f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/{dbname}"
+    return f"{both['url']},{both['keyword']},{raw}"
+
+
+def leaks(text: str | bytes) -> list[str]:
+    data = text if isinstance(text, str) else text.decode("utf-8", "replace")
+    pieces = (PASSWORD, ENCODED, ENCODED.lower(), "S3cr3t", "w,rd%", "pa:ss@")
+    return [p for p in pieces if p in data]
+
+
+def write_project(root: Path) -> Path:
+    root.mkdir(exist_ok=True)
+    (root / "pyproject.toml").write_text(
+        '[tool.dualorm]\nmigrations_dir = "migrations"\nsa_metadata = "models:metadata"\n'
+    )
+    (root / "migrations").mkdir()
+    (root / "migrations" / "0001_notes.yaml").write_text(SPEC)
+    (root / "models.py").write_text(MODELS)
+    return root
+
+
+def run_cli(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dualorm.cli", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def files_under(*folders: Path) -> dict[Path, bytes]:
+    found = {}
+    for folder in folders:
+        for path in folder.rglob("*") if folder.is_dir() else ():
+            if path.is_file() and "pgdata" not in path.parts:
+                found[path] = path.read_bytes()
+    return found
+
+
+@pytest.mark.parametrize("reachable", [True, False], ids=["real server", "unreachable port"])
+@pytest.mark.parametrize("form", ["url", "keyword", "malformed"])
+def test_no_command_shows_the_password(
+    tmp_path: Path, database_url: str, form: str, reachable: bool
+) -> None:
+    with connect(database_url) as conn:
+        host, port, dbname = conn.info.host, conn.info.port, conn.info.dbname
+    root = write_project(tmp_path / "project")
+    target = forms(host, port if reachable else 1, dbname)[form]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DUALORM_", "DATABASE_"))}
+    env.update(
+        DATABASE_URL=target,
+        DATABASE_REPLICA_URLS=replicas(host, port if reachable else 1, dbname),
+        DUALORM_BACKUP_DIR=str(tmp_path / "backups"),
+        DUALORM_DEBUG="1",
+    )
+    codes = {}
+    for command in COMMANDS:
+        done = run_cli(root, env, *command)
+        codes[" ".join(command)] = done.returncode
+        assert not leaks(done.stdout), (command, done.stdout)
+        assert not leaks(done.stderr), (command, done.stderr)
+        assert "Traceback" not in done.stderr, (command, done.stderr)
+        if not (reachable and form != "malformed"):
+            # Refused or unreachable: the message still says which server, without the password.
+            assert host in done.stderr, (command, done.stderr)
+    connects = reachable and form != "malformed"
+    if connects:
+        assert codes["migrate up --log-format json --verbose"] == 0, codes
+        assert codes["backup create --unencrypted"] == 0, codes
+        assert list((tmp_path / "backups").glob("*.json")), "no manifest written"
+    else:
+        assert set(codes.values()) == {2}, codes
+    for path, data in files_under(root / ".dualorm", tmp_path / "backups").items():
+        if path.suffix != ".dump":
+            assert not leaks(data), path
+    with connect(database_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT to_regclass('dualorm.audit') IS NOT NULL").fetchone()
+        rows = conn.execute("SELECT a::text FROM dualorm.audit a").fetchall() if exists[0] else []
+    assert bool(rows) == connects
+    for (row,) in rows:
+        assert not leaks(str(row)), row
+
+
+@pytest.mark.parametrize("form", ["url", "keyword", "malformed"])
+def test_python_api_errors_hold_no_password(tmp_path: Path, form: str) -> None:
+    import dualorm
+    from dualorm.errors import DualormError
+
+    root = write_project(tmp_path)
+    config = Config(root=root, database_url=forms("127.0.0.1", 1, "auth")[form])
+    calls = {
+        "migrate_status": lambda: dualorm.migrate_status(config),
+        "migrate_up": lambda: dualorm.migrate_up(config),
+        "create_backup": lambda: dualorm.create_backup(config=config, encrypt=False),
+        "connect": lambda: connect(str(config.database_url)),
+    }
+    for name, call in calls.items():
+        with pytest.raises(DualormError) as info:
+            call()
+        assert info.value.exit_code == 2, (name, info.value)
+        assert not leaks(str(info.value)) and not leaks(repr(info.value)), (name, info.value)
+        assert info.value.__cause__ is None or not leaks(str(info.value.__cause__)), name
