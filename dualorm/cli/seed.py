@@ -32,6 +32,10 @@ def _show(event: SeedEvent) -> None:
         _err.print(f"  {event.detail['table']}: {event.detail['count']:,} rows loaded")
     elif event.kind == "rollback_start":
         _err.print(f"rolling back {event.seed_id} ...")
+    elif event.kind == "log":
+        level = event.detail["level"]
+        prefix = "" if level == "info" else f"{level}: "
+        _write_err(f"  {event.seed_id}: {prefix}{event.detail['message']}")
 
 
 def _write_err(line: str) -> None:
@@ -65,7 +69,8 @@ def run(
     results = manager.run(environment, only=seed_id)
     table = Table("seed", "action", "ms", "rows added", title=f"seed run ({environment.value})")
     for result in results:
-        table.add_row(result.id, result.action, str(result.duration_ms), _counts(result.row_counts))
+        action = f"{result.action} ({result.reason})" if result.reason else result.action
+        table.add_row(result.id, action, str(result.duration_ms), _counts(result.row_counts))
     _out.print(table)
     for result in results:
         for label, value in result.secrets.items():
@@ -78,7 +83,7 @@ def status(
     env: EnvOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
-    """List every seed as applied, pending, changed, missing or not for the environment."""
+    """List every seed as applied, pending, changed, stale, missing or not for the environment."""
     from dualorm.cli.output import print_json
 
     manager, environment = _setup(env)
@@ -89,7 +94,8 @@ def status(
     table = Table("seed", "state", "applied at", "rows", title=f"seeds ({environment.value})")
     for line in lines:
         when = line.applied_at.isoformat(timespec="seconds") if line.applied_at else "-"
-        table.add_row(line.id, line.state, when, _counts(dict(line.row_counts)))
+        state = f"{line.state} ({line.reason})" if line.reason else line.state
+        table.add_row(line.id, state, when, _counts(dict(line.row_counts)))
     _out.print(table)
 
 

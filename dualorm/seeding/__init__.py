@@ -2,11 +2,13 @@
 
 A seed is a module under ``seeds/`` defining one :class:`Seed`; :class:`SeedManager` discovers,
 orders (dependencies first), runs, reports, rolls back and clears them, keeping its ledger in
-``dualorm.seeds``. :mod:`dualorm.seeding.bulk` holds the upsert and COPY helpers seeds use.
+``dualorm.seeds``. :mod:`dualorm.seeding.bulk` holds the upsert and COPY helpers seeds use;
+:mod:`dualorm.seeding.ledger` the seed ledger, :func:`seeded_tables` among it.
 """
 
 from dualorm.seeding.bulk import TableInfo, WriteResult, copy_rows, merge_rows, upsert
 from dualorm.seeding.discovery import SeedModule
+from dualorm.seeding.ledger import StaleTable, seeded_tables
 from dualorm.seeding.manager import (
     RollbackResult,
     SeedEvent,
@@ -27,9 +29,11 @@ __all__ = [
     "SeedModule",
     "SeedResult",
     "SeedStatus",
+    "StaleTable",
     "TableInfo",
     "WriteResult",
     "copy_rows",
     "merge_rows",
+    "seeded_tables",
     "upsert",
 ]

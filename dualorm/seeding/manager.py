@@ -15,28 +15,26 @@ from __future__ import annotations
 
 import contextlib
 import graphlib
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from psycopg.types.json import Jsonb
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from dualorm.config import Config, Environment
-from dualorm.db import connect, resolve_url, sqlalchemy_url
+from dualorm.db import connect, redact_text, resolve_url, sqlalchemy_url
 from dualorm.errors import (
     ConfirmationRequired,
     DependentsExist,
     DualormError,
-    LedgerError,
     SafetyError,
     SeedError,
 )
-from dualorm.runner import ledger
 from dualorm.runner.locks import LockWait, claim_session, command_lock
+from dualorm.seeding import ledger as seed_ledger
 from dualorm.seeding.discovery import SEED_FILE, SeedModule, closure, discover, topological
 from dualorm.seeding.seed import DjangoBinding, SeedContext
 
@@ -45,35 +43,14 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection as SAConnection
     from sqlalchemy.engine import Engine
 
-SEEDS_DDL = """
-CREATE TABLE IF NOT EXISTS dualorm.seeds (
-    id text PRIMARY KEY,
-    name text NOT NULL,
-    version text NOT NULL,
-    environment text NOT NULL,
-    checksum char(64) NOT NULL,
-    dependencies text[] NOT NULL DEFAULT '{}',
-    applied_at timestamptz NOT NULL DEFAULT now(),
-    duration_ms integer NOT NULL,
-    row_counts jsonb NOT NULL DEFAULT '{}'::jsonb
-);
-CREATE TABLE IF NOT EXISTS dualorm.seed_rows (
-    seed_id text NOT NULL,
-    table_name text NOT NULL,
-    ordinal integer NOT NULL,
-    key text[] NOT NULL
-);
-CREATE INDEX IF NOT EXISTS seed_rows_seed_id_table_name_idx
-    ON dualorm.seed_rows (seed_id, table_name);
-"""
-
 Progress = Callable[["SeedEvent"], None]
 
 
 @dataclass(frozen=True)
 class SeedEvent:
     """A progress event: ``seed_start``, ``seed_done``, ``seed_skip``, ``rows``,
-    ``rollback_start``, ``rollback_done``."""
+    ``rollback_start``, ``rollback_done``, and ``log`` (a record of the seed's ``ctx.logger``:
+    ``level``, ``message``)."""
 
     kind: str
     seed_id: str
@@ -82,19 +59,22 @@ class SeedEvent:
 
 @dataclass(frozen=True)
 class SeedResult:
-    """What ``run`` did with one seed: ``applied``, ``reapplied`` (changed) or ``skipped``."""
+    """What ``run`` did with one seed: ``applied``, ``reapplied`` (``reason`` says why: it
+    changed, or its data was gone) or ``skipped``."""
 
     id: str
     action: str
     duration_ms: int = 0
     row_counts: Mapping[str, int] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict)
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
 class SeedStatus:
-    """One line of ``status``: ``applied``, ``pending``, ``changed``, ``missing`` (applied but
-    its module is gone) or ``not-for-environment``."""
+    """One line of ``status``: ``applied``, ``pending``, ``changed``, ``stale`` (applied, but
+    its data is gone; ``reason`` says where), ``missing`` (applied but its module is gone) or
+    ``not-for-environment``."""
 
     id: str
     name: str
@@ -105,6 +85,7 @@ class SeedStatus:
     duration_ms: int | None = None
     row_counts: Mapping[str, int] = field(default_factory=dict)
     checksum: str | None = None
+    reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -117,6 +98,7 @@ class SeedStatus:
             "duration_ms": self.duration_ms,
             "row_counts": dict(self.row_counts),
             "checksum": self.checksum,
+            "reason": self.reason,
         }
 
 
@@ -138,6 +120,8 @@ class SeedManager:
             (the callback ``migrate`` takes).
         no_wait: refuse with :class:`~dualorm.errors.LockHeld` (exit 3), naming the holder,
             when another runner holds the lock, instead of waiting.
+        log_level: what a seed logs on ``ctx.logger`` at this level and up reaches
+            ``progress`` as ``log`` events (``level``, ``message``).
     """
 
     def __init__(
@@ -148,12 +132,14 @@ class SeedManager:
         progress: Progress | None = None,
         on_lock_wait: LockWait | None = None,
         no_wait: bool = False,
+        log_level: int = logging.INFO,
     ) -> None:
         self.config = config
         self._url = database_url
         self._progress = progress
         self._on_lock_wait = on_lock_wait
         self._no_wait = no_wait
+        self._log_level = log_level
 
     @property
     def database_url(self) -> str:
@@ -174,28 +160,43 @@ class SeedManager:
     ) -> list[SeedResult]:
         """Apply the seeds of ``environment`` (or ``only`` and what it needs), in order.
 
-        Applied seeds whose source is unchanged are skipped; changed ones run again (seeds
-        are idempotent). Each seed commits on its own; the first failure stops the run.
+        Applied seeds whose source is unchanged are skipped, unless they are stale (their data
+        is gone, see :func:`~dualorm.seeding.ledger.stale_tables`); changed and stale ones run
+        again (seeds are idempotent). Each seed commits on its own; the first failure stops
+        the run. A failure after earlier seeds committed is a ``DualormError`` (exit 1) naming
+        them, whatever the failing seed's error: the run changed the database.
         """
         env = environment or self.config.environment
         seeds = self.discover()
         plan = self._plan(seeds, env, only)
         with self._locked() as conn:
             self._check_label(conn, env)
-            self._ensure_ledger(conn)
-            applied = self._applied(conn)
+            seed_ledger.ensure(conn)
+            conn.commit()
+            applied = seed_ledger.applied(conn)
+            stale = seed_ledger.stale_tables(conn, {s: applied[s] for s in plan if s in applied})
+            results: list[SeedResult] = []
             with self._orm_access(conn) as (sa_connection, django):
-                results = []
                 for seed_id in plan:
                     seed = seeds[seed_id]
                     previous = applied.get(seed_id)
-                    if previous is not None and previous["checksum"] == seed.checksum:
+                    if previous is None:
+                        reason = None
+                    elif previous["checksum"] != seed.checksum:
+                        reason = "changed"
+                    elif seed_id in stale:
+                        reason = "; ".join(t.describe() for t in stale[seed_id])
+                    else:
                         self._emit("seed_skip", seed_id)
                         results.append(SeedResult(seed_id, "skipped"))
                         continue
-                    results.append(
-                        self._apply(conn, seed, env, previous is not None, sa_connection, django)
-                    )
+                    try:
+                        result = self._apply(
+                            conn, seed, env, reason, stale.get(seed_id, ()), sa_connection, django
+                        )
+                    except DualormError as exc:
+                        _raise_after_commits(exc, results)
+                    results.append(result)
         return results
 
     def _plan(
@@ -229,11 +230,13 @@ class SeedManager:
         conn: psycopg.Connection[Any],
         seed: SeedModule,
         env: Environment,
-        again: bool,
+        reason: str | None,
+        stale: Sequence[seed_ledger.StaleTable],
         sa_connection: Callable[[], SAConnection],
         django: Callable[[], DjangoBinding],
     ) -> SeedResult:
-        self._emit("seed_start", seed.id, {"name": seed.name})
+        """Run one seed in its own transaction; ``reason`` says why it runs again, if it does."""
+        self._emit("seed_start", seed.id, {"name": seed.name, "reason": reason})
         started = time.perf_counter()
         ctx = SeedContext(
             seed.id,
@@ -244,12 +247,14 @@ class SeedManager:
             progress=lambda kind, detail: self._emit(kind, seed.id, detail),
         )
         try:
-            seed.seed.execute(ctx)
-            ctx.finish()
-            self._record_rows(conn, seed.id, ctx)
+            with self._seed_logs(ctx):
+                seed_ledger.forget_rows(conn, seed.id, [t.table for t in stale if t.why != "empty"])
+                seed.seed.execute(ctx)
+                ctx.finish()
+            seed_ledger.record_rows(conn, seed.id, ctx.added)
             duration = int((time.perf_counter() - started) * 1000)
-            counts = self._row_counts(conn, seed.id)
-            self._write_ledger(conn, seed, env, duration, counts)
+            counts = seed_ledger.row_counts(conn, seed.id)
+            seed_ledger.write(conn, seed, env, duration, counts, ctx.written)
             conn.commit()
         except BaseException as exc:
             ctx.close()
@@ -259,94 +264,37 @@ class SeedManager:
             if isinstance(exc, Exception) and not isinstance(exc, DualormError):
                 raise DualormError(f"seed {seed.id} failed: {type(exc).__name__}: {exc}") from exc
             raise
-        result = SeedResult(
-            seed.id, "reapplied" if again else "applied", duration, counts, dict(ctx.secrets)
-        )
+        action = "applied" if reason is None else "reapplied"
+        result = SeedResult(seed.id, action, duration, counts, dict(ctx.secrets), reason)
         self._emit("seed_done", seed.id, {"duration_ms": duration, "row_counts": counts})
         return result
-
-    @staticmethod
-    def _record_rows(conn: psycopg.Connection[Any], seed_id: str, ctx: SeedContext) -> None:
-        if not ctx.added:
-            return
-        start = conn.execute(
-            "SELECT coalesce(max(ordinal), 0) FROM dualorm.seed_rows WHERE seed_id = %s",
-            (seed_id,),
-        ).fetchone()
-        base = int(start[0]) if start else 0
-        with (
-            conn.cursor() as cur,
-            cur.copy(
-                "COPY dualorm.seed_rows (seed_id, table_name, ordinal, key) FROM STDIN "
-                "(FORMAT binary)"
-            ) as copy,
-        ):
-            copy.set_types(["text", "text", "int4", "text[]"])
-            for ordinal, (table, keys) in enumerate(ctx.added.items(), base + 1):
-                for key in keys:
-                    copy.write_row((seed_id, table, ordinal, [str(v) for v in key]))
-
-    @staticmethod
-    def _row_counts(conn: psycopg.Connection[Any], seed_id: str) -> dict[str, int]:
-        rows = conn.execute(
-            "SELECT table_name, count(*) FROM dualorm.seed_rows WHERE seed_id = %s "
-            "GROUP BY table_name ORDER BY table_name",
-            (seed_id,),
-        ).fetchall()
-        return {str(r[0]): int(r[1]) for r in rows}
-
-    @staticmethod
-    def _write_ledger(
-        conn: psycopg.Connection[Any],
-        seed: SeedModule,
-        env: Environment,
-        duration: int,
-        counts: Mapping[str, int],
-    ) -> None:
-        with conn.cursor() as cur:
-            cur.execute(
-                "INSERT INTO dualorm.seeds (id, name, version, environment, checksum, "
-                "dependencies, duration_ms, row_counts) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, "
-                "version = EXCLUDED.version, environment = EXCLUDED.environment, "
-                "checksum = EXCLUDED.checksum, dependencies = EXCLUDED.dependencies, "
-                "applied_at = now(), duration_ms = EXCLUDED.duration_ms, "
-                "row_counts = EXCLUDED.row_counts",
-                (
-                    seed.id,
-                    seed.name,
-                    seed.version,
-                    env.value,
-                    seed.checksum,
-                    list(seed.dependencies),
-                    duration,
-                    Jsonb(dict(counts)),
-                ),
-            )
-            if cur.rowcount != 1:
-                raise LedgerError(
-                    f"writing the ledger row of seed {seed.id} touched {cur.rowcount} rows"
-                )
 
     # -- status ----------------------------------------------------------------------------
 
     def status(self, environment: Environment | None = None) -> list[SeedStatus]:
-        """Report every seed: applied, pending, changed since applied, missing, or not for
+        """Report every seed: applied, pending, changed since applied, stale (applied, but
+        its data is gone: ``seed run`` applies it again), missing, or not for
         ``environment``. Reads only; takes no lock."""
         env = environment or self.config.environment
         seeds = self.discover()
         with contextlib.closing(connect(self.database_url)) as conn:
-            applied = self._applied(conn) if _has_ledger(conn) else {}
+            applied = seed_ledger.applied(conn)
+            stale = seed_ledger.stale_tables(conn, applied)
             conn.rollback()
         lines = []
         for seed_id in topological(seeds):
             seed = seeds[seed_id]
             row = applied.get(seed_id)
-            if row is not None:
-                state = "applied" if row["checksum"] == seed.checksum else "changed"
-            else:
+            reason = None
+            if row is None:
                 state = "pending" if seed.runs_in(env) else "not-for-environment"
-            lines.append(_status(seed_id, seed.name, state, seed, row))
+            elif row["checksum"] != seed.checksum:
+                state = "changed"
+            elif seed_id in stale:
+                state, reason = "stale", "; ".join(t.describe() for t in stale[seed_id])
+            else:
+                state = "applied"
+            lines.append(_status(seed_id, seed.name, state, seed, row, reason))
         for seed_id in sorted(set(applied) - set(seeds)):
             row = applied[seed_id]
             lines.append(_status(seed_id, str(row["name"]), "missing", None, row))
@@ -375,7 +323,7 @@ class SeedManager:
             )
         with self._locked() as conn:
             self._check_label(conn, env)
-            applied = self._applied(conn) if _has_ledger(conn) else {}
+            applied = seed_ledger.applied(conn)
             if seed_id not in applied:
                 raise SeedError(f"seed {seed_id!r} is not applied")
             order = _applied_order(applied)
@@ -399,7 +347,7 @@ class SeedManager:
         seeds = discover(self.config.seeds_path)
         with self._locked() as conn:
             self._check_label(conn, environment)
-            applied = self._applied(conn) if _has_ledger(conn) else {}
+            applied = seed_ledger.applied(conn)
             targets = list(reversed(_applied_order(applied)))
             return self._remove(conn, seeds, environment, targets)
 
@@ -419,17 +367,19 @@ class SeedManager:
                         seed_id, env, conn, sa_connection=sa_connection, django=django
                     )
                     try:
-                        before = _counts(conn, seed_id)
-                        if seed_id in seeds:
-                            seeds[seed_id].seed.rollback(ctx)
-                        else:
-                            ctx.remove_added()
-                        ctx.finish()
+                        with self._seed_logs(ctx):
+                            if seed_id in seeds:
+                                seeds[seed_id].seed.rollback(ctx)
+                            else:
+                                ctx.remove_added()
+                            ctx.finish()
                     finally:
                         ctx.close()
-                    removed[seed_id] = before
-                    _forget(conn, seed_id)
-                    self._emit("rollback_done", seed_id, {"row_counts": before})
+                    # The rows deleted, not the ledger's counts: rows deleted by hand since,
+                    # or a table dropped since, are not reported as removed.
+                    removed[seed_id] = dict(ctx.removed)
+                    seed_ledger.forget(conn, seed_id)
+                    self._emit("rollback_done", seed_id, {"row_counts": removed[seed_id]})
                 conn.commit()
             except BaseException:
                 conn.rollback()
@@ -477,24 +427,6 @@ class SeedManager:
         finally:
             conn.rollback()
 
-    @staticmethod
-    def _ensure_ledger(conn: psycopg.Connection[Any]) -> None:
-        ledger.ensure_ledger(conn)
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ledger.ADVISORY_LOCK_KEY + 1,))
-        conn.execute(SEEDS_DDL)
-        conn.commit()
-
-    @staticmethod
-    def _applied(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]]:
-        from psycopg.rows import dict_row
-
-        with conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(
-                "SELECT id, name, checksum, dependencies, applied_at, duration_ms, row_counts "
-                "FROM dualorm.seeds ORDER BY applied_at, id"
-            )
-            return {str(r["id"]): r for r in cur.fetchall()}
-
     @contextlib.contextmanager
     def _orm_access(
         self, conn: psycopg.Connection[Any]
@@ -535,14 +467,69 @@ class SeedManager:
             if engine is not None:
                 engine.dispose(close=False)
 
+    @contextlib.contextmanager
+    def _seed_logs(self, ctx: SeedContext) -> Iterator[None]:
+        """Hand what the seed logs on ``ctx.logger`` (``log_level`` and up) to ``progress``
+        as ``log`` events while it runs; the records still reach any handler configured above.
+        """
+        if self._progress is None:
+            yield
+            return
+        logger = ctx.logger
+        handler = _EventHandler(
+            lambda level, text: self._emit("log", ctx.seed_id, {"level": level, "message": text})
+        )
+        handler.setLevel(self._log_level)
+        level = logger.level
+        # Unconfigured, the logger inherits the root's WARNING and drops INFO records before
+        # any handler sees them.
+        if logger.getEffectiveLevel() > self._log_level:
+            logger.setLevel(self._log_level)
+        logger.addHandler(handler)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+
     def _emit(self, kind: str, seed_id: str, detail: Mapping[str, Any] | None = None) -> None:
         if self._progress is not None:
             self._progress(SeedEvent(kind, seed_id, dict(detail or {})))
 
 
-def _has_ledger(conn: psycopg.Connection[Any]) -> bool:
-    row = conn.execute("SELECT to_regclass('dualorm.seeds') IS NOT NULL").fetchone()
-    return bool(row and row[0])
+class _EventHandler(logging.Handler):
+    """A logging handler that passes each record, as ``(level, text)``, to a callback."""
+
+    def __init__(self, send: Callable[[str, str], None]) -> None:
+        super().__init__()
+        self._send = send
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._send(record.levelname.lower(), redact_text(self.format(record)))
+        except Exception:
+            self.handleError(record)
+
+
+def _raise_after_commits(error: DualormError, results: Sequence[SeedResult]) -> NoReturn:
+    """Re-raise ``error``; once earlier seeds of the run committed, as a failure naming them.
+
+    Bad input in a later seed is not "nothing changed" (exit 2) when earlier seeds committed.
+    """
+    committed = [r for r in results if r.action != "skipped"]
+    if not committed:
+        raise error
+    done = ", ".join(
+        f"{r.id} ({r.action}"
+        + "".join(f", {table}={n}" for table, n in sorted(r.row_counts.items()))
+        + ")"
+        for r in committed
+    )
+    raise DualormError(
+        f"{error}; committed before it failed, and kept: {done}; "
+        "fix the failing seed and run `dualorm seed run` again"
+    ) from error
 
 
 def _applied_order(applied: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -572,34 +559,19 @@ def _dependents(applied: Mapping[str, Mapping[str, Any]], target: str) -> set[st
     return found
 
 
-def _counts(conn: psycopg.Connection[Any], seed_id: str) -> dict[str, int]:
-    rows = conn.execute(
-        "SELECT table_name, count(*) FROM dualorm.seed_rows WHERE seed_id = %s "
-        "GROUP BY table_name ORDER BY table_name",
-        (seed_id,),
-    ).fetchall()
-    return {str(r[0]): int(r[1]) for r in rows}
-
-
-def _forget(conn: psycopg.Connection[Any], seed_id: str) -> None:
-    conn.execute("DELETE FROM dualorm.seed_rows WHERE seed_id = %s", (seed_id,))
-    with conn.cursor() as cur:
-        cur.execute("DELETE FROM dualorm.seeds WHERE id = %s", (seed_id,))
-        if cur.rowcount != 1:
-            raise LedgerError(f"removing the ledger row of seed {seed_id} touched {cur.rowcount}")
-
-
 def _status(
     seed_id: str,
     name: str,
     state: str,
     seed: SeedModule | None,
     row: Mapping[str, Any] | None,
+    reason: str | None = None,
 ) -> SeedStatus:
     return SeedStatus(
         id=seed_id,
         name=name,
         state=state,
+        reason=reason,
         environments=tuple(sorted(e.value for e in seed.environments)) if seed else (),
         dependencies=seed.dependencies if seed else tuple(row["dependencies"] if row else ()),
         applied_at=row["applied_at"] if row else None,

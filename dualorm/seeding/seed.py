@@ -80,7 +80,9 @@ class SeedContext:
         seed_id: the id of the running seed.
         environment: the environment of this run (equal to the database's label).
         connection: the psycopg connection; its open transaction is the seed's.
-        logger: a ``logging.Logger`` named ``dualorm.seeds.<id>``.
+        logger: a ``logging.Logger`` named ``dualorm.seeds.<id>``; while the seed runs, its
+            records (INFO and up by default) reach the manager's ``progress`` as ``log``
+            events, which ``dualorm seed`` prints on stderr.
         secrets: values to show the operator once (a generated password); never logged
             and never written to the ledger.
     """
@@ -106,7 +108,10 @@ class SeedContext:
         self._session: Session | None = None
         self._django_bound: DjangoBinding | None = None
         self._added: dict[str, list[tuple[Any, ...]]] = {}
+        self._written: set[str] = set()
         self._tables: dict[str, bulk.TableInfo] = {}
+        self.removed: dict[str, int] = {}
+        """The rows :meth:`remove_added` actually deleted, per table."""
 
     # -- the bulk helpers ------------------------------------------------------------------
 
@@ -129,7 +134,7 @@ class SeedContext:
         """Insert ``rows`` by natural ``key`` (see :func:`dualorm.seeding.bulk.upsert`)."""
         self._flush_orms()
         result = bulk.upsert(self.connection, self.table(table), rows, key=key, update=update)
-        self.record_added(table, result.inserted)
+        self._wrote(result)
         return result
 
     def copy(
@@ -153,13 +158,22 @@ class SeedContext:
         result = bulk.merge_rows(
             self.connection, info, columns, rows, format=format, progress=progress
         )
-        self.record_added(table, result.inserted)
+        self._wrote(result)
         return result
+
+    def _wrote(self, result: bulk.WriteResult) -> None:
+        self.record_added(result.table.qualified, result.inserted)
+        if result.rows_in:
+            # Rows found already there count too: the seed's data lives in this table.
+            self._written.add(result.table.qualified)
 
     def record_added(self, table: str, keys: Iterable[Sequence[Any]]) -> None:
         """Record rows the seed added to ``table`` by primary key, for rollback and counts."""
         schema, name = bulk.split_name(table)
-        self._added.setdefault(f"{schema}.{name}", []).extend(tuple(k) for k in keys)
+        rows = [tuple(k) for k in keys]
+        self._added.setdefault(f"{schema}.{name}", []).extend(rows)
+        if rows:
+            self._written.add(f"{schema}.{name}")
 
     def report_secret(self, label: str, value: str) -> None:
         """Hand ``value`` to the operator once (the CLI prints it); it is never stored."""
@@ -234,8 +248,19 @@ class SeedContext:
     def added(self) -> Mapping[str, list[tuple[Any, ...]]]:
         return self._added
 
+    @property
+    def written(self) -> frozenset[str]:
+        """The tables this seed wrote rows into (added, updated or found already there)."""
+        return frozenset(self._written)
+
     def remove_added(self) -> dict[str, int]:
-        """Delete the rows this seed recorded as added, children first; return counts."""
+        """Delete the rows this seed recorded as added, children first.
+
+        Returns the rows actually deleted per table (also added to :attr:`removed`): rows
+        deleted since by someone else, or a table dropped since, count zero.
+        """
+        from dualorm.seeding.ledger import table_or_none
+
         self._flush_orms()
         tables = self.connection.execute(
             "SELECT table_name, max(ordinal) FROM dualorm.seed_rows WHERE seed_id = %s "
@@ -244,23 +269,21 @@ class SeedContext:
         ).fetchall()
         removed: dict[str, int] = {}
         for table_name, _ordinal in tables:
-            info = self.table(str(table_name))
-            removed[info.qualified] = self._delete_recorded(info)
+            info = table_or_none(self.connection, str(table_name))
+            deleted = 0 if info is None else self._delete_recorded(info)
+            removed[str(table_name)] = deleted
+            self.removed[str(table_name)] = self.removed.get(str(table_name), 0) + deleted
         return removed
 
     def _delete_recorded(self, info: bulk.TableInfo) -> int:
+        from dualorm.seeding.ledger import key_match
+
         if not info.primary_key:
             raise SeedError(f"table {info.qualified} has no primary key; cannot roll back")
-        match = sql.SQL(" AND ").join(
-            sql.SQL("t.{} = r.key[{}]::{}").format(
-                sql.Identifier(column), sql.Literal(number), sql.SQL(info.type_names[column])
-            )
-            for number, column in enumerate(info.primary_key, 1)
-        )
         statement = sql.SQL(
             "DELETE FROM {} AS t USING dualorm.seed_rows AS r "
             "WHERE r.seed_id = %s AND r.table_name = %s AND {}"
-        ).format(info.ident, match)
+        ).format(info.ident, key_match(info))
         with self.connection.cursor() as cur:
             cur.execute(statement, (self.seed_id, info.qualified))
             return cur.rowcount
