@@ -157,6 +157,7 @@ def test_a_seed_whose_table_migrate_down_dropped_is_stale_and_run_applies_it_aga
     code, out, err = cli(capsys, "seed", "run")
     assert code == 0, err
     assert "reapplied" in out
+    assert "seeding 0001_good again (its rows in public.t are gone)" in err
     assert labels(url) == ["a", "b", "c"]
     assert states(capsys) == {"0001_good": ("applied", None)}
     # The ledger forgot the keys of the rows that were gone: counts and rollback are exact.

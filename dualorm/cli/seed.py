@@ -27,7 +27,8 @@ _out = Console(highlight=False)
 
 def _show(event: SeedEvent) -> None:
     if event.kind == "seed_start":
-        _err.print(f"seeding {event.seed_id} ...")
+        again = f" again ({event.detail['reason']})" if event.detail.get("reason") else ""
+        _write_err(f"seeding {event.seed_id}{again} ...")
     elif event.kind == "rows":
         _err.print(f"  {event.detail['table']}: {event.detail['count']:,} rows loaded")
     elif event.kind == "rollback_start":
