@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dualorm.emit.alembic import alembic_renderer, render, render_revision, sa_type
@@ -107,3 +109,115 @@ def test_irreversible_downgrade_raises_when_run() -> None:
     exec(compile(render_revision(_migration(RunSQL("SELECT 1")), "x.yaml"), "r", "exec"), namespace)
     with pytest.raises(IrreversibleError, match="0009_x cannot be rolled back"):
         namespace["downgrade"]()  # type: ignore[operator]
+
+
+# -- SQL text reaches PostgreSQL byte for byte -------------------------------------------------
+
+TEXT_SPEC = """\
+id: "0001_text"
+name: SQL text with colons and percent signs
+dependencies: []
+operations:
+  - create_table:
+      name: notes
+      columns:
+        - {name: id, type: bigint, primary_key: true}
+        - {name: v, type: text}
+        - {name: d, type: text, server_default: "'a:b%'"}
+        - {name: n, type: integer}
+        - {name: g, type: text, generated: "v || ' :g% \\\\:h'"}
+      checks:
+        - {name: notes_v_check, expression: "v <> 'no :way%'"}
+      indexes:
+        - {name: notes_v_idx, columns: [v], where: "v <> ':w%'"}
+        - {name: notes_expr_idx, columns: ["(v || ':k%')"]}
+  - add_column: {table: notes, name: e, type: text, server_default: "'hello :world 100%'"}
+  - alter_column:
+      table: notes
+      name: n
+      type: text
+      using: "n::text || ':u%'"
+      server_default: "'x :y%'"
+  - add_check: {table: notes, name: notes_e_check, expression: "e <> 'z :c%'"}
+  - run_sql:
+      sql: |
+        INSERT INTO notes (id, v) VALUES
+          (1, 'hello :world'), (2, '100%'), (3, 'a\\:b'), (4, 'e:f::g %% %s :1')
+"""
+
+TEXT_ROWS = [
+    (1, "hello :world"),
+    (2, "100%"),
+    (3, "a\\:b"),
+    (4, "e:f::g %% %s :1"),
+]
+
+
+def _text_facts(url: str) -> dict[str, object]:
+    from dualorm.db import connection
+
+    with connection(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT id, v, d, n, e, g FROM notes ORDER BY id").fetchall()
+        defaults = conn.execute(
+            "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d"
+            " JOIN pg_attribute a ON (a.attrelid, a.attnum) = (d.adrelid, d.adnum)"
+            " WHERE d.adrelid = 'notes'::regclass ORDER BY 1"
+        ).fetchall()
+        checks = conn.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = 'notes'::regclass AND contype = 'c' ORDER BY 1"
+        ).fetchall()
+        indexes = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'notes' ORDER BY 1"
+        ).fetchall()
+    return {"rows": rows, "defaults": defaults, "checks": checks, "indexes": indexes}
+
+
+def test_sql_text_is_not_rewritten_by_any_tool(tmp_path: Path, admin_url: str) -> None:
+    """``:word``, ``\\:``, ``%`` and ``%%`` arrive as written through Alembic, Django and dualorm.
+
+    SQLAlchemy's ``text()`` reads ``:world`` as a bind parameter (the upgrade failed, or the
+    default became ``'hello NULL'``) and Alembic's renderer wrote ``'100%'`` as ``'100%%'``.
+    """
+    from dualorm.api import migrate_up
+    from dualorm.config import Config
+    from dualorm.django_setup import setup
+    from dualorm.spec.load import load_specs
+    from dualorm.testing import scratch_database
+    from tests.parity import emit
+
+    specs = tmp_path / "project" / "migrations"
+    specs.mkdir(parents=True)
+    (specs / "0001_text.yaml").write_text(TEXT_SPEC, encoding="utf-8")
+    (migration,) = load_specs(specs)
+    setup(offline=True)
+    emitted = emit(migration.operations, tmp_path / "emitted")
+    with (
+        scratch_database(admin_url) as via_alembic,
+        scratch_database(admin_url) as via_django,
+        scratch_database(admin_url) as via_dualorm,
+    ):
+        emitted.upgrade(via_alembic, via_django)
+        migrate_up(Config(root=specs.parent, migrations_dir="migrations", database_url=via_dualorm))
+        facts = {url: _text_facts(url) for url in (via_alembic, via_django, via_dualorm)}
+    alembic_facts = facts[via_alembic]
+    rows = alembic_facts["rows"]
+    assert [row[:2] for row in rows] == TEXT_ROWS  # type: ignore[attr-defined]
+    assert {row[2:5] for row in rows} == {("a:b%", "x :y%", "hello :world 100%")}  # type: ignore[attr-defined]
+    assert [row[5] for row in rows] == [f"{v} :g% \\:h" for _, v in TEXT_ROWS]  # type: ignore[attr-defined]
+    checks = dict(alembic_facts["checks"])  # type: ignore[call-overload]
+    assert "'no :way%'" in checks["notes_v_check"]
+    assert "'z :c%'" in checks["notes_e_check"]
+    indexes = dict(alembic_facts["indexes"])  # type: ignore[call-overload]
+    assert "':w%'" in indexes["notes_v_idx"]
+    assert "':k%'" in indexes["notes_expr_idx"]
+    assert facts[via_django] == alembic_facts
+    assert facts[via_dualorm] == alembic_facts
+
+
+def test_colons_are_escaped_once_per_reading() -> None:
+    """A revision's source escapes exactly the colons SQLAlchemy's text() would read."""
+    text, _ = render(RunSQL("SELECT 'a :b', x::text, 'c\\:d', ':', 'e:f', '100%'"))
+    assert text == "op.execute(\"SELECT 'a \\\\:b', x::text, 'c\\\\\\\\:d', ':', 'e:f', '100%'\")"
+    text, _ = render(AddColumn("t", Column("c", "text", default="'hello :world 100%'")))
+    assert "server_default=sa.text(\"'hello \\\\:world 100%'\")" in text

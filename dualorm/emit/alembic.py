@@ -11,6 +11,15 @@ SQL that no ``op.*`` call expresses (``VALIDATE CONSTRAINT``, ``run_sql``, and a
 SQLAlchemy has no class for) is taken from :mod:`dualorm.emit.sql` and passed to
 ``op.execute``: the statements the runner executes, word for word.
 
+Word for word means what reaches PostgreSQL, not what the revision's source says: Alembic
+wraps SQL text in ``sa.text()``, which reads ``:word`` as a bind parameter (a missing value
+fails the upgrade; inside DDL it becomes ``NULL``) and unescapes ``\\:``. Every SQL text is
+therefore written with those colons escaped (:func:`_verbatim`), once for each time
+SQLAlchemy will read it: once for ``op.execute`` and the ``sa.text`` written here, twice for
+an expression Alembic's renderer compiles first. Percent signs are left alone: the renderer
+compiles without doubling them, and SQLAlchemy's doubling at run time is undone by the
+driver.
+
 ``run_python`` operations call :func:`run_python`, which hands the named function the
 psycopg connection under ``op.get_bind()``, inside the revision's transaction.
 """
@@ -18,6 +27,7 @@ psycopg connection under ``op.get_bind()``, inside the revision's transaction.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -189,7 +199,10 @@ def _mappable(columns: Iterable[Column]) -> bool:
 
 
 def _context() -> AutogenContext:
-    migration_context = MigrationContext.configure(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
+    # A "named" paramstyle: Alembic's renderer compiles expressions with this dialect, and
+    # the default (pyformat) one would write every % of them doubled into the revision.
+    dialect = postgresql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
+    migration_context = MigrationContext.configure(dialect=dialect)
     return AutogenContext(
         migration_context,
         opts={
@@ -200,6 +213,24 @@ def _context() -> AutogenContext:
             "user_module_prefix": None,
         },
     )
+
+
+# A colon SQLAlchemy's TextClause reads specially: ``:word`` (a bind parameter) unless a word
+# character, a colon or a backslash comes before, and ``\:word`` (unescaped to ``:word``);
+# either only when no word character or colon follows. Mirrors sqlalchemy.sql.compiler's
+# BIND_PARAMS and BIND_PARAMS_ESC.
+_TEXT_COLON = re.compile(r"(?<=\\):(?=\w*(?![:\w]))|(?<![:\w\\]):(?=\w+(?![:\w]))")
+
+
+def _verbatim(sql: str) -> str:
+    """Return ``sql`` spelled so that ``sa.text()`` of it compiles back to exactly ``sql``."""
+    return _TEXT_COLON.sub(r"\\:", sql)
+
+
+def _rendered_text(sql: str) -> sa.TextClause:
+    """Return the ``sa.text()`` of an expression Alembic's renderer compiles into the revision
+    as ``sa.text(...)``: read once when rendering, once when the revision runs."""
+    return sa.text(_verbatim(_verbatim(sql)))
 
 
 def _alembic_ops(items: Sequence[ops.MigrateOperation]) -> Rendered:
@@ -228,12 +259,12 @@ def _sa_column(column: Column, *, autoincrement: bool = True) -> sa.Column[Any]:
     if column.identity is not None:
         args.append(sa.Identity(always=column.identity is Identity.ALWAYS))
     if column.generated is not None:
-        args.append(sa.Computed(column.generated, persisted=True))
+        args.append(sa.Computed(_rendered_text(column.generated), persisted=True))
     kw: dict[str, Any] = {"nullable": column.nullable}
     if not autoincrement:
         kw["autoincrement"] = False
     if column.default is not None:
-        kw["server_default"] = sa.text(column.default)
+        kw["server_default"] = _rendered_text(column.default)
     if column.comment is not None:
         kw["comment"] = column.comment
     return sa.Column(column.name, type_, *args, **kw)
@@ -290,7 +321,7 @@ def _build_sa_table(t: Table, serial: str | None) -> sa.Table:
     for u in t.uniques:
         items.append(sa.UniqueConstraint(*u.columns, name=conv(u.name), deferrable=u.deferrable))
     for c in t.checks:
-        items.append(sa.CheckConstraint(c.expression, name=conv(c.name)))
+        items.append(sa.CheckConstraint(_rendered_text(c.expression), name=conv(c.name)))
     schema_name = None if t.schema == DEFAULT_SCHEMA else t.schema
     return sa.Table(t.name, sa.MetaData(), *items, schema=schema_name, comment=t.comment)
 
@@ -298,22 +329,24 @@ def _build_sa_table(t: Table, serial: str | None) -> sa.Table:
 def _index_elements(index: Index) -> list[Any]:
     # Index.columns holds column names or expressions, as in the SQL emitter; a key with an
     # operator class or an ordering is written as the SQL emitter's text of the whole key.
+    # Alembic writes an expression key as sa.literal_column(), which SQLAlchemy does not
+    # parse when the revision runs: the text is read only once, when rendering.
     out: list[Any] = []
     keys = zip(index.columns, index_opclasses(index), index_orders(index), strict=True)
     for c, opclass, order in keys:
         if order or opclass:
-            out.append(sa.text(sql_emit.index_key(c, opclass, order)))
+            out.append(sa.text(_verbatim(sql_emit.index_key(c, opclass, order))))
         elif c and all(ch.isalnum() or ch in "_$" for ch in c):
             out.append(c)
         else:
-            out.append(sa.text(c))
+            out.append(sa.text(_verbatim(c)))
     return out
 
 
 def _create_index_op(table: str, index: Index, concurrently: bool) -> ops.CreateIndexOp:
     kw: dict[str, Any] = {}
     if index.where is not None:
-        kw["postgresql_where"] = sa.text(index.where)
+        kw["postgresql_where"] = _rendered_text(index.where)
     if index.method != "btree":
         kw["postgresql_using"] = index.method
     if index.include:
@@ -337,7 +370,8 @@ def _autocommit(rendered: Rendered) -> Rendered:
 
 def _execute(operation: Operation) -> Rendered:
     """Render ``operation`` as ``op.execute`` calls with the shared SQL emitter's statements."""
-    lines = [f"op.execute({string_literal(s)})" for s in sql_emit.statements(operation)]
+    statements = sql_emit.statements(operation)
+    lines = [f"op.execute({string_literal(_verbatim(s))})" for s in statements]
     return "\n".join(lines), frozenset()
 
 
@@ -392,12 +426,14 @@ def _alter(table: str, column: str, lines: list[str]) -> str:
 
 
 def _server_default(expression: str | None) -> str:
-    return "None" if expression is None else f"sa.text({expression!r})"
+    return "None" if expression is None else f"sa.text({_verbatim(expression)!r})"
 
 
 @alembic_renderer.register(AlterColumn)
 def _alter_column(op: AlterColumn) -> Rendered:
-    if not _mappable([op.from_, op.to]):
+    # Alembic pastes postgresql_using into its ALTER statement as is, and SQLAlchemy then hands
+    # that statement to the driver with parameters, which reads a lone % as a placeholder.
+    if not _mappable([op.from_, op.to]) or (op.using is not None and "%" in op.using):
         return _execute(op)
     context = _context()
     old_type = sa_type(op.from_.type)
@@ -525,7 +561,7 @@ def _add_check(op: AddCheck) -> Rendered:
             ops.CreateCheckConstraintOp(
                 conv(op.constraint.name),
                 _name_of(op.table),
-                op.constraint.expression,
+                _rendered_text(op.constraint.expression),
                 schema=_schema_of(op.table),
                 **kw,
             )
