@@ -714,9 +714,7 @@ def render(op: Operation, ctx: StateContext) -> Rendered:
 
 def _non_atomic(migration: Migration) -> bool:
     # PostgreSQL refuses CREATE/DROP INDEX CONCURRENTLY inside a transaction block.
-    return any(
-        isinstance(op, CreateIndex | DropIndex) and op.concurrently for op in migration.operations
-    )
+    return any(not op.transactional for op in migration.operations)
 
 
 def render_migration(

@@ -367,9 +367,8 @@ def migration_steps(migration: Migration, direction: Direction = "up") -> list[S
         if isinstance(op, RunPython):
             steps.append(Step(operation=op, python=op.function))
             continue
-        concurrent = isinstance(op, CreateIndex | DropIndex) and op.concurrently
         steps.extend(
-            Step(operation=op, sql=sql, transactional=not concurrent) for sql in statements(op)
+            Step(operation=op, sql=sql, transactional=op.transactional) for sql in statements(op)
         )
     return steps
 

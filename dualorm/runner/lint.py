@@ -28,7 +28,7 @@ from typing import Any
 from dualorm.runner.impact import Action, Hazard, Impact, Lock, impacts
 from dualorm.schema import Schema, as_key
 from dualorm.spec.model import Migration
-from dualorm.spec.ops import CreateIndex, DropIndex, Operation, RunPython, RunSQL
+from dualorm.spec.ops import Operation
 
 
 class Severity(enum.StrEnum):
@@ -250,7 +250,7 @@ def _lock_timeout(op: Operation, ctx: Context) -> str | None:
 
 
 def _raw_sql(op: Operation, ctx: Context) -> str | None:
-    if isinstance(op, RunSQL | RunPython):
+    if op.opaque:
         return f"{op.describe()} cannot be checked by the lint"
     return None
 
@@ -269,8 +269,7 @@ def _destructive(op: Operation, ctx: Context) -> str | None:
 
 
 def _concurrent_not_alone(op: Operation, ctx: Context) -> str | None:
-    concurrent = isinstance(op, CreateIndex | DropIndex) and op.concurrently
-    if concurrent and len(ctx.migration.operations) > 1:
+    if not op.transactional and len(ctx.migration.operations) > 1:
         return "a concurrent index build must be the only operation of its migration"
     return None
 

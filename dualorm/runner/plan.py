@@ -239,9 +239,8 @@ def plan_migrations(
         for op in migration.operations:
             locks = impacts(op, state)
             touched.update(i.table for i in locks)
-            concurrent = bool(getattr(op, "concurrently", False))
             for sql in statements(op):
-                rows.append((sql, op.describe(), not concurrent, locks))
+                rows.append((sql, op.describe(), op.transactional, locks))
             state = op.apply(state)
         planned.append((migration, rows, findings))
     sizes = table_sizes(conn, touched)

@@ -166,12 +166,11 @@ class RehearsalSink(DatabaseSink):
 
     def execute_alone(self, step: Step, planned: Planned) -> float | None:
         from dualorm.emit.sql import statements
-        from dualorm.spec.ops import CreateIndex, DropIndex
 
         op = step.operation
-        if not isinstance(op, CreateIndex | DropIndex):
+        if op.transactional:
             return self._observed(step, planned, None)
-        blocking = replace(op, concurrently=False)
+        blocking = op.transactional_form()
         total = 0.0
         for sql in statements(blocking):
             took = self._observed(

@@ -316,9 +316,8 @@ class DatabaseSink:
     ) -> tuple[Sequence[Step], LedgerWrite] | None:
         """The steps and ledger write of one batched transaction, or ``None`` if it cannot be."""
         from dualorm.runner.record import ledger_write
-        from dualorm.spec.ops import RunSQL
 
-        if any(s.sql is None or isinstance(s.operation, RunSQL) for s in steps):
+        if any(s.sql is None or s.operation.opaque for s in steps):
             return None
         write = ledger_write(
             planned.migration,

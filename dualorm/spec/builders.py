@@ -1,19 +1,21 @@
 """The per-operation builders of change specs: one YAML operation -> one :class:`Operation`.
 
-Each operation key a spec may use (``create_table``, ``drop_column``, ``run_sql`` ...) is
-registered here with its required and optional fields and a builder that reads its mapping
+The operation keys a spec may use (``create_table``, ``drop_column``, ``run_sql`` ...) are the
+names the operation classes register themselves with (:func:`~dualorm.spec.ops.operation_kinds`).
+Each class gets a builder here, with its required and optional fields, that reads its mapping
 through a :class:`~dualorm.spec.reader.Reader` and resolves it against the schema the earlier
-operations produced (a drop gets the full object it drops). :func:`read_operation` dispatches
-one operation node, suggests the nearest key for an unknown one and attaches its line and
-acknowledgements; :func:`operation_names` lists the keys. The spec header, the dependency
-graph and the directory driver live in :mod:`dualorm.spec.load`.
+operations produced (a drop gets the full object it drops). :func:`read_operation` maps a key
+to its class through the registry, suggests the nearest key for an unknown one and attaches
+the operation's line and acknowledgements; :func:`operation_names` lists the keys. The spec
+header, the dependency graph and the directory driver live in :mod:`dualorm.spec.load`.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -41,6 +43,7 @@ from dualorm.spec.ops import (
     RunSQL,
     ValidateConstraint,
     find_constraint,
+    operation_kinds,
 )
 from dualorm.spec.reader import (
     COLUMN_FIELDS,
@@ -57,27 +60,32 @@ from dualorm.spec.reader import (
 from dualorm.spec.sqlcheck import run_sql_statements
 
 Builder = Callable[[Reader, yaml.Node, Schema, str], Operation]
-_BUILDERS: dict[str, tuple[Builder, tuple[str, ...], tuple[str, ...]]] = {}
+Entry = tuple[Builder, tuple[str, ...], tuple[str, ...]]
+"""A builder with the required and the optional fields of its operation's mapping."""
+
+_READERS: dict[type[Operation], Entry] = {}
 
 
 def _builder(
-    key: str, required: tuple[str, ...], optional: tuple[str, ...] = ()
+    kind: type[Operation], required: tuple[str, ...], optional: tuple[str, ...] = ()
 ) -> Callable[[Callable[[Reader, Fields, Schema, str], Operation]], None]:
-    """Register how the operation ``key`` is read: its required and optional fields."""
+    """Register how the operation class ``kind`` is read: its required and optional fields."""
 
     def decorate(function: Callable[[Reader, Fields, Schema, str], Operation]) -> None:
         def build(reader: Reader, node: yaml.Node, schema: Schema, what: str) -> Operation:
             fields = reader.fields(node, what, required, (*optional, "acknowledge"))
             return function(reader, fields, schema, what)
 
-        _BUILDERS[key] = (build, required, optional)
+        if kind in _READERS:
+            raise TypeError(f"{kind.__name__} has two builders")
+        _READERS[kind] = (build, required, optional)
 
     return decorate
 
 
 def operation_names() -> list[str]:
     """Return the operation keys a spec may use, sorted."""
-    return sorted(_BUILDERS)
+    return sorted(operation_kinds())
 
 
 def _table_of(reader: Reader, f: Fields, schema: Schema, key: str = "table") -> str:
@@ -96,7 +104,7 @@ def _table_name(reader: Reader, f: Fields) -> str:
 
 
 @_builder(
-    "create_table",
+    CreateTable,
     ("name", "columns"),
     ("schema", "comment", "primary_key", "uniques", "checks", "foreign_keys", "indexes"),
 )
@@ -190,7 +198,7 @@ def _primary_key(
     return PrimaryKey(pk_name, columns)
 
 
-@_builder("drop_table", ("name",), ("schema",))
+@_builder(DropTable, ("name",), ("schema",))
 def _drop_table(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     name = _table_name(reader, f)
     found = schema.get(name)
@@ -199,12 +207,12 @@ def _drop_table(reader: Reader, f: Fields, schema: Schema, what: str) -> Operati
     return DropTable(found)
 
 
-@_builder("rename_table", ("name", "new_name"), ("schema",))
+@_builder(RenameTable, ("name", "new_name"), ("schema",))
 def _rename_table(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     return RenameTable(_table_name(reader, f), reader.name(f.entries["new_name"], "new_name"))
 
 
-@_builder("add_column", ("table", "name", "type"), COLUMN_FIELDS)
+@_builder(AddColumn, ("table", "name", "type"), COLUMN_FIELDS)
 def _add_column(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     table_name = _table_of(reader, f, schema)
     column_node = yaml.MappingNode(
@@ -227,13 +235,13 @@ def _existing_column(reader: Reader, f: Fields, schema: Schema) -> tuple[str, An
     return table_name, column
 
 
-@_builder("drop_column", ("table", "name"))
+@_builder(DropColumn, ("table", "name"))
 def _drop_column(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     return DropColumn(*_existing_column(reader, f, schema))
 
 
 @_builder(
-    "alter_column",
+    AlterColumn,
     ("table", "name"),
     ("type", "using", "reverse_using", "nullable", "server_default", "comment"),
 )
@@ -274,14 +282,14 @@ def _alter_column(reader: Reader, f: Fields, schema: Schema, what: str) -> Opera
     )
 
 
-@_builder("rename_column", ("table", "name", "new_name"))
+@_builder(RenameColumn, ("table", "name", "new_name"))
 def _rename_column(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     table_name, column = _existing_column(reader, f, schema)
     return RenameColumn(table_name, column.name, reader.name(f.entries["new_name"], "new_name"))
 
 
 @_builder(
-    "create_index",
+    CreateIndex,
     ("table", "columns"),
     ("name", "unique", "where", "method", "include", "concurrently"),
 )
@@ -300,7 +308,7 @@ def _create_index(reader: Reader, f: Fields, schema: Schema, what: str) -> Opera
     return CreateIndex(table_name, index, concurrently=reader.boolean(f, "concurrently", what))
 
 
-@_builder("drop_index", ("name",), ("table", "concurrently"))
+@_builder(DropIndex, ("name",), ("table", "concurrently"))
 def _drop_index(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     name = reader.name(f.entries["name"], "name")
     candidates = [
@@ -321,7 +329,7 @@ def _drop_index(reader: Reader, f: Fields, schema: Schema, what: str) -> Operati
     )
 
 
-@_builder("add_primary_key", ("table", "columns"), ("name",))
+@_builder(AddPrimaryKey, ("table", "columns"), ("name",))
 def _add_primary_key(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     table_name = _table_of(reader, f, schema)
     columns = reader.names(f.entries["columns"], "columns")
@@ -339,7 +347,7 @@ def _constraint_node(f: Fields, drop: tuple[str, ...]) -> yaml.MappingNode:
 
 
 @_builder(
-    "add_foreign_key",
+    AddForeignKey,
     ("table", "columns", "references"),
     ("name", "on_delete", "on_update", "deferrable", "initially_deferred", "not_valid"),
 )
@@ -350,26 +358,26 @@ def _add_foreign_key(reader: Reader, f: Fields, schema: Schema, what: str) -> Op
     return AddForeignKey(table_name, fk)
 
 
-@_builder("add_unique", ("table", "columns"), ("name", "deferrable"))
+@_builder(AddUnique, ("table", "columns"), ("name", "deferrable"))
 def _add_unique(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     table_name = _table_of(reader, f, schema)
     node = _constraint_node(f, ("table", "acknowledge"))
     return AddUnique(table_name, read_unique(reader, node, table_name, what))
 
 
-@_builder("add_check", ("table", "name", "expression"), ("not_valid",))
+@_builder(AddCheck, ("table", "name", "expression"), ("not_valid",))
 def _add_check(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     table_name = _table_of(reader, f, schema)
     node = _constraint_node(f, ("table", "acknowledge"))
     return AddCheck(table_name, read_check(reader, node, what))
 
 
-@_builder("validate_constraint", ("table", "name"))
+@_builder(ValidateConstraint, ("table", "name"))
 def _validate_constraint(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     return ValidateConstraint(_table_of(reader, f, schema), reader.name(f.entries["name"], "name"))
 
 
-@_builder("drop_constraint", ("table", "name"))
+@_builder(DropConstraint, ("table", "name"))
 def _drop_constraint(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     table_name = _table_of(reader, f, schema)
     name = reader.name(f.entries["name"], "name")
@@ -382,7 +390,7 @@ def _drop_constraint(reader: Reader, f: Fields, schema: Schema, what: str) -> Op
     return DropConstraint(table_name, found)
 
 
-@_builder("run_sql", ("sql",), ("reverse_sql",))
+@_builder(RunSQL, ("sql",), ("reverse_sql",))
 def _run_sql(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     reverse_node = f.get("reverse_sql")
     reverse = None
@@ -405,7 +413,7 @@ def _checked_sql(reader: Reader, node: yaml.Node, sql: str, what: str) -> str:
     return sql
 
 
-@_builder("run_python", ("function",), ("reverse_function",))
+@_builder(RunPython, ("function",), ("reverse_function",))
 def _run_python(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     reverse_node = f.get("reverse_function")
     reverse = None
@@ -439,12 +447,23 @@ def read_operation(reader: Reader, node: yaml.Node, schema: Schema) -> Operation
             f"(got {', '.join(outer.entries) or 'none'})",
         )
     ((key, body),) = outer.entries.items()
-    entry = _BUILDERS.get(key)
-    if entry is None:
-        hint = difflib.get_close_matches(key, sorted(_BUILDERS), n=1)
+    kind = operation_kinds().get(key)
+    if kind is None:
+        hint = difflib.get_close_matches(key, operation_names(), n=1)
         suggestion = f" (did you mean {hint[0]}?)" if hint else ""
         raise reader.error(node, f"unknown operation {key}{suggestion}")
-    build = entry[0]
+    build = _READERS[kind][0]
     op = build(reader, body, schema, key)
     acknowledge = _acknowledgements(reader, reader.mapping(body, key).get("acknowledge"))
     return replace(op, line=node.start_mark.line + 1, acknowledge=acknowledge)
+
+
+def _by_name() -> Mapping[str, Entry]:
+    missing = [cls.__name__ for cls in operation_kinds().values() if cls not in _READERS]
+    if missing:
+        raise TypeError(f"operation kinds without a builder: {', '.join(missing)}")
+    return MappingProxyType({name: _READERS[cls] for name, cls in operation_kinds().items()})
+
+
+_BUILDERS: Mapping[str, Entry] = _by_name()
+"""Each spec key with its builder and fields, read off the registry (for the docs check)."""

@@ -59,7 +59,7 @@ class _AddsConstraint:
 
 
 @dataclass(frozen=True)
-class AddPrimaryKey(_AddsConstraint, Operation):
+class AddPrimaryKey(_AddsConstraint, Operation, kind="add_primary_key"):
     """Add a primary key. PostgreSQL marks its columns NOT NULL, and so does ``apply``."""
 
     table: str
@@ -80,7 +80,7 @@ class AddPrimaryKey(_AddsConstraint, Operation):
 
 
 @dataclass(frozen=True)
-class AddForeignKey(_AddsConstraint, Operation):
+class AddForeignKey(_AddsConstraint, Operation, kind="add_foreign_key"):
     """Add a foreign key; ``constraint.validated=False`` adds it ``NOT VALID``."""
 
     table: str
@@ -99,7 +99,7 @@ class AddForeignKey(_AddsConstraint, Operation):
 
 
 @dataclass(frozen=True)
-class AddUnique(_AddsConstraint, Operation):
+class AddUnique(_AddsConstraint, Operation, kind="add_unique"):
     """Add a unique constraint (backed by an index of the same name)."""
 
     table: str
@@ -114,7 +114,7 @@ class AddUnique(_AddsConstraint, Operation):
 
 
 @dataclass(frozen=True)
-class AddCheck(_AddsConstraint, Operation):
+class AddCheck(_AddsConstraint, Operation, kind="add_check"):
     """Add a check constraint; ``constraint.validated=False`` adds it ``NOT VALID``."""
 
     table: str
@@ -150,7 +150,7 @@ def _without_constraint(table: Table, name: str) -> Table:
 
 
 @dataclass(frozen=True)
-class ValidateConstraint(Operation):
+class ValidateConstraint(Operation, kind="validate_constraint"):
     """Validate a ``NOT VALID`` foreign key or check (``VALIDATE CONSTRAINT``).
 
     PostgreSQL cannot mark a validated constraint as not valid again, and nothing is lost by
@@ -190,7 +190,7 @@ class ValidateConstraint(Operation):
 
 
 @dataclass(frozen=True)
-class DropConstraint(Operation):
+class DropConstraint(Operation, kind="drop_constraint"):
     """Drop a constraint; carries the whole constraint so the reverse can add it back."""
 
     table: str
@@ -236,7 +236,7 @@ class DropConstraint(Operation):
 
 
 @dataclass(frozen=True)
-class RunSQL(Operation):
+class RunSQL(Operation, kind="run_sql"):
     """Run hand-written SQL; ``reverse_sql`` (None: irreversible) undoes it.
 
     The replayed schema does not see what the SQL does: use it for data changes, grants,
@@ -249,6 +249,7 @@ class RunSQL(Operation):
     sql: str
     reverse_sql: str | None = None
     category: ClassVar[Category] = Category.SQL
+    opaque: ClassVar[bool] = True
 
     @property
     def reversible(self) -> bool:  # type: ignore[override]
@@ -275,7 +276,7 @@ class RunSQL(Operation):
 
 
 @dataclass(frozen=True)
-class RunPython(Operation):
+class RunPython(Operation, kind="run_python"):
     """Call ``"module:function"`` with the migration's connection; ``reverse`` undoes it.
 
     The function receives the psycopg connection inside the migration's transaction. Like
@@ -285,6 +286,7 @@ class RunPython(Operation):
     function: str
     reverse_function: str | None = None
     category: ClassVar[Category] = Category.PYTHON
+    opaque: ClassVar[bool] = True
 
     @property
     def reversible(self) -> bool:  # type: ignore[override]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import enum
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from dualorm.errors import IrreversibleError, SpecError
 from dualorm.schema import (
@@ -59,6 +59,11 @@ class Acknowledgement:
     reason: str
 
 
+KINDS: dict[str, type[Operation]] = {}
+"""Every concrete operation class by its spec name; read it through
+:func:`dualorm.spec.ops.operation_kinds`, which is complete once all classes are defined."""
+
+
 @dataclass(frozen=True)
 class Operation(abc.ABC):
     """One change to a schema, modelled once: its effect, its reverse, its description.
@@ -82,22 +87,54 @@ class Operation(abc.ABC):
     dataclass is a second class object, and the stale first one would linger in
     ``Operation.__subclasses__()``, which the emitter coverage tests iterate.
 
+    A concrete operation registers itself with its spec name as a class keyword,
+    ``class DropTable(Operation, kind="drop_table")``: that name is ``kind``, the key a spec
+    writes, and the registry (:func:`dualorm.spec.ops.operation_kinds`) is the one list of
+    operations the spec reader, the emitters' coverage tests and the docs check read.
+
     Class attributes: ``reversible`` (whether :meth:`reverse` succeeds), ``destructive``
-    (whether applying can lose data) and ``category`` (:class:`Category`).
+    (whether applying can lose data), ``opaque`` (whether the replayed schema cannot see what
+    it does, so the lint cannot judge it whole: hand-written SQL, Python) and ``category``
+    (:class:`Category`). :attr:`transactional` says whether it can run inside the migration's
+    transaction; read these facts off the operation, never off its class.
 
     ``line`` (where the operation stands in its spec file) and ``acknowledge`` (lint findings
     accepted by the author) are annotations, not semantics: they take no part in equality
     and renderers ignore them.
     """
 
+    kind: ClassVar[str] = ""
     reversible: ClassVar[bool] = True
     destructive: ClassVar[bool] = False
+    opaque: ClassVar[bool] = False
     category: ClassVar[Category] = Category.ALTERATION
 
     line: int | None = field(default=None, kw_only=True, compare=False, repr=False)
     acknowledge: tuple[Acknowledgement, ...] = field(
         default=(), kw_only=True, compare=False, repr=False
     )
+
+    def __init_subclass__(cls, *, kind: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if kind is None:
+            return
+        if kind in KINDS:
+            raise TypeError(
+                f"operation kind {kind} is registered twice: by {KINDS[kind].__name__} "
+                f"and by {cls.__name__}"
+            )
+        cls.kind = kind
+        KINDS[kind] = cls
+
+    @property
+    def transactional(self) -> bool:
+        """Whether PostgreSQL runs this inside a transaction block (``CONCURRENTLY`` does not)."""
+        return True
+
+    def transactional_form(self) -> Operation:
+        """Return the equivalent operation that runs inside a transaction block (``self`` when
+        this one does), for a rehearsal that executes everything in one transaction."""
+        return self
 
     @abc.abstractmethod
     def apply(self, schema: Schema) -> Schema:

@@ -15,7 +15,9 @@ Tables are named by ``table``: ``"users"`` or ``"auth.users"`` (see :func:`dualo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import ClassVar
 
 from dualorm.schema import (
@@ -40,6 +42,7 @@ from dualorm.spec.constraint_ops import (
     find_constraint,
 )
 from dualorm.spec.operation import (
+    KINDS,
     Acknowledgement,
     Category,
     ChangeKind,
@@ -80,6 +83,7 @@ __all__ = [
     "RunSQL",
     "ValidateConstraint",
     "find_constraint",
+    "operation_kinds",
 ]
 
 
@@ -87,7 +91,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class CreateTable(Operation):
+class CreateTable(Operation, kind="create_table"):
     """Create a table with its columns, keys, constraints and indexes."""
 
     table: Table
@@ -120,7 +124,7 @@ class CreateTable(Operation):
 
 
 @dataclass(frozen=True)
-class DropTable(Operation):
+class DropTable(Operation, kind="drop_table"):
     """Drop a table; carries the full table so the reverse can recreate it."""
 
     table: Table
@@ -148,7 +152,7 @@ class DropTable(Operation):
 
 
 @dataclass(frozen=True)
-class RenameTable(Operation):
+class RenameTable(Operation, kind="rename_table"):
     """Rename a table within its schema. Constraint and index names do not change."""
 
     table: str
@@ -187,7 +191,7 @@ class RenameTable(Operation):
 
 
 @dataclass(frozen=True)
-class AddColumn(Operation):
+class AddColumn(Operation, kind="add_column"):
     """Add a column at the end of a table."""
 
     table: str
@@ -239,7 +243,7 @@ def _column_users(table: Table, schema: Schema, name: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class DropColumn(Operation):
+class DropColumn(Operation, kind="drop_column"):
     """Drop a column; carries the full column so the reverse can add it back.
 
     Refused while an index or constraint still uses the column: drop those first, in their
@@ -283,7 +287,7 @@ _CHANGED_FIELDS = {
 
 
 @dataclass(frozen=True)
-class AlterColumn(Operation):
+class AlterColumn(Operation, kind="alter_column"):
     """Change a column's nullability, type, default and/or comment.
 
     ``from_`` and ``to`` are the whole column before and after; ``changes`` says which of
@@ -411,7 +415,7 @@ def _renamed_table(t: Table, old: str, new: str) -> Table:
 
 
 @dataclass(frozen=True)
-class RenameColumn(Operation):
+class RenameColumn(Operation, kind="rename_column"):
     """Rename a column; keys, indexes, checks and referencing foreign keys follow it."""
 
     table: str
@@ -458,7 +462,7 @@ class RenameColumn(Operation):
 
 
 @dataclass(frozen=True)
-class CreateIndex(Operation):
+class CreateIndex(Operation, kind="create_index"):
     """Create an index: unique or not, partial (``where``), on columns or expressions.
 
     ``concurrently`` builds it without blocking writes; PostgreSQL then refuses to run the
@@ -480,6 +484,13 @@ class CreateIndex(Operation):
         check_columns(self, t, self.index.include)
         return put(schema, replace(t, indexes=(*t.indexes, self.index)))
 
+    @property
+    def transactional(self) -> bool:
+        return not self.concurrently
+
+    def transactional_form(self) -> Operation:
+        return replace(self, concurrently=False)
+
     def reverse(self) -> Operation:
         return DropIndex(self.table, self.index, concurrently=self.concurrently)
 
@@ -491,7 +502,7 @@ class CreateIndex(Operation):
 
 
 @dataclass(frozen=True)
-class DropIndex(Operation):
+class DropIndex(Operation, kind="drop_index"):
     """Drop an index; carries the full index so the reverse can recreate it."""
 
     table: str
@@ -507,6 +518,13 @@ class DropIndex(Operation):
             schema, replace(t, indexes=tuple(i for i in t.indexes if i.name != self.index.name))
         )
 
+    @property
+    def transactional(self) -> bool:
+        return not self.concurrently
+
+    def transactional_form(self) -> Operation:
+        return replace(self, concurrently=False)
+
     def reverse(self) -> Operation:
         return CreateIndex(self.table, self.index, concurrently=self.concurrently)
 
@@ -517,23 +535,14 @@ class DropIndex(Operation):
         return as_key(key) == as_key(self.table)
 
 
-OPERATIONS: tuple[type[Operation], ...] = (
-    CreateTable,
-    DropTable,
-    RenameTable,
-    AddColumn,
-    DropColumn,
-    AlterColumn,
-    RenameColumn,
-    CreateIndex,
-    DropIndex,
-    AddPrimaryKey,
-    AddForeignKey,
-    AddUnique,
-    AddCheck,
-    ValidateConstraint,
-    DropConstraint,
-    RunSQL,
-    RunPython,
-)
-"""Every concrete operation class, in the order the spec format documents them."""
+def operation_kinds() -> Mapping[str, type[Operation]]:
+    """Return every operation class by the name a spec writes it with (``create_table`` ...).
+
+    This is the registry the classes fill as they are defined (``kind=`` on the class); the
+    spec reader maps a spec's operation keys through it and nothing keeps a second list.
+    """
+    return MappingProxyType(KINDS)
+
+
+OPERATIONS: tuple[type[Operation], ...] = tuple(KINDS.values())
+"""Every concrete operation class, read from the registry."""
