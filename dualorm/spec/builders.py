@@ -186,7 +186,7 @@ def _primary_key(
 ) -> PrimaryKey | None:
     node = f.get("primary_key")
     if node is None:
-        return PrimaryKey(f"{as_key(name)[1]}_pkey", from_columns) if from_columns else None
+        return PrimaryKey(default_name(name, (), "pkey"), from_columns) if from_columns else None
     if from_columns:
         raise reader.error(
             node, "give the primary key either on columns or as primary_key, not both"
@@ -194,7 +194,9 @@ def _primary_key(
     pk = reader.fields(node, "primary_key", ("columns",), ("name",))
     columns = reader.names(pk.entries["columns"], "primary_key.columns")
     name_node = pk.get("name")
-    pk_name = reader.name(name_node, "primary_key.name") if name_node else f"{as_key(name)[1]}_pkey"
+    pk_name = (
+        reader.name(name_node, "primary_key.name") if name_node else default_name(name, (), "pkey")
+    )
     return PrimaryKey(pk_name, columns)
 
 
@@ -334,7 +336,7 @@ def _add_primary_key(reader: Reader, f: Fields, schema: Schema, what: str) -> Op
     table_name = _table_of(reader, f, schema)
     columns = reader.names(f.entries["columns"], "columns")
     name_node = f.get("name")
-    name = reader.name(name_node, "name") if name_node else f"{as_key(table_name)[1]}_pkey"
+    name = reader.name(name_node, "name") if name_node else default_name(table_name, (), "pkey")
     return AddPrimaryKey(table_name, PrimaryKey(name, columns))
 
 
