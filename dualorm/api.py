@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     import psycopg
 
     from dualorm.config import Config
+    from dualorm.runner.lint import Finding
     from dualorm.runner.production import Confirm, ProductionResult
     from dualorm.runner.rehearsal import Rehearsal
 
@@ -669,6 +670,44 @@ def _down_ids(
         keep = graph.ancestors(to)
         return [i for i in everything if i not in keep]
     return everything[: steps if steps is not None else 1]
+
+
+# -- plan and lint -----------------------------------------------------------------------------
+
+
+def migrate_script(config: Config) -> str:
+    """Return the psql script of the pending migrations, exactly what ``up`` would run.
+
+    Read-only: takes no lock and changes nothing; refuses (exit 3) like ``up`` a history it
+    cannot plan on (a lost or edited applied spec, disagreeing ledgers).
+    """
+    from dualorm.db import connect, resolve_url
+
+    specs = _load(config)
+    with connect(resolve_url(config), autocommit=True) as conn:
+        ledger.check_environment(conn, config.environment)
+        applied = set(check_history(conn, specs, config))
+    sink = ScriptSink()
+    run([plan_migration(specs.by_id[i], "up") for i in specs.pending(applied)], sink, applied)
+    return sink.text
+
+
+def migrate_lint(config: Config) -> list[Finding]:
+    """Lint every change spec of ``config`` (``dualorm migrate lint``); reads no database.
+
+    An acknowledgement naming a rule that does not exist is bad input (exit 2).
+    """
+    from dualorm.errors import SpecError
+    from dualorm.runner.lint import lint, unknown_acknowledgements
+    from dualorm.runner.plan import _models
+
+    migrations = _load(config).migrations
+    unknown = unknown_acknowledgements(migrations)
+    if unknown:
+        raise SpecError(
+            str(config.migrations_path), None, f"acknowledgement of an unknown rule: {unknown[0]}"
+        )
+    return lint(migrations, models=_models(config))
 
 
 # -- status ------------------------------------------------------------------------------------

@@ -74,8 +74,9 @@ def test_up_reports_like_the_typer_command(
         ["migrate", "status", "--bogus"],
         ["migrate", "status", "--json", "--json"],
         ["migrate", "status", "--log-format"],
-        ["migrate", "up", "--dry-run"],
-        ["migrate", "up", "--env", "staging"],
+        ["migrate", "up", "--max-downtime", "nan"],
+        ["migrate", "up", "--steps", "1"],
+        ["migrate", "up", "--backup=yes"],
         ["migrate", "down"],
         ["migrate"],
     ],
@@ -84,9 +85,19 @@ def test_anything_else_is_left_to_typer(cli_project: Path, args: list[str]) -> N
     assert fast_main(args) is None
 
 
-def test_production_up_is_left_to_typer(cli_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_up_gets_the_same_policy_on_the_fast_path_and_through_typer(
+    cli_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dualorm.cli import build_app
+    from dualorm.cli.output import run
+
+    chain(cli_project, 1)
     monkeypatch.setenv("DUALORM_ENV", "production")
-    assert fast_main(["migrate", "up"]) is None
+    # No terminal and no --yes: the library refuses (exit 3) before anything runs, both ways.
+    assert fast_main(["migrate", "up"]) == 3
+    fast = capsys.readouterr().err
+    assert run(build_app(), ["migrate", "up"]) == 3
+    assert capsys.readouterr().err == fast and "confirmed" in fast
 
 
 def test_status_and_up_import_neither_typer_nor_rich_nor_an_orm(cli_project: Path) -> None:

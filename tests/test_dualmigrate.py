@@ -31,7 +31,7 @@ def manage(url: str, *argv: str) -> subprocess.CompletedProcess[str]:
 def test_dualmigrate_verbs_and_exit_codes(database_url: str) -> None:
     plan = manage(database_url, "plan", "--json")
     assert plan.returncode == 0, plan.stderr
-    assert json.loads(plan.stdout)["planned"][0] == "0001_initial"
+    assert json.loads(plan.stdout)["pending"][0] == "0001_initial"
     up = manage(database_url, "up")
     assert up.returncode == 0, up.stderr
     assert f"applied {len(REFERENCE_MIGRATIONS)} migration(s)" in up.stdout
@@ -47,6 +47,56 @@ def test_dualmigrate_verbs_and_exit_codes(database_url: str) -> None:
     assert bad.returncode == 2
     unknown = manage(database_url, "up", "--to", "9999_nope")
     assert unknown.returncode == 2 and "9999_nope" in unknown.stderr
+
+
+def test_every_migrate_verb_is_a_dualmigrate_verb_with_the_same_options() -> None:
+    from dualorm.cli import build_app
+    from dualorm.cli.verbs import VERBS
+
+    listed = manage("postgresql://127.0.0.1:1/none", "--help")
+    for spec in VERBS:
+        assert spec.name in listed.stdout
+    import typer
+
+    group = typer.main.get_command(build_app()).commands["migrate"]  # type: ignore[attr-defined]
+    assert sorted(group.commands) == sorted(v.name for v in VERBS)
+    for spec in VERBS:
+        typer_flags = {o for p in group.commands[spec.name].params for o in p.opts}
+        for option in spec.options:
+            if not option.positional:
+                assert option.flag in typer_flags, (spec.name, option.flag)
+        helped = manage("postgresql://127.0.0.1:1/none", spec.name, "--help")
+        for option in spec.options:
+            assert (option.flag if not option.positional else option.flag) in helped.stdout
+
+
+def test_production_through_dualmigrate_gets_the_library_policy(database_url: str) -> None:
+    from runner_specs import snapshot
+
+    before = snapshot(database_url)
+    env = {"DUALORM_ENV": "production"}
+    refused = manage_env(database_url, env, "up")
+    assert refused.returncode == 3 and "confirmed" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    budget = manage_env(database_url, env, "up", "--yes", "--max-downtime", "nan")
+    assert budget.returncode == 2 and "--max-downtime" in budget.stderr
+    planned = manage_env(database_url, env, "plan")
+    assert planned.returncode == 0 and "0001_initial" in planned.stdout
+    assert snapshot(database_url) == before
+
+
+def manage_env(url: str, extra: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "django_app.settings"}
+    env.update(extra)
+    return subprocess.run(
+        [sys.executable, "manage.py", "dualmigrate", *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_settings_url_round_trips_django_settings() -> None:

@@ -31,7 +31,7 @@ def _root() -> typer.Typer:
 
 def build_app() -> typer.Typer:
     """Return the whole ``dualorm`` app, every sub-app imported."""
-    from dualorm.cli import backup, db, migrate, migrate_run, migrate_safety, seed  # noqa: F401
+    from dualorm.cli import backup, db, migrate, seed
     from dualorm.cli.reset import reset
     from dualorm.cli.validate import validate
 
@@ -48,7 +48,7 @@ def build_app() -> typer.Typer:
 def _migrate_app() -> typer.Typer:
     # `dualorm migrate ...` imports only the migrate commands: deploys run `migrate up` and
     # `migrate status` on every release, and start-up time is most of what they cost.
-    from dualorm.cli import migrate, migrate_run, migrate_safety  # noqa: F401
+    from dualorm.cli import migrate
 
     app = _root()
     app.add_typer(migrate.app, name="migrate")

@@ -81,7 +81,7 @@ def render_migrate(result: MigrateResult, write: Write, as_json: bool) -> None:
     if result.script is not None:
         write(result.script.rstrip("\n") or "-- nothing to do")
         if result.rehearsal is not None:
-            from dualorm.cli.migrate_safety import rehearsal_lines
+            from dualorm.cli.plan_view import rehearsal_lines
 
             for line in rehearsal_lines(result.rehearsal):
                 write(line)

@@ -17,6 +17,7 @@ from dualorm.cli.output import fail, print_json
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from dualorm.config import Config
     from dualorm.validate import Finding, ValidationResult
 
 
@@ -55,8 +56,6 @@ def validate(
     from dualorm.validate import SchemaValidator, parse_sources
 
     if replicas:
-        from dualorm.cli.migrate_safety import validate_replicas
-
         validate_replicas(Config.load(), as_json=as_json)
         return
     chosen = parse_sources(sources)
@@ -118,3 +117,34 @@ def _table(console: Console, title: str, findings: Sequence[Finding]) -> None:
             detail += f"; e.g. keys {', '.join(samples)}"
         table.add_row(f"[{style}]{f.severity}[/]", str(f.kind), escape(f.object), escape(detail))
     console.print(table)
+
+
+def validate_replicas(config: Config, *, as_json: bool) -> None:
+    """``dualorm validate --replicas``: every replica's catalog fingerprint against the primary's.
+
+    Exit 1 when a replica is unreachable or its catalog differs, 2 when none is configured.
+    """
+    from dualorm.db import resolve_url
+    from dualorm.errors import ConfigError
+    from dualorm.replicas import compare_replicas
+
+    if not config.replica_urls:
+        raise ConfigError("--replicas needs DATABASE_REPLICA_URLS (comma-separated)")
+    statuses = compare_replicas(resolve_url(config), config.replica_urls)
+    valid = all(s.reachable and s.caught_up for s in statuses)
+    if as_json:
+        print_json({"valid": valid, "replicas": [s.to_dict() for s in statuses]})
+    else:
+        from dualorm.cli.plan_view import console as make_console
+
+        console = make_console()
+        for s in statuses:
+            if not s.reachable:
+                state = f"[red]unreachable[/]: {s.error}"
+            elif s.caught_up:
+                state = "[green]matches the primary[/]"
+            else:
+                state = f"[red]catalog differs[/] (replay lag {s.lag_bytes} bytes)"
+            console.print(f"replica {s.url}: {state}")
+    if not valid:
+        raise fail(1)

@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     import psycopg
 
     from dualorm.api import LockWait
-    from dualorm.runner.specs import ProjectSpecs
     from dualorm.audit import RunContext
     from dualorm.config import Config
+    from dualorm.runner.specs import ProjectSpecs
     from dualorm.spec.model import Migration
 
 __all__ = ["BaselineResult", "baseline"]

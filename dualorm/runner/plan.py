@@ -13,7 +13,7 @@ The JSON form (``MigrationPlan.to_dict``) is stable and documented in ``docs/pla
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from dualorm.config import Config
     from dualorm.replicas import ReplicaStatus
+    from dualorm.runner.specs import ProjectSpecs
     from dualorm.spec.model import Migration
 
 PLAN_FORMAT = 1
@@ -219,12 +220,16 @@ def plan_migrations(
     *,
     models: Schema | None = None,
     lock_timeout_ms: int | None = 5000,
+    start: Schema | None = None,
 ) -> list[PlannedMigration]:
-    """Plan the ``pending`` ids of ``migrations`` (all of them, in apply order)."""
+    """Plan the ``pending`` ids of ``migrations`` (all of them, in apply order).
+
+    ``start`` is the schema before the first of ``migrations`` (empty by default).
+    """
     from dualorm.emit.sql import statements
 
     wanted = set(pending)
-    state = Schema()
+    state = start if start is not None else Schema()
     planned: list[tuple[Migration, list[tuple[str, str, bool, list[Impact]]], list[Finding]]] = []
     touched: set[str] = set()
     for migration in migrations:
@@ -261,18 +266,67 @@ def plan_migrations(
     return result
 
 
-def create_migration_plan(config: Config, *, replicas: bool = True) -> MigrationPlan:
-    """Plan every pending migration of ``config``'s database (read-only; takes no lock)."""
-    from dualorm.api import migrate_status
-    from dualorm.db import connect, redact, resolve_url
-    from dualorm.spec.load import load_specs
+def create_migration_plan(
+    config: Config,
+    *,
+    replicas: bool = True,
+    specs: ProjectSpecs | None = None,
+    pending: Sequence[str] | None = None,
+) -> MigrationPlan:
+    """Plan every pending migration of ``config``'s database (read-only; takes no lock).
+
+    ``specs`` and ``pending`` are what the caller already loaded and checked (the production
+    path plans exactly what it then confirms and applies); by default both are read here.
+    """
+    from dualorm.api import _load, migrate_status
+    from dualorm.db import connect, resolve_url
 
     url = resolve_url(config)
-    pending = migrate_status(config).pending
-    migrations = load_specs(config.migrations_path)
-    models = _models(config)
+    specs = specs if specs is not None else _load(config)
+    if pending is None:
+        pending = migrate_status(config).pending
     with connect(url, autocommit=True) as conn:
-        planned = plan_migrations(migrations, pending, conn, models=models)
+        planned = plan_migrations(specs.migrations, pending, conn, models=_models(config))
+    return _plan(config, url, planned, replicas)
+
+
+def create_rollback_plan(
+    config: Config,
+    specs: ProjectSpecs,
+    applied: Set[str],
+    ids: Sequence[str],
+    *,
+    replicas: bool = True,
+) -> MigrationPlan:
+    """Plan rolling back ``ids`` (in that order) from the schema the ``applied`` ones build.
+
+    Each migration is planned as its reverse operations, newest first, so a rollback that
+    drops a table or a column shows the lock and the risk of that drop.
+    """
+    from dataclasses import replace
+
+    from dualorm.db import connect, resolve_url
+
+    url = resolve_url(config)
+    undone = [
+        replace(m, operations=tuple(op.reverse() for op in reversed(m.operations)))
+        for m in (specs.by_id[i] for i in ids)
+    ]
+    start = Schema()
+    for migration in specs.migrations:
+        if migration.id in applied:
+            for op in migration.operations:
+                start = op.apply(start)
+    with connect(url, autocommit=True) as conn:
+        planned = plan_migrations(undone, ids, conn, models=_models(config), start=start)
+    return _plan(config, url, planned, replicas)
+
+
+def _plan(
+    config: Config, url: str, planned: list[PlannedMigration], replicas: bool
+) -> MigrationPlan:
+    from dualorm.db import redact
+
     states: tuple[ReplicaStatus, ...] = ()
     if replicas and config.replica_urls:
         from dualorm.replicas import check_replicas

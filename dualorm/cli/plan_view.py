@@ -1,113 +1,41 @@
-"""``dualorm migrate plan|lint`` and the terminal side of production's confirmation.
+"""The plan, the lint findings and a dry run's report, for people: rich tables and text.
 
-``plan`` renders :class:`~dualorm.runner.plan.MigrationPlan` (a rich table per migration, the
-JSON documented in ``docs/plan.md``, or the psql script with ``--sql``); ``lint`` prints every
-finding and exits 1 while an unacknowledged error remains. :func:`production_up` is what
-``migrate up --env production`` runs: the plan shown and confirmed, then
-:class:`~dualorm.runner.production.ProductionMigrator`.
+Shared by ``dualorm migrate plan|lint|up`` and ``manage.py dualmigrate``: both render with
+these functions, so both print the same. rich is imported only inside the functions that draw
+with it; :func:`terminal_confirm` is the confirmation a face hands the library's production
+policy (the plan on stderr, then a yes/no question).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated
-
-import typer
-
-from dualorm.cli.migrate import app
-from dualorm.cli.output import fail, print_json
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from dualorm.cli.render import Write
     from dualorm.config import Config
     from dualorm.runner.lint import Finding
     from dualorm.runner.plan import MigrationPlan
     from dualorm.runner.production import Confirm
     from dualorm.runner.rehearsal import Rehearsal
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
-
-def _console(err: bool = False) -> Console:
+def console(stream: IO[str] | None = None, *, err: bool = False) -> Console:
+    """A rich console on ``stream`` (default stdout, or stderr with ``err``)."""
     from rich.console import Console
 
-    stream = sys.stderr if err else sys.stdout
+    out = stream if stream is not None else (sys.stderr if err else sys.stdout)
     # Piped or captured output gets a wide table rather than rich's 80-column fallback.
-    return Console(file=stream, width=None if stream.isatty() else 160)
+    return Console(file=out, width=None if out.isatty() else 160)
 
 
-@app.command()
-def plan(
-    as_json: JsonOption = False,
-    sql: Annotated[
-        bool, typer.Option("--sql", help="Print the psql script `migrate up` would run.")
-    ] = False,
-) -> None:
-    """Show each pending statement's lock, rewrite or scan, table size, lint and risk."""
-    from dualorm.config import Config
+def print_json(data: Any, write: Write) -> None:
+    write(json.dumps(data, indent=2, sort_keys=True, default=str))
 
-    config = Config.load()
-    if sql:
-        typer.echo(script(config).rstrip("\n") or "-- nothing to do")
-        return
-    from dualorm.runner.plan import create_migration_plan
-
-    result = create_migration_plan(config)
-    if as_json:
-        print_json(result.to_dict())
-        return
-    render_plan(result, _console())
-
-
-@app.command()
-def lint(as_json: JsonOption = False) -> None:
-    """Lint every change spec for dangerous DDL; exit 1 while an error is unacknowledged."""
-    from dualorm.config import Config
-    from dualorm.errors import SpecError
-    from dualorm.runner.lint import lint as run_lint
-    from dualorm.runner.lint import unknown_acknowledgements
-    from dualorm.runner.plan import _models
-    from dualorm.spec.load import load_specs
-
-    config = Config.load()
-    migrations = load_specs(config.migrations_path)
-    unknown = unknown_acknowledgements(migrations)
-    if unknown:
-        raise SpecError(
-            str(config.migrations_path), None, f"acknowledgement of an unknown rule: {unknown[0]}"
-        )
-    findings = run_lint(migrations, models=_models(config))
-    blocking = [f for f in findings if f.blocking]
-    if as_json:
-        print_json(
-            {
-                "ok": not blocking,
-                "errors": len(blocking),
-                "findings": [f.to_dict() for f in findings],
-            }
-        )
-    else:
-        render_findings(findings, _console(), config)
-    if blocking:
-        raise fail(1)
-
-
-def script(config: Config) -> str:
-    """Return the psql script of the pending migrations (what ``up`` runs), reading only."""
-    from dualorm.api import migrate_status
-    from dualorm.runner.runner import ScriptSink, plan_migration, run
-    from dualorm.spec.load import load_specs
-
-    status = migrate_status(config)
-    by_id = {m.id: m for m in load_specs(config.migrations_path)}
-    sink = ScriptSink()
-    run([plan_migration(by_id[i], "up") for i in status.pending], sink, set(status.applied))
-    return sink.text
-
-
-# -- rendering ---------------------------------------------------------------------------------
 
 _RISK_STYLE = {"low": "green", "medium": "yellow", "high": "red"}
 
@@ -192,9 +120,6 @@ def _where(finding: Finding, config: Config) -> str:
     return f"{shown}:{finding.line}" if finding.line else str(shown)
 
 
-# -- production -----------------------------------------------------------------------------
-
-
 def terminal_confirm(direction: str = "up") -> Confirm | None:
     """The confirmation a face supplies: the plan on stderr, then a yes/no question.
 
@@ -204,42 +129,13 @@ def terminal_confirm(direction: str = "up") -> Confirm | None:
         return None
 
     def confirm(result: MigrationPlan) -> bool:
-        render_plan(result, _console(err=True))
+        render_plan(result, console(err=True))
         question = "apply these migrations" if direction == "up" else "roll these back"
         sys.stderr.write(f"{question} on production? [y/N] ")
         sys.stderr.flush()
         return sys.stdin.readline().strip().lower() in ("y", "yes")
 
     return confirm
-
-
-def validate_replicas(config: Config, *, as_json: bool) -> None:
-    """``dualorm validate --replicas``: every replica's catalog fingerprint against the primary's.
-
-    Exit 1 when a replica is unreachable or its catalog differs, 2 when none is configured.
-    """
-    from dualorm.db import resolve_url
-    from dualorm.errors import ConfigError
-    from dualorm.replicas import compare_replicas
-
-    if not config.replica_urls:
-        raise ConfigError("--replicas needs DATABASE_REPLICA_URLS (comma-separated)")
-    statuses = compare_replicas(resolve_url(config), config.replica_urls)
-    valid = all(s.reachable and s.caught_up for s in statuses)
-    if as_json:
-        print_json({"valid": valid, "replicas": [s.to_dict() for s in statuses]})
-    else:
-        console = _console()
-        for s in statuses:
-            if not s.reachable:
-                state = f"[red]unreachable[/]: {s.error}"
-            elif s.caught_up:
-                state = "[green]matches the primary[/]"
-            else:
-                state = f"[red]catalog differs[/] (replay lag {s.lag_bytes} bytes)"
-            console.print(f"replica {s.url}: {state}")
-    if not valid:
-        raise fail(1)
 
 
 def rehearsal_lines(rehearsal: Rehearsal) -> list[str]:

@@ -1,0 +1,497 @@
+"""Every ``migrate`` verb, declared once: its options, its help and what it does.
+
+The faces are derived from :data:`VERBS`, so they cannot drift apart:
+
+* the typer commands of ``dualorm migrate`` (:func:`typer_command`, in :mod:`dualorm.cli.migrate`),
+* the subcommands of ``python manage.py dualmigrate`` (:func:`add_argparse_verbs`),
+* the console script's fast start-up path (:mod:`dualorm.cli.fast`, for verbs marked ``fast``).
+
+Each verb's handler takes an :class:`Invocation` (the parsed options, how to write, how to
+build the project's :class:`~dualorm.config.Config`) and returns the exit code. Handlers call
+the library and render what it returns; every rule (production's policy included) is the
+library's. Neither typer nor rich is imported here, so the fast path stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dualorm.cli.render import (
+    Write,
+    configure,
+    lock_waiter,
+    progress_printer,
+    render_baseline,
+    render_migrate,
+    render_status,
+)
+
+if TYPE_CHECKING:
+    from dualorm.config import Config
+
+__all__ = ["VERBS", "Invocation", "Option", "Verb", "add_argparse_verbs", "typer_command"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option (or positional argument) of a verb."""
+
+    flag: str
+    """``--to``; for a positional argument, its metavar (``NAME``)."""
+    dest: str
+    help: str
+    type: type = str
+    default: Any = None
+    short: str | None = None
+    negative: str | None = None
+    """For a flag that defaults to on: the flag that turns it off (``--no-backup``)."""
+    positional: bool = False
+
+
+@dataclass(frozen=True)
+class Verb:
+    name: str
+    help: str
+    handler: Callable[[Invocation], int]
+    options: tuple[Option, ...] = ()
+    fast: bool = False
+    """Runs on the console script's fast path (no typer): deploys run it on every release."""
+
+
+@dataclass
+class Invocation:
+    """One run of a verb: its options by ``dest``, the writers, and the project's config."""
+
+    options: dict[str, Any]
+    out: Write
+    err: Write
+    load_config: Callable[[], Config]
+    stdout: Any = None
+    """The stream rich tables go to (``plan``, ``lint``); ``None`` is ``sys.stdout``."""
+    _config: Config | None = field(default=None, init=False)
+
+    def config(self) -> Config:
+        """The project's config, with ``--env`` applied when the verb has it."""
+        if self._config is None:
+            from dualorm.config import Environment
+
+            config = self.load_config()
+            env = self.options.get("env")
+            if env is not None:
+                config = config.with_(environment=Environment.parse(env, origin="--env"))
+            self._config = config
+        return self._config
+
+    def __getitem__(self, dest: str) -> Any:
+        return self.options[dest]
+
+
+# -- the options verbs share ---------------------------------------------------------------
+
+JSON = Option("--json", "json", "Print the result as JSON.", bool, False)
+LOG_FORMAT = Option(
+    "--log-format",
+    "log_format",
+    "Log records on stderr as text or one JSON object a line.",
+    str,
+    "text",
+)
+VERBOSE = Option("--verbose", "verbose", "Log every migration and statement.", bool, False, "-v")
+NO_WAIT = Option(
+    "--no-wait", "no_wait", "Exit 3 at once if another runner holds the lock.", bool, False
+)
+DRY_RUN = Option(
+    "--dry-run", "dry_run", "Change nothing: rehearse and roll back, print the SQL.", bool, False
+)
+ENV = Option("--env", "env", "The environment (default DUALORM_ENV).")
+YES = Option("--yes", "yes", "Production: the plan is reviewed and confirmed.", bool, False)
+BUDGET = Option(
+    "--max-downtime", "max_downtime", "Production: seconds any writer may be blocked.", float
+)
+BACKUP = Option(
+    "--backup", "backup", "Production: verified backup first.", bool, True, negative="--no-backup"
+)
+LOGGING = (JSON, LOG_FORMAT, VERBOSE)
+POLICY = (ENV, YES, BUDGET, BACKUP)
+
+
+def _logged(run: Invocation) -> None:
+    configure(run.options.get("log_format", "text"), bool(run.options.get("verbose")))
+
+
+# -- handlers ------------------------------------------------------------------------------
+
+
+def _up(run: Invocation) -> int:
+    from dualorm.api import migrate_up
+    from dualorm.cli.plan_view import terminal_confirm
+
+    _logged(run)
+    result = migrate_up(
+        run.config(),
+        run["to"],
+        dry_run=run["dry_run"],
+        no_wait=run["no_wait"],
+        progress=None if run["json"] else progress_printer(run.err),
+        on_lock_wait=lock_waiter(run.err),
+        confirm=terminal_confirm("up"),
+        assume_yes=run["yes"],
+        max_downtime=run["max_downtime"],
+        backup=run["backup"],
+    )
+    render_migrate(result, run.out, run["json"])
+    return 0 if result.ok else 1
+
+
+def _down(run: Invocation) -> int:
+    from dualorm.api import migrate_down
+    from dualorm.cli.plan_view import terminal_confirm
+
+    _logged(run)
+    result = migrate_down(
+        run.config(),
+        migration_id=run["migration_id"],
+        to=run["to"],
+        steps=run["steps"],
+        cascade=run["cascade"],
+        dry_run=run["dry_run"],
+        no_wait=run["no_wait"],
+        progress=None if run["json"] else progress_printer(run.err),
+        on_lock_wait=lock_waiter(run.err),
+        confirm=terminal_confirm("down"),
+        assume_yes=run["yes"],
+        max_downtime=run["max_downtime"],
+        backup=run["backup"],
+    )
+    render_migrate(result, run.out, run["json"])
+    return 0 if result.ok else 1
+
+
+def _status(run: Invocation) -> int:
+    from dualorm.api import migrate_status
+
+    _logged(run)
+    render_status(migrate_status(run.config()), run.out, run["json"])
+    return 0
+
+
+def _baseline(run: Invocation) -> int:
+    from dualorm.api import baseline
+
+    _logged(run)
+    result = baseline(
+        run.config(),
+        migration_id=run["migration_id"],
+        to=run["to"],
+        no_wait=run["no_wait"],
+        on_lock_wait=lock_waiter(run.err),
+    )
+    render_baseline(result, run.out, run["json"])
+    return 0
+
+
+def _plan(run: Invocation) -> int:
+    from dualorm.cli.plan_view import console, print_json, render_plan
+
+    config = run.config()
+    if run["sql"]:
+        from dualorm.api import migrate_script
+
+        run.out(migrate_script(config).rstrip("\n") or "-- nothing to do")
+        return 0
+    from dualorm.runner.plan import create_migration_plan
+
+    result = create_migration_plan(config)
+    if run["json"]:
+        print_json(result.to_dict(), run.out)
+    else:
+        render_plan(result, console(run.stdout))
+    return 0
+
+
+def _lint(run: Invocation) -> int:
+    from dualorm.api import migrate_lint
+    from dualorm.cli.plan_view import console, print_json, render_findings
+
+    config = run.config()
+    findings = migrate_lint(config)
+    blocking = [f for f in findings if f.blocking]
+    if run["json"]:
+        print_json(
+            {
+                "ok": not blocking,
+                "errors": len(blocking),
+                "findings": [f.to_dict() for f in findings],
+            },
+            run.out,
+        )
+    else:
+        render_findings(findings, console(run.stdout), config)
+    return 1 if blocking else 0
+
+
+def _new(run: Invocation) -> int:
+    from dualorm.spec.make import new_spec
+
+    config = run.config()
+    path = new_spec(config, run["name"])
+    shown = path.relative_to(config.root) if path.is_relative_to(config.root) else path
+    run.out(f"created {shown}")
+    return 0
+
+
+def _make(run: Invocation) -> int:
+    from dualorm.spec.make import make
+
+    config = run.config()
+    check = run["check"]
+    artefacts = make(config, check=check)
+    for a in artefacts:
+        shown = a.path.relative_to(config.root) if a.path.is_relative_to(config.root) else a.path
+        verb = "stale" if check else "wrote"
+        run.out(f"{verb}: {shown} ({a.tool}, {a.migration_id}: {a.reason})")
+    if check and artefacts:
+        run.err(f"{len(artefacts)} generated file(s) out of date; run `dualorm migrate make`")
+        return 1
+    if not artefacts:
+        run.out("generated migrations are up to date")
+    return 0
+
+
+VERBS: tuple[Verb, ...] = (
+    Verb(
+        "new",
+        "Write a change spec template with the next id, depending on the current heads.",
+        _new,
+        (Option("NAME", "name", "What the migration does, in a few words.", positional=True),),
+    ),
+    Verb(
+        "make",
+        "Emit the Alembic revision and Django migration of every new or changed spec.",
+        _make,
+        (
+            Option(
+                "--check", "check", "Only list stale files; exit 1 if there are any.", bool, False
+            ),
+        ),
+    ),
+    Verb(
+        "up",
+        "Apply pending migrations, each in its own transaction with its ledger rows.",
+        _up,
+        (
+            Option("--to", "to", "Stop once this id is applied (not in production)."),
+            DRY_RUN,
+            NO_WAIT,
+            *LOGGING,
+            *POLICY,
+        ),
+        fast=True,
+    ),
+    Verb(
+        "down",
+        "Roll back applied migrations in reverse order (by default the last one).",
+        _down,
+        (
+            Option("--id", "migration_id", "Roll back this migration."),
+            Option("--to", "to", "Roll back everything after this id."),
+            Option("--steps", "steps", "Roll back the last N (default 1).", int),
+            Option(
+                "--cascade", "cascade", "With --id, roll back its dependents first.", bool, False
+            ),
+            DRY_RUN,
+            NO_WAIT,
+            *LOGGING,
+            *POLICY,
+        ),
+    ),
+    Verb(
+        "status",
+        "Show applied and pending migrations, edited specs, and the lock holder.",
+        _status,
+        LOGGING,
+        fast=True,
+    ),
+    Verb(
+        "baseline",
+        "Adopt a database managed by Alembic or Django, or re-record an edited spec.",
+        _baseline,
+        (
+            Option("--id", "migration_id", "Re-record this applied spec's checksum."),
+            Option("--to", "to", "Adopt this id and what it needs as applied."),
+            NO_WAIT,
+            *LOGGING,
+        ),
+    ),
+    Verb(
+        "plan",
+        "Show each pending statement's lock, rewrite or scan, table size, lint and risk.",
+        _plan,
+        (
+            JSON,
+            Option("--sql", "sql", "Print the psql script `migrate up` would run.", bool, False),
+        ),
+    ),
+    Verb(
+        "lint",
+        "Lint every change spec for dangerous DDL; exit 1 while an error is unacknowledged.",
+        _lint,
+        (JSON,),
+    ),
+)
+
+
+def verb(name: str) -> Verb:
+    return next(v for v in VERBS if v.name == name)
+
+
+# -- typer ---------------------------------------------------------------------------------
+
+
+def typer_command(spec: Verb, load_config: Callable[[], Config]) -> Callable[..., None]:
+    """Return a function typer turns into ``spec``'s command (signature built from options)."""
+    import sys
+    from typing import Annotated
+
+    import typer
+
+    def command(**options: Any) -> None:
+        from dualorm.cli.fast import _write
+
+        code = spec.handler(
+            Invocation(options, _write(sys.stdout), _write(sys.stderr), load_config)
+        )
+        if code:
+            raise typer.Exit(code)
+
+    parameters = []
+    annotations: dict[str, Any] = {}
+    for option in spec.options:
+        hint: Any = (
+            option.type if option.default is not None or option.positional else (option.type | None)
+        )
+        if option.positional:
+            info: Any = typer.Argument(help=option.help, metavar=option.flag)
+        else:
+            names = [f"{option.flag}/{option.negative}" if option.negative else option.flag]
+            if option.short:
+                names.append(option.short)
+            info = typer.Option(*names, help=option.help)
+        annotated = Annotated[hint, info]
+        annotations[option.dest] = annotated
+        default = inspect.Parameter.empty if option.positional else option.default
+        parameters.append(
+            inspect.Parameter(
+                option.dest, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotated
+            )
+        )
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {**annotations, "return": None}
+    command.__name__ = spec.name
+    command.__doc__ = spec.help
+    return command
+
+
+# -- argparse (manage.py dualmigrate) ------------------------------------------------------
+
+
+def add_argparse_verbs(subparsers: Any, **parser_kwargs: Any) -> None:
+    """Add every verb of :data:`VERBS` to ``subparsers`` (an argparse subparsers action)."""
+    for spec in VERBS:
+        sub = subparsers.add_parser(
+            spec.name, help=spec.help, description=spec.help, **parser_kwargs
+        )
+        for option in spec.options:
+            _argparse_option(sub, option)
+
+
+def _argparse_option(parser: argparse.ArgumentParser, option: Option) -> None:
+    if option.positional:
+        parser.add_argument(option.dest, metavar=option.flag, help=option.help)
+        return
+    names = [option.flag, *([option.short] if option.short else [])]
+    if option.type is bool:
+        if option.negative:
+            parser.add_argument(
+                *names,
+                dest=option.dest,
+                action=argparse.BooleanOptionalAction,
+                default=option.default,
+                help=option.help,
+            )
+        else:
+            parser.add_argument(*names, dest=option.dest, action="store_true", help=option.help)
+        return
+    parser.add_argument(
+        *names, dest=option.dest, type=_typed(option), default=option.default, help=option.help
+    )
+
+
+def _typed(option: Option) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            return option.type(text)
+        except ValueError:
+            kind = {int: "a whole number", float: "a number"}.get(option.type, "a value")
+            raise argparse.ArgumentTypeError(
+                f"{option.flag} must be {kind}, not {text!r}"
+            ) from None
+
+    convert.__name__ = option.type.__name__
+    return convert
+
+
+# -- the fast path -------------------------------------------------------------------------
+
+
+def parse_fast(name: str, args: Sequence[str]) -> dict[str, Any] | None:
+    """Read ``args`` for a ``fast`` verb exactly as typer would, or ``None`` to leave it to typer.
+
+    Anything unusual (``--help``, an unknown or repeated option, a value typer would refuse or
+    that looks like an option) returns ``None``, and typer reports it.
+    """
+    spec = next((v for v in VERBS if v.name == name and v.fast), None)
+    if spec is None:
+        return None
+    options = {o.dest: o.default for o in spec.options}
+    flags: dict[str, tuple[Option, bool]] = {}
+    for o in spec.options:
+        if o.positional:
+            return None
+        for n in (o.flag, *([o.short] if o.short else [])):
+            flags[n] = (o, True)
+        if o.negative:
+            flags[o.negative] = (o, False)
+    seen: set[str] = set()
+    rest = list(args)
+    while rest:
+        token = rest.pop(0)
+        name_, eq, inline = token.partition("=")
+        found = flags.get(token) or (flags.get(name_) if eq else None)
+        if found is None:
+            return None
+        option, on = found
+        if option.dest in seen:
+            return None
+        seen.add(option.dest)
+        if option.type is bool:
+            if eq:
+                return None
+            options[option.dest] = on
+            continue
+        value = inline if eq else (rest.pop(0) if rest else None)
+        if value is None or value.startswith("-"):
+            return None
+        try:
+            converted = option.type(value)
+        except ValueError:
+            return None
+        if isinstance(converted, float) and not math.isfinite(converted):
+            return None  # typer's message for it
+        options[option.dest] = converted
+    return options
