@@ -394,3 +394,17 @@ def test_cyclic_dependencies(tmp_path: Path) -> None:
 def test_empty_directory(tmp_path: Path) -> None:
     assert load_specs(tmp_path) == []
     assert load_specs(tmp_path / "missing") == []
+
+
+def test_line_endings_and_layout_do_not_change_the_checksum(tmp_path: Path) -> None:
+    """The screened loader hashes the same document whatever the file's line endings."""
+    lf = tmp_path / "lf"
+    crlf = tmp_path / "crlf"
+    lf.mkdir()
+    crlf.mkdir()
+    _write(lf, "0001_base.yaml", BASE)
+    (crlf / "0001_base.yaml").write_bytes(textwrap.dedent(BASE).replace("\n", "\r\n").encode())
+    (from_lf,) = load_specs(lf)
+    (from_crlf,) = load_specs(crlf)
+    assert from_lf.checksum == from_crlf.checksum
+    assert from_lf.operations == from_crlf.operations
