@@ -122,7 +122,7 @@ operations:
       name: notes
       columns:
         - {name: id, type: bigint, primary_key: true}
-        - {name: v, type: text}
+        - {name: v, type: text, comment: "note :c 5% \\\\:d"}
         - {name: d, type: text, server_default: "'a:b%'"}
         - {name: n, type: integer}
         - {name: g, type: text, generated: "v || ' :g% \\\\:h'"}
@@ -170,7 +170,14 @@ def _text_facts(url: str) -> dict[str, object]:
         indexes = conn.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'notes' ORDER BY 1"
         ).fetchall()
-    return {"rows": rows, "defaults": defaults, "checks": checks, "indexes": indexes}
+        comment = conn.execute("SELECT col_description('notes'::regclass, 2)").fetchone()
+    return {
+        "rows": rows,
+        "defaults": defaults,
+        "checks": checks,
+        "indexes": indexes,
+        "comment": comment,
+    }
 
 
 def test_sql_text_is_not_rewritten_by_any_tool(tmp_path: Path, admin_url: str) -> None:
@@ -211,6 +218,7 @@ def test_sql_text_is_not_rewritten_by_any_tool(tmp_path: Path, admin_url: str) -
     indexes = dict(alembic_facts["indexes"])  # type: ignore[call-overload]
     assert "':w%'" in indexes["notes_v_idx"]
     assert "':k%'" in indexes["notes_expr_idx"]
+    assert alembic_facts["comment"] == ("note :c 5% \\:d",)
     assert facts[via_django] == alembic_facts
     assert facts[via_dualorm] == alembic_facts
 
