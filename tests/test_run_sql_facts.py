@@ -9,6 +9,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from dualorm.cli import main
@@ -368,3 +369,29 @@ def test_claimed_lock_of_a_statement_is_the_lock_postgres_takes(
         taken[str(relname)] = max(taken.get(str(relname), Lock.NONE), Lock.from_pg(str(mode)))
     for table, lock in claimed.items():
         assert taken.get(table) == lock, (table, taken)
+
+
+@pytest.mark.parametrize(
+    ("sql", "named"),
+    [
+        ("CREATE INDEX CONCURRENTLY users_email_idx ON users (email)", "CREATE INDEX CONCURRENTLY"),
+        ("DROP INDEX CONCURRENTLY ledger_note_idx", "DROP INDEX CONCURRENTLY"),
+        ("VACUUM ledger", "VACUUM"),
+        ("REINDEX INDEX CONCURRENTLY ledger_note_idx", "REINDEX CONCURRENTLY"),
+    ],
+)
+def test_statements_postgres_refuses_in_a_transaction_are_refused_at_load(
+    project: Path, database_url: str, capsys: pytest.CaptureFixture[str], sql: str, named: str
+) -> None:
+    write_change(project, f'- run_sql: {{sql: "{sql}"}}')
+    assert main(["migrate", "lint"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "0002_change.yaml:5" in err and named in err
+    # The premise: the migration's transaction could never run it.
+    with connect(database_url) as conn:
+        conn.execute("CREATE TABLE users (email text)")
+        conn.execute("CREATE TABLE ledger (note text)")
+        conn.execute("CREATE INDEX ledger_note_idx ON ledger (note)")
+        with pytest.raises(psycopg.errors.ActiveSqlTransaction):
+            conn.execute(sql)
+        conn.rollback()

@@ -6,8 +6,11 @@ statement, no comment that swallows what the emitter writes after it, no unbalan
 :func:`expression_fault` parses it as ``SELECT (<expression>)`` and accepts only a single
 SELECT with one target and nothing else. :func:`run_sql_statements` splits ``run_sql`` text into
 statements the way the server does and refuses transaction control, which would end the
-migration's own transaction. :func:`statement_facts` says which statements lose data, so the
-plan and the lint judge a hand-written ``DROP TABLE`` like a ``drop_table`` operation.
+migration's own transaction, and the statements PostgreSQL refuses inside one (``CREATE INDEX
+CONCURRENTLY``, ``VACUUM`` ...), which would fail every run. :func:`statement_facts` says what
+each statement does to the tables it names (drops, truncates, deletes every row, builds an
+index, adds a column ...), so the plan and the lint judge a hand-written ``DROP TABLE`` like a
+``drop_table`` operation and a ``CREATE INDEX`` like ``create_index``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import enum
 from dataclasses import dataclass, replace
 
 from pglast import ast, parse_sql, parser
-from pglast.enums import AlterTableType, ConstrType, ObjectType
+from pglast.enums import AlterTableType, CoercionForm, ConstrType, ObjectType
 from pglast.stream import RawStream
 
 from dualorm.schema import DEFAULT_SCHEMA
@@ -55,8 +58,14 @@ def expression_fault(text: str) -> str | None:
         select.intoClause,
         select.valuesLists,
     )
-    if len(select.targetList or ()) != 1 or any(part for part in extra) or select.op != 0:
+    targets = select.targetList or ()
+    if len(targets) != 1 or any(part for part in extra) or select.op != 0:
         return "is not one SQL expression (it reaches outside the parentheses)"
+    value = targets[0].val
+    # "1, 2" parses inside the parentheses as an implicit row, but the emitter writes it bare,
+    # where the comma separates two expressions; an explicit ROW(1, 2) is one.
+    if isinstance(value, ast.RowExpr) and value.row_format == CoercionForm.COERCE_IMPLICIT_CAST:
+        return "is not one SQL expression (a comma separates several; write ROW(...) for a row)"
     return None
 
 
@@ -88,8 +97,45 @@ def run_sql_statements(sql: str) -> tuple[str, ...]:
                 f"holds transaction control ({word}); each migration already runs in its "
                 "own transaction"
             )
+        outside = _outside_transaction(raw.stmt)
+        if outside is not None:
+            raise ValueError(
+                f"holds {outside}, which PostgreSQL cannot run inside the migration's "
+                "transaction"
+                + (
+                    "; use create_index or drop_index with concurrently: true"
+                    if outside.endswith(" INDEX CONCURRENTLY")
+                    else ""
+                )
+            )
         out.append(_statement_text(sql, raw))
     return tuple(s for s in out if s)
+
+
+_NEVER_IN_TRANSACTION = {
+    ast.VacuumStmt: "VACUUM",
+    ast.CreatedbStmt: "CREATE DATABASE",
+    ast.DropdbStmt: "DROP DATABASE",
+    ast.AlterSystemStmt: "ALTER SYSTEM",
+    ast.CreateTableSpaceStmt: "CREATE TABLESPACE",
+    ast.DropTableSpaceStmt: "DROP TABLESPACE",
+}
+
+
+def _outside_transaction(stmt: ast.Node | None) -> str | None:
+    """Name the statement if PostgreSQL refuses to run it inside a transaction block."""
+    for kind, name in _NEVER_IN_TRANSACTION.items():
+        if isinstance(stmt, kind):
+            return name
+    if isinstance(stmt, ast.IndexStmt) and stmt.concurrent:
+        return "CREATE INDEX CONCURRENTLY"
+    if isinstance(stmt, ast.DropStmt) and stmt.concurrent:
+        return "DROP INDEX CONCURRENTLY"
+    if isinstance(stmt, ast.ReindexStmt) and any(
+        isinstance(p, ast.DefElem) and p.defname == "concurrently" for p in stmt.params or ()
+    ):
+        return "REINDEX CONCURRENTLY"
+    return None
 
 
 def _statement_text(sql: str, raw: ast.RawStmt) -> str:
