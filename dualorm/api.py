@@ -599,6 +599,40 @@ def _selection(
     return Selection(migration_id, to, steps, cascade)
 
 
+def _warn_seeded(
+    conn: psycopg.Connection[tuple[object, ...]],
+    specs: ProjectSpecs,
+    ids: list[str],
+    report: Progress,
+) -> None:
+    """Say, before it happens, which seeded tables a rollback drops or empties.
+
+    The seeds stay in their ledger; ``seed status`` then calls them stale and ``seed run``
+    applies them again once the tables are back.
+    """
+    from dualorm.runner.impact import impacts
+    from dualorm.schema import Schema
+    from dualorm.seeding import seeded_tables
+
+    seeded = seeded_tables(conn)
+    if not seeded:
+        return
+    for migration_id in ids:
+        for op in reversed(specs.by_id[migration_id].operations):
+            for impact in impacts(op.reverse(), Schema()):
+                name = impact.table if "." in impact.table else f"public.{impact.table}"
+                if impact.loses_data and name in seeded:
+                    report(
+                        Event(
+                            "seeded_rows_dropped",
+                            migration_id,
+                            "down",
+                            detail=f"{impact.describe()} removes rows seeded by "
+                            f"{', '.join(seeded[name])}; `dualorm seed run` seeds them again",
+                        )
+                    )
+
+
 def down_ids(specs: ProjectSpecs, applied: set[str], selection: Selection) -> list[str]:
     """The ids ``selection`` rolls back, in the order to roll them back."""
     return _down_ids(
@@ -639,6 +673,7 @@ def run_down(
             return MigrateResult(
                 "down", context.correlation_id, context.environment, tuple(ids), script=sink.text
             )
+        _warn_seeded(conn, specs, ids, report)
         db_sink = DatabaseSink(conn, specs.graph, context, opts)
         outcomes = run(plan, db_sink, set(applied), options=opts, progress=report)
         if ledger.ledger_exists(conn):

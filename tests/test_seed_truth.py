@@ -148,6 +148,8 @@ def test_a_seed_whose_table_migrate_down_dropped_is_stale_and_run_applies_it_aga
 
     code, _, err = cli(capsys, "migrate", "down", "--steps", "1")
     assert code == 0, err
+    # Said before the table goes, naming the seed that wrote into it.
+    assert "warning:" in err and "drop table" in err and "0001_good" in err
     assert states(capsys) == {"0001_good": ("stale", "table public.t is gone")}
     code, out, _ = cli(capsys, "seed", "status")
     assert code == 0 and "stale" in out

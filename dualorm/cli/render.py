@@ -57,6 +57,8 @@ def progress_printer(write: Write) -> Callable[[Event], None]:
             write(f"{verb} {event.migration_id}{took}")
         elif event.kind == "lock_timeout_retry":
             write(f"{event.migration_id}: lock_timeout ({event.detail}); retrying")
+        elif event.kind == "seeded_rows_dropped":
+            write(f"warning: {event.migration_id}: {event.detail}")
         elif event.kind == "step_skipped":
             write(f"{event.migration_id}: already done, skipped: {event.statement}")
 

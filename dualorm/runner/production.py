@@ -152,6 +152,8 @@ class ProductionMigrator:
         progress: called with every runner event.
         retries: lock-timeout retries per migration.
         replica_timeout: how long to wait for replicas after migrating (seconds).
+        notify_budget: how long, in all, the run waits for webhook deliveries once it is
+            over (seconds); a run never waits for a receiver while it migrates.
     """
 
     def __init__(
@@ -163,6 +165,7 @@ class ProductionMigrator:
         progress: Progress | None = None,
         retries: int = DEFAULT_RETRIES,
         replica_timeout: float = 60.0,
+        notify_budget: float = 10.0,
     ) -> None:
         self.config = config
         self.assume_yes = assume_yes
@@ -170,6 +173,7 @@ class ProductionMigrator:
         self.progress = progress
         self.retries = retries
         self.replica_timeout = replica_timeout
+        self.notify_budget = notify_budget
 
     def create_migration_plan(self) -> MigrationPlan:
         """Plan every pending migration (statements, locks, sizes, lint, risk, replicas)."""
@@ -248,6 +252,7 @@ class ProductionMigrator:
                 "database": redact(url),
                 "direction": direction,
             },
+            budget=self.notify_budget,
         )
         try:
             return self._run(

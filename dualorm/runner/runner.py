@@ -55,6 +55,7 @@ EventKind = Literal[
     "lock_timeout_retry",
     "migration_done",
     "migration_failed",
+    "seeded_rows_dropped",
 ]
 
 
