@@ -148,8 +148,12 @@ class LintRefused(SafetyError):
 
     def __init__(self, findings: Sequence[Any]) -> None:
         self.findings = tuple(findings)
+        named = sorted(
+            {f"{getattr(f, 'migration', '?')} ({getattr(f, 'rule', '?')})" for f in self.findings}
+        )
         super().__init__(
-            f"{len(self.findings)} unacknowledged lint error(s); run `dualorm migrate lint`"
+            f"{len(self.findings)} unacknowledged lint error(s): {', '.join(named)}; "
+            "run `dualorm migrate lint`, and acknowledge each in its spec once it is safe"
         )
 
 
