@@ -177,3 +177,75 @@ def test_a_spec_names_its_keys_as_postgresql_would(tmp_path: Path, admin_url: st
     assert cut_table is not None and cut_table.primary_key is not None
     assert cut_table.primary_key.name == postgres_chose[CUT]["pkey"] == "x" + "é" * 28 + "_pkey"
     assert compare(replay_directory(specs), catalog, source="specs") == []
+
+
+# (index keys as a spec writes them, INCLUDE columns): PostgreSQL names expression keys like
+# select-list columns, numbers repeated names and puts INCLUDE columns in the name too.
+INDEXES = [
+    (["a"], ["b"]),
+    (["a", "a"], []),
+    (["lower(c)", "lower(c)", "upper(c)"], []),
+    (["a + 1"], []),
+    (["a + 1", "b + 1"], []),
+    (["c::varchar(3)"], []),
+    (["(a + 1)::text"], []),
+    (['b::text COLLATE "C"'], []),
+    (["coalesce(a, b)"], []),
+    (["CASE WHEN a > 0 THEN b END"], []),
+    (["CASE WHEN a > 0 THEN b ELSE a END"], []),
+    (["r[1]"], []),
+    (["greatest(a, b)", "least(a, b)"], []),
+    (["nullif(a, b)"], []),
+    (["ARRAY[a]"], []),
+    (["pg_catalog.lower(c)"], ["a", "b"]),
+    (["b", "upper(c)"], ["b"]),
+    (["c text_pattern_ops", "a DESC"], []),
+    (["ö" * 31, "ö" * 31], []),
+]
+
+
+def test_unnamed_index_names_are_postgresqls(tmp_path: Path, database_url: str) -> None:
+    import json
+
+    from dualorm.emit.sql import index_key
+    from dualorm.schema import index_opclasses, index_orders
+
+    table = "i" * 40
+    columns = (
+        "".join(
+            f"        - {{name: {json.dumps(n)}, type: {json.dumps(t)}}}\n"
+            for n, t in (("a", "integer"), ("b", "integer"), ("c", "text"), ("r", "integer[]"))
+        )
+        + f"        - {{name: {'ö' * 31}, type: text}}\n"
+    )
+    indexes = "".join(
+        f"  - create_index: {{table: {table}, columns: {json.dumps(keys)}"
+        + (f", include: {json.dumps(include)}" if include else "")
+        + "}\n"
+        for keys, include in INDEXES
+    )
+    specs = tmp_path / "migrations"
+    specs.mkdir()
+    (specs / "0001_indexes.yaml").write_text(
+        f'id: "0001_indexes"\nname: indexes\ndependencies: []\noperations:\n'
+        f"  - create_table:\n      name: {table}\n      columns:\n{columns}{indexes}",
+        encoding="utf-8",
+    )
+    (migration,) = load_specs(specs)
+    spec_indexes = [op.index for op in migration.operations[1:]]  # type: ignore[attr-defined]
+    chosen = []
+    with connection(database_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE TABLE {} (a integer, b integer, c text, r integer[], {} text)").format(
+                sql.Identifier(table), sql.Identifier("ö" * 31)
+            )
+        )
+        for index in spec_indexes:
+            keys = zip(index.columns, index_opclasses(index), index_orders(index), strict=True)
+            elements = ", ".join(index_key(c, o, d) for c, o, d in keys)
+            include = ", ".join(sql.Identifier(c).as_string(conn) for c in index.include)
+            statement = f"CREATE INDEX ON {sql.Identifier(table).as_string(conn)} ({elements})"
+            with conn.transaction(force_rollback=True):
+                conn.execute(statement + (f" INCLUDE ({include})" if include else ""))
+                chosen.append(_names(conn, table)["idx"])
+    assert [index.name for index in spec_indexes] == chosen

@@ -14,12 +14,15 @@ A :class:`Reader` turns those nodes into checked Python values, and every fault 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pglast import ast, parse_sql
+from pglast.enums import A_Expr_Kind, MinMaxOp
+from pglast.parser import ParseError
 
 from dualorm.errors import SpecError
 from dualorm.schema import (
@@ -533,6 +536,78 @@ def default_name(table: str, columns: tuple[str, ...], suffix: str) -> str:
     return schema_default_name(as_key(table)[1], columns, suffix)
 
 
+def index_column_names(keys: Iterable[str]) -> list[str]:
+    """Return the names PostgreSQL gives an index's keys, INCLUDE columns last, in its name.
+
+    PostgreSQL's ``ChooseIndexColumnNames``: a column keeps its name, an expression is named
+    like a select-list column (``lower(email)`` is ``lower``, ``(r[1])`` is ``r``) or ``expr``,
+    and a name already taken gets the first free number (``a, a`` is ``a, a1``).
+    """
+    result: list[str] = []
+    for key in keys:
+        original = key if is_column_key(key) else _expression_name(key)
+        current, number = original, 0
+        while current in result:
+            number += 1
+            room = MAX_NAME - len(str(number))
+            current = original.encode()[:room].decode(errors="ignore") + str(number)
+        result.append(current)
+    return result
+
+
+def is_column_key(key: str) -> bool:
+    """Whether an index key is a column name (else an expression, emitted in parentheses)."""
+    return bool(key) and all(ch.isalnum() or ch in "_$" for ch in key)
+
+
+def _expression_name(expression: str) -> str:
+    try:
+        statement: Any = parse_sql(f"SELECT ({expression})")[0].stmt
+        node = statement.targetList[0].val
+    except (ParseError, AttributeError, IndexError, TypeError):
+        return "expr"
+    return _figure_name(node)[0] or "expr"
+
+
+_FUNCTION_LIKE = {
+    ast.A_ArrayExpr: "array",
+    ast.RowExpr: "row",
+    ast.CoalesceExpr: "coalesce",
+    ast.GroupingFunc: "grouping",
+}
+
+
+def _figure_name(node: Any) -> tuple[str | None, int]:
+    """PostgreSQL's ``FigureColnameInternal`` for what an index expression can hold: a name
+    and its strength (2 a real name, 1 a fallback such as a cast's type, 0 none)."""
+    kind = type(node)
+    if kind is ast.ColumnRef or kind is ast.A_Indirection:
+        parts = node.fields if kind is ast.ColumnRef else node.indirection
+        names = [p.sval for p in parts or () if isinstance(p, ast.String)]
+        if names:
+            return names[-1], 2
+        return _figure_name(node.arg) if kind is ast.A_Indirection else (None, 0)
+    if kind is ast.FuncCall:
+        return node.funcname[-1].sval, 2
+    if kind is ast.A_Expr:
+        return ("nullif", 2) if node.kind == A_Expr_Kind.AEXPR_NULLIF else (None, 0)
+    if kind is ast.TypeCast:
+        name, strength = _figure_name(node.arg)
+        if strength <= 1 and node.typeName is not None:
+            return node.typeName.names[-1].sval, 1
+        return name, strength
+    if kind is ast.CollateClause:
+        return _figure_name(node.arg)
+    if kind is ast.CaseExpr:
+        name, strength = _figure_name(node.defresult)
+        return (name, strength) if strength > 1 else ("case", 1)
+    if kind is ast.MinMaxExpr:
+        return ("greatest" if node.op == MinMaxOp.IS_GREATEST else "least"), 2
+    if kind in _FUNCTION_LIKE:
+        return _FUNCTION_LIKE[kind], 2
+    return None, 0
+
+
 def read_foreign_key(reader: Reader, node: yaml.Node, table: str, what: str) -> ForeignKey:
     f = reader.fields(
         node,
@@ -597,19 +672,19 @@ def read_index(
     columns = tuple(key for key, _opclass in classed)
     if not columns:
         raise reader.error(f.entries["columns"], f"{what}.columns must not be empty")
+    include_node = f.get("include")
+    include = () if include_node is None else reader.names(include_node, f"{what}.include")
     name_node = f.get("name")
     name = (
         reader.name(name_node, f"{what}.name")
         if name_node is not None
-        else default_name(table, columns, "idx")
+        else default_name(table, tuple(index_column_names([*columns, *include])), "idx")
     )
     method = reader.optional_string(f, "method", what) or "btree"
     method_node = f.get("method")
     fault = method_fault(method)
     if fault is not None:
         raise reader.error(method_node, f"{what}.method {fault}, not {method!r}")
-    include_node = f.get("include")
-    include = () if include_node is None else reader.names(include_node, f"{what}.include")
     index = Index(
         name=name,
         columns=columns,
