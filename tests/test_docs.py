@@ -37,3 +37,18 @@ def test_the_example_spec_loads(tmp_path: Path) -> None:
     (tmp_path / "0003_add_user_preferences.yaml").write_text(example.group(1))
     loaded = load_specs(tmp_path)
     assert [m.id for m in loaded] == ["0001_initial", "0003_add_user_preferences"]
+
+
+def test_every_safety_guarantee_names_a_test_that_exists() -> None:
+    import ast
+
+    text = (DOCS / "safety.md").read_text()
+    bullets = [b for b in re.split(r"\n(?=- )", text) if b.startswith("- ")]
+    assert len(bullets) >= 20
+    for bullet in bullets:
+        assert re.search(r"`tests/\w+\.py::test_\w+`", bullet), bullet[:80]
+    tests_dir = DOCS.parent / "tests"
+    for path, name in re.findall(r"`tests/(\w+\.py)::(test_\w+)`", text):
+        tree = ast.parse((tests_dir / path).read_text())
+        defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        assert name in defined, f"docs/safety.md names tests/{path}::{name}, which does not exist"
