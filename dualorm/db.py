@@ -2,7 +2,14 @@
 
 ``DATABASE_URL`` wins; when it is unset an embedded PostgreSQL (pgserver) kept under
 ``./.dualorm/pgdata`` is started on demand and keeps running between commands until
-``dualorm db stop``. Every URL that reaches a message goes through :func:`redact` first.
+``dualorm db stop``. ``DATABASE_URL`` is a URL (``postgresql://``) or a keyword connection
+string (``host=db dbname=auth``), read by libpq itself (``psycopg.conninfo``).
+
+This is the one redaction module: every URL that reaches a message goes through
+:func:`redact`, every text that may quote one through :func:`redact_text`, and a message
+about a known URL through :func:`scrub` with its :func:`password_forms`. A password is hidden
+as libpq reads it and as a person wrote it (an unencoded ``@``, a space, a malformed
+``postgresql//``), wherever it stands: userinfo, ``?password=``, ``password = '...'``.
 SQLAlchemy is never imported here: the runner applies specs with psycopg alone.
 """
 
@@ -259,9 +266,11 @@ def _libpq_form(value: str) -> str:
         return f"postgresql://{rest}"
     if "=" in value:
         return value
+    masked, secrets = _masked(value)
+    # Where nothing reads as a password, any of it may be one: the value is not shown.
+    shown = f": {_hide(masked, secrets)!r}" if secrets else " (its value is not shown)"
     raise ConfigError(
-        f"not a database URL (postgresql://...) or connection string (host=... dbname=...): "
-        f"{redact_text(value)!r}"
+        "not a database URL (postgresql://...) or connection string (host=... dbname=...)" + shown
     )
 
 
@@ -456,7 +465,10 @@ def resolve_url(config: Config) -> str:
     anything else is a ``ConfigError`` that shows it without its password.
     """
     if config.database_url:
-        libpq_url(config.database_url)
+        try:
+            libpq_url(config.database_url)
+        except ConfigError as exc:
+            raise ConfigError(f"DATABASE_URL is {exc}") from None
         return config.database_url
     return EmbeddedServer(config.state_dir).start()
 

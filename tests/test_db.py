@@ -117,8 +117,13 @@ def test_a_keyword_dsn_is_a_database_url(database_url: str) -> None:
 
 
 def test_a_string_of_neither_form_is_bad_input_without_its_password() -> None:
-    with pytest.raises(ConfigError, match="not a database URL") as info:
+    with pytest.raises(ConfigError, match="DATABASE_URL is not a database URL") as info:
         resolve_url(Config(database_url="postgresql//app:hunter2x@db/auth"))
+    assert_clean(str(info.value))
+    assert "postgresql//app:***@db/auth" in str(info.value)
+    # Nothing in it reads as a password, so all of it may be one: it is not shown at all.
+    with pytest.raises(ConfigError, match="not shown") as info:
+        resolve_url(Config(database_url="::hunter2x::"))
     assert_clean(str(info.value))
     with pytest.raises(ConfigError, match="only PostgreSQL"):
         resolve_url(Config(database_url="mysql://app:hunter2x@db/auth"))
