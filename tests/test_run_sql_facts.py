@@ -73,13 +73,13 @@ def models() -> Schema:
     return sa_source.load(Base.metadata)
 
 
-# -- through the CLI, with the project's models declaring users ------------------------------
+# -- through the CLI ---------------------------------------------------------------------------
 
 
 @pytest.fixture
 def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.dualorm]\nsa_metadata = "sa_models:Base.metadata"\n'
+        '[tool.dualorm]\nsa_metadata = "missing_models:Base.metadata"\n'
     )
     (tmp_path / "migrations").mkdir()
     (tmp_path / "migrations" / "0001_base.yaml").write_text(BASE)
@@ -94,39 +94,58 @@ def write_change(project: Path, operations: str) -> None:
     (project / "migrations" / "0002_change.yaml").write_text(change(operations))
 
 
+ACKNOWLEDGED_DROP = """
+- run_sql:
+    sql: "DROP TABLE users"
+    acknowledge: [{rule: destructive, reason: "users moved to accounts in 0001"}]
+"""
+
+
 def test_drop_table_in_run_sql_is_a_blocking_lint_error_until_acknowledged(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_change(project, '- run_sql: {sql: "DROP TABLE users"}')
     assert main(["migrate", "lint", "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
-    errors = [f for f in document["findings"] if f["severity"] == "error"]
-    assert [f["rule"] for f in errors] == ["drop-table-in-use"]
-    assert errors[0]["line"] == 5 and errors[0]["path"].endswith("0002_change.yaml")
-    (destructive,) = [f for f in document["findings"] if f["rule"] == "destructive"]
-    assert "drop table users" in destructive["message"]
+    (error,) = [f for f in document["findings"] if f["severity"] == "error"]
+    assert error["rule"] == "destructive" and error["acknowledged"] is False
+    assert "drop table users" in error["message"]
+    assert error["line"] == 5 and error["path"].endswith("0002_change.yaml")
 
     # The same drop written as the operation meets the same rules.
     write_change(project, "- drop_table: {name: users}")
     assert main(["migrate", "lint", "--json"]) == 1
     as_operation = json.loads(capsys.readouterr().out)
-    assert {f["rule"] for f in as_operation["findings"]} == {
-        f["rule"] for f in document["findings"]
-    } - {"raw-sql", "irreversible"}
+    assert {(f["rule"], f["severity"]) for f in as_operation["findings"]} == {
+        (f["rule"], f["severity"])
+        for f in document["findings"]
+        if f["rule"] not in ("raw-sql", "irreversible")
+    }
 
-    write_change(
-        project,
-        """
-        - run_sql:
-            sql: "DROP TABLE users"
-            acknowledge: [{rule: drop-table-in-use, reason: "models drop it in this release"}]
-        """,
-    )
+    write_change(project, ACKNOWLEDGED_DROP)
     assert main(["migrate", "lint", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["ok"] is True
     (acknowledged,) = [f for f in document["findings"] if f["acknowledged"]]
-    assert acknowledged["acknowledgement"] == "models drop it in this release"
+    assert acknowledged["acknowledgement"] == "users moved to accounts in 0001"
+
+
+def test_production_refuses_drop_table_in_run_sql_until_acknowledged(
+    project: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    production = ["migrate", "up", "--env", "production", "--yes", "--no-backup"]
+    assert main(["db", "label", "production"]) == 0
+    assert main(production) == 0
+    write_change(project, '- run_sql: {sql: "DROP TABLE users"}')
+    capsys.readouterr()
+    assert main(production) == 3
+    assert "unacknowledged lint error" in capsys.readouterr().err
+    with connect(database_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('users')").fetchone() == ("users",)
+    write_change(project, ACKNOWLEDGED_DROP)
+    assert main(production) == 0
+    with connect(database_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('users')").fetchone() == (None,)
 
 
 def test_plan_rates_drop_table_in_run_sql_high_risk(
@@ -146,23 +165,15 @@ def test_plan_rates_drop_table_in_run_sql_high_risk(
     (lock,) = statement["locks"]
     assert lock["table"] == "users" and lock["lock"] == "ACCESS EXCLUSIVE" and lock["rows"] == 50
 
-    # Acknowledged, the drop no longer blocks: the loss of 50 rows keeps it high.
-    write_change(
-        project,
-        """
-        - run_sql:
-            sql: "DROP TABLE users"
-            acknowledge: [{rule: drop-table-in-use, reason: "models drop it in this release"}]
-        """,
-    )
+    # Acknowledged, the drop no longer blocks; the loss of its 50 rows keeps it high risk.
+    write_change(project, ACKNOWLEDGED_DROP)
     assert main(["migrate", "plan", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert document["migrations"][0]["findings"] and not [
-        f
-        for f in document["migrations"][0]["findings"]
-        if f["severity"] == "error" and not f["acknowledged"]
+    (migration,) = document["migrations"]
+    assert not [
+        f for f in migration["findings"] if f["severity"] == "error" and not f["acknowledged"]
     ]
-    assert document["migrations"][0]["statements"][0]["risk"] == "high"
+    assert migration["statements"][0]["risk"] == "high" and document["risk"] == "high"
 
 
 def test_plan_of_a_harmless_run_sql_is_low_risk(
@@ -225,7 +236,7 @@ def test_harmless_statements_are_not_destructive(tmp_path: Path, sql: str) -> No
 
 def test_drop_column_in_run_sql_of_a_column_the_models_declare(tmp_path: Path) -> None:
     rules = findings(tmp_path, '- run_sql: {sql: "ALTER TABLE users DROP COLUMN email"}', models())
-    assert rules["drop-column-in-use"] is True and rules["destructive"] is False
+    assert rules["drop-column-in-use"] is True and rules["destructive"] is True
     same = findings(tmp_path, "- drop_column: {table: users, name: email}", models())
     assert same["drop-column-in-use"] is True
 

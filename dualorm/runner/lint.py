@@ -53,6 +53,11 @@ class Context:
     def existing(self, table: str) -> bool:
         return as_key(table) in self.preexisting
 
+    def may_hold_rows(self, table: str) -> bool:
+        """Whether ``table`` may hold rows: it existed before the migration, or the specs do
+        not know it (made by hand-written SQL, so assume it does)."""
+        return self.existing(table) or as_key(table) not in self.before
+
 
 Check = Callable[[Operation, Context], str | None]
 
@@ -260,8 +265,8 @@ def _irreversible(op: Operation, ctx: Context) -> str | None:
 
 
 def _destructive(op: Operation, ctx: Context) -> str | None:
-    lost = [i.describe() for i in ctx.impacts if i.loses_data]
-    if not lost and not op.destructive:
+    lost = [i.describe() for i in ctx.impacts if i.loses_data and ctx.may_hold_rows(i.table)]
+    if not lost and not (op.destructive and not ctx.impacts):
         return None
     details = [d for d in lost if d != op.describe()]
     said = f" ({', '.join(details)})" if details else ""
@@ -417,9 +422,11 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "destructive",
-        Severity.WARNING,
-        "This operation deletes data.",
-        "take a backup first (production runs do) and keep the data until verified.",
+        Severity.ERROR,
+        "This deletes rows (drops a table or a column, truncates, deletes every row), whether "
+        "written as an operation or in run_sql; only a backup brings them back.",
+        "keep the data until it is verified unused, take a backup (production runs do), and "
+        "acknowledge this rule with the reason the data may go.",
         _destructive,
     ),
     Rule(
