@@ -295,3 +295,19 @@ def test_claimed_lock_is_the_lock_postgres_takes(
         taken[str(relname)] = max(taken.get(str(relname), Lock.NONE), lock)
     for table, lock in claimed.items():
         assert taken.get(table) == lock, (table, taken)
+
+
+def test_losing_rows_blocks_only_where_rows_may_be(tmp_path: Path) -> None:
+    found = lint(specs(tmp_path, "- drop_column: {table: items, name: code}"), only=["0002_change"])
+    (finding,) = [f for f in found if f.rule == "destructive"]
+    assert finding.blocking
+    # A table the migration creates holds no rows yet: dropping it again loses nothing.
+    created = lint(
+        specs(
+            tmp_path,
+            "- create_table: {name: scratch, columns: [{name: id, type: bigint}]}\n"
+            "- drop_table: {name: scratch}",
+        ),
+        only=["0002_change"],
+    )
+    assert "destructive" not in {f.rule for f in created}
