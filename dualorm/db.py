@@ -45,7 +45,11 @@ def redact(url: str) -> str:
     >>> redact("host=db password = 'a b' user=app")
     'host=db password = *** user=app'
     """
-    return _hide(_masked(url)[0], set(password_forms(url)))
+    masked, found = _masked(url, everywhere=False)
+    params = _parsed(url)
+    read = str(params.get("password") or "") if params else ""
+    # libpq reads a password where the scan saw none (or another one): hide that too.
+    return _hide(masked, {read}) if read and read not in found else masked
 
 
 def redact_text(text: str) -> str:
@@ -55,7 +59,7 @@ def redact_text(text: str) -> str:
     'could not reach postgres://app:***@db/auth (timeout)'
     """
     masked, secrets = _masked(text)
-    return _hide(masked, secrets) if secrets else masked
+    return _hide_pieces(masked, secrets) if secrets else masked
 
 
 def password_forms(url: str) -> frozenset[str]:
@@ -84,25 +88,60 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 _MASK = "***"
 
 
-def _masked(text: str) -> tuple[str, set[str]]:
+def _masked(text: str, *, everywhere: bool = True) -> tuple[str, set[str]]:
+    """``text`` with every password span masked, and the forms of the passwords it held.
+
+    A password found in one place is hidden wherever else it stands in ``text`` too (libpq
+    quotes it decoded), except inside the URLs and DSNs read here, whose other parts (a user
+    ``postgres`` beside the password ``postgres``) are not secrets; with ``everywhere=False``
+    (``text`` is one URL or DSN) only the spans are masked.
+    """
     spans = sorted([*_userinfo_spans(text), *_keyword_spans(text)])
     if not spans:
         return text, set()
-    out: list[str] = []
     secrets: set[str] = set()
-    cursor = 0
-    for start, end in spans:
-        if end <= cursor:
-            continue
-        start = max(start, cursor)
+    for start, end, _, _ in spans:
         raw = text[start:end]
         if raw.strip("'") != _MASK:
             secrets.update(_forms(raw))
-        out.append(text[cursor:start])
+    protected = sorted((first, last) for _, _, first, last in spans)
+    if not everywhere:
+        protected = [(0, len(text))]
+    out: list[str] = []
+    cursor = 0
+    for start, end, _, _ in spans:
+        if end <= cursor:
+            continue
+        start = max(start, cursor)
+        out.append(_replace_outside(text, cursor, start, protected, secrets))
         out.append(_MASK)
         cursor = end
-    out.append(text[cursor:])
+    out.append(_replace_outside(text, cursor, len(text), protected, secrets))
     return "".join(out), secrets
+
+
+def _replace_outside(
+    text: str, start: int, end: int, protected: list[tuple[int, int]], secrets: set[str]
+) -> str:
+    pieces: list[str] = []
+    cursor = start
+    for first, last in protected:
+        if last <= cursor or first >= end:
+            continue
+        if first > cursor:
+            pieces.append(_replace(text[cursor:first], secrets))
+        pieces.append(text[max(first, cursor) : min(last, end)])
+        cursor = min(last, end)
+    if cursor < end:
+        pieces.append(_replace(text[cursor:end], secrets))
+    return "".join(pieces)
+
+
+def _replace(text: str, secrets: set[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 3:
+            text = text.replace(secret, _MASK)
+    return text
 
 
 def _forms(raw: str) -> set[str]:
@@ -151,9 +190,10 @@ def _url_starts(text: str) -> list[tuple[int, int]]:
     return sorted(starts.items())
 
 
-def _userinfo_spans(text: str) -> Iterator[tuple[int, int]]:
+def _userinfo_spans(text: str) -> Iterator[tuple[int, int, int, int]]:
+    """``(password start, end, URL start, URL end)`` of every URL userinfo password."""
     starts = _url_starts(text)
-    for index, (_, rest) in enumerate(starts):
+    for index, (begin, rest) in enumerate(starts):
         limit = starts[index + 1][0] if index + 1 < len(starts) else len(text)
         newline = text.find("\n", rest, limit)
         limit = newline if newline != -1 else limit
@@ -165,10 +205,13 @@ def _userinfo_spans(text: str) -> Iterator[tuple[int, int]]:
         last_at = text.rfind("@", rest, query if query != -1 else limit)
         colon = text.find(":", rest, last_at)
         if colon != -1:
-            yield colon + 1, last_at
+            token_end = last_at
+            while token_end < limit and not text[token_end].isspace():
+                token_end += 1
+            yield colon + 1, last_at, begin, token_end
 
 
-def _keyword_spans(text: str) -> Iterator[tuple[int, int]]:
+def _keyword_spans(text: str) -> Iterator[tuple[int, int, int, int]]:
     lower = text.lower()
     at = lower.find("password")
     while at != -1:
@@ -177,7 +220,7 @@ def _keyword_spans(text: str) -> Iterator[tuple[int, int]]:
             start = _skip_blanks(text, cursor + 1)
             end = _value_end(text, start)
             if end > start:
-                yield start, end
+                yield start, end, start, end
         at = lower.find("password", at + 1)
 
 
@@ -217,9 +260,11 @@ def _value_end(text: str, start: int) -> int:
 
 def _hide(text: str, secrets: set[str]) -> str:
     """Hide every occurrence of a secret, and every quoted piece of one, in ``text``."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 3:
-            text = text.replace(secret, "***")
+    return _hide_pieces(_replace(text, secrets), secrets)
+
+
+def _hide_pieces(text: str, secrets: set[str]) -> str:
+    """Hide every quoted piece of a secret (libpq quotes fragments of what it could not read)."""
     if not secrets:
         return text
     out: list[str] = []
@@ -232,8 +277,8 @@ def _hide(text: str, secrets: set[str]) -> str:
             cursor += 1
             continue
         inner = text[cursor + 1 : close]
-        if inner and inner != "***" and any(inner in s or s in inner for s in secrets):
-            out.append(f"{quote_char}***{quote_char}")
+        if inner and inner != _MASK and any(inner in s for s in secrets):
+            out.append(f"{quote_char}{_MASK}{quote_char}")
         else:
             out.append(text[cursor : close + 1])
         cursor = close + 1

@@ -66,6 +66,15 @@ def test_redact_keeps_what_is_not_secret() -> None:
     assert redact_text('role "postgres" does not exist; password authentication failed') == (
         'role "postgres" does not exist; password authentication failed'
     )
+    # The common development password: the user and the database keep their names.
+    same = "postgresql://postgres:postgres@127.0.0.1:1/postgres"
+    assert redact(same) == "postgresql://postgres:***@127.0.0.1:1/postgres"
+    assert redact_text(f"cannot reach {same}") == f"cannot reach {redact(same)}"
+    with pytest.raises(DatabaseUnreachable) as info:
+        connect(same)
+    assert str(info.value).startswith(f"cannot connect to {redact(same)}: ")
+    keyword = "host=h user=postgres password=postgres dbname=postgres"
+    assert redact(keyword) == "host=h user=postgres password=*** dbname=postgres"
     two = "a postgresql://a:one1@h1/db,postgresql://b:two2@h2/db b"
     assert redact_text(two) == "a postgresql://a:***@h1/db,postgresql://b:***@h2/db b"
 
