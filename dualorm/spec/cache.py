@@ -26,7 +26,6 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 import sys
 import tempfile
 from functools import cache
@@ -172,6 +171,8 @@ def _signing_key() -> bytes | None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key-")
         try:
+            import secrets
+
             with os.fdopen(fd, "wb") as handle:
                 handle.write(secrets.token_bytes(32))
             # Two first runs at once: the first link wins and both use its key.
