@@ -1,7 +1,10 @@
 """Loading change specs: ``migrations/*.yaml`` -> checked, ordered :class:`Migration` values.
 
 A spec is YAML, read with the safe loader through ``yaml.compose`` so that every fault names
-its file and line (:class:`~dualorm.errors.SpecError`, exit code 2). Its shape::
+its file and line (:class:`~dualorm.errors.SpecError`, exit code 2). At most
+:data:`MAX_SPEC_BYTES` are read, and :func:`dualorm.spec.reader.compose` refuses anchors and
+aliases, tags, merge keys, keys that are not text or are given twice, NUL characters and a
+second document before anything is built or hashed. Its shape::
 
     id: "0003_add_user_preferences"      # must equal the file name without .yaml
     name: Add user preferences table

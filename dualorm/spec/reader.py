@@ -135,6 +135,7 @@ def _screen(path: Path, text: str) -> None:
         return SpecError(str(path), event.start_mark.line + 1, message)
 
     stack: list[_Open] = []
+    key_tags: dict[str, str] = {}  # a spec repeats a handful of keys thousands of times
     documents = nodes = 0
     event: Any
     for event in yaml.parse(text, Loader=_LOADER):
@@ -158,14 +159,14 @@ def _screen(path: Path, text: str) -> None:
         nodes += 1
         if nodes > MAX_NODES:
             raise fault(event, f"the spec holds more than {MAX_NODES} values")
-        _screen_node(event, stack, fault)
+        _screen_node(event, stack, key_tags, fault)
         if kind in _STARTS:
             if len(stack) >= MAX_DEPTH:
                 raise fault(event, f"the spec is nested deeper than {MAX_DEPTH} levels")
             stack.append(_Open(set() if kind is yaml.MappingStartEvent else None))
 
 
-def _screen_node(event: Any, stack: list[_Open], fault: Any) -> None:
+def _screen_node(event: Any, stack: list[_Open], key_tags: dict[str, str], fault: Any) -> None:
     if event.anchor is not None:
         raise fault(
             event,
@@ -191,7 +192,9 @@ def _screen_node(event: Any, stack: list[_Open], fault: Any) -> None:
         raise fault(event, f"mapping keys must be text, not {what}")
     key = event.value
     if event.implicit[0]:
-        tag = _RESOLVER.resolve(yaml.ScalarNode, key, event.implicit)
+        tag = key_tags.get(key)
+        if tag is None:
+            tag = key_tags[key] = _RESOLVER.resolve(yaml.ScalarNode, key, (True, False))
         if tag == _MERGE_TAG:
             raise fault(
                 event, "merge keys (<<) are not supported in spec files; write the fields out"
