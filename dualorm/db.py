@@ -248,12 +248,8 @@ def _value_end(text: str, start: int) -> int:
             word_end += 1
         if following == cursor or following >= len(text) or text[following] == "\n":
             return cursor
-        if (
-            word_end < len(text)
-            and text[word_end] == "="
-            or _skip_blanks(text, word_end) < len(text)
-            and text[_skip_blanks(text, word_end)] == "="
-        ):
+        after_word = _skip_blanks(text, word_end)
+        if after_word < len(text) and text[after_word] == "=":
             return cursor
         cursor = word_end
 
@@ -313,7 +309,7 @@ def _libpq_form(value: str) -> str:
         return value
     masked, secrets = _masked(value)
     # Where nothing reads as a password, any of it may be one: the value is not shown.
-    shown = f": {_hide(masked, secrets)!r}" if secrets else " (its value is not shown)"
+    shown = f": {masked!r}" if secrets else " (its value is not shown)"
     raise ConfigError(
         "not a database URL (postgresql://...) or connection string (host=... dbname=...)" + shown
     )

@@ -1,10 +1,11 @@
 """Read replicas: reachability, replay lag, catching up after a migration, schema fingerprints.
 
-``DATABASE_REPLICA_URLS`` names streaming replicas of the primary. Before a production run the
-plan reports each replica's state; after migrating, :func:`wait_for_replicas` waits (bounded)
-until every replica has replayed past the primary's WAL position at the end of the migration
-and its catalog fingerprint equals the primary's. ``dualorm validate --replicas`` uses
-:func:`compare_replicas` at any time.
+``DATABASE_REPLICA_URLS`` names streaming replicas of the primary (URLs or keyword connection
+strings, split as :func:`dualorm.config.split_replica_urls` says: a comma inside a password
+stays in it). Before a production run the plan reports each replica's state; after
+migrating, :func:`wait_for_replicas` waits (bounded) until every replica has replayed past the
+primary's WAL position at the end of the migration and its catalog fingerprint equals the
+primary's. ``dualorm validate --replicas`` uses :func:`compare_replicas` at any time.
 """
 
 from __future__ import annotations
