@@ -26,9 +26,9 @@ ENCODED = quote(PASSWORD, safe="")
 def test_replica_urls_keep_a_comma_inside_a_password(tmp_path: Path, database_url: str) -> None:
     with connect(database_url) as conn:
         host, port, dbname = conn.info.host, conn.info.port, conn.info.dbname
-    encoded = f"postgresql://postgres:{ENCODED}@{host}:{port}/{dbname}"
+    encoded = f"postgresql://postgres:{ENCODED}@{in_url(host)}:{port}/{dbname}"
     keyword = f"host={host} port={port} user=postgres dbname={dbname} password='{PASSWORD}'"
-    raw = f"postgres://postgres:a,b@{host}:{port}/{dbname}"
+    raw = f"postgres://postgres:a,b@{in_url(host)}:{port}/{dbname}"
     value = f"{encoded},{keyword} , {raw},"
     config = Config.load(tmp_path, {"DATABASE_REPLICA_URLS": value})
     assert config.replica_urls == (encoded, keyword, raw)
@@ -79,12 +79,17 @@ COMMANDS = (
 )
 
 
+def in_url(host: str) -> str:
+    """``host`` as a URL's netloc holds it: a socket directory percent-encoded."""
+    return quote(host, safe="") if host.startswith("/") else host
+
+
 def forms(host: str, port: int | str, dbname: str) -> dict[str, str]:
     """DATABASE_URL written three ways, each carrying PASSWORD."""
     return {
-        "url": f"postgresql://postgres:{ENCODED}@{host}:{port}/{dbname}",
+        "url": f"postgresql://postgres:{ENCODED}@{in_url(host)}:{port}/{dbname}",
         "keyword": (f"host={host} port={port} user=postgres dbname={dbname} password='{PASSWORD}'"),
-        "malformed": f"postgresql//postgres:{PASSWORD}@{host}:{port}/{dbname}",
+        "malformed": f"postgresql//postgres:{PASSWORD}@{in_url(host)}:{port}/{dbname}",
     }
 
 
@@ -157,7 +162,7 @@ def test_no_command_shows_the_password(
         assert "Traceback" not in done.stderr, (command, done.stderr)
         if not (reachable and form != "malformed"):
             # Refused or unreachable: the message still says which server, without the password.
-            assert host in done.stderr, (command, done.stderr)
+            assert host in done.stderr or in_url(host) in done.stderr, (command, done.stderr)
     connects = reachable and form != "malformed"
     if connects:
         assert codes["migrate up --log-format json --verbose"] == 0, codes
