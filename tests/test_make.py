@@ -104,3 +104,18 @@ def test_new_writes_a_template_with_the_next_id(project: Path) -> None:
 
 def test_new_refuses_a_name_without_letters(project: Path) -> None:
     assert main(["migrate", "new", "---"]) == 2
+
+
+def test_make_never_overwrites_a_file_it_did_not_write(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What `manage.py makemigrations` wrote under the id of a spec.
+    theirs = project / "django_migrations" / "0001_initial.py"
+    theirs.parent.mkdir()
+    theirs.write_text("# written by makemigrations\n", encoding="utf-8")
+    for args in (["migrate", "make"], ["migrate", "make", "--check"]):
+        assert main(args) == 3
+        err = capsys.readouterr().err
+        assert "0001_initial.py was not written by dualorm" in err and "move it away" in err
+    assert theirs.read_text(encoding="utf-8") == "# written by makemigrations\n"
+    assert not (project / "migrations" / "alembic" / "versions").exists()

@@ -138,6 +138,7 @@ def make(config: Config, *, check: bool = False) -> list[Artefact]:
 
     migrations = load_specs(config.migrations_path)
     outdated = stale(config, migrations)
+    _refuse_foreign_files(config, outdated)
     if check or not outdated:
         return outdated
     rendered = render_all(config, migrations)
@@ -148,6 +149,23 @@ def make(config: Config, *, check: bool = False) -> list[Artefact]:
             init.write_text("", encoding="utf-8")
         artefact.path.write_text(rendered[artefact.path][1], encoding="utf-8")
     return outdated
+
+
+def _refuse_foreign_files(config: Config, outdated: Sequence[Artefact]) -> None:
+    """Refuse (exit 3) to overwrite a file dualorm did not write (``makemigrations``' own)."""
+    from dualorm.emit.pyformat import read_header
+    from dualorm.errors import SafetyError
+
+    for artefact in outdated:
+        path = artefact.path
+        if path.exists() and read_header(path).get("Spec") != artefact.migration_id:
+            shown = path.relative_to(config.root) if path.is_relative_to(config.root) else path
+            raise SafetyError(
+                f"{shown} was not written by dualorm (it has no dualorm header for "
+                f"{artefact.migration_id}), so `migrate make` does not overwrite it: move it "
+                f"away, or give the spec another id (`dualorm migrate new` picks the next free "
+                "one); nothing was written"
+            )
 
 
 # -- new specs --------------------------------------------------------------------------------
