@@ -1,0 +1,283 @@
+"""``dualorm init`` in a project of its own: what it finds, what it writes, what it refuses,
+and that the Alembic environment it writes runs the revisions ``migrate make`` emits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from dualorm.cli import main
+from dualorm.config import Config
+from dualorm.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MANAGE_PY = """\
+#!/usr/bin/env python
+import os
+import sys
+
+
+def main():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+SETTINGS_PY = """\
+INSTALLED_APPS = ["django.contrib.contenttypes", "catalog"]
+DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "shop"}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+"""
+
+DJANGO_MODELS = """\
+from django.db import models
+
+
+class Product(models.Model):
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        db_table = "catalog_product"
+"""
+
+# Importing it leaves a mark: discovery must read it, never run it.
+SA_MODELS = """\
+from pathlib import Path
+
+from sqlalchemy import String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Path(__file__).with_name("IMPORTED").write_text("services.models was imported")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Product(Base):
+    __tablename__ = "catalog_product"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+"""
+
+REPORTING = """\
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+events = sa.Table("reporting_event", metadata, sa.Column("id", sa.Integer, primary_key=True))
+"""
+
+CREATE_PRODUCT = """\
+operations:
+  - create_table:
+      name: catalog_product
+      columns:
+        - {name: id, type: integer, primary_key: true}
+        - {name: name, type: varchar(100), nullable: false}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Django project (manage.py, settings, an app) with a SQLAlchemy module beside it."""
+    root = tmp_path / "shop-project"
+    files = {
+        "manage.py": MANAGE_PY,
+        "shop/__init__.py": "",
+        "shop/settings.py": SETTINGS_PY,
+        "catalog/__init__.py": "",
+        "catalog/models.py": DJANGO_MODELS,
+        "services/__init__.py": "",
+        "services/models.py": SA_MODELS,
+    }
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    monkeypatch.chdir(root)
+    return root
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def dualorm(
+    project: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user does, in ``project``, with no terminal attached."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "DUALORM_"))}
+    environ.update({"PYTHONPATH": str(ROOT), **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=project,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_init_finds_the_settings_and_the_metadata_and_writes_the_project(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init", "--yes"]) == 0
+    out = capsys.readouterr().out
+    table = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["dualorm"]
+    assert table == {
+        "sa_metadata": "services.models:Base.metadata",
+        "django_settings": "shop.settings",
+        "migrations_dir": "migrations",
+        "seeds_dir": "seeds",
+        "backup_dir": "backups",
+    }
+    config = Config.load(project)
+    assert (config.root, config.sa_metadata) == (project, "services.models:Base.metadata")
+    written = [
+        "pyproject.toml",
+        "migrations/.gitkeep",
+        "alembic.ini",
+        "migrations/alembic/env.py",
+        "migrations/alembic/script.py.mako",
+        "migrations/alembic/versions/.gitkeep",
+    ]
+    for name in written:
+        assert (project / name).is_file(), name
+        assert f"wrote {name}\n" in out
+    ini = (project / "alembic.ini").read_text()
+    assert "script_location = %(here)s/migrations/alembic\n" in ini
+    assert "prepend_sys_path = %(here)s\n" in ini
+    assert '"dualorm.contrib.django", to INSTALLED_APPS in shop/settings.py' in out
+    assert out.count("\n  ") == 3, "three next steps"
+    assert "dualorm.contrib.django" not in (project / "shop/settings.py").read_text()
+    assert not (project / "services/IMPORTED").exists(), "discovery imported the project's code"
+
+
+def test_the_alembic_environment_runs_what_migrate_make_writes(
+    project: Path, database_url: str
+) -> None:
+    assert dualorm(project, "dualorm.cli", "init", "--yes").returncode == 0
+    if "django_app_label" in Config.__dataclass_fields__:
+        # migrate make writes Django migrations into the one app this key names.
+        with (project / "pyproject.toml").open("a") as out:
+            out.write('django_app_label = "catalog"\n')
+    done = dualorm(project, "dualorm.cli", "migrate", "new", "create product")
+    assert done.returncode == 0, done.stderr
+    spec = project / "migrations/0001_create_product.yaml"
+    spec.write_text(spec.read_text().split("operations:")[0] + CREATE_PRODUCT)
+    done = dualorm(project, "dualorm.cli", "migrate", "make")
+    assert done.returncode == 0, done.stderr
+    assert (project / "migrations/alembic/versions/0001_create_product.py").is_file()
+
+    env = {"DATABASE_URL": database_url}
+    done = dualorm(project, "alembic", "-c", "alembic.ini", "upgrade", "head", env=env)
+    assert done.returncode == 0, done.stderr
+    with connection(database_url) as conn:
+        columns = conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'catalog_product' ORDER BY ordinal_position"
+        ).fetchall()
+        version = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert [c[0] for c in columns] == ["id", "name"]
+    assert version == [("0001_create_product",)]
+
+    # From anywhere else, the environment still finds its project, config and models.
+    ini = str(project / "alembic.ini")
+    done = dualorm(project.parent, "alembic", "-c", ini, "check", env=env)
+    assert done.returncode == 0, done.stderr
+    models = project / "services/models.py"
+    models.write_text(models.read_text() + "    sku: Mapped[str | None] = mapped_column()\n")
+    done = dualorm(project.parent, "alembic", "-c", ini, "check", env=env)
+    assert done.returncode != 0
+    assert "sku" in done.stderr
+
+
+def test_a_second_init_is_refused_naming_the_file_and_changes_nothing(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init", "--yes"]) == 0
+    before = snapshot(project)
+    capsys.readouterr()
+    assert main(["init", "--yes", "--sa-metadata", "services.models:Base.metadata"]) == 3
+    err = capsys.readouterr().err
+    assert f"{project / 'pyproject.toml'} already has a [tool.dualorm] table" in err
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        b'[project]\nname = "shop"  # keep this comment\n\n[tool.ruff]\nline-length = 99\n',
+        b'[project]\r\nname = "shop"\r\n\r\n[tool.black]\r\nline-length = 88',
+    ],
+    ids=["lf", "crlf-no-final-newline"],
+)
+def test_an_existing_pyproject_keeps_every_byte_and_gets_the_table(
+    project: Path, original: bytes
+) -> None:
+    (project / "pyproject.toml").write_bytes(original)
+    assert main(["init", "--yes"]) == 0
+    after = (project / "pyproject.toml").read_bytes()
+    assert after.startswith(original)
+    data = tomllib.loads(after.decode())
+    assert data["project"] == {"name": "shop"}
+    assert data["tool"]["dualorm"]["django_settings"] == "shop.settings"
+    assert len(data["tool"]) == 2
+    newline = b"\r\n" if b"\r\n" in original else b"\n"
+    assert after[len(original) :].replace(newline, b"").count(b"\n") == 0, "one line ending"
+
+
+def test_several_metadata_without_a_terminal_exit_2_listing_them(project: Path) -> None:
+    (project / "reporting").mkdir()
+    (project / "reporting/tables.py").write_text(REPORTING)
+    before = snapshot(project)
+    done = dualorm(project, "dualorm.cli", "init")
+    assert done.returncode == 2
+    assert "services.models:Base.metadata (services/models.py:" in done.stderr
+    assert "reporting.tables:metadata (reporting/tables.py:3)" in done.stderr
+    assert "--sa-metadata" in done.stderr
+    assert snapshot(project) == before
+
+
+def test_the_sa_metadata_flag_chooses_among_several(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "reporting").mkdir()
+    (project / "reporting/tables.py").write_text(REPORTING)
+    assert main(["init", "--sa-metadata", "reporting.tables:metadata"]) == 0
+    table = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["dualorm"]
+    assert table["sa_metadata"] == "reporting.tables:metadata"
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--sa-metadata", "services.models"),
+        ("--django-settings", "shop/settings.py"),
+        ("--migrations-dir", "../elsewhere"),
+        ("--migrations-dir", "/abs/migrations"),
+    ],
+)
+def test_a_malformed_flag_is_exit_2_naming_it_and_writes_nothing(
+    project: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    before = snapshot(project)
+    assert main(["init", "--yes", flag, value]) == 2
+    assert f"{flag} {value!r} must" in capsys.readouterr().err
+    assert snapshot(project) == before
