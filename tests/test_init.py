@@ -281,3 +281,159 @@ def test_a_malformed_flag_is_exit_2_naming_it_and_writes_nothing(
     assert main(["init", "--yes", flag, value]) == 2
     assert f"{flag} {value!r} must" in capsys.readouterr().err
     assert snapshot(project) == before
+
+
+def test_a_file_in_the_way_is_refused_by_name_and_nothing_is_written(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mako = project / "migrations/alembic/script.py.mako"
+    mako.parent.mkdir(parents=True)
+    mako.write_text("my own template\n")
+    before = snapshot(project)
+    assert main(["init", "--yes"]) == 3
+    assert f"{mako} already exists: dualorm init never overwrites a file" in capsys.readouterr().err
+    assert snapshot(project) == before
+    assert not (project / "pyproject.toml").exists()
+
+
+def test_an_existing_alembic_environment_is_kept_and_a_misplaced_one_is_pointed_out(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ini = "[alembic]\nscript_location = %(here)s/db/alembic\n"
+    (project / "alembic.ini").write_text(ini)
+    assert main(["init", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert (project / "alembic.ini").read_text() == ini
+    assert not (project / "migrations/alembic").exists()
+    assert "kept the Alembic environment of alembic.ini" in out
+    assert "reads revisions from db/alembic" in out
+    assert "writes them to migrations/alembic/versions" in out
+    assert "wrote migrations/.gitkeep" in out
+
+
+def read_until(fd: int, wanted: str, seen: list[str]) -> None:
+    """Read the terminal's output into ``seen`` until ``wanted`` appears (or fail)."""
+    import select
+
+    while wanted not in "".join(seen):
+        ready, _, _ = select.select([fd], [], [], 60)
+        assert ready, f"no {wanted!r} in {''.join(seen)!r}"
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            chunk = b""
+        assert chunk, f"no {wanted!r} in {''.join(seen)!r}"
+        seen.append(chunk.decode())
+
+
+def test_on_a_terminal_init_asks_which_candidate(project: Path) -> None:
+    import pty
+
+    (project / "reporting").mkdir()
+    (project / "reporting/tables.py").write_text(REPORTING)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "DUALORM_"))}
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dualorm.cli", "init"],
+        cwd=project,
+        env={**environ, "PYTHONPATH": str(ROOT)},
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    seen: list[str] = []
+    try:
+        read_until(primary, "SQLAlchemy MetaData (a number above, or a value):", seen)
+        assert "1. reporting.tables:metadata  (reporting/tables.py:3)" in "".join(seen)
+        os.write(primary, b"2\n")
+        read_until(primary, "Django settings module [shop.settings]:", seen)
+        os.write(primary, b"\n")
+        read_until(primary, "next steps:", seen)
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+        os.close(primary)
+    table = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["dualorm"]
+    assert table["sa_metadata"] == "services.models:Base.metadata"
+    assert table["django_settings"] == "shop.settings"
+
+
+BASE_ONLY = (
+    "from sqlalchemy.orm import DeclarativeBase\n\n\nclass Base(DeclarativeBase):\n    pass\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("files", "metadata", "settings"),
+    [
+        (
+            {
+                "app/db.py": "from sqlalchemy.orm import declarative_base\n"
+                "Base = declarative_base()\n"
+            },
+            ["app.db:Base.metadata"],
+            [],
+        ),
+        (
+            {
+                "app/models.py": "import sqlalchemy as sa\nfrom sqlalchemy import orm\n"
+                "meta = sa.MetaData(naming_convention={})\n\n"
+                "class Base(orm.DeclarativeBase):\n    metadata = meta\n",
+                "app/tables.py": "from sqlalchemy import MetaData\nlegacy: MetaData = MetaData()\n",
+            },
+            ["app.models:Base.metadata", "app.tables:legacy"],
+            [],
+        ),
+        (
+            {"src/pkg/models.py": BASE_ONLY, "src/pkg/settings.py": "DEBUG = True\n"},
+            ["pkg.models:Base.metadata"],
+            ["pkg.settings"],
+        ),
+        (
+            {
+                ".venv/pyvenv.cfg": "",
+                ".venv/lib/meta.py": "import sqlalchemy as sa\nm = sa.MetaData()\n",
+                "env/pyvenv.cfg": "",
+                "env/mod.py": "import sqlalchemy as sa\nm = sa.MetaData()\n",
+                "tests/fixtures.py": "import sqlalchemy as sa\nm = sa.MetaData()\n",
+                "my-scripts/tool.py": "import sqlalchemy as sa\nm = sa.MetaData()\n",
+                "broken.py": "import sqlalchemy as sa\nm = sa.MetaData(\n",
+                "inner.py": "import sqlalchemy as sa\ndef f():\n    m = sa.MetaData()\n",
+                "mysite/settings.py": "DEBUG = True\n",
+            },
+            [],
+            ["mysite.settings"],
+        ),
+        (
+            {
+                "manage.py": 'import os\nos.environ["DJANGO_SETTINGS_MODULE"] = "conf.prod"\n',
+                "conf/settings.py": "DEBUG = True\n",
+            },
+            [],
+            ["conf.prod"],
+        ),
+    ],
+    ids=["declarative_base", "shared-metadata", "src-layout", "skipped", "manage-assigns"],
+)
+def test_discovery_reads_the_project_without_importing_it(
+    tmp_path: Path, files: dict[str, str], metadata: list[str], settings: list[str]
+) -> None:
+    from dualorm.scaffold import discover
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    found = discover(tmp_path)
+    assert [c.value for c in found.sa_metadata] == metadata
+    assert [c.value for c in found.django_settings] == settings
+
+
+def test_a_base_that_maps_no_model_is_taken_with_a_note(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "services/models.py").unlink()
+    (project / "services/base.py").write_text(BASE_ONLY)
+    assert main(["init", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "note: services.base defines Base but maps no model itself" in out
