@@ -379,7 +379,10 @@ def plan(root: Path, choices: Choices, discovery: Discovery | None = None) -> Pl
         for path, exists in targets
     )
     _check_writable(root, files)
-    notes = [c.note for c in (discovery.sa_metadata if discovery else ()) if c.note]
+    taken = [
+        c for c in (discovery.sa_metadata if discovery else ()) if c.value == choices.sa_metadata
+    ]
+    notes = [c.note for c in taken if c.note]
     if kept is not None:
         notes.extend(_kept_notes(root, kept, mdir))
     return Plan(root, choices, files, kept, tuple(notes))
@@ -403,14 +406,10 @@ def _targets(root: Path, mdir: PurePosixPath) -> tuple[list[tuple[Path, bool]], 
             (script / "script.py.mako", False),
             (script / "versions" / ".gitkeep", False),
         ]
-    in_the_way = sorted(
-        {
-            _relative(root, p)
-            for path, exists in targets
-            if not exists
-            for p in _blocking(root, path)
-        }
-    )
+    blocked = {p for path, exists in targets if not exists for p in _blocking(root, path)}
+    if specs.exists() and not specs.is_dir():
+        blocked.add(specs)
+    in_the_way = sorted(_relative(root, p) for p in blocked)
     if len(in_the_way) == 1:
         raise SafetyError(
             f"{root / in_the_way[0]} already exists: dualorm init never overwrites a file; "

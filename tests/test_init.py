@@ -260,9 +260,11 @@ def test_the_sa_metadata_flag_chooses_among_several(
 ) -> None:
     (project / "reporting").mkdir()
     (project / "reporting/tables.py").write_text(REPORTING)
+    (project / "services/base.py").write_text(BASE_ONLY)
     assert main(["init", "--sa-metadata", "reporting.tables:metadata"]) == 0
     table = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["dualorm"]
     assert table["sa_metadata"] == "reporting.tables:metadata"
+    assert "note:" not in capsys.readouterr().out, "a note on a candidate not taken"
 
 
 @pytest.mark.parametrize(
@@ -294,6 +296,19 @@ def test_a_file_in_the_way_is_refused_by_name_and_nothing_is_written(
     assert f"{mako} already exists: dualorm init never overwrites a file" in capsys.readouterr().err
     assert snapshot(project) == before
     assert not (project / "pyproject.toml").exists()
+
+
+def test_a_specs_directory_that_is_a_file_is_refused(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "alembic.ini").write_text(
+        "[alembic]\nscript_location = %(here)s/migrations/alembic\n"
+    )
+    (project / "migrations").write_text("not a directory\n")
+    before = snapshot(project)
+    assert main(["init", "--yes"]) == 3
+    assert f"{project / 'migrations'} already exists" in capsys.readouterr().err
+    assert snapshot(project) == before
 
 
 def test_an_existing_alembic_environment_is_kept_and_a_misplaced_one_is_pointed_out(

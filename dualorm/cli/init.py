@@ -60,6 +60,8 @@ def _ask(key: str, candidates: Sequence[Candidate]) -> str:
     from dualorm.errors import UsageError
     from dualorm.scaffold import LABELS, check_value
 
+    if not candidates:
+        typer.echo(f"no {LABELS[key]} found")
     for number, candidate in enumerate(candidates, 1):
         typer.echo(f"  {number}. {candidate.value}  ({candidate.origin})")
         if candidate.note:
