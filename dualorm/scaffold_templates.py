@@ -86,11 +86,10 @@ from pathlib import Path
 from typing import Any
 
 from alembic import context
-from sqlalchemy import Connection, create_engine, pool
-
 from dualorm.config import Config
 from dualorm.db import resolve_url, sqlalchemy_url
 from dualorm.sources.sqlalchemy import resolve_metadata
+from sqlalchemy import Connection, create_engine, pool
 
 LEDGER_SCHEMA = "dualorm"
 FOREIGN_LEDGERS = frozenset({"django_migrations", "alembic_version"})

@@ -452,3 +452,15 @@ def test_a_base_that_maps_no_model_is_taken_with_a_note(
     assert main(["init", "--yes"]) == 0
     out = capsys.readouterr().out
     assert "note: services.base defines Base but maps no model itself" in out
+
+
+def test_nothing_found_without_a_terminal_is_exit_2_naming_the_flag(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "manage.py").unlink()
+    (project / "shop/settings.py").rename(project / "shop/config.py")
+    assert main(["init"]) == 2
+    err = capsys.readouterr().err
+    assert "no Django settings module found" in err and "pass --django-settings MODULE" in err
+    assert main(["init", "--django-settings", "shop.config"]) == 0
+    assert "INSTALLED_APPS in shop/config.py" in capsys.readouterr().out

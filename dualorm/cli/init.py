@@ -34,7 +34,7 @@ def init(
         bool, typer.Option("--yes", "-y", help="Take what is found without asking.")
     ] = False,
 ) -> None:
-    """Add [tool.dualorm], the specs directory and an Alembic environment to this project."""
+    """Scaffold dualorm here: its pyproject table, the specs directory, an Alembic setup."""
     from dualorm import scaffold
 
     root = Path.cwd()
