@@ -42,6 +42,7 @@ def build_app() -> typer.Typer:
     app.add_typer(migrate.app, name="migrate")
     app.command(name="validate")(validate)
     app.command(name="reset")(reset)
+    app.command(name="init")(__import__("dualorm.cli.init", fromlist=["init"]).init)
     return app
 
 
