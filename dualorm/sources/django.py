@@ -201,7 +201,10 @@ class _Reader:
     def fields(model: type[Model]) -> Iterator[Field[Any, Any]]:
         for field in model._meta.local_concrete_fields:
             if field.column is not None:
-                yield field
+                if field.auto_created and field.primary_key and model._meta.auto_created:
+                    yield _state_primary_key(field)
+                else:
+                    yield field
 
     def column(self, field: Field[Any, Any], params: dict[str, Any]) -> Column:
         type_ = params["type"]
@@ -369,6 +372,25 @@ class _Reader:
             orders=orders,
             opclasses=opclasses,
         )
+
+
+def _state_primary_key(field: Field[Any, Any]) -> Field[Any, Any]:
+    """The primary key migrate gives an auto-created many-to-many table.
+
+    migrate builds that table from the migration state, where every app config is a stub
+    without ``default_auto_field``: its ``id`` is ``settings.DEFAULT_AUTO_FIELD``, not the
+    app's (``auth_user_groups.id`` is ``bigint`` under ``BigAutoField`` although
+    ``django.contrib.auth`` asks for ``AutoField``).
+    """
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    state_field: Field[Any, Any] = import_string(settings.DEFAULT_AUTO_FIELD)(
+        verbose_name="ID", primary_key=True, auto_created=True
+    )
+    state_field.set_attributes_from_name(field.name)
+    state_field.model = field.model
+    return state_field
 
 
 def _stock_field_indexes(editor: Any) -> bool:
