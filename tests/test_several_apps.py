@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import pytest
 from psycopg import sql
 
 from dualorm.cli import main
+from dualorm.config import Config
 from dualorm.db import connection, database_name, with_database
 from dualorm.diff import compare
 from dualorm.errors import ConfigError
@@ -429,3 +431,18 @@ def test_a_model_set_mapping_an_external_table_is_compared_on_what_it_maps() -> 
     }
     assert found(Schema(), FULL, "sqlalchemy", "database", rules) == set()
     assert found(Schema(), FULL, "sqlalchemy", "database", {}) == {"extra_table:auth_user"}
+
+
+def test_the_ownership_example_in_the_docs_reads_as_it_says(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "ownership.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", text, re.S)
+    example = next(b for b in blocks if "[tool.dualorm.ownership]" in b)
+    (tmp_path / "pyproject.toml").write_text(f"[tool.dualorm]\n{example}")
+    rules = OwnershipMap(Config.load(tmp_path, environ={}).ownership)
+    assert rules.policy("catalog_product").owner is Ownership.SHARED
+    assert rules.policy("legacy_orders").owner is Ownership.EXTERNAL
+    assert rules.policy("reports.daily").owner is Ownership.SQLALCHEMY
+    assert rules.policy("auth_user").maps_part("sqlalchemy")
+    assert rules.policy("billing_invoice") == Policy(
+        Ownership.SHARED, partial=frozenset({"django"})
+    )
