@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from dualorm.errors import ConfigError
-from dualorm.ownership import FILE_KEYS, Ownership, Rule, parse_file_keys
+from dualorm.ownership import FILE_KEYS, Rule, parse_file_keys
+from dualorm.ownership import Ownership as Ownership  # still importable from here
 
 
 class Environment(enum.StrEnum):
