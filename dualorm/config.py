@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from dualorm.errors import ConfigError
+from dualorm.ownership import FILE_KEYS, Rule, parse_file_keys
+from dualorm.ownership import Ownership as Ownership  # still importable from here
 
 
 class Environment(enum.StrEnum):
@@ -37,15 +39,6 @@ class Environment(enum.StrEnum):
             raise ConfigError(f"{origin}={value!r} is not one of {allowed}") from None
 
 
-class Ownership(enum.StrEnum):
-    """Who owns a table: both ORMs (the default), one of them, or neither."""
-
-    SHARED = "shared"
-    SQLALCHEMY = "sqlalchemy"
-    DJANGO = "django"
-    EXTERNAL = "external"
-
-
 @dataclass(frozen=True)
 class Config:
     root: Path = field(default_factory=Path.cwd)
@@ -55,7 +48,8 @@ class Config:
     migrations_dir: str = "migrations"
     seeds_dir: str = "seeds"
     backup_dir: str = "backups"
-    ownership: Mapping[str, Ownership] = field(default_factory=dict)
+    ownership: Mapping[str, Rule | Ownership] = field(default_factory=dict)
+    django_apps: tuple[str, ...] | None = None
     environment: Environment = Environment.DEVELOPMENT
     database_url: str | None = None
     replica_urls: tuple[str, ...] = ()
@@ -89,7 +83,7 @@ class Config:
         env = os.environ if environ is None else environ
         root, table = _find_pyproject(start or Path.cwd())
         known = {f for f in cls.__dataclass_fields__ if f not in _NOT_FROM_FILE}
-        unknown = set(table) - known - {"tables"}
+        unknown = set(table) - known - FILE_KEYS
         if unknown:
             raise ConfigError(
                 f"{root / 'pyproject.toml'}: unknown [tool.dualorm] key(s): "
@@ -102,7 +96,7 @@ class Config:
                     f"{root / 'pyproject.toml'}: [tool.dualorm] {key} must be a non-empty "
                     f"string, got {value!r}"
                 )
-        values["ownership"] = _ownership(table.get("tables", {}), root)
+        values.update(parse_file_keys(table, root / "pyproject.toml"))
         if env.get("DUALORM_BACKUP_DIR"):
             values["backup_dir"] = env["DUALORM_BACKUP_DIR"]
         return cls(
@@ -175,6 +169,7 @@ def _conninfo_keywords() -> frozenset[str]:
 _NOT_FROM_FILE = {
     "root",
     "ownership",
+    "django_apps",
     "environment",
     "database_url",
     "replica_urls",
@@ -197,19 +192,3 @@ def _find_pyproject(start: Path) -> tuple[Path, dict[str, Any]]:
         if isinstance(section, dict):
             return folder, section
     return start.resolve(), {}
-
-
-def _ownership(tables: Any, root: Path) -> dict[str, Ownership]:
-    if not isinstance(tables, dict):
-        raise ConfigError(f"{root / 'pyproject.toml'}: [tool.dualorm.tables] must be a table")
-    result = {}
-    for name, owner in tables.items():
-        try:
-            result[str(name)] = Ownership(str(owner))
-        except ValueError:
-            allowed = ", ".join(o.value for o in Ownership)
-            raise ConfigError(
-                f"{root / 'pyproject.toml'}: [tool.dualorm.tables] {name} = {owner!r} "
-                f"is not one of {allowed}"
-            ) from None
-    return result

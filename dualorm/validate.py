@@ -7,9 +7,14 @@ script calls directly::
     if not result.valid:
         raise SystemExit(result.to_dict())
 
-Sources are ``sqlalchemy`` (the MetaData named by ``Config.sa_metadata``), ``django`` (the app
-``Config.django_app_label`` under ``Config.django_settings``) and ``database`` (the live
-catalog). When a database is among them, or ``DATABASE_URL`` is set and answers, the model
+Sources are ``sqlalchemy`` (the MetaData named by ``Config.sa_metadata``), ``django`` (every
+installed app under ``Config.django_settings``, or the apps of ``Config.django_apps``) and
+``database`` (the live catalog). Each table's owner comes from ``Config.ownership`` and, where
+that says nothing, from the configured model sets (:class:`~dualorm.ownership.OwnershipMap`):
+the Django app registry and the SQLAlchemy metadata are consulted even when their side is not
+among the sources, so a pair gives the same answer whichever third source is chosen.
+
+When a database is among them, or ``DATABASE_URL`` is set and answers, the model
 sides are first normalised through the server (:mod:`dualorm.normalize`) so that defaults,
 checks and predicates compare in the server's own spelling; ``sqlalchemy,django`` alone needs
 no database and never starts one.
@@ -29,7 +34,8 @@ from dualorm.config import Config
 from dualorm.datacheck import DataIssue, check_data
 from dualorm.diff import Difference, Severity, compare
 from dualorm.errors import ConfigError, DatabaseUnreachable
-from dualorm.schema import Schema
+from dualorm.ownership import OwnershipMap
+from dualorm.schema import DEFAULT_SCHEMA, Schema, TableKey
 
 if TYPE_CHECKING:
     import psycopg
@@ -108,7 +114,7 @@ class SchemaValidator:
 
     Args:
         config: project configuration; ``Config.load()`` when omitted. Supplies the
-            ``sa_metadata`` path, the Django settings and app label, table ownership and
+            ``sa_metadata`` path, the Django settings and apps, table ownership and
             ``DATABASE_URL``.
         sources: two or three of ``sqlalchemy``, ``django``, ``database``.
         database_url: overrides ``Config.database_url``. With neither, a ``database`` source
@@ -167,6 +173,7 @@ class SchemaValidator:
             schemas = {name: normalize(s, conn) for name, s in models.items()}
             if "database" in self.sources and catalog is not None:
                 schemas["database"] = catalog
+        ownership = self._ownership(models)
         differences = [
             d
             for source, target in combinations(self.sources, 2)
@@ -175,7 +182,7 @@ class SchemaValidator:
                 schemas[target],
                 source=source,
                 target=target,
-                ownership=self.config.ownership,
+                ownership=ownership,
             )
         ]
         issues: list[DataIssue] = []
@@ -205,7 +212,31 @@ class SchemaValidator:
             return sa_source.load(sa_source.resolve_metadata(self.config.sa_metadata))
         from dualorm.sources import django as django_source
 
-        return django_source.load((self.config.django_app_label,), self.config.django_settings)
+        return django_source.load(self.config.django_apps, self.config.django_settings)
+
+    def _ownership(self, models: dict[str, Schema]) -> OwnershipMap:
+        """Return the configured rules with the owners the model sets imply."""
+        django_apps = None
+        if self.config.django_settings:
+            from dualorm.sources import django as django_source
+
+            django_apps = django_source.table_apps(self.config.django_settings)
+        sqlalchemy_tables: set[TableKey] = set()
+        if "sqlalchemy" in models:
+            sqlalchemy_tables = set(models["sqlalchemy"].keys())
+        elif self.config.sa_metadata:
+            from dualorm.sources import sqlalchemy as sa_source
+
+            metadata = sa_source.resolve_metadata(self.config.sa_metadata)
+            sqlalchemy_tables = {
+                (t.schema or DEFAULT_SCHEMA, t.name) for t in metadata.tables.values()
+            }
+        return OwnershipMap(
+            self.config.ownership,
+            django_apps=django_apps,
+            read_apps=self.config.django_apps,
+            sqlalchemy_tables=sqlalchemy_tables,
+        )
 
     def _open(self) -> psycopg.Connection[Any] | None:
         """Return a connection when one is needed (or offered and reachable), else ``None``."""

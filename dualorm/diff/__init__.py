@@ -4,7 +4,8 @@
 primary keys, indexes, unique constraints, check constraints, foreign keys). Each phase reads
 the two schemas and a frozen :class:`Pair` (the names of the two sides and the table
 ownership) and returns its own differences; phases share no mutable state, so the order in
-:data:`PHASES` is the order of the report and nothing else.
+:data:`PHASES` is the order of the report and nothing else. Before the phases, a table that
+one side maps only partly is cut to the columns that side maps (:mod:`.partial`).
 
 Direction: ``a`` is the *source* (usually a model set), ``b`` the *target* (usually the live
 catalog). "missing" means present in the source and absent from the target; "extra" the
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dualorm.config import Ownership
 from dualorm.diff.base import (
     IGNORED_SCHEMAS,
     IGNORED_TABLES,
@@ -43,8 +43,10 @@ from dualorm.diff.constraints import (
     compare_uniques,
 )
 from dualorm.diff.indexes import compare_indexes
+from dualorm.diff.partial import project
 from dualorm.diff.tables import compare_tables
-from dualorm.schema import Schema, as_key
+from dualorm.ownership import Ownership, OwnershipMap, Rule
+from dualorm.schema import Schema
 
 __all__ = [
     "IGNORED_SCHEMAS",
@@ -75,7 +77,7 @@ def compare(
     *,
     source: str = "sqlalchemy",
     target: str = "database",
-    ownership: Mapping[str, Ownership] | None = None,
+    ownership: OwnershipMap | Mapping[str, Rule | Ownership | str] | None = None,
 ) -> list[Difference]:
     """Compare ``a`` (the source) with ``b`` (the target) and return every difference.
 
@@ -84,19 +86,18 @@ def compare(
         b: the schema read as the target, e.g. from the live catalog.
         source: the name of ``a`` in each ``Difference``.
         target: the name of ``b`` in each ``Difference``.
-        ownership: ``{table: owner}`` from ``[tool.dualorm.tables]``; a table owned by one ORM
-            or external is not reported missing from a side that does not own it (and so is
-            never offered for dropping).
+        ownership: an :class:`~dualorm.ownership.OwnershipMap`, or the ``{name or glob:
+            rule}`` of ``[tool.dualorm.ownership]``. A table is not reported missing from a
+            side that does not own it (and so is never offered for dropping), and a side
+            that maps only some of its columns is compared on those (see
+            :mod:`dualorm.diff.partial`). Without one, both sides must hold every table.
 
     Returns:
         Differences in phase order (see :data:`PHASES`), tables in key order within a phase.
     """
-    pair = Pair(
-        source=source,
-        target=target,
-        ownership={as_key(name): owner for name, owner in (ownership or {}).items()},
-    )
-    a, b = _without_settled(a, b)
+    owners = ownership if isinstance(ownership, OwnershipMap) else OwnershipMap(ownership)
+    pair = Pair(source=source, target=target, ownership=owners)
+    a, b = _without_settled(*project(a, b, pair))
     return [difference for phase in PHASES for difference in phase(a, b, pair)]
 
 

@@ -10,11 +10,11 @@ which is how a name-only difference becomes a warning rather than a drop and an 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from dualorm.config import Ownership
+from dualorm.ownership import OwnershipMap
 from dualorm.schema import (
     CheckConstraint,
     ForeignKey,
@@ -120,8 +120,6 @@ class Difference:
 IGNORED_SCHEMAS = frozenset({"dualorm", "pg_catalog", "information_schema"})
 IGNORED_TABLES = frozenset({("public", "alembic_version"), ("public", "django_migrations")})
 
-_ORM_SIDES = {"sqlalchemy": Ownership.SQLALCHEMY, "django": Ownership.DJANGO}
-
 
 @dataclass(frozen=True, slots=True)
 class Pair:
@@ -129,7 +127,7 @@ class Pair:
 
     source: str = "sqlalchemy"
     target: str = "database"
-    ownership: Mapping[TableKey, Ownership] = field(default_factory=dict)
+    ownership: OwnershipMap = field(default_factory=OwnershipMap)
 
     def diff(
         self,
@@ -154,12 +152,7 @@ class Pair:
 
     def expects(self, side: str, key: TableKey) -> bool:
         """Return whether ``side`` is expected to hold table ``key`` under the ownership map."""
-        owner = self.ownership.get(key, Ownership.SHARED)
-        if owner is Ownership.SHARED:
-            return True
-        if owner is Ownership.EXTERNAL:
-            return False
-        return side not in _ORM_SIDES or _ORM_SIDES[side] is owner
+        return self.ownership.policy(key).expects(side)
 
 
 def _text(value: object) -> str | None:
