@@ -182,15 +182,27 @@ def _status(run: Invocation) -> int:
 
 def _baseline(run: Invocation) -> int:
     from dualorm.api import baseline
+    from dualorm.errors import DriftDetected
 
     _logged(run)
-    result = baseline(
-        run.config(),
-        migration_id=run["migration_id"],
-        to=run["to"],
-        no_wait=run["no_wait"],
-        on_lock_wait=lock_waiter(run.err),
-    )
+    try:
+        result = baseline(
+            run.config(),
+            migration_id=run["migration_id"],
+            to=run["to"],
+            no_wait=run["no_wait"],
+            on_lock_wait=lock_waiter(run.err),
+        )
+    except DriftDetected as drift:
+        # The refusal's stderr line comes from the one error mapping; --json adds every
+        # difference, structured, on stdout.
+        if run["json"]:
+            import json
+
+            differences = [d.to_dict() for d in drift.differences]
+            document = {"ok": False, "error": str(drift), "differences": differences}
+            run.out(json.dumps(document, indent=2, sort_keys=True))
+        raise
     render_baseline(result, run.out, run["json"])
     return 0
 

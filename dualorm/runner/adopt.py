@@ -192,4 +192,8 @@ def _verify_catalog(
     live = load(conn, schemas=schemas).restrict(expected.keys())
     problems = [d for d in compare(expected, live, source="specs", target="database") if d.is_error]
     if problems:
-        raise DriftDetected(problems)
+        raise DriftDetected(
+            problems,
+            f"nothing was recorded: the schema the adopted specs build (through "
+            f"{migrations[-1].id}) differs from the live catalog in {len(problems)} way(s)",
+        )
