@@ -333,6 +333,11 @@ def test_adopting_a_django_migrated_database(
         )
     spec = init(tmp_path, database_url, *(["--id", spec_id] if spec_id else []))
     adopted_id = spec.stem
+    if spec_id is not None:
+        # Django's rows name its own migrations, not this spec: nothing says what to adopt.
+        bare = cli(tmp_path, database_url, "migrate", "baseline")
+        assert bare.returncode == 2
+        assert f"heads: {adopted_id}" in bare.stderr and "--to" in bare.stderr
 
     done = cli(tmp_path, database_url, "migrate", "baseline", "--to", adopted_id)
     assert done.returncode == 0, done.stderr

@@ -172,9 +172,12 @@ def _foreign_history(
         return set(alembic), "alembic_version"
     if django:
         return set(django), "django_migrations"
+    heads = ", ".join(sorted(specs.graph.leaf_nodes())) or "none"
     raise UsageError(
         "neither alembic_version nor django_migrations records a migration to adopt; "
-        "name the last applied one with `dualorm migrate baseline --to ID`"
+        "name the last applied one with `dualorm migrate baseline --to ID` (the specs' "
+        f"heads: {heads}; a spec written by `dualorm migrate init --from-database` is the "
+        "database as it stands)"
     )
 
 
