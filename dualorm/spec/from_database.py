@@ -111,6 +111,60 @@ def _sequences(conn: psycopg.Connection[Any], keys: set[TableKey]) -> list[SpecS
     return found
 
 
+# What the catalog says about a table that the neutral Schema (and so a spec) does not
+# carry. ``fault``: the replayed table would differ (partitioning, inheritance, persistence,
+# exclusion constraints, collations); otherwise the table is the same and what it lacks is
+# behaviour (triggers, row security), named in a warning.
+_UNSAID = """
+SELECT n.nspname::text, c.relname::text, x.fault, x.what
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL (
+    SELECT true, 'is partitioned' WHERE c.relkind = 'p'
+    UNION ALL
+    SELECT true, 'inherits from ' || p.relname::text
+    FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent WHERE i.inhrelid = c.oid
+    UNION ALL
+    SELECT true, 'is unlogged' WHERE c.relpersistence = 'u'
+    UNION ALL
+    SELECT true, 'has exclusion constraint ' || k.conname::text
+    FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'x'
+    UNION ALL
+    SELECT true, 'has column ' || a.attname::text || ' with collation ' || l.collname::text
+    FROM pg_attribute a
+    JOIN pg_type ty ON ty.oid = a.atttypid
+    JOIN pg_collation l ON l.oid = a.attcollation
+    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        AND a.attcollation <> ty.typcollation
+    UNION ALL
+    SELECT false, 'has trigger ' || g.tgname::text
+    FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal
+    UNION ALL
+    SELECT false, 'has row level security' WHERE c.relrowsecurity
+) AS x (fault, what)
+WHERE c.relkind IN ('r', 'p')
+ORDER BY 1, 2, 4
+"""
+
+
+def _unsaid(conn: psycopg.Connection[Any], chosen: Schema) -> tuple[list[str], tuple[str, ...]]:
+    """Return the faults and the warnings about what ``chosen``'s catalog says beyond it."""
+    faults: list[str] = []
+    warnings: list[str] = []
+    for schema_name, name, fault, what in conn.execute(_UNSAID).fetchall():
+        found = chosen.get((str(schema_name), str(name)))
+        if found is None:
+            continue
+        if fault:
+            faults.append(f"table {found.qualified_name} {what}, which a change spec cannot create")
+        else:
+            warnings.append(
+                f"table {found.qualified_name} {what}, which the spec does not hold; add it "
+                "with run_sql in a later spec"
+            )
+    return faults, tuple(warnings)
+
+
 def _split_key(text: str) -> TableKey:
     schema_name, _, name = text.partition(".")
     return (schema_name, name)
@@ -245,7 +299,8 @@ def _rewritten(s: Schema, changes: dict[_Slot, str]) -> Schema:
 
 def _in_lists(expression: str) -> str | None:
     """Return ``expression`` with ``(col)::text = ANY ((ARRAY[...])::text[])`` as an ``IN``
-    list, which is the DDL PostgreSQL prints that way; ``None`` when nothing changes."""
+    list (``<> ALL`` as ``NOT IN``), which is the DDL PostgreSQL prints that way; ``None``
+    when nothing changes."""
     from pglast import ast, enums, parse_sql
     from pglast.parser import ParseError
     from pglast.stream import RawStream
@@ -255,12 +310,16 @@ def _in_lists(expression: str) -> str | None:
         changed = False
 
         def visit_A_Expr(self, ancestors: Any, node: Any) -> Any:
-            if node.kind != enums.A_Expr_Kind.AEXPR_OP_ANY:
+            operator = [getattr(n, "sval", None) for n in node.name]
+            kind = enums.A_Expr_Kind
+            if (node.kind, operator) not in (
+                (kind.AEXPR_OP_ANY, ["="]),
+                (kind.AEXPR_OP_ALL, ["<>"]),
+            ):
                 return None
             left, right = node.lexpr, node.rexpr
             if not (
-                [getattr(n, "sval", None) for n in node.name] == ["="]
-                and isinstance(left, ast.TypeCast)
+                isinstance(left, ast.TypeCast)
                 and isinstance(right, ast.TypeCast)
                 and isinstance(right.arg, ast.A_ArrayExpr)
                 and right.arg.elements
@@ -367,7 +426,8 @@ def init_from_database(
         chosen = select_tables(load(conn), config, known=known, tables=tables, exclude=exclude)
         if not chosen:
             raise UsageError("no table to adopt: the database holds none that the specs lack")
-        faults = _inexpressible(chosen, known)
+        faults, unsaid = _unsaid(conn, chosen)
+        faults = _inexpressible(chosen, known) + faults
         if faults:
             raise UsageError(
                 "cannot write these tables as a spec:\n  "
@@ -392,7 +452,7 @@ def init_from_database(
             handle.write(text)
     except FileExistsError:
         raise SafetyError(f"{path} exists already; it is not overwritten") from None
-    return InitResult(path, spec_id, tuple(t.qualified_name for t in said), warnings)
+    return InitResult(path, spec_id, tuple(t.qualified_name for t in said), unsaid + warnings)
 
 
 _HEADER = """\
