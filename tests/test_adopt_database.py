@@ -263,6 +263,7 @@ def test_init_refuses_what_a_spec_cannot_say_and_names_it(
         "CREATE UNLOGGED TABLE scratch (id bigint);"
         "CREATE TABLE bookings (id bigint, during tstzrange, EXCLUDE USING gist (during WITH &&));"
         'CREATE TABLE labels (id bigint PRIMARY KEY, label text COLLATE "C");'
+        'CREATE TABLE odd ("a b" integer); CREATE INDEX odd_ab ON odd ("a b");'
         "CREATE TABLE stamped (id bigint PRIMARY KEY, at timestamptz);"
         "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS "
         "$$BEGIN NEW.at := now(); RETURN NEW; END$$;"
@@ -276,20 +277,21 @@ def test_init_refuses_what_a_spec_cannot_say_and_names_it(
         "table scratch is unlogged",
         "table bookings has exclusion constraint bookings_during_excl",
         "table labels has column label with collation C",
+        "index odd.odd_ab has key column 'a b'",
     ):
         assert fault in refused.stderr
     assert not list((tmp_path / "migrations").iterdir())
 
     dangling = cli(
         tmp_path, database_url, "migrate", "init", "--from-database",
-        "--exclude", "people,scratch,bookings,labels",
+        "--exclude", "people,scratch,bookings,labels,odd",
     )  # fmt: skip
     assert dangling.returncode == 2
     assert "pets.pets_owner_id_fkey references people, which is not adopted" in dangling.stderr
 
     done = cli(
         tmp_path, database_url, "migrate", "init", "--from-database",
-        "--exclude", "people,pets,scratch,bookings,labels",
+        "--exclude", "people,pets,scratch,bookings,labels,odd",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "warning: table stamped has trigger stamped_touch" in done.stderr

@@ -207,7 +207,7 @@ def select_tables(
 
 def _inexpressible(chosen: Schema, known: Schema) -> list[str]:
     """Return what the spec format cannot say about ``chosen``, one sentence each."""
-    from dualorm.spec.reader import Reader
+    from dualorm.spec.reader import Reader, is_column_key
 
     reader = Reader(Path("catalog"))
     mark = yaml.Mark("catalog", 0, 0, 0, "", 0)
@@ -226,6 +226,16 @@ def _inexpressible(chosen: Schema, known: Schema) -> list[str]:
             "drop or rebuild it first"
             for i in t.indexes
             if not i.valid
+        ]
+        names = {c.name for c in t.columns}
+        # A spec's index key is a plain column only when it looks like one; any other name
+        # would be read as an expression.
+        faults += [
+            f"index {t.qualified_name}.{i.name} has key column {key!r}, which a spec can "
+            "only write as an expression"
+            for i in t.indexes
+            for key in i.columns
+            if key in names and not is_column_key(key)
         ]
         for fk in t.foreign_keys:
             if fk.ref_key not in chosen and fk.ref_key not in known:
