@@ -34,7 +34,10 @@ traceback for a ``DualormError``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dualorm.diff.base import Difference
 
 
 class DualormError(Exception):
@@ -158,11 +161,27 @@ class LintRefused(SafetyError):
 
 
 class DriftDetected(DualormError):
-    """A comparison found differences of severity error."""
+    """A comparison found differences of severity error.
 
-    def __init__(self, differences: Sequence[Any]) -> None:
+    The message names every difference, one a line (its kind, its object and the detail
+    sentence that gives both sides' values), the first :attr:`SHOWN` of them and then how
+    many more; :attr:`differences` holds them all (``--json`` prints them all).
+    """
+
+    SHOWN = 20
+
+    def __init__(self, differences: Sequence[Difference], summary: str | None = None) -> None:
         self.differences = tuple(differences)
-        super().__init__(f"{len(self.differences)} difference(s) found")
+        count = len(self.differences)
+        head = summary or f"{count} difference(s) found"
+        lines = [f"  {_difference_line(d)}" for d in self.differences[: self.SHOWN]]
+        if count > self.SHOWN:
+            lines.append(f"  and {count - self.SHOWN} more")
+        super().__init__("\n".join([f"{head}:" if lines else head, *lines]))
+
+
+def _difference_line(d: Difference) -> str:
+    return f"{d.kind.value} {d.object}: {d.detail}"
 
 
 class IrreversibleError(DualormError):

@@ -182,15 +182,27 @@ def _status(run: Invocation) -> int:
 
 def _baseline(run: Invocation) -> int:
     from dualorm.api import baseline
+    from dualorm.errors import DriftDetected
 
     _logged(run)
-    result = baseline(
-        run.config(),
-        migration_id=run["migration_id"],
-        to=run["to"],
-        no_wait=run["no_wait"],
-        on_lock_wait=lock_waiter(run.err),
-    )
+    try:
+        result = baseline(
+            run.config(),
+            migration_id=run["migration_id"],
+            to=run["to"],
+            no_wait=run["no_wait"],
+            on_lock_wait=lock_waiter(run.err),
+        )
+    except DriftDetected as drift:
+        # The refusal's stderr line comes from the one error mapping; --json adds every
+        # difference, structured, on stdout.
+        if run["json"]:
+            import json
+
+            differences = [d.to_dict() for d in drift.differences]
+            document = {"ok": False, "error": str(drift), "differences": differences}
+            run.out(json.dumps(document, indent=2, sort_keys=True))
+        raise
     render_baseline(result, run.out, run["json"])
     return 0
 
@@ -263,6 +275,42 @@ def _make(run: Invocation) -> int:
     return 0
 
 
+def _init(run: Invocation) -> int:
+    from dualorm.errors import UsageError
+    from dualorm.spec.from_database import init_from_database
+
+    if not run["from_database"]:
+        raise UsageError(
+            "`migrate init` writes the first spec of an existing database: pass --from-database"
+        )
+    config = run.config()
+
+    def globs(text: str | None) -> list[str]:
+        return [g.strip() for g in (text or "").split(",") if g.strip()]
+
+    result = init_from_database(
+        config,
+        spec_id=run["migration_id"],
+        tables=globs(run["tables"]),
+        exclude=globs(run["exclude"]),
+    )
+    for warning in result.warnings:
+        run.err(f"warning: {warning}")
+    if run["json"]:
+        import json
+
+        run.out(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+        return 0
+    shown = (
+        result.path.relative_to(config.root)
+        if result.path.is_relative_to(config.root)
+        else result.path
+    )
+    run.out(f"wrote {shown} ({len(result.tables)} table(s))")
+    run.out(f"record it applied here with `dualorm migrate baseline --to {result.migration_id}`")
+    return 0
+
+
 VERBS: tuple[Verb, ...] = (
     Verb(
         "new",
@@ -326,6 +374,24 @@ VERBS: tuple[Verb, ...] = (
             Option("--to", "to", "Adopt this id and what it needs as applied."),
             NO_WAIT,
             *LOGGING,
+        ),
+    ),
+    Verb(
+        "init",
+        "Write the initial spec of the tables of an existing database, from its catalog.",
+        _init,
+        (
+            Option(
+                "--from-database",
+                "from_database",
+                "Read the live catalog (the one source there is).",
+                bool,
+                False,
+            ),
+            Option("--id", "migration_id", "The new spec's id (default: 0001_initial)."),
+            Option("--table", "tables", "Only these tables: comma-separated globs."),
+            Option("--exclude", "exclude", "Leave these tables out: comma-separated globs."),
+            JSON,
         ),
     ),
     Verb(

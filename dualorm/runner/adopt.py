@@ -172,9 +172,12 @@ def _foreign_history(
         return set(alembic), "alembic_version"
     if django:
         return set(django), "django_migrations"
+    heads = ", ".join(sorted(specs.graph.leaf_nodes())) or "none"
     raise UsageError(
         "neither alembic_version nor django_migrations records a migration to adopt; "
-        "name the last applied one with `dualorm migrate baseline --to ID`"
+        "name the last applied one with `dualorm migrate baseline --to ID` (the specs' "
+        f"heads: {heads}; a spec written by `dualorm migrate init --from-database` is the "
+        "database as it stands)"
     )
 
 
@@ -192,4 +195,8 @@ def _verify_catalog(
     live = load(conn, schemas=schemas).restrict(expected.keys())
     problems = [d for d in compare(expected, live, source="specs", target="database") if d.is_error]
     if problems:
-        raise DriftDetected(problems)
+        raise DriftDetected(
+            problems,
+            f"nothing was recorded: the schema the adopted specs build (through "
+            f"{migrations[-1].id}) differs from the live catalog in {len(problems)} way(s)",
+        )
