@@ -248,6 +248,22 @@ def test_only_and_exclude_choose_the_tables(tmp_path: Path, database_url: str) -
     assert json.loads(done.stdout)["tables"] == ["app_a", "legacy_c"]
 
 
+def test_tables_the_ownership_map_calls_external_are_left_out(
+    tmp_path: Path, database_url: str
+) -> None:
+    project(tmp_path, database_url)
+    execute(
+        database_url,
+        "CREATE TABLE app_a (id bigint PRIMARY KEY); CREATE TABLE legacy_c (id bigint);"
+        "CREATE TABLE legacy_d (id bigint)",
+    )
+    with (tmp_path / "pyproject.toml").open("a", encoding="utf-8") as pyproject:
+        pyproject.write('\n[tool.dualorm.ownership]\n"legacy_*" = "external"\n')
+    done = cli(tmp_path, database_url, "migrate", "init", "--from-database", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["tables"] == ["app_a"]
+
+
 # -- init --from-database: refusals ------------------------------------------------------------
 
 

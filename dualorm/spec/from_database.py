@@ -187,7 +187,14 @@ def select_tables(
     ``external``, tables no ``tables`` glob matches (when any is given) and tables an
     ``exclude`` glob matches. Globs match the table name or ``schema.name``.
     """
-    external = [k for k, owner in config.ownership.items() if owner is Ownership.EXTERNAL]
+    from dualorm.ownership import OwnershipMap
+
+    rules = OwnershipMap(config.ownership)
+
+    def external(t: Table) -> bool:
+        # The configured rule (exact name, else the longest glob) decides, as in validate.
+        decided = rules.rule(t.key)
+        return decided is not None and decided[1].owner is Ownership.EXTERNAL
 
     def matches(t: Table, globs: Iterable[str]) -> bool:
         return any(
@@ -199,7 +206,7 @@ def select_tables(
         t
         for t in catalog
         if t.key not in known
-        and not matches(t, external)
+        and not external(t)
         and (not tables or matches(t, tables))
         and not matches(t, exclude)
     )
