@@ -7,6 +7,9 @@ naming the key.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,3 +118,42 @@ def test_a_tool_dualorm_that_is_not_a_table_is_exit_2(
     (empty / "pyproject.toml").write_text('[tool]\ndualorm = "yes"\n', encoding="utf-8")
     assert main(["migrate", "status"]) == 2
     assert "[tool.dualorm] must be a table" in capsys.readouterr().err
+
+
+MODELS = """
+from sqlalchemy import BigInteger, Column, MetaData, Table, Text
+
+metadata = MetaData()
+Table(
+    "notes",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("body", Text),
+)
+"""
+
+
+def test_the_project_folder_goes_first_on_sys_path_for_the_installed_cli(
+    tmp_path: Path, database_url: str
+) -> None:
+    from dualorm.db import connection
+
+    write(tmp_path, 'sa_metadata = "notes_models:metadata"\n')
+    (tmp_path / "notes_models.py").write_text(MODELS, encoding="utf-8")
+    inside = tmp_path / "deploy" / "scripts"
+    inside.mkdir(parents=True)
+    with connection(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE notes (id bigint PRIMARY KEY, body text)")
+    env = {k: v for k, v in os.environ.items() if k != "DUALORM_ENV"}
+    env["DATABASE_URL"] = database_url
+    assert str(tmp_path) not in env.get("PYTHONPATH", "")
+    done = subprocess.run(
+        [sys.executable, "-m", "dualorm.cli", "validate", "--sources", "sqlalchemy,database"],
+        cwd=inside,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "notes_models" not in done.stderr
