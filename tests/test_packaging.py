@@ -1,11 +1,13 @@
-"""The built wheel: the ``dualorm`` package and its metadata, never the reference app."""
+"""What is installed: the wheel (the ``dualorm`` package alone), ``--version``, ``python -m``."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 import zipfile
+from importlib.metadata import version
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -36,3 +38,25 @@ def test_the_wheel_ships_the_dualorm_package_alone(tmp_path: Path) -> None:
     assert {"constraints.sql", "indexes.sql", "tables.sql"} <= {
         Path(n).name for n in names if n.startswith("dualorm/sources/pg_sql/")
     }
+
+
+def _python_m(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "DUALORM_ENV"}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_version_prints_the_installed_distributions_version(tmp_path: Path) -> None:
+    for module in ("dualorm.cli",):
+        done = _python_m(module, "--version", cwd=tmp_path)
+        assert (done.returncode, done.stdout, done.stderr) == (
+            0,
+            f"dualorm {version('dualorm')}\n",
+            "",
+        )

@@ -20,13 +20,47 @@ _HELP = "One PostgreSQL schema, two ORMs: validate, migrate, seed, back up."
 def _root() -> typer.Typer:
     import typer
 
-    return typer.Typer(
+    app = typer.Typer(
         name="dualorm",
         help=_HELP,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
     )
+
+    def print_version(value: bool) -> None:
+        if value:
+            typer.echo(f"dualorm {version()}")
+            raise typer.Exit()
+
+    # The callback also keeps a one-command app (`validate`'s) a group, so the command stays
+    # a subcommand.
+    @app.callback()
+    def options(
+        show_version: bool = typer.Option(
+            False,
+            "--version",
+            callback=print_version,
+            is_eager=True,
+            help="Print dualorm's version and exit.",
+        ),
+    ) -> None:
+        pass
+
+    return app
+
+
+def version() -> str:
+    """The installed distribution's version (the package's own when run from a checkout)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("dualorm")
+    except PackageNotFoundError:
+        from dualorm import __version__
+
+        return __version__
 
 
 def build_app() -> typer.Typer:
@@ -60,14 +94,8 @@ def _validate_app() -> typer.Typer:
     from dualorm.cli.validate import validate
 
     app = _root()
-    app.callback()(_group)
     app.command(name="validate")(validate)
     return app
-
-
-def _group() -> None:
-    # A callback keeps a one-command app a group, so `validate` stays a subcommand.
-    pass
 
 
 def __getattr__(name: str) -> Any:
