@@ -10,6 +10,9 @@ import zipfile
 from importlib.metadata import version
 from pathlib import Path
 
+import pytest
+
+from dualorm.cli import main
 from tests.conftest import ROOT
 
 # What a build leaves in a source tree; a stale build/lib would leak into a fresh wheel.
@@ -53,10 +56,26 @@ def _python_m(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess
 
 
 def test_version_prints_the_installed_distributions_version(tmp_path: Path) -> None:
-    for module in ("dualorm.cli",):
+    for module in ("dualorm", "dualorm.cli"):
         done = _python_m(module, "--version", cwd=tmp_path)
         assert (done.returncode, done.stdout, done.stderr) == (
             0,
             f"dualorm {version('dualorm')}\n",
             "",
         )
+
+
+def test_python_m_dualorm_is_the_console_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for args in (["migrate", "status"], ["validate", "--sources", "nope"], ["db", "--help"]):
+        expected = main(args)
+        captured = capsys.readouterr()
+        done = _python_m("dualorm", *args, cwd=tmp_path)
+        assert (done.returncode, done.stdout, done.stderr) == (
+            expected,
+            captured.out,
+            captured.err,
+        ), args
+    assert _python_m("dualorm", "migrate", "status", cwd=tmp_path).returncode == 2
