@@ -6,11 +6,11 @@
 defaults to a particular project: a command reads the keys it needs (``migrate up`` never reads
 ``sa_metadata``), and reading one the project does not set, or any project path when no table
 was found, is a :class:`~dualorm.errors.ConfigError` (exit 2) naming the key and ``dualorm
-init``. Environment variables
-(``DATABASE_URL``, ``DATABASE_REPLICA_URLS``, ``DUALORM_ENV``, ``DUALORM_BACKUP_KEY``,
-``DUALORM_BACKUP_DIR``, ``DUALORM_WEBHOOK_URL``, ``DUALORM_WEBHOOK_SECRET``) are read once, here.
-``DATABASE_URL`` and each replica may be a URL or a keyword connection string; how the replica
-list is split is :func:`split_replica_urls`'s rule.
+init``. Environment variables (``DATABASE_URL``, ``DATABASE_REPLICA_URLS``, ``DUALORM_ENV``,
+``DUALORM_BACKUP_KEY``, ``DUALORM_BACKUP_DIR``, ``DUALORM_WEBHOOK_URL``,
+``DUALORM_WEBHOOK_SECRET``) are read once, here. ``DATABASE_URL`` and each replica may be a URL
+or a keyword connection string; how the replica list is split is :func:`split_replica_urls`'s
+rule.
 """
 
 from __future__ import annotations
@@ -97,6 +97,9 @@ class _Required:
 
 @dataclass(frozen=True, repr=False, eq=False)
 class Config:
+    """One project's settings. ``sa_metadata``, ``django_settings`` and ``django_app_label``
+    have no default: reading one unset raises :meth:`missing`'s error (:meth:`has` asks)."""
+
     root: Path = field(default_factory=Path.cwd)
     sa_metadata: _Required = _Required()
     django_settings: _Required = _Required()
