@@ -9,16 +9,25 @@ from typing import Any
 from dualorm.config import Config, Environment
 from dualorm.db import connection
 
+REFERENCE_APP: dict[str, str] = {
+    "sa_metadata": "sa_models:Base.metadata",
+    "django_settings": "django_app.settings",
+    "django_app_label": "django_app",
+}
+"""The model-set keys naming the repository's reference app, as its pyproject.toml states them."""
+
 
 def project(root: Path, url: str, env: str = "development") -> Config:
     """Write a pyproject naming ``migrations/`` and return its Config for ``url``."""
     (root / "migrations").mkdir(exist_ok=True)
     (root / "pyproject.toml").write_text(
-        '[tool.dualorm]\nmigrations_dir = "migrations"\n', encoding="utf-8"
+        '[tool.dualorm]\nmigrations_dir = "migrations"\ndjango_app_label = "django_app"\n',
+        encoding="utf-8",
     )
     return Config(
         root=root,
         migrations_dir="migrations",
+        django_app_label="django_app",
         database_url=url,
         environment=Environment(env),
     )

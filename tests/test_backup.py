@@ -110,6 +110,7 @@ def config_for(url: str, tmp_path: Path, **changes: object) -> Config:
     values: dict[str, object] = {
         "root": tmp_path,
         "database_url": url,
+        "django_app_label": "django_app",
         "backup_key": generate_key(),
         "backup_dir": str(tmp_path / "backups"),
     }
@@ -521,6 +522,7 @@ def test_migrate_status_reads_the_restored_ledger(database_url: str, tmp_path: P
     config = Config(
         root=tmp_path,
         database_url=database_url,
+        django_app_label="django_app",
         backup_dir=str(tmp_path / "b"),
         environment=Environment.TESTING,
     )

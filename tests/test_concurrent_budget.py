@@ -30,7 +30,7 @@ def test_concurrent_build_outlives_statement_timeout(tmp_path: Path, database_ur
     folder = tmp_path / "migrations"
     folder.mkdir()
     (folder / "0001_base.yaml").write_text(SPECS["0001_base"])
-    config = Config(root=tmp_path, database_url=database_url)
+    config = Config(root=tmp_path, django_app_label="django_app", database_url=database_url)
     migrate_up(config)
     with connect(database_url, autocommit=True) as conn:
         # Declared immutable so it can be indexed; it sleeps 10 ms a row: ~300 ms in all.

@@ -146,7 +146,14 @@ def _spec_tables(tmp_path: Path) -> tuple[Path, dict[str, Table]]:
 def test_a_spec_names_its_keys_as_postgresql_would(tmp_path: Path, admin_url: str) -> None:
     specs, tables = _spec_tables(tmp_path)
     with scratch_database(admin_url) as by_spec, scratch_database(admin_url) as by_sql:
-        migrate_up(Config(root=tmp_path, migrations_dir="migrations", database_url=by_spec))
+        migrate_up(
+            Config(
+                root=tmp_path,
+                migrations_dir="migrations",
+                django_app_label="django_app",
+                database_url=by_spec,
+            )
+        )
         with connection(by_sql, autocommit=True) as conn:
             long_t = sql.Identifier(LONG)
             conn.execute(

@@ -205,7 +205,14 @@ def test_sql_text_is_not_rewritten_by_any_tool(tmp_path: Path, admin_url: str) -
         scratch_database(admin_url) as via_dualorm,
     ):
         emitted.upgrade(via_alembic, via_django)
-        migrate_up(Config(root=specs.parent, migrations_dir="migrations", database_url=via_dualorm))
+        migrate_up(
+            Config(
+                root=specs.parent,
+                migrations_dir="migrations",
+                django_app_label="django_app",
+                database_url=via_dualorm,
+            )
+        )
         facts = {url: _text_facts(url) for url in (via_alembic, via_django, via_dualorm)}
     alembic_facts = facts[via_alembic]
     rows = alembic_facts["rows"]

@@ -20,6 +20,7 @@ from dualorm.config import Config, Environment
 from dualorm.db import EmbeddedServer, connect
 from dualorm.environment import LABEL_COMMAND, effective_label
 from dualorm.runner.ledger import environment_label
+from tests.runner_specs import REFERENCE_APP
 
 SPEC = """id: "0001_notes"
 name: notes
@@ -45,6 +46,7 @@ class Notes(Seed):
 def write_project(root: Path) -> Path:
     (root / "pyproject.toml").write_text(
         '[tool.dualorm]\nmigrations_dir = "migrations"\nseeds_dir = "seeds"\n'
+        'django_settings = "django_app.settings"\ndjango_app_label = "django_app"\n'
     )
     (root / "migrations").mkdir()
     (root / "migrations" / "0001_notes.yaml").write_text(SPEC)
@@ -212,7 +214,7 @@ def test_the_embedded_server_is_development_by_itself(tmp_path: Path) -> None:
     server = EmbeddedServer(root / ".dualorm")
     try:
         url = server.start()
-        config = Config(root=root)
+        config = Config(root=root, **REFERENCE_APP)
         with connect(url, autocommit=True) as conn:
             # Development before anything is written, and no DUALORM_ENV needed for it.
             assert environment_label(conn) is None

@@ -518,7 +518,9 @@ def base_database(module_database_url: str, tmp_path_factory: pytest.TempPathFac
 
 def _write_project(root: Path, files: dict[str, str]) -> None:
     (root / "migrations").mkdir(exist_ok=True)
-    (root / "pyproject.toml").write_text('[tool.dualorm]\nmigrations_dir = "migrations"\n')
+    (root / "pyproject.toml").write_text(
+        '[tool.dualorm]\nmigrations_dir = "migrations"\ndjango_app_label = "django_app"\n'
+    )
     (root / "migrations" / "0001_base.yaml").write_text(BASE)
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,9 @@ def test_parallel_specs_are_chained_in_run_order() -> None:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the project's specs, with empty generated-file folders of its own."""
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.dualorm]\nmigrations_dir = "migrations"\n', encoding="utf-8"
+        '[tool.dualorm]\nmigrations_dir = "migrations"\n'
+        'django_settings = "django_app.settings"\ndjango_app_label = "django_app"\n',
+        encoding="utf-8",
     )
     shutil.copytree(
         ROOT / "migrations",

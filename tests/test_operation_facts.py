@@ -103,7 +103,7 @@ operations:
 def test_an_unknown_kind_is_bad_input_naming_file_and_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "pyproject.toml").write_text("[tool.dualorm]\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.dualorm]\ndjango_app_label = "django_app"\n')
     (tmp_path / "migrations").mkdir()
     (tmp_path / "migrations" / "0001_base.yaml").write_text(SPEC.replace("KIND", "drop_colum"))
     monkeypatch.chdir(tmp_path)

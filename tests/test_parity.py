@@ -17,6 +17,7 @@ from reference import REFERENCE_TABLES
 from dualorm.api import migrate_down, migrate_up
 from dualorm.config import Config
 from dualorm.testing import scratch_database
+from tests.runner_specs import REFERENCE_APP
 
 
 def _migrate_both(url_a: str, url_b: str) -> None:
@@ -33,7 +34,7 @@ def trio(admin_url: str) -> Iterator[tuple[str, str, str]]:
         scratch_database(admin_url, "pc") as c,
     ):
         _migrate_both(a, b)
-        migrate_up(Config(root=ROOT, migrations_dir="migrations", database_url=c))
+        migrate_up(Config(root=ROOT, migrations_dir="migrations", **REFERENCE_APP, database_url=c))
         yield a, b, c
 
 
@@ -68,7 +69,7 @@ def test_going_down_to_zero_leaves_no_table(admin_url: str) -> None:
         scratch_database(admin_url, "pc") as c,
     ):
         _migrate_both(a, b)
-        config = Config(root=ROOT, migrations_dir="migrations", database_url=c)
+        config = Config(root=ROOT, migrations_dir="migrations", **REFERENCE_APP, database_url=c)
         migrate_up(config)
         command.downgrade(alembic_config(a), "base")
         done = django_admin(b, "migrate", "django_app", "zero", "--no-input")

@@ -171,7 +171,12 @@ def test_a_tampered_alembic_version_refuses_with_exit_3(tmp_path: Path, database
 
 
 def test_a_missing_migrations_dir_is_bad_configuration(tmp_path: Path, database_url: str) -> None:
-    config = Config(root=tmp_path, migrations_dir="nowhere", database_url=database_url)
+    config = Config(
+        root=tmp_path,
+        migrations_dir="nowhere",
+        django_app_label="django_app",
+        database_url=database_url,
+    )
     for call in (api.migrate_up, api.migrate_down, api.migrate_status):
         with pytest.raises(ConfigError, match="nowhere") as refused:
             call(config)

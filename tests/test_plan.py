@@ -36,7 +36,12 @@ def project(tmp_path: Path, url: str) -> Config:
     (tmp_path / "migrations").mkdir()
     (tmp_path / "migrations" / "0001_base.yaml").write_text(BASE)
     (tmp_path / "migrations" / "0002_change.yaml").write_text(CHANGE)
-    return Config(root=tmp_path, database_url=url, sa_metadata="missing_models:Base.metadata")
+    return Config(
+        root=tmp_path,
+        database_url=url,
+        django_app_label="django_app",
+        sa_metadata="missing_models:Base.metadata",
+    )
 
 
 def test_plan_of_fresh_database_lists_everything_low_risk(

@@ -87,6 +87,7 @@ def project(tmp_path: Path, url: str, *specs: tuple[str, str]) -> Config:
         root=tmp_path,
         database_url=url,
         sa_metadata="missing_models:Base.metadata",
+        django_app_label="django_app",
         environment=Environment.PRODUCTION,
         webhook_secret=SECRET,
     )

@@ -51,6 +51,7 @@ def project(root: Path, primary: str, replica: str, *specs: tuple[str, str]) -> 
         root=root,
         database_url=primary,
         sa_metadata="missing_models:Base.metadata",
+        django_app_label="django_app",
         environment=Environment.PRODUCTION,
         replica_urls=(replica,),
     )

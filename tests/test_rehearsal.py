@@ -69,7 +69,12 @@ def project(tmp_path: Path, url: str, *specs: tuple[str, str]) -> Config:
     folder.mkdir(exist_ok=True)
     for name, text in specs:
         (folder / f"{name}.yaml").write_text(text)
-    return Config(root=tmp_path, database_url=url, sa_metadata="missing_models:Base.metadata")
+    return Config(
+        root=tmp_path,
+        database_url=url,
+        django_app_label="django_app",
+        sa_metadata="missing_models:Base.metadata",
+    )
 
 
 LEDGERS = (

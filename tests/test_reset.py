@@ -45,7 +45,7 @@ class Accounts(Seed):
 def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "pyproject.toml").write_text(
         '[tool.dualorm]\nsa_metadata = "missing_models:Base.metadata"\n'
-        'django_settings = "missing_settings"\n'
+        'django_settings = "missing_settings"\ndjango_app_label = "django_app"\n'
     )
     (tmp_path / "migrations").mkdir()
     (tmp_path / "migrations" / "0001_base.yaml").write_text(BASE)
@@ -93,7 +93,12 @@ def test_refused_when_dualorm_env_is_production(
 
 
 def test_refused_when_the_database_is_labelled_production(project: Path, database_url: str) -> None:
-    config = Config(root=project, database_url=database_url, environment=Environment.PRODUCTION)
+    config = Config(
+        root=project,
+        django_app_label="django_app",
+        database_url=database_url,
+        environment=Environment.PRODUCTION,
+    )
     migrate_up(config, assume_yes=True, backup=False)
     before = tables(database_url)
     assert main(["reset", "--env", "development", "--confirm"]) == 3
@@ -103,14 +108,21 @@ def test_refused_when_the_database_is_labelled_production(project: Path, databas
 def test_refused_when_labelled_another_resettable_environment(
     project: Path, database_url: str
 ) -> None:
-    migrate_up(Config(root=project, database_url=database_url, environment=Environment.TESTING))
+    migrate_up(
+        Config(
+            root=project,
+            django_app_label="django_app",
+            database_url=database_url,
+            environment=Environment.TESTING,
+        )
+    )
     assert main(["reset", "--env", "development", "--confirm"]) == 3
 
 
 def test_reset_drops_everything_then_migrates_and_seeds(
     project: Path, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = Config(root=project, database_url=database_url)
+    config = Config(root=project, django_app_label="django_app", database_url=database_url)
     migrate_up(config)
     assert main(["db", "label", "development"]) == 0
     with connect(database_url, autocommit=True) as conn:
@@ -181,7 +193,14 @@ def test_an_unlabelled_migrated_database_is_refused_and_first_up_does_not_label(
 def test_a_garbage_label_is_refused_naming_it(
     project: Path, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    migrate_up(Config(root=project, database_url=database_url, environment=Environment.TESTING))
+    migrate_up(
+        Config(
+            root=project,
+            django_app_label="django_app",
+            database_url=database_url,
+            environment=Environment.TESTING,
+        )
+    )
     with connect(database_url, autocommit=True) as conn:
         conn.execute("UPDATE dualorm.meta SET value = 'moon' WHERE key = 'environment'")
     before = snapshot(database_url)
@@ -193,7 +212,14 @@ def test_a_garbage_label_is_refused_naming_it(
 
 
 def test_the_label_survives_a_reset(project: Path, database_url: str) -> None:
-    migrate_up(Config(root=project, database_url=database_url, environment=Environment.TESTING))
+    migrate_up(
+        Config(
+            root=project,
+            django_app_label="django_app",
+            database_url=database_url,
+            environment=Environment.TESTING,
+        )
+    )
     assert main(["reset", "--env", "testing", "--confirm"]) == 0
     with connect(database_url, autocommit=True) as conn:
         label = conn.execute("SELECT value FROM dualorm.meta WHERE key = 'environment'").fetchone()

@@ -80,6 +80,7 @@ def models() -> Schema:
 def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "pyproject.toml").write_text(
         '[tool.dualorm]\nsa_metadata = "missing_models:Base.metadata"\n'
+        'django_app_label = "django_app"\n'
     )
     (tmp_path / "migrations").mkdir()
     (tmp_path / "migrations" / "0001_base.yaml").write_text(BASE)

@@ -109,6 +109,7 @@ def write_project(root: Path) -> Path:
     root.mkdir(exist_ok=True)
     (root / "pyproject.toml").write_text(
         '[tool.dualorm]\nmigrations_dir = "migrations"\nsa_metadata = "models:metadata"\n'
+        'django_app_label = "django_app"\n'
     )
     (root / "migrations").mkdir()
     (root / "migrations" / "0001_notes.yaml").write_text(SPEC)
@@ -187,7 +188,9 @@ def test_python_api_errors_hold_no_password(tmp_path: Path, form: str) -> None:
     from dualorm.errors import DualormError
 
     root = write_project(tmp_path)
-    config = Config(root=root, database_url=forms("127.0.0.1", 1, "auth")[form])
+    config = Config(
+        root=root, django_app_label="django_app", database_url=forms("127.0.0.1", 1, "auth")[form]
+    )
     calls = {
         "migrate_status": lambda: dualorm.migrate_status(config),
         "migrate_up": lambda: dualorm.migrate_up(config),

@@ -22,6 +22,7 @@ from dualorm.errors import GraphError
 from dualorm.runner import ledger
 from dualorm.runner.locks import LockHolder
 from dualorm.seeding import SeedManager
+from tests.runner_specs import REFERENCE_APP
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDED_TABLES = (
@@ -173,7 +174,7 @@ def test_status_reports_a_seed_edited_after_it_was_applied(
 ) -> None:
     prepare(database_url)
     path = write_seed(tmp_path, "0001_roles", ROLE_SEED.format(role="editor"))
-    manager = SeedManager(Config(root=tmp_path), database_url)
+    manager = SeedManager(Config(root=tmp_path, **REFERENCE_APP), database_url)
     manager.run(Environment.DEVELOPMENT)
     path.write_text(ROLE_SEED.format(role="reviewer"), encoding="utf-8")
     assert [s.state for s in manager.status()] == ["changed"]
@@ -327,7 +328,11 @@ def write_seed(root: Path, seed_id: str, source: str) -> Path:
 
 
 def write_project(root: Path) -> None:
-    (root / "pyproject.toml").write_text('[tool.dualorm]\nseeds_dir = "seeds"\n', "utf-8")
+    (root / "pyproject.toml").write_text(
+        '[tool.dualorm]\nseeds_dir = "seeds"\n'
+        'django_settings = "django_app.settings"\ndjango_app_label = "django_app"\n',
+        "utf-8",
+    )
 
 
 def test_a_failing_seed_leaves_nothing_behind(
@@ -357,7 +362,7 @@ def test_rows_added_through_both_orms_are_rolled_back_exactly(
     with connect(database_url) as conn:
         conn.execute("INSERT INTO roles (name) VALUES ('kept')")
         conn.commit()
-    manager = SeedManager(Config(root=tmp_path), database_url)
+    manager = SeedManager(Config(root=tmp_path, **REFERENCE_APP), database_url)
     manager.run(Environment.DEVELOPMENT, only="0001_roles")
     before = snapshot(database_url)
     results = manager.run(Environment.DEVELOPMENT)
@@ -400,7 +405,7 @@ def test_unknown_or_cyclic_dependencies_exit_2_naming_them(
     assert code == 2 and named in err.replace("0002_b -> 0001_a -> 0002_b", "0001_a -> 0002_b")
     assert ledger_ids(database_url) == []
     with pytest.raises(GraphError):
-        SeedManager(Config(root=tmp_path), database_url).discover()
+        SeedManager(Config(root=tmp_path, **REFERENCE_APP), database_url).discover()
 
 
 def test_a_malformed_seed_module_exits_2_naming_the_file(
@@ -439,7 +444,9 @@ def test_seeds_wait_for_the_migration_lock(database_url: str, tmp_path: Path) ->
     prepare(database_url)
     write_seed(tmp_path, "0001_roles", ROLE_SEED.format(role="editor"))
     waits: list[LockHolder | None] = []
-    manager = SeedManager(Config(root=tmp_path), database_url, on_lock_wait=waits.append)
+    manager = SeedManager(
+        Config(root=tmp_path, **REFERENCE_APP), database_url, on_lock_wait=waits.append
+    )
     with connect(database_url, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (ledger.ADVISORY_LOCK_KEY,))
         worker = threading.Thread(target=manager.run)

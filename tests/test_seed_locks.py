@@ -23,6 +23,7 @@ from dualorm.errors import LockHeld
 from dualorm.runner import ledger
 from dualorm.runner.locks import LockHolder, MigrationLock
 from dualorm.seeding import SeedManager
+from tests.runner_specs import REFERENCE_APP
 
 RUNNER = "import sys; from dualorm.cli import main; sys.exit(main(sys.argv[1:]))"
 HOLDER_ID = "cccccccc-1111-2222-3333-444444444444"
@@ -39,7 +40,11 @@ class Labels(Seed):
 
 def project(root: Path, url: str) -> None:
     """A project with one seed writing into table ``t``, on a labelled development database."""
-    (root / "pyproject.toml").write_text('[tool.dualorm]\nseeds_dir = "seeds"\n', "utf-8")
+    (root / "pyproject.toml").write_text(
+        '[tool.dualorm]\nseeds_dir = "seeds"\n'
+        'django_settings = "django_app.settings"\ndjango_app_label = "django_app"\n',
+        "utf-8",
+    )
     (root / "seeds").mkdir()
     (root / "seeds" / "0001_labels.py").write_text(LABEL_SEED, "utf-8")
     with connect(url) as conn:
@@ -202,7 +207,7 @@ def test_a_migration_waiting_for_a_seed_is_told_a_seed_holds_the_lock(
         "    def execute(self, ctx):\n        time.sleep(3)\n",
         "utf-8",
     )
-    manager = SeedManager(Config(root=tmp_path), database_url)
+    manager = SeedManager(Config(root=tmp_path, **REFERENCE_APP), database_url)
     worker = threading.Thread(target=manager.run, args=(Environment.DEVELOPMENT,))
     worker.start()
     try:

@@ -67,7 +67,9 @@ class Talks(Seed):
 def proj(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
     """A project with table ``t`` (one change spec, applied) on a development database."""
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.dualorm]\nmigrations_dir = "migrations"\nseeds_dir = "seeds"\n', "utf-8"
+        '[tool.dualorm]\nmigrations_dir = "migrations"\nseeds_dir = "seeds"\n'
+        'django_settings = "django_app.settings"\ndjango_app_label = "django_app"\n',
+        "utf-8",
     )
     (tmp_path / "migrations").mkdir()
     (tmp_path / "migrations" / "0001_t.yaml").write_text(TABLE_SPEC, "utf-8")

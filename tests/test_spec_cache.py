@@ -96,7 +96,9 @@ def test_a_planted_pickle_never_runs_and_status_still_works(
     from dualorm.cli import main
 
     specs(tmp_path, 2)
-    (tmp_path / "pyproject.toml").write_text('[tool.dualorm]\nmigrations_dir = "migrations"\n')
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.dualorm]\nmigrations_dir = "migrations"\ndjango_app_label = "django_app"\n'
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.delenv("DUALORM_ENV", raising=False)

@@ -10,6 +10,7 @@ from dualorm.db import connection, sqlalchemy_url
 from dualorm.errors import ConfigError
 from dualorm.validate import SchemaValidator, ValidationResult, parse_sources
 from sa_models.models import Base
+from tests.runner_specs import REFERENCE_APP
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def created(database_url: str) -> str:
 
 def validator(url: str | None, *sources: str, **config: object) -> SchemaValidator:
     return SchemaValidator(
-        Config(database_url=url, **config),  # type: ignore[arg-type]
+        Config(database_url=url, **{**REFERENCE_APP, **config}),  # type: ignore[arg-type]
         sources=sources or ("sqlalchemy", "django", "database"),
     )
 
@@ -87,7 +88,9 @@ def test_data_issues_count_as_errors(created: str) -> None:
             "INSERT INTO accounts (user_id, type, provider, provider_account_id)"
             " VALUES (gen_random_uuid(), 'fax', 'github', '1')"
         )
-    v = SchemaValidator(Config(database_url=created), sources=("sqlalchemy", "database"), data=True)
+    v = SchemaValidator(
+        Config(database_url=created, **REFERENCE_APP), sources=("sqlalchemy", "database"), data=True
+    )
     result = v.validate_schema()
     kinds = {(e.kind, e.object) for e in result.errors}
     assert ("choice_violation", "accounts.type") in kinds

@@ -20,7 +20,7 @@ _HELP = "One PostgreSQL schema, two ORMs: validate, migrate, seed, back up."
 def _root() -> typer.Typer:
     import typer
 
-    return typer.Typer(
+    app = typer.Typer(
         name="dualorm",
         help=_HELP,
         no_args_is_help=True,
@@ -28,10 +28,45 @@ def _root() -> typer.Typer:
         add_completion=False,
     )
 
+    def print_version(value: bool) -> None:
+        if value:
+            typer.echo(f"dualorm {version()}")
+            raise typer.Exit()
+
+    # The callback also keeps a one-command app (`validate`'s) a group, so the command stays
+    # a subcommand.
+    @app.callback()
+    def options(
+        show_version: bool = typer.Option(
+            False,
+            "--version",
+            callback=print_version,
+            is_eager=True,
+            help="Print dualorm's version and exit.",
+        ),
+    ) -> None:
+        pass
+
+    return app
+
+
+def version() -> str:
+    """The installed distribution's version (the package's own when run from a checkout)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("dualorm")
+    except PackageNotFoundError:
+        from dualorm import __version__
+
+        return __version__
+
 
 def build_app() -> typer.Typer:
     """Return the whole ``dualorm`` app, every sub-app imported."""
     from dualorm.cli import backup, db, migrate, seed
+    from dualorm.cli.init import init
     from dualorm.cli.reset import reset
     from dualorm.cli.validate import validate
 
@@ -42,7 +77,7 @@ def build_app() -> typer.Typer:
     app.add_typer(migrate.app, name="migrate")
     app.command(name="validate")(validate)
     app.command(name="reset")(reset)
-    app.command(name="init")(__import__("dualorm.cli.init", fromlist=["init"]).init)
+    app.command(name="init")(init)
     return app
 
 
@@ -61,14 +96,8 @@ def _validate_app() -> typer.Typer:
     from dualorm.cli.validate import validate
 
     app = _root()
-    app.callback()(_group)
     app.command(name="validate")(validate)
     return app
-
-
-def _group() -> None:
-    # A callback keeps a one-command app a group, so `validate` stays a subcommand.
-    pass
 
 
 def __getattr__(name: str) -> Any:
