@@ -217,7 +217,7 @@ class SchemaValidator:
     def _ownership(self, models: dict[str, Schema]) -> OwnershipMap:
         """Return the configured rules with the owners the model sets imply."""
         django_apps = None
-        if self.config.django_settings:
+        if self.config.has("django_settings"):
             from dualorm.sources import django as django_source
 
             django_apps = django_source.table_apps(self.config.django_settings)

@@ -366,9 +366,7 @@ def test_adopting_a_django_migrated_database(
     assert len(django_rows) == len(REFERENCE_MIGRATIONS)
     project(tmp_path, database_url)
     with (tmp_path / "pyproject.toml").open("a", encoding="utf-8") as pyproject:
-        pyproject.write(
-            'django_settings = "django_app.settings"\ndjango_app_label = "django_app"\n'
-        )
+        pyproject.write('django_settings = "django_app.settings"\n')
     spec = init(tmp_path, database_url, *(["--id", spec_id] if spec_id else []))
     adopted_id = spec.stem
     if spec_id is not None:

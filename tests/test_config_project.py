@@ -33,7 +33,7 @@ def empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) ->
     ("args", "missing"),
     [
         (["validate"], "sa_metadata"),
-        (["validate", "--sources", "django,database"], "django_app_label"),
+        (["validate", "--sources", "django,database"], "django_settings"),
         (["migrate", "status"], "migrations_dir"),
         (["migrate", "up"], "migrations_dir"),
         (["migrate", "make"], "migrations_dir"),
@@ -97,9 +97,9 @@ def test_migrate_needs_the_django_app_label_it_records(
         ("sa_metadata = 7\n", "sa_metadata must be a non-empty string"),
         ("migrations_dir = { path = 'x' }\n", "migrations_dir must be a non-empty string"),
         ('tables = ["users"]\n', "[tool.dualorm.tables] must be a table"),
-        ("tables = { users = 1 }\n", "[tool.dualorm.tables] users must be one of"),
-        ("tables = { users = { owner = 'django' } }\n", "[tool.dualorm.tables] users must be"),
-        ('tables = { users = "nobody" }\n', "users = 'nobody' is not one of"),
+        ("tables = { users = 1 }\n", "[tool.dualorm.tables] 'users' = 1: expected one of"),
+        ("tables = { users = { owner = 1 } }\n", "[tool.dualorm.tables] 'users'"),
+        ('tables = { users = "nobody" }\n', "'users' = 'nobody' is not one of"),
     ],
 )
 def test_a_value_of_the_wrong_type_is_exit_2_naming_the_key(
