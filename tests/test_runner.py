@@ -76,9 +76,9 @@ def test_reference_specs_leave_alembic_and_django_nothing_to_do(database_url: st
     assert (
         run(ROOT, env, "alembic", "-c", "migrations/alembic.ini", "upgrade", "head").returncode == 0
     )
-    django = run(ROOT, env, "django-admin", "migrate", "--settings=django_app.settings")
+    django = run(ROOT, env, sys.executable, "manage.py", "migrate")
     assert django.returncode == 0 and "No migrations to apply" in django.stdout
-    shown = run(ROOT, env, "django-admin", "showmigrations", "--settings=django_app.settings")
+    shown = run(ROOT, env, sys.executable, "manage.py", "showmigrations")
     assert "[ ]" not in shown.stdout
     assert shown.stdout.count("[X]") == len(REFERENCE_MIGRATIONS)
     assert snapshot(database_url) == before
@@ -334,7 +334,7 @@ def test_baseline_adopts_a_database_migrated_by_alembic(database_url: str) -> No
     assert json.loads(adopted.stdout)["adopted"] == list(REFERENCE_MIGRATIONS)
     again = main_in(ROOT, env, "migrate", "up")
     assert again.returncode == 0 and "nothing to apply" in again.stdout
-    shown = run(ROOT, env, "django-admin", "showmigrations", "--settings=django_app.settings")
+    shown = run(ROOT, env, sys.executable, "manage.py", "showmigrations")
     assert shown.stdout.count("[X]") == len(REFERENCE_MIGRATIONS)
 
 

@@ -6,7 +6,7 @@ The database comes from ``DATABASE_URL`` (``postgresql://user:password@host:port
 from __future__ import annotations
 
 import os
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "shop-example-key-not-for-production"
 DEBUG = False
@@ -45,13 +45,15 @@ TEMPLATES = [
 
 def _database(url: str) -> dict[str, object]:
     parts = urlsplit(url)
+    # A Unix-socket directory travels in the query string (``?host=/run/postgresql``).
+    query = dict(parse_qsl(parts.query))
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(parts.path.lstrip("/")),
         "USER": unquote(parts.username or ""),
         "PASSWORD": unquote(parts.password or ""),
-        "HOST": parts.hostname or "",
-        "PORT": str(parts.port or ""),
+        "HOST": parts.hostname or query.get("host", ""),
+        "PORT": str(parts.port or query.get("port", "")),
     }
 
 
