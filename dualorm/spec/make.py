@@ -155,9 +155,10 @@ def make(config: Config, *, check: bool = False) -> list[Artefact]:
     """
     from dualorm.spec.load import load_specs
 
+    directory = config.migrations_path
     _django_dir(config)  # sets Django up: the foreign tables come from its app registry
     foreign = collect(config)
-    migrations = load_specs(config.migrations_path, foreign={f.table.key: f for f in foreign})
+    migrations = load_specs(directory, foreign={f.table.key: f for f in foreign})
     snapshot = _stale_snapshot(config, foreign)
     outdated = stale(config, migrations)
     _refuse_foreign_files(config, outdated)
