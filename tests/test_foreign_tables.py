@@ -237,3 +237,59 @@ def test_without_a_snapshot_a_reference_to_an_unknown_table_is_still_refused(
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "0002_note_author.yaml" in refused.stderr
     assert "references table auth_user, which does not exist" in refused.stderr
+
+
+LEGACY = """\
+from sqlalchemy import Column, Integer, MetaData, Table, Text
+
+metadata = MetaData()
+Table("legacy_accounts", metadata, Column("id", Integer, primary_key=True), Column("code", Text))
+Table("reports", metadata, Column("id", Integer, primary_key=True))
+"""
+
+INDEX_LEGACY = """\
+id: "0001_legacy_index"
+name: Index a legacy table
+dependencies: []
+operations:
+  - create_table:
+      name: notes
+      columns:
+        - {name: id, type: integer, primary_key: true}
+        - {name: account_id, type: integer}
+      foreign_keys:
+        - {name: notes_account_fkey, columns: [account_id], references: legacy_accounts(id)}
+  - create_index: {name: legacy_accounts_code_idx, table: legacy_accounts, columns: [code]}
+"""
+
+
+def test_external_sqlalchemy_tables_are_foreign_and_never_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dualorm.config import Config
+    from dualorm.ownership import Ownership
+    from dualorm.spec.foreign import collect, render_snapshot
+    from dualorm.spec.load import load_specs
+
+    (tmp_path / "legacy_sa.py").write_text(LEGACY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = Config(
+        root=tmp_path,
+        sa_metadata="legacy_sa:metadata",
+        ownership={"legacy_*": Ownership.EXTERNAL},
+    )
+    found = collect(config)
+    assert [(f.table.name, f.owner, f.model) for f in found] == [
+        ("legacy_accounts", "external", None)
+    ]
+
+    specs = tmp_path / "migrations"
+    specs.mkdir()
+    (specs / "foreign_tables.json").write_text(render_snapshot(found))
+    (specs / "0001_legacy_index.yaml").write_text(INDEX_LEGACY.replace("  - create_index", "#"))
+    assert [m.id for m in load_specs(specs)] == ["0001_legacy_index"]  # the FK is fine
+
+    (specs / "0001_legacy_index.yaml").write_text(INDEX_LEGACY)
+    with pytest.raises(SpecError, match="legacy_accounts is owned by an external owner") as caught:
+        load_specs(specs)
+    assert caught.value.line == 12

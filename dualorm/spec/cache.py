@@ -231,7 +231,8 @@ def _name(cls: type) -> str:
 
 def encode(value: Any) -> Any:
     """Return ``value`` (built from the spec model's dataclasses and enums, tuples, lists,
-    dicts, frozensets, paths and plain values) as JSON data; ``TypeError`` for anything else."""
+    dicts, frozensets, paths and plain values) as JSON data; ``TypeError`` for anything
+    else."""
     kind = type(value)
     if value is None or kind in (str, int, float, bool):
         return value
@@ -247,6 +248,8 @@ def encode(value: Any) -> Any:
         return {"p": str(value)}
     if isinstance(value, enum.Enum):
         return {"e": _name(kind), "v": value.value}
+    if isinstance(value, str):
+        return str(value)  # a str subclass (SQLAlchemy's quoted_name) is stored as its text
     if dataclasses.is_dataclass(value):
         fields = dataclasses.fields(value)
         return {"c": _name(kind), "a": [encode(getattr(value, f.name)) for f in fields]}
