@@ -49,6 +49,12 @@ operations:
       columns: [author_id]
       references: auth_user(id)
       on_delete: cascade
+  - add_column: {table: orders_note, name: kind_id, type: integer}
+  - add_foreign_key:
+      name: orders_note_kind_id_fkey
+      table: orders_note
+      columns: [kind_id]
+      references: django_content_type(id)
 """
 
 DROP_USERS = """\
@@ -143,6 +149,8 @@ def test_make_writes_the_snapshot_and_a_django_migration_django_can_apply(
     migration = (project / "orders" / "migrations" / "0002_note_author.py").read_text()
     assert "migrations.swappable_dependency(settings.AUTH_USER_MODEL)" in migration
     assert "to=settings.AUTH_USER_MODEL" in migration
+    assert "('contenttypes', '__first__')" in migration
+    assert "to='contenttypes.contenttype'" in migration
     assert "REFERENCES auth_user (id)" in migration or 'REFERENCES "auth_user"' in migration
 
     check = dualorm(project, database_url, "migrate", "make", "--check")
@@ -152,6 +160,10 @@ def test_make_writes_the_snapshot_and_a_django_migration_django_can_apply(
     done = manage(project, database_url, "migrate")
     assert done.returncode == 0, done.stderr
     assert fk_target(database_url, "orders_note_author_id_fkey") == "auth_user"
+    assert fk_target(database_url, "orders_note_kind_id_fkey") == "django_content_type"
+    # Django's state after the migrations is consistent: the FK fields resolve their models.
+    state = manage(project, database_url, "migrate", "--check")
+    assert state.returncode == 0, state.stdout + state.stderr
 
 
 def test_up_refuses_until_auth_is_migrated_then_applies(project: Path, database_url: str) -> None:
