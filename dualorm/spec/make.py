@@ -24,7 +24,14 @@ from pathlib import Path
 from dualorm.config import Config
 from dualorm.errors import UsageError
 from dualorm.schema import Schema
-from dualorm.spec.foreign import ForeignTable, collect, render_snapshot, snapshot_path
+from dualorm.spec.foreign import (
+    ForeignTable,
+    collect,
+    read_snapshot,
+    render_snapshot,
+    schema_of,
+    snapshot_path,
+)
 from dualorm.spec.graph import MigrationGraph
 from dualorm.spec.model import Migration
 
@@ -97,7 +104,6 @@ def render_all(
     from dualorm.emit.alembic import render_revision
     from dualorm.emit.django import DjangoTarget, model_hints, render_migration
     from dualorm.emit.pyformat import source_name
-    from dualorm.spec.foreign import read_snapshot, schema_of
 
     django_dir = _django_dir(config)
     if foreign is None:
