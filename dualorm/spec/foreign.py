@@ -145,15 +145,16 @@ def schema_of(tables: Iterable[ForeignTable]) -> Schema:
 
 def _tables(op: Operation) -> list[TableKey]:
     """The tables ``op`` creates, drops or alters (read from its ``table``/``new_name``)."""
+    from dualorm.spec.ops import RenameTable
+
     value: Any = getattr(op, "table", None)
     keys: list[TableKey] = []
     if isinstance(value, Table):
         keys.append(value.key)
     elif isinstance(value, str):
         keys.append(as_key(value))
-    new_name = getattr(op, "new_name", None)
-    if keys and isinstance(new_name, str) and type(op).__name__ == "RenameTable":
-        keys.append((keys[0][0], new_name))
+    if keys and isinstance(op, RenameTable):
+        keys.append((keys[0][0], op.new_name))
     return keys
 
 
