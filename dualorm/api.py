@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from dualorm.runner.lint import Finding
     from dualorm.runner.production import Confirm, ProductionResult
     from dualorm.runner.rehearsal import Rehearsal
+    from dualorm.spec.model import Migration
 
 __all__ = [
     "BaselineResult",
@@ -494,6 +495,7 @@ def run_up(
         applied = _prepare(conn, specs, config)
         ids = specs.pending(set(applied), to)
         plan = [plan_migration(specs.by_id[i], "up") for i in ids]
+        _require_foreign_tables(conn, config, [specs.by_id[i] for i in ids])
         if dry_run:
             from dualorm.runner.rehearsal import rehearse_plan
 
@@ -514,6 +516,29 @@ def run_up(
     return MigrateResult(
         "up", context.correlation_id, context.environment, tuple(ids), tuple(outcomes)
     )
+
+
+def _require_foreign_tables(
+    conn: psycopg.Connection[tuple[object, ...]], config: Config, migrations: list[Migration]
+) -> None:
+    """Refuse (exit 3) before anything runs when a planned FK points at a table another owner
+    creates (``foreign_tables.json``) and the database does not hold it yet."""
+    from psycopg import sql
+
+    from dualorm.spec import foreign as foreign_tables
+
+    known = foreign_tables.read_snapshot(config.migrations_path)
+    if not known:
+        return
+    operations = [op for m in migrations for op in m.operations]
+    for table in foreign_tables.referenced(operations, known):
+        name = sql.Identifier(table.table.schema, table.table.name).as_string(conn)
+        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
+        if row is None or not row[0]:
+            raise SafetyError(
+                f"{table.table.qualified_name} (owned by {table.owned_by()}) does not exist "
+                f"yet: {foreign_tables.how_to_create(table)}; nothing was applied"
+            )
 
 
 # -- down --------------------------------------------------------------------------------------

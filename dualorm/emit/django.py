@@ -91,11 +91,15 @@ class DjangoTarget:
     """Where the migrations go and what the app's models say.
 
     ``models`` maps a table name to the model class that owns it (see :func:`model_hints`);
-    empty means "no models", and every field follows the convention.
+    empty means "no models", and every field follows the convention. ``foreign`` maps the
+    table name of another app's model to ``(model label, swappable setting or None)``
+    (``{"auth_user": ("auth.User", "AUTH_USER_MODEL")}``): an FK to it points at that model,
+    and the migration depends on that app.
     """
 
     app_label: str = "django_app"
     models: Mapping[str, type[models.Model]] = field(default_factory=dict)
+    foreign: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
 
 
 def model_hints(app_label: str) -> dict[str, type[models.Model]]:
@@ -178,6 +182,10 @@ def _model_name(target: DjangoTarget, table: str) -> str:
 
 
 def _label(target: DjangoTarget, table: str) -> str:
+    other = target.foreign.get(table)
+    if other is not None:
+        # Django's ForeignKey.deconstruct writes settings.AUTH_USER_MODEL for a swappable one.
+        return other[0]
     return f"{target.app_label}.{_model_name(target, table).lower()}"
 
 
@@ -717,6 +725,28 @@ def _non_atomic(migration: Migration) -> bool:
     return any(not op.transactional for op in migration.operations)
 
 
+def _foreign_dependencies(
+    target: DjangoTarget, before: Schema, after: Schema
+) -> list[tuple[str, str]]:
+    """The other apps the FKs new in ``after`` point into, as Django migration dependencies:
+    ``("__setting__", "AUTH_USER_MODEL")`` (MigrationWriter writes it as
+    ``migrations.swappable_dependency(settings.AUTH_USER_MODEL)``) or ``(app, "__first__")``."""
+    old = {(t.key, fk) for t in before for fk in t.foreign_keys}
+    found: list[tuple[str, str]] = []
+    for t in after:
+        for fk in t.foreign_keys:
+            other = target.foreign.get(fk.ref_table)
+            if (t.key, fk) in old or other is None or fk.ref_schema != DEFAULT_SCHEMA:
+                continue
+            model, setting = other
+            dependency = (
+                ("__setting__", setting) if setting else (model.partition(".")[0], "__first__")
+            )
+            if dependency not in found:
+                found.append(dependency)
+    return sorted(found)
+
+
 def render_migration(
     migration: Migration,
     source: str,
@@ -745,7 +775,10 @@ def render_migration(
         (migrations.Migration,),
         {
             "operations": operations,
-            "dependencies": [(target.app_label, d) for d in deps],
+            "dependencies": [
+                *((target.app_label, d) for d in deps),
+                *_foreign_dependencies(target, before, schema),
+            ],
             "initial": not deps,
         },
     )(migration.id, target.app_label)

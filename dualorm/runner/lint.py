@@ -489,10 +489,14 @@ def lint(
 ) -> list[Finding]:
     """Lint ``migrations`` (in apply order); with ``only``, report just those ids.
 
-    Every migration is replayed so that each one is judged against the schema it will meet.
+    Every migration is replayed, from the tables other owners create, so that each one is
+    judged against the schema it will meet.
     """
+    from dualorm.spec.replay import start_of
+
+    migrations = list(migrations)
     wanted = None if only is None else set(only)
-    state = Schema()
+    state = start_of(migrations)
     findings: list[Finding] = []
     for migration in migrations:
         found, state = lint_migration(

@@ -224,12 +224,14 @@ def plan_migrations(
 ) -> list[PlannedMigration]:
     """Plan the ``pending`` ids of ``migrations`` (all of them, in apply order).
 
-    ``start`` is the schema before the first of ``migrations`` (empty by default).
+    ``start`` is the schema before the first of ``migrations`` (by default the tables other
+    owners create, :func:`~dualorm.spec.replay.start_of`).
     """
     from dualorm.emit.sql import statements
+    from dualorm.spec.replay import start_of
 
     wanted = set(pending)
-    state = start if start is not None else Schema()
+    state = start if start is not None else start_of(migrations)
     planned: list[tuple[Migration, list[tuple[str, str, bool, list[Impact]]], list[Finding]]] = []
     touched: set[str] = set()
     for migration in migrations:
@@ -306,13 +308,14 @@ def create_rollback_plan(
     from dataclasses import replace
 
     from dualorm.db import connect, resolve_url
+    from dualorm.spec.replay import start_of
 
     url = resolve_url(config)
     undone = [
         replace(m, operations=tuple(op.reverse() for op in reversed(m.operations)))
         for m in (specs.by_id[i] for i in ids)
     ]
-    start = Schema()
+    start = start_of(specs.migrations)
     for migration in specs.migrations:
         if migration.id in applied:
             for op in migration.operations:

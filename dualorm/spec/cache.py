@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dualorm.spec.model import Migration
 
-__all__ = ["CACHE_NAME", "cached_specs", "spec_key"]
+__all__ = ["CACHE_NAME", "cached_specs", "decode", "encode", "spec_key"]
 
 CACHE_NAME = "specs.json"
 _FORMAT = 2
@@ -80,6 +80,9 @@ def spec_key(directory: Path) -> str | None:
             digest.update(f"{path.name}\0".encode())
             digest.update(path.read_bytes())
             digest.update(b"\0")
+        # The replay starts from the foreign tables (dualorm.spec.foreign.SNAPSHOT_NAME).
+        snapshot = directory / "foreign_tables.json"
+        digest.update(snapshot.read_bytes() if snapshot.is_file() else b"-")
     except OSError:
         return None
     return digest.hexdigest()
@@ -126,7 +129,7 @@ def _read(path: Path, key: str, signing: bytes) -> list[Migration] | None:
             return None
         if not hmac.compare_digest(parts[3].decode("ascii"), _sign(signing, key, body)):
             return None
-        migrations = _decode(json.loads(body))
+        migrations = decode(json.loads(body))
     except Exception:  # any unreadable, foreign or tampered file is a miss
         return None
     from dualorm.spec.model import Migration
@@ -138,7 +141,7 @@ def _read(path: Path, key: str, signing: bytes) -> list[Migration] | None:
 
 def _store(path: Path, key: str, signing: bytes, migrations: list[Migration]) -> None:
     try:
-        body = json.dumps(_encode(tuple(migrations)), separators=(",", ":")).encode()
+        body = json.dumps(encode(tuple(migrations)), separators=(",", ":")).encode()
     except (TypeError, ValueError):
         return  # something the format cannot name: no cache, a full load every time
     try:
@@ -226,32 +229,38 @@ def _name(cls: type) -> str:
     return name
 
 
-def _encode(value: Any) -> Any:
+def encode(value: Any) -> Any:
+    """Return ``value`` (built from the spec model's dataclasses and enums, tuples, lists,
+    dicts, frozensets, paths and plain values) as JSON data; ``TypeError`` for anything
+    else."""
     kind = type(value)
     if value is None or kind in (str, int, float, bool):
         return value
     if kind is tuple:
-        return [_encode(v) for v in value]
+        return [encode(v) for v in value]
     if kind is list:
-        return {"l": [_encode(v) for v in value]}
+        return {"l": [encode(v) for v in value]}
     if kind is dict:
-        return {"d": [[_encode(k), _encode(v)] for k, v in value.items()]}
+        return {"d": [[encode(k), encode(v)] for k, v in value.items()]}
     if kind is frozenset:
-        return {"f": [_encode(v) for v in value]}
+        return {"f": [encode(v) for v in value]}
     if isinstance(value, PurePath):
         return {"p": str(value)}
     if isinstance(value, enum.Enum):
         return {"e": _name(kind), "v": value.value}
+    if isinstance(value, str):
+        return str(value)  # a str subclass (SQLAlchemy's quoted_name) is stored as its text
     if dataclasses.is_dataclass(value):
         fields = dataclasses.fields(value)
-        return {"c": _name(kind), "a": [_encode(getattr(value, f.name)) for f in fields]}
+        return {"c": _name(kind), "a": [encode(getattr(value, f.name)) for f in fields]}
     raise TypeError(f"{kind.__qualname__} cannot be cached")
 
 
-def _decode(value: Any) -> Any:
+def decode(value: Any) -> Any:
+    """Return the value :func:`encode` gave ``value`` for (only spec-model classes are built)."""
     kind = type(value)
     if kind is list:
-        return tuple(_decode(v) for v in value)
+        return tuple(decode(v) for v in value)
     if kind is not dict:
         return value
     if "c" in value:
@@ -259,7 +268,7 @@ def _decode(value: Any) -> Any:
         built: Any = object.__new__(cls)
         for name, item in zip(names, value["a"], strict=True):
             # Frozen dataclasses: set the stored field values, as copy and pickle do.
-            object.__setattr__(built, name, _decode(item))
+            object.__setattr__(built, name, decode(item))
         return built
     if "e" in value:
         member = _classes()[value["e"]]
@@ -269,9 +278,9 @@ def _decode(value: Any) -> Any:
     if "p" in value:
         return Path(value["p"])
     if "l" in value:
-        return [_decode(v) for v in value["l"]]
+        return [decode(v) for v in value["l"]]
     if "d" in value:
-        return {_decode(k): _decode(v) for k, v in value["d"]}
+        return {decode(k): decode(v) for k, v in value["d"]}
     if "f" in value:
-        return frozenset(_decode(v) for v in value["f"])
+        return frozenset(decode(v) for v in value["f"])
     raise ValueError("not a cached value")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,15 +37,17 @@ from typing import Any
 import yaml
 
 from dualorm.errors import GraphError, SpecError
-from dualorm.schema import Schema
+from dualorm.schema import Schema, TableKey
 from dualorm.spec.builders import _BUILDERS as _BUILDERS
 from dualorm.spec.builders import Builder as Builder
 from dualorm.spec.builders import operation_names as operation_names
 from dualorm.spec.builders import read_operation
+from dualorm.spec.foreign import ForeignTable, check_operation, read_snapshot, schema_of
 from dualorm.spec.graph import MigrationGraph
 from dualorm.spec.model import Migration
 from dualorm.spec.reader import Fields, Reader, compose, plain
 from dualorm.spec.reader import document as read_document
+from dualorm.spec.replay import start_schema
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 HEADER_REQUIRED = ("id", "name", "dependencies", "operations")
@@ -138,10 +141,15 @@ def _text(reader: Reader, f: Fields, key: str) -> str:
 # -- replay ----------------------------------------------------------------------------------
 
 
-def _build(parsed: _Parsed, schema: Schema) -> tuple[Migration, Schema]:
+def _build(
+    parsed: _Parsed, schema: Schema, foreign: Mapping[TableKey, ForeignTable] | None = None
+) -> tuple[Migration, Schema]:
     operations = []
     for node in parsed.operations:
         op = read_operation(parsed.reader, node, schema)
+        refused = check_operation(op, foreign) if foreign else None
+        if refused is not None:
+            raise parsed.reader.error(node, refused)
         try:
             schema = op.apply(schema)
         except SpecError as exc:
@@ -192,21 +200,32 @@ def _graph(specs: list[_Parsed]) -> MigrationGraph:
     return graph
 
 
-def load_specs(directory: Path | str) -> list[Migration]:
+def load_specs(
+    directory: Path | str, *, foreign: Mapping[TableKey, ForeignTable] | None = None
+) -> list[Migration]:
     """Load every spec of ``directory`` and return them in the order they apply.
 
-    Raises :class:`~dualorm.errors.SpecError` (file and line) for a malformed spec and
-    :class:`~dualorm.errors.GraphError` for an unknown or cyclic dependency.
+    The replay starts from the tables other owners create (``foreign_tables.json``, see
+    :mod:`dualorm.spec.foreign`); an operation that changes one of them is refused at its
+    line; ``foreign`` replaces the snapshot (``migrate make`` checks the specs against the
+    tables it is about to write). Raises :class:`~dualorm.errors.SpecError` (file and line)
+    for a malformed spec and :class:`~dualorm.errors.GraphError` for an unknown or cyclic
+    dependency.
     """
-    specs = [_read_header(p) for p in spec_paths(Path(directory))]
+    directory = Path(directory)
+    specs = [_read_header(p) for p in spec_paths(directory)]
     if not specs:
         return []
     graph = _graph(specs)
     by_id = {s.id: s for s in specs}
-    schema = Schema()
+    if foreign is None:
+        foreign = read_snapshot(directory)
+        schema = start_schema(directory)
+    else:
+        schema = schema_of(foreign.values())
     migrations = []
     for spec_id in graph.forwards_plan():
-        migration, schema = _build(by_id[spec_id], schema)
+        migration, schema = _build(by_id[spec_id], schema, foreign)
         migrations.append(migration)
     return migrations
 

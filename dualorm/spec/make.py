@@ -3,8 +3,10 @@
 :func:`new_spec` writes a spec template with the next id, depending on the current heads.
 :func:`make` emits an Alembic revision and a Django migration for every spec that lacks one,
 whose checksum changed, or whose place in the emitted chain moved; with ``check=True`` it
-only reports them. Everything is loaded and rendered before the first file is written, so a
-malformed spec (or any other failure) leaves every file as it was.
+only reports them. It also writes ``foreign_tables.json``, the tables other owners create
+(:mod:`dualorm.spec.foreign`), which the specs are checked against. Everything is loaded and
+rendered before the first file is written, so a malformed spec (or any other failure) leaves
+every file as it was.
 
 Alembic and Django both refuse a history with two heads, while specs without an order between
 them are fine (they run by id). :func:`chain_parents` therefore emits the order dualorm runs
@@ -22,10 +24,20 @@ from pathlib import Path
 from dualorm.config import Config
 from dualorm.errors import UsageError
 from dualorm.schema import Schema
+from dualorm.spec.foreign import (
+    ForeignTable,
+    collect,
+    read_snapshot,
+    render_snapshot,
+    schema_of,
+    snapshot_path,
+)
 from dualorm.spec.graph import MigrationGraph
 from dualorm.spec.model import Migration
 
 ALEMBIC_VERSIONS = Path("alembic") / "versions"
+SNAPSHOT_ID = "foreign tables"
+"""What an :class:`Artefact` of the foreign-table snapshot names instead of a spec id."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +79,7 @@ def _django_dir(config: Config) -> Path:
     return Path(apps.get_app_config(config.django_app_label).path) / "migrations"
 
 
-def _schemas_before(migrations: Sequence[Migration]) -> dict[str, Schema]:
+def _schemas_before(migrations: Sequence[Migration], start: Schema) -> dict[str, Schema]:
     from dualorm.spec.replay import replay
 
     graph = MigrationGraph({m.id: m.dependencies for m in migrations})
@@ -76,20 +88,33 @@ def _schemas_before(migrations: Sequence[Migration]) -> dict[str, Schema]:
     for m in migrations:
         ancestors = graph.ancestors(m.id) - {m.id}
         ordered = [by_id[i] for i in graph.forwards_plan() if i in ancestors]
-        before[m.id] = replay(ordered, Schema())
+        before[m.id] = replay(ordered, start)
     return before
 
 
-def render_all(config: Config, migrations: Sequence[Migration]) -> dict[Path, tuple[str, str]]:
-    """Return ``{path: (migration id, text)}`` for every file the specs generate."""
+def render_all(
+    config: Config,
+    migrations: Sequence[Migration],
+    foreign: Sequence[ForeignTable] | None = None,
+) -> dict[Path, tuple[str, str]]:
+    """Return ``{path: (migration id, text)}`` for every file the specs generate.
+
+    ``foreign`` are the tables other owners create (default: the committed snapshot).
+    """
     from dualorm.emit.alembic import render_revision
     from dualorm.emit.django import DjangoTarget, model_hints, render_migration
     from dualorm.emit.pyformat import source_name
 
     django_dir = _django_dir(config)
-    target = DjangoTarget(config.django_app_label, model_hints(config.django_app_label))
+    if foreign is None:
+        foreign = list(read_snapshot(config.migrations_path).values())
+    target = DjangoTarget(
+        config.django_app_label,
+        model_hints(config.django_app_label),
+        {f.table.name: (f.model, f.swappable) for f in foreign if f.model is not None},
+    )
     parents = chain_parents(migrations)
-    befores = _schemas_before(migrations)
+    befores = _schemas_before(migrations, schema_of(foreign))
     versions = config.migrations_path / ALEMBIC_VERSIONS
     files: dict[Path, tuple[str, str]] = {}
     for m in migrations:
@@ -136,19 +161,40 @@ def make(config: Config, *, check: bool = False) -> list[Artefact]:
     """
     from dualorm.spec.load import load_specs
 
-    migrations = load_specs(config.migrations_path)
+    directory = config.migrations_path
+    _django_dir(config)  # sets Django up: the foreign tables come from its app registry
+    foreign = collect(config)
+    migrations = load_specs(directory, foreign={f.table.key: f for f in foreign})
+    snapshot = _stale_snapshot(config, foreign)
     outdated = stale(config, migrations)
     _refuse_foreign_files(config, outdated)
-    if check or not outdated:
-        return outdated
-    rendered = render_all(config, migrations)
+    if check or not (outdated or snapshot):
+        return [*snapshot, *outdated]
+    rendered = render_all(config, migrations, foreign)
+    for artefact in snapshot:
+        artefact.path.parent.mkdir(parents=True, exist_ok=True)
+        artefact.path.write_text(render_snapshot(foreign), encoding="utf-8")
     for artefact in outdated:
         artefact.path.parent.mkdir(parents=True, exist_ok=True)
         init = artefact.path.parent / "__init__.py"
         if artefact.tool == "django" and not init.exists():
             init.write_text("", encoding="utf-8")
         artefact.path.write_text(rendered[artefact.path][1], encoding="utf-8")
-    return outdated
+    return [*snapshot, *outdated]
+
+
+def _stale_snapshot(config: Config, foreign: Sequence[ForeignTable]) -> list[Artefact]:
+    """The foreign-table snapshot, when it does not hold what the owners' models say now."""
+    path = snapshot_path(config.migrations_path)
+    if not path.exists():
+        return [Artefact(SNAPSHOT_ID, "snapshot", path, "missing")] if foreign else []
+    try:
+        current = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        current = None
+    if current == render_snapshot(foreign):
+        return []
+    return [Artefact(SNAPSHOT_ID, "snapshot", path, "the owners' models changed")]
 
 
 def _refuse_foreign_files(config: Config, outdated: Sequence[Artefact]) -> None:

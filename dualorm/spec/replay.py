@@ -2,12 +2,14 @@
 
 Each operation's :meth:`~dualorm.spec.ops.Operation.apply` is pure, so the schema a set of
 specs describes is a fold over their operations in dependency order. ``validate`` compares
-this schema with the models and the live catalog like any other source.
+this schema with the models and the live catalog like any other source. A history starts
+from the tables other owners create (:func:`start_schema`, the committed snapshot of
+:mod:`dualorm.spec.foreign`), never from nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from dualorm.errors import GraphError
@@ -24,9 +26,29 @@ def replay(migrations: Iterable[Migration], schema: Schema | None = None) -> Sch
     return state
 
 
-def replay_until(migrations: Iterable[Migration], target: str) -> Schema:
-    """Return the schema right after migration ``target`` (``migrations`` in apply order)."""
-    state = Schema()
+def start_schema(directory: Path | str) -> Schema:
+    """Return the schema the specs of ``directory`` start from: the tables other owners
+    create (``foreign_tables.json``), or an empty schema when there is no snapshot."""
+    from dualorm.spec import foreign
+
+    return foreign.start_schema(directory)
+
+
+def start_of(migrations: Sequence[Migration]) -> Schema:
+    """Return :func:`start_schema` of the directory ``migrations`` were loaded from (empty
+    when there are none, or they were not loaded from files)."""
+    for migration in migrations:
+        if migration.path is not None:
+            return start_schema(Path(migration.path).parent)
+    return Schema()
+
+
+def replay_until(
+    migrations: Iterable[Migration], target: str, start: Schema | None = None
+) -> Schema:
+    """Return the schema right after migration ``target`` (``migrations`` in apply order),
+    from ``start`` (default: empty)."""
+    state = Schema() if start is None else start
     for migration in migrations:
         state = replay([migration], state)
         if migration.id == target:
@@ -38,4 +60,4 @@ def load(directory: Path | str) -> Schema:
     """Load the specs of ``directory`` and return the schema they build."""
     from dualorm.spec.load import load_specs
 
-    return replay(load_specs(directory))
+    return replay(load_specs(directory), start_schema(directory))
