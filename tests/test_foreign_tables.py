@@ -305,3 +305,18 @@ def test_external_sqlalchemy_tables_are_foreign_and_never_changed(
     with pytest.raises(SpecError, match="legacy_accounts is owned by an external owner") as caught:
         load_specs(specs)
     assert caught.value.line == 12
+
+
+def test_baseline_adopts_specs_that_reference_a_foreign_table(
+    project: Path, database_url: str
+) -> None:
+    assert dualorm(project, database_url, "migrate", "make").returncode == 0
+    assert manage(project, database_url, "migrate", "auth").returncode == 0
+    assert dualorm(project, database_url, "migrate", "up").returncode == 0
+    with connection(database_url, autocommit=True) as conn:
+        # The schema stays; dualorm's own ledger forgets it, as on a database built elsewhere.
+        conn.execute("DELETE FROM dualorm.migrations")
+    adopted = dualorm(project, database_url, "migrate", "baseline", "--to", "0002_note_author")
+    assert adopted.returncode == 0, adopted.stdout + adopted.stderr
+    status = dualorm(project, database_url, "migrate", "status", "--json")
+    assert json.loads(status.stdout)["pending"] == 0

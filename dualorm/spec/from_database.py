@@ -433,11 +433,12 @@ def init_from_database(
     from dualorm.sources.postgres import load
     from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.load import load_specs
-    from dualorm.spec.replay import replay
+    from dualorm.spec.replay import replay, start_schema
 
     spec_id, path = _new_spec(config, spec_id)
     migrations = load_specs(config.migrations_path)
-    known = replay(migrations)
+    # Tables other owners create (the foreign snapshot) are theirs: never adopted.
+    known = replay(migrations, start_schema(config.migrations_path))
     heads = sorted(MigrationGraph({m.id: m.dependencies for m in migrations}).leaf_nodes())
     with connect(resolve_url(config), autocommit=True) as conn:
         chosen = select_tables(load(conn), config, known=known, tables=tables, exclude=exclude)
