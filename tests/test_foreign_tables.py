@@ -149,7 +149,7 @@ def test_make_writes_the_snapshot_and_a_django_migration_django_can_apply(
     migration = (project / "orders" / "migrations" / "0002_note_author.py").read_text()
     assert "migrations.swappable_dependency(settings.AUTH_USER_MODEL)" in migration
     assert "to=settings.AUTH_USER_MODEL" in migration
-    assert "('contenttypes', '__first__')" in migration
+    assert "('contenttypes', '__latest__')" in migration
     assert "to='contenttypes.contenttype'" in migration
     assert "REFERENCES auth_user (id)" in migration or 'REFERENCES "auth_user"' in migration
 

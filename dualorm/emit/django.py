@@ -339,7 +339,9 @@ def _agrees(hint: Any, conventional: Any, column: Column) -> bool:
     if bool(hint.is_relation) != bool(conventional.is_relation):
         return False
     if hint.is_relation:
-        return bool(hint.related_model._meta.label_lower == conventional.remote_field.model)
+        return bool(
+            hint.related_model._meta.label_lower == str(conventional.remote_field.model).lower()
+        )
     return True
 
 
@@ -531,7 +533,12 @@ def _model(ctx: StateContext, table: str) -> str:
 
 
 def _create_model(ctx: StateContext, t: Table) -> list[Triple]:
-    options: dict[str, Any] = {"db_table": t.name}
+    options: dict[str, Any] = {}
+    hint = ctx.target.models.get(t.name)
+    default = f"{ctx.target.app_label}_{_model_name(ctx.target, t.name).lower()}"
+    if t.name != default or (hint is not None and "db_table" in hint._meta.original_attrs):
+        # Django's state holds db_table only where the model sets it.
+        options["db_table"] = t.name
     indexes = [_index(ctx.target, t, i) for i in t.indexes if not i.unique]
     constraints = [_constraint(ctx.target, t, u) for u in t.uniques]
     constraints += [_index(ctx.target, t, i) for i in t.indexes if i.unique]
@@ -730,7 +737,8 @@ def _foreign_dependencies(
 ) -> list[tuple[str, str]]:
     """The other apps the FKs new in ``after`` point into, as Django migration dependencies:
     ``("__setting__", "AUTH_USER_MODEL")`` (MigrationWriter writes it as
-    ``migrations.swappable_dependency(settings.AUTH_USER_MODEL)``) or ``(app, "__first__")``."""
+    ``migrations.swappable_dependency(settings.AUTH_USER_MODEL)``) or ``(app, "__latest__")``
+    (that app's latest migration)."""
     old = {(t.key, fk) for t in before for fk in t.foreign_keys}
     found: list[tuple[str, str]] = []
     for t in after:
@@ -740,7 +748,7 @@ def _foreign_dependencies(
                 continue
             model, setting = other
             dependency = (
-                ("__setting__", setting) if setting else (model.partition(".")[0], "__first__")
+                ("__setting__", setting) if setting else (model.partition(".")[0], "__latest__")
             )
             if dependency not in found:
                 found.append(dependency)
@@ -753,6 +761,7 @@ def render_migration(
     before: Schema,
     target: DjangoTarget,
     parents: Sequence[str] | None = None,
+    app_parents: Sequence[tuple[str, str]] = (),
 ) -> str:
     """Return the whole Django migration file for ``migration``.
 
@@ -762,6 +771,8 @@ def render_migration(
         before: the schema the spec applies to (its dependencies replayed).
         target: the app label and the models that give fields their Django-only details.
         parents: the migrations it runs after (default: the spec's dependencies).
+        app_parents: the app's own migrations (``(app label, name)``, not written by dualorm)
+            it also runs after; the header records them as ``app.name``.
     """
     schema = before
     operations = []
@@ -776,10 +787,11 @@ def render_migration(
         {
             "operations": operations,
             "dependencies": [
+                *app_parents,
                 *((target.app_label, d) for d in deps),
                 *_foreign_dependencies(target, before, schema),
             ],
-            "initial": not deps,
+            "initial": not deps and not app_parents,
         },
     )(migration.id, target.app_label)
     body = MigrationWriter(django_migration, include_header=False).as_string()
@@ -788,4 +800,5 @@ def render_migration(
         # a transaction and PostgreSQL refuses the concurrent index build.
         head = "class Migration(migrations.Migration):\n"
         body = body.replace(head, f"{head}\n    atomic = False\n", 1)
-    return f"{header(migration, source, deps)}\n\n{body}"
+    recorded = (*(f"{app}.{name}" for app, name in app_parents), *deps)
+    return f"{header(migration, source, recorded)}\n\n{body}"

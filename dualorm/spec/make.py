@@ -79,6 +79,51 @@ def _django_dir(config: Config) -> Path:
     return Path(apps.get_app_config(config.django_app_label).path) / "migrations"
 
 
+def _app_leaves(config: Config) -> tuple[str, ...]:
+    """The latest migrations of the Django app that dualorm did not write (``makemigrations``'
+    own), which dualorm's first migration in that app must run after: Django refuses an app
+    with two leaves ("Conflicting migrations detected")."""
+    from django.db.migrations.loader import MigrationLoader
+
+    label = config.django_app_label
+    graph = MigrationLoader(None, ignore_no_migrations=True).graph
+    theirs = {
+        key
+        for key, migration in graph.nodes.items()
+        if key[0] == label and not _written_by_dualorm(migration)
+    }
+    leaves = [
+        key for key in theirs if not any(c.key in theirs for c in graph.node_map[key].children)
+    ]
+    return tuple(sorted(name for _, name in leaves))
+
+
+def _written_by_dualorm(migration: object) -> bool:
+    """Whether a loaded Django migration's file has dualorm's header."""
+    import sys
+
+    from dualorm.emit.pyformat import read_header
+
+    module = sys.modules.get(type(migration).__module__)
+    file = getattr(module, "__file__", None)
+    return isinstance(file, str) and bool(read_header(Path(file)).get("Spec"))
+
+
+def _django_parents(
+    config: Config, parents: dict[str, tuple[str, ...]]
+) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Per migration id, the app's own migrations (not dualorm's) its Django file runs after:
+    the app's latest ones for the first migration of dualorm's chain, none for the others."""
+    leaves = _app_leaves(config)
+    label = config.django_app_label
+    return {m: tuple((label, n) for n in leaves) if not p else () for m, p in parents.items()}
+
+
+def _recorded(parents: tuple[str, ...], app: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """What a Django file's header records it runs after (the app's own ones as ``app.name``)."""
+    return (*(f"{a}.{n}" for a, n in app), *parents)
+
+
 def _schemas_before(migrations: Sequence[Migration], start: Schema) -> dict[str, Schema]:
     from dualorm.spec.replay import replay
 
@@ -114,6 +159,7 @@ def render_all(
         {f.table.name: (f.model, f.swappable) for f in foreign if f.model is not None},
     )
     parents = chain_parents(migrations)
+    app_parents = _django_parents(config, parents)
     befores = _schemas_before(migrations, schema_of(foreign))
     versions = config.migrations_path / ALEMBIC_VERSIONS
     files: dict[Path, tuple[str, str]] = {}
@@ -121,7 +167,7 @@ def render_all(
         source = source_name(m, config.root)
         before = befores[m.id]
         files[versions / f"{m.id}.py"] = (m.id, render_revision(m, source, parents[m.id]))
-        django_text = render_migration(m, source, before, target, parents[m.id])
+        django_text = render_migration(m, source, before, target, parents[m.id], app_parents[m.id])
         files[django_dir / f"{m.id}.py"] = (m.id, django_text)
     return files
 
@@ -135,10 +181,14 @@ def stale(config: Config, migrations: Sequence[Migration]) -> list[Artefact]:
         "alembic": config.migrations_path / ALEMBIC_VERSIONS,
         "django": _django_dir(config),
     }
+    app_parents = _django_parents(config, parents)
     found = []
     for m in migrations:
-        wanted = expected_header(m, parents[m.id])
         for tool, folder in dirs.items():
+            after = parents[m.id]
+            if tool == "django":
+                after = _recorded(after, app_parents[m.id])
+            wanted = expected_header(m, after)
             path = folder / f"{m.id}.py"
             recorded = read_header(path)
             if not path.exists():

@@ -1,0 +1,129 @@
+"""Django migrations emitted into an app that already has migrations ``makemigrations`` wrote.
+
+The project is the example shop (tests/projects/shop) with ``django_app_label = "orders"``:
+``orders/migrations/0001_initial.py`` is Django's own. A spec adds ``orders_wishlist`` with an
+FK ``product_id`` to ``catalog_product``; ``migrate make`` must emit a migration Django can
+apply next to its own (one leaf, no "Conflicting migrations detected"), with the FK's state
+named as Django names it. Everything runs as a user runs it, in the project's directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOP = ROOT / "tests" / "projects" / "shop"
+
+WISHLIST = """\
+id: "0002_wishlist"
+name: Wishlists
+dependencies: []
+operations:
+  - create_table:
+      name: orders_wishlist
+      columns:
+        - {name: id, type: bigint, primary_key: true, identity: by default}
+        - {name: product_id, type: bigint, nullable: false}
+      foreign_keys:
+        - name: orders_wishlist_product_id_fkey
+          columns: [product_id]
+          references: catalog_product(id)
+          on_delete: cascade
+"""
+
+WISHLIST_MODEL = """
+
+class Wishlist(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    product = models.ForeignKey(
+        "catalog.Product", on_delete=models.CASCADE, db_index=False, related_name="+"
+    )
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """The shop, ``orders`` keeping its ``makemigrations`` file, and the wishlist spec."""
+    project = tmp_path / "shop"
+    shutil.copytree(SHOP, project, ignore=shutil.ignore_patterns("__pycache__"))
+    specs = project / "migrations"
+    specs.mkdir()
+    (specs / "0002_wishlist.yaml").write_text(WISHLIST)
+    return project
+
+
+def run(project: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(project)])
+    env["DATABASE_URL"] = url
+    env["XDG_CACHE_HOME"] = str(project / ".xdg")
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def make(project: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return run(project, url, "-m", "dualorm.cli", "migrate", "make", *args)
+
+
+def test_first_migration_runs_after_the_apps_own_and_django_migrates(
+    project: Path, database_url: str
+) -> None:
+    models = project / "orders" / "models.py"
+    models.write_text(models.read_text() + WISHLIST_MODEL)
+
+    made = make(project, database_url)
+    assert made.returncode == 0, made.stdout + made.stderr
+    emitted = (project / "orders" / "migrations" / "0002_wishlist.py").read_text()
+    assert "('orders', '0001_initial')" in emitted
+    assert "Runs after: orders.0001_initial" in emitted
+    assert "initial = True" not in emitted
+    assert "('catalog', '__latest__')" in emitted
+
+    check = make(project, database_url, "--check")
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    done = run(project, database_url, "manage.py", "migrate")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Conflicting migrations" not in done.stderr
+    clean = run(
+        project, database_url, "manage.py", "makemigrations", "orders", "--check", "--dry-run"
+    )
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+
+
+def test_a_new_makemigrations_file_makes_the_emitted_one_stale(
+    project: Path, database_url: str
+) -> None:
+    made = make(project, database_url)
+    assert made.returncode == 0, made.stdout + made.stderr
+    own = project / "orders" / "migrations" / "0001_more.py"
+    own.write_text(
+        "from django.db import migrations\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        "    dependencies = [('orders', '0001_initial')]\n"
+        "    operations = []\n"
+    )
+
+    check = make(project, database_url, "--check")
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert "0002_wishlist" in check.stdout + check.stderr
+
+    again = make(project, database_url)
+    assert again.returncode == 0, again.stdout + again.stderr
+    emitted = (project / "orders" / "migrations" / "0002_wishlist.py").read_text()
+    assert "('orders', '0001_more')" in emitted
+    assert "('orders', '0001_initial')" not in emitted
+    done = run(project, database_url, "manage.py", "migrate")
+    assert done.returncode == 0, done.stdout + done.stderr
