@@ -127,3 +127,44 @@ def test_a_new_makemigrations_file_makes_the_emitted_one_stale(
     assert "('orders', '0001_initial')" not in emitted
     done = run(project, database_url, "manage.py", "migrate")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+OWNER = """\
+id: "0003_wishlist_owner"
+name: Wishlists have an owner
+dependencies: ["0002_wishlist"]
+operations:
+  - add_column: {table: orders_wishlist, name: owner_id, type: integer}
+  - create_index: {name: orders_wishlist_owner_idx, table: orders_wishlist, columns: [owner_id]}
+  - add_foreign_key:
+      name: orders_wishlist_owner_id_fkey
+      table: orders_wishlist
+      columns: [owner_id]
+      references: auth_user(id)
+      on_delete: cascade
+"""
+
+
+def test_fk_state_is_named_as_django_names_it_without_a_model(
+    project: Path, database_url: str
+) -> None:
+    (project / "migrations" / "0003_wishlist_owner.yaml").write_text(OWNER)
+    made = make(project, database_url)
+    assert made.returncode == 0, made.stdout + made.stderr
+    folder = project / "orders" / "migrations"
+
+    wishlist = (folder / "0002_wishlist.py").read_text()
+    assert "('product', models.ForeignKey(" in wishlist
+    assert "db_column='product_id'" not in wishlist
+    assert "('product_id'," not in wishlist
+
+    owner = (folder / "0003_wishlist_owner.py").read_text()
+    assert "old_name='owner_id'" in owner and "new_name='owner'" in owner
+    assert "name='owner'" in owner
+    assert "db_column='owner_id'" not in owner
+
+    # Django applies the state (AddField, AddIndex, RenameField, AlterField) and reverses it.
+    done = run(project, database_url, "manage.py", "migrate")
+    assert done.returncode == 0, done.stdout + done.stderr
+    back = run(project, database_url, "manage.py", "migrate", "orders", "0001_initial")
+    assert back.returncode == 0, back.stdout + back.stderr

@@ -199,9 +199,24 @@ def _hint_field(target: DjangoTarget, table: str, column: str) -> Any:
     return None
 
 
-def _field_name(target: DjangoTarget, table: str, column: str) -> str:
-    hint = _hint_field(target, table, column)
-    return column if hint is None else str(hint.name)
+def _field_name(target: DjangoTarget, t: Table, column: str) -> str:
+    """The state's name of ``column`` of ``t``: the model's field name; else, as Django names a
+    single-column FK whose column is ``<name>_id``, ``<name>``; else the column's own name."""
+    hint = _hint_field(target, t.name, column)
+    if hint is not None:
+        return str(hint.name)
+    fk = _single_fk(t, column)
+    name = column[: -len("_id")]
+    if (
+        fk is not None
+        and fk.ref_schema == DEFAULT_SCHEMA
+        and column.endswith("_id")
+        and name.isidentifier()
+        and t.column(name) is None
+        and target.models.get(t.name) is None
+    ):
+        return name
+    return column
 
 
 _ON_DELETE = {
@@ -287,10 +302,12 @@ def _conventional_field(target: DjangoTarget, t: Table, column: Column) -> Any:
         fk_kwargs: dict[str, Any] = {
             "to": _label(target, fk.ref_table),
             "on_delete": _ON_DELETE[fk.on_delete],
-            "db_column": column.name,
             "db_index": False,
             "related_name": "+",
         }
+        if _field_name(target, t, column.name) + "_id" != column.name:
+            # Django names an FK's column ``<field>_id``; any other name is a db_column.
+            fk_kwargs["db_column"] = column.name
         if column.default is not None:
             fk_kwargs["db_default"] = models.expressions.RawSQL(column.default, ())
         return build(("django.db.models.ForeignKey", (), {**fk_kwargs, **kwargs}))
@@ -365,7 +382,7 @@ def field_for(target: DjangoTarget, t: Table, column: Column) -> tuple[str, Any]
     hint = _hint_field(target, t.name, column.name)
     if hint is not None and _agrees(hint, conventional, column):
         return str(hint.name), hint.clone()
-    return _field_name(target, t.name, column.name), conventional
+    return _field_name(target, t, column.name), conventional
 
 
 def _composite_pk(target: DjangoTarget, t: Table) -> tuple[str, Any] | None:
@@ -381,7 +398,7 @@ def _composite_pk(target: DjangoTarget, t: Table) -> tuple[str, Any] | None:
             )
             if columns == pk.columns:
                 return "pk", hint.clone()
-    return "pk", models.CompositePrimaryKey(*(_field_name(target, t.name, c) for c in pk.columns))
+    return "pk", models.CompositePrimaryKey(*(_field_name(target, t, c) for c in pk.columns))
 
 
 def _fields(target: DjangoTarget, t: Table) -> list[tuple[str, Any]]:
@@ -411,11 +428,11 @@ def _index(target: DjangoTarget, t: Table, index: Index) -> Any:
         hint = _hint_option(target, t.name, "constraints", index.name)
     orders = index_orders(index)
     names = [
-        ("-" if order == "DESC" else "") + _field_name(target, t.name, c)
+        ("-" if order == "DESC" else "") + _field_name(target, t, c)
         for c, order in zip(index.columns, orders, strict=True)
         if _is_column(c)
     ]
-    include = [_field_name(target, t.name, c) for c in index.include]
+    include = [_field_name(target, t, c) for c in index.include]
     opclasses = index_opclasses(index)
     if (
         hint is not None
@@ -442,7 +459,7 @@ def _index(target: DjangoTarget, t: Table, index: Index) -> Any:
             kwargs["opclasses"] = list(index.opclasses)
     else:
         args = tuple(
-            _ordered(_with_opclass(_key_expression(target, t.name, c), opclass), order)
+            _ordered(_with_opclass(_key_expression(target, t, c), opclass), order)
             for c, opclass, order in zip(index.columns, opclasses, orders, strict=True)
         )
     if index.unique:
@@ -457,9 +474,9 @@ def _index(target: DjangoTarget, t: Table, index: Index) -> Any:
     return build((path, args, kwargs))
 
 
-def _key_expression(target: DjangoTarget, table: str, key: str) -> Any:
+def _key_expression(target: DjangoTarget, t: Table, key: str) -> Any:
     if _is_column(key):
-        return models.F(_field_name(target, table, key))
+        return models.F(_field_name(target, t, key))
     return models.expressions.RawSQL(key, ())
 
 
@@ -487,7 +504,7 @@ def _ordered(expression: Any, order: str) -> Any:
 def _constraint(target: DjangoTarget, t: Table, c: UniqueConstraint | CheckConstraint) -> Any:
     hint = _hint_option(target, t.name, "constraints", c.name)
     if isinstance(c, UniqueConstraint):
-        names = [_field_name(target, t.name, col) for col in c.columns]
+        names = [_field_name(target, t, col) for col in c.columns]
         if hint is not None and list(getattr(hint, "fields", ())) == names:
             return hint.clone()
         kwargs: dict[str, Any] = {"fields": names, "name": c.name}
@@ -597,7 +614,7 @@ def _add_column(op: AddColumn, ctx: StateContext) -> list[Triple]:
 
 @state_renderer.register(DropColumn)
 def _drop_column(op: DropColumn, ctx: StateContext) -> list[Triple]:
-    name = _field_name(ctx.target, as_key(op.table)[1], op.column.name)
+    name = _field_name(ctx.target, ctx.table(op.table, after=False), op.column.name)
     model = _model(ctx, op.table).lower()
     return [(_M + "RemoveField", (), {"model_name": model, "name": name})]
 
@@ -609,8 +626,7 @@ def _alter_column(op: AlterColumn, ctx: StateContext) -> list[Triple]:
 
 @state_renderer.register(RenameColumn)
 def _rename_column(op: RenameColumn, ctx: StateContext) -> list[Triple]:
-    table = as_key(op.table)[1]
-    old = _field_name(ctx.target, table, op.old_name)
+    old = _field_name(ctx.target, ctx.table(op.table, after=False), op.old_name)
     new = field_for(ctx.target, ctx.table(op.table), ctx.table(op.table).column(op.new_name))  # type: ignore[arg-type]
     model = _model(ctx, op.table).lower()
     out: list[Triple] = []
@@ -640,7 +656,18 @@ def _drop_index(op: DropIndex, ctx: StateContext) -> list[Triple]:
 
 
 def _columns_changed(ctx: StateContext, table: str, columns: Sequence[str]) -> list[Triple]:
-    return [_alter_field(ctx, table, c) for c in columns]
+    """AlterField for each column, after a RenameField where its state name changes (a column
+    ``<name>_id`` is the field ``<name>`` while an FK makes it one)."""
+    out: list[Triple] = []
+    model = _model(ctx, table).lower()
+    old_table, new_table = ctx.table(table, after=False), ctx.table(table)
+    for c in columns:
+        old, new = _field_name(ctx.target, old_table, c), _field_name(ctx.target, new_table, c)
+        if old != new:
+            names = {"model_name": model, "old_name": old, "new_name": new}
+            out.append((_M + "RenameField", (), names))
+        out.append(_alter_field(ctx, table, c))
+    return out
 
 
 @state_renderer.register(AddPrimaryKey)
