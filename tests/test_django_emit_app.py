@@ -168,3 +168,21 @@ def test_fk_state_is_named_as_django_names_it_without_a_model(
     assert done.returncode == 0, done.stdout + done.stderr
     back = run(project, database_url, "manage.py", "migrate", "orders", "0001_initial")
     assert back.returncode == 0, back.stdout + back.stderr
+
+
+def test_a_makemigrations_file_after_dualorms_is_not_run_before_it(
+    project: Path, database_url: str
+) -> None:
+    made = make(project, database_url)
+    assert made.returncode == 0, made.stdout + made.stderr
+    (project / "orders" / "migrations" / "0003_later.py").write_text(
+        "from django.db import migrations\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        "    dependencies = [('orders', '0002_wishlist')]\n"
+        "    operations = []\n"
+    )
+
+    check = make(project, database_url, "--check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    done = run(project, database_url, "manage.py", "migrate")
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -87,11 +87,10 @@ def _app_leaves(config: Config) -> tuple[str, ...]:
 
     label = config.django_app_label
     graph = MigrationLoader(None, ignore_no_migrations=True).graph
-    theirs = {
-        key
-        for key, migration in graph.nodes.items()
-        if key[0] == label and not _written_by_dualorm(migration)
-    }
+    own = {key for key in graph.nodes if key[0] == label}
+    ours = {key for key in own if _written_by_dualorm(graph.nodes[key])}
+    # Those that run after one of dualorm's (makemigrations run later) are not before it.
+    theirs = {key for key in own - ours if not ours & set(graph.forwards_plan(key))}
     leaves = [
         key for key in theirs if not any(c.key in theirs for c in graph.node_map[key].children)
     ]
