@@ -183,12 +183,6 @@ class StatusReport:
 # -- shared plumbing -------------------------------------------------------------------------
 
 
-def _load(config: Config) -> ProjectSpecs:
-    # Unchanged specs come back from the state directory's cache: deploys run status and up
-    # on the same directory every time, and parsing and replaying them is most of the work.
-    return load_project_specs(config)
-
-
 def _options(config: Config, options: RunOptions | None) -> RunOptions:
     from dataclasses import replace
 
@@ -297,12 +291,6 @@ def _context(config: Config, command: str, correlation_id: str | None) -> RunCon
     )
 
 
-def _prepare(
-    conn: psycopg.Connection[tuple[object, ...]], specs: ProjectSpecs, config: Config
-) -> dict[str, ledger.AppliedMigration]:
-    return check_history(conn, specs, config)
-
-
 def check_history(
     conn: psycopg.Connection[tuple[object, ...]], specs: ProjectSpecs, config: Config
 ) -> dict[str, ledger.AppliedMigration]:
@@ -367,7 +355,7 @@ def migrate_up(
             (in production, this run's are undone too: ``ProductionFailed``).
     """
     check_budget(max_downtime)
-    specs = _load(config)
+    specs = load_project_specs(config)
     if to is not None:
         specs.require(to)
     if config.environment is Environment.PRODUCTION:
@@ -492,7 +480,7 @@ def run_up(
         label=not dry_run,
         audit=not dry_run,
     ) as conn:
-        applied = _prepare(conn, specs, config)
+        applied = check_history(conn, specs, config)
         ids = specs.pending(set(applied), to)
         plan = [plan_migration(specs.by_id[i], "up") for i in ids]
         _require_foreign_tables(conn, config, [specs.by_id[i] for i in ids])
@@ -531,10 +519,19 @@ def _require_foreign_tables(
     if not known:
         return
     operations = [op for m in migrations for op in m.operations]
-    for table in foreign_tables.referenced(operations, known):
-        name = sql.Identifier(table.table.schema, table.table.name).as_string(conn)
-        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
-        if row is None or not row[0]:
+    wanted = list(foreign_tables.referenced(operations, known))
+    if not wanted:
+        return
+    names = [sql.Identifier(t.table.schema, t.table.name).as_string(conn) for t in wanted]
+    # One round trip for all of them: which of the referenced tables are not there yet.
+    rows = conn.execute(
+        "SELECT n FROM unnest(%s::text[]) WITH ORDINALITY AS u(n, i) "
+        "WHERE to_regclass(n) IS NULL ORDER BY i",
+        (names,),
+    ).fetchall()
+    absent = {str(r[0]) for r in rows}
+    for table, name in zip(wanted, names, strict=True):
+        if name in absent:
             raise SafetyError(
                 f"{table.table.qualified_name} (owned by {table.owned_by()}) does not exist "
                 f"yet: {foreign_tables.how_to_create(table)}; nothing was applied"
@@ -579,7 +576,7 @@ def migrate_down(
     """
     selection = _selection(migration_id, to, steps, cascade)
     check_budget(max_downtime)
-    specs = _load(config)
+    specs = load_project_specs(config)
     for named in (migration_id, to):
         if named is not None:
             specs.require(named)
@@ -689,7 +686,7 @@ def run_down(
         label=False,
         audit=not dry_run,
     ) as conn:
-        applied = _prepare(conn, specs, config)
+        applied = check_history(conn, specs, config)
         ids = down_ids(specs, set(applied), selection)
         plan = [plan_migration(specs.by_id[i], "down") for i in ids]
         if dry_run:
@@ -743,7 +740,7 @@ def migrate_script(config: Config) -> str:
     """
     from dualorm.db import connect, resolve_url
 
-    specs = _load(config)
+    specs = load_project_specs(config)
     with connect(resolve_url(config), autocommit=True) as conn:
         ledger.check_environment(conn, config.environment)
         applied = set(check_history(conn, specs, config))
@@ -761,7 +758,7 @@ def migrate_lint(config: Config) -> list[Finding]:
     from dualorm.runner.lint import lint, unknown_acknowledgements
     from dualorm.runner.plan import _models
 
-    migrations = _load(config).migrations
+    migrations = load_project_specs(config).migrations
     unknown = unknown_acknowledgements(migrations)
     if unknown:
         raise SpecError(
@@ -780,7 +777,7 @@ def migrate_status(config: Config) -> StatusReport:
     """
     from dualorm.db import connect, resolve_url
 
-    specs = _load(config)
+    specs = load_project_specs(config)
     with connect(resolve_url(config), autocommit=True) as conn:
         applied = ledger.applied_migrations(conn)
         label = ledger.environment_label(conn)

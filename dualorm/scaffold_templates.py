@@ -69,7 +69,7 @@ format = %(levelname)-5.5s [%(name)s] %(message)s
 """
 
 ENV_PY = '''\
-"""Alembic environment of the shared schema, written by ``dualorm init``.
+"""Alembic environment of the shared schema (the one ``dualorm init`` writes).
 
 The project's configuration is the ``[tool.dualorm]`` table of the pyproject.toml next to
 alembic.ini. The database is ``config.attributes["database_url"]`` when a caller passes one

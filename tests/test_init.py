@@ -464,3 +464,11 @@ def test_nothing_found_without_a_terminal_is_exit_2_naming_the_flag(
     assert "no Django settings module found" in err and "pass --django-settings MODULE" in err
     assert main(["init", "--django-settings", "shop.config"]) == 0
     assert "INSTALLED_APPS in shop/config.py" in capsys.readouterr().out
+
+
+def test_the_repositorys_own_alembic_environment_is_the_one_init_writes() -> None:
+    from dualorm.scaffold_templates import ENV_PY, SCRIPT_PY_MAKO
+
+    alembic = Path(__file__).resolve().parent.parent / "migrations" / "alembic"
+    assert (alembic / "env.py").read_text(encoding="utf-8") == ENV_PY
+    assert (alembic / "script.py.mako").read_text(encoding="utf-8") == SCRIPT_PY_MAKO

@@ -127,30 +127,34 @@ def _logged(run: Invocation) -> None:
 # -- handlers ------------------------------------------------------------------------------
 
 
-def _up(run: Invocation) -> int:
-    from dualorm.api import migrate_up
+def _run_options(run: Invocation, direction: str) -> dict[str, Any]:
+    """What ``up`` and ``down`` hand the library besides their selection: the run's options
+    and the confirmation production's policy asks through."""
     from dualorm.cli.plan_view import terminal_confirm
 
+    return {
+        "dry_run": run["dry_run"],
+        "no_wait": run["no_wait"],
+        "progress": None if run["json"] else progress_printer(run.err),
+        "on_lock_wait": lock_waiter(run.err),
+        "confirm": terminal_confirm(direction),
+        "assume_yes": run["yes"],
+        "max_downtime": run["max_downtime"],
+        "backup": run["backup"],
+    }
+
+
+def _up(run: Invocation) -> int:
+    from dualorm.api import migrate_up
+
     _logged(run)
-    result = migrate_up(
-        run.config(),
-        run["to"],
-        dry_run=run["dry_run"],
-        no_wait=run["no_wait"],
-        progress=None if run["json"] else progress_printer(run.err),
-        on_lock_wait=lock_waiter(run.err),
-        confirm=terminal_confirm("up"),
-        assume_yes=run["yes"],
-        max_downtime=run["max_downtime"],
-        backup=run["backup"],
-    )
+    result = migrate_up(run.config(), run["to"], **_run_options(run, "up"))
     render_migrate(result, run.out, run["json"])
     return 0 if result.ok else 1
 
 
 def _down(run: Invocation) -> int:
     from dualorm.api import migrate_down
-    from dualorm.cli.plan_view import terminal_confirm
 
     _logged(run)
     result = migrate_down(
@@ -159,14 +163,7 @@ def _down(run: Invocation) -> int:
         to=run["to"],
         steps=run["steps"],
         cascade=run["cascade"],
-        dry_run=run["dry_run"],
-        no_wait=run["no_wait"],
-        progress=None if run["json"] else progress_printer(run.err),
-        on_lock_wait=lock_waiter(run.err),
-        confirm=terminal_confirm("down"),
-        assume_yes=run["yes"],
-        max_downtime=run["max_downtime"],
-        backup=run["backup"],
+        **_run_options(run, "down"),
     )
     render_migrate(result, run.out, run["json"])
     return 0 if result.ok else 1

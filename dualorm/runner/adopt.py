@@ -69,11 +69,12 @@ def baseline(
     and nothing is written. The three ledgers end up recording the same set.
     """
     # Imported here: dualorm.api imports this module to re-export it.
-    from dualorm.api import _context, _load, _locked_run
+    from dualorm.api import _context, _locked_run
+    from dualorm.runner.specs import load_project_specs
 
     if migration_id is not None and to is not None:
         raise UsageError("give at most one of --id and --to")
-    specs = _load(config)
+    specs = load_project_specs(config)
     for named in (migration_id, to):
         if named is not None:
             specs.require(named)

@@ -280,11 +280,12 @@ def create_migration_plan(
     ``specs`` and ``pending`` are what the caller already loaded and checked (the production
     path plans exactly what it then confirms and applies); by default both are read here.
     """
-    from dualorm.api import _load, migrate_status
+    from dualorm.api import migrate_status
     from dualorm.db import connect, resolve_url
+    from dualorm.runner.specs import load_project_specs
 
     url = resolve_url(config)
-    specs = specs if specs is not None else _load(config)
+    specs = specs if specs is not None else load_project_specs(config)
     if pending is None:
         pending = migrate_status(config).pending
     with connect(url, autocommit=True) as conn:

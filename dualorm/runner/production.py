@@ -233,11 +233,12 @@ class ProductionMigrator:
         not refuse: a rollback drops what its migrations created by design, which is why it
         is confirmed and backed up first.
         """
-        from dualorm.api import Selection, _load, check_budget
+        from dualorm.api import Selection, check_budget
+        from dualorm.runner.specs import load_project_specs
 
         check_budget(max_downtime)
         started = time.perf_counter()
-        specs = specs if specs is not None else _load(self.config)
+        specs = specs if specs is not None else load_project_specs(self.config)
         selection = selection if selection is not None else Selection()
         url = resolve_url(self.config)
         context = RunContext(
@@ -556,11 +557,12 @@ class ProductionMigrator:
         self, applied: tuple[str, ...], backup: Backup | None
     ) -> tuple[RollbackMethod, tuple[str, ...], str]:
         """Undo what this run applied: down steps newest first, else the backup."""
-        from dualorm.api import Selection, _load, run_down
+        from dualorm.api import Selection, run_down
+        from dualorm.runner.specs import load_project_specs
 
         if not applied:
             return "none", (), "the failing migration's transaction rolled back"
-        specs = _load(self.config)
+        specs = load_project_specs(self.config)
         irreversible = [i for i in applied if not specs.by_id[i].reversible]
         undone: list[str] = []
         problem = ""

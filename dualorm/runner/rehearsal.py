@@ -222,9 +222,10 @@ def rehearse(
     and the same plan; raises :class:`~dualorm.errors.MigrationFailed` when a migration would
     fail (after rolling back).
     """
-    from dualorm.api import _load, run_up
+    from dualorm.api import run_up
+    from dualorm.runner.specs import load_project_specs
 
-    specs = _load(config)
+    specs = load_project_specs(config)
     if to is not None:
         specs.require(to)
     result = run_up(

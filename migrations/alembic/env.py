@@ -1,23 +1,24 @@
-"""Alembic environment of the shared schema.
+"""Alembic environment of the shared schema (the one ``dualorm init`` writes).
 
-The database is ``config.attributes["database_url"]`` when a caller passes one in-process,
-else ``DATABASE_URL`` (the embedded server when unset), through dualorm's own configuration.
-The target metadata is the SQLAlchemy model set named by ``[tool.dualorm] sa_metadata``, so
-``alembic check`` compares the reference models with the database. dualorm's ledger schema
-and Django's ledger table are not part of the schema and are never compared.
+The project's configuration is the ``[tool.dualorm]`` table of the pyproject.toml next to
+alembic.ini. The database is ``config.attributes["database_url"]`` when a caller passes one
+in-process, else ``DATABASE_URL`` (the embedded server when unset). The target metadata is the
+SQLAlchemy model set named by ``sa_metadata``, so ``alembic check`` compares those models with
+the database. dualorm's ledger schema and the two migration ledgers are not part of the schema
+and are never compared. The revisions in versions/ are written by ``dualorm migrate make``.
 """
 
 from __future__ import annotations
 
 from logging.config import fileConfig
+from pathlib import Path
 from typing import Any
 
 from alembic import context
-from sqlalchemy import Connection, create_engine, pool
-
 from dualorm.config import Config
 from dualorm.db import resolve_url, sqlalchemy_url
 from dualorm.sources.sqlalchemy import resolve_metadata
+from sqlalchemy import Connection, create_engine, pool
 
 LEDGER_SCHEMA = "dualorm"
 FOREIGN_LEDGERS = frozenset({"django_migrations", "alembic_version"})
@@ -27,7 +28,9 @@ config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging"):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-settings = Config.load()
+# The project is the one alembic.ini belongs to, wherever alembic is run from.
+project = Path(config.config_file_name).resolve().parent if config.config_file_name else None
+settings = Config.load(project)
 target_metadata = resolve_metadata(settings.sa_metadata)
 
 
