@@ -225,7 +225,8 @@ def prepend_sys_path(folder: Path) -> None:
 
 
 def _file_values(table: Mapping[str, Any], pyproject: Path) -> dict[str, Any]:
-    unknown = set(table) - set(_STRING_KEYS) - FILE_KEYS
+    # [tool.dualorm.fleet] is read by dualorm.fleet.targets.
+    unknown = set(table) - set(_STRING_KEYS) - FILE_KEYS - {"fleet"}
     if unknown:
         raise ConfigError(
             f"{pyproject}: unknown [tool.dualorm] key(s): " + ", ".join(sorted(unknown))

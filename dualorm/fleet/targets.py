@@ -1,0 +1,220 @@
+"""The databases of a fleet: read from a ``--databases`` file or ``[tool.dualorm.fleet]``.
+
+A databases file holds one database a line, either a connection string alone (a
+``postgresql://`` URL or ``host=... dbname=...`` keywords) or ``name = connection string``;
+blank lines and ``#`` comments (at the start of a line, or after a blank) are skipped. A
+database without a name is called by its database name. ``${VAR}`` is replaced by the
+environment variable ``VAR``, so a password can come from the environment without being
+written in the file; libpq itself reads ``PGPASSWORD`` and ``PGPASSFILE``, and a pgpass-style
+file given as ``--passfile`` (or ``passfile`` in the table) is handed to libpq for every
+database. Only a target's name is ever shown: its URL goes through
+:func:`dualorm.db.redact` wherever a message must quote it.
+
+``[tool.dualorm.fleet]`` holds the same: ``databases`` is a list of lines in the file's
+format or a table of ``name = "url"``, and ``passfile`` a path relative to the pyproject.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dualorm.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dualorm.config import Config
+
+__all__ = ["Target", "from_pyproject", "parse_lines", "read_databases", "resolve_targets"]
+
+_NAMED = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.:@-]*)\s*=\s*(\S.*)$")
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One database of a fleet: the name it is shown by and the URL it is reached at."""
+
+    name: str
+    url: str
+    where: str
+    """Where it was declared (``fleet.txt:3``), for messages."""
+
+    def __repr__(self) -> str:
+        from dualorm.db import redact
+
+        return f"Target({self.name!r}, {redact(self.url)!r}, {self.where!r})"
+
+
+def read_databases(
+    path: Path, *, passfile: Path | None = None, environ: Mapping[str, str] | None = None
+) -> list[Target]:
+    """Read a databases file (see the module docstring); bad lines name ``path:line``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--databases {path}: {exc.strerror or exc}") from None
+    lines = [(f"{path}:{number}", line) for number, line in enumerate(text.splitlines(), 1)]
+    return parse_lines(lines, passfile=passfile, environ=environ, origin=str(path))
+
+
+def parse_lines(
+    lines: list[tuple[str, str]],
+    *,
+    passfile: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    origin: str,
+) -> list[Target]:
+    """Targets from ``(where, line)`` pairs; an empty fleet is bad input too."""
+    env = os.environ if environ is None else environ
+    if passfile is not None and not passfile.is_file():
+        raise ConfigError(f"passfile {passfile} does not exist")
+    found: list[tuple[str | None, str, str]] = []
+    for where, raw in lines:
+        line = _without_comment(raw).strip()
+        if not line:
+            continue
+        name, url = _split(line)
+        url = _expand(url, env, where)
+        _check_url(url, where)
+        if passfile is not None:
+            url = _with_passfile(url, passfile)
+        found.append((name, url, where))
+    if not found:
+        raise ConfigError(f"{origin}: no databases listed")
+    return _named(found)
+
+
+def from_pyproject(config: Config, environ: Mapping[str, str] | None = None) -> list[Target]:
+    """The targets ``[tool.dualorm.fleet]`` lists; a ``ConfigError`` when it lists none."""
+    table = fleet_table(config)
+    where = f"{config.pyproject}: [tool.dualorm.fleet]"
+    databases = table.get("databases")
+    lines: list[tuple[str, str]]
+    if isinstance(databases, list) and all(isinstance(d, str) for d in databases):
+        lines = [(f"{where} databases[{i}]", d) for i, d in enumerate(databases)]
+    elif isinstance(databases, dict) and all(isinstance(v, str) for v in databases.values()):
+        lines = [(f"{where} databases.{k}", f"{k} = {v}") for k, v in databases.items()]
+    else:
+        raise ConfigError(
+            f"{where} databases must be a list of connection strings or a table of "
+            "name = connection string (or pass --databases FILE)"
+        )
+    passfile = table.get("passfile")
+    if passfile is not None and not isinstance(passfile, str):
+        raise ConfigError(f"{where} passfile must be a path")
+    root = config.root
+    path = (root / passfile) if passfile else None
+    return parse_lines(lines, passfile=path, environ=environ, origin=where)
+
+
+def fleet_table(config: Config) -> dict[str, Any]:
+    """``[tool.dualorm.fleet]`` of the project's pyproject, empty when it has none."""
+    import tomllib
+
+    if config.pyproject is None or not config.pyproject.is_file():
+        return {}
+    data = tomllib.loads(config.pyproject.read_text(encoding="utf-8"))
+    table = data.get("tool", {}).get("dualorm", {}).get("fleet", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{config.pyproject}: [tool.dualorm] fleet must be a table")
+    return table
+
+
+def resolve_targets(
+    config: Config, databases: Path | None, passfile: Path | None = None
+) -> list[Target]:
+    """The fleet a command runs over: ``--databases`` when given, else the pyproject's."""
+    if databases is not None:
+        return read_databases(databases, passfile=passfile)
+    if not fleet_table(config).get("databases"):
+        raise ConfigError(
+            "no fleet: pass --databases FILE (one connection string, or name = connection "
+            "string, a line) or list them in [tool.dualorm.fleet] databases"
+        )
+    targets = from_pyproject(config)
+    if passfile is not None:
+        targets = [Target(t.name, _with_passfile(t.url, passfile), t.where) for t in targets]
+    return targets
+
+
+def _without_comment(line: str) -> str:
+    if line.lstrip().startswith("#"):
+        return ""
+    # A '#' after a blank starts a comment; inside a URL it would have to be percent-encoded.
+    match = re.search(r"\s#", line)
+    return line[: match.start()] if match else line
+
+
+def _split(line: str) -> tuple[str | None, str]:
+    from dualorm.config import _conninfo_keywords
+
+    match = _NAMED.match(line)
+    if match is None or match.group(1) in _conninfo_keywords():
+        return None, line
+    return match.group(1), match.group(2).strip()
+
+
+def _expand(url: str, env: Mapping[str, str], where: str) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            raise ConfigError(f"{where}: the environment variable {name} is not set")
+        return env[name]
+
+    return _VARIABLE.sub(value, url)
+
+
+def _check_url(url: str, where: str) -> None:
+    from dualorm.db import connection_params
+    from dualorm.errors import DatabaseUnreachable
+
+    try:
+        connection_params(url)
+    except (ConfigError, DatabaseUnreachable) as exc:
+        # The messages show the string without its password already.
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _with_passfile(url: str, passfile: Path) -> str:
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    from dualorm.db import is_url, libpq_url
+
+    conninfo = libpq_url(url)
+    if not is_url(conninfo):
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(conninfo, passfile=str(passfile))
+    parts = urlsplit(conninfo)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "passfile"]
+    query.append(("passfile", str(passfile)))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+
+
+def _named(found: list[tuple[str | None, str, str]]) -> list[Target]:
+    from dualorm.db import connection_params, database_name
+
+    def derived(url: str) -> str:
+        host = str(connection_params(url).get("host") or "localhost")
+        return f"{database_name(url)}@{host}"
+
+    plain = [database_name(url) for name, url, _ in found if name is None]
+    targets: list[Target] = []
+    seen: dict[str, str] = {}
+    for name, url, where in found:
+        if name is None:
+            name = database_name(url)
+            if plain.count(name) > 1:
+                name = derived(url)
+        if name in seen:
+            raise ConfigError(
+                f"{where}: the database {name!r} is listed twice (first at {seen[name]}); "
+                "give each a distinct name (name = connection string)"
+            )
+        seen[name] = where
+        targets.append(Target(name, url, where))
+    return targets
