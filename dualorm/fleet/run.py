@@ -186,8 +186,6 @@ def fleet_up(
     )
     started = time.monotonic()
     results = _wave(run, targets[:canary], parallel, canary=True) if canary else []
-    if canary and any(r.result in ("failed", "refused") for r in results):
-        run.halt(f"a canary failed: the other {len(targets) - canary} database(s) were not touched")
     results += _wave(run, targets[canary:], parallel, canary=False)
     return FleetReport(
         run.correlation_id,
@@ -248,8 +246,11 @@ def _one(run: _Run, target: Target, canary: bool) -> DatabaseResult:
         result.exit_code,
         canary,
     )
-    if result.result in ("failed", "refused") and not (run.continue_on_error and not canary):
-        run.halt(f"{target.name} {result.result}: the databases after it were not started")
+    if result.result in ("failed", "refused"):
+        if canary:
+            run.halt(f"the canary {target.name} {result.result}: no other database was touched")
+        elif not run.continue_on_error:
+            run.halt(f"{target.name} {result.result}: the databases after it were not started")
     run.progress(FleetEvent("finished", target.name, result=result))
     return result
 
