@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from dualorm.db import pg_bin
@@ -119,9 +120,11 @@ def write_specs(directory: Path, count: int) -> None:
         previous = spec_id
 
 
-def build_project(root: Path, count: int) -> None:
+def build_project(root: Path, count: int, write: Callable[[Path, int], None] | None = None) -> None:
+    """The benchmark project in ``root``: ``count`` specs (by ``write``, default
+    :func:`write_specs`), the emitted Alembic revisions and Django migrations, ``all.sql``."""
     (root / "migrations" / "alembic" / "versions").mkdir(parents=True)
-    write_specs(root / "migrations", count)
+    (write or write_specs)(root / "migrations", count)
     (root / "migrations" / "alembic" / "env.py").write_text(ALEMBIC_ENV, encoding="utf-8")
     shutil.copy(
         REPO / "migrations" / "alembic" / "script.py.mako",
@@ -155,7 +158,9 @@ def build_project(root: Path, count: int) -> None:
 
 
 def env_for(root: Path, url: str | None) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(root), "DJANGO_SETTINGS_MODULE": "benchapp.settings"}
+    # The project first, then this checkout (dualorm may not be installed beside it).
+    path = os.pathsep.join((str(root), str(REPO)))
+    env = {**os.environ, "PYTHONPATH": path, "DJANGO_SETTINGS_MODULE": "benchapp.settings"}
     env.pop("DUALORM_ENV", None)
     if url:
         env["DATABASE_URL"] = url

@@ -1,0 +1,162 @@
+"""Long relational history benchmark: 500 migrations over 100 tables with FKs between them.
+
+Each table takes five migrations: create it (``parent_id`` column), add an FK from it to the
+table before (the first table to itself), add a column, add an index, then either rename the
+column (even tables) or alter the type of ``label`` (odd ones). In one run, on fresh databases
+of the same server: ``dualorm migrate up``, ``alembic upgrade head`` of the emitted revisions,
+``django-admin migrate`` of the emitted Django migrations and ``psql -f`` of the emitted SQL,
+each from zero. Then, on the migrated databases, as whole processes (median of ``--runs``):
+``dualorm migrate status`` and ``dualorm migrate make --check`` against ``alembic current``,
+``django-admin showmigrations`` and ``django-admin makemigrations --check``.
+Targets, as ratios: up <= 1.3x psql -f; status and make --check <= 0.25x Django's.
+
+    python bench/bench_history.py [--tables 100] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_migrate import build_project, env_for, script  # noqa: E402
+
+from dualorm.db import pg_bin  # noqa: E402
+from dualorm.testing import scratch_database, server_url  # noqa: E402
+
+PER_TABLE = 5
+
+
+def relational_ops(i: int) -> list[str]:
+    """The five operations of table ``i`` (1-based), one a migration."""
+    table = f"rel_{i}"
+    parent = f"rel_{i - 1}" if i > 1 else table
+    fifth = (
+        f"  - rename_column: {{table: {table}, name: note, new_name: memo}}\n"
+        if i % 2 == 0
+        else f"  - alter_column: {{table: {table}, name: label, type: varchar(200)}}\n"
+    )
+    return [
+        f"  - create_table:\n      name: {table}\n      columns:\n"
+        "        - {name: id, type: bigint, primary_key: true}\n"
+        "        - {name: label, type: varchar(100), nullable: false}\n"
+        "        - {name: parent_id, type: bigint}\n",
+        f"  - add_foreign_key: {{table: {table}, columns: [parent_id], "
+        f"references: {parent}(id), name: {table}_parent_fk, on_delete: cascade}}\n",
+        f"  - add_column: {{table: {table}, name: note, type: text}}\n",
+        f"  - create_index: {{name: {table}_label_idx, table: {table}, columns: [label]}}\n",
+        fifth,
+    ]
+
+
+def write_relational_specs(directory: Path, count: int) -> None:
+    """``count`` migrations in one chain, five per table (``count // 5`` tables)."""
+    previous: str | None = None
+    number = 0
+    for i in range(1, count // PER_TABLE + 1):
+        for op in relational_ops(i):
+            number += 1
+            spec_id = f"r{number:04d}"
+            deps = f'["{previous}"]' if previous else "[]"
+            (directory / f"{spec_id}.yaml").write_text(
+                f'id: "{spec_id}"\nname: step {number}\ndependencies: {deps}\noperations:\n{op}',
+                encoding="utf-8",
+            )
+            previous = spec_id
+
+
+def timed(root: Path, url: str, argv: list[str], *, codes: tuple[int, ...] = (0,)) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(argv, cwd=root, env=env_for(root, url), capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode not in codes:
+        raise SystemExit(f"{' '.join(argv[:4])} failed: {(done.stderr or done.stdout)[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    count = args.tables * PER_TABLE
+    admin = server_url()
+    dualorm = [sys.executable, "-m", "dualorm"]
+    alembic = [script("alembic"), "-c", "alembic.ini"]
+    django = [script("django-admin")]
+    settings = "--settings=benchapp.settings"
+    with tempfile.TemporaryDirectory(prefix="dualorm-bench-history-") as tmp:
+        root = Path(tmp)
+        build_project(root, count, write_relational_specs)
+        psql = [pg_bin("psql"), "-q", "-X", "-v", "ON_ERROR_STOP=1", "-f", "all.sql"]
+        with (
+            scratch_database(admin, "hp") as db_psql,
+            scratch_database(admin, "hd") as db_dualorm,
+            scratch_database(admin, "ha") as db_alembic,
+            scratch_database(admin, "hj") as db_django,
+        ):
+            up = {
+                "psql -f": timed(root, db_psql, [*psql, "-d", db_psql]),
+                "dualorm migrate up": timed(root, db_dualorm, [*dualorm, "migrate", "up"]),
+                "alembic upgrade head": timed(root, db_alembic, [*alembic, "upgrade", "head"]),
+                "django-admin migrate": timed(root, db_django, [*django, "migrate", settings]),
+            }
+
+            def median(url: str, argv: list[str], codes: tuple[int, ...] = (0,)) -> float:
+                return statistics.median(
+                    timed(root, url, argv, codes=codes) for _ in range(args.runs)
+                )
+
+            checks = {
+                "dualorm migrate status": median(db_dualorm, [*dualorm, "migrate", "status"]),
+                "dualorm migrate make --check": median(
+                    db_dualorm, [*dualorm, "migrate", "make", "--check"]
+                ),
+                "alembic current": median(db_alembic, [*alembic, "current"]),
+                "django-admin showmigrations": median(
+                    db_django, [*django, "showmigrations", settings]
+                ),
+                "django-admin makemigrations --check": median(
+                    db_django, [*django, "makemigrations", "--check", settings], (0, 1)
+                ),
+            }
+    report(count, args, up, checks)
+
+
+def report(
+    count: int, args: argparse.Namespace, up: dict[str, float], checks: dict[str, float]
+) -> None:
+    print(f"## Long relational history ({count} migrations over {args.tables} tables, one run)\n")
+    print("| apply from zero | seconds | ratio to psql -f |")
+    print("| --- | ---: | ---: |")
+    for name, seconds in up.items():
+        print(f"| {name} | {seconds:.2f} | {seconds / up['psql -f']:.2f}x |")
+    print(f"\n| check / status (whole process, median of {args.runs}) | seconds |")
+    print("| --- | ---: |")
+    for name, seconds in checks.items():
+        print(f"| {name} | {seconds:.3f} |")
+    up_ratio = up["dualorm migrate up"] / up["psql -f"]
+    status_ratio = checks["dualorm migrate status"] / checks["django-admin showmigrations"]
+    check_ratio = (
+        checks["dualorm migrate make --check"] / checks["django-admin makemigrations --check"]
+    )
+    print(
+        f"\ntargets: up {up_ratio:.2f}x psql -f (<= 1.3x: {_met(up_ratio, 1.3)}); "
+        f"status {status_ratio:.2f}x showmigrations (<= 0.25x: {_met(status_ratio, 0.25)}); "
+        f"make --check {check_ratio:.2f}x makemigrations --check "
+        f"(<= 0.25x: {_met(check_ratio, 0.25)})"
+    )
+
+
+def _met(ratio: float, target: float) -> str:
+    return "met" if ratio <= target else "missed"
+
+
+if __name__ == "__main__":
+    main()
