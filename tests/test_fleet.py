@@ -351,3 +351,22 @@ def test_two_fleet_runs_at_once_migrate_each_database_once(
         assert sorted(applied) == ids
         assert applied_ids(url) == ids
         assert snapshot(url)["alembic"] == [(ids[-1],)]
+
+
+def test_plan_names_what_up_would_apply_and_what_it_would_refuse(
+    tmp_path: Path, fleet_urls: list[str]
+) -> None:
+    from dualorm.fleet import fleet_plan
+
+    config, targets, _ = _fleet(tmp_path, fleet_urls)
+    ids = chain(tmp_path, 3)
+    fleet_up(config, targets[:3], to=ids[0])
+    with connection(fleet_urls[2], autocommit=True) as conn:
+        conn.execute("DELETE FROM alembic_version")
+    before = [snapshot(url) for url in fleet_urls]
+    plan = fleet_plan(config, targets)
+    assert [d.pending for d in plan.databases[:2]] == [tuple(ids[1:])] * 2
+    assert plan.databases[3].pending == tuple(ids)
+    assert plan.databases[2].exit_code == 3 and "alembic_version" in (plan.databases[2].error or "")
+    assert plan.exit_code == 3
+    assert [snapshot(url) for url in fleet_urls] == before
