@@ -30,7 +30,6 @@ from dualorm.spec.operation import (
     referencing_fks,
     require_table,
 )
-from dualorm.spec.sqlcheck import statement_facts
 
 # -- constraints -----------------------------------------------------------------------------
 
@@ -258,6 +257,10 @@ class RunSQL(Operation, kind="run_sql"):
     @property
     def destructive(self) -> bool:  # type: ignore[override]
         """Whether a statement drops a table or column, truncates, or deletes every row."""
+        # pglast is imported here, not with the module: the spec cache decodes operations on
+        # every `migrate status` and `up`, which need no SQL parsed.
+        from dualorm.spec.sqlcheck import statement_facts
+
         return any(fact.loses_data for fact in statement_facts(self.sql))
 
     def apply(self, schema: Schema) -> Schema:
