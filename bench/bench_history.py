@@ -125,6 +125,8 @@ def main() -> None:
                 "django-admin makemigrations --check": median(
                     db_django, [*django, "makemigrations", "--check", settings], (0, 1)
                 ),
+                # The floor of any whole-process figure above: the interpreter's own start.
+                "python -c pass": median(db_dualorm, [sys.executable, "-c", "pass"]),
             }
     report(count, args, up, checks)
 
