@@ -369,4 +369,9 @@ def test_plan_names_what_up_would_apply_and_what_it_would_refuse(
     assert plan.databases[3].pending == tuple(ids)
     assert plan.databases[2].exit_code == 3 and "alembic_version" in (plan.databases[2].error or "")
     assert plan.exit_code == 3
+    assert plan.versions == {
+        ids[0]: ["db0", "db1"],
+        "(unknown)": ["db2"],
+        "(empty)": ["db3", "db4"],
+    }
     assert [snapshot(url) for url in fleet_urls] == before

@@ -24,7 +24,6 @@ from dualorm.cli.verbs import (
     Invocation,
     Option,
     Verb,
-    _logged,
     typer_command,
 )
 
@@ -42,6 +41,12 @@ PASSFILE = Option(
     "A pgpass-style file of passwords, handed to libpq for every database.",
 )
 PARALLEL = Option("--parallel", "parallel", "Databases at once (one connection each).", int, 4)
+
+
+def _logged(run: Invocation) -> None:
+    from dualorm.cli.render import configure
+
+    configure(run["log_format"], bool(run["verbose"]))
 
 
 def _targets(run: Invocation) -> list[Any]:

@@ -74,10 +74,11 @@ class FleetStatus:
 
     @property
     def versions(self) -> dict[str, list[str]]:
-        """Each version (``"(empty)"``, ``"(unreachable)"`` too) and the databases at it."""
+        """Each version and the databases at it; ``"(empty)"`` for a database with nothing
+        applied, ``"(unknown)"`` for one that could not be read (or, planning, was refused)."""
         matrix: dict[str, list[str]] = {}
         for d in self.databases:
-            key = "(unreachable)" if d.error and d.fingerprint is None else d.version
+            key = "(unknown)" if d.exit_code else d.version
             matrix.setdefault(key or "(empty)", []).append(d.name)
         return matrix
 
