@@ -1,4 +1,5 @@
-"""nox sessions: tests (on both servers), lint, typecheck, slow property tests, benchmarks."""
+"""nox sessions: tests (on both servers), lint, typecheck, slow property tests, the real-schema
+corpus (real, never a default session), benchmarks."""
 
 from __future__ import annotations
 
@@ -30,6 +31,14 @@ def slow(session: nox.Session) -> None:
     """Hypothesis property tests and crash loops."""
     session.install("-e", ".[dev]")
     session.run("pytest", "-m", "slow", *session.posargs)
+
+
+@nox.session
+def real(session: nox.Session) -> None:
+    """The corpus of real model sets from PyPI (tests/real), on TEST_DATABASE_URL / local PG."""
+    session.install(".[dev,real]")
+    env = {"TEST_DATABASE_URL": os.environ.get("TEST_DATABASE_URL", LOCAL_SERVER)}
+    session.run("pytest", "-m", "real", "tests/real", *session.posargs, env=env)
 
 
 @nox.session

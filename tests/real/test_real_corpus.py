@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from dualorm.testing import drop_database
+from dualorm.testing import create_database, drop_database
 from tests.real.corpus import (
+    Drift,
     Outcome,
     copy_database,
     execute,
@@ -40,8 +41,6 @@ class Built:
     def url(self, corpus: Corpus, build: str) -> str:
         key = (corpus.name, build)
         if key not in self.urls:
-            from dualorm.testing import create_database
-
             url = create_database(self.admin_url, "real")
             self.urls[key] = url
             corpus.builds[build](url)
@@ -81,11 +80,8 @@ def test_validate_reports_exactly_the_adjudicated_drift(
 
 @pytest.mark.parametrize(("corpus", "change"), DRIFTS, ids=[f"{c.name}-{d.id}" for c, d in DRIFTS])
 def test_injected_drift_is_reported_with_its_kind_and_object(
-    built: Built, admin_url: str, corpus: Corpus, change: object
+    built: Built, admin_url: str, corpus: Corpus, change: Drift
 ) -> None:
-    from tests.real.corpus import Drift
-
-    assert isinstance(change, Drift)
     before = built.report(corpus, corpus.drift_build)
     assert before.code in (0, 1), "the untouched database aborts\n" + before.explain()
     with copy_database(admin_url, built.url(corpus, corpus.drift_build)) as url:
