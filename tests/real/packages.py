@@ -253,9 +253,9 @@ MLFLOW_MIGRATIONS = (
                 "index_mismatch", "trace_request_metadata.index_trace_request_metadata_request_id"
             ),
             error("index_mismatch", "trace_tags.index_trace_tags_request_id"),
-            # Foreign keys the models declare and no revision creates. input_tags -> inputs
-            # cannot exist at all: inputs.input_uuid is not unique (the server refuses it, which
-            # is also why create_all of these models fails).
+            # The models declare the FK on dataset_id twice: ForeignKey() on the column (unnamed,
+            # evaluation_<...>_dataset_id_fkey) and a ForeignKeyConstraint named fk_evaluation_<...>
+            # in __table_args__ (create_all builds both); the revisions create the named one only.
             error(
                 "missing_constraint",
                 "evaluation_dataset_records.evaluation_dataset_records_dataset_id_fkey",
@@ -264,8 +264,11 @@ MLFLOW_MIGRATIONS = (
                 "missing_constraint",
                 "evaluation_dataset_tags.evaluation_dataset_tags_dataset_id_fkey",
             ),
+            # input_tags.input_uuid REFERENCES inputs (input_uuid) cannot exist: inputs.input_uuid
+            # is not unique (the server refuses it, which is also why create_all of these models
+            # fails); no revision creates it.
             error("missing_constraint", "input_tags.input_tags_input_uuid_fkey"),
-            # Declared by the model (index=True on created_by), created by no revision.
+            # The model declares Index("index_issues_created_by"); no revision creates it.
             error("missing_index", "issues.index_issues_created_by"),
             # The revision names the key assessments_pk; the model leaves it unnamed.
             warning("name_mismatch", "assessments.assessments_pkey"),
