@@ -57,7 +57,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks against Alembic, Django, COPY and pg_dump; figures go to bench/RESULTS.md."""
-    session.install("-e", ".[dev]")
+    session.install("-e", ".[dev,real]")  # bench_real.py reads the real corpus
     for script in sorted(os.listdir("bench")):
         if script.startswith("bench_") and script.endswith(".py"):
             session.run("python", f"bench/{script}", *session.posargs)
