@@ -78,13 +78,13 @@ OPTUNA = Corpus(
                 # No revision creates trial_heartbeats (RDBStorage adds it with create_all
                 # when it opens a storage).
                 error("missing_table", "trial_heartbeats"),
-                # v3.0.0.a recreates trial_values with trial_id nullable; the model says
-                # nullable=False.
+                # v0.9.0.a creates trial_values.trial_id nullable and no later revision
+                # changes it; the model says nullable=False.
                 error("nullability_mismatch", "trial_values.trial_id"),
                 # TrialState gained WAITING, but no revision runs ALTER TYPE trialstate
                 # ADD VALUE: the catalog's labels are RUNNING, COMPLETE, PRUNED, FAIL.
                 error(ENUM_MISMATCH, "trialstate"),
-                # v3.0.0.a names the unique constraint uq_trial_values_trial_id_objective;
+                # v2.4.0.a names the unique constraint uq_trial_values_trial_id_objective;
                 # the model's is unnamed (PostgreSQL's default trial_values_trial_id_objective_key).
                 warning("name_mismatch", "trial_values.trial_values_trial_id_objective_key"),
                 # v3.2.0.a creates the index as trials_study_id_key; the model's
@@ -276,8 +276,9 @@ MLFLOW_MIGRATIONS = (
             # PrimaryKeyConstraint("request_id", "key"): a different index column order.
             error("primary_key_mismatch", "trace_request_metadata"),
             error("primary_key_mismatch", "trace_tags"),
-            # The revisions size these columns for an older value set (varchar(20), and the
-            # varchar(9) of a non-native Enum); the models say String(50) and String(20).
+            # 770bee3ae1dd creates assessment_type as varchar(20); cfd24bdc0731 turns
+            # runs.status into a non-native Enum, varchar(9) (its longest label, SCHEDULED).
+            # The models say String(50) and String(20).
             error("type_mismatch", "assessments.assessment_type"),
             error("type_mismatch", "runs.status"),
         }
