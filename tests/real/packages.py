@@ -465,7 +465,7 @@ DJANGO = Corpus(
                 # django_site_domain_a2e37b91_uniq; the model alone gives PostgreSQL's
                 # inline default django_site_domain_key.
                 warning("name_mismatch", "django_site.django_site_domain_key"),
-                # Same for oauth2_provider 0006 (token_checksum made unique by AlterField).
+                # Same for oauth2_provider 0012 (token_checksum made unique by AlterField).
                 warning(
                     "name_mismatch",
                     "oauth2_provider_accesstoken.oauth2_provider_accesstoken_token_checksum_key",
