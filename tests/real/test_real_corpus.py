@@ -91,3 +91,26 @@ def test_injected_drift_is_reported_with_its_kind_and_object(
     assert sorted(after.findings - before.findings) == sorted(change.added), after.explain()
     assert sorted(before.findings - after.findings) == sorted(change.removed), after.explain()
     assert after.code == expected_code(after.findings), after.explain()
+
+
+@pytest.mark.parametrize(
+    ("keys", "sources", "named"),
+    [
+        (
+            {"sa_metadata": "optuna.storages._rdb.models:NoSuchBase.metadata"},
+            "sqlalchemy,database",
+            "NoSuchBase",
+        ),
+        ({"django_settings": "tests.real.no_such_settings"}, "django,database", "no_such_settings"),
+    ],
+    ids=["unknown-metadata-attribute", "unknown-settings-module"],
+)
+def test_a_misnamed_project_exits_2_naming_what(
+    built: Built, corpus_dir: Path, keys: dict[str, str], sources: str, named: str
+) -> None:
+    """Bad input, not drift: exit 2 and one line naming what could not be read."""
+    project = write_project(corpus_dir / f"bad-{named}", **keys)
+    outcome = validate(project, built.url(CORPUS[0], "create_all"), sources)
+    assert outcome.code == 2, outcome.explain()
+    lines = outcome.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], outcome.explain()
