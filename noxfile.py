@@ -1,4 +1,5 @@
-"""nox sessions: tests (on both servers), lint, typecheck, slow property tests, benchmarks."""
+"""nox sessions: tests (on both servers), lint, typecheck, slow property tests, the real-schema
+corpus (real, never a default session), benchmarks."""
 
 from __future__ import annotations
 
@@ -33,6 +34,14 @@ def slow(session: nox.Session) -> None:
 
 
 @nox.session
+def real(session: nox.Session) -> None:
+    """The corpus of real model sets from PyPI (tests/real), on TEST_DATABASE_URL / local PG."""
+    session.install(".[dev,real]")
+    env = {"TEST_DATABASE_URL": os.environ.get("TEST_DATABASE_URL", LOCAL_SERVER)}
+    session.run("pytest", "-m", "real", "tests/real", *session.posargs, env=env)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")
@@ -48,7 +57,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks against Alembic, Django, COPY and pg_dump; figures go to bench/RESULTS.md."""
-    session.install("-e", ".[dev]")
+    session.install("-e", ".[dev,real]")  # bench_real.py reads the real corpus
     for script in sorted(os.listdir("bench")):
         if script.startswith("bench_") and script.endswith(".py"):
             session.run("python", f"bench/{script}", *session.posargs)

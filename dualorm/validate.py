@@ -224,7 +224,8 @@ class SchemaValidator:
         sqlalchemy_tables: set[TableKey] = set()
         if "sqlalchemy" in models:
             sqlalchemy_tables = set(models["sqlalchemy"].keys())
-        elif self.config.sa_metadata:
+        elif self.config.has("sa_metadata"):
+            # A project that configures only Django validates django,database.
             from dualorm.sources import sqlalchemy as sa_source
 
             metadata = sa_source.resolve_metadata(self.config.sa_metadata)

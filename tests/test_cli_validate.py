@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -248,3 +249,25 @@ def test_unreachable_database_exits_2_without_the_password(
     assert "s3cr3t-pw" not in captured.out + captured.err
     assert "127.0.0.1" in captured.err and "Traceback" not in captured.err
     assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_a_django_only_project_validates_django_against_the_database(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No sa_metadata configured: django,database still compares (the empty database lacks
+    every table of the Django models) instead of asking for the SQLAlchemy metadata."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.dualorm]\ndjango_settings = "django_app.settings"\n', encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    code = main(["validate", "--json", "--sources", "django,database"])
+    captured = capsys.readouterr()
+    assert "sa_metadata" not in captured.err
+    report = json.loads(captured.out)
+    kinds = {(e["kind"], e["object"]) for e in report["errors"]}
+    assert ("missing_table", "users") in kinds
+    assert code == 1
