@@ -308,15 +308,14 @@ def _file(
     )
 
 
-def orphans(config: Config, files: Sequence[DjangoFile]) -> list[tuple[str, Path]]:
-    """The files dualorm wrote in the project's apps that no spec gives any more, as
-    ``(spec id in the header, path)``."""
+def orphans(folders: Sequence[Path], files: Sequence[DjangoFile]) -> list[tuple[str, Path]]:
+    """The files dualorm wrote in ``folders`` (the project's apps' migrations) that no spec
+    gives any more, as ``(spec id in the header, path)``."""
     from dualorm.emit.pyformat import read_header
 
     planned = {f.path for f in files}
     found = []
-    for app in sorted(project_apps(config)):
-        folder = migrations_dir(app)
+    for folder in sorted(set(folders)):
         for path in sorted(folder.glob("*.py")) if folder.is_dir() else ():
             spec = read_header(path).get("Spec")
             if spec and path not in planned:

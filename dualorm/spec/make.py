@@ -165,7 +165,7 @@ def stale(
     """Return the generated files that are missing, do not match their spec, or that dualorm
     wrote for an app no spec gives a file in any more (``no longer emitted``)."""
     from dualorm.emit.pyformat import expected_header, read_header
-    from dualorm.spec.django_files import orphans
+    from dualorm.spec.django_files import orphans, project_apps
 
     if foreign is None:
         foreign = list(read_snapshot(config.migrations_path).values())
@@ -194,7 +194,8 @@ def stale(
         else:
             continue
         found.append(Artefact(migration_id, tool, path, reason))
-    for spec, path in orphans(config, planned):
+    folders = [_migrations_dir(config, app) for app in project_apps(config)]
+    for spec, path in orphans(folders, planned):
         found.append(Artefact(spec, "django", path, "no longer emitted"))
     return found
 
