@@ -92,7 +92,7 @@ def copy_project(tmp_path: Path, ownership: str | None = None, extra: str = "") 
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text()
     head, _, _ = text.partition("[tool.dualorm.ownership]")
-    head = head.replace('django_app_label = "orders"\n', f'django_app_label = "orders"\n{extra}')
+    head = head.replace('default_app = "orders"\n', f'default_app = "orders"\n{extra}')
     pyproject.write_text(head + (ownership or ""))
     return project
 
