@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from dualorm.testing import scratch_database
 from tests.conftest import ROOT
 
 PAGE = ROOT / "docs" / "adopting.md"
@@ -154,7 +155,9 @@ def test_the_wheel_installs_dualorm_alone(venv: Venv, tmp_path: Path) -> None:
     assert Path(location).is_relative_to(venv.bin.parent)
 
 
-def test_the_adopting_page_runs_as_written(venv: Venv, tmp_path: Path, database_url: str) -> None:
+def test_the_adopting_page_runs_as_written(
+    venv: Venv, tmp_path: Path, database_url: str, admin_url: str
+) -> None:
     commands = page_commands(PAGE.read_text(encoding="utf-8"))
     assert commands[0] == "pip install dualorm"
     project = shop_without_dualorm(tmp_path)
@@ -202,7 +205,26 @@ def test_the_adopting_page_runs_as_written(venv: Venv, tmp_path: Path, database_
     ]
     assert "2 applied, 0 pending" in outputs("python manage.py dualmigrate status")[0]
     assert "No migrations to apply." in outputs("python manage.py migrate")[1]
-    assert (project / "inventory" / "migrations" / "0002_add_reserved_stock.py").is_file()
+    # One spec, two apps: its operations went to each table's app.
+    inventory = project / "inventory" / "migrations"
+    assert (inventory / "0001_initial.py").is_file()
+    assert "name='reserved'" in (inventory / "0002_add_reserved_stock.py").read_text()
+    brand = (project / "catalog" / "migrations" / "0002_add_reserved_stock.py").read_text()
+    assert "name='Brand'" in brand and "('catalog', '0001_initial')" in brand
+    assert "No changes detected" in outputs("python manage.py makemigrations --check --dry-run")[0]
     assert (project / "migrations" / "alembic" / "versions" / "0001_initial.py").is_file()
+    # Django's own migrate builds every app on a fresh database, dualorm's files included.
+    with scratch_database(admin_url, prefix="wheelfresh") as fresh:
+        done = _run(
+            [str(venv.bin / "python"), "manage.py", "migrate"], cwd=project, env=venv.env(fresh)
+        )
+        for applied in (
+            "taggit.0001_initial",
+            "authtoken.0001_initial",
+            "inventory.0001_initial",
+            "catalog.0002_add_reserved_stock",
+            "inventory.0002_add_reserved_stock",
+        ):
+            assert f"Applying {applied}... OK" in done.stdout, done.stdout
     verified = next(i for i, c in enumerate(commands) if c.startswith("dualorm backup verify"))
     assert ": OK (" in result(verified)[1]
