@@ -242,23 +242,30 @@ def test_a_change_of_the_foreign_tables_makes_the_files_using_them_stale(
 def test_moving_a_table_to_another_app_removes_the_file_dualorm_wrote(
     project: Path, database_url: str
 ) -> None:
+    ok(dualorm(project, database_url, "migrate", "make"))
+    written = project / "catalog" / "migrations" / "0001_gift_cards.py"
+    assert written.exists()
     spec = project / "migrations" / "0001_gift_cards.yaml"
     spec.write_text(SPEC.replace("      app: catalog\n", "      app: orders\n"))
     (project / "catalog" / "models.py").write_text((SHOP / "catalog" / "models.py").read_text())
     models = project / "orders" / "models.py"
-    models.write_text(models.read_text().replace('"catalog.Brand"', '"orders.Brand"') + BRAND)
-    ok(dualorm(project, database_url, "migrate", "make"))
-    assert not (project / "catalog" / "migrations" / "0001_gift_cards.py").exists()
-    spec.write_text(SPEC)
-    (project / "orders" / "models.py").write_text(
-        (SHOP / "orders" / "models.py").read_text() + GIFT_CARD
+    moved = BRAND + '\n    class Meta:\n        db_table = "catalog_brand"\n'
+    models.write_text(models.read_text().replace('"catalog.Brand"', '"orders.Brand"') + moved)
+
+    check = dualorm(project, database_url, "migrate", "make", "--check")
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert (
+        "stale: catalog/migrations/0001_gift_cards.py (django, 0001_gift_cards: no longer emitted)"
+        in check.stdout
     )
-    (project / "catalog" / "models.py").write_text((SHOP / "catalog/models.py").read_text() + BRAND)
-    ok(dualorm(project, database_url, "migrate", "make"))
-    assert (project / "catalog" / "migrations" / "0001_gift_cards.py").exists()
+    made = ok(dualorm(project, database_url, "migrate", "make"))
+    assert "removed: catalog/migrations/0001_gift_cards.py" in made
+    assert not written.exists()
     orders = (project / "orders" / "migrations" / "0001_gift_cards.py").read_text()
-    assert "name='Brand'" not in orders
+    assert "name='Brand'" in orders and "name='GiftCard'" in orders
+    ok(dualorm(project, database_url, "migrate", "make", "--check"))
     ok(manage(project, database_url, "makemigrations", "--check", "--dry-run"))
+    ok(manage(project, database_url, "migrate"))
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from dualorm.spec.django_files import DjangoFile
 
 ALEMBIC_VERSIONS = Path("alembic") / "versions"
+NO_LONGER_EMITTED = "no longer emitted"
+"""The reason of a file dualorm wrote that no spec gives any more (``make`` removes it)."""
 SNAPSHOT_ID = "foreign tables"
 """What an :class:`Artefact` of the foreign-table snapshot names instead of a spec id."""
 
@@ -196,7 +198,7 @@ def stale(
         found.append(Artefact(migration_id, tool, path, reason))
     folders = [_migrations_dir(config, app) for app in project_apps(config)]
     for spec, path in orphans(folders, planned):
-        found.append(Artefact(spec, "django", path, "no longer emitted"))
+        found.append(Artefact(spec, "django", path, NO_LONGER_EMITTED))
     return found
 
 
@@ -222,7 +224,7 @@ def make(config: Config, *, check: bool = False) -> list[Artefact]:
         artefact.path.parent.mkdir(parents=True, exist_ok=True)
         artefact.path.write_text(render_snapshot(foreign), encoding="utf-8")
     for artefact in outdated:
-        if artefact.reason == "no longer emitted":
+        if artefact.reason == NO_LONGER_EMITTED:
             artefact.path.unlink()
             continue
         artefact.path.parent.mkdir(parents=True, exist_ok=True)
