@@ -174,6 +174,10 @@ def test_one_spec_lands_in_two_apps_that_django_migrates(
     assert django_rows(database_url, "0001_gift_cards") == {"catalog", "orders"}
     report = ok(dualorm(project, database_url, "validate"))
     assert "valid: 0 error(s)" in report
+    # The database Django migrated is adopted from both apps' rows; the ledgers then agree.
+    ok(dualorm(project, database_url, "migrate", "baseline"))
+    status = ok(dualorm(project, database_url, "migrate", "status"))
+    assert "1 applied, 0 pending" in status
 
     # dualorm's own runner records the spec in both apps: Django then has nothing to do.
     with scratch_database(admin_url, prefix="perapp") as fresh:
