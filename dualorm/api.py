@@ -183,11 +183,14 @@ class StatusReport:
 # -- shared plumbing -------------------------------------------------------------------------
 
 
-def _options(config: Config, options: RunOptions | None) -> RunOptions:
+def _options(config: Config, options: RunOptions | None, specs: ProjectSpecs) -> RunOptions:
     from dataclasses import replace
 
     base = options or RunOptions()
-    return replace(base, django_app_label=config.django_app_label, python_root=config.root)
+    apps = specs.django_apps(config.django_app_label)
+    return replace(
+        base, django_app_label=apps.default, django_apps=apps.of, python_root=config.root
+    )
 
 
 def _reporter(context: RunContext, progress: Progress | None) -> Progress:
@@ -302,7 +305,9 @@ def check_history(
     applied = ledger.applied_migrations(conn)
     specs.require_applied_known(set(applied), str(config.migrations_path))
     _verify_checksums(specs, applied)
-    foreign.check_agreement(conn, specs.graph, set(applied), config.django_app_label)
+    foreign.check_agreement(
+        conn, specs.graph, set(applied), specs.django_apps(config.django_app_label)
+    )
     return applied
 
 
@@ -470,7 +475,7 @@ def run_up(
     """
     command = "migrate up --dry-run" if dry_run else "migrate up"
     context = _context(config, command, correlation_id)
-    opts = _options(config, options)
+    opts = _options(config, options, specs)
     report = _reporter(context, progress)
     with _locked_run(
         config,
@@ -676,7 +681,7 @@ def run_down(
 ) -> MigrateResult:
     """The pipeline of ``migrate down`` without the environment's policy (as :func:`run_up`)."""
     context = _context(config, "migrate down", correlation_id)
-    opts = _options(config, options)
+    opts = _options(config, options, specs)
     report = _reporter(context, progress)
     with _locked_run(
         config,
@@ -784,7 +789,9 @@ def migrate_status(config: Config) -> StatusReport:
         holder = lock_holder(conn)
         problem = None
         try:
-            foreign.check_agreement(conn, specs.graph, set(applied), config.django_app_label)
+            foreign.check_agreement(
+                conn, specs.graph, set(applied), specs.django_apps(config.django_app_label)
+            )
         except LedgersDisagree as exc:
             problem = str(exc)
     rows = []

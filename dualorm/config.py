@@ -51,8 +51,10 @@ _WHAT: dict[str, str] = {
     "sa_metadata": 'the SQLAlchemy MetaData, as "module:attribute" '
     '(for example "myproject.models:Base.metadata")',
     "django_settings": 'the Django settings module (for example "myproject.settings")',
-    "django_app_label": "the label of the Django app whose migrations dualorm writes and "
-    'records in django_migrations (for example "catalog")',
+    "django_app_label": "the label of the Django app whose migrations get the tables a spec "
+    'creates without naming an app (default_app, for example "catalog")',
+    "default_app": "the label of the Django app whose migrations get the tables a spec "
+    'creates without naming an app (for example "catalog")',
     "migrations_dir": "the directory of the change specs",
     "seeds_dir": "the directory of the seeds",
     "backup_dir": "the directory of the backups",
@@ -114,6 +116,12 @@ class Config:
     """``load()`` found no ``[tool.dualorm]`` table: every project path and key is an error."""
 
     @property
+    def default_app(self) -> str:
+        """The app a table a spec creates without ``app:`` belongs to (``default_app``;
+        ``django_app_label`` is its older name)."""
+        return self.django_app_label
+
+    @property
     def migrations_path(self) -> Path:
         return self._project_path("migrations_dir", self.migrations_dir)
 
@@ -132,6 +140,8 @@ class Config:
     def missing(self, key: str) -> ConfigError:
         """The error for a command that needs ``key`` where the project does not set it."""
         what = _WHAT.get(key, key)
+        # The file key is default_app; django_app_label is the field's (and the older) name.
+        key = "default_app" if key == "django_app_label" else key
         if self.unconfigured:
             return ConfigError(
                 f"this command needs the project's {key} ({what}), but no pyproject.toml with a "
@@ -225,14 +235,20 @@ def prepend_sys_path(folder: Path) -> None:
 
 
 def _file_values(table: Mapping[str, Any], pyproject: Path) -> dict[str, Any]:
+    if "default_app" in table:
+        if "django_app_label" in table:
+            raise ConfigError(
+                f"{pyproject}: [tool.dualorm] sets both default_app and django_app_label, "
+                "its older name; keep default_app"
+            )
     # [tool.dualorm.fleet] is read by dualorm.fleet.targets.
-    unknown = set(table) - set(_STRING_KEYS) - FILE_KEYS - {"fleet"}
+    unknown = set(table) - set(_STRING_KEYS) - FILE_KEYS - {"default_app", "fleet"}
     if unknown:
         raise ConfigError(
             f"{pyproject}: unknown [tool.dualorm] key(s): " + ", ".join(sorted(unknown))
         )
     values: dict[str, Any] = {}
-    for key in _STRING_KEYS:
+    for key in (*_STRING_KEYS, "default_app"):
         if key not in table:
             continue
         value = table[key]
@@ -241,7 +257,7 @@ def _file_values(table: Mapping[str, Any], pyproject: Path) -> dict[str, Any]:
                 f"{pyproject}: [tool.dualorm] {key} must be a non-empty string "
                 f"({_WHAT[key]}), got {_toml_kind(value)} {value!r}"
             )
-        values[key] = value
+        values["django_app_label" if key == "default_app" else key] = value
     values.update(parse_file_keys(table, pyproject))
     return values
 

@@ -29,20 +29,28 @@ from dualorm.errors import ConfigError, DualormError, SafetyError, UsageError
 
 INSTALLED_APP = "dualorm.contrib.django"
 
-LABELS = {"sa_metadata": "SQLAlchemy MetaData", "django_settings": "Django settings module"}
+LABELS = {
+    "sa_metadata": "SQLAlchemy MetaData",
+    "django_settings": "Django settings module",
+    "default_app": "Django app for the tables specs create (default_app)",
+}
 FLAGS = {
     "sa_metadata": "--sa-metadata MODULE:ATTR",
     "django_settings": "--django-settings MODULE",
     "migrations_dir": "--migrations-dir PATH",
+    "default_app": "--default-app LABEL",
 }
 _LOOKED_FOR = {
     "sa_metadata": "a DeclarativeBase subclass, declarative_base() or MetaData() at module level",
     "django_settings": "the DJANGO_SETTINGS_MODULE default of manage.py, or a */settings.py",
+    "default_app": "an INSTALLED_APPS entry of the settings that is a package of the project "
+    "with a models module",
 }
 _DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
 _PATTERNS = {
     "sa_metadata": re.compile(rf"{_DOTTED}:{_DOTTED}"),
     "django_settings": re.compile(_DOTTED),
+    "default_app": re.compile(r"[A-Za-z_]\w*"),
     # Letters, digits, `_`, `-`, `.` and `/` only: the value goes into TOML and into
     # alembic.ini, whose interpolation reads `%`.
     "migrations_dir": re.compile(r"[\w.\-/]+"),
@@ -51,6 +59,7 @@ _SHAPES = {
     "sa_metadata": "look like 'package.module:Base.metadata'",
     "django_settings": "be a dotted module name like 'mysite.settings'",
     "migrations_dir": "be a relative path inside the project (letters, digits, _ - . /)",
+    "default_app": "be a Django app label like 'catalog'",
 }
 # Never the project's own model set: tools, environments, generated output, test fixtures.
 _SKIPPED_DIRS = frozenset(
@@ -75,6 +84,7 @@ class Discovery:
 
     django_settings: tuple[Candidate, ...]
     sa_metadata: tuple[Candidate, ...]
+    default_app: tuple[Candidate, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class Choices:
     sa_metadata: str
     django_settings: str
     migrations_dir: str = "migrations"
+    default_app: str | None = None
     seeds_dir: str = "seeds"
     backup_dir: str = "backups"
 
@@ -136,7 +147,8 @@ def discover(root: Path) -> Discovery:
         tree = _parse(path, _MARKERS)
         if module is not None and tree is not None:
             found.extend(_metadata_candidates(tree, module, _relative(root, path)))
-    return Discovery(tuple(_settings_candidates(root)), tuple(found))
+    settings = tuple(_settings_candidates(root))
+    return Discovery(settings, tuple(found), tuple(_app_candidates(root, settings)))
 
 
 def _python_files(root: Path) -> Iterator[Path]:
@@ -274,6 +286,40 @@ def _settings_candidates(root: Path) -> list[Candidate]:
     return found
 
 
+def _app_candidates(root: Path, settings: Sequence[Candidate]) -> list[Candidate]:
+    """The project's own apps the settings install: an ``INSTALLED_APPS`` entry (a string in
+    a list or tuple assigned or added to it) that names a package of the project with a
+    ``models`` module; ``"pkg.apps.PkgConfig"`` names ``pkg``."""
+    found: dict[str, Candidate] = {}
+    for candidate in settings:
+        path = root / (candidate.value.replace(".", "/") + ".py")
+        tree = _parse(path, ("INSTALLED_APPS",)) if path.is_file() else None
+        for entry, line in _installed_apps(tree) if tree is not None else ():
+            package = entry.split(".apps.")[0] if ".apps." in entry else entry
+            folder = root / package.replace(".", "/")
+            has_models = (folder / "models.py").is_file() or (folder / "models").is_dir()
+            label = package.rpartition(".")[2]
+            if has_models and (folder / "__init__.py").is_file() and label not in found:
+                origin = f"{_relative(root, path)}:{line}"
+                found[label] = Candidate(label, origin)
+    return list(found.values())
+
+
+def _installed_apps(tree: ast.Module) -> Iterator[tuple[str, int]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AugAssign):
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if not any(isinstance(t, ast.Name) and t.id == "INSTALLED_APPS" for t in targets):
+            continue
+        for item in value.elts if isinstance(value, ast.List | ast.Tuple) else ():
+            if isinstance(item, ast.Constant) and isinstance(item.value, str):
+                yield item.value, item.lineno
+
+
 def _settings_defaults(tree: ast.Module) -> Iterator[tuple[str, int]]:
     for node in ast.walk(tree):
         value: ast.expr | None = None
@@ -340,6 +386,25 @@ def choose(key: str, given: str | None, candidates: Sequence[Candidate], ask: As
 # -- planning ---------------------------------------------------------------------------------
 
 
+def choose_optional(
+    key: str, given: str | None, candidates: Sequence[Candidate], ask: Ask | None
+) -> tuple[str | None, str | None]:
+    """Settle an optional key as :func:`choose` does, except that without a flag, an answer
+    or a single candidate it is left out: return ``(value or None, note saying why)``."""
+    if given is not None or ask is not None or len(candidates) == 1:
+        return choose(key, given, candidates, ask), None
+    if not candidates:
+        return None, (
+            f"no {LABELS[key]} found (looked for {_LOOKED_FOR[key]}); "
+            f"set {key} in [tool.dualorm] or pass {FLAGS[key]}"
+        )
+    listed = ", ".join(f"{c.value} ({c.origin})" for c in candidates)
+    return None, (
+        f"{key} not written: {len(candidates)} candidates found ({listed}); set it in "
+        f"[tool.dualorm] or pass {FLAGS[key]}"
+    )
+
+
 def check(root: Path, migrations_dir: str = "migrations") -> None:
     """Refuse, before any question is asked, what would stop ``init`` whatever the answers.
 
@@ -362,6 +427,8 @@ def plan(root: Path, choices: Choices, discovery: Discovery | None = None) -> Pl
     root = root.resolve()
     for key in ("sa_metadata", "django_settings", "migrations_dir"):
         check_value(key, getattr(choices, key))
+    if choices.default_app is not None:
+        check_value("default_app", choices.default_app)
     mdir = PurePosixPath(choices.migrations_dir)
     targets, kept = _targets(root, mdir)
     texts = {
@@ -454,7 +521,10 @@ def _read_pyproject(path: Path) -> str:
 
 def _tool_table(root: Path, choices: Choices) -> str:
     """Return the text to write: the whole new pyproject.toml, or what to append to it."""
-    table = templates.TOOL_TABLE.format(**{k: json.dumps(v) for k, v in asdict(choices).items()})
+    values = {k: json.dumps(v) for k, v in asdict(choices).items() if k != "default_app"}
+    table = templates.TOOL_TABLE.format(**values)
+    if choices.default_app is not None:
+        table += f"default_app = {json.dumps(choices.default_app)}\n"
     path = root / "pyproject.toml"
     if not path.exists():
         return table

@@ -398,6 +398,22 @@ def canonical_type(spelling: str) -> str:
 NAMEDATALEN = 64
 
 
+def stored_name(name: str) -> str:
+    """Return ``name`` as PostgreSQL stores it: cut to 63 bytes, never inside a character.
+
+    A model may give an index or constraint a longer name (django-taggit's unique constraint
+    is 64 characters); the server truncates it (``truncate_identifier``), and the catalog holds
+    the truncated one.
+
+    >>> stored_name("t" * 64) == "t" * 63
+    True
+    """
+    raw = name.encode()
+    if len(raw) < NAMEDATALEN:
+        return name
+    return raw[: NAMEDATALEN - 1].decode(errors="ignore")
+
+
 def default_name(table_name: str, columns: Iterable[str], label: str) -> str:
     """Return the name PostgreSQL gives an unnamed constraint or index (``makeObjectName``).
 

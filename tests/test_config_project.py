@@ -87,13 +87,15 @@ def test_migrate_needs_the_django_app_label_it_records(
     (empty / "migrations").mkdir()
     write(empty, 'migrations_dir = "migrations"\n')
     assert main(["migrate", "up"]) == 2
-    assert "[tool.dualorm] django_app_label is not set" in capsys.readouterr().err
+    assert "[tool.dualorm] default_app is not set" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     ("body", "named"),
     [
         ('django_app_label = ["catalog", "orders"]\n', "django_app_label must be a non-empty"),
+        ('default_app = ["catalog", "orders"]\n', "default_app must be a non-empty"),
+        ('default_app = "a"\ndjango_app_label = "b"\n', "both default_app and django_app_label"),
         ("sa_metadata = 7\n", "sa_metadata must be a non-empty string"),
         ("migrations_dir = { path = 'x' }\n", "migrations_dir must be a non-empty string"),
         ('tables = ["users"]\n', "[tool.dualorm.tables] must be a table"),

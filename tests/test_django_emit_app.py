@@ -1,6 +1,6 @@
 """Django migrations emitted into an app that already has migrations ``makemigrations`` wrote.
 
-The project is the example shop (tests/projects/shop) with ``django_app_label = "orders"``:
+The project is the example shop (tests/projects/shop) with ``default_app = "orders"``:
 ``orders/migrations/0001_initial.py`` is Django's own. A spec adds ``orders_wishlist`` with an
 FK ``product_id`` to ``catalog_product``; ``migrate make`` must emit a migration Django can
 apply next to its own (one leaf, no "Conflicting migrations detected"), with the FK's state

@@ -4,6 +4,7 @@ and that the Alembic environment it writes runs the revisions ``migrate make`` e
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -146,6 +147,7 @@ def test_init_finds_the_settings_and_the_metadata_and_writes_the_project(
         "migrations_dir": "migrations",
         "seeds_dir": "seeds",
         "backup_dir": "backups",
+        "default_app": "catalog",
     }
     config = Config.load(project)
     assert (config.root, config.sa_metadata) == (project, "services.models:Base.metadata")
@@ -173,10 +175,8 @@ def test_the_alembic_environment_runs_what_migrate_make_writes(
     project: Path, database_url: str
 ) -> None:
     assert dualorm(project, "dualorm.cli", "init", "--yes").returncode == 0
-    if "django_app_label" in Config.__dataclass_fields__:
-        # migrate make writes Django migrations into the one app this key names.
-        with (project / "pyproject.toml").open("a") as out:
-            out.write('django_app_label = "catalog"\n')
+    # The one app of the project is the default app: migrate make writes its migrations.
+    assert Config.load(project).default_app == "catalog"
     done = dualorm(project, "dualorm.cli", "migrate", "new", "create product")
     assert done.returncode == 0, done.stderr
     spec = project / "migrations/0001_create_product.yaml"
@@ -267,10 +267,39 @@ def test_the_sa_metadata_flag_chooses_among_several(
     assert "note:" not in capsys.readouterr().out, "a note on a candidate not taken"
 
 
+def test_with_several_apps_default_app_is_left_out_with_a_note_or_taken_from_the_flag(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = project / "shop/settings.py"
+    settings.write_text(
+        settings.read_text().replace('"catalog"]', '"catalog", "orders.apps.OrdersConfig"]')
+        + 'INSTALLED_APPS += ["notes", "django.contrib.auth"]\n'
+    )
+    for app in ("orders", "notes"):
+        (project / app).mkdir()
+        (project / app / "__init__.py").write_text("")
+        (project / app / "models.py").write_text("")
+    (project / "notes" / "models.py").unlink()  # no models: not a candidate
+    assert main(["init", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "default_app not written: 2 candidates found (catalog (shop/settings.py:1), " in out
+    assert "orders (shop/settings.py:1)); set it in [tool.dualorm] or pass --default-app" in out
+    table = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["dualorm"]
+    assert "default_app" not in table
+
+    (project / "pyproject.toml").unlink()
+    (project / "alembic.ini").unlink()
+    shutil.rmtree(project / "migrations")
+    assert main(["init", "--yes", "--default-app", "orders"]) == 0
+    table = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["dualorm"]
+    assert table["default_app"] == "orders"
+
+
 @pytest.mark.parametrize(
     ("flag", "value"),
     [
         ("--sa-metadata", "services.models"),
+        ("--default-app", "orders.apps"),
         ("--django-settings", "shop/settings.py"),
         ("--migrations-dir", "../elsewhere"),
         ("--migrations-dir", "/abs/migrations"),
@@ -363,6 +392,8 @@ def test_on_a_terminal_init_asks_which_candidate(project: Path) -> None:
         assert "1. reporting.tables:metadata  (reporting/tables.py:3)" in "".join(seen)
         os.write(primary, b"2\n")
         read_until(primary, "Django settings module [shop.settings]:", seen)
+        os.write(primary, b"\n")
+        read_until(primary, "(default_app) [catalog]:", seen)
         os.write(primary, b"\n")
         read_until(primary, "next steps:", seen)
         assert process.wait(timeout=60) == 0

@@ -52,7 +52,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(
-        "dualorm.spec.make._django_dir", lambda config: tmp_path / "django_migrations"
+        "dualorm.spec.make._migrations_dir", lambda config, app: tmp_path / "django_migrations"
     )
     return tmp_path
 

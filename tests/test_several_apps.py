@@ -2,9 +2,11 @@
 
 tests/projects/shop is a Django project with two apps of its own (``catalog``, ``orders``, an
 FK from ``orders_order`` to ``auth_user``), ``django.contrib.admin``/``auth``/``contenttypes``/
-``sessions``, and a SQLAlchemy module mapping the catalog and orders tables in full and
-``auth_user`` by three columns. Its database is built by Django's own ``migrate``; dualorm is
-run as a user runs it, ``python -m dualorm.cli validate`` in the project's directory.
+``sessions``, two third-party apps from PyPI (django-taggit, Django REST framework's
+``authtoken``), and a SQLAlchemy module mapping the catalog, orders and third-party tables in
+full and ``auth_user`` by three columns. Its database is built by Django's own ``migrate``;
+dualorm is run as a user runs it, ``python -m dualorm.cli validate`` in the project's
+directory.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def copy_project(tmp_path: Path, ownership: str | None = None, extra: str = "") 
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text()
     head, _, _ = text.partition("[tool.dualorm.ownership]")
-    head = head.replace('django_app_label = "orders"\n', f'django_app_label = "orders"\n{extra}')
+    head = head.replace('default_app = "orders"\n', f'default_app = "orders"\n{extra}')
     pyproject.write_text(head + (ownership or ""))
     return project
 
@@ -148,6 +150,37 @@ def test_django_migrate_then_validate_is_clean_three_ways(migrated: str) -> None
     like = "auth_user.auth_user_username_6821ab7c_like"
     assert ("sqlalchemy", "django", like) in warned
     assert ("sqlalchemy", "database", like) in warned
+
+
+def test_third_party_apps_are_read_and_compared_like_the_projects_own(
+    migrated: str, shop_copy: str
+) -> None:
+    # django-taggit names its unique constraint with 64 characters; PostgreSQL keeps 63, and
+    # so does the Django side: no name is reported different.
+    _code, report, stderr = validate(SHOP, migrated, "--detailed")
+    assert report["errors"] == [], stderr
+    names = {(w["source"], w["target"], w["object"]) for w in report["warnings"]}
+    long = "taggit_taggeditem.taggit_taggeditem_content_type_id_object_id_tag_id_4bb97a8e_uni"
+    assert not any(obj.startswith(long) for _s, _t, obj in names)
+
+    execute(
+        shop_copy,
+        "ALTER TABLE taggit_tag ALTER COLUMN slug TYPE varchar(200);"
+        " ALTER TABLE authtoken_token DROP CONSTRAINT authtoken_token_user_id_key",
+    )
+    code, report, stderr = validate(SHOP, shop_copy)
+    assert errors(report) == {
+        ("sqlalchemy", "database", "type_mismatch", "taggit_tag.slug"),
+        ("django", "database", "type_mismatch", "taggit_tag.slug"),
+        (
+            "sqlalchemy",
+            "database",
+            "missing_constraint",
+            "authtoken_token.authtoken_token_user_id_key",
+        ),
+        ("django", "database", "missing_constraint", "authtoken_token.authtoken_token_user_id_key"),
+    }, stderr
+    assert code == 1
 
 
 def test_the_app_registry_owns_contrib_tables_when_django_is_not_compared(migrated: str) -> None:

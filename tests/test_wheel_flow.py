@@ -15,11 +15,11 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
+from dualorm.testing import scratch_database
 from tests.conftest import ROOT
 
 PAGE = ROOT / "docs" / "adopting.md"
@@ -38,6 +38,11 @@ pytestmark = pytest.mark.slow
 class Venv:
     wheel: Path
     bin: Path
+
+    @property
+    def version(self) -> str:
+        """The version of the wheel installed (its file name says it, as PEP 427 has it)."""
+        return self.wheel.name.split("-")[1]
 
     def env(self, database_url: str) -> dict[str, str]:
         """The environment of a user of this virtualenv: nothing of this checkout on the path."""
@@ -141,7 +146,7 @@ def shop_without_dualorm(tmp_path: Path) -> Path:
 def test_the_wheel_installs_dualorm_alone(venv: Venv, tmp_path: Path) -> None:
     env = venv.env("postgresql://unused@127.0.0.1/none")
     done = _run(["dualorm", "--version"], cwd=tmp_path, env=env)
-    assert done.stdout == f"dualorm {version('dualorm')}\n"
+    assert done.stdout == f"dualorm {venv.version}\n"
     probe = (
         "import importlib.util, dualorm\n"
         f"print([m for m in {REFERENCE_MODULES!r} if importlib.util.find_spec(m)])\n"
@@ -154,7 +159,9 @@ def test_the_wheel_installs_dualorm_alone(venv: Venv, tmp_path: Path) -> None:
     assert Path(location).is_relative_to(venv.bin.parent)
 
 
-def test_the_adopting_page_runs_as_written(venv: Venv, tmp_path: Path, database_url: str) -> None:
+def test_the_adopting_page_runs_as_written(
+    venv: Venv, tmp_path: Path, database_url: str, admin_url: str
+) -> None:
     commands = page_commands(PAGE.read_text(encoding="utf-8"))
     assert commands[0] == "pip install dualorm"
     project = shop_without_dualorm(tmp_path)
@@ -184,7 +191,7 @@ def test_the_adopting_page_runs_as_written(venv: Venv, tmp_path: Path, database_
 
     # `pip install dualorm` found the wheel's dualorm already there.
     assert "already satisfied" in outputs("pip install dualorm")[0]
-    assert outputs("dualorm --version") == [f"dualorm {version('dualorm')}\n"]
+    assert outputs("dualorm --version") == [f"dualorm {venv.version}\n"]
     config = (project / "pyproject.toml").read_text(encoding="utf-8")
     assert 'sa_metadata = "shop_sa.models:Base.metadata"' in config
     assert 'django_settings = "shop.settings"' in config
@@ -202,7 +209,26 @@ def test_the_adopting_page_runs_as_written(venv: Venv, tmp_path: Path, database_
     ]
     assert "2 applied, 0 pending" in outputs("python manage.py dualmigrate status")[0]
     assert "No migrations to apply." in outputs("python manage.py migrate")[1]
-    assert (project / "inventory" / "migrations" / "0002_add_reserved_stock.py").is_file()
+    # One spec, two apps: its operations went to each table's app.
+    inventory = project / "inventory" / "migrations"
+    assert (inventory / "0001_initial.py").is_file()
+    assert "name='reserved'" in (inventory / "0002_add_reserved_stock.py").read_text()
+    brand = (project / "catalog" / "migrations" / "0002_add_reserved_stock.py").read_text()
+    assert "name='Brand'" in brand and "('catalog', '0001_initial')" in brand
+    assert "No changes detected" in outputs("python manage.py makemigrations --check --dry-run")[0]
     assert (project / "migrations" / "alembic" / "versions" / "0001_initial.py").is_file()
+    # Django's own migrate builds every app on a fresh database, dualorm's files included.
+    with scratch_database(admin_url, prefix="wheelfresh") as fresh:
+        done = _run(
+            [str(venv.bin / "python"), "manage.py", "migrate"], cwd=project, env=venv.env(fresh)
+        )
+        for applied in (
+            "taggit.0001_initial",
+            "authtoken.0001_initial",
+            "inventory.0001_initial",
+            "catalog.0002_add_reserved_stock",
+            "inventory.0002_add_reserved_stock",
+        ):
+            assert f"Applying {applied}... OK" in done.stdout, done.stdout
     verified = next(i for i, c in enumerate(commands) if c.startswith("dualorm backup verify"))
     assert ": OK (" in result(verified)[1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -30,6 +31,10 @@ def init(
     migrations_dir: Annotated[
         str, typer.Option("--migrations-dir", help="Where the change specs live.")
     ] = "migrations",
+    default_app: Annotated[
+        str | None,
+        typer.Option("--default-app", help="The Django app label the tables specs create go to."),
+    ] = None,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Take what is found without asking.")
     ] = False,
@@ -38,7 +43,12 @@ def init(
     from dualorm import scaffold
 
     root = Path.cwd()
-    for key, given in (("sa_metadata", sa_metadata), ("django_settings", django_settings)):
+    flags = (
+        ("sa_metadata", sa_metadata),
+        ("django_settings", django_settings),
+        ("default_app", default_app),
+    )
+    for key, given in flags:
         if given is not None:
             scaffold.check_value(key, given)
     scaffold.check(root, migrations_dir)
@@ -51,7 +61,9 @@ def init(
         ),
         migrations_dir=scaffold.check_value("migrations_dir", migrations_dir),
     )
-    _show(scaffold.init_project(root, choices, found))
+    app, note = scaffold.choose_optional("default_app", default_app, found.default_app, ask)
+    choices = replace(choices, default_app=app)
+    _show(scaffold.init_project(root, choices, found), () if note is None else (note,))
 
 
 def _ask(key: str, candidates: Sequence[Candidate]) -> str:
@@ -82,7 +94,7 @@ def _ask(key: str, candidates: Sequence[Candidate]) -> str:
     return value
 
 
-def _show(result: InitResult) -> None:
+def _show(result: InitResult, notes: Sequence[str] = ()) -> None:
     from dualorm.scaffold import INSTALLED_APP
 
     for path in result.appended:
@@ -91,7 +103,7 @@ def _show(result: InitResult) -> None:
         typer.echo(f"wrote {path.as_posix()}")
     if result.alembic_kept is not None:
         typer.echo(f"kept the Alembic environment of {result.alembic_kept.as_posix()}")
-    for note in result.notes:
+    for note in (*result.notes, *notes):
         typer.echo(f"note: {note}")
     where = result.settings_file.as_posix() if result.settings_file else "your settings"
     migrations = result.choices.migrations_dir

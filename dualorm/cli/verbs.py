@@ -255,14 +255,14 @@ def _new(run: Invocation) -> int:
 
 
 def _make(run: Invocation) -> int:
-    from dualorm.spec.make import make
+    from dualorm.spec.make import NO_LONGER_EMITTED, make
 
     config = run.config()
     check = run["check"]
     artefacts = make(config, check=check)
     for a in artefacts:
         shown = a.path.relative_to(config.root) if a.path.is_relative_to(config.root) else a.path
-        verb = "stale" if check else "wrote"
+        verb = "stale" if check else "removed" if a.reason == NO_LONGER_EMITTED else "wrote"
         run.out(f"{verb}: {shown} ({a.tool}, {a.migration_id}: {a.reason})")
     if check and artefacts:
         run.err(f"{len(artefacts)} generated file(s) out of date; run `dualorm migrate make`")

@@ -74,6 +74,7 @@ from dualorm.spec.ops import (
 
 __all__ = [
     "DjangoTarget",
+    "Layout",
     "RunFunction",
     "model_hints",
     "render",
@@ -94,12 +95,15 @@ class DjangoTarget:
     empty means "no models", and every field follows the convention. ``foreign`` maps the
     table name of another app's model to ``(model label, swappable setting or None)``
     (``{"auth_user": ("auth.User", "AUTH_USER_MODEL")}``): an FK to it points at that model,
-    and the migration depends on that app.
+    and the migration depends on that app. ``models`` may hold the models of several apps
+    (one spec may create tables in several), ``owners`` says which app each table is in.
     """
 
     app_label: str = "django_app"
     models: Mapping[str, type[models.Model]] = field(default_factory=dict)
     foreign: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
+    owners: Mapping[str, str] = field(default_factory=dict)
+    """The app of each table the specs create, where it is not ``app_label``."""
 
 
 def model_hints(app_label: str) -> dict[str, type[models.Model]]:
@@ -186,7 +190,8 @@ def _label(target: DjangoTarget, table: str) -> str:
     if other is not None:
         # Django's ForeignKey.deconstruct writes settings.AUTH_USER_MODEL for a swappable one.
         return other[0]
-    return f"{target.app_label}.{_model_name(target, table).lower()}"
+    app = target.owners.get(table, target.app_label)
+    return f"{app}.{_model_name(target, table).lower()}"
 
 
 def _hint_field(target: DjangoTarget, table: str, column: str) -> Any:
@@ -754,11 +759,6 @@ def render(op: Operation, ctx: StateContext) -> Rendered:
     return text, frozenset(imports)
 
 
-def _non_atomic(migration: Migration) -> bool:
-    # PostgreSQL refuses CREATE/DROP INDEX CONCURRENTLY inside a transaction block.
-    return any(not op.transactional for op in migration.operations)
-
-
 def _foreign_dependencies(
     target: DjangoTarget, before: Schema, after: Schema
 ) -> list[tuple[str, str]]:
@@ -782,6 +782,22 @@ def _foreign_dependencies(
     return sorted(found)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Which operations of a spec one file holds and what it runs after.
+
+    ``dependencies`` are Django's (``(app, name)``; ``("__setting__", "AUTH_USER_MODEL")``);
+    ``recorded`` is what the header says it runs after; ``foreign`` the digest of the foreign
+    tables it was rendered against (see :mod:`dualorm.spec.django_files`).
+    """
+
+    indexes: tuple[int, ...]
+    dependencies: tuple[tuple[str, str], ...]
+    recorded: tuple[str, ...]
+    initial: bool
+    foreign: str | None = None
+
+
 def render_migration(
     migration: Migration,
     source: str,
@@ -789,6 +805,8 @@ def render_migration(
     target: DjangoTarget,
     parents: Sequence[str] | None = None,
     app_parents: Sequence[tuple[str, str]] = (),
+    *,
+    layout: Layout | None = None,
 ) -> str:
     """Return the whole Django migration file for ``migration``.
 
@@ -800,32 +818,51 @@ def render_migration(
         parents: the migrations it runs after (default: the spec's dependencies).
         app_parents: the app's own migrations (``(app label, name)``, not written by dualorm)
             it also runs after; the header records them as ``app.name``.
+        layout: the operations this file holds (a spec split over several apps) and all it
+            runs after; replaces ``parents`` and ``app_parents``.
     """
+    if layout is None:
+        deps = tuple(migration.dependencies if parents is None else parents)
+        schema = before
+        for op in migration.operations:
+            schema = op.apply(schema)
+        layout = Layout(
+            tuple(range(len(migration.operations))),
+            (
+                *app_parents,
+                *((target.app_label, d) for d in deps),
+                *_foreign_dependencies(target, before, schema),
+            ),
+            (*(f"{app}.{name}" for app, name in app_parents), *deps),
+            not deps and not app_parents,
+        )
+    return _render_file(migration, source, before, target, layout)
+
+
+def _render_file(
+    migration: Migration, source: str, before: Schema, target: DjangoTarget, layout: Layout
+) -> str:
     schema = before
     operations = []
-    for op in migration.operations:
+    chosen = set(layout.indexes)
+    for index, op in enumerate(migration.operations):
         after = op.apply(schema)
-        operations.append(django_operation(op, StateContext(target, schema, after)))
+        if index in chosen:
+            operations.append(django_operation(op, StateContext(target, schema, after)))
         schema = after
-    deps = tuple(migration.dependencies if parents is None else parents)
     django_migration = type(
         "Migration",
         (migrations.Migration,),
         {
             "operations": operations,
-            "dependencies": [
-                *app_parents,
-                *((target.app_label, d) for d in deps),
-                *_foreign_dependencies(target, before, schema),
-            ],
-            "initial": not deps and not app_parents,
+            "dependencies": list(layout.dependencies),
+            "initial": layout.initial,
         },
     )(migration.id, target.app_label)
     body = MigrationWriter(django_migration, include_header=False).as_string()
-    if _non_atomic(migration):
+    if any(not migration.operations[i].transactional for i in layout.indexes):
         # MigrationWriter does not write ``atomic``; without it Django wraps the migration in
         # a transaction and PostgreSQL refuses the concurrent index build.
         head = "class Migration(migrations.Migration):\n"
         body = body.replace(head, f"{head}\n    atomic = False\n", 1)
-    recorded = (*(f"{app}.{name}" for app, name in app_parents), *deps)
-    return f"{header(migration, source, recorded)}\n\n{body}"
+    return f"{header(migration, source, layout.recorded, layout.foreign)}\n\n{body}"

@@ -151,14 +151,16 @@ def _adopt(
                 correlation_id=context.correlation_id,
                 outcome="baselined",
             )
-        foreign.sync(conn, graph, set(order) | set(applied), config.django_app_label)
+        foreign.sync(
+            conn, graph, set(order) | set(applied), specs.django_apps(config.django_app_label)
+        )
     return BaselineResult(context.correlation_id, adopted=tuple(adopted), source=source)
 
 
 def _foreign_history(
     conn: psycopg.Connection[tuple[object, ...]], specs: ProjectSpecs, config: Config
 ) -> tuple[set[str], str]:
-    ledgers = foreign.read_foreign(conn, config.django_app_label)
+    ledgers = foreign.read_foreign(conn, specs.django_apps(config.django_app_label))
     alembic, django = foreign.foreign_applied(ledgers, specs.graph)
     if django is not None:
         django = {n for n in django if n in specs.graph.dependencies}

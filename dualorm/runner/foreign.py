@@ -3,7 +3,8 @@
 Applying a migration through dualorm stamps both in the migration's own transaction, so
 ``alembic upgrade head`` and ``manage.py migrate`` afterwards find nothing to do, and a
 rollback unstamps them the same way. Alembic revision ids and Django migration names are the
-spec ids (the emitters guarantee it); Django rows carry the configured app label.
+spec ids (the emitters guarantee it); a spec has one Django row per app it has a file in
+(:class:`DjangoApps`, from :mod:`dualorm.spec.apps`).
 
 ``alembic_version`` holds the heads of the applied set, as Alembic's ``HeadMaintainer``
 keeps it; here the new heads are computed from the graph and the table is moved to them with
@@ -15,8 +16,8 @@ Adoption (``migrate baseline``) reads both ledgers back with :func:`foreign_appl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Set
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Set
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dualorm.errors import GraphError, LedgersDisagree
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALEMBIC_TABLE",
     "DJANGO_TABLE",
+    "DjangoApps",
     "ForeignLedgers",
     "check_agreement",
     "foreign_applied",
@@ -59,11 +61,36 @@ DJANGO_DDL = (
 
 
 @dataclass(frozen=True)
+class DjangoApps:
+    """The apps whose ``django_migrations`` rows each spec has: ``of`` maps a spec id to
+    them; a spec it does not name has one row, in ``default``."""
+
+    default: str
+    of: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of_label(cls, apps: DjangoApps | str) -> DjangoApps:
+        return apps if isinstance(apps, DjangoApps) else cls(apps)
+
+    def labels(self) -> list[str]:
+        return sorted({self.default, *(a for apps in self.of.values() for a in apps)})
+
+    def rows(self, ids: Iterable[str]) -> set[tuple[str, str]]:
+        """The ``(app, name)`` rows that record ``ids`` applied."""
+        return {(app, i) for i in ids for app in self.of.get(i) or (self.default,)}
+
+
+@dataclass(frozen=True)
 class ForeignLedgers:
-    """What Alembic and Django record: ``None`` where the table does not exist."""
+    """What Alembic and Django record: ``None`` where the table does not exist.
+
+    ``django_rows`` are the rows dualorm writes (a spec id in one of its apps), as
+    ``(app, name)``; ``django_names`` their names.
+    """
 
     alembic_heads: frozenset[str] | None
     django_names: frozenset[str] | None
+    django_rows: frozenset[tuple[str, str]] = frozenset()
 
 
 def _exists(conn: psycopg.Connection[tuple[object, ...]], table: str) -> bool:
@@ -72,18 +99,27 @@ def _exists(conn: psycopg.Connection[tuple[object, ...]], table: str) -> bool:
     return bool(row and row[0])
 
 
-def read_foreign(conn: psycopg.Connection[tuple[object, ...]], app_label: str) -> ForeignLedgers:
-    """Return the rows of ``alembic_version`` and ``django_migrations`` (for ``app_label``)."""
+def read_foreign(
+    conn: psycopg.Connection[tuple[object, ...]], apps: DjangoApps | str
+) -> ForeignLedgers:
+    """Return the rows of ``alembic_version`` and ``django_migrations`` (for ``apps``)."""
     heads = names = None
+    found: frozenset[tuple[str, str]] = frozenset()
     if _exists(conn, ALEMBIC_TABLE):
         rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
         heads = frozenset(str(r[0]) for r in rows)
     if _exists(conn, DJANGO_TABLE):
         rows = conn.execute(
-            "SELECT name FROM django_migrations WHERE app = %s", (app_label,)
+            "SELECT app, name FROM django_migrations WHERE app = ANY(%s)",
+            (DjangoApps.of_label(apps).labels(),),
         ).fetchall()
-        names = frozenset(str(r[0]) for r in rows)
-    return ForeignLedgers(heads, names)
+        every = DjangoApps.of_label(apps)
+        # Only the rows dualorm writes: another app's own 0001_initial is not spec 0001_initial.
+        found = frozenset(
+            row for row in ((str(r[0]), str(r[1])) for r in rows) if row in every.rows([row[1]])
+        )
+        names = frozenset(name for _, name in found)
+    return ForeignLedgers(heads, names, found)
 
 
 def heads_of(applied: Set[str], graph: MigrationGraph) -> set[str]:
@@ -142,13 +178,14 @@ def check_agreement(
     conn: psycopg.Connection[tuple[object, ...]],
     graph: MigrationGraph,
     applied: Set[str],
-    app_label: str,
+    app_label: DjangoApps | str,
 ) -> None:
     """Raise :class:`~dualorm.errors.LedgersDisagree` unless both foreign ledgers match ``applied``.
 
     An absent table agrees with an empty ledger (it is created on first stamp).
     """
-    ledgers = read_foreign(conn, app_label)
+    apps = DjangoApps.of_label(app_label)
+    ledgers = read_foreign(conn, apps)
     expected_heads = heads_of(applied, graph)
     faults = []
     if (ledgers.alembic_heads or frozenset()) != expected_heads:
@@ -156,10 +193,13 @@ def check_agreement(
             f"alembic_version holds {_show(ledgers.alembic_heads)}, "
             f"dualorm expects {_show(expected_heads)}"
         )
-    known = {n for n in (ledgers.django_names or frozenset()) if n in graph.dependencies}
-    if known != {n for n in applied if n in graph.dependencies}:
+    expected = apps.rows(n for n in applied if n in graph.dependencies)
+    known = {r for r in ledgers.django_rows if r[1] in graph.dependencies}
+    if known != expected:
         faults.append(
-            f"django_migrations ({app_label}) holds {_show(known)}, dualorm has {_show(applied)}"
+            f"django_migrations ({', '.join(apps.labels())}) holds "
+            f"{_show(f'{a}.{n}' for a, n in known)}, dualorm expects "
+            f"{_show(f'{a}.{n}' for a, n in expected)}"
         )
     if faults:
         raise LedgersDisagree(
@@ -183,7 +223,7 @@ def stamp(
     graph: MigrationGraph,
     before: Set[str],
     after: Set[str],
-    app_label: str,
+    app_label: DjangoApps | str,
     *,
     tables_exist: bool = False,
 ) -> None:
@@ -202,19 +242,20 @@ def stamp(
     for head in sorted(new_heads - old_heads):
         cur = conn.execute("INSERT INTO alembic_version (version_num) VALUES (%s)", (head,))
         expect_rowcount(cur.rowcount, 1, f"adding {head} to alembic_version")
-    for name in sorted(before - after):
+    apps = DjangoApps.of_label(app_label)
+    for app, name in sorted(apps.rows(before - after)):
         cur = conn.execute(
-            "DELETE FROM django_migrations WHERE app = %s AND name = %s", (app_label, name)
+            "DELETE FROM django_migrations WHERE app = %s AND name = %s", (app, name)
         )
-        expect_rowcount(cur.rowcount, 1, f"removing {app_label}.{name} from django_migrations")
-    for name in sorted(after - before):
+        expect_rowcount(cur.rowcount, 1, f"removing {app}.{name} from django_migrations")
+    for app, name in sorted(apps.rows(after - before)):
         cur = conn.execute(
             "INSERT INTO django_migrations (app, name, applied) "
             "SELECT %s, %s, now() WHERE NOT EXISTS "
             "(SELECT 1 FROM django_migrations WHERE app = %s AND name = %s)",
-            (app_label, name, app_label, name),
+            (app, name, app, name),
         )
-        expect_rowcount(cur.rowcount, 1, f"adding {app_label}.{name} to django_migrations")
+        expect_rowcount(cur.rowcount, 1, f"adding {app}.{name} to django_migrations")
 
 
 def _fit_alembic(conn: psycopg.Connection[tuple[object, ...]], heads: Set[str]) -> None:
@@ -247,7 +288,7 @@ def sync(
     conn: psycopg.Connection[tuple[object, ...]],
     graph: MigrationGraph,
     applied: Set[str],
-    app_label: str,
+    app_label: DjangoApps | str,
 ) -> None:
     """Make both foreign ledgers record exactly ``applied`` (baseline / adoption).
 
@@ -255,7 +296,8 @@ def sync(
     written for Django alone.
     """
     _ensure_tables(conn)
-    current = read_foreign(conn, app_label)
+    apps = DjangoApps.of_label(app_label)
+    current = read_foreign(conn, apps)
     heads = heads_of(applied, graph)
     old_heads = set(current.alembic_heads or ())
     for head in sorted(old_heads - heads):
@@ -265,14 +307,13 @@ def sync(
     for head in sorted(heads - old_heads):
         cur = conn.execute("INSERT INTO alembic_version (version_num) VALUES (%s)", (head,))
         expect_rowcount(cur.rowcount, 1, f"adding {head} to alembic_version")
-    names = set(current.django_names or ())
-    for name in sorted(n for n in names - applied if n in graph.dependencies):
-        conn.execute(
-            "DELETE FROM django_migrations WHERE app = %s AND name = %s", (app_label, name)
-        )
-    for name in sorted(applied - names):
+    rows = set(current.django_rows)
+    wanted = apps.rows(applied)
+    for app, name in sorted(r for r in rows - wanted if r[1] in graph.dependencies):
+        conn.execute("DELETE FROM django_migrations WHERE app = %s AND name = %s", (app, name))
+    for app, name in sorted(wanted - rows):
         cur = conn.execute(
             "INSERT INTO django_migrations (app, name, applied) VALUES (%s, %s, now())",
-            (app_label, name),
+            (app, name),
         )
-        expect_rowcount(cur.rowcount, 1, f"adding {app_label}.{name} to django_migrations")
+        expect_rowcount(cur.rowcount, 1, f"adding {app}.{name} to django_migrations")

@@ -77,13 +77,14 @@ $$;
 CREATE OR REPLACE FUNCTION dualorm.record_migration(
     direction text, migration_id text, migration_name text, migration_version text,
     migration_checksum text, offset_ms integer, actor text, correlation uuid,
-    removed_heads text[], added_heads text[], app_label text,
-    removed_names text[], added_names text[]
+    removed_heads text[], added_heads text[],
+    removed_apps text[], removed_names text[], added_apps text[], added_names text[]
 ) RETURNS double precision LANGUAGE plpgsql AS $$
 DECLARE
     elapsed double precision := extract(epoch FROM clock_timestamp() - now()) * 1000;
     changed bigint;
     item text;
+    i integer;
 BEGIN
     IF direction = 'up' THEN
         INSERT INTO dualorm.migrations
@@ -108,18 +109,20 @@ BEGIN
     FOREACH item IN ARRAY added_heads LOOP
         INSERT INTO alembic_version (version_num) VALUES (item);
     END LOOP;
-    FOREACH item IN ARRAY removed_names LOOP
-        DELETE FROM django_migrations WHERE app = app_label AND name = item;
+    FOR i IN 1 .. coalesce(array_length(removed_names, 1), 0) LOOP
+        DELETE FROM django_migrations WHERE app = removed_apps[i] AND name = removed_names[i];
         GET DIAGNOSTICS changed = ROW_COUNT;
-        PERFORM dualorm.expect_rows(
-            changed, 1, 'removing ' || app_label || '.' || item || ' from django_migrations');
+        PERFORM dualorm.expect_rows(changed, 1, 'removing ' || removed_apps[i] || '.'
+            || removed_names[i] || ' from django_migrations');
     END LOOP;
-    FOREACH item IN ARRAY added_names LOOP
-        INSERT INTO django_migrations (app, name, applied) SELECT app_label, item, now()
-        WHERE NOT EXISTS (SELECT 1 FROM django_migrations WHERE app = app_label AND name = item);
+    FOR i IN 1 .. coalesce(array_length(added_names, 1), 0) LOOP
+        INSERT INTO django_migrations (app, name, applied)
+        SELECT added_apps[i], added_names[i], now()
+        WHERE NOT EXISTS (SELECT 1 FROM django_migrations
+                          WHERE app = added_apps[i] AND name = added_names[i]);
         GET DIAGNOSTICS changed = ROW_COUNT;
-        PERFORM dualorm.expect_rows(
-            changed, 1, 'adding ' || app_label || '.' || item || ' to django_migrations');
+        PERFORM dualorm.expect_rows(changed, 1, 'adding ' || added_apps[i] || '.'
+            || added_names[i] || ' to django_migrations');
     END LOOP;
     RETURN elapsed;
 END
@@ -131,7 +134,7 @@ LEDGER_SQLSTATE = "DL001"
 # Its signature, for to_regprocedure: a ledger made before the function existed lacks it.
 RECORD_MIGRATION = (
     "dualorm.record_migration(text,text,text,text,text,integer,text,uuid,"
-    "text[],text[],text,text[],text[])"
+    "text[],text[],text[],text[],text[],text[])"
 )
 
 # One fixed key so every runner of every process takes the same lock: hash of "dualorm".

@@ -17,7 +17,7 @@ from collections.abc import Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dualorm.runner.foreign import ALEMBIC_ID_LENGTH, moved_heads
+from dualorm.runner.foreign import ALEMBIC_ID_LENGTH, DjangoApps, moved_heads
 
 if TYPE_CHECKING:
     from dualorm.spec.graph import MigrationGraph
@@ -30,7 +30,7 @@ ELAPSED_MS = "extract(epoch FROM clock_timestamp() - now())::float8 * 1000"
 
 _CALL = (
     "SELECT dualorm.record_migration(%s, %s, %s, %s, %s, %s, %s, %s::uuid, "
-    "%s::text[], %s::text[], %s, %s::text[], %s::text[])"
+    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
 )
 
 
@@ -53,7 +53,7 @@ def ledger_write(
     before: Set[str],
     after: Set[str],
     *,
-    app_label: str,
+    apps: DjangoApps,
     applied_by: str,
     correlation_id: str,
     offset_ms: int,
@@ -77,8 +77,13 @@ def ledger_write(
         correlation_id,
         sorted(removed),
         sorted(added),
-        app_label,
-        sorted(before - after),
-        sorted(after - before),
+        *_columns(apps.rows(before - after)),
+        *_columns(apps.rows(after - before)),
     )
     return LedgerWrite(_CALL, params)
+
+
+def _columns(rows: Set[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """``django_migrations`` rows as the function's two parallel arrays (apps, names)."""
+    ordered = sorted(rows)
+    return [app for app, _ in ordered], [name for _, name in ordered]

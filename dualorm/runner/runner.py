@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence, Set
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence, Set
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -87,6 +87,8 @@ class RunOptions:
         retries: how many times a migration that hit ``lock_timeout`` is retried.
         backoff_s: the first pause before a retry; it doubles each time.
         django_app_label: the app label of the ``django_migrations`` rows.
+        django_apps: per spec id, the apps it has ``django_migrations`` rows in, where not
+            just ``django_app_label`` (a spec with files in several apps).
         python_root: put on ``sys.path`` while ``RunPython`` functions are imported.
         chain: at most this many consecutive migrations go to the database at once, each in
             its own transaction; 1 runs every migration on its own, so each one is reported
@@ -97,6 +99,7 @@ class RunOptions:
     retries: int = 3
     backoff_s: float = 0.5
     django_app_label: str = "django_app"
+    django_apps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     python_root: Path | None = None
     chain: int = 64
 

@@ -191,7 +191,7 @@ class DatabaseSink:
             self.graph,
             before,
             after,
-            self.options.django_app_label,
+            foreign.DjangoApps(self.options.django_app_label, self.options.django_apps),
             tables_exist=self._foreign_ready,
         )
         self._stamped = True
@@ -325,7 +325,7 @@ class DatabaseSink:
             self.graph,
             before,
             after,
-            app_label=self.options.django_app_label,
+            apps=foreign.DjangoApps(self.options.django_app_label, self.options.django_apps),
             applied_by=self.context.applied_by,
             correlation_id=self.context.correlation_id,
             offset_ms=offset_ms,

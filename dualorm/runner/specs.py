@@ -17,6 +17,7 @@ from dualorm.errors import ConfigError, GraphError, SafetyError
 
 if TYPE_CHECKING:
     from dualorm.config import Config
+    from dualorm.runner.foreign import DjangoApps
     from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.model import Migration
 
@@ -34,6 +35,7 @@ class ProjectSpecs:
     migrations: list[Migration]
     by_id: dict[str, Migration] = field(init=False)
     graph: MigrationGraph = field(init=False)
+    _apps: dict[str, DjangoApps] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         from dualorm.spec.graph import MigrationGraph
@@ -41,6 +43,19 @@ class ProjectSpecs:
 
         self.by_id = {m.id: m for m in self.migrations}
         self.graph = MigrationGraph(chain_parents(self.migrations))
+
+    def django_apps(self, default_app: str) -> DjangoApps:
+        """The apps each spec has ``django_migrations`` rows in (its Django files' apps)."""
+        from dualorm.runner.foreign import DjangoApps
+        from dualorm.spec.apps import spec_apps
+
+        cached = self._apps.get(default_app)
+        if cached is None:
+            of = spec_apps(self.migrations, default_app)
+            cached = self._apps[default_app] = DjangoApps(
+                default_app, {i: a for i, a in of.items() if a != (default_app,)}
+            )
+        return cached
 
     def require(self, migration_id: str) -> None:
         """Refuse (exit 2) an id no spec has."""

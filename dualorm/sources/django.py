@@ -44,6 +44,7 @@ from dualorm.schema import (
     schema,
     split_opclass,
     split_order,
+    stored_name,
     table,
 )
 
@@ -291,7 +292,7 @@ class _Reader:
         for index in meta.indexes:
             if _plain(index):
                 columns = tuple(_named_column(model, f) for f, _order in index.fields_orders)
-                yield Index(name=index.name, columns=columns)
+                yield Index(name=stored_name(index.name), columns=columns)
             elif (
                 not index.contains_expressions
                 or self.connection.features.supports_expression_indexes
@@ -310,7 +311,7 @@ class _Reader:
 
         if isinstance(constraint, models.CheckConstraint):
             sql = constraint._get_check_sql(model, self.editor)  # type: ignore[attr-defined]
-            checks.append(CheckConstraint(constraint.name, _expression(sql)))
+            checks.append(CheckConstraint(stored_name(constraint.name), _expression(sql)))
         elif isinstance(constraint, models.UniqueConstraint):
             options: Any = constraint
             if options.condition or options.include or options.opclasses or options.expressions:
@@ -322,7 +323,9 @@ class _Reader:
             columns = tuple(_named_column(model, f) for f in constraint.fields)
             uniques.append(
                 UniqueConstraint(
-                    constraint.name, columns, deferrable=constraint.deferrable is not None
+                    stored_name(constraint.name),
+                    columns,
+                    deferrable=constraint.deferrable is not None,
                 )
             )
         else:
@@ -363,7 +366,7 @@ class _Reader:
         using = str(parts.get("using") or "").strip()
         include = parts.get("include")
         return Index(
-            name=_unquote_name(str(parts["name"])),
+            name=stored_name(_unquote_name(str(parts["name"]))),
             columns=columns,
             unique=unique or "UNIQUE" in statement.template.split("INDEX")[0].upper(),
             where=_expression(condition.removeprefix("WHERE").strip()) if condition else None,

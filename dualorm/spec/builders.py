@@ -106,7 +106,7 @@ def _table_name(reader: Reader, f: Fields) -> str:
 @_builder(
     CreateTable,
     ("name", "columns"),
-    ("schema", "comment", "primary_key", "uniques", "checks", "foreign_keys", "indexes"),
+    ("schema", "comment", "primary_key", "uniques", "checks", "foreign_keys", "indexes", "app"),
 )
 def _create_table(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     name = _table_name(reader, f)
@@ -171,7 +171,19 @@ def _create_table(reader: Reader, f: Fields, schema: Schema, what: str) -> Opera
                 raise reader.error(
                     f.node, f"{group} names column {column_name}, which {name} does not have"
                 )
-    return CreateTable(created)
+    return CreateTable(created, _app_label(reader, f))
+
+
+def _app_label(reader: Reader, f: Fields) -> str | None:
+    """The ``app`` a created table belongs to: a Django app label, checked against the
+    project's apps by ``migrate make`` (loading needs no Django)."""
+    node = f.get("app")
+    if node is None:
+        return None
+    value = reader.name(node, "app")
+    if not value.isidentifier():
+        raise reader.error(node, f"app {value!r} is not a Django app label (an identifier)")
+    return value
 
 
 _EMPTY = yaml.SequenceNode("tag:yaml.org,2002:seq", [])

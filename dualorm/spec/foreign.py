@@ -1,9 +1,10 @@
 """Tables owned by others: the committed snapshot the spec replay starts from.
 
 A spec may reference a table dualorm did not create, above all an FK to Django's
-``auth_user``. Such a table belongs to another Django app (every installed app other than
-``django_app_label``), or is marked ``external`` in the ownership map and mapped by the
-SQLAlchemy metadata. ``dualorm migrate make`` writes their shape at head to
+``auth_user``. Such a table is one an installed Django app's models create and no spec
+creates (contrib and third-party apps, and the tables of the project's own apps that
+``makemigrations`` migrates), or one marked ``external`` in the ownership map and mapped by
+the SQLAlchemy metadata. ``dualorm migrate make`` writes their shape at head to
 ``<migrations_dir>/foreign_tables.json`` (:data:`SNAPSHOT_NAME`), canonical JSON that is
 committed beside the specs, and ``make --check`` reports it stale when the models moved. The
 spec replay starts from these tables (:func:`start_schema`), so a reference to one is checked
@@ -15,7 +16,7 @@ means no foreign tables.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ __all__ = [
     "ForeignTable",
     "check_operation",
     "collect",
+    "created_tables",
     "how_to_create",
     "read_snapshot",
     "referenced",
@@ -205,12 +207,15 @@ def how_to_create(table: ForeignTable) -> str:
 # -- reading the owners -----------------------------------------------------------------------
 
 
-def collect(config: Config) -> list[ForeignTable]:
+def collect(config: Config, created: Collection[TableKey] = ()) -> list[ForeignTable]:
     """Read the foreign tables of ``config``'s project from the Django app registry and the
-    SQLAlchemy metadata (Django is set up; nothing is contacted)."""
+    SQLAlchemy metadata (Django is set up; nothing is contacted); ``created`` are the tables
+    the specs create (:func:`created_tables`), never foreign."""
     found: dict[TableKey, ForeignTable] = {}
     if config.has("django_settings"):
         found.update(_django_tables(config))
+    for key in created:
+        found.pop(key, None)
     if config.has("sa_metadata") and config.ownership:
         for foreign in _external_tables(config):
             found.setdefault(foreign.table.key, foreign)
@@ -222,9 +227,8 @@ def _django_tables(config: Config) -> dict[TableKey, ForeignTable]:
 
     from dualorm.sources import django as django_source
 
-    own = config.django_app_label if config.has("django_app_label") else None
     owners = django_source.table_apps(config.django_settings)
-    labels = sorted({app for app in owners.values() if app != own})
+    labels = sorted(set(owners.values()))
     if not labels:
         return {}
     shapes = django_source.load(labels, config.django_settings)
@@ -239,6 +243,35 @@ def _django_tables(config: Config) -> dict[TableKey, ForeignTable]:
         name = None if model is None else model._meta.label
         swappable = None if name is None else _swappable(name)
         found[table.key] = ForeignTable(table, owners[table.key], name, swappable)
+    return found
+
+
+def created_tables(directory: Path | str) -> set[TableKey]:
+    """The tables the specs of ``directory`` create (``create_table``, a rename's new name),
+    read from the YAML alone: which tables are foreign must be known before the specs load.
+
+    A file that does not read as a spec is skipped here; loading it reports the fault.
+    """
+    from dualorm.errors import SpecError as Fault
+    from dualorm.spec.load import spec_paths
+    from dualorm.spec.reader import compose, plain
+
+    found: set[TableKey] = set()
+    for path in spec_paths(Path(directory)):
+        try:
+            node = compose(path, path.read_text(encoding="utf-8"))
+        except (Fault, OSError, UnicodeDecodeError):
+            continue
+        document = None if node is None else plain(node)
+        operations = document.get("operations") if isinstance(document, dict) else None
+        for item in operations if isinstance(operations, list) else ():
+            for kind, body in item.items() if isinstance(item, dict) else ():
+                if not isinstance(body, dict):
+                    continue
+                schema = str(body.get("schema") or "public")
+                name = body.get("new_name") if kind == "rename_table" else body.get("name")
+                if kind in ("create_table", "rename_table") and isinstance(name, str):
+                    found.add((schema, name))
     return found
 
 

@@ -20,6 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dualorm.config import Config
 from dualorm.errors import UsageError
@@ -27,6 +28,7 @@ from dualorm.schema import Schema
 from dualorm.spec.foreign import (
     ForeignTable,
     collect,
+    created_tables,
     read_snapshot,
     render_snapshot,
     schema_of,
@@ -35,7 +37,12 @@ from dualorm.spec.foreign import (
 from dualorm.spec.graph import MigrationGraph
 from dualorm.spec.model import Migration
 
+if TYPE_CHECKING:
+    from dualorm.spec.django_files import DjangoFile
+
 ALEMBIC_VERSIONS = Path("alembic") / "versions"
+NO_LONGER_EMITTED = "no longer emitted"
+"""The reason of a file dualorm wrote that no spec gives any more (``make`` removes it)."""
 SNAPSHOT_ID = "foreign tables"
 """What an :class:`Artefact` of the foreign-table snapshot names instead of a spec id."""
 
@@ -70,57 +77,30 @@ def chain_parents(migrations: Sequence[Migration]) -> dict[str, tuple[str, ...]]
     return parents
 
 
-def _django_dir(config: Config) -> Path:
-    from django.apps import apps
-
+def _setup(config: Config) -> None:
     from dualorm.django_setup import setup
 
     setup(config.django_settings, offline=True)
-    return Path(apps.get_app_config(config.django_app_label).path) / "migrations"
 
 
-def _app_leaves(config: Config) -> tuple[str, ...]:
-    """The latest migrations of the Django app that dualorm did not write (``makemigrations``'
-    own), which dualorm's first migration in that app must run after: Django refuses an app
-    with two leaves ("Conflicting migrations detected")."""
-    from django.db.migrations.loader import MigrationLoader
+def _migrations_dir(config: Config, app: str) -> Path:
+    """The migrations package of ``app``, where its Django files go."""
+    from dualorm.spec.django_files import migrations_dir
 
-    label = config.django_app_label
-    graph = MigrationLoader(None, ignore_no_migrations=True).graph
-    own = {key for key in graph.nodes if key[0] == label}
-    ours = {key for key in own if _written_by_dualorm(graph.nodes[key])}
-    # Those that run after one of dualorm's (makemigrations run later) are not before it.
-    theirs = {key for key in own - ours if not ours & set(graph.forwards_plan(key))}
-    leaves = [
-        key for key in theirs if not any(c.key in theirs for c in graph.node_map[key].children)
-    ]
-    return tuple(sorted(name for _, name in leaves))
+    return migrations_dir(app)
 
 
-def _written_by_dualorm(migration: object) -> bool:
-    """Whether a loaded Django migration's file has dualorm's header."""
-    import sys
+def django_files(
+    config: Config, migrations: Sequence[Migration], foreign: Sequence[ForeignTable]
+) -> list[DjangoFile]:
+    """The Django files of ``migrations`` (see :mod:`dualorm.spec.django_files`)."""
+    from dataclasses import replace
 
-    from dualorm.emit.pyformat import read_header
+    from dualorm.spec.django_files import plan
 
-    module = sys.modules.get(type(migration).__module__)
-    file = getattr(module, "__file__", None)
-    return isinstance(file, str) and bool(read_header(Path(file)).get("Spec"))
-
-
-def _django_parents(
-    config: Config, parents: dict[str, tuple[str, ...]]
-) -> dict[str, tuple[tuple[str, str], ...]]:
-    """Per migration id, the app's own migrations (not dualorm's) its Django file runs after:
-    the app's latest ones for the first migration of dualorm's chain, none for the others."""
-    leaves = _app_leaves(config)
-    label = config.django_app_label
-    return {m: tuple((label, n) for n in leaves) if not p else () for m, p in parents.items()}
-
-
-def _recorded(parents: tuple[str, ...], app: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
-    """What a Django file's header records it runs after (the app's own ones as ``app.name``)."""
-    return (*(f"{a}.{n}" for a, n in app), *parents)
+    _setup(config)
+    files = plan(config, migrations, foreign, chain_parents(migrations))
+    return [replace(f, path=_migrations_dir(config, f.app) / f.path.name) for f in files]
 
 
 def _schemas_before(migrations: Sequence[Migration], start: Schema) -> dict[str, Schema]:
@@ -146,59 +126,79 @@ def render_all(
     ``foreign`` are the tables other owners create (default: the committed snapshot).
     """
     from dualorm.emit.alembic import render_revision
-    from dualorm.emit.django import DjangoTarget, model_hints, render_migration
+    from dualorm.emit.django import DjangoTarget, Layout, model_hints, render_migration
     from dualorm.emit.pyformat import source_name
+    from dualorm.spec.apps import assign
+    from dualorm.spec.django_files import project_apps
 
-    django_dir = _django_dir(config)
     if foreign is None:
         foreign = list(read_snapshot(config.migrations_path).values())
-    target = DjangoTarget(
-        config.django_app_label,
-        model_hints(config.django_app_label),
-        {f.table.name: (f.model, f.swappable) for f in foreign if f.model is not None},
-    )
+    planned = django_files(config, migrations, foreign)
+    hints = {
+        table: model for app in project_apps(config) for table, model in model_hints(app).items()
+    }
+    labels = {f.table.name: (f.model, f.swappable) for f in foreign if f.model is not None}
+    placements = assign(migrations, config.default_app)
     parents = chain_parents(migrations)
-    app_parents = _django_parents(config, parents)
     befores = _schemas_before(migrations, schema_of(foreign))
     versions = config.migrations_path / ALEMBIC_VERSIONS
+    by_id = {m.id: m for m in migrations}
     files: dict[Path, tuple[str, str]] = {}
     for m in migrations:
         source = source_name(m, config.root)
-        before = befores[m.id]
         files[versions / f"{m.id}.py"] = (m.id, render_revision(m, source, parents[m.id]))
-        django_text = render_migration(m, source, before, target, parents[m.id], app_parents[m.id])
-        files[django_dir / f"{m.id}.py"] = (m.id, django_text)
+    for f in planned:
+        m = by_id[f.migration_id]
+        owners = {key[1]: app for key, app in placements[m.id].owners.items()}
+        target = DjangoTarget(f.app, hints, labels, owners)
+        layout = Layout(f.indexes, f.dependencies, f.recorded, f.initial, f.foreign)
+        text = render_migration(
+            m, source_name(m, config.root), befores[m.id], target, layout=layout
+        )
+        files[f.path] = (m.id, text)
     return files
 
 
-def stale(config: Config, migrations: Sequence[Migration]) -> list[Artefact]:
-    """Return the generated files that are missing or do not match their spec."""
+def stale(
+    config: Config,
+    migrations: Sequence[Migration],
+    foreign: Sequence[ForeignTable] | None = None,
+) -> list[Artefact]:
+    """Return the generated files that are missing, do not match their spec, or that dualorm
+    wrote for an app no spec gives a file in any more (``no longer emitted``)."""
     from dualorm.emit.pyformat import expected_header, read_header
+    from dualorm.spec.django_files import orphans, project_apps
 
+    if foreign is None:
+        foreign = list(read_snapshot(config.migrations_path).values())
     parents = chain_parents(migrations)
-    dirs = {
-        "alembic": config.migrations_path / ALEMBIC_VERSIONS,
-        "django": _django_dir(config),
-    }
-    app_parents = _django_parents(config, parents)
+    versions = config.migrations_path / ALEMBIC_VERSIONS
+    wanted: list[tuple[str, str, Path, dict[str, str]]] = [
+        (m.id, "alembic", versions / f"{m.id}.py", expected_header(m, parents[m.id]))
+        for m in migrations
+    ]
+    by_id = {m.id: m for m in migrations}
+    planned = django_files(config, migrations, foreign)
+    for f in planned:
+        header = expected_header(by_id[f.migration_id], f.recorded, f.foreign)
+        wanted.append((f.migration_id, "django", f.path, header))
     found = []
-    for m in migrations:
-        for tool, folder in dirs.items():
-            after = parents[m.id]
-            if tool == "django":
-                after = _recorded(after, app_parents[m.id])
-            wanted = expected_header(m, after)
-            path = folder / f"{m.id}.py"
-            recorded = read_header(path)
-            if not path.exists():
-                reason = "missing"
-            elif recorded.get("Checksum") != wanted["Checksum"]:
-                reason = "checksum changed"
-            elif recorded.get("Runs after") != wanted["Runs after"]:
-                reason = "emitted order changed"
-            else:
-                continue
-            found.append(Artefact(m.id, tool, path, reason))
+    for migration_id, tool, path, header in wanted:
+        recorded = read_header(path)
+        if not path.exists():
+            reason = "missing"
+        elif recorded.get("Checksum") != header["Checksum"]:
+            reason = "checksum changed"
+        elif recorded.get("Runs after") != header["Runs after"]:
+            reason = "emitted order changed"
+        elif recorded.get("Foreign tables") != header.get("Foreign tables"):
+            reason = "the foreign tables it uses changed"
+        else:
+            continue
+        found.append(Artefact(migration_id, tool, path, reason))
+    folders = [_migrations_dir(config, app) for app in project_apps(config)]
+    for spec, path in orphans(folders, planned):
+        found.append(Artefact(spec, "django", path, NO_LONGER_EMITTED))
     return found
 
 
@@ -211,11 +211,11 @@ def make(config: Config, *, check: bool = False) -> list[Artefact]:
     from dualorm.spec.load import load_specs
 
     directory = config.migrations_path
-    _django_dir(config)  # sets Django up: the foreign tables come from its app registry
-    foreign = collect(config)
+    _setup(config)  # the foreign tables come from Django's app registry
+    foreign = collect(config, created_tables(directory))
     migrations = load_specs(directory, foreign={f.table.key: f for f in foreign})
     snapshot = _stale_snapshot(config, foreign)
-    outdated = stale(config, migrations)
+    outdated = stale(config, migrations, foreign)
     _refuse_foreign_files(config, outdated)
     if check or not (outdated or snapshot):
         return [*snapshot, *outdated]
@@ -224,6 +224,9 @@ def make(config: Config, *, check: bool = False) -> list[Artefact]:
         artefact.path.parent.mkdir(parents=True, exist_ok=True)
         artefact.path.write_text(render_snapshot(foreign), encoding="utf-8")
     for artefact in outdated:
+        if artefact.reason == NO_LONGER_EMITTED:
+            artefact.path.unlink()
+            continue
         artefact.path.parent.mkdir(parents=True, exist_ok=True)
         init = artefact.path.parent / "__init__.py"
         if artefact.tool == "django" and not init.exists():

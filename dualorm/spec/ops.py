@@ -92,9 +92,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class CreateTable(Operation, kind="create_table"):
-    """Create a table with its columns, keys, constraints and indexes."""
+    """Create a table with its columns, keys, constraints and indexes.
+
+    ``app`` is the Django app label whose migrations create it (``None``: the project's
+    ``default_app``); it changes nothing in the schema.
+    """
 
     table: Table
+    app: str | None = None
     category: ClassVar[Category] = Category.ADDITION
 
     def apply(self, schema: Schema) -> Schema:

@@ -1,4 +1,5 @@
-"""Settings of the example shop: two apps of its own and Django's contrib apps.
+"""Settings of the example shop: two apps of its own, Django's contrib apps and two
+third-party apps (django-taggit, Django REST framework's token authentication).
 
 The database comes from ``DATABASE_URL`` (``postgresql://user:password@host:port/name``).
 """
@@ -18,6 +19,10 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Third-party apps from PyPI, with models and migrations of their own.
+    "taggit",
+    "rest_framework",
+    "rest_framework.authtoken",
     "catalog",
     "orders",
 ]

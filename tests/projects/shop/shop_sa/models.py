@@ -1,6 +1,8 @@
 """SQLAlchemy 2.0 models of the shop's tables, as Django's ``migrate`` creates them.
 
-``catalog_*`` and ``orders_*`` are mapped in full; ``auth_user`` only by the three columns the
+``catalog_*`` and ``orders_*`` are mapped in full, and so are the tables of the two
+third-party apps the shop installs: django-taggit's ``taggit_tag`` and ``taggit_taggeditem``
+and Django REST framework's ``authtoken_token``; ``auth_user`` only by the three columns the
 service reads (``[tool.dualorm.ownership] "auth_user" = "partial:sqlalchemy"``). Foreign keys
 are ``DEFERRABLE INITIALLY DEFERRED`` because Django creates every foreign key that way.
 """
@@ -113,3 +115,53 @@ class OrderLine(Base):
 
     order: Mapped[Order] = relationship(back_populates="lines")
     product: Mapped[Product] = relationship()
+
+
+class ContentType(Base):
+    """Django's ``django_content_type``, the two columns a tagged item's type is read by."""
+
+    __tablename__ = "django_content_type"
+    __table_args__ = (UniqueConstraint("app_label", "model"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    app_label: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(100))
+
+
+class TaggitTag(Base):
+    """django-taggit's tags."""
+
+    __tablename__ = "taggit_tag"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class TaggitTaggedItem(Base):
+    """django-taggit's generic tagging: any object (content type and id) gets a tag."""
+
+    __tablename__ = "taggit_taggeditem"
+    __table_args__ = (
+        UniqueConstraint("content_type_id", "object_id", "tag_id"),
+        Index("taggit_tagg_content_8fc721_idx", "content_type_id", "object_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    object_id: Mapped[int] = mapped_column(Integer, index=True)
+    content_type_id: Mapped[int] = mapped_column(Integer, _fk("django_content_type.id"), index=True)
+    tag_id: Mapped[int] = mapped_column(Integer, _fk("taggit_tag.id"), index=True)
+
+    tag: Mapped[TaggitTag] = relationship()
+
+
+class AuthToken(Base):
+    """Django REST framework's API tokens, one per user."""
+
+    __tablename__ = "authtoken_token"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    user_id: Mapped[int] = mapped_column(Integer, _fk("auth_user.id"), unique=True)
+
+    user: Mapped[User] = relationship()
