@@ -371,6 +371,8 @@ def canonical_type(spelling: str) -> str:
     'numeric(10,2)'
     >>> canonical_type("int8[]")
     'bigint[]'
+    >>> canonical_type("FLOAT(53)"), canonical_type("float(24)")
+    ('double precision', 'real')
     """
     text = " ".join(spelling.strip().lower().split())
     array = ""
@@ -384,13 +386,30 @@ def canonical_type(spelling: str) -> str:
         inner, _, tail = rest.partition(")")
         modifier = "(" + ",".join(part.strip() for part in inner.split(",")) + ")"
         base = f"{base} {tail.strip()}".strip()
-    base = _TYPE_ALIASES.get(base, base)
+    if base == "float" and modifier:
+        base, modifier = _float_precision(modifier)
+    if not (base == "float" and modifier):
+        base = _TYPE_ALIASES.get(base, base)
     if modifier and base in _WITH_TZ:
         head, _, zone = base.partition(" with")
         return f"{head}{modifier} with{zone}{array}"
     if base == "character" and not modifier:
         modifier = "(1)"
     return f"{base}{modifier}{array}"
+
+
+def _float_precision(modifier: str) -> tuple[str, str]:
+    """``float(p)`` as PostgreSQL's grammar reads it: ``real`` for 1 <= p <= 24, ``double
+    precision`` for 25 <= p <= 53. Any other precision is left as written, for the server to
+    refuse."""
+    digits = modifier[1:-1]
+    if digits.isdigit():
+        precision = int(digits)
+        if 1 <= precision <= 24:
+            return "real", ""
+        if 25 <= precision <= 53:
+            return "double precision", ""
+    return "float", modifier
 
 
 # -- PostgreSQL's default names --------------------------------------------------------------
