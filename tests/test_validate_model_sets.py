@@ -102,3 +102,46 @@ def test_a_changed_float_precision_is_a_type_mismatch(validate: Validate) -> Non
     code, report = validate(FLOATS, "ALTER TABLE readings ALTER COLUMN widest TYPE real")
     assert findings(report) == {("type_mismatch", "readings.widest")}
     assert code == 1
+
+
+def test_create_constraint_checks_follow_the_dialects_create_rule(validate: Validate) -> None:
+    # PostgreSQL has native booleans and enums: SQLAlchemy skips both CHECKs there; the
+    # non-native Enum keeps its CHECK.
+    code, report = validate(
+        """\
+        Table(
+            "flags",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column(
+                "active",
+                Boolean(create_constraint=True),
+                nullable=False,
+                server_default=text("false"),
+            ),
+            Column("mood", Enum("happy", "sad", name="mood", create_constraint=True)),
+            Column(
+                "size",
+                Enum("s", "m", "l", name="size", native_enum=False, create_constraint=True),
+            ),
+        )
+        """
+    )
+    assert report["errors"] == [] and report["warnings"] == []
+    assert code == 0
+
+
+def test_a_dropped_non_native_enum_check_is_reported(validate: Validate) -> None:
+    code, report = validate(
+        """\
+        Table(
+            "sizes",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("size", Enum("s", "m", name="size", native_enum=False, create_constraint=True)),
+        )
+        """,
+        "ALTER TABLE sizes DROP CONSTRAINT size",
+    )
+    assert findings(report) == {("missing_constraint", "sizes.size")}
+    assert code == 1

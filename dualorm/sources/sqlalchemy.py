@@ -100,7 +100,11 @@ class _Compiler:
         checks = []
         fks = []
         column_checks = [ck for c in t.columns for ck in c.constraints if isinstance(ck, SACheck)]
-        for constraint in [*t.constraints, *column_checks]:
+        # A table-level constraint carries the dialect's create rule (the CHECK of a
+        # Boolean or Enum with create_constraint=True is skipped where the type is native):
+        # what the DDL compiler would leave out is not created. Column constraints have none.
+        created = [c for c in t.constraints if c._should_create_for_compiler(self.ddl)]
+        for constraint in [*created, *column_checks]:
             if isinstance(constraint, SAUnique):
                 uniques.append(self.unique(t, constraint))
             elif isinstance(constraint, SACheck):
