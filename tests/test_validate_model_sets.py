@@ -145,3 +145,36 @@ def test_a_dropped_non_native_enum_check_is_reported(validate: Validate) -> None
     )
     assert findings(report) == {("missing_constraint", "sizes.size")}
     assert code == 1
+
+
+INDEXED = """\
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("note", Text),
+    Index("events_recent_idx", text("created_at DESC")),
+    Index("events_kind_recent_idx", "kind", text("created_at DESC NULLS LAST")),
+    Index("events_note_lower_idx", text("lower(note)")),
+    Index("events_kind_pattern_idx", text("kind varchar_pattern_ops")),
+)
+Index("events_sorted_idx", desc(events.c.kind), events.c.created_at.asc().nulls_first())
+Index("events_sum_idx", events.c.id + 1, func.lower(events.c.kind))
+"""
+
+
+def test_text_index_keys_read_as_sqlalchemy_compiles_them(validate: Validate) -> None:
+    code, report = validate(INDEXED)
+    assert report["errors"] == [] and report["warnings"] == []
+    assert code == 0
+
+
+def test_a_text_index_key_with_another_ordering_is_reported(validate: Validate) -> None:
+    code, report = validate(
+        INDEXED,
+        "DROP INDEX events_recent_idx; CREATE INDEX events_recent_idx ON events (created_at)",
+    )
+    assert findings(report) == {("index_mismatch", "events.events_recent_idx")}
+    assert code == 1

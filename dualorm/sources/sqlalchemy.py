@@ -23,8 +23,7 @@ from sqlalchemy import Index as SAIndex
 from sqlalchemy import Table as SATable
 from sqlalchemy import UniqueConstraint as SAUnique
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql import ClauseElement, operators, sqltypes
-from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql import ClauseElement, sqltypes
 from sqlalchemy.sql.visitors import iterate
 
 from dualorm.errors import ConfigError
@@ -43,11 +42,11 @@ from dualorm.schema import (
     canonical_type,
     default_name,
     key_opclasses,
-    key_order,
     key_orders,
     schema,
     table,
 )
+from dualorm.sources.index_keys import index_element
 
 __all__ = ["load", "resolve_metadata"]
 
@@ -199,8 +198,10 @@ class _Compiler:
         )
 
     def index(self, t: SATable, ix: SAIndex) -> Index:
-        columns = [self.index_key(e) for e in ix.expressions]
         options = ix.dialect_options["postgresql"]
+        ops = options["ops"] or {}
+        keys = [self.index_key(e, ops) for e in ix.expressions]
+        columns = [key for key, _order, _opclass in keys]
         where = options["where"]
         return Index(
             name=self.name(t, ix, [c for c in columns if c.isidentifier()], "idx"),
@@ -209,17 +210,26 @@ class _Compiler:
             where=None if where is None else self.expression(where),
             method=str(options["using"] or "btree").lower(),
             include=tuple(getattr(c, "name", c) for c in options["include"] or ()),
-            orders=key_orders(_key_order(e) for e in ix.expressions),
-            opclasses=key_opclasses(_opclass(e, options["ops"] or {}) for e in ix.expressions),
+            orders=key_orders(order for _key, order, _opclass in keys),
+            opclasses=key_opclasses(opclass for _key, _order, opclass in keys),
         )
 
-    def index_key(self, element: Any) -> str:
-        # Ordering (see _key_order) and operator classes are not part of the key.
-        while isinstance(element, UnaryExpression) and element.element is not None:
-            element = element.element
+    def index_key(self, element: Any, ops: dict[str, str]) -> tuple[str, str, str]:
+        """One index key as ``(column or expression, ordering, operator class)``.
+
+        A column is read directly; anything else (``desc()``, a function, ``text("col
+        DESC")``) is compiled exactly as the dialect's ``CREATE INDEX`` compiles it and read
+        back with PostgreSQL's own parser.
+        """
         if isinstance(element, SAColumn):
-            return element.name
-        return self.expression(element)
+            return element.name, "", _opclass(element, ops)
+        grouped = element.self_group() if isinstance(element, ClauseElement) else element
+        compiled = self.expression(grouped) + (
+            f" {ops[element.key]}"
+            if isinstance(getattr(element, "key", None), str) and element.key in ops
+            else ""
+        )
+        return index_element(compiled)
 
     def expression(self, element: Any) -> str:
         if isinstance(element, str):
@@ -237,20 +247,6 @@ def _opclass(element: Any, ops: dict[str, str]) -> str:
     does: by the element's ``key`` (a column's name, an expression's label)."""
     key = getattr(element, "key", None)
     return ops.get(key, "") if isinstance(key, str) else ""
-
-
-def _key_order(element: Any) -> str:
-    """The ordering ``desc()``, ``nulls_first()`` and ``nulls_last()`` wrap an index key in."""
-    descending, nulls_first = False, None
-    while isinstance(element, UnaryExpression) and element.element is not None:
-        if element.modifier is operators.desc_op:
-            descending = True
-        elif element.modifier is operators.nulls_first_op:
-            nulls_first = True if nulls_first is None else nulls_first
-        elif element.modifier is operators.nulls_last_op:
-            nulls_first = False if nulls_first is None else nulls_first
-        element = element.element
-    return key_order(descending, nulls_first)
 
 
 def _choices(c: SAColumn[Any]) -> tuple[str, ...] | None:
