@@ -439,3 +439,27 @@ def default_name(table_name: str, columns: Iterable[str], label: str) -> str:
             name2 = name2[:-1]
     parts = [name1.decode(errors="ignore"), name2.decode(errors="ignore"), label]
     return "_".join(part for part in parts if part)
+
+
+def choose_name(table_name: str, columns: Iterable[str], label: str, taken: set[str]) -> str:
+    """Return the name PostgreSQL chooses for an unnamed object of a table, and take it.
+
+    ``ChooseConstraintName``/``ChooseRelationName``: :func:`default_name`, and while that name
+    is in ``taken`` the label numbered from 1 (``users_email_check1``), cut to fit like any
+    other name. ``taken`` holds the names already given on the table; the result is added.
+    """
+    columns = tuple(columns)
+    name, number = default_name(table_name, columns, label), 0
+    while name in taken:
+        number += 1
+        name = default_name(table_name, columns, f"{label}{number}")
+    taken.add(name)
+    return name
+
+
+def check_name_columns(referenced: Iterable[str] | None) -> tuple[str, ...]:
+    """The column part of an unnamed CHECK's name: the column when the expression references
+    exactly one distinct column, else none (the name is then ``<table>_check``), as
+    ``AddRelationNewConstraints`` decides."""
+    found = tuple(dict.fromkeys(referenced or ()))
+    return found if len(found) == 1 else ()

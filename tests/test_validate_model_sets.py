@@ -178,3 +178,47 @@ def test_a_text_index_key_with_another_ordering_is_reported(validate: Validate) 
     )
     assert findings(report) == {("index_mismatch", "events.events_recent_idx")}
     assert code == 1
+
+
+def test_unnamed_checks_and_foreign_keys_are_named_as_postgresql_names_them(
+    validate: Validate,
+) -> None:
+    code, report = validate(
+        """\
+        Table("parents", metadata, Column("id", Integer, primary_key=True))
+        Table(
+            "limits",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("low", Integer, CheckConstraint("low >= 0")),
+            Column("high", Integer),
+            Column("parent_id", Integer),
+            CheckConstraint("low < 100"),
+            CheckConstraint(text("low < high")),
+            CheckConstraint("high > 0"),
+            CheckConstraint(column("high") < 1000),
+            ForeignKeyConstraint(["parent_id"], ["parents.id"]),
+            ForeignKeyConstraint(["parent_id"], ["parents.id"], ondelete="CASCADE"),
+        )
+        """
+    )
+    assert report["errors"] == [] and report["warnings"] == []
+    assert code == 0
+
+
+def test_a_dropped_numbered_check_is_the_one_reported(validate: Validate) -> None:
+    code, report = validate(
+        """\
+        Table(
+            "limits",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("low", Integer),
+            CheckConstraint("low >= 0"),
+            CheckConstraint("low < 100"),
+        )
+        """,
+        "ALTER TABLE limits DROP CONSTRAINT limits_low_check1",
+    )
+    assert findings(report) == {("missing_constraint", "limits.limits_low_check1")}
+    assert code == 1

@@ -9,6 +9,7 @@ of a non-native ``Enum``) lands in ``Column.choices``. No database is needed.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import CheckConstraint as SACheck
@@ -24,7 +25,6 @@ from sqlalchemy import Table as SATable
 from sqlalchemy import UniqueConstraint as SAUnique
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import ClauseElement, sqltypes
-from sqlalchemy.sql.visitors import iterate
 
 from dualorm.errors import ConfigError
 from dualorm.schema import (
@@ -40,13 +40,15 @@ from dualorm.schema import (
     Table,
     UniqueConstraint,
     canonical_type,
+    check_name_columns,
+    choose_name,
     default_name,
     key_opclasses,
     key_orders,
     schema,
     table,
 )
-from dualorm.sources.index_keys import index_element
+from dualorm.sources.parsed import index_element, referenced_columns
 
 __all__ = ["load", "resolve_metadata"]
 
@@ -95,30 +97,30 @@ class _Compiler:
         self.preparer = self.dialect.identifier_preparer
 
     def table(self, t: SATable) -> Table:
-        uniques = []
-        checks = []
-        fks = []
+        # Unnamed objects are named in the order PostgreSQL names them for create_all's DDL:
+        # CHECKs (inline ones first), then the primary key and unique constraints, then
+        # foreign keys, then the CREATE INDEX statements; a repeated name gets a number.
+        taken: set[str] = set()
         column_checks = [ck for c in t.columns for ck in c.constraints if isinstance(ck, SACheck)]
         # A table-level constraint carries the dialect's create rule (the CHECK of a
         # Boolean or Enum with create_constraint=True is skipped where the type is native):
         # what the DDL compiler would leave out is not created. Column constraints have none.
-        created = [c for c in t.constraints if c._should_create_for_compiler(self.ddl)]
-        for constraint in [*created, *column_checks]:
-            if isinstance(constraint, SAUnique):
-                uniques.append(self.unique(t, constraint))
-            elif isinstance(constraint, SACheck):
-                checks.append(self.check(t, constraint))
-            elif isinstance(constraint, SAForeignKey):
-                fks.append(self.foreign_key(t, constraint))
+        created = [c for c in t._sorted_constraints if c._should_create_for_compiler(self.ddl)]
+        table_checks = [c for c in created if isinstance(c, SACheck)]
+        checks = [self.check(t, ck, taken) for ck in [*column_checks, *table_checks]]
+        primary_key = self.primary_key(t, taken)
+        uniques = [self.unique(t, c, taken) for c in created if isinstance(c, SAUnique)]
+        fks = [self.foreign_key(t, c, taken) for c in created if isinstance(c, SAForeignKey)]
+        indexes = [self.index(t, i, taken) for i in t.indexes]
         return table(
             t.name,
             (self.column(c) for c in t.columns),
             schema=t.schema or DEFAULT_SCHEMA,
-            primary_key=self.primary_key(t),
+            primary_key=primary_key,
             uniques=uniques,
             checks=checks,
             foreign_keys=fks,
-            indexes=(self.index(t, i) for i in t.indexes),
+            indexes=indexes,
             comment=t.comment,
         )
 
@@ -151,42 +153,43 @@ class _Compiler:
         text = self.ddl.get_column_default_string(c)
         return None if text is None else str(text)
 
-    def name(self, t: SATable, constraint: Any, columns: list[str], label: str) -> str:
+    def name(
+        self, t: SATable, constraint: Any, columns: Iterable[str], label: str, taken: set[str]
+    ) -> str:
         name = None
         if constraint.name is not None:
             name = self.preparer.format_constraint(constraint, _alembic_quote=False)
-        return str(name) if name else default_name(t.name, columns, label)
+        if name:
+            taken.add(str(name))
+            return str(name)
+        return choose_name(t.name, columns, label, taken)
 
-    def primary_key(self, t: SATable) -> PrimaryKey | None:
+    def primary_key(self, t: SATable, taken: set[str]) -> PrimaryKey | None:
         pk = t.primary_key
         columns = [c.name for c in pk.columns]
         if not columns:
             return None
-        return PrimaryKey(self.name(t, pk, [], "pkey"), tuple(columns))
+        return PrimaryKey(self.name(t, pk, [], "pkey", taken), tuple(columns))
 
-    def unique(self, t: SATable, u: SAUnique) -> UniqueConstraint:
+    def unique(self, t: SATable, u: SAUnique, taken: set[str]) -> UniqueConstraint:
         columns = [c.name for c in u.columns]
         return UniqueConstraint(
-            self.name(t, u, columns, "key"), tuple(columns), deferrable=bool(u.deferrable)
+            self.name(t, u, columns, "key", taken), tuple(columns), deferrable=bool(u.deferrable)
         )
 
-    def check(self, t: SATable, ck: SACheck) -> CheckConstraint:
-        expression = self.ddl.sql_compiler.process(
-            ck.sqltext, include_table=False, literal_binds=True
+    def check(self, t: SATable, ck: SACheck, taken: set[str]) -> CheckConstraint:
+        expression = str(
+            self.ddl.sql_compiler.process(ck.sqltext, include_table=False, literal_binds=True)
         )
-        # PostgreSQL names an unnamed check after the first column it references.
-        first = next((e for e in iterate(ck.sqltext) if isinstance(e, SAColumn)), None)
-        if first is None and ck.parent is not None and isinstance(ck.parent, SAColumn):
-            first = ck.parent
-        columns = [first.name] if first is not None else []
-        return CheckConstraint(self.name(t, ck, columns, "check"), str(expression))
+        columns = check_name_columns(referenced_columns(expression))
+        return CheckConstraint(self.name(t, ck, columns, "check", taken), expression)
 
-    def foreign_key(self, t: SATable, fk: SAForeignKey) -> ForeignKey:
+    def foreign_key(self, t: SATable, fk: SAForeignKey, taken: set[str]) -> ForeignKey:
         columns = [c.name for c in fk.columns]
         targets = [element.column for element in fk.elements]
         ref = targets[0].table
         return ForeignKey(
-            name=self.name(t, fk, columns, "fkey"),
+            name=self.name(t, fk, columns, "fkey", taken),
             columns=tuple(columns),
             ref_table=ref.name,
             ref_columns=tuple(c.name for c in targets),
@@ -197,14 +200,14 @@ class _Compiler:
             initially_deferred=(fk.initially or "").upper() == "DEFERRED",
         )
 
-    def index(self, t: SATable, ix: SAIndex) -> Index:
+    def index(self, t: SATable, ix: SAIndex, taken: set[str]) -> Index:
         options = ix.dialect_options["postgresql"]
         ops = options["ops"] or {}
         keys = [self.index_key(e, ops) for e in ix.expressions]
         columns = [key for key, _order, _opclass in keys]
         where = options["where"]
         return Index(
-            name=self.name(t, ix, [c for c in columns if c.isidentifier()], "idx"),
+            name=self.name(t, ix, [c for c in columns if c.isidentifier()], "idx", taken),
             columns=tuple(columns),
             unique=bool(ix.unique),
             where=None if where is None else self.expression(where),

@@ -1,9 +1,10 @@
-"""Index keys as PostgreSQL's own parser reads them (pglast), for sources that hold SQL text.
+"""SQL text the model sources hold, read with PostgreSQL's own parser (pglast).
 
 An ORM can hand an index key over as text (SQLAlchemy's ``text("created_at DESC")``, an
 operator class appended by ``postgresql_ops``); what the server creates from it is decided by
 the grammar of an index element, so that grammar reads it: a bare column, or an expression,
-with its ordering and operator class apart, as the catalog reports them.
+with its ordering and operator class apart, as the catalog reports them. The name PostgreSQL
+gives an unnamed CHECK depends on the columns its expression references, read the same way.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from pglast import ast, parse_sql
 from pglast.enums import SortByDir, SortByNulls
 from pglast.parser import ParseError
 from pglast.stream import RawStream
+from pglast.visitors import Visitor
 
 from dualorm.schema import key_order
 
-__all__ = ["index_element"]
+__all__ = ["index_element", "referenced_columns"]
 
 
 def index_element(text: str) -> tuple[str, str, str]:
@@ -52,3 +54,33 @@ def index_element(text: str) -> tuple[str, str, str]:
     )
     opclass = ".".join(str(part.sval) for part in element.opclass or ())
     return key, key_order(descending, nulls_first), opclass
+
+
+class _ColumnRefs(Visitor):
+    def __init__(self) -> None:
+        self.found: dict[str, None] = {}
+
+    def visit_ColumnRef(self, ancestors: object, node: ast.ColumnRef) -> None:  # noqa: N802
+        fields = node.fields or ()
+        last = fields[-1] if fields else None
+        # ``t.*`` is a whole-row reference: one Var to the server, like a column.
+        self.found.setdefault(str(last.sval) if isinstance(last, ast.String) else "*")
+
+
+def referenced_columns(expression: str) -> tuple[str, ...] | None:
+    """Return the distinct columns ``expression`` references, in order of first mention.
+
+    ``None`` when the text is not one expression (the server will say why).
+
+    >>> referenced_columns("a > 0 AND t.a < b")
+    ('a', 'b')
+    """
+    try:
+        statements = parse_sql(f"SELECT ({expression}\n)")
+    except ParseError:
+        return None
+    if len(statements) != 1:
+        return None
+    visitor = _ColumnRefs()
+    visitor(statements[0])
+    return tuple(visitor.found)
