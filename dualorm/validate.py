@@ -35,7 +35,7 @@ from dualorm.datacheck import DataIssue, check_data
 from dualorm.diff import Difference, Severity, compare
 from dualorm.errors import ConfigError, DatabaseUnreachable
 from dualorm.ownership import OwnershipMap
-from dualorm.schema import DEFAULT_SCHEMA, Schema, TableKey
+from dualorm.schema import DEFAULT_SCHEMA, Schema, TableKey, truncate_identifier
 
 if TYPE_CHECKING:
     import psycopg
@@ -229,7 +229,8 @@ class SchemaValidator:
 
             metadata = sa_source.resolve_metadata(self.config.sa_metadata)
             sqlalchemy_tables = {
-                (t.schema or DEFAULT_SCHEMA, t.name) for t in metadata.tables.values()
+                (t.schema or DEFAULT_SCHEMA, truncate_identifier(t.name))
+                for t in metadata.tables.values()
             }
         return OwnershipMap(
             self.config.ownership,

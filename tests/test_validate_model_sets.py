@@ -222,3 +222,54 @@ def test_a_dropped_numbered_check_is_the_one_reported(validate: Validate) -> Non
     )
     assert findings(report) == {("missing_constraint", "limits.limits_low_check1")}
     assert code == 1
+
+
+# SQLAlchemy refuses names over 63 characters; these are shorter, but longer than 63 bytes.
+LONG = "größenübersicht_" + "ü" * 30  # 46 characters, 80 bytes
+WIDE = "überlänge_" * 5  # 50 characters, 60 bytes: 63 bytes and more with a suffix
+
+
+def test_names_over_63_bytes_are_cut_as_postgresql_cuts_them(validate: Validate) -> None:
+    code, report = validate(
+        f"""\
+        Table(
+            "{LONG}",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("{LONG}_column", Integer, unique=True),
+            Column("size", Integer),
+            UniqueConstraint("size", name="{WIDE}"),
+            CheckConstraint("size > 0", name="{WIDE}_ck"),
+            Index("{WIDE}_idx", "size"),
+        )
+        Table(
+            "children",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("parent_id", ForeignKey("{LONG}.id", name="{WIDE}_fk")),
+        )
+        """
+    )
+    assert report["errors"] == [] and report["warnings"] == []
+    assert code == 0
+
+
+def test_an_explicit_name_sqlalchemy_refuses_is_compared_cut(validate: Validate) -> None:
+    # create_all refuses an index name over 63 characters; DDL of another tool made it.
+    index = "ix_" + "very_long_index_name_" * 4
+    code, report = validate(
+        f"""\
+        Table(
+            "items",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("size", Integer),
+            Index("{index}", "size"),
+        )
+        """,
+        f'CREATE TABLE items (id serial PRIMARY KEY, size integer); CREATE INDEX "{index}" ON '
+        "items (size)",
+        create=False,
+    )
+    assert report["errors"] == [] and report["warnings"] == []
+    assert code == 0

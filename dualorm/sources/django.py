@@ -47,6 +47,8 @@ from dualorm.schema import (
     split_opclass,
     split_order,
     table,
+    truncate_identifier,
+    truncated,
 )
 from dualorm.sources.parsed import referenced_columns
 
@@ -75,7 +77,11 @@ def load(
     """
     connection = _connection(settings_module)
     reader = _Reader(connection)
-    return schema(reader.table(model) for _app, model in _migrated(app_labels, settings_module))
+    # Names longer than PostgreSQL keeps (an explicit db_table, db_column or constraint
+    # name) are cut as the server cuts them on CREATE.
+    return schema(
+        truncated(reader.table(model)) for _app, model in _migrated(app_labels, settings_module)
+    )
 
 
 def table_apps(settings_module: str = DEFAULT_SETTINGS) -> dict[TableKey, str]:
@@ -86,7 +92,7 @@ def table_apps(settings_module: str = DEFAULT_SETTINGS) -> dict[TableKey, str]:
     """
     _connection(settings_module)
     return {
-        (DEFAULT_SCHEMA, model._meta.db_table): app
+        (DEFAULT_SCHEMA, truncate_identifier(model._meta.db_table)): app
         for app, model in _migrated(None, settings_module)
     }
 

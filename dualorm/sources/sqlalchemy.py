@@ -24,6 +24,7 @@ from sqlalchemy import Index as SAIndex
 from sqlalchemy import Table as SATable
 from sqlalchemy import UniqueConstraint as SAUnique
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IdentifierError
 from sqlalchemy.sql import ClauseElement, sqltypes
 
 from dualorm.errors import ConfigError
@@ -47,6 +48,7 @@ from dualorm.schema import (
     key_orders,
     schema,
     table,
+    truncated,
 )
 from dualorm.sources.parsed import index_element, referenced_columns
 
@@ -85,7 +87,8 @@ def resolve_metadata(path: str) -> MetaData:
 def load(metadata: MetaData) -> Schema:
     """Return the tables of ``metadata`` as PostgreSQL would create them."""
     compiler = _Compiler()
-    return schema(compiler.table(t) for t in metadata.tables.values())
+    # Names longer than PostgreSQL keeps are cut as the server cuts them on CREATE.
+    return schema(truncated(compiler.table(t)) for t in metadata.tables.values())
 
 
 class _Compiler:
@@ -158,7 +161,12 @@ class _Compiler:
     ) -> str:
         name = None
         if constraint.name is not None:
-            name = self.preparer.format_constraint(constraint, _alembic_quote=False)
+            try:
+                name = self.preparer.format_constraint(constraint, _alembic_quote=False)
+            except IdentifierError:
+                # SQLAlchemy refuses an explicit name over 63 characters; the database may
+                # still hold the object (made by other DDL), under the name the server cut.
+                name = str(constraint.name)
         if name:
             taken.add(str(name))
             return str(name)
