@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -248,3 +249,27 @@ def test_unreachable_database_exits_2_without_the_password(
     assert "s3cr3t-pw" not in captured.out + captured.err
     assert "127.0.0.1" in captured.err and "Traceback" not in captured.err
     assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_an_internal_error_while_normalising_is_exit_4_in_one_line(
+    reference_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The server refuses the batch but, as far as dualorm can tell, none of its pieces: a
+    # bug of dualorm, not drift (1) and not bad input (2).
+    normalize = importlib.import_module("dualorm.normalize")
+    monkeypatch.setattr(normalize, "_plan", _broken_plan(normalize._plan))
+    monkeypatch.setattr(normalize, "_refused", lambda conn, plan: [])
+    monkeypatch.delenv("DUALORM_DEBUG", raising=False)
+    assert main(["validate", "--sources", "sqlalchemy,database"]) == 4
+    err = capsys.readouterr().err
+    assert "internal error" in err and "normalising" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def _broken_plan(plan: Any) -> Any:
+    def broken(schema: Any, skip: Any) -> Any:
+        planned = plan(schema, skip)
+        planned.statements.append("SELECT no_such_function()")
+        return planned
+
+    return broken

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,9 @@ def validate(
 
     def run(models: str, sql: str = "", *, create: bool = True) -> tuple[int, dict[str, Any]]:
         (tmp_path / f"{module}.py").write_text(HEADER + textwrap.dedent(models))
+        # A test may validate a second version of its models.
+        sys.modules.pop(module, None)
+        importlib.invalidate_caches()
         imported = importlib.import_module(module)
         if create:
             engine = create_engine(sqlalchemy_url(database_url))
@@ -273,3 +277,63 @@ def test_an_explicit_name_sqlalchemy_refuses_is_compared_cut(validate: Validate)
     )
     assert report["errors"] == [] and report["warnings"] == []
     assert code == 0
+
+
+SERIALS = """\
+Table("accounts", metadata, Column("id", Integer, primary_key=True), Column("name", Text))
+Table("audit", metadata, Column("id", BigInteger, primary_key=True), Column("note", Text))
+"""
+
+
+def test_a_missing_table_with_a_serial_key_is_missing_table(validate: Validate) -> None:
+    code, report = validate(SERIALS, "DROP TABLE audit")
+    assert findings(report) == {("missing_table", "audit")}
+    assert code == 1
+
+
+def test_a_sequence_left_under_an_old_name_is_a_default_difference(validate: Validate) -> None:
+    code, report = validate(SERIALS, "ALTER SEQUENCE accounts_id_seq RENAME TO members_id_seq")
+    assert findings(report) == {("default_mismatch", "accounts.id")}
+    [found] = report["errors"]
+    assert (found["from"], found["to"]) == (
+        "nextval('accounts_id_seq'::regclass)",
+        "nextval('members_id_seq'::regclass)",
+    )
+    assert 'relation "accounts_id_seq" does not exist' in found["detail"]
+    assert code == 1
+
+
+def test_what_the_server_refuses_is_said_with_the_difference_of_its_object(
+    validate: Validate,
+) -> None:
+    code, report = validate(
+        """\
+        Table(
+            "orders",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("total", Integer, server_default=text("0")),
+        )
+        """
+    )
+    assert code == 0
+    code, report = validate(
+        """\
+        Table(
+            "orders",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("total", Integer, server_default=text("'none'")),
+            CheckConstraint("no_such_column > 0", name="orders_total_check"),
+        )
+        """,
+        create=False,
+    )
+    assert findings(report) == {
+        ("default_mismatch", "orders.total"),
+        ("missing_constraint", "orders.orders_total_check"),
+    }
+    details = " ".join(f["detail"] for f in report["errors"])
+    assert 'column "no_such_column" does not exist' in details
+    assert "invalid input syntax for type integer" in details
+    assert code == 1

@@ -66,6 +66,8 @@ class DiffKind(enum.StrEnum):
     NOT_VALIDATED_CONSTRAINT = "not_validated_constraint"
     FK_ACTION_MISMATCH = "fk_action_mismatch"
     NAME_MISMATCH = "name_mismatch"
+    REJECTED_EXPRESSION = "rejected_expression"
+    """PostgreSQL refuses what one side states (a default, a check, an index, a type)."""
 
 
 class Severity(enum.StrEnum):
