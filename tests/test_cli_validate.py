@@ -273,3 +273,18 @@ def _broken_plan(plan: Any) -> Any:
         return planned
 
     return broken
+
+
+def test_models_that_fail_while_loading_are_bad_input(
+    reference_db: str,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "broken_models_xyz.py").write_text("metadata = undefined_name\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    args = ["validate", "--sources", "sqlalchemy,database", "--sa-metadata"]
+    assert main([*args, "broken_models_xyz:metadata"]) == 2
+    err = capsys.readouterr().err
+    assert "broken_models_xyz" in err and "NameError" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

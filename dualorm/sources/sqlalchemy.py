@@ -70,6 +70,11 @@ def resolve_metadata(path: str) -> MetaData:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"sa_metadata {path!r}: cannot import {module_name!r}: {exc}") from None
+    except Exception as exc:
+        # The models' own code failed while loading: bad input, not a bug of dualorm.
+        raise ConfigError(
+            f"sa_metadata {path!r}: {module_name!r} failed to load: {type(exc).__name__}: {exc}"
+        ) from None
     for attr in attr_path.split("."):
         try:
             target = getattr(target, attr)
