@@ -337,3 +337,30 @@ def test_what_the_server_refuses_is_said_with_the_difference_of_its_object(
     assert 'column "no_such_column" does not exist' in details
     assert "invalid input syntax for type integer" in details
     assert code == 1
+
+
+UNIQUE = """\
+Table(
+    "people",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", Text, nullable=False),
+    UniqueConstraint("email", name="people_email_key"),
+)
+"""
+
+
+def test_a_unique_constraint_replaced_by_a_same_named_index_is_one_finding(
+    validate: Validate,
+) -> None:
+    code, report = validate(
+        UNIQUE,
+        "ALTER TABLE people DROP CONSTRAINT people_email_key;"
+        " CREATE UNIQUE INDEX people_email_key ON people (email)",
+    )
+    assert findings(report) == {("constraint_mismatch", "people.people_email_key")}
+    assert report["warnings"] == []
+    [found] = report["errors"]
+    assert "the same rows are refused" in found["detail"]
+    assert "naming the constraint" in found["detail"]
+    assert code == 1

@@ -39,6 +39,8 @@ __all__ = [
     "match",
     "matched",
     "qualified",
+    "same_named_stand_ins",
+    "stand_in",
     "tracked",
 ]
 
@@ -253,3 +255,27 @@ def matched(
         xs, ys = members(ta), members(tb)
         if xs != ys or flagged(ta):
             yield ta, tb, match(xs, ys, signature)
+
+
+def stand_in(u: UniqueConstraint, there: Table) -> Index | None:
+    """Return the unique index of ``there`` that does what ``u`` does, if any: same columns,
+    no predicate, preferring one that carries ``u``'s name (a constraint replaced by
+    ``CREATE UNIQUE INDEX`` under its name)."""
+    enforcing = [
+        i for i in there.indexes if i.unique and i.where is None and i.columns == u.columns
+    ]
+    return next((i for i in enforcing if i.name == u.name), enforcing[0] if enforcing else None)
+
+
+def same_named_stand_ins(here: Table, there: Table) -> set[str]:
+    """Names of the unique indexes of ``there`` standing in for a unique constraint of
+    ``here`` under that constraint's own name: one object, reported once, by the unique
+    constraints phase."""
+    constraints = {u.name for u in there.uniques}
+    names = set()
+    for u in here.uniques:
+        if u.name not in constraints:
+            index = stand_in(u, there)
+            if index is not None and index.name == u.name:
+                names.add(index.name)
+    return names
