@@ -187,6 +187,7 @@ class SchemaValidator:
                 source=source,
                 target=target,
                 ownership=ownership,
+                live_target=target == "database",
             )
         ]
         differences = _with_rejections(differences, rejections, self.pairs)

@@ -132,6 +132,8 @@ class Pair:
     source: str = "sqlalchemy"
     target: str = "database"
     ownership: OwnershipMap = field(default_factory=OwnershipMap)
+    live_target: bool = False
+    """Whether the target is a live catalog (what is, rather than what a model declares)."""
 
     def diff(
         self,

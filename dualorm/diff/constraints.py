@@ -242,24 +242,35 @@ def _fk_behaviour(t: Table, x: ForeignKey, y: ForeignKey, pair: Pair) -> list[Di
             )
         )
     if (x.deferrable, x.initially_deferred) != (y.deferrable, y.initially_deferred):
-        # Django declares every FK DEFERRABLE INITIALLY DEFERRED; the rows accepted at
-        # commit are the same, only when the check runs differs.
-        emulating = x.emulated_on_delete is not None or y.emulated_on_delete is not None
-        out.append(
-            changed(
-                pair,
-                DiffKind.CONSTRAINT_MISMATCH,
-                obj,
-                f"foreign key {obj}",
-                deferral(x),
-                deferral(y),
-                note="; Django creates every foreign key DEFERRABLE INITIALLY DEFERRED"
-                if emulating
-                else "",
-                severity=Severity.WARNING if emulating else Severity.ERROR,
-            )
-        )
+        out.append(_deferral_difference(obj, x, y, pair))
     return out
+
+
+def _deferral_difference(obj: str, x: ForeignKey, y: ForeignKey, pair: Pair) -> Difference:
+    # Django declares every FK DEFERRABLE INITIALLY DEFERRED; between two model sets the rows
+    # accepted at commit are the same, only when the check runs differs. Django also relies
+    # on it (fixtures with forward references, objects saved in any order within a
+    # transaction), so a live database whose FK cannot be deferred breaks it.
+    note, severity = "", Severity.ERROR
+    if x.emulated_on_delete is not None or y.emulated_on_delete is not None:
+        note = "; Django creates every foreign key DEFERRABLE INITIALLY DEFERRED"
+        severity = Severity.WARNING
+        if pair.live_target and x.emulated_on_delete is not None and not y.deferrable:
+            note += (
+                " and relies on deferring it (fixtures, forward references), which fails "
+                f"on a NOT DEFERRABLE foreign key in {pair.target}"
+            )
+            severity = Severity.ERROR
+    return changed(
+        pair,
+        DiffKind.CONSTRAINT_MISMATCH,
+        obj,
+        f"foreign key {obj}",
+        deferral(x),
+        deferral(y),
+        note=note,
+        severity=severity,
+    )
 
 
 def _on_delete_difference(obj: str, x: ForeignKey, y: ForeignKey, pair: Pair) -> Difference:
