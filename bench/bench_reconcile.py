@@ -92,7 +92,14 @@ def build_metadata(n: int) -> Any:
             Column("payload", JSONB),
             Column("note", Text),
             Column("uid", UUID),
-            Column("parent_id", BigInteger, ForeignKey(f"{parent}.id", ondelete="CASCADE")),
+            # Deferred as Django creates (and relies on) it: the tables are also Django's.
+            Column(
+                "parent_id",
+                BigInteger,
+                ForeignKey(
+                    f"{parent}.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED"
+                ),
+            ),
             UniqueConstraint("code"),
             Index(f"{name}_created_at_idx", "created_at"),
             Index(f"{name}_name_active_idx", "name", "active"),

@@ -10,7 +10,7 @@
     │   ├── GraphError                        unknown or cyclic dependency
     │   ├── SeedError                         malformed seed module
     │   ├── BackupKeyError                    missing or wrong DUALORM_BACKUP_KEY
-    │   └── ExpressionRejected(where, expression, reason)  the server rejects a model's SQL
+    │   └── ExpressionRejected(where, expression, reason)  the server rejects a spec's SQL
     ├── SafetyError                   exit 3  refused by a safety rule
     │   ├── EnvironmentMismatch(database, requested)
     │   ├── ChecksumMismatch(migration_id, expected, actual)
@@ -84,7 +84,11 @@ class BackupKeyError(UsageError):
 
 
 class ExpressionRejected(UsageError):
-    """PostgreSQL rejects an expression a model declares (default, check, index)."""
+    """PostgreSQL rejects an expression a spec or model declares (default, check, index).
+
+    Raised where the expression is input to act on (specs being adopted or written);
+    ``validate`` reports such an expression as a difference of its object instead.
+    """
 
     def __init__(self, where: str, expression: str, reason: str) -> None:
         self.where = where

@@ -12,7 +12,9 @@ distinct ``(type, default)`` pair as a column (in chunks of a hundred),
 and a temporary copy of a table (columns with their generation expressions, checks, partial
 and expression indexes; never foreign keys) is made only for tables that have checks, index
 predicates, index expressions or generated columns.
-Only when the server rejects the batch are the pieces replayed one by one, to name the culprit.
+Only when the server rejects the batch are the pieces replayed one by one to name each piece
+it refuses (a :class:`Rejection`); :func:`normalize_all` then runs the batch again without
+them and keeps those expressions as the model wrote them.
 """
 
 from __future__ import annotations
@@ -22,22 +24,81 @@ from typing import Any
 
 import psycopg
 
-from dualorm.errors import DualormError, ExpressionRejected
-from dualorm.schema import CheckConstraint, Column, Index, Schema, Table, TableKey
+from dualorm.errors import ExpressionRejected, InternalError
+from dualorm.schema import (
+    DEFAULT_SCHEMA,
+    CheckConstraint,
+    Column,
+    Index,
+    Schema,
+    Table,
+    TableKey,
+)
 from dualorm.sources.postgres import TEMP_SCHEMA
 from dualorm.sources.postgres import load as load_catalog
 from dualorm.spec.sqltext import quote_ident
 
-__all__ = ["normalize"]
+__all__ = ["Rejection", "normalize", "normalize_all"]
 
 # Well below PostgreSQL's 1,600-column limit, and small on purpose: pg_get_expr builds a
 # deparse context of the whole table for every default it prints, so reading one scratch
 # table costs its width squared.
 _DEFAULTS_PER_TABLE = 100
 _PREFIX = "dualorm_"
+# Each round names every piece the server refuses; a piece refused only once others are
+# left out (none is known) would need another round.
+_ROUNDS = 3
 
 _DefaultKey = tuple[str, str]
 """``(type, default expression)`` as the model states them."""
+
+_Piece = tuple[str, ...]
+"""One part of the batch that can be left out: ``("type", type)``, ``("default", type,
+default)``, ``("copy", schema, table)``, ``("generated" | "check" | "index", schema, table,
+name)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An expression (or a type) of a model that PostgreSQL refuses.
+
+    Attributes:
+        table: the key of the table it belongs to.
+        member: the column, check or index it belongs to (``None``: the table itself).
+        what: ``"type"``, ``"default"``, ``"generated column"``, ``"check"``, ``"index"``
+            or ``"index predicate"``.
+        expression: the text the server refused, as the model states it.
+        reason: the server's message (and hint).
+    """
+
+    table: TableKey
+    member: str | None
+    what: str
+    expression: str
+    reason: str
+
+    @property
+    def table_object(self) -> str:
+        """The table's qualified name, as a ``Difference`` of the table carries it."""
+        schema_name, name = self.table
+        return name if schema_name == DEFAULT_SCHEMA else f"{schema_name}.{name}"
+
+    @property
+    def object(self) -> str:
+        """The qualified name a ``Difference`` of the same object carries."""
+        if self.member is None:
+            return self.table_object
+        return f"{self.table_object}.{self.member}"
+
+    @property
+    def where(self) -> str:
+        """What the refused text belongs to, in words: ``users.age default``,
+        ``users check users_age_check``, ``users index users_email_idx predicate``."""
+        if self.member is None or self.what in ("type", "default", "generated column"):
+            return f"{self.object} {self.what}"
+        label = "index" if self.what.startswith("index") else self.what
+        suffix = " predicate" if self.what == "index predicate" else ""
+        return f"{self.table_object} {label} {self.member}{suffix}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +106,14 @@ class _Probe:
     """One piece of the batch on its own, replayed only to name what the server rejects."""
 
     sql: str
-    where: str
+    piece: _Piece
+    what: str
     expression: str
+    objects: tuple[tuple[TableKey, str | None], ...]
+    needs: tuple[_Piece, ...] = ()
+    """Pieces whose refusal makes this probe moot (a default of a refused type)."""
+    otherwise: str | None = None
+    """Run when the probe fails, so later probes find what they build on."""
 
 
 @dataclass(slots=True)
@@ -80,53 +147,94 @@ def normalize(schema: Schema, conn: psycopg.Connection[Any]) -> Schema:
         ExpressionRejected: the server refuses an expression (or a column type); the message
             names the table, the column, check or index, and the expression.
     """
-    plan = _plan(schema)
-    if not plan.statements:
-        return schema
-    batch = ";\n".join(plan.statements)
-    try:
-        with conn.transaction(force_rollback=True):
-            # Model SQL is DDL text by nature: it cannot be passed as a parameter.
-            conn.execute(batch)
-            scratch = load_catalog(conn, schemas=(TEMP_SCHEMA,))
-    except psycopg.Error as exc:
-        raise _culprit(conn, plan, exc) from None
-    return _apply(schema, plan, scratch)
+    result, rejections = normalize_all(schema, conn)
+    if rejections:
+        first = rejections[0]
+        raise ExpressionRejected(first.where, first.expression, first.reason)
+    return result
+
+
+def normalize_all(
+    schema: Schema, conn: psycopg.Connection[Any]
+) -> tuple[Schema, tuple[Rejection, ...]]:
+    """Normalise as :func:`normalize` does, keeping what the server refuses as written.
+
+    Returns the schema (every expression the server accepts in its spelling, each refused
+    one as the model states it) and a :class:`Rejection` for each refused piece, in the
+    order the pieces were planned: types, defaults, then each table's generated columns,
+    checks and indexes. A model whose table or sequence the database lacks is not an
+    error here: comparing the result with the catalog says what differs.
+
+    Raises:
+        InternalError: the server refuses the batch but accepts every piece of it alone.
+    """
+    skip: set[_Piece] = set()
+    rejections: list[Rejection] = []
+    for _round in range(_ROUNDS):
+        plan = _plan(schema, skip)
+        if not plan.statements:
+            return schema, tuple(rejections)
+        batch = ";\n".join(plan.statements)
+        try:
+            with conn.transaction(force_rollback=True):
+                # Model SQL is DDL text by nature: it cannot be passed as a parameter.
+                conn.execute(batch)
+                scratch = load_catalog(conn, schemas=(TEMP_SCHEMA,))
+        except psycopg.Error as exc:
+            refused = _refused(conn, plan)
+            if not refused:
+                raise InternalError(
+                    f"normalising the model's SQL expressions failed: {_reason(exc)}"
+                ) from None
+            for piece, found in refused:
+                skip.add(piece)
+                rejections += found
+            continue
+        return _apply(schema, plan, scratch), tuple(rejections)
+    raise InternalError("normalising the model's SQL expressions did not settle")
 
 
 # -- planning --------------------------------------------------------------------------------
 
 
-def _plan(schema: Schema) -> _Plan:
+def _plan(schema: Schema, skip: set[_Piece]) -> _Plan:
     plan = _Plan()
     used: set[str] = set()
     copies = []
     for t in schema:
-        indexes = [i for i in t.indexes if _needs_server(i, t)]
-        if t.checks or indexes or any(c.generated is not None for c in t.columns):
+        if ("copy", *t.key) in skip or any(("type", c.type) in skip for c in t.columns):
+            continue
+        indexes = [
+            i for i in t.indexes if _needs_server(i, t) and ("index", *t.key, i.name) not in skip
+        ]
+        checks = [c for c in t.checks if ("check", *t.key, c.name) not in skip]
+        if checks or indexes or any(c.generated is not None for c in t.columns):
             # The copy keeps the table's own name when it can, so that a check naming its
             # table (``CHECK (users.age > 0)``) still resolves.
-            copies.append((t, indexes, _fresh(t.name, used)))
-    pairs = _default_pairs(schema)
+            copies.append((t, checks, indexes, _fresh(t.name, used)))
+    pairs = _default_pairs(schema, skip)
     _probe_types(plan, pairs, copies)
     for start in range(0, len(pairs), _DEFAULTS_PER_TABLE):
         _plan_defaults(plan, pairs[start : start + _DEFAULTS_PER_TABLE], used)
-    for t, indexes, name in copies:
-        _plan_copy(plan, t, indexes, name)
+    for t, checks, indexes, name in copies:
+        _plan_copy(plan, t, checks, indexes, name, skip)
     return plan
 
 
-def _default_pairs(schema: Schema) -> list[tuple[_DefaultKey, str]]:
-    """Return each distinct ``(type, default)`` once, with the first column that uses it."""
-    seen: dict[_DefaultKey, str] = {}
+_Users = tuple[tuple[TableKey, str | None], ...]
+
+
+def _default_pairs(schema: Schema, skip: set[_Piece]) -> list[tuple[_DefaultKey, _Users]]:
+    """Return each distinct ``(type, default)`` once, with every column that uses it."""
+    seen: dict[_DefaultKey, list[tuple[TableKey, str | None]]] = {}
     for t in schema:
         for c in t.columns:
             # An identity column cannot carry a default: the server would refuse both.
             if c.default is not None and c.identity is None:
                 key = (c.type, c.default)
-                if key not in seen:
-                    seen[key] = f"{t.qualified_name}.{c.name}"
-    return list(seen.items())
+                if ("default", *key) not in skip and ("type", c.type) not in skip:
+                    seen.setdefault(key, []).append((t.key, c.name))
+    return [(key, tuple(users)) for key, users in seen.items()]
 
 
 def _needs_server(index: Index, t: Table) -> bool:
@@ -136,55 +244,95 @@ def _needs_server(index: Index, t: Table) -> bool:
     return any(key not in names for key in index.columns)
 
 
-def _probe(plan: _Plan, body: str, where: str, expression: str) -> None:
+def _probe(plan: _Plan, body: str, **facts: Any) -> None:
     """Queue a stand-alone scratch table ``body`` to replay when the batch fails."""
     name = quote_ident(f"{_PREFIX}probe_{len(plan.probes)}")
-    plan.probes.append(_Probe(f"CREATE TEMP TABLE {name} ({body})", where, expression))
+    plan.probes.append(_Probe(f"CREATE TEMP TABLE {name} ({body})", **facts))
 
 
 def _probe_types(
     plan: _Plan,
-    pairs: list[tuple[_DefaultKey, str]],
-    copies: list[tuple[Table, list[Index], str]],
+    pairs: list[tuple[_DefaultKey, _Users]],
+    copies: list[tuple[Table, list[CheckConstraint], list[Index], str]],
 ) -> None:
     # Types first: a bad type would otherwise be blamed on the first default or check using it.
-    seen: set[str] = set()
-    for (type_, _default), where in pairs:
-        if type_ not in seen:
-            seen.add(type_)
-            _probe(plan, f"c {type_}", f"{where} type", type_)
-    for t, _indexes, _name in copies:
+    users: dict[str, list[tuple[TableKey, str | None]]] = {}
+    for (type_, _default), columns in pairs:
+        users.setdefault(type_, []).extend(columns)
+    for t, _checks, _indexes, _name in copies:
         for c in t.columns:
-            if c.type not in seen:
-                seen.add(c.type)
-                _probe(plan, f"c {c.type}", f"{t.qualified_name}.{c.name} type", c.type)
+            users.setdefault(c.type, []).append((t.key, c.name))
+    for type_, typed in users.items():
+        objects = tuple(dict.fromkeys(typed))
+        _probe(
+            plan,
+            f"c {type_}",
+            piece=("type", type_),
+            what="type",
+            expression=type_,
+            objects=objects,
+        )
 
 
-def _plan_defaults(plan: _Plan, chunk: list[tuple[_DefaultKey, str]], used: set[str]) -> None:
+def _plan_defaults(plan: _Plan, chunk: list[tuple[_DefaultKey, _Users]], used: set[str]) -> None:
     name = _fresh(f"{_PREFIX}defaults_{len(plan.statements)}", used)
     definitions = []
-    for position, ((type_, default), where) in enumerate(chunk):
+    for position, ((type_, default), columns) in enumerate(chunk):
         column = f"c{position}"
         plan.defaults[(type_, default)] = (name, column)
         # The newline ends any trailing ``--`` comment inside the model's expression.
         definitions.append(f"{quote_ident(column)} {type_} DEFAULT ({default}\n)")
-        _probe(plan, f"c {type_} DEFAULT ({default}\n)", f"{where} default", default)
+        _probe(
+            plan,
+            f"c {type_} DEFAULT ({default}\n)",
+            piece=("default", type_, default),
+            what="default",
+            expression=default,
+            objects=columns,
+            needs=(("type", type_),),
+        )
     plan.statements.append(f"CREATE TEMP TABLE {quote_ident(name)} ({', '.join(definitions)})")
 
 
-def _plan_copy(plan: _Plan, t: Table, indexes: list[Index], name: str) -> None:
+def _plan_copy(
+    plan: _Plan,
+    t: Table,
+    checks: list[CheckConstraint],
+    indexes: list[Index],
+    name: str,
+    skip: set[_Piece],
+) -> None:
     plan.copies[t.key] = name
     target = f"pg_temp.{quote_ident(name)}"
-    columns = [_copied_column(c) for c in t.columns]
+    copy: _Piece = ("copy", *t.key)
+    generated = {c.name for c in t.columns if ("generated", *t.key, c.name) not in skip}
+    columns = [_copied_column(c, c.name in generated) for c in t.columns]
+    plain = [_copied_column(c, False) for c in t.columns if c.generated is None]
     plan.probes.append(
         _Probe(
-            f"CREATE TEMP TABLE {target} ({', '.join(columns)})",
-            t.qualified_name,
-            ", ".join(columns),
+            f"CREATE TEMP TABLE {target} ({', '.join(plain)})",
+            piece=copy,
+            what="table",
+            expression=", ".join(plain),
+            objects=((t.key, None),),
+            needs=tuple(("type", c.type) for c in t.columns),
         )
     )
+    for c in t.columns:
+        if c.generated is not None and c.name in generated:
+            plan.probes.append(
+                _Probe(
+                    f"ALTER TABLE {target} ADD COLUMN {_copied_column(c, True)}",
+                    piece=("generated", *t.key, c.name),
+                    what="generated column",
+                    expression=c.generated,
+                    objects=((t.key, c.name),),
+                    needs=(copy,),
+                    otherwise=f"ALTER TABLE {target} ADD COLUMN {_copied_column(c, False)}",
+                )
+            )
     parts = list(columns)
-    for check in t.checks:
+    for check in checks:
         scratch = f"{_PREFIX}ck_{len(plan.checks)}"
         plan.checks[scratch] = check.name
         constraint = f"CONSTRAINT {quote_ident(scratch)} CHECK ({check.expression}\n)"
@@ -192,42 +340,56 @@ def _plan_copy(plan: _Plan, t: Table, indexes: list[Index], name: str) -> None:
         plan.probes.append(
             _Probe(
                 f"ALTER TABLE {target} ADD {constraint}",
-                f"{t.qualified_name} check {check.name}",
-                check.expression,
+                piece=("check", *t.key, check.name),
+                what="check",
+                expression=check.expression,
+                objects=((t.key, check.name),),
+                needs=(copy,),
             )
         )
     plan.statements.append(f"CREATE TEMP TABLE {target} ({', '.join(parts)})")
-    names = {c.name for c in t.columns}
     for index in indexes:
-        scratch = f"{_PREFIX}ix_{len(plan.indexes)}"
-        plan.indexes[scratch] = index.name
-        unique = "UNIQUE " if index.unique else ""
-        keys = ", ".join(quote_ident(k) if k in names else f"({k}\n)" for k in index.columns)
-        using = f"ON {target} USING {quote_ident(index.method)} ({keys})"
-        where = f" WHERE ({index.where}\n)" if index.where is not None else ""
-        plan.statements.append(f"CREATE {unique}INDEX {quote_ident(scratch)} {using}{where}")
-        label = f"{t.qualified_name} index {index.name}"
-        # Keys and predicate apart, so that the message names the part the server refuses.
+        _plan_index(plan, t, index, target)
+
+
+def _plan_index(plan: _Plan, t: Table, index: Index, target: str) -> None:
+    scratch = f"{_PREFIX}ix_{len(plan.indexes)}"
+    plan.indexes[scratch] = index.name
+    names = {c.name for c in t.columns}
+    unique = "UNIQUE " if index.unique else ""
+    keys = ", ".join(quote_ident(k) if k in names else f"({k}\n)" for k in index.columns)
+    using = f"ON {target} USING {quote_ident(index.method)} ({keys})"
+    where = f" WHERE ({index.where}\n)" if index.where is not None else ""
+    plan.statements.append(f"CREATE {unique}INDEX {quote_ident(scratch)} {using}{where}")
+    piece: _Piece = ("index", *t.key, index.name)
+    objects = ((t.key, index.name),)
+    # Keys and predicate apart, so that the finding names the part the server refuses.
+    plan.probes.append(
+        _Probe(
+            f"CREATE {unique}INDEX {quote_ident(scratch + '_keys')} {using}",
+            piece=piece,
+            what="index",
+            expression=", ".join(index.columns),
+            objects=objects,
+            needs=(("copy", *t.key),),
+        )
+    )
+    if index.where is not None:
         plan.probes.append(
             _Probe(
-                f"CREATE {unique}INDEX {quote_ident(scratch + '_keys')} {using}",
-                label,
-                ", ".join(index.columns),
+                f"CREATE {unique}INDEX {quote_ident(scratch)} {using}{where}",
+                piece=piece,
+                what="index predicate",
+                expression=index.where,
+                objects=objects,
+                needs=(("copy", *t.key), piece),
             )
         )
-        if index.where is not None:
-            plan.probes.append(
-                _Probe(
-                    f"CREATE {unique}INDEX {quote_ident(scratch)} {using}{where}",
-                    f"{label} predicate",
-                    index.where,
-                )
-            )
 
 
-def _copied_column(c: Column) -> str:
+def _copied_column(c: Column, generated: bool) -> str:
     text = f"{quote_ident(c.name)} {c.type}"
-    if c.generated is not None:
+    if generated and c.generated is not None:
         text += f" GENERATED ALWAYS AS ({c.generated}\n) STORED"
     return text
 
@@ -316,17 +478,34 @@ def _indexes(indexes: tuple[Index, ...], copy: Table, plan: _Plan) -> tuple[Inde
 # -- naming what the server rejected ---------------------------------------------------------
 
 
-def _culprit(conn: psycopg.Connection[Any], plan: _Plan, exc: psycopg.Error) -> DualormError:
-    """Replay the batch piece by piece (rolled back) and return the error naming the first
-    piece the server rejects; fall back to the batch's own error."""
+def _refused(conn: psycopg.Connection[Any], plan: _Plan) -> list[tuple[_Piece, list[Rejection]]]:
+    """Replay the batch piece by piece (rolled back) and return every piece the server
+    refuses, with a rejection for each object that piece stands for."""
+    failed: set[_Piece] = set()
+    found: list[tuple[_Piece, list[Rejection]]] = []
     with conn.transaction(force_rollback=True):
         for probe in plan.probes:
+            if any(need in failed for need in probe.needs):
+                continue
             try:
                 with conn.transaction():
                     conn.execute(probe.sql)
             except psycopg.Error as rejected:
-                return ExpressionRejected(probe.where, probe.expression, _reason(rejected))
-    return DualormError(f"normalising the model's SQL expressions failed: {_reason(exc)}")
+                failed.add(probe.piece)
+                reason = _reason(rejected)
+                found.append(
+                    (
+                        probe.piece,
+                        [
+                            Rejection(key, member, probe.what, probe.expression, reason)
+                            for key, member in probe.objects
+                        ],
+                    )
+                )
+                if probe.otherwise is not None:
+                    with conn.transaction():
+                        conn.execute(probe.otherwise)
+    return found
 
 
 def _reason(exc: psycopg.Error) -> str:

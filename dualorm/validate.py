@@ -26,19 +26,21 @@ import contextlib
 import gc
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
 from dualorm.config import Config
 from dualorm.datacheck import DataIssue, check_data
-from dualorm.diff import Difference, Severity, compare
+from dualorm.diff import Difference, DiffKind, Severity, compare
 from dualorm.errors import ConfigError, DatabaseUnreachable
 from dualorm.ownership import OwnershipMap
-from dualorm.schema import DEFAULT_SCHEMA, Schema, TableKey
+from dualorm.schema import DEFAULT_SCHEMA, Schema, TableKey, truncate_identifier
 
 if TYPE_CHECKING:
     import psycopg
+
+    from dualorm.normalize import Rejection
 
 __all__ = ["SOURCES", "SchemaValidator", "ValidationResult", "parse_sources"]
 
@@ -167,30 +169,38 @@ class SchemaValidator:
         catalog: Schema | None,
     ) -> ValidationResult:
         schemas: dict[str, Schema] = dict(models)
+        rejections: dict[str, tuple[Rejection, ...]] = {}
         if conn is not None:
-            from dualorm.normalize import normalize
+            from dualorm.normalize import normalize_all
 
-            schemas = {name: normalize(s, conn) for name, s in models.items()}
+            for name, model in models.items():
+                schemas[name], rejections[name] = normalize_all(model, conn)
             if "database" in self.sources and catalog is not None:
                 schemas["database"] = catalog
         ownership = self._ownership(models)
         differences = [
             d
-            for source, target in combinations(self.sources, 2)
+            for source, target in self.pairs
             for d in compare(
                 schemas[source],
                 schemas[target],
                 source=source,
                 target=target,
                 ownership=ownership,
+                live_target=target == "database",
             )
         ]
+        differences = _with_rejections(differences, rejections, self.pairs)
         issues: list[DataIssue] = []
         if self.data and conn is not None and catalog is not None:
             for name in MODEL_SOURCES:
                 if name in schemas and name in models:
                     issues += check_data(conn, schemas[name], catalog, source=name)
         return ValidationResult(self.sources, tuple(differences), tuple(issues))
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        return list(combinations(self.sources, 2))
 
     def _open_and_read(self) -> tuple[psycopg.Connection[Any] | None, Schema | None]:
         """Open the connection (see :meth:`_open`) and read the catalog when it is compared."""
@@ -230,7 +240,8 @@ class SchemaValidator:
 
             metadata = sa_source.resolve_metadata(self.config.sa_metadata)
             sqlalchemy_tables = {
-                (t.schema or DEFAULT_SCHEMA, t.name) for t in metadata.tables.values()
+                (t.schema or DEFAULT_SCHEMA, truncate_identifier(t.name))
+                for t in metadata.tables.values()
             }
         return OwnershipMap(
             self.config.ownership,
@@ -257,6 +268,51 @@ class SchemaValidator:
             # Only the models are compared: an unreachable optional server means comparing
             # them as written, not failing a check that needs no database.
             return None
+
+
+def _with_rejections(
+    differences: list[Difference],
+    rejections: dict[str, tuple[Rejection, ...]],
+    pairs: list[tuple[str, str]],
+) -> list[Difference]:
+    """Report each expression the server refused as a difference of its object.
+
+    A refusal explains the difference already found for that object (a default of a sequence
+    that kept another name, a check over a column the database lacks): its reason is added to
+    that difference's detail. Nothing is added where the object's table is missing from, or
+    extra to, the other side: that is the finding. Otherwise the refusal is its own
+    ``rejected_expression`` error, in the pair of that source with the database (or its
+    first pair).
+    """
+    out = list(differences)
+    lonely = (DiffKind.MISSING_TABLE, DiffKind.EXTRA_TABLE)
+    for source, refused in rejections.items():
+        mine = [i for i, d in enumerate(out) if source in (d.source, d.target)]
+        for r in refused:
+            if any(out[i].kind in lonely and out[i].object == r.table_object for i in mine):
+                continue
+            note = f"PostgreSQL rejects {source}'s {r.what} {r.expression!r}: {r.reason}"
+            same = [i for i in mine if out[i].object == r.object]
+            for i in same:
+                out[i] = replace(out[i], detail=f"{out[i].detail}; {note}")
+            if not same:
+                out.append(_rejected(source, r, note, pairs))
+    return out
+
+
+def _rejected(source: str, r: Rejection, note: str, pairs: list[tuple[str, str]]) -> Difference:
+    with_database = [p for p in pairs if source in p and "database" in p]
+    first, second = (with_database or [p for p in pairs if source in p])[0]
+    return Difference(
+        kind=DiffKind.REJECTED_EXPRESSION,
+        object=r.object,
+        source=first,
+        target=second,
+        severity=Severity.ERROR,
+        detail=f"{r.object}: {note}",
+        from_value=r.expression if first == source else None,
+        to_value=r.expression if second == source else None,
+    )
 
 
 @contextlib.contextmanager

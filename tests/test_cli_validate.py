@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -271,3 +272,42 @@ def test_a_django_only_project_validates_django_against_the_database(
     kinds = {(e["kind"], e["object"]) for e in report["errors"]}
     assert ("missing_table", "users") in kinds
     assert code == 1
+
+
+def test_an_internal_error_while_normalising_is_exit_4_in_one_line(
+    reference_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The server refuses the batch but, as far as dualorm can tell, none of its pieces: a
+    # bug of dualorm, not drift (1) and not bad input (2).
+    normalize = importlib.import_module("dualorm.normalize")
+    monkeypatch.setattr(normalize, "_plan", _broken_plan(normalize._plan))
+    monkeypatch.setattr(normalize, "_refused", lambda conn, plan: [])
+    monkeypatch.delenv("DUALORM_DEBUG", raising=False)
+    assert main(["validate", "--sources", "sqlalchemy,database"]) == 4
+    err = capsys.readouterr().err
+    assert "internal error" in err and "normalising" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def _broken_plan(plan: Any) -> Any:
+    def broken(schema: Any, skip: Any) -> Any:
+        planned = plan(schema, skip)
+        planned.statements.append("SELECT no_such_function()")
+        return planned
+
+    return broken
+
+
+def test_models_that_fail_while_loading_are_bad_input(
+    reference_db: str,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "broken_models_xyz.py").write_text("metadata = undefined_name\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    args = ["validate", "--sources", "sqlalchemy,database", "--sa-metadata"]
+    assert main([*args, "broken_models_xyz:metadata"]) == 2
+    err = capsys.readouterr().err
+    assert "broken_models_xyz" in err and "NameError" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

@@ -256,3 +256,45 @@ def test_unnamed_index_names_are_postgresqls(tmp_path: Path, database_url: str) 
                 conn.execute(statement + (f" INCLUDE ({include})" if include else ""))
                 chosen.append(_names(conn, table)["idx"])
     assert [index.name for index in spec_indexes] == chosen
+
+
+# Unnamed CHECKs of one table, in the order the CREATE TABLE states them.
+CHECK_SETS = {
+    "one-column-twice": ["a > 0", "a < 100"],
+    "two-columns": ["a < b", "a > 0"],
+    "same-column-repeated": ["a > 0 AND a < 10", "(t.a) <> 5", "a IS NOT NULL"],
+    "no-column": ["1 = 1", "now() > '2000-01-01'"],
+    "quoted": ['"Mixed" > 0', '"Mixed" < 9'],
+    "long-table": ["a > 0", "a > 1"],
+}
+
+
+@pytest.mark.parametrize("case", list(CHECK_SETS))
+def test_unnamed_check_names_are_postgresqls(database_url: str, case: str) -> None:
+    from dualorm.schema import check_name_columns, choose_name
+    from dualorm.sources.parsed import referenced_columns
+
+    name = "c" * 62 if case == "long-table" else "t"
+    expressions = CHECK_SETS[case]
+    checks = sql.SQL(", ").join(sql.SQL(f"CHECK ({e})") for e in expressions)  # type: ignore[arg-type]
+    with connection(database_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL('CREATE TABLE {} (a integer, b integer, "Mixed" integer, {})').format(
+                sql.Identifier(name), checks
+            )
+        )
+        # Constraint oids follow creation order, which is the order the checks are named in.
+        chosen = [
+            row[0]
+            for row in conn.execute(
+                "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass ORDER BY oid",
+                (sql.Identifier(name).as_string(conn),),
+            ).fetchall()
+        ]
+    taken: set[str] = set()
+    expected = [
+        choose_name(name, check_name_columns(referenced_columns(e)), "check", taken)
+        for e in expressions
+    ]
+    assert chosen == expected
+    assert len(set(chosen)) == len(chosen)

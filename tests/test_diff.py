@@ -274,6 +274,16 @@ CASES: list[tuple[str, Schema, Schema, set[tuple[DiffKind, str, Severity]], str]
         "enforced by the unique index users_email_uniq",
     ),
     (
+        "unique_by_same_named_index",
+        BASE,
+        with_users(
+            uniques=(),
+            indexes=(*users().indexes, Index("users_email_key", ("email",), unique=True)),
+        ),
+        {(DiffKind.CONSTRAINT_MISMATCH, "users.users_email_key", Severity.ERROR)},
+        "statements naming the constraint users_email_key fail in database",
+    ),
+    (
         "unique_columns",
         BASE,
         with_users(uniques=(UniqueConstraint("users_email_key", ("email", "status")),)),

@@ -288,3 +288,43 @@ def test_a_rejected_index_expression_names_its_index(conn: psycopg.Connection[An
 def test_an_unknown_type_names_its_column(conn: psycopg.Connection[Any]) -> None:
     model = schema([table("broken", [Column("n", "no_such_type", default="1")])])
     expect_rejected(conn, model, "broken.n type", "no_such_type", "does not exist")
+
+
+def test_normalize_all_keeps_what_the_server_refuses_and_spells_the_rest(
+    conn: psycopg.Connection[Any],
+) -> None:
+    from dualorm.normalize import normalize_all
+
+    broken = table(
+        "broken",
+        [
+            Column("n", "integer", default="'abc'"),
+            Column("m", "integer", default="nextval('no_such_seq'::regclass)"),
+            Column("ok", "integer", default="1 + 1"),
+        ],
+        checks=[
+            CheckConstraint("broken_missing_check", "missing > 0"),
+            CheckConstraint("broken_ok_check", "ok > 0"),
+        ],
+        indexes=[Index("broken_n_idx", ("n",), where="n >")],
+    )
+    result, rejections = normalize_all(model_side().with_table(broken), conn)
+    assert conn.info.transaction_status is psycopg.pq.TransactionStatus.IDLE
+    assert result.without("broken") == postgres.load(conn, schemas=("public", "auth"))
+    assert [(r.object, r.what, r.expression) for r in rejections] == [
+        ("broken.n", "default", "'abc'"),
+        ("broken.m", "default", "nextval('no_such_seq'::regclass)"),
+        ("broken.broken_missing_check", "check", "missing > 0"),
+        ("broken.broken_n_idx", "index predicate", "n >"),
+    ]
+    read = result.get("broken")
+    assert read is not None
+    assert [c.default for c in read.columns] == [
+        "'abc'",
+        "nextval('no_such_seq'::regclass)",
+        "(1 + 1)",
+    ]
+    assert {c.name: c.expression for c in read.checks} == {
+        "broken_missing_check": "missing > 0",
+        "broken_ok_check": "(ok > 0)",
+    }

@@ -486,3 +486,74 @@ def test_the_ownership_example_in_the_docs_reads_as_it_says(tmp_path: Path) -> N
     assert rules.policy("billing_invoice") == Policy(
         Ownership.SHARED, partial=frozenset({"django"})
     )
+
+
+def test_a_foreign_key_the_database_cannot_defer_is_an_error_for_django(shop_copy: str) -> None:
+    with connection(shop_copy, autocommit=True) as conn:
+        [(name,)] = conn.execute(
+            "SELECT conname FROM pg_constraint"
+            " WHERE conrelid = 'orders_order'::regclass AND contype = 'f'"
+        ).fetchall()
+        conn.execute(
+            sql.SQL("ALTER TABLE orders_order ALTER CONSTRAINT {} NOT DEFERRABLE").format(
+                sql.Identifier(name)
+            )
+        )
+    code, report, stderr = validate(SHOP, shop_copy)
+    # The SQLAlchemy side declares it deferred too, under its own name.
+    assert {(s, t, k) for s, t, k, _obj in errors(report)} == {
+        ("django", "database", "constraint_mismatch"),
+        ("sqlalchemy", "database", "constraint_mismatch"),
+    }, stderr
+    [found] = [e for e in report["errors"] if e["source"] == "django"]
+    assert found["object"] == f"orders_order.{name}"
+    assert "relies on deferring it" in found["detail"]
+    assert code == 1
+
+
+LONG_NAMED = '''
+
+
+class Ledger(models.Model):
+    """Names PostgreSQL cuts to 63 bytes: Django sends them as written."""
+
+    amount = models.IntegerField(
+        db_column="amount_in_the_smallest_unit_of_the_currency_the_ledger_is_kept_in"
+    )
+
+    class Meta:
+        db_table = "catalog_ledger_entries_kept_for_every_product_sold_or_returned_by_anyone"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0),
+                name="catalog_ledger_entries_amount_is_never_negative_whatever_happens",
+            ),
+            models.UniqueConstraint(
+                fields=["amount"], name="überprüfung_der_eindeutigkeit_des_betrags_je_eintrag"
+            ),
+        ]
+'''
+
+
+def test_django_names_over_63_bytes_compare_as_postgresql_cut_them(
+    tmp_path: Path, admin_url: str
+) -> None:
+    project = copy_project(
+        tmp_path, '[tool.dualorm.ownership]\n"auth_user" = "partial:sqlalchemy"\n'
+    )
+    models = project / "catalog" / "models.py"
+    models.write_text(models.read_text() + LONG_NAMED)
+    env = project_env(project, "") | {"DJANGO_SETTINGS_MODULE": "shop.settings"}
+    made = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "catalog", "-v", "0"],
+        cwd=project,
+        env={k: v for k, v in env.items() if k != "DATABASE_URL"},
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    with scratch_database(admin_url, prefix="shop") as url:
+        django_migrate(project, url)
+        code, report, stderr = validate(project, url, "--sources", "django,database")
+    assert report["errors"] == [], stderr
+    assert code == 0

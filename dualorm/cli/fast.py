@@ -28,6 +28,8 @@ def guarded(call: Callable[[], int]) -> int:
     """
     try:
         return call()
+    except InternalError as error:
+        return _internal(error, redact_text(str(error)))
     except DualormError as error:
         sys.stderr.write(f"error: {redact_text(str(error))}\n")
         return exit_code(error)
@@ -35,14 +37,16 @@ def guarded(call: Callable[[], int]) -> int:
         sys.stderr.write("interrupted\n")
         return 130
     except Exception as error:
-        if os.environ.get("DUALORM_DEBUG"):
-            raise
-        detail = redact_text(f"{type(error).__name__}: {error}".strip())
-        sys.stderr.write(
-            f"error: internal error {detail} (a bug of dualorm; set DUALORM_DEBUG=1 for a "
-            "traceback)\n"
-        )
-        return InternalError.exit_code
+        return _internal(error, redact_text(f"{type(error).__name__}: {error}".strip()))
+
+
+def _internal(error: Exception, detail: str) -> int:
+    if os.environ.get("DUALORM_DEBUG"):
+        raise error
+    sys.stderr.write(
+        f"error: internal error {detail} (a bug of dualorm; set DUALORM_DEBUG=1 for a traceback)\n"
+    )
+    return InternalError.exit_code
 
 
 def _write(stream: object) -> Callable[[str], None]:

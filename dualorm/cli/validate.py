@@ -1,7 +1,10 @@
 """``dualorm validate``: compare SQLAlchemy, Django and the live catalog; optionally the data.
 
-Exit 0 when no errors were found, 1 when any was, 2 on bad input (an unknown source name,
-fewer than two sources, a module that does not import, an unreachable database).
+Exit 0 when no errors were found; 1 when any was, including an expression of a model that
+the server refuses while normalising (a difference of its object); 2 on bad input only (an
+unknown source name, fewer than two sources, an unreadable configuration, a module that does
+not import, an unreachable database); 4 on an internal error (a bug of dualorm: one line,
+``DUALORM_DEBUG=1`` for the traceback).
 """
 
 from __future__ import annotations

@@ -78,6 +78,7 @@ def compare(
     source: str = "sqlalchemy",
     target: str = "database",
     ownership: OwnershipMap | Mapping[str, Rule | Ownership | str] | None = None,
+    live_target: bool = False,
 ) -> list[Difference]:
     """Compare ``a`` (the source) with ``b`` (the target) and return every difference.
 
@@ -91,12 +92,15 @@ def compare(
             side that does not own it (and so is never offered for dropping), and a side
             that maps only some of its columns is compared on those (see
             :mod:`dualorm.diff.partial`). Without one, both sides must hold every table.
+        live_target: ``b`` is a live catalog. What a model relies on but only declares
+            (Django's deferred foreign keys) is then an error where ``b`` lacks it, rather
+            than a difference of style between two model sets.
 
     Returns:
         Differences in phase order (see :data:`PHASES`), tables in key order within a phase.
     """
     owners = ownership if isinstance(ownership, OwnershipMap) else OwnershipMap(ownership)
-    pair = Pair(source=source, target=target, ownership=owners)
+    pair = Pair(source=source, target=target, ownership=owners, live_target=live_target)
     a, b = _without_settled(*project(a, b, pair))
     return [difference for phase in PHASES for difference in phase(a, b, pair)]
 

@@ -39,6 +39,8 @@ __all__ = [
     "match",
     "matched",
     "qualified",
+    "same_named_stand_ins",
+    "stand_in",
     "tracked",
 ]
 
@@ -66,6 +68,8 @@ class DiffKind(enum.StrEnum):
     NOT_VALIDATED_CONSTRAINT = "not_validated_constraint"
     FK_ACTION_MISMATCH = "fk_action_mismatch"
     NAME_MISMATCH = "name_mismatch"
+    REJECTED_EXPRESSION = "rejected_expression"
+    """PostgreSQL refuses what one side states (a default, a check, an index, a type)."""
 
 
 class Severity(enum.StrEnum):
@@ -128,6 +132,8 @@ class Pair:
     source: str = "sqlalchemy"
     target: str = "database"
     ownership: OwnershipMap = field(default_factory=OwnershipMap)
+    live_target: bool = False
+    """Whether the target is a live catalog (what is, rather than what a model declares)."""
 
     def diff(
         self,
@@ -251,3 +257,27 @@ def matched(
         xs, ys = members(ta), members(tb)
         if xs != ys or flagged(ta):
             yield ta, tb, match(xs, ys, signature)
+
+
+def stand_in(u: UniqueConstraint, there: Table) -> Index | None:
+    """Return the unique index of ``there`` that does what ``u`` does, if any: same columns,
+    no predicate, preferring one that carries ``u``'s name (a constraint replaced by
+    ``CREATE UNIQUE INDEX`` under its name)."""
+    enforcing = [
+        i for i in there.indexes if i.unique and i.where is None and i.columns == u.columns
+    ]
+    return next((i for i in enforcing if i.name == u.name), enforcing[0] if enforcing else None)
+
+
+def same_named_stand_ins(here: Table, there: Table) -> set[str]:
+    """Names of the unique indexes of ``there`` standing in for a unique constraint of
+    ``here`` under that constraint's own name: one object, reported once, by the unique
+    constraints phase."""
+    constraints = {u.name for u in there.uniques}
+    names = set()
+    for u in here.uniques:
+        if u.name not in constraints:
+            index = stand_in(u, there)
+            if index is not None and index.name == u.name:
+                names.add(index.name)
+    return names

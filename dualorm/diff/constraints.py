@@ -18,6 +18,7 @@ from dualorm.diff.base import (
     common,
     matched,
     qualified,
+    stand_in,
 )
 from dualorm.diff.explain import (
     changed,
@@ -32,7 +33,6 @@ from dualorm.schema import (
     CheckConstraint,
     FkAction,
     ForeignKey,
-    Index,
     Schema,
     Table,
     UniqueConstraint,
@@ -74,12 +74,6 @@ def _unique_signature(u: UniqueConstraint) -> object:
     return u.columns
 
 
-def _enforced_by_index(t: Table, columns: tuple[str, ...]) -> Index | None:
-    return next(
-        (i for i in t.indexes if i.unique and i.where is None and i.columns == columns), None
-    )
-
-
 def compare_uniques(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
     """Report unique constraints; one side's plain unique index counts with a warning."""
     out: list[Difference] = []
@@ -107,7 +101,7 @@ def compare_uniques(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
 def _lonely_unique(
     pair: Pair, here: Table, there: Table, u: UniqueConstraint, kind: DiffKind
 ) -> Difference:
-    index = _enforced_by_index(there, u.columns)
+    index = stand_in(u, there)
     if index is None:
         return one_sided(
             pair,
@@ -118,12 +112,24 @@ def _lonely_unique(
         )
     missing = kind is DiffKind.MISSING_CONSTRAINT
     has, lacks = (pair.source, pair.target) if missing else (pair.target, pair.source)
+    detail = (
+        f"unique constraint {qualified(here, u.name)} in {has} is enforced by the unique "
+        f"index {index.name} in {lacks}; the same rows are refused"
+    )
+    severity = Severity.WARNING
+    if index.name == u.name:
+        # The same object, made another way: DDL that names the constraint (DROP
+        # CONSTRAINT, as both ORMs' migrations emit it; ON CONFLICT ON CONSTRAINT) fails.
+        detail += f", but statements naming the constraint {u.name} fail in {lacks}"
+        severity = Severity.ERROR
+    if u.deferrable:
+        detail += f", and the index cannot be DEFERRABLE as the constraint is in {has}"
+        severity = Severity.ERROR
     return pair.diff(
         DiffKind.CONSTRAINT_MISMATCH,
         qualified(here, u.name),
-        f"unique constraint {qualified(here, u.name)} in {has} is enforced by the unique "
-        f"index {index.name} in {lacks}; the same rows are refused",
-        severity=Severity.WARNING,
+        detail,
+        severity=severity,
         from_value=describe_unique(u) if missing else None,
         to_value=None if missing else describe_unique(u),
     )
@@ -236,24 +242,35 @@ def _fk_behaviour(t: Table, x: ForeignKey, y: ForeignKey, pair: Pair) -> list[Di
             )
         )
     if (x.deferrable, x.initially_deferred) != (y.deferrable, y.initially_deferred):
-        # Django declares every FK DEFERRABLE INITIALLY DEFERRED; the rows accepted at
-        # commit are the same, only when the check runs differs.
-        emulating = x.emulated_on_delete is not None or y.emulated_on_delete is not None
-        out.append(
-            changed(
-                pair,
-                DiffKind.CONSTRAINT_MISMATCH,
-                obj,
-                f"foreign key {obj}",
-                deferral(x),
-                deferral(y),
-                note="; Django creates every foreign key DEFERRABLE INITIALLY DEFERRED"
-                if emulating
-                else "",
-                severity=Severity.WARNING if emulating else Severity.ERROR,
-            )
-        )
+        out.append(_deferral_difference(obj, x, y, pair))
     return out
+
+
+def _deferral_difference(obj: str, x: ForeignKey, y: ForeignKey, pair: Pair) -> Difference:
+    # Django declares every FK DEFERRABLE INITIALLY DEFERRED; between two model sets the rows
+    # accepted at commit are the same, only when the check runs differs. Django also relies
+    # on it (fixtures with forward references, objects saved in any order within a
+    # transaction), so a live database whose FK cannot be deferred breaks it.
+    note, severity = "", Severity.ERROR
+    if x.emulated_on_delete is not None or y.emulated_on_delete is not None:
+        note = "; Django creates every foreign key DEFERRABLE INITIALLY DEFERRED"
+        severity = Severity.WARNING
+        if pair.live_target and x.emulated_on_delete is not None and not y.deferrable:
+            note += (
+                " and relies on deferring it (fixtures, forward references), which fails "
+                f"on a NOT DEFERRABLE foreign key in {pair.target}"
+            )
+            severity = Severity.ERROR
+    return changed(
+        pair,
+        DiffKind.CONSTRAINT_MISMATCH,
+        obj,
+        f"foreign key {obj}",
+        deferral(x),
+        deferral(y),
+        note=note,
+        severity=severity,
+    )
 
 
 def _on_delete_difference(obj: str, x: ForeignKey, y: ForeignKey, pair: Pair) -> Difference:

@@ -16,6 +16,7 @@ from dualorm.diff.base import (
     Severity,
     matched,
     qualified,
+    same_named_stand_ins,
 )
 from dualorm.diff.explain import LIKE_NOTE, changed, describe_index, one_sided, renamed
 from dualorm.schema import Index, Schema, Table
@@ -48,8 +49,17 @@ def compare_indexes(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
                     )
                 )
         out += [renamed(pair, ta, "index", x.name, y.name) for x, y in m.renamed]
-        out += [_lonely_index(pair, ta, x, DiffKind.MISSING_INDEX) for x in m.only_a]
-        out += [_lonely_index(pair, tb, y, DiffKind.EXTRA_INDEX) for y in m.only_b]
+        # A unique index under the name of the other side's unique constraint is that
+        # constraint, reported by the unique constraints phase.
+        in_b, in_a = same_named_stand_ins(ta, tb), same_named_stand_ins(tb, ta)
+        out += [
+            _lonely_index(pair, ta, x, DiffKind.MISSING_INDEX)
+            for x in m.only_a
+            if x.name not in in_a
+        ]
+        out += [
+            _lonely_index(pair, tb, y, DiffKind.EXTRA_INDEX) for y in m.only_b if y.name not in in_b
+        ]
         out += _invalid_indexes(ta, tb, pair)
     return out
 

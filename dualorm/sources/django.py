@@ -37,6 +37,8 @@ from dualorm.schema import (
     TableKey,
     UniqueConstraint,
     canonical_type,
+    check_name_columns,
+    choose_name,
     default_name,
     key_opclasses,
     key_order,
@@ -46,7 +48,10 @@ from dualorm.schema import (
     split_order,
     stored_name,
     table,
+    truncate_identifier,
+    truncated,
 )
+from dualorm.sources.parsed import referenced_columns
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -73,7 +78,11 @@ def load(
     """
     connection = _connection(settings_module)
     reader = _Reader(connection)
-    return schema(reader.table(model) for _app, model in _migrated(app_labels, settings_module))
+    # Names longer than PostgreSQL keeps (an explicit db_table, db_column or constraint
+    # name) are cut as the server cuts them on CREATE.
+    return schema(
+        truncated(reader.table(model)) for _app, model in _migrated(app_labels, settings_module)
+    )
 
 
 def table_apps(settings_module: str = DEFAULT_SETTINGS) -> dict[TableKey, str]:
@@ -84,7 +93,7 @@ def table_apps(settings_module: str = DEFAULT_SETTINGS) -> dict[TableKey, str]:
     """
     _connection(settings_module)
     return {
-        (DEFAULT_SCHEMA, model._meta.db_table): app
+        (DEFAULT_SCHEMA, truncate_identifier(model._meta.db_table)): app
         for app, model in _migrated(None, settings_module)
     }
 
@@ -166,6 +175,7 @@ class _Reader:
         checks: list[CheckConstraint] = []
         indexes = list(self.field_indexes(model))
         table_columns: list[Column] = []
+        taken: set[str] = set()
         for field in self.fields(model):
             column = _column(field)
             # One db_parameters per field: its type and its check come from the same call.
@@ -173,11 +183,16 @@ class _Reader:
             table_columns.append(self.column(field, params))
             if field.unique and not field.primary_key:
                 # An inline UNIQUE: PostgreSQL names it.
-                uniques.append(UniqueConstraint(default_name(name, [column], "key"), (column,)))
+                uniques.append(
+                    UniqueConstraint(choose_name(name, [column], "key", taken), (column,))
+                )
             check = params["check"]
             if check:
+                # An inline CHECK: PostgreSQL names it after the columns it references.
+                expression = _expression(check)
+                named_by = check_name_columns(referenced_columns(expression))
                 checks.append(
-                    CheckConstraint(default_name(name, [column], "check"), _expression(check))
+                    CheckConstraint(choose_name(name, named_by, "check", taken), expression)
                 )
         for field_names in meta.unique_together:
             columns = [_named_column(model, f) for f in field_names]

@@ -9,6 +9,7 @@ of a non-native ``Enum``) lands in ``Column.choices``. No database is needed.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import CheckConstraint as SACheck
@@ -23,9 +24,8 @@ from sqlalchemy import Index as SAIndex
 from sqlalchemy import Table as SATable
 from sqlalchemy import UniqueConstraint as SAUnique
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql import ClauseElement, operators, sqltypes
-from sqlalchemy.sql.elements import UnaryExpression
-from sqlalchemy.sql.visitors import iterate
+from sqlalchemy.exc import IdentifierError
+from sqlalchemy.sql import ClauseElement, sqltypes
 
 from dualorm.errors import ConfigError
 from dualorm.schema import (
@@ -41,13 +41,16 @@ from dualorm.schema import (
     Table,
     UniqueConstraint,
     canonical_type,
+    check_name_columns,
+    choose_name,
     default_name,
     key_opclasses,
-    key_order,
     key_orders,
     schema,
     table,
+    truncated,
 )
+from dualorm.sources.parsed import index_element, referenced_columns
 
 __all__ = ["load", "resolve_metadata"]
 
@@ -67,6 +70,11 @@ def resolve_metadata(path: str) -> MetaData:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"sa_metadata {path!r}: cannot import {module_name!r}: {exc}") from None
+    except Exception as exc:
+        # The models' own code failed while loading: bad input, not a bug of dualorm.
+        raise ConfigError(
+            f"sa_metadata {path!r}: {module_name!r} failed to load: {type(exc).__name__}: {exc}"
+        ) from None
     for attr in attr_path.split("."):
         try:
             target = getattr(target, attr)
@@ -84,7 +92,8 @@ def resolve_metadata(path: str) -> MetaData:
 def load(metadata: MetaData) -> Schema:
     """Return the tables of ``metadata`` as PostgreSQL would create them."""
     compiler = _Compiler()
-    return schema(compiler.table(t) for t in metadata.tables.values())
+    # Names longer than PostgreSQL keeps are cut as the server cuts them on CREATE.
+    return schema(truncated(compiler.table(t)) for t in metadata.tables.values())
 
 
 class _Compiler:
@@ -96,26 +105,30 @@ class _Compiler:
         self.preparer = self.dialect.identifier_preparer
 
     def table(self, t: SATable) -> Table:
-        uniques = []
-        checks = []
-        fks = []
+        # Unnamed objects are named in the order PostgreSQL names them for create_all's DDL:
+        # CHECKs (inline ones first), then the primary key and unique constraints, then
+        # foreign keys, then the CREATE INDEX statements; a repeated name gets a number.
+        taken: set[str] = set()
         column_checks = [ck for c in t.columns for ck in c.constraints if isinstance(ck, SACheck)]
-        for constraint in [*t.constraints, *column_checks]:
-            if isinstance(constraint, SAUnique):
-                uniques.append(self.unique(t, constraint))
-            elif isinstance(constraint, SACheck):
-                checks.append(self.check(t, constraint))
-            elif isinstance(constraint, SAForeignKey):
-                fks.append(self.foreign_key(t, constraint))
+        # A table-level constraint carries the dialect's create rule (the CHECK of a
+        # Boolean or Enum with create_constraint=True is skipped where the type is native):
+        # what the DDL compiler would leave out is not created. Column constraints have none.
+        created = [c for c in t._sorted_constraints if c._should_create_for_compiler(self.ddl)]
+        table_checks = [c for c in created if isinstance(c, SACheck)]
+        checks = [self.check(t, ck, taken) for ck in [*column_checks, *table_checks]]
+        primary_key = self.primary_key(t, taken)
+        uniques = [self.unique(t, c, taken) for c in created if isinstance(c, SAUnique)]
+        fks = [self.foreign_key(t, c, taken) for c in created if isinstance(c, SAForeignKey)]
+        indexes = [self.index(t, i, taken) for i in t.indexes]
         return table(
             t.name,
             (self.column(c) for c in t.columns),
             schema=t.schema or DEFAULT_SCHEMA,
-            primary_key=self.primary_key(t),
+            primary_key=primary_key,
             uniques=uniques,
             checks=checks,
             foreign_keys=fks,
-            indexes=(self.index(t, i) for i in t.indexes),
+            indexes=indexes,
             comment=t.comment,
         )
 
@@ -148,42 +161,48 @@ class _Compiler:
         text = self.ddl.get_column_default_string(c)
         return None if text is None else str(text)
 
-    def name(self, t: SATable, constraint: Any, columns: list[str], label: str) -> str:
+    def name(
+        self, t: SATable, constraint: Any, columns: Iterable[str], label: str, taken: set[str]
+    ) -> str:
         name = None
         if constraint.name is not None:
-            name = self.preparer.format_constraint(constraint, _alembic_quote=False)
-        return str(name) if name else default_name(t.name, columns, label)
+            try:
+                name = self.preparer.format_constraint(constraint, _alembic_quote=False)
+            except IdentifierError:
+                # SQLAlchemy refuses an explicit name over 63 characters; the database may
+                # still hold the object (made by other DDL), under the name the server cut.
+                name = str(constraint.name)
+        if name:
+            taken.add(str(name))
+            return str(name)
+        return choose_name(t.name, columns, label, taken)
 
-    def primary_key(self, t: SATable) -> PrimaryKey | None:
+    def primary_key(self, t: SATable, taken: set[str]) -> PrimaryKey | None:
         pk = t.primary_key
         columns = [c.name for c in pk.columns]
         if not columns:
             return None
-        return PrimaryKey(self.name(t, pk, [], "pkey"), tuple(columns))
+        return PrimaryKey(self.name(t, pk, [], "pkey", taken), tuple(columns))
 
-    def unique(self, t: SATable, u: SAUnique) -> UniqueConstraint:
+    def unique(self, t: SATable, u: SAUnique, taken: set[str]) -> UniqueConstraint:
         columns = [c.name for c in u.columns]
         return UniqueConstraint(
-            self.name(t, u, columns, "key"), tuple(columns), deferrable=bool(u.deferrable)
+            self.name(t, u, columns, "key", taken), tuple(columns), deferrable=bool(u.deferrable)
         )
 
-    def check(self, t: SATable, ck: SACheck) -> CheckConstraint:
-        expression = self.ddl.sql_compiler.process(
-            ck.sqltext, include_table=False, literal_binds=True
+    def check(self, t: SATable, ck: SACheck, taken: set[str]) -> CheckConstraint:
+        expression = str(
+            self.ddl.sql_compiler.process(ck.sqltext, include_table=False, literal_binds=True)
         )
-        # PostgreSQL names an unnamed check after the first column it references.
-        first = next((e for e in iterate(ck.sqltext) if isinstance(e, SAColumn)), None)
-        if first is None and ck.parent is not None and isinstance(ck.parent, SAColumn):
-            first = ck.parent
-        columns = [first.name] if first is not None else []
-        return CheckConstraint(self.name(t, ck, columns, "check"), str(expression))
+        columns = check_name_columns(referenced_columns(expression))
+        return CheckConstraint(self.name(t, ck, columns, "check", taken), expression)
 
-    def foreign_key(self, t: SATable, fk: SAForeignKey) -> ForeignKey:
+    def foreign_key(self, t: SATable, fk: SAForeignKey, taken: set[str]) -> ForeignKey:
         columns = [c.name for c in fk.columns]
         targets = [element.column for element in fk.elements]
         ref = targets[0].table
         return ForeignKey(
-            name=self.name(t, fk, columns, "fkey"),
+            name=self.name(t, fk, columns, "fkey", taken),
             columns=tuple(columns),
             ref_table=ref.name,
             ref_columns=tuple(c.name for c in targets),
@@ -194,28 +213,39 @@ class _Compiler:
             initially_deferred=(fk.initially or "").upper() == "DEFERRED",
         )
 
-    def index(self, t: SATable, ix: SAIndex) -> Index:
-        columns = [self.index_key(e) for e in ix.expressions]
+    def index(self, t: SATable, ix: SAIndex, taken: set[str]) -> Index:
         options = ix.dialect_options["postgresql"]
+        ops = options["ops"] or {}
+        keys = [self.index_key(e, ops) for e in ix.expressions]
+        columns = [key for key, _order, _opclass in keys]
         where = options["where"]
         return Index(
-            name=self.name(t, ix, [c for c in columns if c.isidentifier()], "idx"),
+            name=self.name(t, ix, [c for c in columns if c.isidentifier()], "idx", taken),
             columns=tuple(columns),
             unique=bool(ix.unique),
             where=None if where is None else self.expression(where),
             method=str(options["using"] or "btree").lower(),
             include=tuple(getattr(c, "name", c) for c in options["include"] or ()),
-            orders=key_orders(_key_order(e) for e in ix.expressions),
-            opclasses=key_opclasses(_opclass(e, options["ops"] or {}) for e in ix.expressions),
+            orders=key_orders(order for _key, order, _opclass in keys),
+            opclasses=key_opclasses(opclass for _key, _order, opclass in keys),
         )
 
-    def index_key(self, element: Any) -> str:
-        # Ordering (see _key_order) and operator classes are not part of the key.
-        while isinstance(element, UnaryExpression) and element.element is not None:
-            element = element.element
+    def index_key(self, element: Any, ops: dict[str, str]) -> tuple[str, str, str]:
+        """One index key as ``(column or expression, ordering, operator class)``.
+
+        A column is read directly; anything else (``desc()``, a function, ``text("col
+        DESC")``) is compiled exactly as the dialect's ``CREATE INDEX`` compiles it and read
+        back with PostgreSQL's own parser.
+        """
         if isinstance(element, SAColumn):
-            return element.name
-        return self.expression(element)
+            return element.name, "", _opclass(element, ops)
+        grouped = element.self_group() if isinstance(element, ClauseElement) else element
+        compiled = self.expression(grouped) + (
+            f" {ops[element.key]}"
+            if isinstance(getattr(element, "key", None), str) and element.key in ops
+            else ""
+        )
+        return index_element(compiled)
 
     def expression(self, element: Any) -> str:
         if isinstance(element, str):
@@ -233,20 +263,6 @@ def _opclass(element: Any, ops: dict[str, str]) -> str:
     does: by the element's ``key`` (a column's name, an expression's label)."""
     key = getattr(element, "key", None)
     return ops.get(key, "") if isinstance(key, str) else ""
-
-
-def _key_order(element: Any) -> str:
-    """The ordering ``desc()``, ``nulls_first()`` and ``nulls_last()`` wrap an index key in."""
-    descending, nulls_first = False, None
-    while isinstance(element, UnaryExpression) and element.element is not None:
-        if element.modifier is operators.desc_op:
-            descending = True
-        elif element.modifier is operators.nulls_first_op:
-            nulls_first = True if nulls_first is None else nulls_first
-        elif element.modifier is operators.nulls_last_op:
-            nulls_first = False if nulls_first is None else nulls_first
-        element = element.element
-    return key_order(descending, nulls_first)
 
 
 def _choices(c: SAColumn[Any]) -> tuple[str, ...] | None:
