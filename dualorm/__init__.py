@@ -63,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     "AddPrimaryKey": "dualorm.spec.ops",
     "AddUnique": "dualorm.spec.ops",
     "AlterColumn": "dualorm.spec.ops",
+    "AlterForeignKey": "dualorm.spec.ops",
     "ChangeKind": "dualorm.spec.ops",
     "CreateIndex": "dualorm.spec.ops",
     "CreateTable": "dualorm.spec.ops",

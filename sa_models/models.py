@@ -100,7 +100,9 @@ class Account(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, server_default=NEW_UUID)
     user_id: Mapped[uuid.UUID] = mapped_column(
-        UUID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+        UUID,
+        ForeignKey("users.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED"),
+        nullable=False,
     )
     # Validated in Python only (Django choices, SQLAlchemy Enum): `validate --data` checks it.
     type: Mapped[AccountType] = mapped_column(
@@ -135,7 +137,9 @@ class Session(Base):
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, server_default=NEW_UUID)
     session_token: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
     user_id: Mapped[uuid.UUID] = mapped_column(
-        UUID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+        UUID,
+        ForeignKey("users.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED"),
+        nullable=False,
     )
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     ip_address: Mapped[str | None] = mapped_column(INET)
@@ -178,10 +182,14 @@ class RolePermission(Base):
     __table_args__ = (Index("role_permissions_permission_id_idx", "permission_id"),)
 
     role_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
+        BigInteger,
+        ForeignKey("roles.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED"),
+        primary_key=True,
     )
     permission_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("permissions.id", ondelete="CASCADE"), primary_key=True
+        BigInteger,
+        ForeignKey("permissions.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED"),
+        primary_key=True,
     )
     granted_at: Mapped[datetime] = stamped_now()
 
@@ -191,13 +199,17 @@ class UserRole(Base):
     __table_args__ = (Index("user_roles_role_id_idx", "role_id"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(
-        UUID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        UUID,
+        ForeignKey("users.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED"),
+        primary_key=True,
     )
     role_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("roles.id", ondelete="RESTRICT"), primary_key=True
+        BigInteger,
+        ForeignKey("roles.id", ondelete="RESTRICT", deferrable=True, initially="DEFERRED"),
+        primary_key=True,
     )
     assigned_by: Mapped[uuid.UUID | None] = mapped_column(
-        UUID, ForeignKey("users.id", ondelete="SET NULL")
+        UUID, ForeignKey("users.id", ondelete="SET NULL", deferrable=True, initially="DEFERRED")
     )
     assigned_at: Mapped[datetime] = stamped_now()
 
@@ -211,7 +223,9 @@ class ApiKey(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, server_default=NEW_UUID)
     user_id: Mapped[uuid.UUID] = mapped_column(
-        UUID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+        UUID,
+        ForeignKey("users.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED"),
+        nullable=False,
     )
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     key_prefix: Mapped[str] = mapped_column(String(12), nullable=False)
@@ -235,7 +249,7 @@ class AuditLog(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     user_id: Mapped[uuid.UUID | None] = mapped_column(
-        UUID, ForeignKey("users.id", ondelete="SET NULL")
+        UUID, ForeignKey("users.id", ondelete="SET NULL", deferrable=True, initially="DEFERRED")
     )
     action: Mapped[str] = mapped_column(String(100), nullable=False)
     resource_type: Mapped[str | None] = mapped_column(String(50))
@@ -260,7 +274,9 @@ class UserPreferences(Base):
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(
-        UUID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+        UUID,
+        ForeignKey("users.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED"),
+        nullable=False,
     )
     preferences: Mapped[dict[str, Any]] = mapped_column(
         JSONB, nullable=False, server_default=EMPTY_OBJECT

@@ -23,4 +23,5 @@ REFERENCE_MIGRATIONS = (
     "0003_add_user_preferences",
     "0004_session_expiry_covering_index",
     "0005_audit_log_recent_by_type_index",
+    "0006_deferrable_foreign_keys",
 )

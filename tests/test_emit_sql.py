@@ -48,6 +48,7 @@ from dualorm.spec.ops import (
     AddPrimaryKey,
     AddUnique,
     AlterColumn,
+    AlterForeignKey,
     ChangeKind,
     CreateIndex,
     CreateTable,
@@ -289,6 +290,7 @@ ROUND_TRIPS: list[tuple[str, Operation]] = [
     ("drop_check", DropConstraint("authors", AUTHORS.checks[0])),
     ("drop_unique", DropConstraint("authors", AUTHORS.uniques[0])),
     ("drop_foreign_key", DropConstraint("books", BOOK_FK)),
+    ("alter_foreign_key", AlterForeignKey("books", BOOK_FK, True, True)),
     ("drop_primary_key", DropConstraint("books", BOOKS.primary_key)),  # type: ignore[arg-type]
     (
         "run_sql",

@@ -96,12 +96,12 @@ def test_malformed_spec_writes_nothing(project: Path, capsys: pytest.CaptureFixt
 
 def test_new_writes_a_template_with_the_next_id(project: Path) -> None:
     assert main(["migrate", "new", "Add nickname to users"]) == 0
-    path = project / "migrations/0006_add_nickname_to_users.yaml"
+    path = project / "migrations/0007_add_nickname_to_users.yaml"
     text = path.read_text()
-    assert 'id: "0006_add_nickname_to_users"' in text
-    assert '["0005_audit_log_recent_by_type_index"]' in text
+    assert 'id: "0007_add_nickname_to_users"' in text
+    assert '["0006_deferrable_foreign_keys"]' in text
     loaded = {m.id: m for m in load_specs(project / "migrations")}
-    assert loaded["0006_add_nickname_to_users"].operations == ()
+    assert loaded["0007_add_nickname_to_users"].operations == ()
 
 
 def test_new_refuses_a_name_without_letters(project: Path) -> None:

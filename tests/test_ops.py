@@ -28,6 +28,7 @@ from dualorm.spec.ops import (
     AddPrimaryKey,
     AddUnique,
     AlterColumn,
+    AlterForeignKey,
     Category,
     ChangeKind,
     CreateIndex,
@@ -124,6 +125,7 @@ CASES: list[tuple[str, Operation]] = [
     ("add_check", AddCheck("notes", CheckConstraint("notes_id_check", "(id > 0)", False))),
     ("drop_check", DropConstraint("authors", AUTHORS.checks[0])),
     ("drop_foreign_key", DropConstraint("books", BOOK_FK)),
+    ("alter_foreign_key", AlterForeignKey("books", BOOK_FK, True, True)),
     ("drop_primary_key", DropConstraint("books", BOOKS.primary_key)),  # type: ignore[arg-type]
     ("run_sql", RunSQL("UPDATE authors SET score = 1", "UPDATE authors SET score = 0")),
     ("run_python", RunPython("seeds.fix:forwards", "seeds.fix:backwards")),
@@ -307,3 +309,17 @@ def test_references() -> None:
 
 def test_annotations_take_no_part_in_equality() -> None:
     assert AddColumn("notes", EMAIL, line=3) == AddColumn("notes", EMAIL, line=9)
+
+
+def test_alter_foreign_key_changes_only_when_it_is_checked_and_reverses() -> None:
+    op = AlterForeignKey("books", BOOK_FK, deferrable=True, initially_deferred=True)
+    after = op.apply(BASE)
+    fk = after.get("books").foreign_keys[0]  # type: ignore[union-attr]
+    assert (fk.deferrable, fk.initially_deferred) == (True, True)
+    assert replace(fk, deferrable=False, initially_deferred=False) == BOOK_FK
+    assert op.reverse().apply(after) == BASE
+
+
+def test_alter_foreign_key_refuses_deferred_without_deferrable() -> None:
+    with pytest.raises(SpecError, match="initially_deferred needs deferrable"):
+        AlterForeignKey("books", BOOK_FK, deferrable=False, initially_deferred=True)

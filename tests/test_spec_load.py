@@ -290,6 +290,12 @@ MALFORMED: list[tuple[str, str, int, str]] = [
         "unique must be true or false",
     ),
     (
+        "alter_foreign_key_not_a_foreign_key",
+        "  - alter_foreign_key: {table: users, name: users_email_key, deferrable: true}\n",
+        5,
+        "no foreign key users_email_key on users at this point",
+    ),
+    (
         "long_name",
         f"  - create_index: {{table: users, columns: [email], name: {'x' * 64}}}\n",
         5,

@@ -65,6 +65,7 @@ from dualorm.spec.ops import (
     AddPrimaryKey,
     AddUnique,
     AlterColumn,
+    AlterForeignKey,
     ChangeKind,
     CreateIndex,
     CreateTable,
@@ -591,8 +592,8 @@ def _drop_constraint(op: DropConstraint) -> Rendered:
     )
 
 
-@alembic_renderer.register(ValidateConstraint, RunSQL)
-def _execute_sql(op: ValidateConstraint | RunSQL) -> Rendered:
+@alembic_renderer.register(ValidateConstraint, AlterForeignKey, RunSQL)
+def _execute_sql(op: ValidateConstraint | AlterForeignKey | RunSQL) -> Rendered:
     return _execute(op)
 
 

@@ -58,6 +58,7 @@ from dualorm.spec.ops import (
     AddPrimaryKey,
     AddUnique,
     AlterColumn,
+    AlterForeignKey,
     CreateIndex,
     CreateTable,
     DropColumn,
@@ -713,7 +714,7 @@ def _drop_constraint(op: DropConstraint, ctx: StateContext) -> list[Triple]:
     return _columns_changed(ctx, op.table, c.columns)
 
 
-@state_renderer.register(ValidateConstraint, RunSQL, RunPython)
+@state_renderer.register(ValidateConstraint, AlterForeignKey, RunSQL, RunPython)
 def _no_state(op: Operation, ctx: StateContext) -> list[Triple]:
     return []
 

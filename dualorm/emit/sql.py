@@ -39,6 +39,7 @@ from dualorm.spec.ops import (
     AddPrimaryKey,
     AddUnique,
     AlterColumn,
+    AlterForeignKey,
     ChangeKind,
     CreateIndex,
     CreateTable,
@@ -319,6 +320,14 @@ def _add_checked(op: AddForeignKey | AddCheck) -> Statements:
 @sql_renderer.register(ValidateConstraint)
 def _validate(op: ValidateConstraint) -> Statements:
     return (_alter(op.table, f"VALIDATE CONSTRAINT {quote_ident(op.name)}"),)
+
+
+@sql_renderer.register(AlterForeignKey)
+def _alter_foreign_key(op: AlterForeignKey) -> Statements:
+    timing = "NOT DEFERRABLE"
+    if op.deferrable:
+        timing = "DEFERRABLE INITIALLY " + ("DEFERRED" if op.initially_deferred else "IMMEDIATE")
+    return (_alter(op.table, f"ALTER CONSTRAINT {quote_ident(op.name)} {timing}"),)
 
 
 @sql_renderer.register(DropConstraint)

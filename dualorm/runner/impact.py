@@ -31,6 +31,7 @@ from dualorm.spec.ops import (
     AddPrimaryKey,
     AddUnique,
     AlterColumn,
+    AlterForeignKey,
     ChangeKind,
     CreateIndex,
     CreateTable,
@@ -111,6 +112,7 @@ class Action(enum.StrEnum):
     ADD_UNIQUE = "add unique"
     ADD_PRIMARY_KEY = "add primary key"
     VALIDATE_CONSTRAINT = "validate constraint"
+    ALTER_FOREIGN_KEY = "alter foreign key"
     DROP_CONSTRAINT = "drop constraint"
     OPAQUE = "run"
 
@@ -186,6 +188,7 @@ _NAMED_ACTIONS = frozenset(
         Action.ADD_UNIQUE,
         Action.ADD_PRIMARY_KEY,
         Action.VALIDATE_CONSTRAINT,
+        Action.ALTER_FOREIGN_KEY,
         Action.DROP_CONSTRAINT,
     }
 )
@@ -474,6 +477,12 @@ def _drop_column(op: DropColumn, before: Schema) -> list[Impact]:
 @impacts.register
 def _rename_column(op: RenameColumn, before: Schema) -> list[Impact]:
     return [_catalog(op.table, Action.RENAME_COLUMN, op.old_name)]
+
+
+@impacts.register
+def _alter_foreign_key(op: AlterForeignKey, before: Schema) -> list[Impact]:
+    # Measured on PostgreSQL 15 and 16: ACCESS EXCLUSIVE on the table, no row read.
+    return [_catalog(op.table, Action.ALTER_FOREIGN_KEY, op.name)]
 
 
 @impacts.register

@@ -29,6 +29,7 @@ from dualorm.spec.ops import (
     AddPrimaryKey,
     AddUnique,
     AlterColumn,
+    AlterForeignKey,
     ChangeKind,
     CreateIndex,
     CreateTable,
@@ -402,6 +403,25 @@ def _drop_constraint(reader: Reader, f: Fields, schema: Schema, what: str) -> Op
             f.entries["name"], f"constraint {name} does not exist on {table_name} at this point"
         )
     return DropConstraint(table_name, found)
+
+
+@_builder(AlterForeignKey, ("table", "name", "deferrable"), ("initially_deferred",))
+def _alter_foreign_key(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    table_name = _table_of(reader, f, schema)
+    name = reader.name(f.entries["name"], "name")
+    owner = schema.get(table_name)
+    found = find_constraint(owner, name) if owner is not None else None
+    if not isinstance(found, ForeignKey):
+        raise reader.error(
+            f.entries["name"], f"no foreign key {name} on {table_name} at this point"
+        )
+    deferrable = reader.boolean(f, "deferrable", what)
+    initially_deferred = reader.boolean(f, "initially_deferred", what)
+    if initially_deferred and not deferrable:
+        raise reader.error(
+            f.entries["initially_deferred"], f"{what}.initially_deferred needs deferrable: true"
+        )
+    return AlterForeignKey(table_name, found, deferrable, initially_deferred)
 
 
 @_builder(RunSQL, ("sql",), ("reverse_sql",))

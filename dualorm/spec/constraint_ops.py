@@ -189,6 +189,51 @@ class ValidateConstraint(Operation, kind="validate_constraint"):
 
 
 @dataclass(frozen=True)
+class AlterForeignKey(Operation, kind="alter_foreign_key"):
+    """Change when a foreign key is checked (``ALTER CONSTRAINT ... [NOT] DEFERRABLE``).
+
+    ``before`` is the foreign key as it was, found by the loader in the schema built so far,
+    so the reverse restores its timing. No row is read: only the catalog changes.
+    """
+
+    table: str
+    before: ForeignKey
+    deferrable: bool
+    initially_deferred: bool
+
+    def __post_init__(self) -> None:
+        if self.initially_deferred and not self.deferrable:
+            raise self.fail("initially_deferred needs deferrable: true")
+
+    @property
+    def name(self) -> str:
+        return self.before.name
+
+    @property
+    def after(self) -> ForeignKey:
+        return replace(
+            self.before, deferrable=self.deferrable, initially_deferred=self.initially_deferred
+        )
+
+    def apply(self, schema: Schema) -> Schema:
+        t = require_table(self, schema, self.table)
+        if not isinstance(find_constraint(t, self.name), ForeignKey):
+            raise self.fail(f"no foreign key {self.name} on {t.qualified_name}")
+        fks = tuple(self.after if f.name == self.name else f for f in t.foreign_keys)
+        return put(schema, replace(t, foreign_keys=fks))
+
+    def reverse(self) -> Operation:
+        b = self.before
+        return AlterForeignKey(self.table, self.after, b.deferrable, b.initially_deferred)
+
+    def describe(self) -> str:
+        return f"alter foreign key {self.name} on {self.table}"
+
+    def references(self, key: TableKey | str) -> bool:
+        return as_key(key) in (as_key(self.table), self.before.ref_key)
+
+
+@dataclass(frozen=True)
 class DropConstraint(Operation, kind="drop_constraint"):
     """Drop a constraint; carries the whole constraint so the reverse can add it back."""
 
