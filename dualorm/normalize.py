@@ -23,10 +23,10 @@ from typing import Any
 import psycopg
 
 from dualorm.errors import DualormError, ExpressionRejected
-from dualorm.schema import CheckConstraint, Column, Index, Schema, Table, TableKey
+from dualorm.schema import DEFAULT_SCHEMA, CheckConstraint, Column, Index, Schema, Table, TableKey
 from dualorm.sources.postgres import TEMP_SCHEMA
 from dualorm.sources.postgres import load as load_catalog
-from dualorm.spec.sqltext import quote_ident
+from dualorm.spec.sqltext import quote_ident, quote_literal
 
 __all__ = ["normalize"]
 
@@ -86,12 +86,60 @@ def normalize(schema: Schema, conn: psycopg.Connection[Any]) -> Schema:
     batch = ";\n".join(plan.statements)
     try:
         with conn.transaction(force_rollback=True):
+            _scratch_enums(conn, schema)
             # Model SQL is DDL text by nature: it cannot be passed as a parameter.
             conn.execute(batch)
             scratch = load_catalog(conn, schemas=(TEMP_SCHEMA,))
     except psycopg.Error as exc:
-        raise _culprit(conn, plan, exc) from None
+        raise _culprit(conn, schema, plan, exc) from None
     return _apply(schema, plan, scratch)
+
+
+# -- the model's enum types ------------------------------------------------------------------
+
+_CATALOG_ENUMS = """
+SELECT n.nspname::text, t.typname::text,
+       ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid
+             ORDER BY e.enumsortorder)
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE t.typtype = 'e'
+    AND (n.nspname::text, t.typname::text) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+"""
+
+
+def _scratch_enums(conn: psycopg.Connection[Any], schema: Schema) -> None:
+    """Make the model's enum types exist, with the model's labels, inside the scratch
+    transaction: a default such as ``'draft'::status`` or a column of that type is read by
+    the server against the labels the model states, not the ones the database has now.
+
+    A type the database lacks is created; one whose labels differ is renamed aside and
+    created afresh (a label added by ``ALTER TYPE ... ADD VALUE`` cannot be used in the
+    transaction that adds it). Everything is rolled back with the scratch work.
+    """
+    if not schema.enums:
+        return
+    keys = [e.key for e in schema.enums]
+    rows = conn.execute(_CATALOG_ENUMS, ([k[0] for k in keys], [k[1] for k in keys])).fetchall()
+    existing = {(r[0], r[1]): tuple(r[2]) for r in rows}
+    statements = []
+    for number, e in enumerate(schema.enums):
+        found = existing.get(e.key)
+        if found == e.labels:
+            continue
+        target = _type_name(e.schema, e.name)
+        if found is not None:
+            aside = quote_ident(f"{_PREFIX}enum_{number}")
+            statements.append(f"ALTER TYPE {target} RENAME TO {aside}")
+        elif e.schema != DEFAULT_SCHEMA:
+            statements.append(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(e.schema)}")
+        labels = ", ".join(quote_literal(label) for label in e.labels)
+        statements.append(f"CREATE TYPE {target} AS ENUM ({labels})")
+    if statements:
+        conn.execute(";\n".join(statements))
+
+
+def _type_name(schema_name: str, name: str) -> str:
+    return f"{quote_ident(schema_name)}.{quote_ident(name)}"
 
 
 # -- planning --------------------------------------------------------------------------------
@@ -259,7 +307,7 @@ def _apply(schema: Schema, plan: _Plan, scratch: Schema) -> Schema:
             indexes = _indexes(t.indexes, copy, plan)
             columns = _generated(columns, copy)
         tables.append(replace(t, columns=columns, checks=checks, indexes=indexes))
-    return Schema(tables=tuple(tables))
+    return schema.with_tables(tables)
 
 
 def _scratch_defaults(plan: _Plan, scratch: Schema) -> dict[_DefaultKey, str | None]:
@@ -316,10 +364,13 @@ def _indexes(indexes: tuple[Index, ...], copy: Table, plan: _Plan) -> tuple[Inde
 # -- naming what the server rejected ---------------------------------------------------------
 
 
-def _culprit(conn: psycopg.Connection[Any], plan: _Plan, exc: psycopg.Error) -> DualormError:
+def _culprit(
+    conn: psycopg.Connection[Any], schema: Schema, plan: _Plan, exc: psycopg.Error
+) -> DualormError:
     """Replay the batch piece by piece (rolled back) and return the error naming the first
     piece the server rejects; fall back to the batch's own error."""
     with conn.transaction(force_rollback=True):
+        _scratch_enums(conn, schema)
         for probe in plan.probes:
             try:
                 with conn.transaction():

@@ -311,7 +311,7 @@ def _rewritten(s: Schema, changes: dict[_Slot, str]) -> Schema:
             if slot[0] == t.key:
                 t = _put(t, slot, text)
         tables.append(t)
-    return schema(tables)
+    return schema(tables, s.enums)
 
 
 def _in_lists(expression: str) -> str | None:

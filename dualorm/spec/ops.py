@@ -164,14 +164,17 @@ class RenameTable(Operation, kind="rename_table"):
             raise self.fail(f"relation {self.new_name} already exists in schema {old.schema}")
         tables = [replace(old, name=self.new_name) if t.key == old.key else t for t in schema]
         return build_schema(
-            replace(
-                t,
-                foreign_keys=tuple(
-                    replace(fk, ref_table=self.new_name) if fk.ref_key == old.key else fk
-                    for fk in t.foreign_keys
-                ),
-            )
-            for t in tables
+            (
+                replace(
+                    t,
+                    foreign_keys=tuple(
+                        replace(fk, ref_table=self.new_name) if fk.ref_key == old.key else fk
+                        for fk in t.foreign_keys
+                    ),
+                )
+                for t in tables
+            ),
+            schema.enums,
         )
 
     def reverse(self) -> Operation:
