@@ -49,6 +49,7 @@ class ChangeKind(enum.Flag):
     TYPE = enum.auto()
     DEFAULT = enum.auto()
     COMMENT = enum.auto()
+    COLLATION = enum.auto()
 
 
 @dataclass(frozen=True)

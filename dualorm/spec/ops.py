@@ -8,7 +8,8 @@ syntax beyond the expression-aware renaming in :mod:`dualorm.spec.sqltext`.
 
 This module holds the table, column and index operations and re-exports the rest (the base
 contract from :mod:`dualorm.spec.operation`, the constraint operations and the escape hatches
-from :mod:`dualorm.spec.constraint_ops`): import every operation from here.
+from :mod:`dualorm.spec.constraint_ops`, the enum type and comment operations from
+:mod:`dualorm.spec.type_ops`): import every operation from here.
 
 Tables are named by ``table``: ``"users"`` or ``"auth.users"`` (see :func:`dualorm.schema.as_key`).
 """
@@ -57,12 +58,22 @@ from dualorm.spec.operation import (
     require_table,
 )
 from dualorm.spec.sqltext import expression_identifiers, rename_identifier
+from dualorm.spec.type_ops import (
+    AddEnumValue,
+    CreateEnum,
+    DropEnum,
+    DropEnumValue,
+    RenameEnumValue,
+    SetComment,
+    enum_users,
+)
 
 __all__ = [
     "OPERATIONS",
     "Acknowledgement",
     "AddCheck",
     "AddColumn",
+    "AddEnumValue",
     "AddForeignKey",
     "AddPrimaryKey",
     "AddUnique",
@@ -70,18 +81,24 @@ __all__ = [
     "Category",
     "ChangeKind",
     "Constraint",
+    "CreateEnum",
     "CreateIndex",
     "CreateTable",
     "DropColumn",
     "DropConstraint",
+    "DropEnum",
+    "DropEnumValue",
     "DropIndex",
     "DropTable",
     "Operation",
     "RenameColumn",
+    "RenameEnumValue",
     "RenameTable",
     "RunPython",
     "RunSQL",
+    "SetComment",
     "ValidateConstraint",
+    "enum_users",
     "find_constraint",
     "operation_kinds",
 ]
@@ -286,12 +303,13 @@ _CHANGED_FIELDS = {
     ChangeKind.TYPE: "type",
     ChangeKind.DEFAULT: "default",
     ChangeKind.COMMENT: "comment",
+    ChangeKind.COLLATION: "collation",
 }
 
 
 @dataclass(frozen=True)
 class AlterColumn(Operation, kind="alter_column"):
-    """Change a column's nullability, type, default and/or comment.
+    """Change a column's nullability, type, default, comment and/or collation.
 
     ``from_`` and ``to`` are the whole column before and after; ``changes`` says which of
     their properties move (only those are applied). ``using`` converts existing values on a
