@@ -67,7 +67,7 @@ class Column:
     # default then.
     generated: str | None = None
     # The column's collation when it is not its type's default, as the catalog names it:
-    # ``C``, ``en_US``, ``und-x-icu`` (``schema.name`` outside pg_catalog).
+    # ``C``, ``en_US``, ``und-x-icu`` (``"schema"."name"``, quoted, outside pg_catalog).
     collation: str | None = None
 
 
@@ -474,6 +474,16 @@ def canonical_type(spelling: str) -> str:
     if base == "character" and not modifier:
         modifier = "(1)"
     return f"{base}{modifier}{array}"
+
+
+_COLLATABLE = frozenset({"text", "character varying", "character", "citext", "name"})
+
+
+def collatable(type_: str) -> bool:
+    """Return whether a column of the canonical ``type_`` can have a collation (the string
+    types and arrays of them; an enum or a number cannot)."""
+    base = type_.removesuffix("[]").partition("(")[0].strip()
+    return base in _COLLATABLE
 
 
 # -- PostgreSQL's default names --------------------------------------------------------------

@@ -450,7 +450,7 @@ def _server_default(expression: str | None) -> str:
 def _alter_column(op: AlterColumn) -> Rendered:
     # Alembic pastes postgresql_using into its ALTER statement as is, and SQLAlchemy then hands
     # that statement to the driver with parameters, which reads a lone % as a placeholder.
-    collated = op.from_.collation is not None or ChangeKind.COLLATION in op.changes
+    collated = op.from_.collation is not None or op.to.collation is not None
     if collated or not _mappable([op.from_, op.to]) or (op.using is not None and "%" in op.using):
         # Alembic's alter_column has no collation of its own: the shared SQL says COLLATE.
         return _execute(op)

@@ -30,6 +30,7 @@ from dualorm.schema import (
     Table,
     UniqueConstraint,
     as_key,
+    collatable,
     default_name,
     index_opclasses,
     index_orders,
@@ -290,12 +291,11 @@ def _alter_column(op: AlterColumn) -> Statements:
         actions.append(f"{column} DROP DEFAULT")
     if op.changes & (ChangeKind.TYPE | ChangeKind.COLLATION):
         # A new type takes its own default collation unless COLLATE says otherwise.
-        final = op.to.collation if ChangeKind.COLLATION in op.changes else op.from_.collation
-        collation = collate(final)
-        if ChangeKind.COLLATION in op.changes and final is None:
+        type_ = op.to.type if retyped else op.from_.type
+        collation = collate(op.to.collation) if collatable(type_) else ""
+        if ChangeKind.COLLATION in op.changes and op.to.collation is None:
             collation = ' COLLATE "default"'
         using = f" USING {op.using}" if op.using else ""
-        type_ = op.to.type if retyped else op.from_.type
         actions.append(f"{column} TYPE {type_}{collation}{using}")
     if final_default is not None and (retyped or ChangeKind.DEFAULT in op.changes):
         actions.append(f"{column} SET DEFAULT {final_default}")

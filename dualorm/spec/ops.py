@@ -29,6 +29,7 @@ from dualorm.schema import (
     Table,
     TableKey,
     as_key,
+    collatable,
 )
 from dualorm.schema import schema as build_schema
 from dualorm.spec.constraint_ops import (
@@ -365,6 +366,10 @@ class AlterColumn(Operation, kind="alter_column"):
             for kind, attr in _CHANGED_FIELDS.items()
             if kind in self.changes
         }
+        if ChangeKind.TYPE in self.changes:
+            # ALTER COLUMN TYPE resets the collation unless COLLATE names one: the emitters
+            # name ``to``'s, which a type that cannot have one drops.
+            updates["collation"] = self.to.collation if collatable(self.to.type) else None
         new = replace(current, **updates)
         return put(
             schema,
