@@ -370,6 +370,8 @@ def _drop_enum(op: DropEnum) -> Statements:
 
 @sql_renderer.register(AddEnumValue)
 def _add_enum_value(op: AddEnumValue) -> Statements:
+    if op.rebuild:
+        return _rebuilt_enum(op.enum, op.labels(), op.users)
     place = ""
     if op.before is not None:
         place = f" BEFORE {quote_literal(op.before)}"
@@ -381,13 +383,19 @@ def _add_enum_value(op: AddEnumValue) -> Statements:
 @sql_renderer.register(DropEnumValue)
 def _drop_enum_value(op: DropEnumValue) -> Statements:
     # PostgreSQL has no DROP VALUE: the type is rebuilt and every column converted to it.
-    rebuilt = op.remaining()
-    aside = replace(op.enum, name=default_name(op.enum.name, [], "old"))
+    return _rebuilt_enum(op.enum, op.remaining().labels, op.users)
+
+
+def _rebuilt_enum(
+    enum: EnumType, labels: tuple[str, ...], users: Iterable[tuple[str, Column]]
+) -> Statements:
+    """Create ``enum`` again with ``labels`` and convert the columns ``users`` to it."""
+    aside = replace(enum, name=default_name(enum.name, [], "old"))
     out = [
-        f"ALTER TYPE {type_name(op.enum)} RENAME TO {quote_ident(aside.name)}",
-        f"CREATE TYPE {type_name(rebuilt)} AS ENUM ({_labels(rebuilt.labels)})",
+        f"ALTER TYPE {type_name(enum)} RENAME TO {quote_ident(aside.name)}",
+        f"CREATE TYPE {type_name(enum)} AS ENUM ({_labels(labels)})",
     ]
-    for table, c in op.users:
+    for table, c in users:
         column = f"ALTER COLUMN {quote_ident(c.name)}"
         cast = "::text[]" if c.type.endswith("[]") else "::text"
         actions = [f"{column} DROP DEFAULT"] if c.default is not None else []

@@ -119,7 +119,14 @@ class AddEnumValue(Operation, kind="add_enum_value"):
     before: str | None = None
     after: str | None = None
     users: EnumUsers = ()
+    rebuild: bool = False
     category: ClassVar[Category] = Category.ADDITION
+
+    def transactional_form(self) -> Operation:
+        # ADD VALUE runs in a transaction block, but the label cannot be used before that
+        # transaction commits; a rehearsal running later migrations in the same transaction
+        # rebuilds the type instead (a type created in a transaction may use all its labels).
+        return replace(self, rebuild=True)
 
     def labels(self) -> tuple[str, ...]:
         """The labels once the label is added."""
@@ -147,7 +154,8 @@ class AddEnumValue(Operation, kind="add_enum_value"):
         return schema.with_enum(replace(current, labels=self.labels()))
 
     def reverse(self) -> Operation:
-        return DropEnumValue(replace(self.enum, labels=self.labels()), self.label, self.users)
+        after = replace(self.enum, labels=self.labels())
+        return DropEnumValue(after, self.label, self.users)
 
     def describe(self) -> str:
         return f"add value {self.label!r} to enum {self.enum.qualified_name}"
