@@ -251,8 +251,8 @@ class Schema:
         return self.with_tables(t for t in self.tables if t.key in wanted)
 
     def with_tables(self, tables: Iterable[Table]) -> Schema:
-        """Return a copy holding ``tables`` (in key order) instead of this one's; the enum
-        types are kept."""
+        """Return a copy holding ``tables`` (given in key order) instead of this one's; the
+        enum types are kept."""
         return Schema(tuple(tables), self.enums, self.declares_enums)
 
     def enum(self, key: TableKey | str) -> EnumType | None:

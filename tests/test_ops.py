@@ -358,8 +358,18 @@ def test_enum_labels_move_as_postgresql_moves_them() -> None:
         (DropEnumValue(STATUS, "draft"), "the columns of enum type status have changed"),
         (RenameEnumValue("status", "draft", "published"), "already has label 'published'"),
         (SetComment("authors", "nope", None, "x"), "column authors.nope does not exist"),
+        (CreateTable(table("status", [])), "type status already exists"),
     ],
-    ids=["in-use", "exists", "label-exists", "no-neighbour", "stale-users", "clash", "column"],
+    ids=[
+        "in-use",
+        "exists",
+        "label-exists",
+        "no-neighbour",
+        "stale-users",
+        "clash",
+        "column",
+        "table-named-like-an-enum",
+    ],
 )
 def test_enum_and_comment_operations_refuse_what_postgresql_refuses(
     op: Operation, message: str

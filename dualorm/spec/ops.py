@@ -118,6 +118,9 @@ class CreateTable(Operation, kind="create_table"):
     def apply(self, schema: Schema) -> Schema:
         if self.table.key in schema:
             raise self.fail(f"table {self.table.qualified_name} already exists")
+        if schema.enum(self.table.key) is not None:
+            # The table's row type would take the enum type's name in pg_type.
+            raise self.fail(f"type {self.table.qualified_name} already exists (an enum type)")
         taken = relation_names(schema, self.table.schema) | {self.table.name}
         own = [i.name for i in self.table.indexes] + [u.name for u in self.table.uniques]
         if self.table.primary_key is not None:
