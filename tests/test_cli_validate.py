@@ -112,6 +112,13 @@ DRIFT = [
         "extra_index",
         "roles.roles_description_idx",
     ),
+    (
+        "change_collation",
+        'ALTER TABLE roles ALTER COLUMN description TYPE text COLLATE "C"',
+        "collation_mismatch",
+        "roles.description",
+    ),
+    ("add_enum", "CREATE TYPE legacy_state AS ENUM ('a', 'b')", "extra_enum", "legacy_state"),
 ]
 
 
@@ -248,3 +255,13 @@ def test_unreachable_database_exits_2_without_the_password(
     assert "s3cr3t-pw" not in captured.out + captured.err
     assert "127.0.0.1" in captured.err and "Traceback" not in captured.err
     assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_a_changed_comment_is_a_warning(
+    reference_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    execute(reference_db, "COMMENT ON TABLE roles IS 'set by hand'")
+    code, report = run_json(capsys)
+    assert code == 0 and report["errors"] == []
+    (found,) = [w for w in report["warnings"] if w["kind"] == "comment_mismatch"]
+    assert (found["object"], found["from"], found["to"]) == ("roles", None, "set by hand")
