@@ -454,7 +454,12 @@ def canonical_type(spelling: str) -> str:
     'numeric(10,2)'
     >>> canonical_type("int8[]")
     'bigint[]'
+    >>> canonical_type('"Ticket State"[]')
+    '"Ticket State"[]'
     """
+    if '"' in spelling:
+        # A quoted name (an enum or domain type named in mixed case) is kept as written.
+        return spelling.strip()
     text = " ".join(spelling.strip().lower().split())
     array = ""
     while text.endswith("[]"):
