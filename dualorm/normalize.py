@@ -370,7 +370,13 @@ def _culprit(
     """Replay the batch piece by piece (rolled back) and return the error naming the first
     piece the server rejects; fall back to the batch's own error."""
     with conn.transaction(force_rollback=True):
-        _scratch_enums(conn, schema)
+        try:
+            with conn.transaction():
+                _scratch_enums(conn, schema)
+        except psycopg.Error as rejected:
+            return DualormError(
+                f"creating the model's enum types for normalising failed: {_reason(rejected)}"
+            )
         for probe in plan.probes:
             try:
                 with conn.transaction():

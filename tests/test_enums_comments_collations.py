@@ -153,3 +153,19 @@ def test_an_enum_used_only_by_a_table_the_source_does_not_own_is_not_extra() -> 
         DiffKind.EXTRA_ENUM,
         DiffKind.EXTRA_TABLE,
     ]
+
+
+def test_an_enum_the_server_refuses_is_named_not_a_crash(database_url: str) -> None:
+    import pytest
+
+    from dualorm.errors import DualormError
+
+    metadata = sa.MetaData()
+    sa.Table(
+        "t",
+        metadata,
+        sa.Column("state", sa.Enum("x" * 70, name="too_long"), server_default="x"),
+    )
+    with connect(database_url) as conn, pytest.raises(DualormError) as caught:
+        normalize(sa_source.load(metadata), conn)
+    assert "enum types" in str(caught.value) and "invalid enum label" in str(caught.value)
