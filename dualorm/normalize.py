@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 
-from dualorm.errors import ExpressionRejected, InternalError
+from dualorm.errors import DualormError, ExpressionRejected, InternalError
 from dualorm.schema import (
     DEFAULT_SCHEMA,
     CheckConstraint,
@@ -36,7 +36,7 @@ from dualorm.schema import (
 )
 from dualorm.sources.postgres import TEMP_SCHEMA
 from dualorm.sources.postgres import load as load_catalog
-from dualorm.spec.sqltext import quote_ident
+from dualorm.spec.sqltext import quote_ident, quote_literal
 
 __all__ = ["Rejection", "normalize", "normalize_all"]
 
@@ -128,6 +128,8 @@ class _Plan:
     """Scratch check name -> original check name."""
     indexes: dict[str, str] = field(default_factory=dict)
     """Scratch index name -> original index name."""
+    model: Schema = field(default_factory=Schema)
+    """The schema planned for (its enum types are created in the scratch transaction)."""
 
 
 def normalize(schema: Schema, conn: psycopg.Connection[Any]) -> Schema:
@@ -177,6 +179,7 @@ def normalize_all(
         batch = ";\n".join(plan.statements)
         try:
             with conn.transaction(force_rollback=True):
+                _scratch_enums(conn, schema)
                 # Model SQL is DDL text by nature: it cannot be passed as a parameter.
                 conn.execute(batch)
                 scratch = load_catalog(conn, schemas=(TEMP_SCHEMA,))
@@ -194,11 +197,58 @@ def normalize_all(
     raise InternalError("normalising the model's SQL expressions did not settle")
 
 
+# -- the model's enum types ------------------------------------------------------------------
+
+_CATALOG_ENUMS = """
+SELECT n.nspname::text, t.typname::text,
+       ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid
+             ORDER BY e.enumsortorder)
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE t.typtype = 'e'
+    AND (n.nspname::text, t.typname::text) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+"""
+
+
+def _scratch_enums(conn: psycopg.Connection[Any], schema: Schema) -> None:
+    """Make the model's enum types exist, with the model's labels, inside the scratch
+    transaction: a default such as ``'draft'::status`` or a column of that type is read by
+    the server against the labels the model states, not the ones the database has now.
+
+    A type the database lacks is created; one whose labels differ is renamed aside and
+    created afresh (a label added by ``ALTER TYPE ... ADD VALUE`` cannot be used in the
+    transaction that adds it). Everything is rolled back with the scratch work.
+    """
+    if not schema.enums:
+        return
+    keys = [e.key for e in schema.enums]
+    rows = conn.execute(_CATALOG_ENUMS, ([k[0] for k in keys], [k[1] for k in keys])).fetchall()
+    existing = {(r[0], r[1]): tuple(r[2]) for r in rows}
+    statements = []
+    for number, e in enumerate(schema.enums):
+        found = existing.get(e.key)
+        if found == e.labels:
+            continue
+        target = _type_name(e.schema, e.name)
+        if found is not None:
+            aside = quote_ident(f"{_PREFIX}enum_{number}")
+            statements.append(f"ALTER TYPE {target} RENAME TO {aside}")
+        elif e.schema != DEFAULT_SCHEMA:
+            statements.append(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(e.schema)}")
+        labels = ", ".join(quote_literal(label) for label in e.labels)
+        statements.append(f"CREATE TYPE {target} AS ENUM ({labels})")
+    if statements:
+        conn.execute(";\n".join(statements))
+
+
+def _type_name(schema_name: str, name: str) -> str:
+    return f"{quote_ident(schema_name)}.{quote_ident(name)}"
+
+
 # -- planning --------------------------------------------------------------------------------
 
 
 def _plan(schema: Schema, skip: set[_Piece]) -> _Plan:
-    plan = _Plan()
+    plan = _Plan(model=schema)
     used: set[str] = set()
     copies = []
     for t in schema:
@@ -421,7 +471,7 @@ def _apply(schema: Schema, plan: _Plan, scratch: Schema) -> Schema:
             indexes = _indexes(t.indexes, copy, plan)
             columns = _generated(columns, copy)
         tables.append(replace(t, columns=columns, checks=checks, indexes=indexes))
-    return Schema(tables=tuple(tables))
+    return schema.with_tables(tables)
 
 
 def _scratch_defaults(plan: _Plan, scratch: Schema) -> dict[_DefaultKey, str | None]:
@@ -484,6 +534,13 @@ def _refused(conn: psycopg.Connection[Any], plan: _Plan) -> list[tuple[_Piece, l
     failed: set[_Piece] = set()
     found: list[tuple[_Piece, list[Rejection]]] = []
     with conn.transaction(force_rollback=True):
+        try:
+            with conn.transaction():
+                _scratch_enums(conn, plan.model)
+        except psycopg.Error as rejected:
+            raise DualormError(
+                f"creating the model's enum types for normalising failed: {_reason(rejected)}"
+            ) from None
         for probe in plan.probes:
             if any(need in failed for need in probe.needs):
                 continue

@@ -27,6 +27,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
+from dualorm.spec.sqltext import pg_quote_ident
+
 DEFAULT_SCHEMA = "public"
 
 TableKey = tuple[str, str]
@@ -64,6 +66,9 @@ class Column:
     # A stored generated column's expression (GENERATED ALWAYS AS (...) STORED); it has no
     # default then.
     generated: str | None = None
+    # The column's collation when it is not its type's default, as the catalog names it:
+    # ``C``, ``en_US``, ``und-x-icu`` (``"schema"."name"``, quoted, outside pg_catalog).
+    collation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +165,55 @@ class Table:
 
 
 @dataclass(frozen=True, slots=True)
+class EnumType:
+    """A PostgreSQL enum type (``CREATE TYPE ... AS ENUM``): its labels in their sort order.
+
+    A column of this type has :func:`enum_reference` of it as its ``type``, the spelling
+    ``format_type()`` prints (``mood``, ``"Mood"``, ``auth.mood``), so columns compare by type
+    name and the labels are compared once, here.
+    """
+
+    name: str
+    schema: str = DEFAULT_SCHEMA
+    labels: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> TableKey:
+        return (self.schema, self.name)
+
+    @property
+    def qualified_name(self) -> str:
+        return self.name if self.schema == DEFAULT_SCHEMA else f"{self.schema}.{self.name}"
+
+    @property
+    def reference(self) -> str:
+        """How a column's ``type`` names this enum (see :func:`enum_reference`)."""
+        return enum_reference(self.schema, self.name)
+
+
+def enum_reference(schema_name: str, name: str) -> str:
+    """Return the type name ``format_type()`` prints for enum ``schema_name.name``: quoted
+    only where PostgreSQL quotes, schema-qualified outside ``public``.
+
+    >>> enum_reference("public", "mood"), enum_reference("public", "Mood")
+    ('mood', '"Mood"')
+    """
+    name_part = pg_quote_ident(name)
+    return (
+        name_part if schema_name == DEFAULT_SCHEMA else f"{pg_quote_ident(schema_name)}.{name_part}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Schema:
-    """A set of tables, sorted by key. Build with :func:`schema`."""
+    """A set of tables and enum types, each sorted by key. Build with :func:`schema`."""
 
     tables: tuple[Table, ...] = ()
+    enums: tuple[EnumType, ...] = ()
+    # Whether the source states enum types at all: Django has no native enum (its choices
+    # live in Python), so a schema read from Django models holds none and says so here; the
+    # diff then compares its enum columns by type name only.
+    declares_enums: bool = field(default=True, compare=False)
     _index: dict[TableKey, Table] = field(
         default_factory=dict, compare=False, repr=False, hash=False
     )
@@ -189,16 +239,47 @@ class Schema:
     def with_table(self, new: Table) -> Schema:
         """Return a copy with ``new`` added or replacing the table of the same key."""
         others = (t for t in self.tables if t.key != new.key)
-        return schema([*others, new])
+        return self.with_tables(sorted([*others, new], key=_table_key))
 
     def without(self, key: TableKey | str) -> Schema:
         k = as_key(key)
-        return schema(t for t in self.tables if t.key != k)
+        return self.with_tables(t for t in self.tables if t.key != k)
 
     def restrict(self, keys: Iterable[TableKey]) -> Schema:
-        """Return only the tables whose key is in ``keys``."""
+        """Return only the tables whose key is in ``keys`` (and every enum type)."""
         wanted = set(keys)
-        return schema(t for t in self.tables if t.key in wanted)
+        return self.with_tables(t for t in self.tables if t.key in wanted)
+
+    def with_tables(self, tables: Iterable[Table]) -> Schema:
+        """Return a copy holding ``tables`` (given in key order) instead of this one's; the
+        enum types are kept."""
+        return Schema(tuple(tables), self.enums, self.declares_enums)
+
+    def enum(self, key: TableKey | str) -> EnumType | None:
+        """Return the enum type ``key`` (``"mood"``, ``"auth.mood"``), or None."""
+        k = as_key(key)
+        return next((e for e in self.enums if e.key == k), None)
+
+    def enum_named(self, reference: str) -> EnumType | None:
+        """Return the enum type a column's ``type`` names (``mood``, ``"Mood"``), or None."""
+        return next((e for e in self.enums if e.reference == reference), None)
+
+    def with_enum(self, new: EnumType) -> Schema:
+        """Return a copy with ``new`` added or replacing the enum type of the same key."""
+        others = [e for e in self.enums if e.key != new.key]
+        return Schema(self.tables, _enum_order([*others, new]), self.declares_enums)
+
+    def without_enum(self, key: TableKey | str) -> Schema:
+        k = as_key(key)
+        return Schema(self.tables, tuple(e for e in self.enums if e.key != k), self.declares_enums)
+
+
+def _table_key(t: Table) -> TableKey:
+    return t.key
+
+
+def _enum_order(enums: Iterable[EnumType]) -> tuple[EnumType, ...]:
+    return tuple(sorted(enums, key=lambda e: e.key))
 
 
 def as_key(key: TableKey | str) -> TableKey:
@@ -253,9 +334,11 @@ def normalized(t: Table) -> Table:
     )
 
 
-def schema(tables: Iterable[Table] = ()) -> Schema:
-    """Build a ``Schema`` with its tables sorted by key."""
-    return Schema(tables=tuple(sorted(tables, key=lambda t: t.key)))
+def schema(
+    tables: Iterable[Table] = (), enums: Iterable[EnumType] = (), *, declares_enums: bool = True
+) -> Schema:
+    """Build a ``Schema`` with its tables and enum types sorted by key."""
+    return Schema(tuple(sorted(tables, key=_table_key)), _enum_order(enums), declares_enums)
 
 
 # -- canonical types -------------------------------------------------------------------------
@@ -373,7 +456,12 @@ def canonical_type(spelling: str) -> str:
     'bigint[]'
     >>> canonical_type("FLOAT(53)"), canonical_type("float(24)")
     ('double precision', 'real')
+    >>> canonical_type('"Ticket State"[]')
+    '"Ticket State"[]'
     """
+    if '"' in spelling:
+        # A quoted name (an enum or domain type named in mixed case) is kept as written.
+        return spelling.strip()
     text = " ".join(spelling.strip().lower().split())
     array = ""
     while text.endswith("[]"):
@@ -410,6 +498,16 @@ def _float_precision(modifier: str) -> tuple[str, str]:
         if 25 <= precision <= 53:
             return "double precision", ""
     return "float", modifier
+
+
+_COLLATABLE = frozenset({"text", "character varying", "character", "citext", "name"})
+
+
+def collatable(type_: str) -> bool:
+    """Return whether a column of the canonical ``type_`` can have a collation (the string
+    types and arrays of them; an enum or a number cannot)."""
+    base = type_.removesuffix("[]").partition("(")[0].strip()
+    return base in _COLLATABLE
 
 
 # -- PostgreSQL's default names --------------------------------------------------------------

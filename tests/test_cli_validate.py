@@ -114,6 +114,13 @@ DRIFT = [
         "extra_index",
         "roles.roles_description_idx",
     ),
+    (
+        "change_collation",
+        'ALTER TABLE roles ALTER COLUMN description TYPE text COLLATE "C"',
+        "collation_mismatch",
+        "roles.description",
+    ),
+    ("add_enum", "CREATE TYPE legacy_state AS ENUM ('a', 'b')", "extra_enum", "legacy_state"),
 ]
 
 
@@ -311,3 +318,13 @@ def test_models_that_fail_while_loading_are_bad_input(
     err = capsys.readouterr().err
     assert "broken_models_xyz" in err and "NameError" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_changed_comment_is_a_warning(
+    reference_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    execute(reference_db, "COMMENT ON TABLE roles IS 'set by hand'")
+    code, report = run_json(capsys)
+    assert code == 0 and report["errors"] == []
+    (found,) = [w for w in report["warnings"] if w["kind"] == "comment_mismatch"]
+    assert (found["object"], found["from"], found["to"]) == ("roles", None, "set by hand")

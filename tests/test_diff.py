@@ -501,7 +501,9 @@ def test_ledger_tables_are_never_drift() -> None:
 def test_phases_run_in_the_documented_order() -> None:
     names = [phase.__name__ for phase in PHASES]
     assert names == [
+        "compare_enums",
         "compare_tables",
+        "compare_table_comments",
         "compare_columns",
         "compare_primary_keys",
         "compare_indexes",

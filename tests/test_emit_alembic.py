@@ -236,3 +236,28 @@ def test_colons_are_escaped_once_per_reading() -> None:
     assert text == "op.execute(\"SELECT 'a \\\\:b', x::text, 'c\\\\\\\\:d', ':', 'e:f', '100%'\")"
     text, _ = render(AddColumn("t", Column("c", "text", default="'hello :world 100%'")))
     assert "server_default=sa.text(\"'hello \\\\:world 100%'\")" in text
+
+
+def test_enum_and_comment_operations_render_as_alembic_writes_them() -> None:
+    from dualorm.schema import EnumType
+    from dualorm.spec.ops import AddEnumValue, SetComment
+
+    text, _ = render(AddEnumValue(EnumType("mood", labels=("sad",)), "it's", after="sad"))
+    assert (
+        text
+        == "op.execute('ALTER TYPE \"public\".\"mood\" ADD VALUE \\'it\\'\\'s\\' AFTER \\'sad\\'')"
+    )
+    text, _ = render(SetComment("users", None, None, "people"))
+    assert text == (
+        "op.create_table_comment(\n    'users',\n    'people',\n    existing_comment=None,\n"
+        "    schema=None\n)"
+    )
+    text, _ = render(SetComment("users", None, "people", None))
+    assert text == (
+        "op.drop_table_comment(\n    'users',\n    existing_comment='people',\n    schema=None\n)"
+    )
+    text, _ = render(AddColumn("users", Column("code", "character varying(9)", collation="C")))
+    assert text == (
+        "op.add_column('users', sa.Column('code', sa.String(length=9, collation='C'), "
+        "nullable=True))"
+    )

@@ -108,3 +108,31 @@ def test_run_python_hands_the_function_a_psycopg_connection() -> None:
         {"function": "json:dumps", "reverse_function": "json:loads"},
     )
     assert made.reversible
+
+
+def test_enum_types_have_no_state_and_comments_and_collations_do() -> None:
+    from django.db import migrations
+
+    from dualorm.schema import EnumType
+    from dualorm.spec.ops import AlterColumn, ChangeKind, CreateEnum, SetComment
+
+    before = _schema()
+    create = CreateEnum(EnumType("mood", labels=("sad", "happy")))
+    made = django_operation(create, StateContext(TARGET, before, create.apply(before)))
+    assert isinstance(made, migrations.RunSQL)
+    assert list(made.sql.statements) == ["CREATE TYPE \"public\".\"mood\" AS ENUM ('sad', 'happy')"]
+
+    comment = SetComment("widget_parts", None, None, "parts of widgets")
+    made = django_operation(comment, StateContext(TARGET, before, comment.apply(before)))
+    (state,) = made.state_operations
+    assert isinstance(state, migrations.AlterModelTableComment)
+    assert (state.name, state.table_comment) == ("WidgetParts", "parts of widgets")
+
+    label = before.get("widget_parts").column("label")  # type: ignore[union-attr]
+    assert label is not None
+    collate = AlterColumn(
+        "widget_parts", label, Column("label", "text", collation="C"), ChangeKind.COLLATION
+    )
+    made = django_operation(collate, StateContext(TARGET, before, collate.apply(before)))
+    (state,) = made.state_operations
+    assert state.field.db_collation == "C"

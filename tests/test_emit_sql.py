@@ -14,7 +14,19 @@ from pathlib import Path
 import psycopg
 import pytest
 from reference import REFERENCE_MIGRATIONS
-from test_ops import AUTHORS, BOOK_FK, BOOKS, EMAIL, NOTES, SCORE, TAGS
+from test_ops import (
+    AUTHORS,
+    BOOK_FK,
+    BOOKS,
+    EMAIL,
+    ISSUES,
+    NOTES,
+    SCORE,
+    SPARE,
+    STATE,
+    STATUS,
+    TAGS,
+)
 
 from dualorm.db import connection, sqlalchemy_url
 from dualorm.emit.sql import (
@@ -29,6 +41,7 @@ from dualorm.errors import DualormError, IrreversibleError
 from dualorm.schema import (
     CheckConstraint,
     Column,
+    EnumType,
     FkAction,
     ForeignKey,
     Index,
@@ -44,23 +57,29 @@ from dualorm.spec.ops import (
     OPERATIONS,
     AddCheck,
     AddColumn,
+    AddEnumValue,
     AddForeignKey,
     AddPrimaryKey,
     AddUnique,
     AlterColumn,
     AlterForeignKey,
     ChangeKind,
+    CreateEnum,
     CreateIndex,
     CreateTable,
     DropColumn,
     DropConstraint,
+    DropEnum,
+    DropEnumValue,
     DropIndex,
     DropTable,
     Operation,
     RenameColumn,
+    RenameEnumValue,
     RenameTable,
     RunPython,
     RunSQL,
+    SetComment,
     ValidateConstraint,
 )
 
@@ -205,11 +224,16 @@ def test_script_wraps_transactional_runs() -> None:
 
 VALIDATED_LATER = CheckConstraint("notes_body_check", "(length(body) > 0)", validated=False)
 BASE_OPS: list[Operation] = [
+    CreateEnum(STATUS),
+    CreateEnum(SPARE),
+    CreateTable(ISSUES),
     CreateTable(AUTHORS),
     CreateTable(BOOKS),
     CreateTable(NOTES),
     AddCheck("notes", VALIDATED_LATER),
 ]
+
+ISSUE_USERS = (("issues", STATE),)
 
 ROUND_TRIPS: list[tuple[str, Operation]] = [
     ("create_table", CreateTable(TAGS)),
@@ -295,6 +319,28 @@ ROUND_TRIPS: list[tuple[str, Operation]] = [
     (
         "run_sql",
         RunSQL("INSERT INTO notes (id, body) VALUES (1, 'x')", "DELETE FROM notes WHERE id = 1"),
+    ),
+    ("create_enum", CreateEnum(EnumType("Mood's", "public", ("sad", "it's ok", "happy")))),
+    ("drop_enum", DropEnum(SPARE)),
+    ("add_enum_value", AddEnumValue(STATUS, "review", before="published", users=ISSUE_USERS)),
+    ("drop_enum_value", DropEnumValue(STATUS, "published", users=ISSUE_USERS)),
+    ("rename_enum_value", RenameEnumValue("status", "draft", "wip")),
+    ("set_table_comment", SetComment("authors", to="who 'wrote'")),
+    ("set_column_comment", SetComment("authors", "email", None, "contact")),
+    ("add_collated_column", AddColumn("notes", Column("code", "text", collation="C"))),
+    (
+        "alter_collation",
+        AlterColumn("authors", EMAIL, replace(EMAIL, collation="POSIX"), ChangeKind.COLLATION),
+    ),
+    (
+        "alter_type_and_collation",
+        AlterColumn(
+            "authors",
+            EMAIL,
+            replace(EMAIL, type="character varying(200)", collation="C"),
+            ChangeKind.TYPE | ChangeKind.COLLATION,
+            reverse_using="email::text",
+        ),
     ),
 ]
 
@@ -424,3 +470,22 @@ def test_psycopg_refuses_concurrent_index_in_a_transaction(base_url: str) -> Non
     op = CreateIndex("books", Index("books_title_idx", ("title",)), concurrently=True)
     with connection(base_url) as conn, pytest.raises(psycopg.errors.ActiveSqlTransaction):
         conn.execute(statements(op)[0].encode())
+
+
+def test_a_type_change_keeps_the_column_collation() -> None:
+    collated = replace(EMAIL, collation="C")
+    op = AlterColumn(
+        "authors", collated, replace(collated, type="character varying(9)"), ChangeKind.TYPE
+    )
+    assert statements(op) == (
+        'ALTER TABLE "authors" ALTER COLUMN "email" TYPE character varying(9) COLLATE "C"',
+    )
+    back = AlterColumn("authors", collated, replace(EMAIL), ChangeKind.COLLATION)
+    assert statements(back) == (
+        'ALTER TABLE "authors" ALTER COLUMN "email" TYPE text COLLATE "default"',
+    )
+
+
+def test_enum_labels_are_quoted_literals() -> None:
+    op = AddEnumValue(EnumType("Mood", "app", ("a",)), "it's", after="a")
+    assert statements(op) == ("ALTER TYPE \"app\".\"Mood\" ADD VALUE 'it''s' AFTER 'a'",)

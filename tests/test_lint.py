@@ -311,3 +311,32 @@ def test_losing_rows_blocks_only_where_rows_may_be(tmp_path: Path) -> None:
         only=["0002_change"],
     )
     assert "destructive" not in {f.rule for f in created}
+
+
+def test_a_label_is_not_used_in_the_migration_that_adds_it(tmp_path: Path) -> None:
+    base = BASE + (
+        "  - create_enum: {name: item_state, labels: [open]}\n"
+        "  - add_column: {table: items, name: state, type: item_state}\n"
+    )
+
+    def rules(operations: str) -> set[str]:
+        (tmp_path / "0001_base.yaml").write_text(base)
+        body = textwrap.indent(textwrap.dedent(operations).strip(), "  ")
+        (tmp_path / "0002_change.yaml").write_text(
+            f'id: "0002_change"\nname: change\ndependencies: ["0001_base"]\noperations:\n{body}\n'
+        )
+        return {f.rule for f in lint(load_specs(tmp_path), only=["0002_change"])}
+
+    uses = "- alter_column: {table: items, name: state, server_default: \"'held'::item_state\"}"
+    assert "enum-label-used-where-added" in rules(
+        f"- add_enum_value: {{enum: item_state, label: held}}\n{uses}"
+    )
+    assert "enum-label-used-where-added" not in rules(
+        "- add_enum_value: {enum: item_state, label: held}"
+    )
+    # A type created in the same migration may use every label it is given there.
+    assert "enum-label-used-where-added" not in rules(
+        "- create_enum: {name: fresh, labels: [a]}\n"
+        "- add_enum_value: {enum: fresh, label: b}\n"
+        "- add_column: {table: items, name: f, type: fresh, server_default: \"'b'::fresh\"}"
+    )

@@ -44,6 +44,12 @@ DOCUMENTED = {
     "drop_constraint",
     "run_sql",
     "run_python",
+    "create_enum",
+    "drop_enum",
+    "add_enum_value",
+    "drop_enum_value",
+    "rename_enum_value",
+    "set_comment",
 }
 
 

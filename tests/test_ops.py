@@ -10,6 +10,7 @@ from dualorm.errors import IrreversibleError, SpecError
 from dualorm.schema import (
     CheckConstraint,
     Column,
+    EnumType,
     FkAction,
     ForeignKey,
     Identity,
@@ -24,6 +25,7 @@ from dualorm.spec.ops import (
     OPERATIONS,
     AddCheck,
     AddColumn,
+    AddEnumValue,
     AddForeignKey,
     AddPrimaryKey,
     AddUnique,
@@ -31,17 +33,22 @@ from dualorm.spec.ops import (
     AlterForeignKey,
     Category,
     ChangeKind,
+    CreateEnum,
     CreateIndex,
     CreateTable,
     DropColumn,
     DropConstraint,
+    DropEnum,
+    DropEnumValue,
     DropIndex,
     DropTable,
     Operation,
     RenameColumn,
+    RenameEnumValue,
     RenameTable,
     RunPython,
     RunSQL,
+    SetComment,
     ValidateConstraint,
 )
 
@@ -71,7 +78,11 @@ BOOKS = table(
     indexes=[Index("books_author_id_idx", ("author_id",))],
 )
 NOTES = table("notes", [Column("id", "integer", nullable=False), Column("body", "text")])
-BASE = schema([AUTHORS, BOOKS, NOTES])
+STATUS = EnumType("status", labels=("draft", "published"))
+SPARE = EnumType("spare", labels=("x",))
+STATE = Column("state", "status", nullable=False, default="'draft'::status")
+ISSUES = table("issues", [Column("id", "bigint", nullable=False), STATE])
+BASE = schema([AUTHORS, BOOKS, NOTES, ISSUES], [STATUS, SPARE])
 
 TAGS = table(
     "tags",
@@ -129,6 +140,20 @@ CASES: list[tuple[str, Operation]] = [
     ("drop_primary_key", DropConstraint("books", BOOKS.primary_key)),  # type: ignore[arg-type]
     ("run_sql", RunSQL("UPDATE authors SET score = 1", "UPDATE authors SET score = 0")),
     ("run_python", RunPython("seeds.fix:forwards", "seeds.fix:backwards")),
+    ("create_enum", CreateEnum(EnumType("mood", "public", ("sad", "happy")))),
+    ("drop_enum", DropEnum(SPARE)),
+    (
+        "add_enum_value",
+        AddEnumValue(STATUS, "review", after="draft", users=(("issues", STATE),)),
+    ),
+    ("drop_enum_value", DropEnumValue(STATUS, "published", users=(("issues", STATE),))),
+    ("rename_enum_value", RenameEnumValue("status", "draft", "new")),
+    ("set_table_comment", SetComment("authors", to="who wrote")),
+    ("set_column_comment", SetComment("authors", "email", None, "contact")),
+    (
+        "alter_collation",
+        AlterColumn("authors", EMAIL, replace(EMAIL, collation="C"), ChangeKind.COLLATION),
+    ),
 ]
 
 
@@ -323,3 +348,47 @@ def test_alter_foreign_key_changes_only_when_it_is_checked_and_reverses() -> Non
 def test_alter_foreign_key_refuses_deferred_without_deferrable() -> None:
     with pytest.raises(SpecError, match="initially_deferred needs deferrable"):
         AlterForeignKey("books", BOOK_FK, deferrable=False, initially_deferred=True)
+
+
+def test_enum_labels_move_as_postgresql_moves_them() -> None:
+    users = (("issues", STATE),)
+    first = AddEnumValue(STATUS, "idea", before="draft", users=users).apply(BASE)
+    assert first.enum("status").labels == ("idea", "draft", "published")  # type: ignore[union-attr]
+    renamed = RenameEnumValue("status", "draft", "wip").apply(BASE)
+    assert renamed.enum("status").labels == ("wip", "published")  # type: ignore[union-attr]
+    # The default names the label by its oid on the server: its text follows the rename.
+    assert renamed.get("issues").column("state").default == "'wip'::status"  # type: ignore[union-attr]
+    reverse = DropEnumValue(STATUS, "draft", users).reverse()
+    assert reverse == AddEnumValue(
+        EnumType("status", labels=("published",)), "draft", "published", None, users
+    )
+
+
+@pytest.mark.parametrize(
+    ("op", "message"),
+    [
+        (DropEnum(STATUS), "enum type status is used by issues.state"),
+        (CreateEnum(STATUS), "enum type status already exists"),
+        (AddEnumValue(STATUS, "draft"), "already has label 'draft'"),
+        (AddEnumValue(STATUS, "x", before="nope"), "has no label 'nope'"),
+        (DropEnumValue(STATUS, "draft"), "the columns of enum type status have changed"),
+        (RenameEnumValue("status", "draft", "published"), "already has label 'published'"),
+        (SetComment("authors", "nope", None, "x"), "column authors.nope does not exist"),
+        (CreateTable(table("status", [])), "type status already exists"),
+    ],
+    ids=[
+        "in-use",
+        "exists",
+        "label-exists",
+        "no-neighbour",
+        "stale-users",
+        "clash",
+        "column",
+        "table-named-like-an-enum",
+    ],
+)
+def test_enum_and_comment_operations_refuse_what_postgresql_refuses(
+    op: Operation, message: str
+) -> None:
+    with pytest.raises(SpecError, match=message):
+        op.apply(BASE)

@@ -4,6 +4,8 @@ down-then-up gives the same catalog again."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,6 +18,7 @@ from dualorm.normalize import normalize
 from dualorm.schema import (
     CheckConstraint,
     Column,
+    EnumType,
     FkAction,
     ForeignKey,
     Index,
@@ -30,17 +33,24 @@ from dualorm.schema import (
 from dualorm.spec.ops import (
     AddCheck,
     AddColumn,
+    AddEnumValue,
     AddForeignKey,
     AddUnique,
     AlterColumn,
     ChangeKind,
+    CreateEnum,
     CreateIndex,
     CreateTable,
     DropColumn,
+    DropEnum,
+    DropEnumValue,
     DropTable,
     Operation,
     RenameColumn,
+    RenameEnumValue,
     RenameTable,
+    SetComment,
+    enum_users,
 )
 from dualorm.testing import scratch_database
 
@@ -67,7 +77,12 @@ PATTERN_OPS = {"text": "text_pattern_ops", "character varying(40)": "varchar_pat
 KINDS = [
     "create", "add", "drop", "alter", "rename", "index", "unique",
     "retype", "default", "fk", "check", "rename_table", "drop_table",
+    "enum", "enum_value", "drop_enum_value", "rename_value", "drop_enum", "comment",
+    "collation",
 ]  # fmt: skip
+LABELS = st.sampled_from(["new", "old", "it's", "Mixed Case", "x"])
+COLLATIONS = st.sampled_from(["C", "POSIX", None])
+COLLATABLE = ("text", "character varying(40)")
 
 # Rendering Django constraints reads settings (their default messages are lazy translations).
 setup(offline=True)
@@ -81,14 +96,20 @@ def operations(draw: st.DrawFn) -> list[Operation]:
         names = [t.name for t in schema]
         kind = draw(st.sampled_from(KINDS))
         op: Operation
-        if kind == "create" or not names:
+        types = TYPES + [e.reference for e in schema.enums]
+        if kind in ENUM_KINDS:
+            found = _enum_operation(draw, schema, kind, step)
+            if found is None:
+                continue
+            op = found
+        elif kind == "create" or not names:
             name = f"t{step}_{draw(NAMES)}"
             op = CreateTable(
                 table(
                     name,
                     [
                         Column("id", "bigint", nullable=False),
-                        Column("v", draw(st.sampled_from(TYPES))),
+                        _drawn_column(draw, "v", draw(st.sampled_from(types))),
                         *([Column("ref", "bigint")] if draw(st.booleans()) else []),
                         # A stored generated column reading v, of a type any v can give.
                         *(
@@ -105,7 +126,7 @@ def operations(draw: st.DrawFn) -> list[Operation]:
             assert t is not None
             column = draw(st.sampled_from(t.columns))
             key = () if t.primary_key is None else t.primary_key.columns
-            type_ = draw(st.sampled_from(TYPES))
+            type_ = draw(st.sampled_from(types))
             if kind == "add":
                 default = DEFAULTS.get(type_) if draw(st.booleans()) else None
                 new = Column(
@@ -114,7 +135,8 @@ def operations(draw: st.DrawFn) -> list[Operation]:
                     nullable=draw(st.booleans()) or default is None,
                     default=default,
                 )
-                op = AddColumn(t.name, new if default else Column(new.name, type_))
+                plain = _drawn_column(draw, new.name, type_)
+                op = AddColumn(t.name, new if default else plain)
             elif kind == "drop":
                 op = DropColumn(t.name, column)
             elif kind == "alter" and column.name not in key:
@@ -167,11 +189,22 @@ def operations(draw: st.DrawFn) -> list[Operation]:
                     t.name,
                     CheckConstraint(f"{t.name}_ck{step}", f"{column.name} IS NOT NULL"),
                 )
+            elif kind == "comment":
+                target = None if draw(st.booleans()) else column.name
+                before = t.comment if target is None else column.comment
+                comment = None if before is not None else draw(LABELS)
+                op = SetComment(t.name, target, before, comment)
+            elif kind == "collation" and column.type in COLLATABLE:
+                others = [c for c in ("C", "POSIX", None) if c != column.collation]
+                collation = draw(st.sampled_from(others))
+                op = AlterColumn(
+                    t.name, column, replace(column, collation=collation), ChangeKind.COLLATION
+                )
             elif kind == "rename_table":
                 op = RenameTable(t.name, f"r{step}_{draw(NAMES)}")
             elif kind == "drop_table":
                 op = DropTable(t)
-            elif kind in ("retype", "default", "fk"):
+            elif kind in ("retype", "default", "fk", "collation"):
                 continue  # not applicable to the drawn column
             elif kind == "index":
                 others = [c.name for c in t.columns if c.name != column.name]
@@ -203,6 +236,37 @@ def operations(draw: st.DrawFn) -> list[Operation]:
             continue
         ops.append(op)
     return ops
+
+
+ENUM_KINDS = ("enum", "enum_value", "drop_enum_value", "rename_value", "drop_enum")
+
+
+def _drawn_column(draw: st.DrawFn, name: str, type_: str) -> Column:
+    """A nullable column of ``type_``, collated when its type can be and the draw says so."""
+    collation = draw(COLLATIONS) if type_ in COLLATABLE else None
+    return Column(name, type_, collation=collation)
+
+
+def _enum_operation(draw: st.DrawFn, schema: Schema, kind: str, step: int) -> Operation | None:
+    """An enum type operation fitting ``schema``, or None when ``kind`` has nothing to act on."""
+    if kind == "enum" or not schema.enums:
+        labels = draw(st.lists(LABELS, min_size=1, max_size=3, unique=True))
+        name = draw(st.sampled_from([f"e{step}_mood", f"E{step} Mood"]))
+        return CreateEnum(EnumType(name, labels=tuple(labels)))
+    e = draw(st.sampled_from(schema.enums))
+    users = enum_users(schema, e)
+    if kind == "enum_value":
+        label = draw(LABELS.filter(lambda x: x not in e.labels))
+        neighbour = draw(st.sampled_from([None, *e.labels]))
+        before = neighbour if neighbour is not None and draw(st.booleans()) else None
+        after = neighbour if before is None else None
+        return AddEnumValue(e, label, before, after, users)
+    if kind == "drop_enum_value":
+        return DropEnumValue(e, draw(st.sampled_from(e.labels)), users)
+    if kind == "rename_value":
+        new = draw(LABELS.filter(lambda x: x not in e.labels))
+        return RenameEnumValue(e.qualified_name, draw(st.sampled_from(e.labels)), new)
+    return None if users else DropEnum(e)
 
 
 def _can_reference(t: Table, column: Column) -> bool:

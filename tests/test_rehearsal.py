@@ -160,3 +160,44 @@ def test_a_failing_migration_fails_the_dry_run_and_changes_nothing(
         rehearse(config)
     assert failure.value.migration_id == "0004_broken"
     assert snapshot(database_url) == before
+
+
+ENUM = """\
+id: "0002_enum"
+name: enum
+dependencies: ["0001_base"]
+operations:
+  - create_enum: {name: event_state, labels: [open, closed]}
+  - add_column: {table: events, name: state, type: event_state}
+"""
+LABEL = """\
+id: "0003_label"
+name: label
+dependencies: ["0002_enum"]
+operations:
+  - add_enum_value: {enum: event_state, label: on_hold, after: open}
+"""
+USES_LABEL = """\
+id: "0004_uses_label"
+name: uses label
+dependencies: ["0003_label"]
+operations:
+  - alter_column: {table: events, name: state, server_default: "'on_hold'::event_state"}
+"""
+
+
+def test_a_label_added_by_one_migration_is_usable_by_the_next_in_the_dry_run(
+    tmp_path: Path, database_url: str
+) -> None:
+    # The real run commits each migration, so the next one may use the new label; the dry
+    # run keeps them in one transaction, where PostgreSQL refuses a label added in it.
+    config = project(tmp_path, database_url, ("0001_base", BASE), ("0002_enum", ENUM))
+    migrate_up(config)
+    project(tmp_path, database_url, ("0003_label", LABEL), ("0004_uses_label", USES_LABEL))
+    before = snapshot(database_url)
+    rehearsal = rehearse(config)
+    assert rehearsal.planned == ("0003_label", "0004_uses_label")
+    assert snapshot(database_url) == before
+    migrate_up(config)
+    catalog = postgres.load(database_url)
+    assert catalog.enum("event_state").labels == ("open", "on_hold", "closed")  # type: ignore[union-attr]

@@ -253,3 +253,30 @@ def test_expression_index_keys_keep_their_operator_class_and_ordering(reference:
     for index, expected in cases:
         found = reader.index_from(index.create_sql(user, reader.editor))
         assert (found.columns, found.orders, found.opclasses) == expected, index.name
+
+
+def test_collations_and_comments_come_from_the_fields_and_no_enum_is_declared(
+    reference: Schema,
+) -> None:
+    from django.db import connection, models
+    from django.test.utils import isolate_apps
+
+    from dualorm.sources.django import _Reader
+
+    assert reference.declares_enums is False and reference.enums == ()
+    with isolate_apps("django_app"):
+
+        class Label(models.Model):
+            code = models.CharField(max_length=9, db_collation="C", db_comment="bytewise")
+            body = models.TextField(db_collation="POSIX", null=True)
+
+            class Meta:
+                app_label = "django_app"
+                db_table_comment = "labels"
+
+        found = _Reader(connection).table(Label)
+    assert found.comment == "labels"
+    code, body = found.column("code"), found.column("body")
+    assert code is not None and body is not None
+    assert (code.type, code.collation, code.comment) == ("character varying(9)", "C", "bytewise")
+    assert (body.type, body.collation) == ("text", "POSIX")

@@ -146,3 +146,16 @@ def test_a_cache_signed_by_another_user_is_a_miss(
     assert cached_specs(directory, cache) == load_specs(directory)
     # The miss rewrote the cache with this user's signature.
     assert (cache / CACHE_NAME).read_bytes() != written
+
+
+def test_enum_comment_and_collation_operations_are_cached(tmp_path: Path) -> None:
+    from test_spec_enums import SPEC
+
+    directory, cache = tmp_path / "migrations", tmp_path / ".dualorm" / "cache"
+    directory.mkdir()
+    (directory / "0001_base.yaml").write_text(SPEC)
+    first = cached_specs(directory, cache)
+    assert (cache / CACHE_NAME).is_file()
+    again = cached_specs(directory, cache)
+    assert again == first == load_specs(directory)
+    assert again[0].operations[7].to.collation is None  # type: ignore[attr-defined]

@@ -1,7 +1,8 @@
 """The diff engine: compare two neutral ``Schema`` values into typed ``Difference`` values.
 
-:func:`compare` runs an explicit, ordered list of pure phase functions (tables, columns,
-primary keys, indexes, unique constraints, check constraints, foreign keys). Each phase reads
+:func:`compare` runs an explicit, ordered list of pure phase functions (enum types, tables,
+table comments, columns, primary keys, indexes, unique constraints, check constraints,
+foreign keys). Each phase reads
 the two schemas and a frozen :class:`Pair` (the names of the two sides and the table
 ownership) and returns its own differences; phases share no mutable state, so the order in
 :data:`PHASES` is the order of the report and nothing else. Before the phases, a table that
@@ -18,7 +19,8 @@ same object.
 
 Layout: :mod:`.base` holds the vocabulary (``DiffKind``, ``Severity``, ``Difference``,
 ``Pair``) and the matching shared by phases; :mod:`.tables`, :mod:`.columns`,
-:mod:`.indexes` and :mod:`.constraints` hold the phases; :mod:`.explain` words the details.
+:mod:`.indexes`, :mod:`.constraints` and :mod:`.enums` hold the phases; :mod:`.explain`
+words the details.
 """
 
 from __future__ import annotations
@@ -42,9 +44,10 @@ from dualorm.diff.constraints import (
     compare_primary_keys,
     compare_uniques,
 )
+from dualorm.diff.enums import compare_enums
 from dualorm.diff.indexes import compare_indexes
 from dualorm.diff.partial import project
-from dualorm.diff.tables import compare_tables
+from dualorm.diff.tables import compare_table_comments, compare_tables
 from dualorm.ownership import Ownership, OwnershipMap, Rule
 from dualorm.schema import Schema
 
@@ -60,7 +63,9 @@ __all__ = [
 ]
 
 PHASES: tuple[Phase, ...] = (
+    compare_enums,
     compare_tables,
+    compare_table_comments,
     compare_columns,
     compare_primary_keys,
     compare_indexes,
@@ -117,6 +122,6 @@ def _without_settled(a: Schema, b: Schema) -> tuple[Schema, Schema]:
     if not settled:
         return a, b
     return (
-        Schema(tables=tuple(t for t in a if t.key not in settled)),
-        Schema(tables=tuple(t for t in b if t.key not in settled)),
+        a.with_tables(t for t in a if t.key not in settled),
+        b.with_tables(t for t in b if t.key not in settled),
     )

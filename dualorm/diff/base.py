@@ -46,7 +46,17 @@ __all__ = [
 
 
 class DiffKind(enum.StrEnum):
-    """What moved between the two sides."""
+    """What moved between the two sides.
+
+    The object and the from/to values of each kind hold what the change that settles it
+    needs, read with the source schema: ``comment_mismatch`` names a table or a column and
+    carries both comments (``None``: none); ``collation_mismatch`` a column and both
+    collations (``None``: the type's default); the enum kinds name the enum type
+    (``mood``, ``auth.mood``): ``missing_enum``/``extra_enum`` carry its labels,
+    ``enum_label_missing`` the label the target lacks (its place is the source's order),
+    ``enum_label_extra`` the label only the target has, and ``enum_label_order`` both
+    orders of the labels the two sides share.
+    """
 
     MISSING_TABLE = "missing_table"
     EXTRA_TABLE = "extra_table"
@@ -70,6 +80,13 @@ class DiffKind(enum.StrEnum):
     NAME_MISMATCH = "name_mismatch"
     REJECTED_EXPRESSION = "rejected_expression"
     """PostgreSQL refuses what one side states (a default, a check, an index, a type)."""
+    COMMENT_MISMATCH = "comment_mismatch"
+    COLLATION_MISMATCH = "collation_mismatch"
+    MISSING_ENUM = "missing_enum"
+    EXTRA_ENUM = "extra_enum"
+    ENUM_LABEL_MISSING = "enum_label_missing"
+    ENUM_LABEL_EXTRA = "enum_label_extra"
+    ENUM_LABEL_ORDER = "enum_label_order"
 
 
 class Severity(enum.StrEnum):

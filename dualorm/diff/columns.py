@@ -1,10 +1,18 @@
 """The columns phase: missing and extra columns, then type, nullability, default, identity,
-and generation (a stored generated column's expression)."""
+generation (a stored generated column's expression), collation and comment."""
 
 from __future__ import annotations
 
 from dualorm.diff.base import Difference, DiffKind, Pair, common, qualified
-from dualorm.diff.explain import changed, ident, is_sequence_default, null, one_sided, show
+from dualorm.diff.explain import (
+    changed,
+    comment_difference,
+    ident,
+    is_sequence_default,
+    null,
+    one_sided,
+    show,
+)
 from dualorm.schema import Column, Schema, Table
 
 __all__ = ["compare_columns"]
@@ -56,6 +64,19 @@ def _column_differences(t: Table, x: Column, y: Column, pair: Pair) -> list[Diff
                 to_value=y.generated,
             )
         )
+    if x.collation != y.collation:
+        out.append(
+            pair.diff(
+                DiffKind.COLLATION_MISMATCH,
+                obj,
+                f"{obj} is collated {_collation(x)} in {pair.source} but {_collation(y)} in "
+                f"{pair.target}; sorting, comparison and the indexes LIKE can use differ",
+                from_value=x.collation,
+                to_value=y.collation,
+            )
+        )
+    if x.comment != y.comment:
+        out.append(comment_difference(pair, f"column {obj}", obj, x.comment, y.comment))
     if identity is not None:
         out.append(identity)
     elif x.default != y.default:
@@ -70,6 +91,10 @@ def _column_differences(t: Table, x: Column, y: Column, pair: Pair) -> list[Diff
             )
         )
     return out
+
+
+def _collation(c: Column) -> str:
+    return "by its type's default" if c.collation is None else f'"{c.collation}"'
 
 
 def _generation(c: Column) -> str:

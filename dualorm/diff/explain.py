@@ -25,6 +25,7 @@ __all__ = [
     "LIKE_NOTE",
     "changed",
     "cols",
+    "comment_difference",
     "deferral",
     "describe_fk",
     "describe_index",
@@ -151,6 +152,24 @@ def one_sided(
         severity=severity,
         from_value=value if in_source else None,
         to_value=None if in_source else value,
+    )
+
+
+def comment_difference(
+    pair: Pair, what: str, obj: str, mine: str | None, theirs: str | None
+) -> Difference:
+    """Return the warning for the comment of ``what`` (a table or a column) that differs."""
+
+    def worded(text: str | None) -> str:
+        return "no comment" if text is None else f"comment {text!r}"
+
+    return pair.diff(
+        DiffKind.COMMENT_MISMATCH,
+        obj,
+        f"{what} has {worded(mine)} in {pair.source} but {worded(theirs)} in {pair.target}",
+        severity=Severity.WARNING,
+        from_value=mine,
+        to_value=theirs,
     )
 
 

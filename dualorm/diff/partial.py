@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from dualorm.diff.base import Pair
-from dualorm.schema import Schema, Table, schema
+from dualorm.schema import Schema, Table
 
 __all__ = ["project"]
 
@@ -44,7 +44,7 @@ def project(a: Schema, b: Schema, pair: Pair) -> tuple[Schema, Schema]:
 def _replaced(s: Schema, cut: dict[tuple[str, str], Table]) -> Schema:
     if not cut:
         return s
-    return schema(cut.get(t.key, t) for t in s)
+    return s.with_tables(cut.get(t.key, t) for t in s)
 
 
 def restrict(full: Table, partial: Table) -> Table:

@@ -61,23 +61,29 @@ from dualorm.spec.model import Migration
 from dualorm.spec.ops import (
     AddCheck,
     AddColumn,
+    AddEnumValue,
     AddForeignKey,
     AddPrimaryKey,
     AddUnique,
     AlterColumn,
     AlterForeignKey,
     ChangeKind,
+    CreateEnum,
     CreateIndex,
     CreateTable,
     DropColumn,
     DropConstraint,
+    DropEnum,
+    DropEnumValue,
     DropIndex,
     DropTable,
     Operation,
     RenameColumn,
+    RenameEnumValue,
     RenameTable,
     RunPython,
     RunSQL,
+    SetComment,
     ValidateConstraint,
 )
 
@@ -192,8 +198,19 @@ def sa_type(canonical: str) -> TypeEngine[Any] | None:
     return None
 
 
+def _column_type(column: Column) -> TypeEngine[Any] | None:
+    """The SQLAlchemy type of ``column``, its collation included (None: no class for it)."""
+    type_ = sa_type(column.type)
+    if type_ is None or column.collation is None:
+        return type_
+    if not isinstance(type_, sa.String) or column.collation.startswith('"'):
+        return None
+    type_.collation = column.collation
+    return type_
+
+
 def _mappable(columns: Iterable[Column]) -> bool:
-    return all(sa_type(c.type) is not None for c in columns)
+    return all(_column_type(c) is not None for c in columns)
 
 
 # -- rendering helpers ------------------------------------------------------------------------
@@ -255,7 +272,7 @@ def _schema_kw(table: str) -> str:
 
 
 def _sa_column(column: Column, *, autoincrement: bool = True) -> sa.Column[Any]:
-    type_ = sa_type(column.type)
+    type_ = _column_type(column)
     args: list[Any] = []
     if column.identity is not None:
         args.append(sa.Identity(always=column.identity is Identity.ALWAYS))
@@ -434,7 +451,9 @@ def _server_default(expression: str | None) -> str:
 def _alter_column(op: AlterColumn) -> Rendered:
     # Alembic pastes postgresql_using into its ALTER statement as is, and SQLAlchemy then hands
     # that statement to the driver with parameters, which reads a lone % as a placeholder.
-    if not _mappable([op.from_, op.to]) or (op.using is not None and "%" in op.using):
+    collated = op.from_.collation is not None or op.to.collation is not None
+    if collated or not _mappable([op.from_, op.to]) or (op.using is not None and "%" in op.using):
+        # Alembic's alter_column has no collation of its own: the shared SQL says COLLATE.
         return _execute(op)
     context = _context()
     old_type = sa_type(op.from_.type)
@@ -592,9 +611,35 @@ def _drop_constraint(op: DropConstraint) -> Rendered:
     )
 
 
-@alembic_renderer.register(ValidateConstraint, AlterForeignKey, RunSQL)
-def _execute_sql(op: ValidateConstraint | AlterForeignKey | RunSQL) -> Rendered:
+@alembic_renderer.register(
+    ValidateConstraint,
+    AlterForeignKey,
+    RunSQL,
+    CreateEnum,
+    DropEnum,
+    AddEnumValue,
+    DropEnumValue,
+    RenameEnumValue,
+)
+def _execute_sql(op: Operation) -> Rendered:
+    # An enum type has no op.* call of its own (sa.Enum creates one only with a table):
+    # the statements are the shared SQL's.
     return _execute(op)
+
+
+@alembic_renderer.register(SetComment)
+def _set_comment(op: SetComment) -> Rendered:
+    if op.column is not None:
+        return _execute(op)
+    if op.to is None:
+        drop = ops.DropTableCommentOp(
+            _name_of(op.table), schema=_schema_of(op.table), existing_comment=op.from_
+        )
+        return _alembic_ops([drop])
+    create = ops.CreateTableCommentOp(
+        _name_of(op.table), op.to, schema=_schema_of(op.table), existing_comment=op.from_
+    )
+    return _alembic_ops([create])
 
 
 @alembic_renderer.register(RunPython)

@@ -54,22 +54,28 @@ from dualorm.spec.model import Migration
 from dualorm.spec.ops import (
     AddCheck,
     AddColumn,
+    AddEnumValue,
     AddForeignKey,
     AddPrimaryKey,
     AddUnique,
     AlterColumn,
     AlterForeignKey,
+    CreateEnum,
     CreateIndex,
     CreateTable,
     DropColumn,
     DropConstraint,
+    DropEnum,
+    DropEnumValue,
     DropIndex,
     DropTable,
     Operation,
     RenameColumn,
+    RenameEnumValue,
     RenameTable,
     RunPython,
     RunSQL,
+    SetComment,
     ValidateConstraint,
 )
 
@@ -257,6 +263,10 @@ _IDENTITY_TYPES = {
 }
 
 
+_COLLATABLE = frozenset({"django.db.models.CharField", "django.db.models.TextField"})
+"""The fields that take ``db_collation``; any other collated column keeps a plain state."""
+
+
 def _type_triple(canonical: str, kwargs: dict[str, Any]) -> Triple:
     if canonical.endswith("[]"):
         item = build(_type_triple(canonical[:-2], {}))
@@ -331,6 +341,8 @@ def _conventional_field(target: DjangoTarget, t: Table, column: Column) -> Any:
             generated["db_comment"] = column.comment
         return build(("django.db.models.GeneratedField", (), generated))
     path, args, type_kwargs = _type_triple(column.type, kwargs)
+    if column.collation is not None and path in _COLLATABLE:
+        type_kwargs["db_collation"] = column.collation
     if column.default is not None:
         type_kwargs["db_default"] = _db_default(column, path)
     return build((path, args, type_kwargs))
@@ -354,6 +366,10 @@ def _agrees(hint: Any, conventional: Any, column: Column) -> bool:
     if not hint.primary_key and bool(hint.null) != column.nullable:
         return False
     if hint.has_db_default() != (column.default is not None):
+        return False
+    if getattr(hint, "db_collation", None) != column.collation:
+        return False
+    if (hint.db_comment or None) != column.comment:
         return False
     if bool(getattr(hint, "generated", False)) != (column.generated is not None):
         return False
@@ -566,6 +582,8 @@ def _create_model(ctx: StateContext, t: Table) -> list[Triple]:
     constraints = [_constraint(ctx.target, t, u) for u in t.uniques]
     constraints += [_index(ctx.target, t, i) for i in t.indexes if i.unique]
     constraints += [_constraint(ctx.target, t, c) for c in t.checks]
+    if t.comment is not None:
+        options["db_table_comment"] = t.comment
     if indexes:
         options["indexes"] = indexes
     if constraints:
@@ -714,8 +732,28 @@ def _drop_constraint(op: DropConstraint, ctx: StateContext) -> list[Triple]:
     return _columns_changed(ctx, op.table, c.columns)
 
 
-@state_renderer.register(ValidateConstraint, AlterForeignKey, RunSQL, RunPython)
+@state_renderer.register(SetComment)
+def _set_comment(op: SetComment, ctx: StateContext) -> list[Triple]:
+    if op.column is not None:
+        return [_alter_field(ctx, op.table, op.column)]
+    comment = {"name": _model(ctx, op.table), "table_comment": op.to}
+    return [(_M + "AlterModelTableComment", (), comment)]
+
+
+@state_renderer.register(
+    ValidateConstraint,
+    AlterForeignKey,
+    RunSQL,
+    RunPython,
+    CreateEnum,
+    DropEnum,
+    AddEnumValue,
+    DropEnumValue,
+    RenameEnumValue,
+)
 def _no_state(op: Operation, ctx: StateContext) -> list[Triple]:
+    # Django's state has no enum types (a field of one is a plain Field of that type): the
+    # database side is the shared SQL alone.
     return []
 
 

@@ -14,6 +14,7 @@ as a script for ``migrate plan --sql`` or ``psql -f``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from dualorm.emit.registry import Registry, Rendered
 from dualorm.errors import IrreversibleError
@@ -21,6 +22,7 @@ from dualorm.schema import (
     DEFAULT_SCHEMA,
     CheckConstraint,
     Column,
+    EnumType,
     FkAction,
     ForeignKey,
     Index,
@@ -28,6 +30,8 @@ from dualorm.schema import (
     Table,
     UniqueConstraint,
     as_key,
+    collatable,
+    default_name,
     index_opclasses,
     index_orders,
 )
@@ -35,23 +39,29 @@ from dualorm.spec.model import Direction, Migration, Step
 from dualorm.spec.ops import (
     AddCheck,
     AddColumn,
+    AddEnumValue,
     AddForeignKey,
     AddPrimaryKey,
     AddUnique,
     AlterColumn,
     AlterForeignKey,
     ChangeKind,
+    CreateEnum,
     CreateIndex,
     CreateTable,
     DropColumn,
     DropConstraint,
+    DropEnum,
+    DropEnumValue,
     DropIndex,
     DropTable,
     Operation,
     RenameColumn,
+    RenameEnumValue,
     RenameTable,
     RunPython,
     RunSQL,
+    SetComment,
     ValidateConstraint,
 )
 from dualorm.spec.sqltext import quote_ident, quote_literal
@@ -99,9 +109,18 @@ def _names(columns: Iterable[str]) -> str:
     return ", ".join(quote_ident(c) for c in columns)
 
 
+def collate(collation: str | None) -> str:
+    """Return `` COLLATE "name"`` for a column's collation (``""`` for the type's default)."""
+    if collation is None:
+        return ""
+    # Outside pg_catalog the catalog spells it quoted and qualified already.
+    qualified = collation.startswith('"')
+    return " COLLATE " + (collation if qualified else quote_ident(collation))
+
+
 def column_definition(column: Column) -> str:
-    """Return ``"name" type [identity | generation] [DEFAULT expr] [NOT NULL]``."""
-    parts = [quote_ident(column.name), column.type]
+    """Return ``"name" type [COLLATE c] [identity | generation] [DEFAULT expr] [NOT NULL]``."""
+    parts = [quote_ident(column.name), column.type + collate(column.collation)]
     if column.identity is not None:
         parts.append(f"GENERATED {column.identity.value.upper()} AS IDENTITY")
     if column.generated is not None:
@@ -267,19 +286,22 @@ def _alter_column(op: AlterColumn) -> Statements:
     column = f"ALTER COLUMN {quote_ident(op.from_.name)}"
     actions = []
     final_default = op.to.default if ChangeKind.DEFAULT in op.changes else op.from_.default
-    if ChangeKind.TYPE in op.changes:
+    retyped = ChangeKind.TYPE in op.changes
+    if retyped and op.from_.default is not None:
         # The old default may not cast to the new type: drop it first, set it again after.
-        if op.from_.default is not None:
-            actions.append(f"{column} DROP DEFAULT")
+        actions.append(f"{column} DROP DEFAULT")
+    if op.changes & (ChangeKind.TYPE | ChangeKind.COLLATION):
+        # A new type takes its own default collation unless COLLATE says otherwise.
+        type_ = op.to.type if retyped else op.from_.type
+        collation = collate(op.to.collation) if collatable(type_) else ""
+        if ChangeKind.COLLATION in op.changes and op.to.collation is None:
+            collation = ' COLLATE "default"'
         using = f" USING {op.using}" if op.using else ""
-        actions.append(f"{column} TYPE {op.to.type}{using}")
-        if final_default is not None:
-            actions.append(f"{column} SET DEFAULT {final_default}")
-    elif ChangeKind.DEFAULT in op.changes:
-        if final_default is None:
-            actions.append(f"{column} DROP DEFAULT")
-        else:
-            actions.append(f"{column} SET DEFAULT {final_default}")
+        actions.append(f"{column} TYPE {type_}{collation}{using}")
+    if final_default is not None and (retyped or ChangeKind.DEFAULT in op.changes):
+        actions.append(f"{column} SET DEFAULT {final_default}")
+    elif final_default is None and ChangeKind.DEFAULT in op.changes and not retyped:
+        actions.append(f"{column} DROP DEFAULT")
     if ChangeKind.NULL in op.changes:
         actions.append(f"{column} {'DROP' if op.to.nullable else 'SET'} NOT NULL")
     out = [_alter(op.table, ", ".join(actions))] if actions else []
@@ -333,6 +355,80 @@ def _alter_foreign_key(op: AlterForeignKey) -> Statements:
 @sql_renderer.register(DropConstraint)
 def _drop_constraint(op: DropConstraint) -> Statements:
     return (_alter(op.table, f"DROP CONSTRAINT {quote_ident(op.constraint.name)}"),)
+
+
+def type_name(enum: EnumType) -> str:
+    """Return the enum type's name quoted and schema-qualified, as DDL names it."""
+    return f"{quote_ident(enum.schema)}.{quote_ident(enum.name)}"
+
+
+def _labels(labels: Iterable[str]) -> str:
+    # Labels are part of the DDL: no parameter can stand there, so they are literals.
+    return ", ".join(quote_literal(label) for label in labels)
+
+
+@sql_renderer.register(CreateEnum)
+def _create_enum(op: CreateEnum) -> Statements:
+    return (f"CREATE TYPE {type_name(op.enum)} AS ENUM ({_labels(op.enum.labels)})",)
+
+
+@sql_renderer.register(DropEnum)
+def _drop_enum(op: DropEnum) -> Statements:
+    return (f"DROP TYPE {type_name(op.enum)}",)
+
+
+@sql_renderer.register(AddEnumValue)
+def _add_enum_value(op: AddEnumValue) -> Statements:
+    if op.rebuild:
+        return _rebuilt_enum(op.enum, op.labels(), op.users)
+    place = ""
+    if op.before is not None:
+        place = f" BEFORE {quote_literal(op.before)}"
+    elif op.after is not None:
+        place = f" AFTER {quote_literal(op.after)}"
+    return (f"ALTER TYPE {type_name(op.enum)} ADD VALUE {quote_literal(op.label)}{place}",)
+
+
+@sql_renderer.register(DropEnumValue)
+def _drop_enum_value(op: DropEnumValue) -> Statements:
+    # PostgreSQL has no DROP VALUE: the type is rebuilt and every column converted to it.
+    return _rebuilt_enum(op.enum, op.remaining().labels, op.users)
+
+
+def _rebuilt_enum(
+    enum: EnumType, labels: tuple[str, ...], users: Iterable[tuple[str, Column]]
+) -> Statements:
+    """Create ``enum`` again with ``labels`` and convert the columns ``users`` to it."""
+    aside = replace(enum, name=default_name(enum.name, [], "old"))
+    out = [
+        f"ALTER TYPE {type_name(enum)} RENAME TO {quote_ident(aside.name)}",
+        f"CREATE TYPE {type_name(enum)} AS ENUM ({_labels(labels)})",
+    ]
+    for table, c in users:
+        column = f"ALTER COLUMN {quote_ident(c.name)}"
+        cast = "::text[]" if c.type.endswith("[]") else "::text"
+        actions = [f"{column} DROP DEFAULT"] if c.default is not None else []
+        actions.append(f"{column} TYPE {c.type} USING {quote_ident(c.name)}{cast}::{c.type}")
+        if c.default is not None:
+            actions.append(f"{column} SET DEFAULT {c.default}")
+        out.append(_alter(table, ", ".join(actions)))
+    out.append(f"DROP TYPE {type_name(aside)}")
+    return tuple(out)
+
+
+@sql_renderer.register(RenameEnumValue)
+def _rename_enum_value(op: RenameEnumValue) -> Statements:
+    schema_name, name = as_key(op.enum)
+    target = f"{quote_ident(schema_name)}.{quote_ident(name)}"
+    old, new = quote_literal(op.old_label), quote_literal(op.new_label)
+    return (f"ALTER TYPE {target} RENAME VALUE {old} TO {new}",)
+
+
+@sql_renderer.register(SetComment)
+def _set_comment(op: SetComment) -> Statements:
+    if op.column is None:
+        return (_comment(f"TABLE {qualified(op.table)}", op.to),)
+    return (_comment(f"COLUMN {qualified(op.table)}.{quote_ident(op.column)}", op.to),)
 
 
 @sql_renderer.register(RunSQL)

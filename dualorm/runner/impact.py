@@ -27,22 +27,28 @@ from dualorm.schema import DEFAULT_SCHEMA, Column, Schema, Table, as_key, canoni
 from dualorm.spec.ops import (
     AddCheck,
     AddColumn,
+    AddEnumValue,
     AddForeignKey,
     AddPrimaryKey,
     AddUnique,
     AlterColumn,
     AlterForeignKey,
     ChangeKind,
+    CreateEnum,
     CreateIndex,
     CreateTable,
     DropColumn,
     DropConstraint,
+    DropEnum,
+    DropEnumValue,
     DropIndex,
     DropTable,
     Operation,
     RenameColumn,
+    RenameEnumValue,
     RenameTable,
     RunSQL,
+    SetComment,
     ValidateConstraint,
 )
 from dualorm.spec.sqlcheck import Effect, StatementFact, statement_facts
@@ -114,6 +120,7 @@ class Action(enum.StrEnum):
     VALIDATE_CONSTRAINT = "validate constraint"
     ALTER_FOREIGN_KEY = "alter foreign key"
     DROP_CONSTRAINT = "drop constraint"
+    COMMENT = "comment on"
     OPAQUE = "run"
 
 
@@ -511,6 +518,39 @@ def _created_table(references: set[str]) -> list[Impact]:
 def _create_table(op: CreateTable, before: Schema) -> list[Impact]:
     refs = {fk.ref_table for fk in op.table.foreign_keys if fk.ref_key != op.table.key}
     return _created_table(refs)
+
+
+@impacts.register(CreateEnum)
+@impacts.register(DropEnum)
+@impacts.register(AddEnumValue)
+@impacts.register(RenameEnumValue)
+def _type_only(op: Operation, before: Schema) -> list[Impact]:
+    # These lock the type, not a table: CREATE/DROP TYPE touch no table (DropEnum refuses a
+    # type in use), ADD VALUE and RENAME VALUE change pg_enum only.
+    return []
+
+
+@impacts.register
+def _drop_enum_value(op: DropEnumValue, before: Schema) -> list[Impact]:
+    # The type is rebuilt: every column of it is converted, its table rewritten.
+    return [
+        _altered(table, c.name, Hazard.TYPE_REWRITE, f"{c.type} rebuilt without {op.label!r}")
+        for table, c in op.users
+    ]
+
+
+@impacts.register
+def _set_comment(op: SetComment, before: Schema) -> list[Impact]:
+    subject = op.column or ""
+    return [
+        Impact(
+            op.table,
+            Lock.SHARE_UPDATE_EXCLUSIVE,
+            note="catalog-only",
+            action=Action.COMMENT,
+            subject=subject,
+        )
+    ]
 
 
 @impacts.register

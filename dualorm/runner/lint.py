@@ -26,9 +26,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dualorm.runner.impact import Action, Hazard, Impact, Lock, impacts
-from dualorm.schema import Schema, as_key
+from dualorm.schema import Schema, Table, as_key
 from dualorm.spec.model import Migration
-from dualorm.spec.ops import Operation
+from dualorm.spec.ops import AddEnumValue, CreateEnum, Operation
+from dualorm.spec.sqltext import quote_literal
 
 
 class Severity(enum.StrEnum):
@@ -279,6 +280,38 @@ def _concurrent_not_alone(op: Operation, ctx: Context) -> str | None:
     return None
 
 
+def _expressions(t: Table) -> Iterator[str]:
+    for c in t.columns:
+        yield from (text for text in (c.default, c.generated) if text is not None)
+    yield from (c.expression for c in t.checks)
+    for i in t.indexes:
+        yield from i.columns
+        if i.where is not None:
+            yield i.where
+
+
+def _label_used_where_added(op: Operation, ctx: Context) -> str | None:
+    ops = ctx.migration.operations
+    position = next((i for i, o in enumerate(ops) if o is op), len(ops))
+    created = {o.enum.key for o in ops[:position] if isinstance(o, CreateEnum)}
+    added = [
+        (o.enum, o.label)
+        for o in ops[:position]
+        if isinstance(o, AddEnumValue) and o.enum.key not in created
+    ]
+    if not added:
+        return None
+    # The label's constant as the server spells it in a default, a check or a predicate.
+    spelled = {f"{quote_literal(label)}::{enum.reference}": label for enum, label in added}
+    old = {text for t in ctx.before for text in _expressions(t)}
+    new = {text for t in op.apply(ctx.before) for text in _expressions(t)} - old
+    for text in sorted(new):
+        for constant, label in spelled.items():
+            if constant in text:
+                return f"{op.describe()} uses label {label!r}, added earlier in this migration"
+    return None
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         "require-concurrent-index",
@@ -428,6 +461,14 @@ RULES: tuple[Rule, ...] = (
         "keep the data until it is verified unused, take a backup (production runs do), and "
         "acknowledge this rule with the reason the data may go.",
         _destructive,
+    ),
+    Rule(
+        "enum-label-used-where-added",
+        Severity.ERROR,
+        "PostgreSQL refuses to use a label ALTER TYPE ... ADD VALUE added until that "
+        "transaction commits (unsafe use of new value): the migration fails.",
+        "use the new label (in a default, a check, an index predicate) in a later spec.",
+        _label_used_where_added,
     ),
     Rule(
         "concurrent-not-alone",

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from dualorm.audit import RunContext
     from dualorm.config import Config
     from dualorm.spec.graph import MigrationGraph
+    from dualorm.spec.ops import Operation
 
 __all__ = [
     "ObservedLock",
@@ -162,21 +163,30 @@ class RehearsalSink(DatabaseSink):
         self._held = observed_locks(conn)
 
     def execute(self, step: Step, planned: Planned) -> float | None:
-        return self._observed(step, planned, None)
+        form = step.operation.transactional_form()
+        if form == step.operation:
+            return self._observed(step, planned, None)
+        # A label ADD VALUE adds is unusable until commit: later migrations, in this same
+        # transaction here, could not use it.
+        return self._as(step, planned, form, "a label it adds is usable in this transaction")
 
     def execute_alone(self, step: Step, planned: Planned) -> float | None:
-        from dualorm.emit.sql import statements
-
         op = step.operation
         if op.transactional:
-            return self._observed(step, planned, None)
-        blocking = op.transactional_form()
+            return self.execute(step, planned)
+        reason = "CONCURRENTLY cannot run in a transaction"
+        return self._as(step, planned, op.transactional_form(), reason)
+
+    def _as(self, step: Step, planned: Planned, form: Operation, reason: str) -> float:
+        """Execute ``form``, the transactional form of ``step``'s operation, in its place."""
+        from dualorm.emit.sql import statements
+
         total = 0.0
-        for sql in statements(blocking):
+        for sql in statements(form):
             took = self._observed(
-                Step(operation=blocking, sql=sql),
+                Step(operation=form, sql=sql),
                 planned,
-                f"{sql} (the transactional form: CONCURRENTLY cannot run in a transaction)",
+                f"{sql} (the transactional form: {reason})",
                 shown=step.sql,
             )
             total += took or 0.0

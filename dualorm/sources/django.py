@@ -12,6 +12,12 @@ PostgreSQL gets beside a ``varchar``/``text`` index). Django 5.2 creates foreign
 ``DEFERRABLE INITIALLY DEFERRED`` with no referential action and applies ``on_delete`` in
 Python: that action is kept as ``ForeignKey.emulated_on_delete``.
 
+Django has no native enum type (``TextChoices`` are a ``varchar`` and Python-side choices,
+kept in ``Column.choices``), so the schema declares no enum types (``declares_enums`` is
+False): a field whose database type is an enum created elsewhere (a third-party enum field,
+a ``RunSQL`` migration) is compared by its type name, and the labels are compared between the
+other sources. A field's ``db_collation`` is the column's collation.
+
 Expressions are stored with identifiers quoted only where PostgreSQL's ``quote_ident`` would
 quote them and without redundant outer parentheses, the spelling the other sources use.
 """
@@ -78,11 +84,11 @@ def load(
     """
     connection = _connection(settings_module)
     reader = _Reader(connection)
+    models = _migrated(app_labels, settings_module)
     # Names longer than PostgreSQL keeps (an explicit db_table, db_column or constraint
     # name) are cut as the server cuts them on CREATE.
-    return schema(
-        truncated(reader.table(model)) for _app, model in _migrated(app_labels, settings_module)
-    )
+    tables = (truncated(reader.table(model)) for _app, model in models)
+    return schema(tables, declares_enums=False)
 
 
 def table_apps(settings_module: str = DEFAULT_SETTINGS) -> dict[TableKey, str]:
@@ -235,6 +241,7 @@ class _Reader:
                 type=canonical_type(type_),
                 comment=field.db_comment or None,
                 generated=_expression(self.inline(sql, sql_params)),
+                collation=params.get("collation") or None,
             )
         return Column(
             name=_column(field),
@@ -244,6 +251,7 @@ class _Reader:
             identity=_IDENTITY.get(" ".join(str(suffix).upper().split())) if suffix else None,
             comment=field.db_comment or None,
             choices=_choices(field),
+            collation=params.get("collation") or None,
         )
 
     def default(self, field: Field[Any, Any]) -> str | None:

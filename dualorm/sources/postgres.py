@@ -1,12 +1,13 @@
 """The live catalog as a neutral ``Schema``: one bulk query per object kind.
 
 :func:`load` reads tables with their columns, constraints (primary key, unique, check,
-foreign key) and indexes with three queries for the whole database, however many tables it
-holds; the SQL lives in ``pg_sql/<kind>.sql``. Every value is what PostgreSQL itself prints
-(``format_type``, ``pg_get_expr``, ``pg_get_indexdef``), which is the canonical spelling
-:mod:`dualorm.schema` stores. The ledger schema ``dualorm``, the system schemas and the
-foreign ledgers ``alembic_version`` and ``django_migrations`` are never read: they are not
-part of the application's schema and must never show up as drift.
+foreign key) and indexes, and the enum types with their labels, with four queries for the
+whole database, however many tables it holds; the SQL lives in ``pg_sql/<kind>.sql``.
+Every value is what PostgreSQL itself prints (``format_type``, ``pg_get_expr``,
+``pg_get_indexdef``), which is the canonical spelling :mod:`dualorm.schema` stores. The
+ledger schema ``dualorm``, the system schemas and the foreign ledgers ``alembic_version``
+and ``django_migrations`` are never read: they are not part of the application's schema and
+must never show up as drift.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dualorm.db import connect
 from dualorm.schema import (
     CheckConstraint,
     Column,
+    EnumType,
     FkAction,
     ForeignKey,
     Identity,
@@ -32,6 +34,7 @@ from dualorm.schema import (
     UniqueConstraint,
     key_opclasses,
     key_orders,
+    schema,
     table,
 )
 
@@ -60,6 +63,13 @@ class _TableColumnRow(NamedTuple):
     identity: str | None
     column_comment: str | None
     generated: str | None
+    collation: str | None
+
+
+class _EnumRow(NamedTuple):
+    schema_name: str
+    name: str
+    labels: list[str]
 
 
 class _ConstraintRow(NamedTuple):
@@ -140,7 +150,7 @@ def load(conn: psycopg.Connection[Any] | str, *, schemas: Iterable[str] = ("publ
             ``dualorm`` and the system schemas are never read.
 
     Returns:
-        The catalog as canonical values; three queries whatever the number of tables.
+        The catalog as canonical values; four queries whatever the number of tables.
     """
     if isinstance(conn, str):
         with connect(conn) as own:
@@ -158,11 +168,9 @@ def _load(conn: psycopg.Connection[Any], schemas: Iterable[str]) -> Schema:
     parts = _tables(_fetch(conn, "tables", _TableColumnRow, params))
     _add_constraints(parts, _fetch(conn, "constraints", _ConstraintRow, params))
     _add_indexes(parts, _fetch(conn, "indexes", _IndexRow, params))
-    return Schema(tables=tuple(sorted((p.build() for p in parts.values()), key=_table_key)))
-
-
-def _table_key(t: Table) -> tuple[str, str]:
-    return t.key
+    rows = _fetch(conn, "enums", _EnumRow, params)
+    enums = [EnumType(r.name, r.schema_name, tuple(r.labels)) for r in rows]
+    return schema((p.build() for p in parts.values()), enums)
 
 
 _column_order = operator.itemgetter(0, 4)
@@ -216,6 +224,7 @@ def _tables(rows: list[_TableColumnRow]) -> dict[int, _Parts]:
                 _IDENTITY.get(r.identity) if r.identity else None,
                 r.column_comment,
                 generated=r.generated,
+                collation=r.collation,
             )
         )
     return parts

@@ -4,10 +4,18 @@ Types are compiled by the PostgreSQL dialect's type compiler, server defaults, c
 expressions and index predicates by its DDL compiler, and names come from the metadata's
 naming convention exactly as the DDL compiler applies it. What only Python sees (the values
 of a non-native ``Enum``) lands in ``Column.choices``. No database is needed.
+
+A native ``Enum`` (and ``postgresql.ENUM``) is an enum type of the schema, whether a column
+uses it or it is declared on the ``MetaData`` alone (``Enum(..., metadata=metadata)``); one
+with ``create_type=False`` is still declared when it lists its labels (the model states
+them, a migration creates them), and is a mere reference to a type created elsewhere when
+it lists none. A column's collation (``String(collation="C")``) is its own attribute, not
+part of the type.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 from collections.abc import Iterable
 from typing import Any
@@ -32,6 +40,7 @@ from dualorm.schema import (
     DEFAULT_SCHEMA,
     CheckConstraint,
     Column,
+    EnumType,
     FkAction,
     ForeignKey,
     Identity,
@@ -44,6 +53,7 @@ from dualorm.schema import (
     check_name_columns,
     choose_name,
     default_name,
+    enum_reference,
     key_opclasses,
     key_orders,
     schema,
@@ -90,10 +100,11 @@ def resolve_metadata(path: str) -> MetaData:
 
 
 def load(metadata: MetaData) -> Schema:
-    """Return the tables of ``metadata`` as PostgreSQL would create them."""
+    """Return the tables and enum types of ``metadata`` as PostgreSQL would create them."""
     compiler = _Compiler()
     # Names longer than PostgreSQL keeps are cut as the server cuts them on CREATE.
-    return schema(truncated(compiler.table(t)) for t in metadata.tables.values())
+    tables = [truncated(compiler.table(t)) for t in metadata.tables.values()]
+    return schema(tables, compiler.enums(metadata))
 
 
 class _Compiler:
@@ -103,6 +114,42 @@ class _Compiler:
         self.dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
         self.ddl = self.dialect.ddl_compiler(self.dialect, None)  # type: ignore[arg-type]
         self.preparer = self.dialect.identifier_preparer
+        self.declared: dict[tuple[str, str], EnumType] = {}
+
+    def enums(self, metadata: MetaData) -> list[EnumType]:
+        """The enum types the columns read so far use, and those the metadata declares."""
+        for listener in metadata.dispatch.before_create:
+            target = getattr(listener, "target", None)
+            if isinstance(target, Enum) and target.native_enum:
+                self.enum_type(target)
+        return list(self.declared.values())
+
+    def enum_type(self, type_: Enum) -> str:
+        """Record a native enum's type and return how a column names it."""
+        if not type_.name:
+            raise ConfigError(
+                f"a native Enum of {list(type_.enums)!r} has no name; PostgreSQL needs one"
+            )
+        key = (type_.schema or DEFAULT_SCHEMA, str(type_.name))
+        labels = tuple(str(label) for label in type_.enums)
+        if labels or getattr(type_, "create_type", True):
+            self.declared.setdefault(key, EnumType(key[1], key[0], labels))
+        return enum_reference(*key)
+
+    def column_type(self, type_: Any) -> tuple[str, str | None]:
+        """Return a column type's canonical spelling and its collation (None: the default)."""
+        if isinstance(type_, Enum) and type_.native_enum:
+            return self.enum_type(type_), None
+        if isinstance(type_, sqltypes.ARRAY):
+            item, collation = self.column_type(type_.item_type)
+            if isinstance(type_.item_type, Enum) and type_.item_type.native_enum:
+                return item + "[]" * (type_.dimensions or 1), collation
+        collation = getattr(type_, "collation", None)
+        if collation is not None:
+            # Compiled with it, the type reads ``VARCHAR(20) COLLATE "C"``.
+            type_ = copy.copy(type_)
+            type_.collation = None
+        return canonical_type(type_.compile(dialect=self.dialect)), collation
 
     def table(self, t: SATable) -> Table:
         # Unnamed objects are named in the order PostgreSQL names them for create_all's DDL:
@@ -136,15 +183,17 @@ class _Compiler:
         identity = None
         if c.identity is not None:
             identity = Identity.ALWAYS if c.identity.always else Identity.BY_DEFAULT
+        type_, collation = self.column_type(c.type)
         return Column(
             name=c.name,
-            type=canonical_type(c.type.compile(dialect=self.dialect)),
+            type=type_,
             nullable=bool(c.nullable),
             default=self.default(c),
             identity=identity,
             comment=c.comment,
             choices=_choices(c),
             generated=None if c.computed is None else self.expression(c.computed.sqltext),
+            collation=collation,
         )
 
     def default(self, c: SAColumn[Any]) -> str | None:

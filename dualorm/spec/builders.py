@@ -20,29 +20,45 @@ from typing import Any
 
 import yaml
 
-from dualorm.schema import Column, ForeignKey, PrimaryKey, Schema, UniqueConstraint, as_key, table
+from dualorm.schema import (
+    Column,
+    EnumType,
+    ForeignKey,
+    PrimaryKey,
+    Schema,
+    UniqueConstraint,
+    as_key,
+    table,
+)
 from dualorm.spec.ops import (
     Acknowledgement,
     AddCheck,
     AddColumn,
+    AddEnumValue,
     AddForeignKey,
     AddPrimaryKey,
     AddUnique,
     AlterColumn,
     AlterForeignKey,
     ChangeKind,
+    CreateEnum,
     CreateIndex,
     CreateTable,
     DropColumn,
     DropConstraint,
+    DropEnum,
+    DropEnumValue,
     DropIndex,
     DropTable,
     Operation,
     RenameColumn,
+    RenameEnumValue,
     RenameTable,
     RunPython,
     RunSQL,
+    SetComment,
     ValidateConstraint,
+    enum_users,
     find_constraint,
     operation_kinds,
 )
@@ -53,6 +69,7 @@ from dualorm.spec.reader import (
     default_name,
     plain,
     read_check,
+    read_collation,
     read_column,
     read_foreign_key,
     read_index,
@@ -116,7 +133,7 @@ def _create_table(reader: Reader, f: Fields, schema: Schema, what: str) -> Opera
     pk_columns: list[str] = []
     uniques: list[UniqueConstraint] = []
     for node in reader.sequence(f.entries["columns"], f"{what}.columns"):
-        column = read_column(reader, node, "column", ("primary_key", "unique"))
+        column = read_column(reader, node, "column", ("primary_key", "unique"), enum_names(schema))
         column_fields = reader.mapping(node, "column")
         if any(c.name == column.name for c in columns):
             raise reader.error(node, f"column {column.name} is given twice")
@@ -235,7 +252,7 @@ def _add_column(reader: Reader, f: Fields, schema: Schema, what: str) -> Operati
         [(k, v) for k, v in f.node.value if plain(k) not in ("table", "acknowledge")],
         start_mark=f.node.start_mark,
     )
-    return AddColumn(table_name, read_column(reader, column_node, what))
+    return AddColumn(table_name, read_column(reader, column_node, what, enums=enum_names(schema)))
 
 
 def _existing_column(reader: Reader, f: Fields, schema: Schema) -> tuple[str, Any]:
@@ -258,13 +275,13 @@ def _drop_column(reader: Reader, f: Fields, schema: Schema, what: str) -> Operat
 @_builder(
     AlterColumn,
     ("table", "name"),
-    ("type", "using", "reverse_using", "nullable", "server_default", "comment"),
+    ("type", "using", "reverse_using", "nullable", "server_default", "comment", "collation"),
 )
 def _alter_column(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     table_name, current = _existing_column(reader, f, schema)
     to, changes = current, ChangeKind.NONE
     if "type" in f:
-        to = replace(to, type=reader.type(f.entries["type"], f"{what}.type"))
+        to = replace(to, type=reader.type(f.entries["type"], f"{what}.type", enum_names(schema)))
         changes |= ChangeKind.TYPE
     if "nullable" in f:
         to = replace(to, nullable=reader.boolean(f, "nullable", what))
@@ -281,9 +298,13 @@ def _alter_column(reader: Reader, f: Fields, schema: Schema, what: str) -> Opera
     if "comment" in f:
         to = replace(to, comment=reader.optional_string(f, "comment", what))
         changes |= ChangeKind.COMMENT
+    if "collation" in f:
+        to = replace(to, collation=read_collation(reader, f, what))
+        changes |= ChangeKind.COLLATION
     if changes is ChangeKind.NONE:
         raise reader.error(
-            f.node, f"{what} changes nothing: give type, nullable, server_default or comment"
+            f.node,
+            f"{what} changes nothing: give type, nullable, server_default, comment or collation",
         )
     if ("using" in f or "reverse_using" in f) and ChangeKind.TYPE not in changes:
         raise reader.error(f.node, f"{what}: using applies only to a type change")
@@ -454,6 +475,104 @@ def _run_python(reader: Reader, f: Fields, schema: Schema, what: str) -> Operati
     if reverse_node is not None and plain(reverse_node) is not None:
         reverse = reader.function_path(reverse_node, f"{what}.reverse_function")
     return RunPython(reader.function_path(f.entries["function"], f"{what}.function"), reverse)
+
+
+def enum_names(schema: Schema) -> dict[str, str]:
+    """Each way a spec may name an enum type of ``schema`` (``mood``, ``auth.mood``, its
+    reference ``"Mood"``), mapped to the reference a column's type holds."""
+    names: dict[str, str] = {}
+    for e in schema.enums:
+        names[e.qualified_name] = names[e.reference] = e.reference
+    return names
+
+
+def _enum_of(reader: Reader, f: Fields, schema: Schema) -> EnumType:
+    name = reader.string(f.entries["enum"], "enum").strip()
+    found = schema.enum(name) or schema.enum_named(name)
+    if found is None:
+        raise reader.error(f.entries["enum"], f"enum type {name} does not exist at this point")
+    return found
+
+
+def _label(reader: Reader, f: Fields, key: str, what: str) -> str:
+    value = plain(f.entries[key])
+    if not isinstance(value, str) or not value or len(value.encode()) > 63:
+        raise reader.error(f.entries[key], f"{what}.{key} must be text of 1 to 63 bytes")
+    return value
+
+
+@_builder(CreateEnum, ("name", "labels"), ("schema",))
+def _create_enum(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    schema_name, name = as_key(_table_name(reader, f))
+    nodes = reader.sequence(f.entries["labels"], f"{what}.labels")
+    labels = []
+    for node in nodes:
+        label = plain(node)
+        if not isinstance(label, str) or not label or len(label.encode()) > 63:
+            raise reader.error(node, f"{what}.labels: {label!r} is not text of 1 to 63 bytes")
+        if label in labels:
+            raise reader.error(node, f"{what}.labels: {label!r} is given twice")
+        labels.append(label)
+    if schema.enum((schema_name, name)) is not None:
+        raise reader.error(f.entries["name"], f"enum type {name} already exists at this point")
+    return CreateEnum(EnumType(name, schema_name, tuple(labels)))
+
+
+@_builder(DropEnum, ("name",), ("schema",))
+def _drop_enum(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    name = _table_name(reader, f)
+    found = schema.enum(name)
+    if found is None:
+        raise reader.error(f.entries["name"], f"enum type {name} does not exist at this point")
+    return DropEnum(found)
+
+
+@_builder(AddEnumValue, ("enum", "label"), ("before", "after"))
+def _add_enum_value(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    enum = _enum_of(reader, f, schema)
+    if "before" in f and "after" in f:
+        raise reader.error(f.node, f"{what}: give before or after, not both")
+    before = _label(reader, f, "before", what) if "before" in f else None
+    after = _label(reader, f, "after", what) if "after" in f else None
+    label = _label(reader, f, "label", what)
+    return AddEnumValue(enum, label, before, after, enum_users(schema, enum))
+
+
+@_builder(DropEnumValue, ("enum", "label"))
+def _drop_enum_value(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    enum = _enum_of(reader, f, schema)
+    return DropEnumValue(enum, _label(reader, f, "label", what), enum_users(schema, enum))
+
+
+@_builder(RenameEnumValue, ("enum", "label", "new_label"))
+def _rename_enum_value(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    enum = _enum_of(reader, f, schema)
+    return RenameEnumValue(
+        enum.qualified_name,
+        _label(reader, f, "label", what),
+        _label(reader, f, "new_label", what),
+    )
+
+
+@_builder(SetComment, ("table", "comment"), ("column",))
+def _set_comment(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
+    table_name = _table_of(reader, f, schema)
+    found = schema.get(table_name)
+    assert found is not None
+    current = found.comment
+    column = None
+    if "column" in f:
+        column = reader.name(f.entries["column"], f"{what}.column")
+        found_column = found.column(column)
+        if found_column is None:
+            raise reader.error(
+                f.entries["column"], f"column {table_name}.{column} does not exist at this point"
+            )
+        current = found_column.comment
+    comment = plain(f.entries["comment"])
+    if comment is not None and not isinstance(comment, str):
+        raise reader.error(f.entries["comment"], f"{what}.comment must be text or null")
+    return SetComment(table_name, column, current, comment or None)
 
 
 def _acknowledgements(reader: Reader, node: yaml.Node | None) -> tuple[Acknowledgement, ...]:

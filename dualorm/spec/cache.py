@@ -56,6 +56,7 @@ _MODULES = (
     "dualorm.spec.operation",
     "dualorm.spec.ops",
     "dualorm.spec.constraint_ops",
+    "dualorm.spec.type_ops",
 )
 
 

@@ -1,7 +1,8 @@
 """Writing a change spec from a :class:`~dualorm.schema.Schema`: operations, then YAML text.
 
 :func:`spec_operations` turns tables (and the sequences their columns draw from) into the
-operations of docs/specs.md, as the mappings a spec file holds: sequences first, then each
+operations of docs/specs.md, as the mappings a spec file holds: enum types and sequences
+first, then each
 table with its keys, checks, indexes and the foreign keys to tables already created, then the
 foreign keys that close a cycle or are ``NOT VALID``, and last the sequences' ownership and
 identity options. Every name is written out, so the loader derives none. :func:`render_spec`
@@ -116,6 +117,15 @@ def _column(c: Column) -> _Line:
         out["generated"] = c.generated
     if c.comment is not None:
         out["comment"] = c.comment
+    if c.collation is not None:
+        out["collation"] = c.collation
+    return out
+
+
+def _enum(name: str, schema_name: str, labels: tuple[str, ...]) -> _Line:
+    out = _Line(name=name, labels=list(labels))
+    if schema_name != "public":
+        out["schema"] = schema_name
     return out
 
 
@@ -223,7 +233,12 @@ def spec_operations(
         known: what earlier specs created already (foreign keys to it go inline).
     """
     known = Schema() if known is None else known
-    ops = [
+    enums = [
+        {"create_enum": _enum(e.name, e.schema, e.labels)}
+        for e in tables.enums
+        if known.enum(e.key) is None
+    ]
+    ops = enums + [
         _run_sql(
             f"CREATE SEQUENCE {s.qualified} AS {s.type} {' '.join(s.options())}",
             f"DROP SEQUENCE {s.qualified}",

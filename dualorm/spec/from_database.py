@@ -113,7 +113,7 @@ def _sequences(conn: psycopg.Connection[Any], keys: set[TableKey]) -> list[SpecS
 
 # What the catalog says about a table that the neutral Schema (and so a spec) does not
 # carry. ``fault``: the replayed table would differ (partitioning, inheritance, persistence,
-# exclusion constraints, collations); otherwise the table is the same and what it lacks is
+# exclusion constraints); otherwise the table is the same and what it lacks is
 # behaviour (triggers, row security), named in a warning.
 _UNSAID = """
 SELECT n.nspname::text, c.relname::text, x.fault, x.what
@@ -129,13 +129,7 @@ CROSS JOIN LATERAL (
     UNION ALL
     SELECT true, 'has exclusion constraint ' || k.conname::text
     FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'x'
-    UNION ALL
-    SELECT true, 'has column ' || a.attname::text || ' with collation ' || l.collname::text
-    FROM pg_attribute a
-    JOIN pg_type ty ON ty.oid = a.atttypid
-    JOIN pg_collation l ON l.oid = a.attcollation
-    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-        AND a.attcollation <> ty.typcollation
+
     UNION ALL
     SELECT false, 'has trigger ' || g.tgname::text
     FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal
@@ -202,27 +196,33 @@ def select_tables(
             for g in globs
         )
 
-    return schema(
+    chosen = [
         t
         for t in catalog
         if t.key not in known
         and not external(t)
         and (not tables or matches(t, tables))
         and not matches(t, exclude)
-    )
+    ]
+    # The enum types the chosen tables use and the specs lack are created first.
+    used = {c.type.removesuffix("[]") for t in chosen for c in t.columns}
+    enums = [e for e in catalog.enums if e.reference in used and known.enum(e.key) is None]
+    return schema(chosen, enums)
 
 
 def _inexpressible(chosen: Schema, known: Schema) -> list[str]:
     """Return what the spec format cannot say about ``chosen``, one sentence each."""
+    from dualorm.spec.builders import enum_names
     from dualorm.spec.reader import Reader, is_column_key
 
     reader = Reader(Path("catalog"))
+    enums = enum_names(Schema(enums=chosen.enums + known.enums))
     mark = yaml.Mark("catalog", 0, 0, 0, "", 0)
     faults = []
     for t in chosen:
         for c in t.columns:
             try:
-                reader.type(yaml.ScalarNode("tag:yaml.org,2002:str", c.type, mark, mark), "")
+                reader.type(yaml.ScalarNode("tag:yaml.org,2002:str", c.type, mark, mark), "", enums)
             except SpecError:
                 faults.append(
                     f"column {t.qualified_name}.{c.name} has type {c.type}, which a change "
@@ -311,7 +311,7 @@ def _rewritten(s: Schema, changes: dict[_Slot, str]) -> Schema:
             if slot[0] == t.key:
                 t = _put(t, slot, text)
         tables.append(t)
-    return schema(tables)
+    return schema(tables, s.enums)
 
 
 def _in_lists(expression: str) -> str | None:
@@ -516,6 +516,8 @@ def _verify(text: str, spec_id: str, expected: Schema, known: Schema) -> None:
         except SpecError as exc:
             raise InternalError(f"the spec written from the catalog does not load: {exc}") from exc
     replayed = replay([migration], known).restrict(expected.keys())
+    wanted = {e.key for e in expected.enums}
+    replayed = Schema(replayed.tables, tuple(e for e in replayed.enums if e.key in wanted))
     if replayed != expected:
         differences = compare(replayed, expected, source="spec", target="database")
         shown = "; ".join(d.detail for d in differences[:5]) or "a difference compare misses"

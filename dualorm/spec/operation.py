@@ -49,6 +49,7 @@ class ChangeKind(enum.Flag):
     TYPE = enum.auto()
     DEFAULT = enum.auto()
     COMMENT = enum.auto()
+    COLLATION = enum.auto()
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,9 @@ class Operation(abc.ABC):
         return True
 
     def transactional_form(self) -> Operation:
-        """Return the equivalent operation that runs inside a transaction block (``self`` when
-        this one does), for a rehearsal that executes everything in one transaction."""
+        """Return the equivalent operation that runs inside a transaction block and whose
+        effect the rest of that transaction can use (``self`` when this one is such), for a
+        rehearsal that executes everything in one transaction."""
         return self
 
     @abc.abstractmethod

@@ -8,7 +8,8 @@ syntax beyond the expression-aware renaming in :mod:`dualorm.spec.sqltext`.
 
 This module holds the table, column and index operations and re-exports the rest (the base
 contract from :mod:`dualorm.spec.operation`, the constraint operations and the escape hatches
-from :mod:`dualorm.spec.constraint_ops`): import every operation from here.
+from :mod:`dualorm.spec.constraint_ops`, the enum type and comment operations from
+:mod:`dualorm.spec.type_ops`): import every operation from here.
 
 Tables are named by ``table``: ``"users"`` or ``"auth.users"`` (see :func:`dualorm.schema.as_key`).
 """
@@ -28,6 +29,7 @@ from dualorm.schema import (
     Table,
     TableKey,
     as_key,
+    collatable,
 )
 from dualorm.schema import schema as build_schema
 from dualorm.spec.constraint_ops import (
@@ -58,12 +60,22 @@ from dualorm.spec.operation import (
     require_table,
 )
 from dualorm.spec.sqltext import expression_identifiers, rename_identifier
+from dualorm.spec.type_ops import (
+    AddEnumValue,
+    CreateEnum,
+    DropEnum,
+    DropEnumValue,
+    RenameEnumValue,
+    SetComment,
+    enum_users,
+)
 
 __all__ = [
     "OPERATIONS",
     "Acknowledgement",
     "AddCheck",
     "AddColumn",
+    "AddEnumValue",
     "AddForeignKey",
     "AddPrimaryKey",
     "AddUnique",
@@ -72,18 +84,24 @@ __all__ = [
     "Category",
     "ChangeKind",
     "Constraint",
+    "CreateEnum",
     "CreateIndex",
     "CreateTable",
     "DropColumn",
     "DropConstraint",
+    "DropEnum",
+    "DropEnumValue",
     "DropIndex",
     "DropTable",
     "Operation",
     "RenameColumn",
+    "RenameEnumValue",
     "RenameTable",
     "RunPython",
     "RunSQL",
+    "SetComment",
     "ValidateConstraint",
+    "enum_users",
     "find_constraint",
     "operation_kinds",
 ]
@@ -107,6 +125,9 @@ class CreateTable(Operation, kind="create_table"):
     def apply(self, schema: Schema) -> Schema:
         if self.table.key in schema:
             raise self.fail(f"table {self.table.qualified_name} already exists")
+        if schema.enum(self.table.key) is not None:
+            # The table's row type would take the enum type's name in pg_type.
+            raise self.fail(f"type {self.table.qualified_name} already exists (an enum type)")
         taken = relation_names(schema, self.table.schema) | {self.table.name}
         own = [i.name for i in self.table.indexes] + [u.name for u in self.table.uniques]
         if self.table.primary_key is not None:
@@ -171,14 +192,17 @@ class RenameTable(Operation, kind="rename_table"):
             raise self.fail(f"relation {self.new_name} already exists in schema {old.schema}")
         tables = [replace(old, name=self.new_name) if t.key == old.key else t for t in schema]
         return build_schema(
-            replace(
-                t,
-                foreign_keys=tuple(
-                    replace(fk, ref_table=self.new_name) if fk.ref_key == old.key else fk
-                    for fk in t.foreign_keys
-                ),
-            )
-            for t in tables
+            (
+                replace(
+                    t,
+                    foreign_keys=tuple(
+                        replace(fk, ref_table=self.new_name) if fk.ref_key == old.key else fk
+                        for fk in t.foreign_keys
+                    ),
+                )
+                for t in tables
+            ),
+            schema.enums,
         )
 
     def reverse(self) -> Operation:
@@ -290,12 +314,13 @@ _CHANGED_FIELDS = {
     ChangeKind.TYPE: "type",
     ChangeKind.DEFAULT: "default",
     ChangeKind.COMMENT: "comment",
+    ChangeKind.COLLATION: "collation",
 }
 
 
 @dataclass(frozen=True)
 class AlterColumn(Operation, kind="alter_column"):
-    """Change a column's nullability, type, default and/or comment.
+    """Change a column's nullability, type, default, comment and/or collation.
 
     ``from_`` and ``to`` are the whole column before and after; ``changes`` says which of
     their properties move (only those are applied). ``using`` converts existing values on a
@@ -351,6 +376,10 @@ class AlterColumn(Operation, kind="alter_column"):
             for kind, attr in _CHANGED_FIELDS.items()
             if kind in self.changes
         }
+        if ChangeKind.TYPE in self.changes:
+            # ALTER COLUMN TYPE resets the collation unless COLLATE names one: the emitters
+            # name ``to``'s, which a type that cannot have one drops.
+            updates["collation"] = self.to.collation if collatable(self.to.type) else None
         new = replace(current, **updates)
         return put(
             schema,

@@ -14,7 +14,7 @@ A :class:`Reader` turns those nodes into checked Python values, and every fault 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,8 @@ TYPE_ALIASES = (
     "decimal",
     "varbit",
 )
+
+_NO_ENUMS: Mapping[str, str] = {}
 
 _SERIALS = {"serial", "bigserial", "smallserial", "serial4", "serial8", "serial2"}
 
@@ -413,8 +415,16 @@ class Reader:
             return None
         return self.expression(node, f"{what}.{key}")
 
-    def type(self, node: yaml.Node, what: str) -> str:
+    def type(self, node: yaml.Node, what: str, enums: Mapping[str, str] = _NO_ENUMS) -> str:
+        """Return a column type's canonical spelling; ``enums`` maps each way a spec may name
+        an enum type existing at this point (``mood``, ``auth.mood``) to its reference."""
         spelling = self.string(node, what)
+        bare = spelling.strip()
+        dims = ""
+        while bare.endswith("[]"):
+            bare, dims = bare[:-2].rstrip(), dims + "[]"
+        if bare in enums:
+            return enums[bare] + dims
         if spelling.strip().lower() in _SERIALS:
             raise self.error(
                 node, f"{what}: {spelling} is not a type; use integer/bigint with identity"
@@ -478,12 +488,19 @@ def _key_node(mapping: yaml.MappingNode, key: str) -> yaml.Node | None:
 
 # -- objects built from field mappings --------------------------------------------------------
 
-COLUMN_FIELDS = ("nullable", "server_default", "identity", "comment", "generated")
+COLUMN_FIELDS = ("nullable", "server_default", "identity", "comment", "generated", "collation")
 
 
-def read_column(reader: Reader, node: yaml.Node, what: str, extra: Collection[str] = ()) -> Column:
+def read_column(
+    reader: Reader,
+    node: yaml.Node,
+    what: str,
+    extra: Collection[str] = (),
+    enums: Mapping[str, str] = _NO_ENUMS,
+) -> Column:
     """Build a ``Column`` from ``{name, type, nullable, server_default, identity, comment,
-    generated}``; ``generated`` is a stored generated column's expression."""
+    generated, collation}``; ``generated`` is a stored generated column's expression, and
+    ``type`` may name an enum type of ``enums`` (see :meth:`Reader.type`)."""
     f = reader.fields(node, what, ("name", "type"), (*COLUMN_FIELDS, *extra))
     name = reader.name(f.entries["name"], f"{what}.name")
     label = f"column {name}"
@@ -512,14 +529,23 @@ def read_column(reader: Reader, node: yaml.Node, what: str, extra: Collection[st
             )
     return Column(
         name=name,
-        type=reader.type(f.entries["type"], f"{label}.type"),
+        type=reader.type(f.entries["type"], f"{label}.type", enums),
         # PostgreSQL makes identity columns NOT NULL whatever the spec says.
         nullable=reader.boolean(f, "nullable", label, default=True) and identity is None,
         default=default,
         identity=identity,
         comment=reader.optional_string(f, "comment", label),
         generated=generated,
+        collation=read_collation(reader, f, label),
     )
+
+
+def read_collation(reader: Reader, f: Fields, what: str) -> str | None:
+    """Return the ``collation`` field: a collation's name (``C``, ``en-US-x-icu``), or None."""
+    value = reader.optional_string(f, "collation", what)
+    if value is not None and (_has_control(value) or len(value.encode()) > MAX_NAME):
+        raise reader.error(f.get("collation"), f"{what}.collation: bad collation {value!r}")
+    return value
 
 
 def parse_reference(reader: Reader, node: yaml.Node, what: str) -> tuple[str, str, tuple[str, ...]]:

@@ -17,7 +17,15 @@ SELECT
     CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END AS column_default,
     a.attidentity::text AS identity,
     cd.description AS column_comment,
-    CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END AS generated
+    CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END AS generated,
+    -- A collation other than the type's own (100 is the database default collation): its
+    -- name, or "schema"."name" (quoted) outside pg_catalog.
+    CASE WHEN a.attcollation NOT IN (0, 100) THEN (
+        SELECT CASE WHEN co.collnamespace = 'pg_catalog'::regnamespace THEN co.collname::text
+                    ELSE quote_ident(co.collnamespace::regnamespace::text) || '.'
+                         || quote_ident(co.collname::text) END
+        FROM pg_collation co WHERE co.oid = a.attcollation
+    ) END AS collation
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
