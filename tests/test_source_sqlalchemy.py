@@ -114,11 +114,14 @@ def test_partial_indexes_and_foreign_key_actions(reference: Schema) -> None:
     assert api_keys.indexes == (
         NeutralIndex("api_keys_active_user_idx", ("user_id",), where="revoked_at IS NULL"),
     )
-    actions = {fk.columns: (fk.on_delete, fk.deferrable) for fk in user_roles.foreign_keys}
+    actions = {
+        fk.columns: (fk.on_delete, fk.deferrable, fk.initially_deferred)
+        for fk in user_roles.foreign_keys
+    }
     assert actions == {
-        ("user_id",): (FkAction.CASCADE, False),
-        ("role_id",): (FkAction.RESTRICT, False),
-        ("assigned_by",): (FkAction.SET_NULL, False),
+        ("user_id",): (FkAction.CASCADE, True, True),
+        ("role_id",): (FkAction.RESTRICT, True, True),
+        ("assigned_by",): (FkAction.SET_NULL, True, True),
     }
 
 

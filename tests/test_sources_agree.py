@@ -5,8 +5,9 @@ differences are asserted exactly, so that any other drift between ``sa_models`` 
 ``django_app.models`` fails here:
 
 * foreign key names: Django hashes them (``<table>_<column>_<hash>_fk_<to_table>_<to_column>``);
-* foreign key behaviour: Django creates every FK ``DEFERRABLE INITIALLY DEFERRED`` with no
-  referential action and applies ``on_delete`` in Python (``emulated_on_delete``);
+* foreign key behaviour: both declare every FK ``DEFERRABLE INITIALLY DEFERRED``; Django
+  creates it with no referential action and applies ``on_delete`` in Python
+  (``emulated_on_delete``);
 * Django's ``_like`` pattern index beside an indexed ``varchar``/``text`` column (here the
   ``varchar`` primary key of ``user_preferences``).
 """
@@ -87,7 +88,7 @@ def _assert_foreign_keys_differ_as_documented(sa_table: Table, dj_table: Table) 
         match = DJANGO_FK_NAME.match(dj_fk.name)
         assert match is not None, dj_fk.name
         assert match["to"] == f"{sa_fk.ref_table}_{sa_fk.ref_columns[0]}"
-        assert (sa_fk.deferrable, sa_fk.initially_deferred) == (False, False)
+        assert (sa_fk.deferrable, sa_fk.initially_deferred) == (True, True)
         assert (dj_fk.deferrable, dj_fk.initially_deferred) == (True, True)
         assert dj_fk.on_delete == FkAction.NO_ACTION
         assert sa_fk.emulated_on_delete is None
