@@ -43,7 +43,6 @@ from dualorm.runner.runner import (
     Progress,
     RunOptions,
     ScriptSink,
-    plan_migration,
     run,
 )
 from dualorm.runner.specs import ProjectSpecs, load_project_specs
@@ -482,7 +481,7 @@ def run_up(
     ) as conn:
         applied = check_history(conn, specs, config)
         ids = specs.pending(set(applied), to)
-        plan = [plan_migration(specs.by_id[i], "up") for i in ids]
+        plan = specs.plan(ids, "up", set(applied))
         _require_foreign_tables(conn, config, [specs.by_id[i] for i in ids])
         if dry_run:
             from dualorm.runner.rehearsal import rehearse_plan
@@ -688,7 +687,7 @@ def run_down(
     ) as conn:
         applied = check_history(conn, specs, config)
         ids = down_ids(specs, set(applied), selection)
-        plan = [plan_migration(specs.by_id[i], "down") for i in ids]
+        plan = specs.plan(ids, "down", set(applied))
         if dry_run:
             sink = ScriptSink(lock_timeout_ms=opts.lock_timeout_ms)
             run(plan, sink, set(applied), options=opts)
@@ -745,7 +744,7 @@ def migrate_script(config: Config) -> str:
         ledger.check_environment(conn, config.environment)
         applied = set(check_history(conn, specs, config))
     sink = ScriptSink()
-    run([plan_migration(specs.by_id[i], "up") for i in specs.pending(applied)], sink, applied)
+    run(specs.plan(specs.pending(applied), "up", applied), sink, applied)
     return sink.text
 
 

@@ -819,6 +819,12 @@ def render_migration(
                 *_foreign_dependencies(target, before, schema),
             ],
             "initial": not deps and not app_parents,
+            # A squash: Django picks it or the migrations it replaces per database.
+            **(
+                {"replaces": [(target.app_label, r) for r in migration.replaces]}
+                if migration.replaces
+                else {}
+            ),
         },
     )(migration.id, target.app_label)
     body = MigrationWriter(django_migration, include_header=False).as_string()

@@ -34,6 +34,7 @@ from dualorm.spec.foreign import (
 )
 from dualorm.spec.graph import MigrationGraph
 from dualorm.spec.model import Migration
+from dualorm.spec.squash import REPLACED_VERSIONS, emitted_parents, replaced_ids
 
 ALEMBIC_VERSIONS = Path("alembic") / "versions"
 SNAPSHOT_ID = "foreign tables"
@@ -68,6 +69,18 @@ def chain_parents(migrations: Sequence[Migration]) -> dict[str, tuple[str, ...]]
             parents[m.id] = (previous, *extra)
         previous = m.id
     return parents
+
+
+def _revision_paths(config: Config, migrations: Sequence[Migration]) -> dict[str, Path]:
+    """Where each spec's Alembic revision goes: ``versions/``, or ``replaced/`` for a spec a
+    squash replaces (Alembic would otherwise see two bases and two heads)."""
+    replaced = replaced_ids(migrations)
+    return {
+        m.id: config.migrations_path
+        / (REPLACED_VERSIONS if m.id in replaced else ALEMBIC_VERSIONS)
+        / f"{m.id}.py"
+        for m in migrations
+    }
 
 
 def _django_dir(config: Config) -> Path:
@@ -157,15 +170,15 @@ def render_all(
         model_hints(config.django_app_label),
         {f.table.name: (f.model, f.swappable) for f in foreign if f.model is not None},
     )
-    parents = chain_parents(migrations)
+    parents = emitted_parents(migrations)
     app_parents = _django_parents(config, parents)
     befores = _schemas_before(migrations, schema_of(foreign))
-    versions = config.migrations_path / ALEMBIC_VERSIONS
+    revisions = _revision_paths(config, migrations)
     files: dict[Path, tuple[str, str]] = {}
     for m in migrations:
         source = source_name(m, config.root)
         before = befores[m.id]
-        files[versions / f"{m.id}.py"] = (m.id, render_revision(m, source, parents[m.id]))
+        files[revisions[m.id]] = (m.id, render_revision(m, source, parents[m.id]))
         django_text = render_migration(m, source, before, target, parents[m.id], app_parents[m.id])
         files[django_dir / f"{m.id}.py"] = (m.id, django_text)
     return files
@@ -175,20 +188,18 @@ def stale(config: Config, migrations: Sequence[Migration]) -> list[Artefact]:
     """Return the generated files that are missing or do not match their spec."""
     from dualorm.emit.pyformat import expected_header, read_header
 
-    parents = chain_parents(migrations)
-    dirs = {
-        "alembic": config.migrations_path / ALEMBIC_VERSIONS,
-        "django": _django_dir(config),
-    }
+    parents = emitted_parents(migrations)
+    django = _django_dir(config)
+    revisions = _revision_paths(config, migrations)
     app_parents = _django_parents(config, parents)
     found = []
     for m in migrations:
-        for tool, folder in dirs.items():
+        for tool in ("alembic", "django"):
             after = parents[m.id]
             if tool == "django":
                 after = _recorded(after, app_parents[m.id])
             wanted = expected_header(m, after)
-            path = folder / f"{m.id}.py"
+            path = revisions[m.id] if tool == "alembic" else django / f"{m.id}.py"
             recorded = read_header(path)
             if not path.exists():
                 reason = "missing"
