@@ -787,16 +787,21 @@ def migrate_status(config: Config) -> StatusReport:
         except LedgersDisagree as exc:
             problem = str(exc)
     rows = []
+    # What a squash runs in place of (no ledger row, not pending either) is not listed, as
+    # Django's showmigrations lists only the squash then.
+    pending = set(specs.pending(set(applied))) if specs.squashes else None
     for migration_id in specs.graph.forwards_plan():
         migration = specs.by_id[migration_id]
         row = applied.get(migration_id)
+        if row is None and pending is not None and migration_id not in pending:
+            continue
         if row is None:
             rows.append(MigrationStatus(migration.id, migration.name, "pending"))
             continue
         state = "ok" if row.checksum == migration.checksum else "changed"
         rows.append(_status_row(row, migration.name, "applied", state))
     for row in applied.values():
-        if row.id not in specs.by_id:
+        if row.id not in specs.by_id and row.id not in specs.replaced:
             rows.append(_status_row(row, row.name, "unknown", None))
     return StatusReport(
         migrations=tuple(rows),

@@ -9,6 +9,7 @@ converge under ``migrate up`` with agreeing ledgers, a clean ``alembic check``,
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -83,6 +84,13 @@ def ledgers(url: str) -> tuple[list[str], list[str], list[str]]:
     return ours, heads, django
 
 
+def planned(project: Path, url: str) -> dict[str, bool]:
+    """``migrate plan --json``: per pending migration, whether it runs any statement."""
+    done = dualorm(project, url, "migrate", "plan", "--json")
+    assert done.returncode == 0, done.stderr
+    return {m["id"]: bool(m["statements"]) for m in json.loads(done.stdout)["migrations"]}
+
+
 def tree(project: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(project)): p.read_bytes()
@@ -111,6 +119,15 @@ def test_a_squash_converges_databases_at_every_point_of_the_history(
     assert f"down_revision = {SQUASH!r}" in (versions / f"{HISTORY[-1]}.py").read_text()
     assert (project / "migrations" / "alembic" / "replaced" / f"{TO}.py").exists()
     assert dualorm(project, databases["fresh"], "migrate", "make", "--check").returncode == 0
+
+    # The plan says what each database will run: the squash's DDL on the fresh one, only its
+    # record on one at ID; status lists what runs.
+    assert planned(project, databases["fresh"]) == {SQUASH: True, HISTORY[-1]: True}
+    assert planned(project, databases["at"]) == {SQUASH: False, HISTORY[-1]: True}
+    middle = planned(project, databases["middle"])
+    assert middle == {HISTORY[2]: True, TO: True, SQUASH: False, HISTORY[-1]: True}
+    status = dualorm(project, databases["fresh"], "migrate", "status", "--json")
+    assert [m["id"] for m in json.loads(status.stdout)["migrations"]] == [SQUASH, HISTORY[-1]]
 
     expected = (sorted([*HISTORY, SQUASH]), [HISTORY[-1]], sorted([*HISTORY, SQUASH]))
     dumps = {}
