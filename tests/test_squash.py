@@ -119,6 +119,8 @@ def test_a_squash_converges_databases_at_every_point_of_the_history(
     assert f"down_revision = {SQUASH!r}" in (versions / f"{HISTORY[-1]}.py").read_text()
     assert (project / "migrations" / "alembic" / "replaced" / f"{TO}.py").exists()
     assert dualorm(project, databases["fresh"], "migrate", "make", "--check").returncode == 0
+    linted = dualorm(project, databases["fresh"], "migrate", "lint")
+    assert linted.returncode == 0 and "no open errors" in linted.stdout, linted.stdout
 
     # The plan says what each database will run: the squash's DDL on the fresh one, only its
     # record on one at ID; status lists what runs.
