@@ -638,7 +638,8 @@ def _warn_seeded(
     seeded = seeded_tables(conn)
     if not seeded:
         return
-    for migration_id in ids:
+    # A squash going down is only un-recorded: the specs it replaces drop what they made.
+    for migration_id in (i for i in ids if i not in specs.squashes):
         for op in reversed(specs.by_id[migration_id].operations):
             for impact in impacts(op.reverse(), Schema()):
                 name = impact.table if "." in impact.table else f"public.{impact.table}"
