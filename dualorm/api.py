@@ -43,7 +43,6 @@ from dualorm.runner.runner import (
     Progress,
     RunOptions,
     ScriptSink,
-    plan_migration,
     run,
 )
 from dualorm.runner.specs import ProjectSpecs, load_project_specs
@@ -487,7 +486,7 @@ def run_up(
     ) as conn:
         applied = check_history(conn, specs, config)
         ids = specs.pending(set(applied), to)
-        plan = [plan_migration(specs.by_id[i], "up") for i in ids]
+        plan = specs.plan(ids, "up", set(applied))
         _require_foreign_tables(conn, config, [specs.by_id[i] for i in ids])
         if dry_run:
             from dualorm.runner.rehearsal import rehearse_plan
@@ -644,7 +643,8 @@ def _warn_seeded(
     seeded = seeded_tables(conn)
     if not seeded:
         return
-    for migration_id in ids:
+    # A squash going down is only un-recorded: the specs it replaces drop what they made.
+    for migration_id in (i for i in ids if i not in specs.squashes):
         for op in reversed(specs.by_id[migration_id].operations):
             for impact in impacts(op.reverse(), Schema()):
                 name = impact.table if "." in impact.table else f"public.{impact.table}"
@@ -693,7 +693,7 @@ def run_down(
     ) as conn:
         applied = check_history(conn, specs, config)
         ids = down_ids(specs, set(applied), selection)
-        plan = [plan_migration(specs.by_id[i], "down") for i in ids]
+        plan = specs.plan(ids, "down", set(applied))
         if dry_run:
             sink = ScriptSink(lock_timeout_ms=opts.lock_timeout_ms)
             run(plan, sink, set(applied), options=opts)
@@ -750,7 +750,7 @@ def migrate_script(config: Config) -> str:
         ledger.check_environment(conn, config.environment)
         applied = set(check_history(conn, specs, config))
     sink = ScriptSink()
-    run([plan_migration(specs.by_id[i], "up") for i in specs.pending(applied)], sink, applied)
+    run(specs.plan(specs.pending(applied), "up", applied), sink, applied)
     return sink.text
 
 
@@ -795,16 +795,21 @@ def migrate_status(config: Config) -> StatusReport:
         except LedgersDisagree as exc:
             problem = str(exc)
     rows = []
+    # What a squash runs in place of (no ledger row, not pending either) is not listed, as
+    # Django's showmigrations lists only the squash then.
+    pending = set(specs.pending(set(applied))) if specs.squashes else None
     for migration_id in specs.graph.forwards_plan():
         migration = specs.by_id[migration_id]
         row = applied.get(migration_id)
+        if row is None and pending is not None and migration_id not in pending:
+            continue
         if row is None:
             rows.append(MigrationStatus(migration.id, migration.name, "pending"))
             continue
         state = "ok" if row.checksum == migration.checksum else "changed"
         rows.append(_status_row(row, migration.name, "applied", state))
     for row in applied.values():
-        if row.id not in specs.by_id:
+        if row.id not in specs.by_id and row.id not in specs.replaced:
             rows.append(_status_row(row, row.name, "unknown", None))
     return StatusReport(
         migrations=tuple(rows),

@@ -32,6 +32,8 @@ from dualorm.cli.render import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from dualorm.config import Config
 
 __all__ = ["VERBS", "Invocation", "Option", "Verb", "add_argparse_verbs", "typer_command"]
@@ -272,6 +274,27 @@ def _make(run: Invocation) -> int:
     return 0
 
 
+def _squash(run: Invocation) -> int:
+    from dualorm.errors import UsageError
+    from dualorm.spec.squash import squash
+
+    if not run["to"]:
+        raise UsageError("`migrate squash` needs --to ID: the last spec the squash replaces")
+    config = run.config()
+    result = squash(config, run["to"])
+
+    def shown(path: Path) -> Path:
+        return path.relative_to(config.root) if path.is_relative_to(config.root) else path
+
+    run.out(f"wrote {shown(result.path)} (replaces {', '.join(result.replaces)})")
+    for path in result.written:
+        run.out(f"wrote: {shown(path)}")
+    for old, new in result.moved:
+        run.out(f"moved: {shown(old)} -> {shown(new)}")
+    run.out("keep the replaced specs until every database has run `dualorm migrate up`")
+    return 0
+
+
 def _init(run: Invocation) -> int:
     from dualorm.errors import UsageError
     from dualorm.spec.from_database import init_from_database
@@ -372,6 +395,12 @@ VERBS: tuple[Verb, ...] = (
             NO_WAIT,
             *LOGGING,
         ),
+    ),
+    Verb(
+        "squash",
+        "Write one spec replacing the history up to --to, and its Alembic and Django files.",
+        _squash,
+        (Option("--to", "to", "The last spec the squash replaces."),),
     ),
     Verb(
         "init",

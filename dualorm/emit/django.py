@@ -835,6 +835,8 @@ class Layout:
     recorded: tuple[str, ...]
     initial: bool
     foreign: str | None = None
+    replaces: tuple[str, ...] = ()
+    """For a squash, the replaced specs that have a file in this app."""
 
 
 def render_migration(
@@ -874,6 +876,7 @@ def render_migration(
             ),
             (*(f"{app}.{name}" for app, name in app_parents), *deps),
             not deps and not app_parents,
+            replaces=migration.replaces,
         )
     return _render_file(migration, source, before, target, layout)
 
@@ -896,6 +899,12 @@ def _render_file(
             "operations": operations,
             "dependencies": list(layout.dependencies),
             "initial": layout.initial,
+            # A squash: Django picks it or the migrations it replaces per database.
+            **(
+                {"replaces": [(target.app_label, r) for r in layout.replaces]}
+                if layout.replaces
+                else {}
+            ),
         },
     )(migration.id, target.app_label)
     body = MigrationWriter(django_migration, include_header=False).as_string()

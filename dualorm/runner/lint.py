@@ -539,10 +539,20 @@ def lint(
     wanted = None if only is None else set(only)
     state = start_of(migrations)
     findings: list[Finding] = []
+    before: dict[str, Schema] = {}
     for migration in migrations:
-        found, state = lint_migration(
-            migration, state, models=models, lock_timeout_ms=lock_timeout_ms
-        )
+        before[migration.id] = state
+        if migration.replaces and migration.replaces[0] in before:
+            # A squash is judged on the schema it meets where it runs, in place of the specs
+            # it replaces; after it the schema is theirs (dualorm.spec.squash).
+            base = before[migration.replaces[0]]
+            found, _ = lint_migration(
+                migration, base, models=models, lock_timeout_ms=lock_timeout_ms
+            )
+        else:
+            found, state = lint_migration(
+                migration, state, models=models, lock_timeout_ms=lock_timeout_ms
+            )
         if wanted is None or migration.id in wanted:
             findings.extend(found)
     return findings

@@ -227,29 +227,30 @@ def plan_migrations(
     ``start`` is the schema before the first of ``migrations`` (by default the tables other
     owners create, :func:`~dualorm.spec.replay.start_of`).
     """
-    from dualorm.emit.sql import statements
     from dualorm.spec.replay import start_of
 
     wanted = set(pending)
     state = start if start is not None else start_of(migrations)
     planned: list[tuple[Migration, list[tuple[str, str, bool, list[Impact]]], list[Finding]]] = []
     touched: set[str] = set()
+    before: dict[str, Schema] = {}
     for migration in migrations:
+        before[migration.id] = state
+        if migration.replaces and migration.replaces[0] in before:
+            # A squash after the specs it replaces builds what they built: its DDL runs only
+            # in their place, on a database holding none of them (dualorm.spec.squash).
+            if migration.id in wanted:
+                whole = _runs_whole(migration, wanted, conn)
+                base = before[migration.replaces[0]]
+                planned.append(_planned(migration, base, models, lock_timeout_ms, touched, whole))
+            continue
         if migration.id not in wanted:
             for op in migration.operations:
                 state = op.apply(state)
             continue
-        findings, _ = lint_migration(
-            migration, state, models=models, lock_timeout_ms=lock_timeout_ms
-        )
-        rows = []
+        planned.append(_planned(migration, state, models, lock_timeout_ms, touched, True))
         for op in migration.operations:
-            locks = impacts(op, state)
-            touched.update(i.table for i in locks)
-            for sql in statements(op):
-                rows.append((sql, op.describe(), op.transactional, locks))
             state = op.apply(state)
-        planned.append((migration, rows, findings))
     sizes = table_sizes(conn, touched)
     result = []
     for migration, rows, findings in planned:
@@ -266,6 +267,40 @@ def plan_migrations(
             )
         )
     return result
+
+
+def _runs_whole(
+    squash: Migration, wanted: Set[str], conn: psycopg.Connection[tuple[object, ...]]
+) -> bool:
+    """Whether a pending squash runs its operations: none it replaces is applied or pending."""
+    from dualorm.runner.ledger import applied_migrations
+
+    replaced = set(squash.replaces)
+    return not (replaced & wanted or replaced & set(applied_migrations(conn)))
+
+
+def _planned(
+    migration: Migration,
+    state: Schema,
+    models: Schema | None,
+    lock_timeout_ms: int | None,
+    touched: set[str],
+    runs: bool,
+) -> tuple[Migration, list[tuple[str, str, bool, list[Impact]]], list[Finding]]:
+    """One migration's statements and lint findings on ``state`` (none when it only records)."""
+    from dualorm.emit.sql import statements
+
+    if not runs:
+        return migration, [], []
+    findings, _ = lint_migration(migration, state, models=models, lock_timeout_ms=lock_timeout_ms)
+    rows = []
+    for op in migration.operations:
+        locks = impacts(op, state)
+        touched.update(i.table for i in locks)
+        for sql in statements(op):
+            rows.append((sql, op.describe(), op.transactional, locks))
+        state = op.apply(state)
+    return migration, rows, findings
 
 
 def create_migration_plan(
@@ -309,18 +344,20 @@ def create_rollback_plan(
     from dataclasses import replace
 
     from dualorm.db import connect, resolve_url
-    from dualorm.spec.replay import start_of
+    from dualorm.spec.replay import replay, start_of
 
     url = resolve_url(config)
+    # A squash whose replaced specs are there is only un-recorded; they are rolled back.
     undone = [
-        replace(m, operations=tuple(op.reverse() for op in reversed(m.operations)))
+        replace(
+            m,
+            operations=()
+            if m.id in specs.squashes
+            else tuple(op.reverse() for op in reversed(m.operations)),
+        )
         for m in (specs.by_id[i] for i in ids)
     ]
-    start = start_of(specs.migrations)
-    for migration in specs.migrations:
-        if migration.id in applied:
-            for op in migration.operations:
-                start = op.apply(start)
+    start = replay([m for m in specs.migrations if m.id in applied], start_of(specs.migrations))
     with connect(url, autocommit=True) as conn:
         planned = plan_migrations(undone, ids, conn, models=_models(config), start=start)
     return _plan(config, url, planned, replicas)

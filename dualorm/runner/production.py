@@ -369,7 +369,6 @@ class ProductionMigrator:
         from dualorm.db import connect
         from dualorm.runner import ledger
         from dualorm.runner.plan import create_migration_plan, create_rollback_plan
-        from dualorm.runner.runner import plan_migration
 
         with connect(url, autocommit=True) as conn:
             ledger.check_environment(conn, self.config.environment)
@@ -377,8 +376,7 @@ class ProductionMigrator:
         if direction == "up":
             return create_migration_plan(self.config, specs=specs, pending=specs.pending(applied))
         ids = down_ids(specs, applied, selection)
-        for migration_id in ids:  # an irreversible one refuses here, before the plan is shown
-            plan_migration(specs.by_id[migration_id], "down")
+        specs.plan(ids, "down", applied)  # an irreversible one refuses here, before the plan
         return create_rollback_plan(self.config, specs, applied, ids)
 
     def _rehearse(

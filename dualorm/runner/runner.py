@@ -111,6 +111,9 @@ class Planned:
     migration: Migration
     direction: Direction
     steps: tuple[Step, ...]
+    also: tuple[Migration, ...] = ()
+    """The migrations recorded (or removed) with this one: those a squash replaces, when it
+    runs in their place (:mod:`dualorm.spec.squash`)."""
 
     @property
     def transactional(self) -> bool:
@@ -247,8 +250,8 @@ CHAIN_QUICK_S = 0.25
 def _links(plan: Sequence[Planned], applied: frozenset[str]) -> list[Link]:
     links = []
     for planned in plan:
-        mid = planned.migration.id
-        after = applied | {mid} if planned.direction == "up" else applied - {mid}
+        ids = {planned.migration.id, *(m.id for m in planned.also)}
+        after = applied | ids if planned.direction == "up" else applied - ids
         links.append(Link(planned, applied, after))
         applied = after
     return links

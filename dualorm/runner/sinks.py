@@ -176,16 +176,17 @@ class DatabaseSink:
             self.conn.execute("RESET statement_timeout")
 
     def record(self, planned: Planned, before: Set[str], after: Set[str], duration_ms: int) -> None:
-        if planned.direction == "up":
-            ledger.record_applied(
-                self.conn,
-                planned.migration,
-                duration_ms=duration_ms,
-                applied_by=self.context.applied_by,
-                correlation_id=self.context.correlation_id,
-            )
-        else:
-            ledger.record_removed(self.conn, planned.migration.id)
+        for migration in (*planned.also, planned.migration):
+            if planned.direction == "up":
+                ledger.record_applied(
+                    self.conn,
+                    migration,
+                    duration_ms=duration_ms if migration is planned.migration else 0,
+                    applied_by=self.context.applied_by,
+                    correlation_id=self.context.correlation_id,
+                )
+            else:
+                ledger.record_removed(self.conn, migration.id)
         foreign.stamp(
             self.conn,
             self.graph,
@@ -317,7 +318,8 @@ class DatabaseSink:
         """The steps and ledger write of one batched transaction, or ``None`` if it cannot be."""
         from dualorm.runner.record import ledger_write
 
-        if any(s.sql is None or s.operation.opaque for s in steps):
+        # A squash recording what it replaces writes several ledger rows: step by step.
+        if planned.also or any(s.sql is None or s.operation.opaque for s in steps):
             return None
         write = ledger_write(
             planned.migration,
@@ -535,9 +537,9 @@ class ScriptSink:
 
     def record(self, planned: Planned, before: Set[str], after: Set[str], duration_ms: int) -> None:
         verb = "record" if planned.direction == "up" else "remove"
+        ids = ", ".join(m.id for m in (*planned.also, planned.migration))
         self.lines.append(
-            f"-- {verb} {planned.migration.id} in dualorm.migrations, alembic_version "
-            "and django_migrations"
+            f"-- {verb} {ids} in dualorm.migrations, alembic_version and django_migrations"
         )
 
     def execute_batch(

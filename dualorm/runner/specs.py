@@ -9,7 +9,7 @@ exactly the order, that the real run applies, for any ``--to`` on a branching hi
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -18,8 +18,9 @@ from dualorm.errors import ConfigError, GraphError, SafetyError
 if TYPE_CHECKING:
     from dualorm.config import Config
     from dualorm.runner.foreign import DjangoApps
+    from dualorm.runner.runner import Planned
     from dualorm.spec.graph import MigrationGraph
-    from dualorm.spec.model import Migration
+    from dualorm.spec.model import Direction, Migration
 
 __all__ = ["AppliedSpecMissing", "ProjectSpecs", "load_project_specs"]
 
@@ -36,13 +37,19 @@ class ProjectSpecs:
     by_id: dict[str, Migration] = field(init=False)
     graph: MigrationGraph = field(init=False)
     _apps: dict[str, DjangoApps] = field(init=False, default_factory=dict, repr=False)
+    squashes: dict[str, tuple[str, ...]] = field(init=False)
+    """Each squash whose replaced specs are present, and the ids it replaces."""
+    replaced: set[str] = field(init=False)
 
     def __post_init__(self) -> None:
         from dualorm.spec.graph import MigrationGraph
         from dualorm.spec.make import chain_parents
+        from dualorm.spec.squash import present_squashes, replaced_ids
 
         self.by_id = {m.id: m for m in self.migrations}
         self.graph = MigrationGraph(chain_parents(self.migrations))
+        self.squashes = present_squashes(self.migrations)
+        self.replaced = replaced_ids(self.migrations)
 
     def django_apps(self, default_app: str) -> DjangoApps:
         """The apps each spec has ``django_migrations`` rows in (its Django files' apps)."""
@@ -63,12 +70,43 @@ class ProjectSpecs:
             raise GraphError(f"unknown migration {migration_id}: no spec has that id")
 
     def pending(self, applied: Set[str], to: str | None = None) -> list[str]:
-        """The ids ``migrate up`` applies, in order (those ``to`` needs, when given)."""
-        return [i for i in self.graph.forwards_plan(to) if i not in applied]
+        """The ids ``migrate up`` applies, in order (those ``to`` needs, when given).
+
+        A squash none of whose replaced migrations is applied runs in their place.
+        """
+        ids = [i for i in self.graph.forwards_plan(to) if i not in applied]
+        for squash, replaced in self.squashes.items():
+            if squash in ids and not applied & set(replaced):
+                ids = [i for i in ids if i not in replaced]
+        return ids
+
+    def plan(self, ids: Sequence[str], direction: Direction, applied: Set[str]) -> list[Planned]:
+        """Return the runner's plan for ``ids`` (from :meth:`pending` or a rollback's list).
+
+        A squash runs its operations, recording every migration it replaces, only going up in
+        their place; otherwise it is recorded or removed alone, with no DDL (its replaced
+        migrations built, or remove, the schema one by one).
+        """
+        from dualorm.runner.runner import Planned, plan_migration
+
+        planned = []
+        for i in ids:
+            migration = self.by_id[i]
+            replaced = self.squashes.get(i)
+            if replaced is None:
+                planned.append(plan_migration(migration, direction))
+            elif direction == "up" and not (set(replaced) & (set(applied) | set(ids))):
+                whole = plan_migration(migration, "up")
+                also = tuple(self.by_id[r] for r in replaced)
+                planned.append(Planned(migration, "up", whole.steps, also))
+            else:
+                planned.append(Planned(migration, direction, ()))
+        return planned
 
     def require_applied_known(self, applied: Set[str], where: str) -> None:
         """Refuse (exit 3) to plan while an applied migration has lost its spec file."""
-        missing = sorted(i for i in applied if i not in self.by_id)
+        # Replaced by a squash whose replaced specs were deleted: known, and applied with it.
+        missing = sorted(i for i in applied if i not in self.by_id and i not in self.replaced)
         if missing:
             shown = ", ".join(missing[:5]) + (
                 f" and {len(missing) - 5} more" if missing[5:] else ""

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["CACHE_NAME", "cached_specs", "decode", "encode", "spec_key"]
 
 CACHE_NAME = "specs.json"
-_FORMAT = 2
+_FORMAT = 3
 _MAGIC = b"dualorm-spec-cache"
 # Far above what thousands of specs take; a bigger file is not ours and is not read.
 _MAX_BYTES = 256 << 20

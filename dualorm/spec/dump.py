@@ -299,16 +299,20 @@ def render_spec(
     dependencies: Sequence[str] = (),
     *,
     header: str = "",
+    replaces: Sequence[str] = (),
 ) -> str:
-    """Return the YAML text of a spec; ``header`` (comment lines) goes first."""
-    document = {
+    """Return the YAML text of a spec; ``header`` (comment lines) goes first, ``replaces``
+    (a squash's, see :mod:`dualorm.spec.squash`) after the dependencies."""
+    document: dict[str, Any] = {
         "id": spec_id,
         "name": name,
         "version": "1.0.0",
         "description": description,
         "dependencies": list(dependencies),
-        "operations": operations,
     }
+    if replaces:
+        document["replaces"] = list(replaces)
+    document["operations"] = operations
     text = yaml.dump(
         document,
         Dumper=_Dumper,

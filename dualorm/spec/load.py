@@ -11,6 +11,7 @@ second document before anything is built or hashed. Its shape::
     version: 1.2.0                        # optional
     description: ...                      # optional
     dependencies: ["0001_initial"]        # [] for a root
+    replaces: ["0001_initial", ...]       # optional: a squash (dualorm.spec.squash)
     operations:                           # each a one-key mapping
       - create_table: {name: ..., columns: [...], foreign_keys: [...], indexes: [...]}
       - create_index: {name: ..., table: ..., columns: [...], where: ..., concurrently: true}
@@ -48,10 +49,11 @@ from dualorm.spec.model import Migration
 from dualorm.spec.reader import Fields, Reader, compose, plain
 from dualorm.spec.reader import document as read_document
 from dualorm.spec.replay import start_schema
+from dualorm.spec.squash import squash_order
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 HEADER_REQUIRED = ("id", "name", "dependencies", "operations")
-HEADER_OPTIONAL = ("version", "description")
+HEADER_OPTIONAL = ("version", "description", "replaces")
 MAX_SPEC_BYTES = 10 * 2**20
 """Largest spec file read; a real one is a few kilobytes."""
 
@@ -78,6 +80,8 @@ class _Parsed:
     dependency_nodes: tuple[yaml.Node, ...]
     operations: tuple[yaml.Node, ...]
     checksum: str
+    replaces: tuple[str, ...] = ()
+    replaces_node: yaml.Node | None = None
 
 
 def _read_text(path: Path) -> str:
@@ -114,6 +118,12 @@ def _read_header(path: Path) -> _Parsed:
         )
     dep_nodes = tuple(reader.sequence(f.entries["dependencies"], "dependencies"))
     dependencies = tuple(reader.string(d, "dependencies") for d in dep_nodes)
+    replaces_node = f.get("replaces")
+    replaces: tuple[str, ...] = ()
+    if replaces_node is not None:
+        replaces = tuple(
+            reader.string(r, "replaces") for r in reader.sequence(replaces_node, "replaces")
+        )
     return _Parsed(
         path=path,
         reader=reader,
@@ -125,6 +135,8 @@ def _read_header(path: Path) -> _Parsed:
         dependency_nodes=dep_nodes,
         operations=tuple(reader.sequence(f.entries["operations"], "operations")),
         checksum=checksum(document),
+        replaces=replaces,
+        replaces_node=replaces_node,
     )
 
 
@@ -164,6 +176,7 @@ def _build(
         operations=tuple(operations),
         checksum=parsed.checksum,
         path=parsed.path,
+        replaces=parsed.replaces,
     )
     return migration, schema
 
@@ -192,7 +205,7 @@ def _graph(specs: list[_Parsed]) -> MigrationGraph:
                 raise GraphError(
                     f"{spec.path}:{line}: {spec.id} depends on {dep}, which does not exist"
                 )
-    graph = MigrationGraph({s.id: s.dependencies for s in specs})
+    graph = MigrationGraph(squash_order({s.id: s.dependencies for s in specs}, _squashes(specs)))
     try:
         graph.ensure_not_cyclic()
     except GraphError as exc:
@@ -224,10 +237,55 @@ def load_specs(
     else:
         schema = schema_of(foreign.values())
     migrations = []
+    before: dict[str, Schema] = {}
     for spec_id in graph.forwards_plan():
-        migration, schema = _build(by_id[spec_id], schema, foreign)
+        parsed = by_id[spec_id]
+        before[spec_id] = schema
+        if parsed.replaces and parsed.replaces[0] in before:
+            migration, built = _build(parsed, before[parsed.replaces[0]], foreign)
+            _check_squash(parsed, built, schema)
+        else:
+            migration, schema = _build(parsed, schema, foreign)
         migrations.append(migration)
     return migrations
+
+
+def _squashes(specs: list[_Parsed]) -> dict[str, tuple[str, ...]]:
+    """The squashes whose replaced specs are present; refuses a squash missing some of them."""
+    present = {s.id for s in specs}
+    found = {}
+    for spec in specs:
+        there = [r for r in spec.replaces if r in present]
+        if there and len(there) != len(spec.replaces):
+            gone = ", ".join(r for r in spec.replaces if r not in present)
+            node = spec.replaces_node
+            line = node.start_mark.line + 1 if node is not None else None
+            raise SpecError(
+                str(spec.path),
+                line,
+                f"{spec.id} replaces {gone}, whose spec is gone while others it replaces are "
+                "still there: keep every replaced spec or none",
+            )
+        if there:
+            found[spec.id] = spec.replaces
+    return found
+
+
+def _check_squash(parsed: _Parsed, built: Schema, replayed: Schema) -> None:
+    """Refuse a squash that does not build exactly what the specs it replaces build."""
+    if built == replayed:
+        return
+    from dualorm.diff import compare
+
+    shown = "; ".join(
+        d.detail for d in compare(built, replayed, source="squash", target="replay")[:5]
+    )
+    raise SpecError(
+        str(parsed.path),
+        None,
+        f"{parsed.id} does not build what the specs it replaces build: "
+        f"{shown or 'the schemas differ'}",
+    )
 
 
 def load_spec(path: Path | str, schema: Schema | None = None) -> Migration:

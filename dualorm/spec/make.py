@@ -36,6 +36,7 @@ from dualorm.spec.foreign import (
 )
 from dualorm.spec.graph import MigrationGraph
 from dualorm.spec.model import Migration
+from dualorm.spec.squash import REPLACED_VERSIONS, emitted_parents, replaced_ids
 
 if TYPE_CHECKING:
     from dualorm.spec.django_files import DjangoFile
@@ -77,6 +78,18 @@ def chain_parents(migrations: Sequence[Migration]) -> dict[str, tuple[str, ...]]
     return parents
 
 
+def _revision_paths(config: Config, migrations: Sequence[Migration]) -> dict[str, Path]:
+    """Where each spec's Alembic revision goes: ``versions/``, or ``replaced/`` for a spec a
+    squash replaces (Alembic would otherwise see two bases and two heads)."""
+    replaced = replaced_ids(migrations)
+    return {
+        m.id: config.migrations_path
+        / (REPLACED_VERSIONS if m.id in replaced else ALEMBIC_VERSIONS)
+        / f"{m.id}.py"
+        for m in migrations
+    }
+
+
 def _setup(config: Config) -> None:
     from dualorm.django_setup import setup
 
@@ -99,7 +112,7 @@ def django_files(
     from dualorm.spec.django_files import plan
 
     _setup(config)
-    files = plan(config, migrations, foreign, chain_parents(migrations))
+    files = plan(config, migrations, foreign, emitted_parents(migrations))
     return [replace(f, path=_migrations_dir(config, f.app) / f.path.name) for f in files]
 
 
@@ -139,19 +152,21 @@ def render_all(
     }
     labels = {f.table.name: (f.model, f.swappable) for f in foreign if f.model is not None}
     placements = assign(migrations, config.default_app)
-    parents = chain_parents(migrations)
+    parents = emitted_parents(migrations)
     befores = _schemas_before(migrations, schema_of(foreign))
-    versions = config.migrations_path / ALEMBIC_VERSIONS
+    revisions = _revision_paths(config, migrations)
     by_id = {m.id: m for m in migrations}
     files: dict[Path, tuple[str, str]] = {}
     for m in migrations:
         source = source_name(m, config.root)
-        files[versions / f"{m.id}.py"] = (m.id, render_revision(m, source, parents[m.id]))
+        files[revisions[m.id]] = (m.id, render_revision(m, source, parents[m.id]))
+    in_app = {(f.app, f.migration_id) for f in planned}
     for f in planned:
         m = by_id[f.migration_id]
         owners = {key[1]: app for key, app in placements[m.id].owners.items()}
         target = DjangoTarget(f.app, hints, labels, owners)
-        layout = Layout(f.indexes, f.dependencies, f.recorded, f.initial, f.foreign)
+        replaces = tuple(r for r in m.replaces if (f.app, r) in in_app)
+        layout = Layout(f.indexes, f.dependencies, f.recorded, f.initial, f.foreign, replaces)
         text = render_migration(
             m, source_name(m, config.root), befores[m.id], target, layout=layout
         )
@@ -171,11 +186,10 @@ def stale(
 
     if foreign is None:
         foreign = list(read_snapshot(config.migrations_path).values())
-    parents = chain_parents(migrations)
-    versions = config.migrations_path / ALEMBIC_VERSIONS
+    parents = emitted_parents(migrations)
+    revisions = _revision_paths(config, migrations)
     wanted: list[tuple[str, str, Path, dict[str, str]]] = [
-        (m.id, "alembic", versions / f"{m.id}.py", expected_header(m, parents[m.id]))
-        for m in migrations
+        (m.id, "alembic", revisions[m.id], expected_header(m, parents[m.id])) for m in migrations
     ]
     by_id = {m.id: m for m in migrations}
     planned = django_files(config, migrations, foreign)

@@ -29,6 +29,9 @@ class Migration:
     operations: tuple[Operation, ...]
     checksum: str
     path: Path | None = None
+    replaces: tuple[str, ...] = ()
+    """The migrations a squash stands for, in apply order (``migrate squash``); empty for any
+    other migration. See :mod:`dualorm.spec.squash`."""
 
     @property
     def reversible(self) -> bool:

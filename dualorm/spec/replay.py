@@ -18,11 +18,22 @@ from dualorm.spec.model import Migration
 
 
 def replay(migrations: Iterable[Migration], schema: Schema | None = None) -> Schema:
-    """Return ``schema`` (default: empty) with every migration's operations applied in order."""
+    """Return ``schema`` (default: empty) with every migration's operations applied in order.
+
+    A squash after the specs it replaces is skipped: it builds what they built.
+    """
     state = Schema() if schema is None else schema
+    seen: set[str] = set()
     for migration in migrations:
+        state = _step(migration, state, seen)
+    return state
+
+
+def _step(migration: Migration, state: Schema, seen: set[str]) -> Schema:
+    if not (migration.replaces and seen.issuperset(migration.replaces)):
         for op in migration.operations:
             state = op.apply(state)
+    seen.add(migration.id)
     return state
 
 
@@ -49,8 +60,9 @@ def replay_until(
     """Return the schema right after migration ``target`` (``migrations`` in apply order),
     from ``start`` (default: empty)."""
     state = Schema() if start is None else start
+    seen: set[str] = set()
     for migration in migrations:
-        state = replay([migration], state)
+        state = _step(migration, state, seen)
         if migration.id == target:
             return state
     raise GraphError(f"unknown migration {target}")
