@@ -41,6 +41,7 @@ DOCUMENTED = {
     "add_unique",
     "add_check",
     "validate_constraint",
+    "alter_foreign_key",
     "drop_constraint",
     "run_sql",
     "run_python",

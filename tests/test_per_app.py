@@ -47,14 +47,20 @@ operations:
           columns: [brand_id]
           references: catalog_brand(id)
           on_delete: cascade
+          deferrable: true
+          initially_deferred: true
         - name: orders_giftcard_product_id_fkey
           columns: [product_id]
           references: catalog_product(id)
           on_delete: set null
+          deferrable: true
+          initially_deferred: true
         - name: orders_giftcard_buyer_id_fkey
           columns: [buyer_id]
           references: auth_user(id)
           on_delete: cascade
+          deferrable: true
+          initially_deferred: true
 """
 
 LATER = """\

@@ -137,7 +137,13 @@ def test_keys_and_uniques(reference: Schema) -> None:
 def test_foreign_key_actions(reference: Schema) -> None:
     fks = {fk.name: fk for fk in table_of(reference, "user_roles").foreign_keys}
     assert fks["user_roles_user_id_fkey"] == ForeignKey(
-        "user_roles_user_id_fkey", ("user_id",), "users", ("id",), on_delete=FkAction.CASCADE
+        "user_roles_user_id_fkey",
+        ("user_id",),
+        "users",
+        ("id",),
+        on_delete=FkAction.CASCADE,
+        deferrable=True,
+        initially_deferred=True,
     )
     assert fks["user_roles_role_id_fkey"].on_delete is FkAction.RESTRICT
     assert fks["user_roles_assigned_by_fkey"].on_delete is FkAction.SET_NULL
