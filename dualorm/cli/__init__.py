@@ -65,7 +65,7 @@ def version() -> str:
 
 def build_app() -> typer.Typer:
     """Return the whole ``dualorm`` app, every sub-app imported."""
-    from dualorm.cli import backup, db, migrate, seed
+    from dualorm.cli import backup, db, migrate, models, seed
     from dualorm.cli.init import init
     from dualorm.cli.reset import reset
     from dualorm.cli.validate import validate
@@ -75,6 +75,7 @@ def build_app() -> typer.Typer:
     app.add_typer(seed.app, name="seed")
     app.add_typer(backup.app, name="backup")
     app.add_typer(migrate.app, name="migrate")
+    app.add_typer(models.app, name="models")
     app.command(name="validate")(validate)
     app.command(name="reset")(reset)
     app.command(name="init")(init)

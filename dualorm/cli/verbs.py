@@ -34,7 +34,15 @@ from dualorm.cli.render import (
 if TYPE_CHECKING:
     from dualorm.config import Config
 
-__all__ = ["VERBS", "Invocation", "Option", "Verb", "add_argparse_verbs", "typer_command"]
+__all__ = [
+    "MODELS_VERBS",
+    "VERBS",
+    "Invocation",
+    "Option",
+    "Verb",
+    "add_argparse_verbs",
+    "typer_command",
+]
 
 
 @dataclass(frozen=True)
@@ -511,6 +519,52 @@ VERBS: tuple[Verb, ...] = (
         (JSON,),
     ),
 )
+
+
+def _render(run: Invocation) -> int:
+    from pathlib import Path
+
+    from dualorm.models_render import render_models
+
+    config = run.config()
+    output = None if run["output"] is None else (Path.cwd() / run["output"]).resolve()
+    result = render_models(
+        config,
+        run["orm"],
+        tables=run["tables"],
+        app=run["app"],
+        output=output,
+        check=run["check"],
+    )
+    if result.path is None:
+        run.out(result.text.rstrip("\n"))
+        return 0
+    shown = _shown(config, result.path)
+    if run["check"]:
+        if result.stale:
+            run.err(f"{shown} is out of date; run `dualorm models render --orm {run['orm']}`")
+            return 1
+        run.out(f"{shown} is up to date")
+        return 0
+    run.out(f"{'wrote' if result.stale else 'unchanged'}: {shown} ({result.tables} table(s))")
+    return 0
+
+
+MODELS_VERBS: tuple[Verb, ...] = (
+    Verb(
+        "render",
+        "Write the tables of the specs at head as SQLAlchemy or Django models (generated).",
+        _render,
+        (
+            Option("--orm", "orm", "sqlalchemy or django.", str, "sqlalchemy"),
+            Option("--tables", "tables", "Only these tables: comma-separated globs."),
+            Option("--app", "app", "Django: the app_label the models declare."),
+            Option("--output", "output", "The module to write (default: standard output)."),
+            Option("--check", "check", "Write nothing; exit 1 if --output is stale.", bool, False),
+        ),
+    ),
+)
+"""The verbs of ``dualorm models``."""
 
 
 def verb(name: str) -> Verb:
