@@ -18,9 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from test_parity_property import operations
 
-from dualorm.autogen.convert import Context, is_change
 from dualorm.cli import main
-from dualorm.diff import Severity, compare
+from dualorm.diff import Severity
 from dualorm.errors import SpecError
 from dualorm.models_render import render_schema
 from dualorm.schema import Schema
@@ -63,7 +62,8 @@ expected = pickle.loads((work / "schema.pickle").read_bytes())
 back = django_source.load(["rendered_app"], "rendered_settings")
 found = compare(back, expected, source="django", target="specs")
 context = Context(back, expected, "django")
-print(json.dumps([[d.severity.value, d.kind.value, d.object, is_change(d, context)] for d in found]))
+rows = [[d.severity.value, d.kind.value, d.object, is_change(d, context)] for d in found]
+print(json.dumps(rows))
 """
 
 
