@@ -41,6 +41,7 @@ from dualorm.spec.ops import (
     DropIndex,
     DropTable,
     Operation,
+    _column_users,  # noqa: PLC2701
 )
 
 __all__ = ["CONVERTERS", "Context", "Converter", "converts", "is_change", "operations"]
@@ -171,7 +172,17 @@ def _generated(d: Difference, ctx: Context) -> list[Operation]:
     # which the lint's destructive rule reports).
     t, mine, theirs = _columns(d, ctx)
     assert mine is not None and theirs is not None
-    return [DropColumn(t.qualified_name, theirs), AddColumn(t.qualified_name, mine)]
+    have = ctx.table(ctx.have, t.qualified_name)
+    users = [_find(have, name) for name in _column_users(have, ctx.have, theirs.name)]
+    # What uses the column goes with it and comes back after it (same names).
+    dropped = [_drop(t.qualified_name, u) for u in users if u is not None]
+    added = [_add(t.qualified_name, m) for u in users if u is not None and (m := _find(t, u.name))]
+    return [
+        *dropped,
+        DropColumn(t.qualified_name, theirs),
+        AddColumn(t.qualified_name, mine),
+        *added,
+    ]
 
 
 @converts(DiffKind.IDENTITY_MISMATCH)
@@ -287,10 +298,15 @@ def _dropped(d: Difference, ctx: Context) -> list[Operation]:
     return [] if theirs is None else [_drop(have.qualified_name, theirs)]
 
 
+def _djangos_like(d: Difference) -> bool:
+    """Whether ``d`` is about the ``_like`` index Django adds beside a character field: the
+    other tools never create it, and a model set lacking it does not ask to drop it."""
+    return d.severity is Severity.WARNING and d.object.endswith("_like")
+
+
 @converts(DiffKind.MISSING_INDEX, DiffKind.MISSING_CONSTRAINT)
 def _missing_member(d: Difference, ctx: Context) -> list[Operation]:
-    if d.severity is Severity.WARNING:
-        # Django's _like index beside a new character field: other tools never create it.
+    if _djangos_like(d):
         return []
     want, name = ctx.member(ctx.want, d.object)
     mine = _find(want, name)
@@ -300,8 +316,7 @@ def _missing_member(d: Difference, ctx: Context) -> list[Operation]:
 
 @converts(DiffKind.EXTRA_INDEX, DiffKind.EXTRA_CONSTRAINT)
 def _extra_member(d: Difference, ctx: Context) -> list[Operation]:
-    if d.severity is Severity.WARNING:
-        # Django's _like index, which the model set lacking it never creates: not a change.
+    if _djangos_like(d):
         return []
     return _dropped(d, ctx)
 

@@ -35,7 +35,7 @@ from dualorm.spec.ops import (
 __all__ = ["arrange"]
 
 
-def _phase(op: Operation) -> int:
+def _phase(op: Operation) -> float:
     if isinstance(op, RenameTable | RenameColumn):
         return 0
     if isinstance(op, DropConstraint):
@@ -45,11 +45,12 @@ def _phase(op: Operation) -> int:
     if isinstance(op, DropTable):
         return 3
     if isinstance(op, DropColumn):
-        return 4
+        # A generated column goes before the columns it reads.
+        return 3.5 if op.column.generated is not None else 4
     if isinstance(op, AlterColumn):
         return 5
     if isinstance(op, AddColumn):
-        return 6
+        return 6.5 if op.column.generated is not None else 6
     if isinstance(op, AddPrimaryKey | AddUnique):
         return 7
     if isinstance(op, CreateTable):
@@ -132,7 +133,7 @@ def _create_order(
 def arrange(ops: Sequence[Operation], have: Schema) -> list[Operation]:
     """Return ``ops`` merged and ordered so that they apply to ``have`` one after another."""
     merged = _merged(ops)
-    phases: dict[int, list[Operation]] = {}
+    phases: dict[float, list[Operation]] = {}
     for op in merged:
         phases.setdefault(_phase(op), []).append(op)
     out: list[Operation] = []
