@@ -15,7 +15,19 @@ import shutil
 import subprocess
 from collections.abc import Iterable
 
-__all__ = ["LINE", "Imports", "attribute", "call", "class_name", "formatted", "literal"]
+__all__ = [
+    "LINE",
+    "Imports",
+    "Names",
+    "attribute",
+    "call",
+    "class_name",
+    "formatted",
+    "literal",
+]
+
+Names = dict[str, tuple[str, dict[str, str]]]
+"""``{table: (class name, {column: attribute})}`` the models already use, kept on render."""
 
 LINE = 88
 """ruff's and black's default line length."""
@@ -55,8 +67,12 @@ def call(
     return f"{' ' * indent}{prefix}{name}(\n{body}{' ' * indent}){suffix}"
 
 
-def attribute(name: str, taken: set[str]) -> str:
-    """Return a Python attribute name for column or relation ``name`` not in ``taken``."""
+def attribute(name: str, taken: set[str], wanted: str | None = None) -> str:
+    """Return a Python attribute name for column or relation ``name`` not in ``taken``
+    (``wanted``, the name the models use now, when it is free)."""
+    if wanted is not None and wanted.isidentifier() and wanted not in taken:
+        taken.add(wanted)
+        return wanted
     text = re.sub(r"\W", "_", name)
     if not text or text[0].isdigit():
         text = f"c_{text}"
@@ -68,8 +84,13 @@ def attribute(name: str, taken: set[str]) -> str:
     return text
 
 
-def class_name(table: str, taken: set[str]) -> str:
-    """Return a class name for ``table`` (``user_roles`` -> ``UserRoles``) not in ``taken``."""
+def class_name(table: str, taken: set[str], names: Names | None = None) -> str:
+    """Return a class name for ``table`` (``user_roles`` -> ``UserRoles``, or the one the
+    models use now) not in ``taken``."""
+    current = (names or {}).get(table)
+    if current is not None and current[0].isidentifier() and current[0] not in taken:
+        taken.add(current[0])
+        return current[0]
     words = [w for w in re.split(r"[^0-9A-Za-z]+", table) if w]
     text = "".join(w[:1].upper() + w[1:] for w in words) or "Table"
     if text[0].isdigit():

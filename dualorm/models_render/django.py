@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 from dualorm.errors import UsageError
-from dualorm.models_render.code import Imports, attribute, call, class_name, literal
+from dualorm.models_render.code import Imports, Names, attribute, call, class_name, literal
 from dualorm.schema import (
     Column,
     FkAction,
@@ -110,7 +110,13 @@ class _Model:
     """One table's model body, built member by member."""
 
     def __init__(
-        self, t: Table, cls: str, s: Schema, classes: dict[tuple[str, str], str], imports: Imports
+        self,
+        t: Table,
+        cls: str,
+        s: Schema,
+        classes: dict[tuple[str, str], str],
+        imports: Imports,
+        current: dict[str, str],
     ) -> None:
         self.t, self.cls, self.schema, self.classes, self.imports = t, cls, s, classes, imports
         if t.schema != "public":
@@ -132,7 +138,7 @@ class _Model:
         self.names: dict[str, str] = {}
         for c in t.columns:
             base = c.name[:-3] if c.name in self.fks and c.name.endswith("_id") else c.name
-            self.names[c.name] = attribute(base, self.taken)
+            self.names[c.name] = attribute(base, self.taken, current.get(c.name))
         for fk in t.foreign_keys:
             if fk.columns[0] not in self.fks or len(fk.columns) > 1:
                 raise UsageError(
@@ -284,23 +290,27 @@ class _Model:
         return element
 
 
-def render_django(s: Schema, *, header: str, app_label: str | None = None) -> str:
-    """Return the models module of every table of ``s``; ``header`` is its first comment."""
+def render_django(
+    s: Schema, *, header: str, app_label: str | None = None, names: Names | None = None
+) -> str:
+    """Return the models module of every table of ``s``; ``header`` is its first comment,
+    ``names`` the model and field names the current models use (kept)."""
+    names = names or {}
     imports = Imports()
     imports.add("__future__", "annotations")
     imports.add("django.db", "models")
     taken: set[str] = set()
-    tables = [(t, class_name(t.name, taken)) for t in s]
+    tables = [(t, class_name(t.name, taken, names)) for t in s]
     classes = {t.key: cls for t, cls in tables}
     bodies = []
     for t, cls in tables:
-        model = _Model(t, cls, s, classes, imports)
+        model = _Model(t, cls, s, classes, imports, names.get(t.name, ("", {}))[1])
         lines = [f"class {cls}(models.Model):"]
         pk = t.primary_key
         assert pk is not None
         if len(pk.columns) > 1:
-            names = [literal(model.names[c]) for c in pk.columns]
-            lines.append(call("models.CompositePrimaryKey", names, 4, "pk = "))
+            fields = [literal(model.names[c]) for c in pk.columns]
+            lines.append(call("models.CompositePrimaryKey", fields, 4, "pk = "))
         lines += [model.field(c) for c in t.columns]
         lines += ["", *model.meta(app_label)]
         bodies.append("\n".join(lines))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from dualorm.errors import UsageError
-from dualorm.models_render.code import Imports, attribute, call, class_name, literal
+from dualorm.models_render.code import Imports, Names, attribute, call, class_name, literal
 from dualorm.schema import (
     Column,
     FkAction,
@@ -155,10 +155,11 @@ def _ref(fk: ForeignKey, column: str) -> str:
 class _Table:
     """One table's class body, built member by member."""
 
-    def __init__(self, t: Table, cls: str, imports: Imports) -> None:
+    def __init__(self, t: Table, cls: str, imports: Imports, names: Names) -> None:
         self.t, self.cls, self.imports = t, cls, imports
         self.taken: set[str] = set()
-        self.attrs = {c.name: attribute(c.name, self.taken) for c in t.columns}
+        current = names.get(t.name, ("", {}))[1]
+        self.attrs = {c.name: attribute(c.name, self.taken, current.get(c.name)) for c in t.columns}
         pk = t.primary_key
         order = tuple(c.name for c in t.columns if pk is not None and c.name in pk.columns)
         self.inline_pk = (
@@ -341,17 +342,19 @@ class _Table:
 _DOC = '"""Tables of the change specs at head, as SQLAlchemy models."""'
 
 
-def render_sqlalchemy(s: Schema, *, header: str) -> str:
-    """Return the module declaring every table of ``s``; ``header`` is its first comment."""
+def render_sqlalchemy(s: Schema, *, header: str, names: Names | None = None) -> str:
+    """Return the module declaring every table of ``s``; ``header`` is its first comment,
+    ``names`` the class and attribute names the current models use (kept)."""
+    names = names or {}
     imports = Imports()
     imports.add("__future__", "annotations")
     imports.add("sqlalchemy.orm", "DeclarativeBase")
     taken: set[str] = {"Base"}
-    tables = [(t, class_name(t.name, taken)) for t in s]
+    tables = [(t, class_name(t.name, taken, names)) for t in s]
     classes = {t.key: cls for t, cls in tables}
     bodies = []
     for t, cls in tables:
-        built = _Table(t, cls, imports)
+        built = _Table(t, cls, imports, names)
         lines = [f"class {cls}(Base):", f"    __tablename__ = {literal(t.name)}"]
         args = built.table_args()
         if args:
