@@ -264,3 +264,19 @@ def test_model_sets_that_disagree_are_refused_unless_one_wins(
     # Django's names: its hashed foreign key, its _like index, deferred as Django declares.
     assert "user_preferences_user_id_7d5d22f7_fk_users_id" in text
     assert "initially_deferred: true" in text
+
+
+def test_a_large_initial_model_set_is_written_as_specs_run_one_after_another(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.models(
+        "for i in range(500):\n"
+        "    Table(f't{i:03d}', metadata, Column('id', BigInteger, primary_key=True),\n"
+        "          *(Column(f'c{j}', Text, server_default='x') for j in range(12)))\n"
+    )
+    assert main(["migrate", "new", "initial", "--autogenerate"]) == 0
+    assert "one spec after another" in capsys.readouterr().out
+    specs = project.specs()
+    assert [p.name for p in specs][:2] == ["0001_initial.yaml", "0002_initial_2.yaml"]
+    assert yaml.safe_load(specs[1].read_text())["dependencies"] == ["0001_initial"]
+    _replays_to_models(project)

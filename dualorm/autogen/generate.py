@@ -14,6 +14,7 @@ emitted Alembic and Django files against their specs (``migrate make --check``).
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from dualorm.errors import DriftDetected, InternalError, SafetyError, SpecError,
 from dualorm.ownership import OwnershipMap
 from dualorm.schema import DEFAULT_SCHEMA, Schema, TableKey
 from dualorm.spec.model import Migration
+from dualorm.spec.ops import Operation
+from dualorm.spec.reader import USING_PLACEHOLDER
 
 __all__ = ["CheckResult", "Generated", "Project", "autogenerate", "check", "read_project"]
 
@@ -114,10 +117,13 @@ class Generated:
     path: Path | None
     migration_id: str | None
     change: Change
+    paths: tuple[Path, ...] = ()
+    """Every spec written: one, or several in a row for a large initial model set."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": None if self.path is None else str(self.path),
+            "paths": [str(p) for p in self.paths],
             "id": self.migration_id,
             "source": self.change.source,
             "operations": [op.describe() for op in self.change.operations],
@@ -205,29 +211,63 @@ def autogenerate(
     change, project = _plan(config, source, answers or Answers(), ask)
     if not change.operations:
         return Generated(None, None, change)
-    spec_id = next_id(config, name)
-    heads = sorted(MigrationGraph({m.id: m.dependencies for m in project.migrations}).leaf_nodes())
-    text = render_spec(
-        spec_id,
-        name.strip(),
-        _description(change),
-        [spec_mapping(op) for op in change.operations],
-        heads,
-        header=_header(change),
-    )
-    _verify(text, spec_id, project, change)
-    path = config.migrations_path / f"{spec_id}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with path.open("x", encoding="utf-8") as handle:
-            handle.write(text)
-    except FileExistsError:
-        raise SafetyError(f"{path} exists already; it is not overwritten") from None
-    return Generated(path, spec_id, change)
+    first = next_id(config, name)
+    number, _, slug = first.partition("_")
+    deps = sorted(MigrationGraph({m.id: m.dependencies for m in project.migrations}).leaf_nodes())
+    chunks = _chunks(change.operations)
+    files: list[tuple[Path, str]] = []
+    state = project.have
+    for n, ops in enumerate(chunks):
+        spec_id = first if n == 0 else f"{int(number) + n:04d}_{slug}_{n + 1}"
+        title = name.strip() if len(chunks) == 1 else f"{name.strip()} ({n + 1} of {len(chunks)})"
+        text = render_spec(
+            spec_id,
+            title,
+            _description(ops),
+            [spec_mapping(op) for op in ops],
+            deps,
+            header=_header(change),
+        )
+        state = _verify(text, spec_id, state, ops)
+        files.append((config.migrations_path / f"{spec_id}.yaml", text))
+        deps = [spec_id]
+    for path, _ in files:
+        if path.exists():
+            raise SafetyError(f"{path} exists already; it is not overwritten")
+    config.migrations_path.mkdir(parents=True, exist_ok=True)
+    for path, text in files:
+        path.write_text(text, encoding="utf-8")
+    return Generated(files[0][0], first, change, tuple(p for p, _ in files))
 
 
-def _description(change: Change) -> str:
-    ops = change.operations
+def _nodes(value: Any) -> int:
+    """How many values the spec reader counts in ``value`` (keys, scalars, collections)."""
+    if isinstance(value, dict):
+        return 1 + sum(1 + _nodes(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return 1 + sum(_nodes(v) for v in value)
+    return 1
+
+
+def _chunks(ops: Sequence[Operation]) -> list[list[Operation]]:
+    """Split ``ops`` into consecutive groups that each fit well within a spec's value limit
+    (the initial spec of a large model set becomes several specs, run one after another)."""
+    from dualorm.spec.reader import MAX_NODES
+
+    budget = MAX_NODES // 2
+    out: list[list[Operation]] = [[]]
+    used = 0
+    for op in ops:
+        size = _nodes(spec_mapping(op))
+        if out[-1] and used + size > budget:
+            out.append([])
+            used = 0
+        out[-1].append(op)
+        used += size
+    return out
+
+
+def _description(ops: Sequence[Operation]) -> str:
     shown = "; ".join(op.describe() for op in ops[:3])
     more = f"; and {len(ops) - 3} more" if len(ops) > 3 else ""
     return f"{shown}{more}"
@@ -236,39 +276,41 @@ def _description(change: Change) -> str:
 def _header(change: Change) -> str:
     lines = [f"Written by `dualorm migrate new --autogenerate` from the {change.source} models."]
     if change.unconfirmed:
-        lines.append(
-            "Possible renames, written as drop + add (the data of the dropped one is lost; "
-            "`dualorm migrate lint` reports it until acknowledged). If one is a rename, "
-            "delete this file and run the command again with:"
-        )
+        lines += [
+            "Possible renames, written as drop + add: the data of the dropped one is lost,",
+            "and `dualorm migrate lint` reports it until acknowledged. If one is a rename,",
+            "delete this file and run the command again with:",
+        ]
         lines += [f"  {c.describe()}: {c.flag}" for c in change.unconfirmed]
     return "\n".join(lines)
 
 
-def _verify(text: str, spec_id: str, project: Project, change: Change) -> None:
-    """Load ``text`` through the spec loader and check its replay is what the plan built."""
+def _verify(text: str, spec_id: str, start: Schema, ops: Sequence[Operation]) -> Schema:
+    """Load ``text`` through the spec loader on ``start`` and check that its replay is what
+    ``ops`` build; return that schema."""
     from dualorm.spec.load import load_spec
     from dualorm.spec.replay import replay
 
-    expected = project.have
-    for op in change.operations:
+    expected = start
+    for op in ops:
         expected = op.apply(expected)
     with tempfile.TemporaryDirectory(prefix="dualorm-autogen-") as folder:
         written = Path(folder) / f"{spec_id}.yaml"
         written.write_text(text, encoding="utf-8")
         try:
-            migration = load_spec(written, project.have)
+            migration = load_spec(written, start)
         except SpecError as exc:
-            if "placeholder" in str(exc):
-                return
+            if USING_PLACEHOLDER in text and "placeholder" in str(exc):
+                return expected  # a person writes the conversion; the loader says where
             raise InternalError(f"the autogenerated spec does not load: {exc}") from exc
-    replayed = replay([migration], project.have)
+    replayed = replay([migration], start)
     if replayed != expected:
         from dualorm.diff import compare
 
         left = compare(replayed, expected, source="spec", target="plan")
         shown = "; ".join(d.detail for d in left[:5]) or "a difference compare misses"
         raise InternalError(f"the autogenerated spec replays differently: {shown}")
+    return expected
 
 
 # -- migrate check -----------------------------------------------------------------------------

@@ -296,6 +296,10 @@ def _autogenerate(run: Invocation, config: Config) -> int:
             f"{candidate.flag}"
         )
     count = len(result.change.operations)
+    if len(result.paths) > 1:
+        shown = ", ".join(str(_shown(config, p)) for p in result.paths)
+        run.out(f"created {shown} ({count} operation(s), one spec after another)")
+        return 0
     run.out(f"created {_shown(config, result.path)} ({count} operation(s))")
     return 0
 
