@@ -26,12 +26,21 @@ from dualorm.config import Config, Ownership
 from dualorm.diff import Difference, DiffKind, Severity
 from dualorm.errors import DriftDetected, InternalError, SafetyError, SpecError, UsageError
 from dualorm.ownership import OwnershipMap
-from dualorm.schema import DEFAULT_SCHEMA, Schema, TableKey
+from dualorm.schema import DEFAULT_SCHEMA, Schema, TableKey, normalized
+from dualorm.schema import schema as schema_of
 from dualorm.spec.model import Migration
-from dualorm.spec.ops import Operation
+from dualorm.spec.ops import DropTable, Operation
 from dualorm.spec.reader import USING_PLACEHOLDER
 
-__all__ = ["CheckResult", "Generated", "Project", "autogenerate", "check", "read_project"]
+__all__ = [
+    "CheckResult",
+    "Generated",
+    "Project",
+    "autogenerate",
+    "check",
+    "head",
+    "read_project",
+]
 
 SOURCES = ("sqlalchemy", "django")
 
@@ -71,22 +80,54 @@ def configured(config: Config) -> tuple[str, ...]:
     return tuple(found)
 
 
-def read_project(config: Config, sources: tuple[str, ...]) -> Project:
-    """Read ``sources`` and the specs of ``config``; nothing is written, no server is asked."""
-    from dualorm.spec.load import load_specs
-    from dualorm.spec.replay import replay, start_schema
+def _replayed(migrations: Sequence[Migration], start: Schema) -> Schema:
+    """The schema ``migrations`` build from ``start``, as :func:`~dualorm.spec.replay.replay`
+    gives it. The loader checked every operation already, so a run of table creations is
+    added at once instead of one validated ``apply`` each (a 1,000-table initial spec)."""
+    from dualorm.spec.ops import CreateTable
 
-    start = start_schema(config.migrations_path)
-    migrations = load_specs(config.migrations_path)
-    have = replay(migrations, start)
+    state, pending = start, []
+    for migration in migrations:
+        for op in migration.operations:
+            if isinstance(op, CreateTable):
+                pending.append(normalized(op.table))
+                continue
+            if pending:
+                state, pending = schema_of([*state, *pending]), []
+            state = op.apply(state)
+    return schema_of([*state, *pending]) if pending else state
+
+
+def head(config: Config) -> tuple[Schema, list[Migration], Schema]:
+    """The tables other owners create, the specs (unchanged ones from the cache) and the
+    schema they build: the specs at head, offline."""
+    from dualorm.spec.cache import cached_specs
+    from dualorm.spec.replay import start_schema
+
+    directory = config.migrations_path
+    start = start_schema(directory)
+    # No specs directory yet: a new project's empty history (the initial spec creates it).
+    migrations = cached_specs(directory, config.state_dir / "cache") if directory.is_dir() else []
+    return start, migrations, _replayed(migrations, start)
+
+
+def read_project(config: Config, sources: tuple[str, ...], *, owners: bool = True) -> Project:
+    """Read ``sources`` and the specs of ``config``; nothing is written, no server is asked.
+
+    ``owners`` also reads the model sets not among ``sources`` for who owns each table
+    (needed only where a table would be dropped); without it the owners come from the
+    configuration and ``sources`` alone.
+    """
+    start, migrations, have = head(config)
     models = _load_models(config, sources)
     apps: dict[TableKey, str] | None = None
-    if config.has("django_settings") and config.has("django_app_label"):
+    django = config.has("django_settings") and config.has("django_app_label")
+    if django and (owners or "django" in sources):
         from dualorm.sources import django as django_source
 
         apps = django_source.table_apps(config.django_settings)
     sa_tables: set[TableKey] = set(models["sqlalchemy"].keys()) if "sqlalchemy" in models else set()
-    if not sa_tables and config.has("sa_metadata"):
+    if owners and not sa_tables and config.has("sa_metadata"):
         from dualorm.sources import sqlalchemy as sa_source
 
         metadata = sa_source.resolve_metadata(config.sa_metadata)
@@ -142,19 +183,29 @@ def _plan(
     chosen = (source,) if source is not None else available
     if not chosen:
         raise UsageError("--autogenerate needs sa_metadata or django_settings in [tool.dualorm]")
-    project = read_project(config, chosen)
-    plans = {
-        name: plan_change(
-            project.models[name],
-            project.have,
-            source=name,
-            ownership=project.ownership,
-            scope=project.scope,
-            answers=answers,
-            ask=ask,
-        )
-        for name in chosen
-    }
+    # The other model set is read for the owners only when a table is to be dropped: a
+    # table the other side owns is not dropped because this side does not map it.
+    project = read_project(config, chosen, owners=len(chosen) == len(available))
+
+    def planned(project: Project) -> dict[str, Change]:
+        return {
+            name: plan_change(
+                project.models[name],
+                project.have,
+                source=name,
+                ownership=project.ownership,
+                scope=project.scope,
+                answers=answers,
+                ask=ask,
+            )
+            for name in chosen
+        }
+
+    plans = planned(project)
+    drops = any(isinstance(op, DropTable) for plan in plans.values() for op in plan.operations)
+    if drops and len(chosen) < len(available):
+        project = read_project(config, chosen)
+        plans = planned(project)
     if len(plans) == 2:
         _require_agreement(plans["sqlalchemy"], plans["django"])
     return next(iter(plans.values())), project
@@ -342,7 +393,6 @@ def check(config: Config) -> CheckResult:
     """Compare every configured model set with the replayed specs, and the generated files
     with their specs; offline."""
     from dualorm.autogen.convert import Context, is_change
-    from dualorm.spec.make import make
 
     sources = configured(config)
     project = read_project(config, sources)
@@ -359,5 +409,15 @@ def check(config: Config) -> CheckResult:
         moving = [d for d in found if is_change(d, context)]
         changes[name] = tuple(moving)
     # The generated files exist only where `migrate make` writes them: both ORMs configured.
-    stale = tuple(make(config, check=True)) if "django" in sources else ()
+    stale = tuple(_stale_files(config, project.migrations)) if "django" in sources else ()
     return CheckResult(changes, stale)
+
+
+def _stale_files(config: Config, migrations: Sequence[Migration]) -> list[Any]:
+    """What ``migrate make --check`` lists, for the specs loaded already: the foreign-table
+    snapshot when the owners' models changed, and each missing or stale emitted file."""
+    from dualorm.spec.foreign import collect
+    from dualorm.spec.make import _django_dir, _stale_snapshot, stale
+
+    _django_dir(config)  # sets Django up: the foreign tables come from its app registry
+    return [*_stale_snapshot(config, collect(config)), *stale(config, migrations)]
