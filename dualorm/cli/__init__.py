@@ -65,7 +65,7 @@ def version() -> str:
 
 def build_app() -> typer.Typer:
     """Return the whole ``dualorm`` app, every sub-app imported."""
-    from dualorm.cli import backup, db, fleet, migrate, seed
+    from dualorm.cli import backup, db, fleet, migrate, models, seed
     from dualorm.cli.init import init
     from dualorm.cli.reset import reset
     from dualorm.cli.validate import validate
@@ -76,6 +76,7 @@ def build_app() -> typer.Typer:
     app.add_typer(backup.app, name="backup")
     app.add_typer(migrate.app, name="migrate")
     app.add_typer(fleet.app, name="fleet")
+    app.add_typer(models.app, name="models")
     app.command(name="validate")(validate)
     app.command(name="reset")(reset)
     app.command(name="init")(init)

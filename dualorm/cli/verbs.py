@@ -36,7 +36,15 @@ if TYPE_CHECKING:
 
     from dualorm.config import Config
 
-__all__ = ["VERBS", "Invocation", "Option", "Verb", "add_argparse_verbs", "typer_command"]
+__all__ = [
+    "MODELS_VERBS",
+    "VERBS",
+    "Invocation",
+    "Option",
+    "Verb",
+    "add_argparse_verbs",
+    "typer_command",
+]
 
 
 @dataclass(frozen=True)
@@ -250,10 +258,94 @@ def _new(run: Invocation) -> int:
     from dualorm.spec.make import new_spec
 
     config = run.config()
+    if run["autogenerate"]:
+        return _autogenerate(run, config)
+    from dualorm.errors import UsageError
+
+    given = [f for f, d in (("--from", "source"), ("--rename", "rename")) if run[d]]
+    if run["rename_table"]:
+        given.append("--rename-table")
+    if given:
+        raise UsageError(f"{', '.join(given)} apply only with --autogenerate")
     path = new_spec(config, run["name"])
-    shown = path.relative_to(config.root) if path.is_relative_to(config.root) else path
-    run.out(f"created {shown}")
+    run.out(f"created {_shown(config, path)}")
     return 0
+
+
+def _shown(config: Config, path: Any) -> Any:
+    return path.relative_to(config.root) if path.is_relative_to(config.root) else path
+
+
+def _autogenerate(run: Invocation, config: Config) -> int:
+    from dualorm.autogen import autogenerate, parse_answers
+
+    answers = parse_answers(run["rename"], run["rename_table"])
+    result = autogenerate(
+        config, run["name"], source=run["source"], answers=answers, ask=terminal_question()
+    )
+    if run["json"]:
+        import json
+
+        run.out(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+        return 0
+    if result.path is None:
+        run.out(f"no changes: the {result.change.source} models agree with the specs")
+        return 0
+    for candidate in result.change.unconfirmed:
+        run.err(
+            f"warning: {candidate.describe()} may be a rename; written as drop + add (data "
+            f"loss, reported by `migrate lint`); if it is one, delete the spec and pass "
+            f"{candidate.flag}"
+        )
+    count = len(result.change.operations)
+    if len(result.paths) > 1:
+        shown = ", ".join(str(_shown(config, p)) for p in result.paths)
+        run.out(f"created {shown} ({count} operation(s), one spec after another)")
+        return 0
+    run.out(f"created {_shown(config, result.path)} ({count} operation(s))")
+    return 0
+
+
+def terminal_question() -> Callable[[str], bool] | None:
+    """Ask a yes/no question on the terminal (Django's questioner); ``None`` without one."""
+    import sys
+
+    if not sys.stdin.isatty():
+        return None
+
+    def ask(question: str) -> bool:
+        sys.stderr.write(f"{question} [y/N] ")
+        sys.stderr.flush()
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+    return ask
+
+
+def _check(run: Invocation) -> int:
+    from dualorm.autogen import check
+
+    config = run.config()
+    result = check(config)
+    if run["json"]:
+        import json
+
+        run.out(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+        return 0 if result.ok else 1
+    for name, found in result.changes.items():
+        for d in found:
+            run.out(f"{name}: {d.kind.value} {d.object}: {d.detail}")
+    for a in result.stale:
+        run.out(f"stale: {_shown(config, a.path)} ({a.tool}, {a.migration_id}: {a.reason})")
+    if result.ok:
+        run.out("the models, the specs and the generated migrations agree")
+        return 0
+    hints = []
+    if any(result.changes.values()):
+        hints.append("`dualorm migrate new NAME --autogenerate`")
+    if result.stale:
+        hints.append("`dualorm migrate make`")
+    run.err(f"models or generated migrations are out of date; run {' and '.join(hints)}")
+    return 1
 
 
 def _make(run: Invocation) -> int:
@@ -334,9 +426,33 @@ def _init(run: Invocation) -> int:
 VERBS: tuple[Verb, ...] = (
     Verb(
         "new",
-        "Write a change spec template with the next id, depending on the current heads.",
+        "Write a change spec with the next id, depending on the current heads: a template, "
+        "or with --autogenerate the change of the models since the specs.",
         _new,
-        (Option("NAME", "name", "What the migration does, in a few words.", positional=True),),
+        (
+            Option("NAME", "name", "What the migration does, in a few words.", positional=True),
+            Option(
+                "--autogenerate",
+                "autogenerate",
+                "Write the operations that bring the specs to the models (no database).",
+                bool,
+                False,
+            ),
+            Option(
+                "--from",
+                "source",
+                "The model set that wins: sqlalchemy or django (default: both must agree).",
+            ),
+            Option("--rename", "rename", "Renamed columns: table.old=new, comma-separated."),
+            Option("--rename-table", "rename_table", "Renamed tables: old=new, comma-separated."),
+            JSON,
+        ),
+    ),
+    Verb(
+        "check",
+        "Exit 1 when a model set differs from the specs or a generated migration is stale.",
+        _check,
+        (JSON,),
     ),
     Verb(
         "make",
@@ -436,6 +552,52 @@ VERBS: tuple[Verb, ...] = (
         (JSON,),
     ),
 )
+
+
+def _render(run: Invocation) -> int:
+    from pathlib import Path
+
+    from dualorm.models_render import render_models
+
+    config = run.config()
+    output = None if run["output"] is None else (Path.cwd() / run["output"]).resolve()
+    result = render_models(
+        config,
+        run["orm"],
+        tables=run["tables"],
+        app=run["app"],
+        output=output,
+        check=run["check"],
+    )
+    if result.path is None:
+        run.out(result.text.rstrip("\n"))
+        return 0
+    shown = _shown(config, result.path)
+    if run["check"]:
+        if result.stale:
+            run.err(f"{shown} is out of date; run `dualorm models render --orm {run['orm']}`")
+            return 1
+        run.out(f"{shown} is up to date")
+        return 0
+    run.out(f"{'wrote' if result.stale else 'unchanged'}: {shown} ({result.tables} table(s))")
+    return 0
+
+
+MODELS_VERBS: tuple[Verb, ...] = (
+    Verb(
+        "render",
+        "Write the tables of the specs at head as SQLAlchemy or Django models (generated).",
+        _render,
+        (
+            Option("--orm", "orm", "sqlalchemy or django.", str, "sqlalchemy"),
+            Option("--tables", "tables", "Only these tables: comma-separated globs."),
+            Option("--app", "app", "Django: the app_label the models declare."),
+            Option("--output", "output", "The module to write (default: standard output)."),
+            Option("--check", "check", "Write nothing; exit 1 if --output is stale.", bool, False),
+        ),
+    ),
+)
+"""The verbs of ``dualorm models``."""
 
 
 def verb(name: str) -> Verb:

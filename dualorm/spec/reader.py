@@ -59,6 +59,10 @@ KNOWN_TYPES = frozenset(
     }
 )  # fmt: skip
 
+USING_PLACEHOLDER = "FILL IN:"
+"""How a ``using:`` that ``migrate new --autogenerate`` could not derive begins; the loader
+refuses it until a person writes the conversion."""
+
 # The short spellings people type, offered as suggestions next to the canonical names.
 TYPE_ALIASES = (
     "varchar",
@@ -404,6 +408,13 @@ class Reader:
         if isinstance(value, int | float):
             return str(value)
         text = self.string(node, what)
+        if text.startswith(USING_PLACEHOLDER):
+            raise self.error(
+                node,
+                f"{what} is still the placeholder `migrate new --autogenerate` wrote "
+                f"({text[len(USING_PLACEHOLDER) :].strip()}): write the SQL expression that "
+                "converts the existing values",
+            )
         fault = expression_fault(text)
         if fault is not None:
             raise self.error(node, f"{what} {fault}: {text!r}")

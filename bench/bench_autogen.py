@@ -1,0 +1,318 @@
+"""Autogenerate benchmark: ``migrate new --autogenerate``, ``migrate check`` and ``models render``
+against Alembic and Django, as whole processes, in one run.
+
+Usage::
+
+    python bench/bench_autogen.py [--tables N] [--migrations M] [--repeat R]
+
+The schema is bench_reconcile's generated one (N tables of 10 columns, 2 indexes, a unique
+and a foreign key each), written as SQLAlchemy and Django model modules by
+``dualorm models render`` itself. Timed, each the median of ``--repeat`` runs:
+
+* a change of 10 tables (a column added to each): ``dualorm migrate new --autogenerate
+  --from sqlalchemy`` and ``--from django`` (the models against the replayed specs, no
+  database) against ``alembic revision --autogenerate`` (the models against a database
+  holding the N tables) and ``manage.py makemigrations`` (the models against the state its
+  initial migration renders); target <= 0.25x each;
+* at M migrations (the initial spec, then M-1 specs of one added column each, emitted by
+  ``dualorm migrate make``): ``dualorm migrate check`` against ``manage.py makemigrations
+  --check``; target <= 0.25x;
+* ``dualorm models render --orm sqlalchemy`` of the N tables; target under 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+
+SETTINGS = """\
+from dualorm.django_setup import default_database
+SECRET_KEY = "bench"
+INSTALLED_APPS = ["bench_app"]
+DATABASES = {"default": default_database()}
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+SILENCED_SYSTEM_CHECKS = ["models.E034", "models.W045"]
+"""
+PYPROJECT = """\
+[tool.dualorm]
+sa_metadata = "bench_models:Base.metadata"
+django_settings = "bench_settings"
+django_app_label = "bench_app"
+migrations_dir = "migrations"
+"""
+ALEMBIC_INI = "[alembic]\nscript_location = alembic_env\n"
+ALEMBIC_ENV = """\
+import os
+from alembic import context
+from sqlalchemy import create_engine
+from bench_models import Base
+from dualorm.db import sqlalchemy_url
+engine = create_engine(sqlalchemy_url(os.environ["DATABASE_URL"]))
+with engine.connect() as connection:
+    context.configure(connection=connection, target_metadata=Base.metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+"""
+MAKO = '''"""${message}"""
+revision = ${repr(up_revision)}
+down_revision = ${repr(down_revision)}
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    ${upgrades if upgrades else "pass"}
+
+
+def downgrade():
+    ${downgrades if downgrades else "pass"}
+'''
+
+
+def changed(schema, count: int = 10):  # type: ignore[no-untyped-def]
+    """``schema`` with a nullable text column added to its first ``count`` tables."""
+    from dualorm.schema import Column
+    from dualorm.schema import schema as build
+
+    tables = list(schema)
+    for i, t in enumerate(tables[:count]):
+        tables[i] = replace(t, columns=(*t.columns, Column("extra", "text")))
+    return build(tables)
+
+
+def write_models(folder: Path, s) -> None:  # type: ignore[no-untyped-def]
+    from dualorm.models_render import render_schema
+
+    (folder / "bench_models.py").write_text(render_schema(s, "sqlalchemy"), encoding="utf-8")
+    app = folder / "bench_app"
+    app.mkdir(exist_ok=True)
+    (app / "__init__.py").touch()
+    (app / "models.py").write_text(render_schema(s, "django"), encoding="utf-8")
+
+
+def run(folder: Path, url: str, *argv: str) -> float:
+    env = dict(os.environ, DATABASE_URL=url)
+    env["PYTHONPATH"] = os.pathsep.join([str(folder), str(ROOT)])
+    started = time.perf_counter()
+    done = subprocess.run(argv, env=env, cwd=folder, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode not in (0,):
+        raise SystemExit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+    return elapsed
+
+
+def median(repeat: int, step, cleanup=None) -> float:  # type: ignore[no-untyped-def]
+    # One untimed run first: bytecode of the generated modules, dualorm's spec cache (any
+    # command refreshes it after a spec changes), Django's and Alembic's own caches.
+    step()
+    if cleanup is not None:
+        cleanup()
+    times = []
+    for _ in range(repeat):
+        times.append(step())
+        if cleanup is not None:
+            cleanup()
+    return statistics.median(times)
+
+
+DUALORM = (sys.executable, "-m", "dualorm")
+MANAGE = (sys.executable, "-m", "django")
+SETTINGS_FLAG = "--settings=bench_settings"
+
+
+def project(n: int) -> tuple[Path, object]:
+    from bench_reconcile import build_metadata
+
+    from dualorm.sources import sqlalchemy as sa_source
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-autogen-"))
+    (folder / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    (folder / "bench_settings.py").write_text(SETTINGS, encoding="utf-8")
+    (folder / "migrations").mkdir()
+    return folder, sa_source.load(build_metadata(n))
+
+
+def bench_new(n: int, repeat: int, url: str) -> list[tuple[str, float]]:
+    from sqlalchemy import create_engine
+
+    from dualorm.db import sqlalchemy_url
+
+    folder, v1 = project(n)
+    write_models(folder, v1)
+    run(
+        folder, url, *DUALORM, "migrate", "new", "initial", "--autogenerate", "--from", "sqlalchemy"
+    )
+    run(folder, url, *MANAGE, "makemigrations", "bench_app", SETTINGS_FLAG)
+    sys.path.insert(0, str(folder))
+    import bench_models  # the v1 tables, created for Alembic to reflect
+
+    engine = create_engine(sqlalchemy_url(url))
+    bench_models.Base.metadata.create_all(engine)
+    engine.dispose()
+    (folder / "alembic.ini").write_text(ALEMBIC_INI, encoding="utf-8")
+    env = folder / "alembic_env"
+    (env / "versions").mkdir(parents=True)
+    (env / "env.py").write_text(ALEMBIC_ENV, encoding="utf-8")
+    (env / "script.py.mako").write_text(MAKO, encoding="utf-8")
+    write_models(folder, changed(v1))
+
+    before = {
+        p: set(p.iterdir()) for p in (folder / "migrations", folder / "bench_app" / "migrations")
+    }
+
+    def clean(_pattern: str, where: Path) -> None:
+        # Remove what the timed run wrote, nothing else.
+        for path in set(where.iterdir()) - before.get(where, set()):
+            if path.is_file():
+                path.unlink()
+
+    rows = []
+    for source in ("sqlalchemy", "django"):
+        argv = (*DUALORM, "migrate", "new", "change", "--autogenerate", "--from", source)
+        rows.append(
+            (
+                f"migrate new --autogenerate --from {source}",
+                median(
+                    repeat,
+                    lambda a=argv: run(folder, url, *a),
+                    lambda: clean("0002_*", folder / "migrations"),
+                ),
+            )
+        )
+    alembic = (sys.executable, "-m", "alembic", "revision", "--autogenerate", "-m", "change")
+    rows.append(
+        (
+            "alembic revision --autogenerate",
+            median(
+                repeat, lambda: run(folder, url, *alembic), lambda: clean("*.py", env / "versions")
+            ),
+        )
+    )
+    migrations_dir = folder / "bench_app" / "migrations"
+    rows.append(
+        (
+            "manage.py makemigrations",
+            median(
+                repeat,
+                lambda: run(folder, url, *MANAGE, "makemigrations", "bench_app", SETTINGS_FLAG),
+                lambda: clean("0002_*", migrations_dir),
+            ),
+        )
+    )
+    shutil.rmtree(folder)
+    return rows
+
+
+def bench_check(n: int, count: int, repeat: int, url: str) -> list[tuple[str, float]]:
+    folder, v1 = project(n)
+    write_models(folder, v1)
+    run(
+        folder, url, *DUALORM, "migrate", "new", "initial", "--autogenerate", "--from", "sqlalchemy"
+    )
+    for i in range(1, count):
+        t = f"t{(i - 1) % n:04d}"
+        (folder / "migrations" / f"{i + 1:04d}_c{i}.yaml").write_text(
+            textwrap.dedent(
+                f"""\
+                id: "{i + 1:04d}_c{i}"
+                name: c{i}
+                dependencies: ["{i:04d}_{"initial" if i == 1 else f"c{i - 1}"}"]
+                operations:
+                  - add_column: {{table: {t}, name: c{i}, type: text}}
+                """
+            ),
+            encoding="utf-8",
+        )
+    run(
+        folder,
+        url,
+        *DUALORM,
+        "models",
+        "render",
+        "--orm",
+        "sqlalchemy",
+        "--output",
+        "bench_models.py",
+    )
+    run(
+        folder,
+        url,
+        *DUALORM,
+        "models",
+        "render",
+        "--orm",
+        "django",
+        "--output",
+        "bench_app/models.py",
+    )
+    run(folder, url, *DUALORM, "migrate", "make")
+    rows = [
+        ("migrate check", median(repeat, lambda: run(folder, url, *DUALORM, "migrate", "check"))),
+        (
+            "manage.py makemigrations --check",
+            median(
+                repeat,
+                lambda: run(
+                    folder, url, *MANAGE, "makemigrations", "--check", "--dry-run", SETTINGS_FLAG
+                ),
+            ),
+        ),
+    ]
+    render = (*DUALORM, "models", "render", "--orm", "sqlalchemy", "--output", "rendered.py")
+    rows.append(
+        (
+            f"models render --orm sqlalchemy ({n} tables)",
+            median(repeat, lambda: run(folder, url, *render)),
+        )
+    )
+    shutil.rmtree(folder)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", type=int, default=1000)
+    parser.add_argument("--migrations", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    from dualorm.testing import scratch_database
+
+    with scratch_database(prefix="bench") as url:
+        new = bench_new(args.tables, args.repeat, url)
+        check = bench_check(args.tables, args.migrations, args.repeat, url)
+    times = dict(new + check)
+    print(f"| step ({args.tables} tables) | seconds | ratio | target |")
+    print("| --- | ---: | --- | --- |")
+    for name, seconds in new + check:
+        print(f"| {name} | {seconds:.2f} | | |")
+    pairs = [
+        ("migrate new --autogenerate --from sqlalchemy", "alembic revision --autogenerate", 0.25),
+        ("migrate new --autogenerate --from django", "manage.py makemigrations", 0.25),
+        ("migrate check", "manage.py makemigrations --check", 0.25),
+    ]
+    for ours, theirs, target in pairs:
+        ratio = times[ours] / times[theirs]
+        verdict = "met" if ratio <= target else "MISSED"
+        print(f"| {ours} / {theirs} | | {ratio:.2f}x | <= {target}x {verdict} |")
+    render = times[f"models render --orm sqlalchemy ({args.tables} tables)"]
+    print(f"| models render | {render:.2f} | | < 2 s {'met' if render < 2 else 'MISSED'} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

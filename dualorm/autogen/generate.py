@@ -1,0 +1,423 @@
+"""``migrate new NAME --autogenerate`` and ``migrate check``: the project around the plan.
+
+:func:`read_project` reads the model sets the project configures and replays its specs (no
+database: as ``makemigrations`` works, from the models and the history alone), and says which
+tables the specs manage: not the tables other owners create (``foreign_tables.json``), not
+the tables of other Django apps, not ``external`` ones. :func:`autogenerate` plans the change
+of one model set (``--from``) or of both, which must then agree, and writes the spec;
+against an empty history that is the initial spec of the whole model set. The written text is
+loaded back through the spec loader and replayed before the file is created.
+:func:`check` is the offline CI gate: the model sets against the replayed specs, and the
+emitted Alembic and Django files against their specs (``migrate make --check``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dualorm.autogen.plan import Change, changes_of, plan_change
+from dualorm.autogen.renames import Answers, Ask
+from dualorm.autogen.write import spec_mapping
+from dualorm.config import Config, Ownership
+from dualorm.diff import Difference, DiffKind, Severity
+from dualorm.errors import DriftDetected, InternalError, SafetyError, SpecError, UsageError
+from dualorm.ownership import OwnershipMap
+from dualorm.schema import DEFAULT_SCHEMA, Schema, TableKey, normalized
+from dualorm.schema import schema as schema_of
+from dualorm.spec.model import Migration
+from dualorm.spec.ops import DropTable, Operation
+from dualorm.spec.reader import USING_PLACEHOLDER
+
+__all__ = [
+    "CheckResult",
+    "Generated",
+    "Project",
+    "autogenerate",
+    "check",
+    "head",
+    "read_project",
+]
+
+SOURCES = ("sqlalchemy", "django")
+
+
+@dataclass(frozen=True)
+class Project:
+    """The model sets, the replayed specs and what the specs manage."""
+
+    models: dict[str, Schema]
+    have: Schema
+    migrations: list[Migration]
+    scope: frozenset[TableKey]
+    ownership: OwnershipMap
+
+
+def _load_models(config: Config, names: tuple[str, ...]) -> dict[str, Schema]:
+    out: dict[str, Schema] = {}
+    if "sqlalchemy" in names:
+        from dualorm.sources import sqlalchemy as sa_source
+
+        out["sqlalchemy"] = sa_source.load(sa_source.resolve_metadata(config.sa_metadata))
+    if "django" in names:
+        from dualorm.sources import django as django_source
+
+        label = config.django_app_label
+        out["django"] = django_source.load([label], config.django_settings)
+    return out
+
+
+def configured(config: Config) -> tuple[str, ...]:
+    """The model sets the project configures (``sa_metadata``, ``django_settings``)."""
+    found = []
+    if config.has("sa_metadata"):
+        found.append("sqlalchemy")
+    if config.has("django_settings") and config.has("django_app_label"):
+        found.append("django")
+    return tuple(found)
+
+
+def _replayed(migrations: Sequence[Migration], start: Schema) -> Schema:
+    """The schema ``migrations`` build from ``start``, as :func:`~dualorm.spec.replay.replay`
+    gives it. The loader checked every operation already, so a run of table creations is
+    added at once instead of one validated ``apply`` each (a 1,000-table initial spec)."""
+    from dualorm.spec.ops import CreateTable
+
+    state, pending = start, []
+    for migration in migrations:
+        for op in migration.operations:
+            if isinstance(op, CreateTable):
+                pending.append(normalized(op.table))
+                continue
+            if pending:
+                state, pending = schema_of([*state, *pending]), []
+            state = op.apply(state)
+    return schema_of([*state, *pending]) if pending else state
+
+
+def head(config: Config) -> tuple[Schema, list[Migration], Schema]:
+    """The tables other owners create, the specs (unchanged ones from the cache) and the
+    schema they build: the specs at head, offline."""
+    from dualorm.spec.cache import cached_specs
+    from dualorm.spec.replay import start_schema
+
+    directory = config.migrations_path
+    start = start_schema(directory)
+    # No specs directory yet: a new project's empty history (the initial spec creates it).
+    migrations = cached_specs(directory, config.state_dir / "cache") if directory.is_dir() else []
+    return start, migrations, _replayed(migrations, start)
+
+
+def read_project(config: Config, sources: tuple[str, ...], *, owners: bool = True) -> Project:
+    """Read ``sources`` and the specs of ``config``; nothing is written, no server is asked.
+
+    ``owners`` also reads the model sets not among ``sources`` for who owns each table
+    (needed only where a table would be dropped); without it the owners come from the
+    configuration and ``sources`` alone.
+    """
+    start, migrations, have = head(config)
+    models = _load_models(config, sources)
+    apps: dict[TableKey, str] | None = None
+    django = config.has("django_settings") and config.has("django_app_label")
+    if django and (owners or "django" in sources):
+        from dualorm.sources import django as django_source
+
+        apps = django_source.table_apps(config.django_settings)
+    sa_tables: set[TableKey] = set(models["sqlalchemy"].keys()) if "sqlalchemy" in models else set()
+    if owners and not sa_tables and config.has("sa_metadata"):
+        from dualorm.sources import sqlalchemy as sa_source
+
+        metadata = sa_source.resolve_metadata(config.sa_metadata)
+        sa_tables = {(t.schema or DEFAULT_SCHEMA, t.name) for t in metadata.tables.values()}
+    label = config.django_app_label if apps is not None else None
+    ownership = OwnershipMap(
+        config.ownership,
+        django_apps=apps,
+        read_apps=None if label is None else (label,),
+        sqlalchemy_tables=sa_tables,
+    )
+    everything = set(have.keys()).union(*(s.keys() for s in models.values()))
+    others = {key for key, app in (apps or {}).items() if app != label}
+    scope = frozenset(
+        key
+        for key in everything
+        if key not in start
+        and key not in others
+        and ownership.policy(key).owner is not Ownership.EXTERNAL
+    )
+    return Project(models, have, migrations, scope, ownership)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What ``migrate new --autogenerate`` wrote (``path`` ``None``: nothing changed)."""
+
+    path: Path | None
+    migration_id: str | None
+    change: Change
+    paths: tuple[Path, ...] = ()
+    """Every spec written: one, or several in a row for a large initial model set."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": None if self.path is None else str(self.path),
+            "paths": [str(p) for p in self.paths],
+            "id": self.migration_id,
+            "source": self.change.source,
+            "operations": [op.describe() for op in self.change.operations],
+            "possible_renames": [c.describe() for c in self.change.unconfirmed],
+        }
+
+
+def _plan(
+    config: Config, source: str | None, answers: Answers, ask: Ask | None
+) -> tuple[Change, Project]:
+    available = configured(config)
+    if source is not None and source not in SOURCES:
+        raise UsageError(f"--from {source!r}: choose sqlalchemy or django")
+    if source is not None and source not in available:
+        raise UsageError(f"--from {source}: the project configures no {source} models")
+    chosen = (source,) if source is not None else available
+    if not chosen:
+        raise UsageError("--autogenerate needs sa_metadata or django_settings in [tool.dualorm]")
+    # The other model set is read for the owners only when a table is to be dropped: a
+    # table the other side owns is not dropped because this side does not map it.
+    project = read_project(config, chosen, owners=len(chosen) == len(available))
+
+    def planned(project: Project) -> dict[str, Change]:
+        return {
+            name: plan_change(
+                project.models[name],
+                project.have,
+                source=name,
+                ownership=project.ownership,
+                scope=project.scope,
+                answers=answers,
+                ask=ask,
+            )
+            for name in chosen
+        }
+
+    plans = planned(project)
+    drops = any(isinstance(op, DropTable) for plan in plans.values() for op in plan.operations)
+    if drops and len(chosen) < len(available):
+        project = read_project(config, chosen)
+        plans = planned(project)
+    if len(plans) == 2:
+        _require_agreement(plans["sqlalchemy"], plans["django"])
+    return next(iter(plans.values())), project
+
+
+def _require_agreement(sa: Change, dj: Change) -> None:
+    """Refuse (exit 1) when the two model sets ask for different operations."""
+    only = [
+        (side, op)
+        for side, mine, theirs in (("sqlalchemy", sa, dj), ("django", dj, sa))
+        for op in mine.operations
+        if op not in theirs.operations
+    ]
+    if not only:
+        return
+    disagreements = [
+        Difference(
+            DiffKind.MISSING_TABLE if op.category.value == "+" else DiffKind.EXTRA_TABLE,
+            op.describe(),
+            side,
+            "specs",
+            Severity.ERROR,
+            f"{side} asks to {op.describe()}, "
+            f"{'django' if side == 'sqlalchemy' else 'sqlalchemy'} does not",
+        )
+        for side, op in only
+    ]
+    raise DriftDetected(
+        disagreements,
+        f"the model sets disagree on {len(disagreements)} operation(s); nothing was written. "
+        "Change both the same way, or say which one wins with --from sqlalchemy|django",
+    )
+
+
+def autogenerate(
+    config: Config,
+    name: str,
+    *,
+    source: str | None = None,
+    answers: Answers | None = None,
+    ask: Ask | None = None,
+) -> Generated:
+    """Write the spec that brings the specs to the model set(s); see the module docstring.
+
+    Raises:
+        DriftDetected: without ``source``, the two model sets ask for different changes.
+        UsageError: a bad ``--from`` or ``--rename``, a change a spec cannot express.
+        SafetyError: the spec file exists already.
+    """
+    from dualorm.spec.dump import render_spec
+    from dualorm.spec.graph import MigrationGraph
+    from dualorm.spec.make import next_id
+
+    change, project = _plan(config, source, answers or Answers(), ask)
+    if not change.operations:
+        return Generated(None, None, change)
+    first = next_id(config, name)
+    number, _, slug = first.partition("_")
+    deps = sorted(MigrationGraph({m.id: m.dependencies for m in project.migrations}).leaf_nodes())
+    chunks = _chunks(change.operations)
+    files: list[tuple[Path, str]] = []
+    state = project.have
+    for n, ops in enumerate(chunks):
+        spec_id = first if n == 0 else f"{int(number) + n:04d}_{slug}_{n + 1}"
+        title = name.strip() if len(chunks) == 1 else f"{name.strip()} ({n + 1} of {len(chunks)})"
+        text = render_spec(
+            spec_id,
+            title,
+            _description(ops),
+            [spec_mapping(op) for op in ops],
+            deps,
+            header=_header(change),
+        )
+        state = _verify(text, spec_id, state, ops)
+        files.append((config.migrations_path / f"{spec_id}.yaml", text))
+        deps = [spec_id]
+    for path, _ in files:
+        if path.exists():
+            raise SafetyError(f"{path} exists already; it is not overwritten")
+    config.migrations_path.mkdir(parents=True, exist_ok=True)
+    for path, text in files:
+        path.write_text(text, encoding="utf-8")
+    return Generated(files[0][0], first, change, tuple(p for p, _ in files))
+
+
+def _nodes(value: Any) -> int:
+    """How many values the spec reader counts in ``value`` (keys, scalars, collections)."""
+    if isinstance(value, dict):
+        return 1 + sum(1 + _nodes(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return 1 + sum(_nodes(v) for v in value)
+    return 1
+
+
+def _chunks(ops: Sequence[Operation]) -> list[list[Operation]]:
+    """Split ``ops`` into consecutive groups that each fit well within a spec's value limit
+    (the initial spec of a large model set becomes several specs, run one after another)."""
+    from dualorm.spec.reader import MAX_NODES
+
+    budget = MAX_NODES // 2
+    out: list[list[Operation]] = [[]]
+    used = 0
+    for op in ops:
+        size = _nodes(spec_mapping(op))
+        if out[-1] and used + size > budget:
+            out.append([])
+            used = 0
+        out[-1].append(op)
+        used += size
+    return out
+
+
+def _description(ops: Sequence[Operation]) -> str:
+    shown = "; ".join(op.describe() for op in ops[:3])
+    more = f"; and {len(ops) - 3} more" if len(ops) > 3 else ""
+    return f"{shown}{more}"
+
+
+def _header(change: Change) -> str:
+    lines = [f"Written by `dualorm migrate new --autogenerate` from the {change.source} models."]
+    if change.unconfirmed:
+        lines += [
+            "Possible renames, written as drop + add: the data of the dropped one is lost,",
+            "and `dualorm migrate lint` reports it until acknowledged. If one is a rename,",
+            "delete this file and run the command again with:",
+        ]
+        lines += [f"  {c.describe()}: {c.flag}" for c in change.unconfirmed]
+    return "\n".join(lines)
+
+
+def _verify(text: str, spec_id: str, start: Schema, ops: Sequence[Operation]) -> Schema:
+    """Load ``text`` through the spec loader on ``start`` and check that its replay is what
+    ``ops`` build; return that schema."""
+    from dualorm.spec.load import load_spec
+    from dualorm.spec.replay import replay
+
+    expected = start
+    for op in ops:
+        expected = op.apply(expected)
+    with tempfile.TemporaryDirectory(prefix="dualorm-autogen-") as folder:
+        written = Path(folder) / f"{spec_id}.yaml"
+        written.write_text(text, encoding="utf-8")
+        try:
+            migration = load_spec(written, start)
+        except SpecError as exc:
+            if USING_PLACEHOLDER in text and "placeholder" in str(exc):
+                return expected  # a person writes the conversion; the loader says where
+            raise InternalError(f"the autogenerated spec does not load: {exc}") from exc
+    replayed = replay([migration], start)
+    if replayed != expected:
+        from dualorm.diff import compare
+
+        left = compare(replayed, expected, source="spec", target="plan")
+        shown = "; ".join(d.detail for d in left[:5]) or "a difference compare misses"
+        raise InternalError(f"the autogenerated spec replays differently: {shown}")
+    return expected
+
+
+# -- migrate check -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What ``migrate check`` found: model changes per model set, stale generated files."""
+
+    changes: dict[str, tuple[Difference, ...]]
+    stale: tuple[Any, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.stale and not any(self.changes.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "models": {name: [d.to_dict() for d in found] for name, found in self.changes.items()},
+            "stale": [
+                {"id": a.migration_id, "tool": a.tool, "path": str(a.path), "reason": a.reason}
+                for a in self.stale
+            ],
+        }
+
+
+def check(config: Config) -> CheckResult:
+    """Compare every configured model set with the replayed specs, and the generated files
+    with their specs; offline."""
+    from dualorm.autogen.convert import Context, is_change
+
+    sources = configured(config)
+    project = read_project(config, sources)
+    changes: dict[str, tuple[Difference, ...]] = {}
+    for name in sources:
+        found = changes_of(
+            project.models[name],
+            project.have,
+            source=name,
+            ownership=project.ownership,
+            scope=project.scope,
+        )
+        context = Context(project.models[name], project.have, name)
+        moving = [d for d in found if is_change(d, context)]
+        changes[name] = tuple(moving)
+    # The generated files exist only where `migrate make` writes them: both ORMs configured.
+    stale = tuple(_stale_files(config, project.migrations)) if "django" in sources else ()
+    return CheckResult(changes, stale)
+
+
+def _stale_files(config: Config, migrations: Sequence[Migration]) -> list[Any]:
+    """What ``migrate make --check`` lists, for the specs loaded already: the foreign-table
+    snapshot when the owners' models changed, and each missing or stale emitted file."""
+    from dualorm.spec.foreign import collect
+    from dualorm.spec.make import _django_dir, _stale_snapshot, stale
+
+    _django_dir(config)  # sets Django up: the foreign tables come from its app registry
+    return [*_stale_snapshot(config, collect(config)), *stale(config, migrations)]

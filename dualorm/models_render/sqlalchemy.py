@@ -1,0 +1,373 @@
+"""A :class:`~dualorm.schema.Schema` as SQLAlchemy 2.0 declarative models.
+
+One class per table (``Mapped[]`` annotations and ``mapped_column``), every constraint and
+index with its name written out unless it is the name PostgreSQL would give it anyway, a
+many-to-one ``relationship()`` named after each single-column foreign key's column
+(``user_id`` -> ``user``) to every table rendered with it. Reading the module back through
+:mod:`dualorm.sources.sqlalchemy` gives the schema it was rendered from.
+"""
+
+from __future__ import annotations
+
+import re
+
+from dualorm.errors import UsageError
+from dualorm.models_render.code import Imports, Names, attribute, call, class_name, literal
+from dualorm.schema import (
+    Column,
+    FkAction,
+    ForeignKey,
+    Identity,
+    Index,
+    Schema,
+    Table,
+    default_name,
+    index_opclasses,
+    index_orders,
+)
+
+__all__ = ["render_sqlalchemy"]
+
+_SIMPLE = {
+    "integer": ("Integer", "int"),
+    "bigint": ("BigInteger", "int"),
+    "smallint": ("SmallInteger", "int"),
+    "boolean": ("Boolean", "bool"),
+    "text": ("Text", "str"),
+    "real": ("REAL", "float"),
+    "double precision": ("Double", "float"),
+    "uuid": ("Uuid", "uuid.UUID"),
+    "json": ("JSON", "Any"),
+    "date": ("Date", "datetime.date"),
+    "bytea": ("LargeBinary", "bytes"),
+    "timestamp with time zone": ("DateTime(timezone=True)", "datetime.datetime"),
+    "timestamp without time zone": ("DateTime", "datetime.datetime"),
+    "time without time zone": ("Time", "datetime.time"),
+    "time with time zone": ("Time(timezone=True)", "datetime.time"),
+    "character varying": ("String", "str"),
+    "numeric": ("Numeric", "decimal.Decimal"),
+}
+_DIALECT = {
+    "jsonb": "Any",
+    "interval": "datetime.timedelta",
+    "inet": "str",
+    "cidr": "str",
+    "macaddr": "str",
+    "macaddr8": "str",
+    "money": "str",
+    "tsvector": "str",
+    "int4range": "Any",
+    "int8range": "Any",
+    "numrange": "Any",
+    "daterange": "Any",
+    "tsrange": "Any",
+    "tstzrange": "Any",
+    "citext": "str",
+}
+_MODIFIED = re.compile(r"^(?P<base>[a-z ]+)\((?P<args>[\d,]+)\)(?P<tail>[a-z ]*)$")
+
+
+def _type(spelling: str, imports: Imports, where: str) -> tuple[str, str]:
+    """Return the SQLAlchemy type expression and the Python type of ``spelling``."""
+    if spelling.endswith("[]"):
+        inner, python = _type(spelling[:-2], imports, where)
+        imports.add("sqlalchemy", "ARRAY")
+        return f"ARRAY({inner})", f"list[{python}]"
+    if spelling in _SIMPLE:
+        expression, python = _SIMPLE[spelling]
+        imports.add("sqlalchemy", expression.split("(")[0])
+        return expression, python
+    if spelling in _DIALECT:
+        name = spelling.upper()
+        imports.add("sqlalchemy.dialects.postgresql", name)
+        return name, _DIALECT[spelling]
+    found = _MODIFIED.match(spelling)
+    if found is not None:
+        return _modified(found["base"].strip(), found["args"], found["tail"].strip(), imports)
+    raise UsageError(f"column {where} has type {spelling}, which the renderer cannot write")
+
+
+def _modified(base: str, args: str, tail: str, imports: Imports) -> tuple[str, str]:
+    numbers = ", ".join(args.split(","))
+    if base == "character varying":
+        imports.add("sqlalchemy", "String")
+        return f"String({numbers})", "str"
+    if base == "character":
+        imports.add("sqlalchemy", "CHAR")
+        return f"CHAR({numbers})", "str"
+    if base == "numeric":
+        imports.add("sqlalchemy", "Numeric")
+        return f"Numeric({numbers})", "decimal.Decimal"
+    if base in ("timestamp", "time"):
+        zone = tail == "with time zone"
+        name = base.upper()
+        imports.add("sqlalchemy.dialects.postgresql", name)
+        python = "datetime.datetime" if base == "timestamp" else "datetime.time"
+        return f"{name}(timezone={zone}, precision={args})", python
+    if base in ("bit", "bit varying"):
+        imports.add("sqlalchemy.dialects.postgresql", "BIT")
+        varying = ", varying=True" if base == "bit varying" else ""
+        return f"BIT({args}{varying})", "str"
+    if base == "interval":
+        imports.add("sqlalchemy.dialects.postgresql", "INTERVAL")
+        return f"INTERVAL(precision={args})", "datetime.timedelta"
+    raise UsageError(f"type {base}({args}) {tail} cannot be written by the renderer")
+
+
+def _python_type(python: str, imports: Imports) -> str:
+    for module in ("datetime", "decimal", "uuid"):
+        if f"{module}." in python:
+            imports.add(module)
+    if "Any" in python:
+        imports.add("typing", "Any")
+    return python
+
+
+def _serial_default(t: Table, c: Column) -> str:
+    seq = default_name(t.name, [c.name], "seq")
+    if t.schema != "public":
+        seq = f"{t.schema}.{seq}"
+    return f"nextval('{seq}'::regclass)"
+
+
+def _action(action: FkAction) -> str | None:
+    return None if action is FkAction.NO_ACTION else action.value
+
+
+def _fk_options(fk: ForeignKey) -> list[str]:
+    out = []
+    if (action := _action(fk.on_delete)) is not None:
+        out.append(f"ondelete={literal(action)}")
+    if (action := _action(fk.on_update)) is not None:
+        out.append(f"onupdate={literal(action)}")
+    if fk.deferrable:
+        out.append("deferrable=True")
+    if fk.initially_deferred:
+        out.append('initially="DEFERRED"')
+    return out
+
+
+def _ref(fk: ForeignKey, column: str) -> str:
+    prefix = "" if fk.ref_schema == "public" else f"{fk.ref_schema}."
+    return f"{prefix}{fk.ref_table}.{column}"
+
+
+class _Table:
+    """One table's class body, built member by member."""
+
+    def __init__(self, t: Table, cls: str, imports: Imports, names: Names) -> None:
+        self.t, self.cls, self.imports = t, cls, imports
+        self.taken: set[str] = set()
+        current = names.get(t.name, ("", {}))[1]
+        self.attrs = {c.name: attribute(c.name, self.taken, current.get(c.name)) for c in t.columns}
+        pk = t.primary_key
+        order = tuple(c.name for c in t.columns if pk is not None and c.name in pk.columns)
+        self.inline_pk = (
+            pk is not None and pk.name == default_name(t.name, [], "pkey") and order == pk.columns
+        )
+        self.inline_unique = {
+            u.columns[0]
+            for u in t.uniques
+            if len(u.columns) == 1
+            and not u.deferrable
+            and u.name == default_name(t.name, u.columns, "key")
+        }
+        self.inline_fk = {
+            fk.columns[0]: fk
+            for fk in t.foreign_keys
+            if len(fk.columns) == 1
+            and sum(1 for other in t.foreign_keys if other.columns == fk.columns) == 1
+        }
+
+    def column(self, c: Column) -> str:
+        where = f"{self.t.qualified_name}.{c.name}"
+        type_, python = _type(c.type, self.imports, where)
+        args = [] if self.attrs[c.name] == c.name else [literal(c.name)]
+        args.append(type_)
+        fk = self.inline_fk.get(c.name)
+        if fk is not None:
+            self.imports.add("sqlalchemy", "ForeignKey")
+            options = [literal(_ref(fk, fk.ref_columns[0]))]
+            if fk.name != default_name(self.t.name, fk.columns, "fkey"):
+                options.append(f"name={literal(fk.name)}")
+            args.append(call("ForeignKey", options + _fk_options(fk)))
+        if c.identity is not None:
+            self.imports.add("sqlalchemy", "Identity")
+            args.append("Identity(always=True)" if c.identity is Identity.ALWAYS else "Identity()")
+        if c.generated is not None:
+            self.imports.add("sqlalchemy", "Computed")
+            args.append(f"Computed({literal(c.generated)}, persisted=True)")
+        in_pk = self.inline_pk and self.t.primary_key is not None
+        if in_pk and c.name in self.t.primary_key.columns:  # type: ignore[union-attr]
+            args.append("primary_key=True")
+            if c.type in ("integer", "bigint", "smallint") and c.identity is None:
+                serial = c.default == _serial_default(self.t, c)
+                if not serial:
+                    args.append("autoincrement=False")
+                if serial and self.t.primary_key.columns == (c.name,):  # type: ignore[union-attr]
+                    c = Column(c.name, c.type, c.nullable, None, comment=c.comment)
+        elif self.t.primary_key is not None and c.name in self.t.primary_key.columns:
+            args.append("autoincrement=False") if c.type in ("integer", "bigint") else None
+        if c.name in self.inline_unique:
+            args.append("unique=True")
+        nullable_implied = not (
+            self.inline_pk
+            and self.t.primary_key is not None
+            and c.name in self.t.primary_key.columns
+        )
+        if c.nullable and not nullable_implied:
+            args.append("nullable=True")
+        if c.default is not None:
+            self.imports.add("sqlalchemy", "text")
+            args.append(f"server_default=text({literal(c.default)})")
+        if c.comment is not None:
+            args.append(f"comment={literal(c.comment)}")
+        self.imports.add("sqlalchemy.orm", "Mapped", "mapped_column")
+        python = _python_type(python, self.imports)
+        hint = f"{python} | None" if c.nullable else python
+        return call("mapped_column", args, 4, f"{self.attrs[c.name]}: Mapped[{hint}] = ")
+
+    def table_args(self) -> list[str]:
+        t, out = self.t, []
+        pk = t.primary_key
+        if pk is not None and not self.inline_pk:
+            self.imports.add("sqlalchemy", "PrimaryKeyConstraint")
+            out.append(
+                call(
+                    "PrimaryKeyConstraint", [*map(literal, pk.columns), f"name={literal(pk.name)}"]
+                )
+            )
+        for u in t.uniques:
+            if len(u.columns) == 1 and u.columns[0] in self.inline_unique:
+                continue
+            self.imports.add("sqlalchemy", "UniqueConstraint")
+            extra = ["deferrable=True"] if u.deferrable else []
+            out.append(
+                call(
+                    "UniqueConstraint",
+                    [*map(literal, u.columns), f"name={literal(u.name)}", *extra],
+                )
+            )
+        for k in t.checks:
+            self.imports.add("sqlalchemy", "CheckConstraint")
+            out.append(call("CheckConstraint", [literal(k.expression), f"name={literal(k.name)}"]))
+        for fk in t.foreign_keys:
+            if len(fk.columns) == 1 and self.inline_fk.get(fk.columns[0]) is fk:
+                continue
+            self.imports.add("sqlalchemy", "ForeignKeyConstraint")
+            refs = [_ref(fk, c) for c in fk.ref_columns]
+            out.append(
+                call(
+                    "ForeignKeyConstraint",
+                    [
+                        literal(list(fk.columns)),
+                        literal(refs),
+                        f"name={literal(fk.name)}",
+                        *_fk_options(fk),
+                    ],
+                )
+            )
+        out += [self.index(i) for i in t.indexes]
+        options = {}
+        if t.schema != "public":
+            options["schema"] = t.schema
+        if t.comment is not None:
+            options["comment"] = t.comment
+        if options:
+            out.append(literal(options))
+        return out
+
+    def index(self, i: Index) -> str:
+        names = {c.name for c in self.t.columns}
+        keys = []
+        for key, order in zip(i.columns, index_orders(i), strict=True):
+            if key in names and not order:
+                keys.append(literal(key))
+                continue
+            self.imports.add("sqlalchemy", "text")
+            if key in names:
+                self.imports.add("sqlalchemy", "column")
+                element = f"column({literal(key)})"
+            else:
+                element = f"text({literal(key)})"
+            for word in order.split():
+                if word == "DESC":
+                    self.imports.add("sqlalchemy", "desc")
+                    element = f"desc({element})"
+            if "NULLS FIRST" in order:
+                self.imports.add("sqlalchemy", "nulls_first")
+                element = f"nulls_first({element})"
+            elif "NULLS LAST" in order:
+                self.imports.add("sqlalchemy", "nulls_last")
+                element = f"nulls_last({element})"
+            keys.append(element)
+        self.imports.add("sqlalchemy", "Index")
+        args = [literal(i.name), *keys]
+        if i.unique:
+            args.append("unique=True")
+        if i.method != "btree":
+            args.append(f"postgresql_using={literal(i.method)}")
+        if i.include:
+            args.append(f"postgresql_include={literal(list(i.include))}")
+        if i.where is not None:
+            self.imports.add("sqlalchemy", "text")
+            args.append(f"postgresql_where=text({literal(i.where)})")
+        ops = {k: o for k, o in zip(i.columns, index_opclasses(i), strict=True) if o}
+        if ops:
+            if any(k not in names for k in ops):
+                raise UsageError(
+                    f"index {self.t.qualified_name}.{i.name}: SQLAlchemy cannot give an "
+                    "expression key an operator class"
+                )
+            args.append(f"postgresql_ops={literal(ops)}")
+        return call("Index", args)
+
+    def relationships(self, classes: dict[tuple[str, str], str]) -> list[str]:
+        out = []
+        for column, fk in self.inline_fk.items():
+            target = classes.get(fk.ref_key)
+            if target is None:
+                continue
+            base = column[:-3] if column.endswith("_id") and len(column) > 3 else f"{column}_ref"
+            name = attribute(base, self.taken)
+            hint = f'"{target}"' if not self.t.column(column).nullable else f'"{target} | None"'  # type: ignore[union-attr]
+            args = [f"foreign_keys=[{self.attrs[column]}]"]
+            if fk.ref_key == self.t.key:
+                args.append(f"remote_side=[{self.attrs[fk.ref_columns[0]]}]")
+            self.imports.add("sqlalchemy.orm", "relationship")
+            # Quoted: the class may be defined further down (the module evaluates annotations
+            # as it runs, which SQLAlchemy reads several times faster than strings).
+            out.append(call("relationship", args, 4, f"{name}: Mapped[{hint}] = "))
+        return out
+
+
+_DOC = '"""Tables of the change specs at head, as SQLAlchemy models."""'
+
+
+def render_sqlalchemy(s: Schema, *, header: str, names: Names | None = None) -> str:
+    """Return the module declaring every table of ``s``; ``header`` is its first comment,
+    ``names`` the class and attribute names the current models use (kept)."""
+    names = names or {}
+    imports = Imports()
+    imports.add("sqlalchemy.orm", "DeclarativeBase")
+    taken: set[str] = {"Base"}
+    tables = [(t, class_name(t.name, taken, names)) for t in s]
+    classes = {t.key: cls for t, cls in tables}
+    bodies = []
+    for t, cls in tables:
+        built = _Table(t, cls, imports, names)
+        lines = [f"class {cls}(Base):", f"    __tablename__ = {literal(t.name)}"]
+        args = built.table_args()
+        if args:
+            inner = "".join(f"        {a.replace(chr(10), chr(10) + '        ')},\n" for a in args)
+            lines.append(f"    __table_args__ = (\n{inner}    )")
+        lines.append("")
+        lines += [built.column(c) for c in t.columns]
+        relations = built.relationships(classes)
+        if relations:
+            lines.append("")
+            lines += relations
+        bodies.append("\n".join(lines))
+    comment = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
+    base = "class Base(DeclarativeBase):\n    pass"
+    return f"{comment}{_DOC}\n\n{imports.render()}\n\n\n{base}\n\n\n" + "\n\n\n".join(bodies) + "\n"

@@ -1,0 +1,282 @@
+"""``migrate new --autogenerate`` and ``migrate check``: a model change becomes a spec whose
+replay is the model set, renames are asked or flagged, casts are derived or left to a person,
+and the offline gate fails until the specs catch up."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dualorm.autogen.convert import CONVERTERS
+from dualorm.autogen.write import WRITERS
+from dualorm.cli import main
+from dualorm.config import Config
+from dualorm.diff import DiffKind, compare
+from dualorm.runner.lint import lint
+from dualorm.sources import sqlalchemy as sa_source
+from dualorm.spec.load import load_specs
+from dualorm.spec.replay import load as replay_directory
+
+HEAD = "from sqlalchemy import *\nmetadata = MetaData()\n"
+
+V1 = """\
+users = Table(
+    "users", metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("email", String(255), nullable=False, unique=True),
+    Column("full_name", String(100)),
+    Column("age", Text),
+    Column("token", Uuid),
+)
+posts = Table(
+    "posts", metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("title", Text, nullable=False, server_default=text("'untitled'")),
+    Index("posts_user_id_idx", "user_id"),
+)
+"""
+
+
+class Project:
+    """A SQLAlchemy-only project in a temporary directory whose models can be rewritten."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.version = 0
+
+    def models(self, body: str) -> None:
+        self.version += 1
+        module = f"models_{self.root.name}_{self.version}"
+        (self.root / f"{module}.py").write_text(HEAD + textwrap.dedent(body), encoding="utf-8")
+        (self.root / "pyproject.toml").write_text(
+            f'[tool.dualorm]\nsa_metadata = "{module}:metadata"\nmigrations_dir = "migrations"\n',
+            encoding="utf-8",
+        )
+
+    def schema(self):  # type: ignore[no-untyped-def]
+        config = Config.load(self.root)
+        return sa_source.load(sa_source.resolve_metadata(config.sa_metadata))
+
+    def specs(self) -> list[Path]:
+        return sorted((self.root / "migrations").glob("*.yaml"))
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    monkeypatch.chdir(tmp_path)
+    made = Project(tmp_path)
+    made.models(V1)
+    return made
+
+
+def _replays_to_models(project: Project) -> None:
+    replayed = replay_directory(project.root / "migrations")
+    assert compare(project.schema(), replayed, source="sqlalchemy", target="specs") == []
+
+
+def test_every_difference_kind_has_a_converter() -> None:
+    assert set(DiffKind) - set(CONVERTERS) == set()
+
+
+def test_every_operation_a_converter_emits_has_a_spec_form() -> None:
+    from dualorm.spec.ops import OPERATIONS, RunPython, RunSQL, ValidateConstraint
+
+    emitted = set(OPERATIONS) - {RunSQL, RunPython, ValidateConstraint}
+    assert emitted - set(WRITERS) == set()
+
+
+def test_an_empty_history_gets_the_initial_spec_of_the_whole_model_set(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "new", "initial", "--autogenerate"]) == 0
+    assert "created migrations/0001_initial.yaml" in capsys.readouterr().out
+    text = project.specs()[0].read_text()
+    # Names exactly as SQLAlchemy has the server create them, one line per column.
+    assert "users_email_key" in text and "posts_user_id_fkey" in text
+    assert "- {name: email, type: character varying(255), nullable: false}" in text
+    assert text.index("name: users") < text.index("name: posts")
+    _replays_to_models(project)
+    assert main(["migrate", "new", "again", "--autogenerate"]) == 0
+    assert "no changes" in capsys.readouterr().out
+    assert len(project.specs()) == 1
+
+
+def test_a_change_of_columns_and_indexes_replays_to_the_models(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "new", "initial", "--autogenerate"]) == 0
+    project.models(
+        V1.replace('Column("age", Text)', 'Column("age", Integer)')
+        .replace("String(100)),", 'String(100)), Column("bio", Text, server_default=""),')
+        .replace('Index("posts_user_id_idx", "user_id"),', 'Index("posts_title_idx", "title"),')
+        .replace("Text, nullable=False, server_default=text(\"'untitled'\")", "Text")
+    )
+    assert main(["migrate", "new", "profile", "--autogenerate"]) == 0
+    spec = yaml.safe_load(project.specs()[1].read_text())
+    assert spec["dependencies"] == ["0001_initial"]
+    kinds = [next(iter(op)) for op in spec["operations"]]
+    assert kinds.index("drop_index") < kinds.index("create_index")
+    alter = next(op["alter_column"] for op in spec["operations"] if "alter_column" in op)
+    assert alter["name"] in ("age", "title")
+    ages = [op["alter_column"] for op in spec["operations"] if "alter_column" in op]
+    assert {"table": "users", "name": "age", "type": "integer", "using": '"age"::integer'} in ages
+    _replays_to_models(project)
+
+
+def test_a_rename_given_on_the_command_line_is_a_rename(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "new", "initial", "--autogenerate"]) == 0
+    project.models(V1.replace('"full_name"', '"display_name"').replace('"posts"', '"articles"'))
+    args = ["migrate", "new", "renames", "--autogenerate"]
+    assert main([*args, "--rename", "users.full_name=display_name", "--rename-table",
+                 "posts=articles"]) == 0  # fmt: skip
+    spec = yaml.safe_load(project.specs()[1].read_text())
+    ops = spec["operations"]
+    assert {"rename_table": {"name": "posts", "new_name": "articles"}} in ops
+    assert {
+        "rename_column": {"table": "users", "name": "full_name", "new_name": "display_name"}
+    } in ops
+    assert not any("drop_column" in op or "drop_table" in op for op in ops)
+    _replays_to_models(project)
+
+
+def test_an_unanswered_rename_is_drop_and_add_with_a_lint_finding(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "new", "initial", "--autogenerate"]) == 0
+    project.models(V1.replace('"full_name"', '"display_name"'))
+    assert main(["migrate", "new", "display", "--autogenerate"]) == 0
+    err = capsys.readouterr().err
+    assert "--rename users.full_name=display_name" in err
+    text = project.specs()[1].read_text()
+    assert "# Possible renames" in text and "--rename users.full_name=display_name" in text
+    findings = lint(load_specs(project.root / "migrations"))
+    destructive = [f for f in findings if f.rule == "destructive" and f.blocking]
+    assert destructive and "drop column users.full_name" in destructive[0].message
+    _replays_to_models(project)
+
+
+def test_a_rename_flag_that_names_no_candidate_is_refused(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "new", "initial", "--autogenerate"]) == 0
+    project.models(V1.replace('"full_name"', '"display_name"'))
+    code = main(["migrate", "new", "x", "--autogenerate", "--rename", "users.nope=display_name"])
+    assert code == 2
+    assert "--rename users.nope=display_name" in capsys.readouterr().err
+    assert len(project.specs()) == 1
+
+
+def test_a_type_change_without_a_cast_is_a_placeholder_the_loader_refuses(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "new", "initial", "--autogenerate"]) == 0
+    project.models(V1.replace('Column("token", Uuid)', 'Column("token", Integer)'))
+    assert main(["migrate", "new", "token", "--autogenerate"]) == 0
+    path = project.specs()[1]
+    text = path.read_text()
+    line = next(n for n, ln in enumerate(text.splitlines(), 1) if "FILL IN:" in ln)
+    capsys.readouterr()
+    assert main(["migrate", "check"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path.name}:{line}" in err and "placeholder" in err
+    # A person writes the conversions (both ways); then the spec loads.
+    filled = re.sub(r"'FILL IN: [^']*'", "NULL", text)
+    assert filled.count("NULL") == 2
+    path.write_text(filled)
+    assert main(["migrate", "check"]) == 0
+    _replays_to_models(project)
+
+
+def test_check_fails_until_the_specs_catch_up(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "check"]) == 1
+    assert "missing_table users" in capsys.readouterr().out
+    assert main(["migrate", "new", "initial", "--autogenerate"]) == 0
+    assert main(["migrate", "check"]) == 0
+    project.models(V1 + 'Index("users_age_idx", users.c.age)\n')
+    assert main(["migrate", "check", "--json"]) == 1
+    assert '"users.users_age_idx"' in capsys.readouterr().out
+
+
+def test_template_options_need_autogenerate(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "new", "x", "--from", "django"]) == 2
+    assert "--from" in capsys.readouterr().err
+    assert main(["migrate", "new", "x", "--autogenerate", "--from", "django"]) == 2
+    assert "no django models" in capsys.readouterr().err
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The reference project's models with a copy of its specs (files of its own)."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.dualorm]\nsa_metadata = "sa_models:Base.metadata"\nmigrations_dir = "migrations"\n'
+        'django_settings = "django_app.settings"\ndjango_app_label = "django_app"\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "migrations").mkdir()
+    for spec in (ROOT / "migrations").glob("*.yaml"):
+        (tmp_path / "migrations" / spec.name).write_bytes(spec.read_bytes())
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_the_reference_models_agree_with_their_specs(
+    reference: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "new", "nothing", "--autogenerate"]) == 0
+    assert "no changes" in capsys.readouterr().out
+    assert not (reference / "migrations" / "0006_nothing.yaml").exists()
+
+
+def test_both_model_sets_making_the_same_change_write_it(reference: Path) -> None:
+    (reference / "migrations" / "0005_audit_log_recent_by_type_index.yaml").unlink()
+    assert main(["migrate", "new", "audit index", "--autogenerate"]) == 0
+    spec = yaml.safe_load((reference / "migrations" / "0005_audit_index.yaml").read_text())
+    assert [next(iter(op)) for op in spec["operations"]] == ["create_index"]
+
+
+def test_model_sets_that_disagree_are_refused_unless_one_wins(
+    reference: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for spec in sorted((reference / "migrations").glob("000[345]_*.yaml")):
+        spec.unlink()
+    assert main(["migrate", "new", "prefs", "--autogenerate"]) == 1
+    err = capsys.readouterr().err
+    assert "the model sets disagree" in err and "--from" in err
+    assert "create table user_preferences" in err
+    assert sorted(p.name for p in (reference / "migrations").glob("0003*")) == []
+    assert main(["migrate", "new", "prefs", "--autogenerate", "--from", "django"]) == 0
+    text = next((reference / "migrations").glob("*_prefs.yaml")).read_text()
+    # Django's names: its hashed foreign key, its _like index, deferred as Django declares.
+    assert "user_preferences_user_id_7d5d22f7_fk_users_id" in text
+    assert "initially_deferred: true" in text
+
+
+def test_a_large_initial_model_set_is_written_as_specs_run_one_after_another(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.models(
+        "for i in range(500):\n"
+        "    Table(f't{i:03d}', metadata, Column('id', BigInteger, primary_key=True),\n"
+        "          *(Column(f'c{j}', Text, server_default='x') for j in range(12)))\n"
+    )
+    assert main(["migrate", "new", "initial", "--autogenerate"]) == 0
+    assert "one spec after another" in capsys.readouterr().out
+    specs = project.specs()
+    assert [p.name for p in specs][:2] == ["0001_initial.yaml", "0002_initial_2.yaml"]
+    assert yaml.safe_load(specs[1].read_text())["dependencies"] == ["0001_initial"]
+    _replays_to_models(project)
