@@ -414,10 +414,6 @@ def check(config: Config) -> CheckResult:
 
 
 def _stale_files(config: Config, migrations: Sequence[Migration]) -> list[Any]:
-    """What ``migrate make --check`` lists, for the specs loaded already: the foreign-table
-    snapshot when the owners' models changed, and each missing or stale emitted file."""
-    from dualorm.spec.foreign import collect
-    from dualorm.spec.make import _django_dir, _stale_snapshot, stale
+    from dualorm.spec.make import outdated
 
-    _django_dir(config)  # sets Django up: the foreign tables come from its app registry
-    return [*_stale_snapshot(config, collect(config)), *stale(config, migrations)]
+    return outdated(config, migrations)

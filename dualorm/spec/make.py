@@ -249,6 +249,14 @@ def make(config: Config, *, check: bool = False) -> list[Artefact]:
     return [*snapshot, *outdated]
 
 
+def outdated(config: Config, migrations: Sequence[Migration]) -> list[Artefact]:
+    """What ``make --check`` lists, for specs loaded already: the foreign-table snapshot when
+    the owners' models changed, and each missing or stale emitted file."""
+    _setup(config)  # the foreign tables come from Django's app registry
+    foreign = collect(config, created_tables(config.migrations_path))
+    return [*_stale_snapshot(config, foreign), *stale(config, migrations, foreign)]
+
+
 def _stale_snapshot(config: Config, foreign: Sequence[ForeignTable]) -> list[Artefact]:
     """The foreign-table snapshot, when it does not hold what the owners' models say now."""
     path = snapshot_path(config.migrations_path)
