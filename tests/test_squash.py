@@ -24,14 +24,15 @@ from dualorm.db import connection
 from dualorm.testing import create_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
-TO = "0004_session_expiry_covering_index"
-SQUASH = "0001_squashed_0004"
+TO = "0005_audit_log_recent_by_type_index"
+SQUASH = "0001_squashed_0005"
 HISTORY = [
     "0001_initial",
     "0002_user_image_and_active_key_index",
     "0003_add_user_preferences",
+    "0004_session_expiry_covering_index",
     TO,
-    "0005_audit_log_recent_by_type_index",
+    "0006_deferrable_foreign_keys",
 ]
 
 
@@ -110,7 +111,7 @@ def test_a_squash_converges_databases_at_every_point_of_the_history(
     done = dualorm(project, databases["fresh"], "migrate", "squash", "--to", TO)
     assert done.returncode == 0, done.stderr
     spec = (project / "migrations" / f"{SQUASH}.yaml").read_text(encoding="utf-8")
-    assert "replaces:" in spec and all(f"- {m}" in spec for m in HISTORY[:4])
+    assert "replaces:" in spec and all(f"- {m}" in spec for m in HISTORY[:5])
     django_file = (project / "django_app" / "migrations" / f"{SQUASH}.py").read_text()
     assert "replaces = [" in django_file and "('django_app', '0001_initial')" in django_file
     versions = project / "migrations" / "alembic" / "versions"
@@ -127,7 +128,13 @@ def test_a_squash_converges_databases_at_every_point_of_the_history(
     assert planned(project, databases["fresh"]) == {SQUASH: True, HISTORY[-1]: True}
     assert planned(project, databases["at"]) == {SQUASH: False, HISTORY[-1]: True}
     middle = planned(project, databases["middle"])
-    assert middle == {HISTORY[2]: True, TO: True, SQUASH: False, HISTORY[-1]: True}
+    assert middle == {
+        HISTORY[2]: True,
+        HISTORY[3]: True,
+        TO: True,
+        SQUASH: False,
+        HISTORY[-1]: True,
+    }
     status = dualorm(project, databases["fresh"], "migrate", "status", "--json")
     assert [m["id"] for m in json.loads(status.stdout)["migrations"]] == [SQUASH, HISTORY[-1]]
 
@@ -191,9 +198,9 @@ def test_alembic_alone_builds_the_same_schema_from_the_squash(
     assert schema_dump(databases["past"]) == schema_dump(databases["fresh"])
 
 
-IRREVERSIBLE = """id: "0006_backfill"
+IRREVERSIBLE = """id: "0007_backfill"
 name: Backfill
-dependencies: ["0005_audit_log_recent_by_type_index"]
+dependencies: ["0006_deferrable_foreign_keys"]
 operations:
   - run_sql: {sql: "UPDATE users SET status = 'active' WHERE status IS NULL"}
 """
@@ -204,14 +211,14 @@ operations:
     [
         ("0009_nothing", "no spec has that id"),
         ("0003_add_user_preferences", "not a linear prefix"),
-        ("0006_backfill", "squash up to a migration before it"),
+        ("0007_backfill", "squash up to a migration before it"),
     ],
     ids=["unknown id", "not a linear prefix", "run_sql without a reverse"],
 )
 def test_a_refused_squash_exits_2_and_writes_nothing(
     project: Path, databases: dict[str, str], to: str, message: str
 ) -> None:
-    (project / "migrations" / "0006_backfill.yaml").write_text(IRREVERSIBLE, encoding="utf-8")
+    (project / "migrations" / "0007_backfill.yaml").write_text(IRREVERSIBLE, encoding="utf-8")
     before = tree(project)
     done = dualorm(project, databases["fresh"], "migrate", "squash", "--to", to)
     assert done.returncode == 2, done.stderr

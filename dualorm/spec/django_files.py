@@ -251,7 +251,12 @@ def plan(
     history = _History(_leaves(sorted(written)), written, {f.table.key: f for f in foreign}, {}, {})
     ids = {m.id for m in migrations}
     files: list[DjangoFile] = []
+    latest_before: dict[str, dict[str, str]] = {}
     for m in migrations:
+        latest_before[m.id] = dict(history.latest)
+        if m.replaces and m.replaces[0] in latest_before:
+            # A squash follows what its first replaced spec followed, never what it replaces.
+            history.latest = dict(latest_before[m.replaces[0]])
         placement = placements[m.id]
         same = [g.app for g in placement.groups]
         found = {}
