@@ -178,9 +178,14 @@ def _load(conn: psycopg.Connection[Any], schemas: Iterable[str]) -> Schema:
     parts = _tables(_fetch(conn, "tables", _TableColumnRow, params))
     _add_constraints(parts, _fetch(conn, "constraints", _ConstraintRow, params))
     _add_indexes(parts, _fetch(conn, "indexes", _IndexRow, params))
-    rows = _fetch(conn, "enums", _EnumRow, params)
-    enums = [EnumType(r.name, r.schema_name, tuple(r.labels)) for r in rows]
-    sequences = [Sequence(*r) for r in _fetch(conn, "sequences", _SequenceRow, params)]
+    enums = [
+        EnumType(r.name, r.schema_name, tuple(r.labels))
+        for r in _fetch(conn, "enums", _EnumRow, params)
+    ]
+    sequences = [
+        Sequence(r.name, r.schema_name, r.data_type, r.increment, r.start)
+        for r in _fetch(conn, "sequences", _SequenceRow, params)
+    ]
     return schema((p.build() for p in parts.values()), enums, sequences=sequences)
 
 
