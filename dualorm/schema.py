@@ -205,8 +205,38 @@ def enum_reference(schema_name: str, name: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Sequence:
+    """A standalone sequence (``CREATE SEQUENCE``): one no identity or serial column owns.
+
+    A serial's or an identity's own sequence belongs to its column (its default or
+    ``Column.identity``) and is never one of these. ``data_type``, ``increment`` and
+    ``start`` are what ``CREATE SEQUENCE`` needs to build it again.
+    """
+
+    name: str
+    schema: str = DEFAULT_SCHEMA
+    data_type: str = "bigint"
+    increment: int = 1
+    start: int = 1
+
+    @property
+    def key(self) -> TableKey:
+        return (self.schema, self.name)
+
+    @property
+    def qualified_name(self) -> str:
+        return self.name if self.schema == DEFAULT_SCHEMA else f"{self.schema}.{self.name}"
+
+    @property
+    def definition(self) -> str:
+        """``AS bigint INCREMENT BY 1 START WITH 1``: the options of ``CREATE SEQUENCE``."""
+        return f"AS {self.data_type} INCREMENT BY {self.increment} START WITH {self.start}"
+
+
+@dataclass(frozen=True, slots=True)
 class Schema:
-    """A set of tables and enum types, each sorted by key. Build with :func:`schema`."""
+    """A set of tables, enum types and standalone sequences, each sorted by key. Build with
+    :func:`schema`."""
 
     tables: tuple[Table, ...] = ()
     enums: tuple[EnumType, ...] = ()
@@ -214,6 +244,10 @@ class Schema:
     # live in Python), so a schema read from Django models holds none and says so here; the
     # diff then compares its enum columns by type name only.
     declares_enums: bool = field(default=True, compare=False)
+    sequences: tuple[Sequence, ...] = ()
+    # Whether the source states standalone sequences: the SQLAlchemy models (``Sequence``)
+    # and the catalog do; Django models and specs cannot, so they hold none and say so.
+    declares_sequences: bool = field(default=False, compare=False)
     _index: dict[TableKey, Table] = field(
         default_factory=dict, compare=False, repr=False, hash=False
     )
@@ -253,7 +287,9 @@ class Schema:
     def with_tables(self, tables: Iterable[Table]) -> Schema:
         """Return a copy holding ``tables`` (given in key order) instead of this one's; the
         enum types are kept."""
-        return Schema(tuple(tables), self.enums, self.declares_enums)
+        return Schema(
+            tuple(tables), self.enums, self.declares_enums, self.sequences, self.declares_sequences
+        )
 
     def enum(self, key: TableKey | str) -> EnumType | None:
         """Return the enum type ``key`` (``"mood"``, ``"auth.mood"``), or None."""
@@ -267,11 +303,16 @@ class Schema:
     def with_enum(self, new: EnumType) -> Schema:
         """Return a copy with ``new`` added or replacing the enum type of the same key."""
         others = [e for e in self.enums if e.key != new.key]
-        return Schema(self.tables, _enum_order([*others, new]), self.declares_enums)
+        return self._with_enums(_enum_order([*others, new]))
 
     def without_enum(self, key: TableKey | str) -> Schema:
         k = as_key(key)
-        return Schema(self.tables, tuple(e for e in self.enums if e.key != k), self.declares_enums)
+        return self._with_enums(tuple(e for e in self.enums if e.key != k))
+
+    def _with_enums(self, enums: tuple[EnumType, ...]) -> Schema:
+        return Schema(
+            self.tables, enums, self.declares_enums, self.sequences, self.declares_sequences
+        )
 
 
 def _table_key(t: Table) -> TableKey:
@@ -335,10 +376,23 @@ def normalized(t: Table) -> Table:
 
 
 def schema(
-    tables: Iterable[Table] = (), enums: Iterable[EnumType] = (), *, declares_enums: bool = True
+    tables: Iterable[Table] = (),
+    enums: Iterable[EnumType] = (),
+    *,
+    declares_enums: bool = True,
+    sequences: Iterable[Sequence] | None = None,
 ) -> Schema:
-    """Build a ``Schema`` with its tables and enum types sorted by key."""
-    return Schema(tuple(sorted(tables, key=_table_key)), _enum_order(enums), declares_enums)
+    """Build a ``Schema`` with its tables, enum types and sequences sorted by key.
+
+    ``sequences`` given (even empty) means the source states its standalone sequences.
+    """
+    return Schema(
+        tuple(sorted(tables, key=_table_key)),
+        _enum_order(enums),
+        declares_enums,
+        tuple(sorted(sequences or (), key=lambda q: q.key)),
+        sequences is not None,
+    )
 
 
 # -- canonical types -------------------------------------------------------------------------

@@ -502,6 +502,7 @@ def test_phases_run_in_the_documented_order() -> None:
     names = [phase.__name__ for phase in PHASES]
     assert names == [
         "compare_enums",
+        "compare_sequences",
         "compare_tables",
         "compare_table_comments",
         "compare_columns",

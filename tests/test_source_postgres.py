@@ -136,6 +136,7 @@ def test_keys_and_uniques(reference: Schema) -> None:
 
 def test_foreign_key_actions(reference: Schema) -> None:
     fks = {fk.name: fk for fk in table_of(reference, "user_roles").foreign_keys}
+    # The reference schema's foreign keys are DEFERRABLE INITIALLY DEFERRED, as Django makes them.
     assert fks["user_roles_user_id_fkey"] == ForeignKey(
         "user_roles_user_id_fkey",
         ("user_id",),
@@ -355,4 +356,5 @@ def test_round_trips_do_not_grow_with_the_number_of_tables(admin_url: str) -> No
                 conn.execute(many_tables(size))
             counts.append(round_trips(url))
     assert counts[0] == counts[1]
-    assert counts[0] <= 4
+    # tables, constraints, indexes, enum types, standalone sequences
+    assert counts[0] <= 5

@@ -364,3 +364,90 @@ def test_a_unique_constraint_replaced_by_a_same_named_index_is_one_finding(
     assert "the same rows are refused" in found["detail"]
     assert "naming the constraint" in found["detail"]
     assert code == 1
+
+
+SEQUENCES = """\
+order_no = Sequence("order_no", metadata=metadata, start=100, increment=5)
+Table(
+    "widgets",
+    metadata,
+    # SQLAlchemy calls nextval('widgets_id_seq') in each INSERT: no server default.
+    Column("id", Integer, Sequence("widgets_id_seq"), primary_key=True),
+    Column("number", BigInteger, server_default=order_no.next_value()),
+)
+Table("serials", metadata, Column("id", Integer, primary_key=True))
+Table("identities", metadata, Column("id", BigInteger, Identity(), primary_key=True))
+# optional: PostgreSQL makes the key a serial, whose sequence is the column's own.
+Table(
+    "optionals",
+    metadata,
+    Column("id", Integer, Sequence("opt_seq", optional=True), primary_key=True),
+)
+"""
+
+
+def test_standalone_sequences_of_the_models_read_clean(validate: Validate) -> None:
+    code, report = validate(SEQUENCES)
+    assert (report["errors"], report["warnings"]) == ([], [])
+    assert code == 0
+
+
+def test_a_renamed_model_sequence_is_missing_and_its_new_name_extra(validate: Validate) -> None:
+    code, report = validate(SEQUENCES, "ALTER SEQUENCE widgets_id_seq RENAME TO gadgets_id_seq")
+    assert findings(report) == {("missing_sequence", "widgets_id_seq")}
+    assert findings(report, "warnings") == {("extra_sequence", "gadgets_id_seq")}
+    [missing] = report["errors"]
+    assert missing["from"] == "AS bigint INCREMENT BY 1 START WITH 1"
+    assert "nextval('widgets_id_seq') fails" in missing["detail"]
+    [extra] = report["warnings"]
+    assert extra["to"] == "AS bigint INCREMENT BY 1 START WITH 1"
+    assert code == 1
+
+
+def test_a_dropped_sequence_is_missing_with_what_creates_it_again(validate: Validate) -> None:
+    code, report = validate(
+        SEQUENCES, "ALTER TABLE widgets ALTER COLUMN number DROP DEFAULT; DROP SEQUENCE order_no"
+    )
+    assert findings(report) == {
+        ("missing_sequence", "order_no"),
+        ("default_mismatch", "widgets.number"),
+    }
+    [missing] = [f for f in report["errors"] if f["kind"] == "missing_sequence"]
+    assert missing["from"] == "AS bigint INCREMENT BY 5 START WITH 100"
+    assert code == 1
+
+
+def test_a_sequence_only_the_database_holds_is_a_warning(validate: Validate) -> None:
+    code, report = validate(SEQUENCES, "CREATE SEQUENCE invoice_no AS integer START 7")
+    assert report["errors"] == []
+    assert findings(report, "warnings") == {("extra_sequence", "invoice_no")}
+    assert report["warnings"][0]["to"] == "AS integer INCREMENT BY 1 START WITH 7"
+    assert code == 0
+
+
+def test_sequences_of_what_the_models_do_not_own_are_not_extra(
+    validate: Validate, tmp_path: Path
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.dualorm.ownership]\n"legacy*" = "external"\n')
+    code, report = validate(
+        SEQUENCES,
+        "CREATE SEQUENCE ticket_no;"
+        " CREATE TABLE legacy_tickets (id bigint DEFAULT nextval('ticket_no'));"
+        " CREATE SEQUENCE legacy_counter",
+    )
+    assert (report["errors"], report["warnings"]) == ([], [])
+    assert code == 0
+
+
+def test_a_side_that_declares_no_sequences_is_not_compared_on_them(database_url: str) -> None:
+    from dualorm.diff import compare
+    from dualorm.schema import schema
+    from dualorm.sources import postgres
+
+    with connection(database_url, autocommit=True) as conn:
+        conn.execute("CREATE SEQUENCE invoice_no")
+    catalog = postgres.load(database_url)
+    assert [q.name for q in catalog.sequences] == ["invoice_no"]
+    # Django models and replayed specs state no sequences: nothing to say either way.
+    assert compare(schema(), catalog, source="django") == []
+    assert compare(catalog, schema(), source="database", target="spec") == []

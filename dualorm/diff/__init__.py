@@ -1,6 +1,7 @@
 """The diff engine: compare two neutral ``Schema`` values into typed ``Difference`` values.
 
-:func:`compare` runs an explicit, ordered list of pure phase functions (enum types, tables,
+:func:`compare` runs an explicit, ordered list of pure phase functions (enum types,
+standalone sequences, tables,
 table comments, columns, primary keys, indexes, unique constraints, check constraints,
 foreign keys). Each phase reads
 the two schemas and a frozen :class:`Pair` (the names of the two sides and the table
@@ -19,8 +20,8 @@ same object.
 
 Layout: :mod:`.base` holds the vocabulary (``DiffKind``, ``Severity``, ``Difference``,
 ``Pair``) and the matching shared by phases; :mod:`.tables`, :mod:`.columns`,
-:mod:`.indexes`, :mod:`.constraints` and :mod:`.enums` hold the phases; :mod:`.explain`
-words the details.
+:mod:`.indexes`, :mod:`.constraints`, :mod:`.enums` and :mod:`.sequences` hold the phases;
+:mod:`.explain` words the details.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from dualorm.diff.constraints import (
 from dualorm.diff.enums import compare_enums
 from dualorm.diff.indexes import compare_indexes
 from dualorm.diff.partial import project
+from dualorm.diff.sequences import compare_sequences
 from dualorm.diff.tables import compare_table_comments, compare_tables
 from dualorm.ownership import Ownership, OwnershipMap, Rule
 from dualorm.schema import Schema
@@ -64,6 +66,7 @@ __all__ = [
 
 PHASES: tuple[Phase, ...] = (
     compare_enums,
+    compare_sequences,
     compare_tables,
     compare_table_comments,
     compare_columns,

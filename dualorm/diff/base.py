@@ -55,7 +55,9 @@ class DiffKind(enum.StrEnum):
     (``mood``, ``auth.mood``): ``missing_enum``/``extra_enum`` carry its labels,
     ``enum_label_missing`` the label the target lacks (its place is the source's order),
     ``enum_label_extra`` the label only the target has, and ``enum_label_order`` both
-    orders of the labels the two sides share.
+    orders of the labels the two sides share. ``missing_sequence``/``extra_sequence`` name
+    a standalone sequence (``order_no``, ``billing.order_no``) and carry its ``CREATE
+    SEQUENCE`` options (``AS bigint INCREMENT BY 1 START WITH 1``).
     """
 
     MISSING_TABLE = "missing_table"
@@ -87,6 +89,8 @@ class DiffKind(enum.StrEnum):
     ENUM_LABEL_MISSING = "enum_label_missing"
     ENUM_LABEL_EXTRA = "enum_label_extra"
     ENUM_LABEL_ORDER = "enum_label_order"
+    MISSING_SEQUENCE = "missing_sequence"
+    EXTRA_SEQUENCE = "extra_sequence"
 
 
 class Severity(enum.StrEnum):

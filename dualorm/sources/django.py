@@ -18,6 +18,11 @@ False): a field whose database type is an enum created elsewhere (a third-party 
 a ``RunSQL`` migration) is compared by its type name, and the labels are compared between the
 other sources. A field's ``db_collation`` is the column's collation.
 
+Django models declare no standalone sequence either (an ``AutoField`` is an identity column,
+whose sequence is the column's own; a sequence created by ``RunSQL`` is not in the models),
+so the schema declares none (``declares_sequences`` is False) and sequences are compared
+between the other sources only.
+
 Expressions are stored with identifiers quoted only where PostgreSQL's ``quote_ident`` would
 quote them and without redundant outer parentheses, the spelling the other sources use.
 """

@@ -1,8 +1,9 @@
 """The live catalog as a neutral ``Schema``: one bulk query per object kind.
 
 :func:`load` reads tables with their columns, constraints (primary key, unique, check,
-foreign key) and indexes, and the enum types with their labels, with four queries for the
-whole database, however many tables it holds; the SQL lives in ``pg_sql/<kind>.sql``.
+foreign key) and indexes, the enum types with their labels and the standalone sequences (those
+no serial or identity column owns), with five queries for the whole database, however many
+tables it holds; the SQL lives in ``pg_sql/<kind>.sql``.
 Every value is what PostgreSQL itself prints (``format_type``, ``pg_get_expr``,
 ``pg_get_indexdef``), which is the canonical spelling :mod:`dualorm.schema` stores. The
 ledger schema ``dualorm``, the system schemas and the foreign ledgers ``alembic_version``
@@ -30,6 +31,7 @@ from dualorm.schema import (
     Index,
     PrimaryKey,
     Schema,
+    Sequence,
     Table,
     UniqueConstraint,
     key_opclasses,
@@ -70,6 +72,14 @@ class _EnumRow(NamedTuple):
     schema_name: str
     name: str
     labels: list[str]
+
+
+class _SequenceRow(NamedTuple):
+    schema_name: str
+    name: str
+    data_type: str
+    increment: int
+    start: int
 
 
 class _ConstraintRow(NamedTuple):
@@ -150,7 +160,7 @@ def load(conn: psycopg.Connection[Any] | str, *, schemas: Iterable[str] = ("publ
             ``dualorm`` and the system schemas are never read.
 
     Returns:
-        The catalog as canonical values; four queries whatever the number of tables.
+        The catalog as canonical values; five queries whatever the number of tables.
     """
     if isinstance(conn, str):
         with connect(conn) as own:
@@ -168,9 +178,15 @@ def _load(conn: psycopg.Connection[Any], schemas: Iterable[str]) -> Schema:
     parts = _tables(_fetch(conn, "tables", _TableColumnRow, params))
     _add_constraints(parts, _fetch(conn, "constraints", _ConstraintRow, params))
     _add_indexes(parts, _fetch(conn, "indexes", _IndexRow, params))
-    rows = _fetch(conn, "enums", _EnumRow, params)
-    enums = [EnumType(r.name, r.schema_name, tuple(r.labels)) for r in rows]
-    return schema((p.build() for p in parts.values()), enums)
+    enums = [
+        EnumType(r.name, r.schema_name, tuple(r.labels))
+        for r in _fetch(conn, "enums", _EnumRow, params)
+    ]
+    sequences = [
+        Sequence(r.name, r.schema_name, r.data_type, r.increment, r.start)
+        for r in _fetch(conn, "sequences", _SequenceRow, params)
+    ]
+    return schema((p.build() for p in parts.values()), enums, sequences=sequences)
 
 
 _column_order = operator.itemgetter(0, 4)

@@ -58,8 +58,10 @@ from dualorm.schema import (
     key_orders,
     schema,
     table,
+    truncate_identifier,
     truncated,
 )
+from dualorm.schema import Sequence as SchemaSequence
 from dualorm.sources.parsed import index_element, referenced_columns
 
 __all__ = ["load", "resolve_metadata"]
@@ -104,7 +106,7 @@ def load(metadata: MetaData) -> Schema:
     compiler = _Compiler()
     # Names longer than PostgreSQL keeps are cut as the server cuts them on CREATE.
     tables = [truncated(compiler.table(t)) for t in metadata.tables.values()]
-    return schema(tables, compiler.enums(metadata))
+    return schema(tables, compiler.enums(metadata), sequences=compiler.sequences(metadata))
 
 
 class _Compiler:
@@ -115,6 +117,27 @@ class _Compiler:
         self.ddl = self.dialect.ddl_compiler(self.dialect, None)  # type: ignore[arg-type]
         self.preparer = self.dialect.identifier_preparer
         self.declared: dict[tuple[str, str], EnumType] = {}
+
+    def sequences(self, metadata: MetaData) -> list[SchemaSequence]:
+        """The sequences ``create_all`` creates: those of the metadata and of column defaults.
+
+        An ``optional`` one is skipped on PostgreSQL (its column is a serial, whose sequence
+        is the column's own), and an identity is no ``Sequence`` at all.
+        """
+        out = []
+        for seq in metadata._sequences.values():
+            if seq.optional:
+                continue
+            increment = 1 if seq.increment is None else int(seq.increment)
+            start = seq.start if seq.start is not None else (1 if increment > 0 else -1)
+            data_type = "bigint"
+            if seq.data_type is not None:
+                data_type = canonical_type(self.dialect.type_compiler.process(seq.data_type))
+            name = truncate_identifier(str(seq.name))
+            out.append(
+                SchemaSequence(name, seq.schema or DEFAULT_SCHEMA, data_type, increment, int(start))
+            )
+        return out
 
     def enums(self, metadata: MetaData) -> list[EnumType]:
         """The enum types the columns read so far use, and those the metadata declares."""

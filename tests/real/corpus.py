@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dualorm.db import connection
+from dualorm.diff import DiffKind
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = "tests.real.settings"
@@ -28,10 +29,14 @@ SETTINGS = "tests.real.settings"
 Finding = tuple[str, str, str]
 """``(severity, kind, object)`` of one reported difference."""
 
-# The kinds the issue adds (enum labels, comments, collations); named once here.
-ENUM_MISMATCH = "enum_mismatch"
-COMMENT_MISMATCH = "comment_mismatch"
-COLLATION_MISMATCH = "collation_mismatch"
+# The kinds of enum labels, comments, collations and standalone sequences, named once here
+# from the library's own vocabulary (a comment differing is a warning, a collation an error).
+ENUM_LABEL_MISSING = DiffKind.ENUM_LABEL_MISSING.value
+ENUM_LABEL_EXTRA = DiffKind.ENUM_LABEL_EXTRA.value
+COMMENT_MISMATCH = DiffKind.COMMENT_MISMATCH.value
+COLLATION_MISMATCH = DiffKind.COLLATION_MISMATCH.value
+MISSING_SEQUENCE = DiffKind.MISSING_SEQUENCE.value
+EXTRA_SEQUENCE = DiffKind.EXTRA_SEQUENCE.value
 
 
 def error(kind: str, obj: str) -> Finding:
