@@ -243,16 +243,22 @@ def test_the_reference_models_agree_with_their_specs(
 
 
 def test_both_model_sets_making_the_same_change_write_it(reference: Path) -> None:
-    (reference / "migrations" / "0005_audit_log_recent_by_type_index.yaml").unlink()
+    migrations = reference / "migrations"
+    (migrations / "0005_audit_log_recent_by_type_index.yaml").unlink()
+    later = migrations / "0006_deferrable_foreign_keys.yaml"
+    text = later.read_text().replace(
+        "0005_audit_log_recent_by_type_index", "0004_session_expiry_covering_index"
+    )
+    later.write_text(text)
     assert main(["migrate", "new", "audit index", "--autogenerate"]) == 0
-    spec = yaml.safe_load((reference / "migrations" / "0005_audit_index.yaml").read_text())
+    spec = yaml.safe_load((migrations / "0007_audit_index.yaml").read_text())
     assert [next(iter(op)) for op in spec["operations"]] == ["create_index"]
 
 
 def test_model_sets_that_disagree_are_refused_unless_one_wins(
     reference: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for spec in sorted((reference / "migrations").glob("000[345]_*.yaml")):
+    for spec in sorted((reference / "migrations").glob("000[3456]_*.yaml")):
         spec.unlink()
     assert main(["migrate", "new", "prefs", "--autogenerate"]) == 1
     err = capsys.readouterr().err
@@ -280,3 +286,181 @@ def test_a_large_initial_model_set_is_written_as_specs_run_one_after_another(
     assert [p.name for p in specs][:2] == ["0001_initial.yaml", "0002_initial_2.yaml"]
     assert yaml.safe_load(specs[1].read_text())["dependencies"] == ["0001_initial"]
     _replays_to_models(project)
+
+
+# -- enum types, comments, collations, foreign key timing -------------------------------------
+
+MOODS = """\
+moods = Table(
+    "moods", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("mood", Enum({labels}, name="mood")),
+)
+"""
+
+
+def _labels(*labels: str) -> str:
+    return ", ".join(repr(label) for label in labels)
+
+
+def _operations(project: Project, index: int = 1) -> list[dict[str, object]]:
+    ops: list[dict[str, object]] = yaml.safe_load(project.specs()[index].read_text())["operations"]
+    return ops
+
+
+def test_a_new_enum_type_is_created_before_its_table_and_dropped_after_it(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "new", "initial", "--autogenerate"]) == 0
+    project.models(V1 + MOODS.format(labels=_labels("sad", "happy")))
+    assert main(["migrate", "new", "moods", "--autogenerate"]) == 0
+    ops = _operations(project)
+    assert ops[0] == {"create_enum": {"name": "mood", "labels": ["sad", "happy"]}}
+    assert next(iter(ops[1])) == "create_table"
+    _replays_to_models(project)
+    project.models(V1)
+    assert main(["migrate", "new", "no moods", "--autogenerate"]) == 0
+    assert _operations(project, 2) == [
+        {"drop_table": {"name": "moods"}},
+        {"drop_enum": {"name": "mood"}},
+    ]
+    _replays_to_models(project)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        (
+            ("sad", "happy"),
+            ("calm", "sad", "ok", "happy", "glad"),
+            [
+                {"add_enum_value": {"enum": "mood", "label": "calm", "before": "sad"}},
+                {"add_enum_value": {"enum": "mood", "label": "ok", "after": "sad"}},
+                {"add_enum_value": {"enum": "mood", "label": "glad", "after": "happy"}},
+            ],
+        ),
+        (
+            ("sad", "ok", "happy"),
+            ("sad", "happy"),
+            [{"drop_enum_value": {"enum": "mood", "label": "ok"}}],
+        ),
+        (
+            ("a", "b", "c", "d"),
+            ("b", "c", "d", "a"),
+            [
+                {"drop_enum_value": {"enum": "mood", "label": "a"}},
+                {"add_enum_value": {"enum": "mood", "label": "a", "after": "d"}},
+            ],
+        ),
+    ],
+)
+def test_changed_enum_labels_are_added_dropped_and_moved_into_the_models_order(
+    project: Project,
+    capsys: pytest.CaptureFixture[str],
+    before: tuple[str, ...],
+    after: tuple[str, ...],
+    expected: list[dict[str, object]],
+) -> None:
+    project.models(V1 + MOODS.format(labels=_labels(*before)))
+    assert main(["migrate", "new", "initial", "--autogenerate"]) == 0
+    project.models(V1 + MOODS.format(labels=_labels(*after)))
+    assert main(["migrate", "new", "labels", "--autogenerate"]) == 0
+    assert _operations(project) == expected
+    _replays_to_models(project)
+    assert main(["migrate", "new", "again", "--autogenerate"]) == 0
+    assert "no changes" in capsys.readouterr().out
+
+
+def test_comments_of_tables_and_columns_are_set_and_cleared(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commented = V1.replace(
+        'Column("token", Uuid),\n', 'Column("token", Uuid),\n    comment="people",\n'
+    )
+    project.models(commented.replace('Column("age", Text)', 'Column("age", Text, comment="yrs")'))
+    assert main(["migrate", "new", "initial", "--autogenerate"]) == 0
+    project.models(V1.replace('"user_id"),\n', '"user_id"),\n    comment="what people write",\n'))
+    assert main(["migrate", "new", "comments", "--autogenerate"]) == 0
+    ops = _operations(project)
+    assert sorted(ops, key=str) == sorted(
+        [
+            {"set_comment": {"table": "users", "comment": None}},
+            {"set_comment": {"table": "users", "column": "age", "comment": None}},
+            {"set_comment": {"table": "posts", "comment": "what people write"}},
+        ],
+        key=str,
+    )
+    _replays_to_models(project)
+
+
+def test_a_collation_change_is_an_alter_column(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "new", "initial", "--autogenerate"]) == 0
+    project.models(V1.replace('Column("age", Text)', 'Column("age", Text(collation="C"))'))
+    assert main(["migrate", "new", "collate", "--autogenerate"]) == 0
+    assert _operations(project) == [
+        {"alter_column": {"table": "users", "name": "age", "collation": "C"}}
+    ]
+    _replays_to_models(project)
+    project.models(V1)
+    assert main(["migrate", "new", "default collation", "--autogenerate"]) == 0
+    assert _operations(project, 2) == [
+        {"alter_column": {"table": "users", "name": "age", "collation": None}}
+    ]
+    _replays_to_models(project)
+
+
+def test_a_foreign_key_whose_timing_alone_changes_is_altered_in_place(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "new", "initial", "--autogenerate"]) == 0
+    deferred = 'ondelete="CASCADE", deferrable=True, initially="DEFERRED"'
+    project.models(V1.replace('ondelete="CASCADE"', deferred))
+    assert main(["migrate", "new", "deferred", "--autogenerate"]) == 0
+    assert _operations(project) == [
+        {
+            "alter_foreign_key": {
+                "table": "posts",
+                "name": "posts_user_id_fkey",
+                "deferrable": True,
+                "initially_deferred": True,
+            }
+        }
+    ]
+    _replays_to_models(project)
+    project.models(V1)
+    assert main(["migrate", "new", "immediate", "--autogenerate"]) == 0
+    assert _operations(project, 2) == [
+        {
+            "alter_foreign_key": {
+                "table": "posts",
+                "name": "posts_user_id_fkey",
+                "deferrable": False,
+                "initially_deferred": False,
+            }
+        }
+    ]
+    _replays_to_models(project)
+
+
+def test_an_expression_postgresql_refuses_is_reported_not_written() -> None:
+    from dualorm.autogen.convert import Context, operations
+    from dualorm.diff import Difference, Severity
+    from dualorm.errors import UsageError
+    from dualorm.schema import Schema
+
+    refused = Difference(
+        kind=DiffKind.REJECTED_EXPRESSION,
+        object="users.age",
+        source="sqlalchemy",
+        target="database",
+        severity=Severity.ERROR,
+        detail="users.age: PostgreSQL rejects sqlalchemy's default 'nope()': no such function",
+        from_value="nope()",
+    )
+    with pytest.raises(UsageError) as caught:
+        operations([refused], Context(Schema(()), Schema(()), "sqlalchemy"))
+    message = str(caught.value)
+    assert "users.age" in message and "nope()" in message and "sqlalchemy models" in message
+    assert caught.value.exit_code == 2

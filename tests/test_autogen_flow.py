@@ -98,13 +98,26 @@ def test_a_change_written_once_from_django_then_from_sqlalchemy(project: Project
         "    user_agent = models.TextField(null=True, blank=True)",
         "    client_agent = models.TextField(null=True, blank=True)",
     )
+    # A foreign key, which Django creates DEFERRABLE INITIALLY DEFERRED.
+    project.edit(
+        "django_app/models.py",
+        "    ip_address = models.GenericIPAddressField(null=True, blank=True)\n",
+        "    ip_address = models.GenericIPAddressField(null=True, blank=True)\n"
+        "    granted_by = models.ForeignKey(\n"
+        "        User, null=True, blank=True, on_delete=models.CASCADE, db_index=False,\n"
+        '        related_name="+",\n'
+        "    )\n",
+    )
     assert project.run(sys.executable, "-m", "dualorm", "migrate", "check").returncode == 1
     out = project.dualorm(
         "migrate", "new", "add_x", "--autogenerate", "--from", "django",
         "--rename", "sessions.user_agent=client_agent",
     )  # fmt: skip
-    assert "created migrations/0006_add_x.yaml (3 operation(s))" in out
-    spec = (project.root / "migrations" / "0006_add_x.yaml").read_text()
+    assert "created migrations/0007_add_x.yaml (5 operation(s))" in out
+    spec = (project.root / "migrations" / "0007_add_x.yaml").read_text()
+    added = next(line for line in spec.splitlines() if "add_foreign_key" in line)
+    assert "columns: [granted_by_id]" in added
+    assert "deferrable: true, initially_deferred: true" in added
     assert "rename_column: {table: sessions, name: user_agent, new_name: client_agent}" in spec
     project.dualorm("migrate", "make")
     project.dualorm("models", "render", "--orm", "sqlalchemy", "--output", "sa_models/models.py")

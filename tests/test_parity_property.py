@@ -261,9 +261,9 @@ def _enum_operation(draw: st.DrawFn, schema: Schema, kind: str, step: int) -> Op
         before = neighbour if neighbour is not None and draw(st.booleans()) else None
         after = neighbour if before is None else None
         return AddEnumValue(e, label, before, after, users)
-    if kind == "drop_enum_value":
+    if kind == "drop_enum_value" and e.labels:
         return DropEnumValue(e, draw(st.sampled_from(e.labels)), users)
-    if kind == "rename_value":
+    if kind == "rename_value" and e.labels:
         new = draw(LABELS.filter(lambda x: x not in e.labels))
         return RenameEnumValue(e.qualified_name, draw(st.sampled_from(e.labels)), new)
     return None if users else DropEnum(e)

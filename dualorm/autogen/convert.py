@@ -25,23 +25,39 @@ from dualorm.diff import Difference, DiffKind, Severity
 from dualorm.diff.constraints import _check_signature, _fk_signature, _unique_signature
 from dualorm.diff.indexes import _index_signature
 from dualorm.errors import UsageError
-from dualorm.schema import Column, ForeignKey, Index, PrimaryKey, Schema, Table, as_key
+from dualorm.schema import (
+    Column,
+    EnumType,
+    ForeignKey,
+    Index,
+    PrimaryKey,
+    Schema,
+    Table,
+    as_key,
+)
 from dualorm.spec.ops import (
     AddCheck,
     AddColumn,
+    AddEnumValue,
     AddForeignKey,
     AddPrimaryKey,
     AddUnique,
     AlterColumn,
+    AlterForeignKey,
     ChangeKind,
+    CreateEnum,
     CreateIndex,
     CreateTable,
     DropColumn,
     DropConstraint,
+    DropEnum,
+    DropEnumValue,
     DropIndex,
     DropTable,
     Operation,
+    SetComment,
     _column_users,  # noqa: PLC2701
+    enum_users,
 )
 
 __all__ = ["CONVERTERS", "Context", "Converter", "converts", "is_change", "operations"]
@@ -280,8 +296,23 @@ def _replaced(d: Difference, ctx: Context) -> list[Operation]:
         mine = replace(mine, name=theirs.name)
         if _fk_signature(mine) == _fk_signature(theirs) and _same_behaviour(mine, theirs):
             return []
+    if (
+        isinstance(mine, ForeignKey)
+        and isinstance(theirs, ForeignKey)
+        and _only_timing(mine, theirs)
+    ):
+        # Only when the key is checked moved: PostgreSQL alters that in place.
+        return [
+            AlterForeignKey(want.qualified_name, theirs, mine.deferrable, mine.initially_deferred)
+        ]
     out = [] if theirs is None else [_drop(want.qualified_name, theirs)]
     return [*out, _add(want.qualified_name, mine)]
+
+
+def _only_timing(x: ForeignKey, y: ForeignKey) -> bool:
+    """Whether ``x`` and ``y`` differ only in being deferrable or initially deferred."""
+    timed = replace(x, deferrable=y.deferrable, initially_deferred=y.initially_deferred)
+    return x != y and timed == y
 
 
 def _same_behaviour(x: ForeignKey, y: ForeignKey) -> bool:
@@ -347,3 +378,99 @@ def _state_only(d: Difference, ctx: Context) -> list[Operation]:
     # Whether a build failed or a constraint is validated is the database's state, not
     # something a model set says: nothing to write.
     return []
+
+
+# -- comments, collations, refused expressions -----------------------------------------------
+
+
+@converts(DiffKind.COMMENT_MISMATCH)
+def _comment(d: Difference, ctx: Context) -> list[Operation]:
+    if d.detail.startswith("table ") and ctx.want.get(as_key(d.object)) is not None:
+        t = ctx.table(ctx.want, d.object)
+        old = ctx.table(ctx.have, d.object).comment
+        return [SetComment(t.qualified_name, None, old, t.comment)]
+    t, mine, theirs = _columns(d, ctx)
+    assert mine is not None and theirs is not None
+    return [SetComment(t.qualified_name, mine.name, theirs.comment, mine.comment)]
+
+
+@converts(DiffKind.COLLATION_MISMATCH)
+def _collation(d: Difference, ctx: Context) -> list[Operation]:
+    t, mine, theirs = _columns(d, ctx)
+    assert mine is not None and theirs is not None
+    return [AlterColumn(t.qualified_name, theirs, mine, ChangeKind.COLLATION)]
+
+
+@converts(DiffKind.REJECTED_EXPRESSION)
+def _rejected(d: Difference, ctx: Context) -> list[Operation]:
+    raise UsageError(
+        f"{d.detail}; a spec cannot hold what PostgreSQL refuses: correct the expression of "
+        f"{d.object} in the {ctx.source} models and run --autogenerate again"
+    )
+
+
+# -- enum types ------------------------------------------------------------------------------
+
+
+def _enum(side: Schema, d: Difference) -> EnumType:
+    found = side.enum(d.object)
+    if found is None:
+        raise LookupError(f"enum type {d.object} is not in the schema")
+    return found
+
+
+@converts(DiffKind.MISSING_ENUM)
+def _missing_enum(d: Difference, ctx: Context) -> list[Operation]:
+    return [CreateEnum(_enum(ctx.want, d))]
+
+
+@converts(DiffKind.EXTRA_ENUM)
+def _extra_enum(d: Difference, ctx: Context) -> list[Operation]:
+    return [DropEnum(_enum(ctx.have, d))]
+
+
+@converts(DiffKind.ENUM_LABEL_MISSING, DiffKind.ENUM_LABEL_EXTRA, DiffKind.ENUM_LABEL_ORDER)
+def _relabelled(d: Difference, ctx: Context) -> list[Operation]:
+    # Each label difference of one type yields the same whole relabelling (merged as one).
+    return relabel(_enum(ctx.have, d), _enum(ctx.want, d).labels, ctx.have)
+
+
+def relabel(enum: EnumType, labels: tuple[str, ...], have: Schema) -> list[Operation]:
+    """Return the operations that turn ``enum``'s labels into ``labels``, in order.
+
+    PostgreSQL cannot reorder labels: the labels no longer wanted go, and so do those out of
+    the order ``labels`` gives them (all but the longest run already in order); then each
+    missing label is added after the one it follows in ``labels`` (before the first).
+    """
+    users = enum_users(have, enum)
+    kept = _in_order([x for x in enum.labels if x in labels], labels)
+    out: list[Operation] = []
+    current = enum
+    for label in enum.labels:
+        if label not in kept:
+            out.append(DropEnumValue(current, label, users))
+            current = replace(current, labels=tuple(x for x in current.labels if x != label))
+    for position, label in enumerate(labels):
+        if label in current.labels:
+            continue
+        after = labels[position - 1] if position > 0 else None
+        before = current.labels[0] if after is None and current.labels else None
+        add = AddEnumValue(current, label, before, after, users)
+        out.append(add)
+        current = replace(current, labels=add.labels())
+    return out
+
+
+def _in_order(have: list[str], want: tuple[str, ...]) -> set[str]:
+    """The largest set of ``have``'s labels whose order ``want`` keeps (a longest common
+    subsequence: both hold the same labels, ``have`` in another order)."""
+    rank = {label: i for i, label in enumerate(want)}
+    best: list[list[str]] = []
+    for label in have:
+        before = [run for run in best if rank[run[-1]] < rank[label]]
+        longest: list[str] = max(before, key=len) if before else []
+        best.append([*longest, label])
+    if not best:
+        return set()
+    chosen: list[str] = max(best, key=len)
+    return set(chosen)

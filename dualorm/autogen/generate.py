@@ -26,7 +26,7 @@ from dualorm.config import Config, Ownership
 from dualorm.diff import Difference, DiffKind, Severity
 from dualorm.errors import DriftDetected, InternalError, SafetyError, SpecError, UsageError
 from dualorm.ownership import OwnershipMap
-from dualorm.schema import DEFAULT_SCHEMA, Schema, TableKey, normalized
+from dualorm.schema import DEFAULT_SCHEMA, Schema, Table, TableKey, normalized
 from dualorm.schema import schema as schema_of
 from dualorm.spec.model import Migration
 from dualorm.spec.ops import DropTable, Operation
@@ -93,9 +93,14 @@ def _replayed(migrations: Sequence[Migration], start: Schema) -> Schema:
                 pending.append(normalized(op.table))
                 continue
             if pending:
-                state, pending = schema_of([*state, *pending]), []
+                state, pending = _added(state, pending), []
             state = op.apply(state)
-    return schema_of([*state, *pending]) if pending else state
+    return _added(state, pending) if pending else state
+
+
+def _added(state: Schema, tables: Sequence[Table]) -> Schema:
+    """``state`` with ``tables`` added; its enum types kept."""
+    return schema_of([*state, *tables], state.enums, declares_enums=state.declares_enums)
 
 
 def head(config: Config) -> tuple[Schema, list[Migration], Schema]:

@@ -12,25 +12,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dualorm.schema import Table
+from dualorm.schema import EnumType, Table
 from dualorm.spec.dump import _column, _create_table, _foreign_key, _index, _Line, _unique
 from dualorm.spec.ops import (
     AddCheck,
     AddColumn,
+    AddEnumValue,
     AddForeignKey,
     AddPrimaryKey,
     AddUnique,
     AlterColumn,
+    AlterForeignKey,
     ChangeKind,
+    CreateEnum,
     CreateIndex,
     CreateTable,
     DropColumn,
     DropConstraint,
+    DropEnum,
+    DropEnumValue,
     DropIndex,
     DropTable,
     Operation,
     RenameColumn,
+    RenameEnumValue,
     RenameTable,
+    SetComment,
 )
 
 __all__ = ["WRITERS", "spec_mapping"]
@@ -130,6 +137,8 @@ def _alter_column(op: AlterColumn) -> Mapping:
         out["server_default"] = op.to.default
     if ChangeKind.COMMENT in op.changes:
         out["comment"] = op.to.comment
+    if ChangeKind.COLLATION in op.changes:
+        out["collation"] = op.to.collation
     return {"alter_column": out}
 
 
@@ -168,3 +177,58 @@ def _add_check(op: AddCheck) -> Mapping:
 @_writes(DropConstraint)
 def _drop_constraint(op: DropConstraint) -> Mapping:
     return {"drop_constraint": _Line(table=op.table, name=op.constraint.name)}
+
+
+@_writes(AlterForeignKey)
+def _alter_foreign_key(op: AlterForeignKey) -> Mapping:
+    out = _Line(table=op.table, name=op.name, deferrable=op.deferrable)
+    out["initially_deferred"] = op.initially_deferred
+    return {"alter_foreign_key": out}
+
+
+def _named_enum(e: EnumType) -> _Line:
+    out = _Line(name=e.name)
+    if e.schema != "public":
+        out["schema"] = e.schema
+    return out
+
+
+@_writes(CreateEnum)
+def _create_enum(op: CreateEnum) -> Mapping:
+    out = _named_enum(op.enum)
+    out["labels"] = list(op.enum.labels)
+    return {"create_enum": out}
+
+
+@_writes(DropEnum)
+def _drop_enum(op: DropEnum) -> Mapping:
+    return {"drop_enum": _named_enum(op.enum)}
+
+
+@_writes(AddEnumValue)
+def _add_enum_value(op: AddEnumValue) -> Mapping:
+    out = _Line(enum=op.enum.qualified_name, label=op.label)
+    if op.before is not None:
+        out["before"] = op.before
+    if op.after is not None:
+        out["after"] = op.after
+    return {"add_enum_value": out}
+
+
+@_writes(DropEnumValue)
+def _drop_enum_value(op: DropEnumValue) -> Mapping:
+    return {"drop_enum_value": _Line(enum=op.enum.qualified_name, label=op.label)}
+
+
+@_writes(RenameEnumValue)
+def _rename_enum_value(op: RenameEnumValue) -> Mapping:
+    return {"rename_enum_value": _Line(enum=op.enum, label=op.old_label, new_label=op.new_label)}
+
+
+@_writes(SetComment)
+def _set_comment(op: SetComment) -> Mapping:
+    out = _Line(table=op.table)
+    if op.column is not None:
+        out["column"] = op.column
+    out["comment"] = op.to
+    return {"set_comment": out}
