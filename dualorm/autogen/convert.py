@@ -409,6 +409,17 @@ def _rejected(d: Difference, ctx: Context) -> list[Operation]:
     )
 
 
+@converts(DiffKind.MISSING_SEQUENCE, DiffKind.EXTRA_SEQUENCE)
+def _sequence(d: Difference, ctx: Context) -> list[Operation]:
+    # The replayed specs declare no standalone sequences, so this pair never reports one;
+    # should a model set's comparison do so, say how to write it rather than guess.
+    definition = d.from_value or d.to_value or ""
+    raise UsageError(
+        f"{d.detail}; specs have no sequence operation: write it as run_sql "
+        f"(CREATE SEQUENCE {d.object} {definition}, reverse_sql DROP SEQUENCE {d.object})"
+    )
+
+
 # -- enum types ------------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from dualorm.errors import UsageError
 from dualorm.models_render.code import Imports, Names, attribute, call, class_name, literal
 from dualorm.schema import (
     Column,
+    EnumType,
     FkAction,
     Identity,
     Index,
@@ -69,10 +70,15 @@ _METHODS = {
 _MODIFIED = re.compile(r"^(?P<base>[a-z ]+)\((?P<args>[\d,]+)\)$")
 
 
-def _field(c: Column, where: str, imports: Imports) -> tuple[str, list[str]]:
-    """Return the field class (``models.X`` or an imported name) and its type arguments."""
+def _field(
+    c: Column, where: str, imports: Imports, enums: dict[str, str] | None = None
+) -> tuple[str, list[str]]:
+    """Return the field class (``models.X``, an imported name or one of the module's enum
+    fields, ``enums`` mapping a type's reference to it) and its type arguments."""
+    if enums and c.type in enums:
+        return enums[c.type], []
     if c.type.endswith("[]"):
-        inner, args = _field(Column(c.name, c.type[:-2]), where, imports)
+        inner, args = _field(Column(c.name, c.type[:-2]), where, imports, enums)
         imports.add("django.contrib.postgres.fields", "ArrayField")
         return "ArrayField", [call(inner, args)]
     if c.type in _FIELDS:
@@ -119,6 +125,7 @@ class _Model:
         current: dict[str, str],
     ) -> None:
         self.t, self.cls, self.schema, self.classes, self.imports = t, cls, s, classes, imports
+        self.schema_enums = enum_fields(s)
         if t.schema != "public":
             raise UsageError(f"table {t.qualified_name}: Django models live in schema public")
         pk = t.primary_key
@@ -173,7 +180,7 @@ class _Model:
                 )
             kind = f"models.{_AUTO[c.type]}"
         else:
-            kind, args = _field(c, where, self.imports)
+            kind, args = _field(c, where, self.imports, self.schema_enums)
             if name != c.name:
                 args.append(f"db_column={literal(c.name)}")
         if pk.columns == (c.name,):
@@ -189,6 +196,8 @@ class _Model:
             kind = "models.GeneratedField"
         if c.default is not None:
             args.append(f"db_default={_default(c, self.imports)}")
+        if c.collation is not None:
+            args.append(f"db_collation={literal(c.collation)}")
         if c.comment is not None:
             args.append(f"db_comment={literal(c.comment)}")
         return call(kind, args, 4, f"{name} = ")
@@ -290,6 +299,32 @@ class _Model:
         return element
 
 
+def _enum_classes(s: Schema) -> dict[EnumType, str]:
+    """A field class per enum type a column of ``s`` uses (Django has no enum field)."""
+    used = {c.type.removesuffix("[]") for t in s for c in t.columns}
+    out: dict[EnumType, str] = {}
+    for e in s.enums:
+        if e.reference in used:
+            base = "".join(p.capitalize() for p in re.split(r"\W+|_", e.name) if p) or "Enum"
+            out[e] = f"{base if base[0].isalpha() else 'Enum' + base}Field"
+    return out
+
+
+def enum_fields(s: Schema) -> dict[str, str]:
+    """The enum field class of each enum type reference a column of ``s`` uses."""
+    return {e.reference: cls for e, cls in _enum_classes(s).items()}
+
+
+def _enum_field(e: EnumType, cls: str) -> str:
+    return (
+        f"class {cls}(models.TextField):\n"
+        f'    """A column of PostgreSQL\'s enum type {e.reference} (the specs create the type;\n'
+        f'    Django declares no enum types)."""\n\n'
+        f"    def db_type(self, connection: Any) -> str:\n"
+        f"        return {literal(e.reference)}"
+    )
+
+
 def render_django(
     s: Schema, *, header: str, app_label: str | None = None, names: Names | None = None
 ) -> str:
@@ -302,7 +337,10 @@ def render_django(
     taken: set[str] = set()
     tables = [(t, class_name(t.name, taken, names)) for t in s]
     classes = {t.key: cls for t, cls in tables}
-    bodies = []
+    enum_classes = _enum_classes(s)
+    if enum_classes:
+        imports.add("typing", "Any")
+    bodies = [_enum_field(e, cls) for e, cls in enum_classes.items()]
     for t, cls in tables:
         model = _Model(t, cls, s, classes, imports, names.get(t.name, ("", {}))[1])
         lines = [f"class {cls}(models.Model):"]

@@ -67,10 +67,15 @@ _DIALECT = {
 _MODIFIED = re.compile(r"^(?P<base>[a-z ]+)\((?P<args>[\d,]+)\)(?P<tail>[a-z ]*)$")
 
 
-def _type(spelling: str, imports: Imports, where: str) -> tuple[str, str]:
-    """Return the SQLAlchemy type expression and the Python type of ``spelling``."""
+def _type(
+    spelling: str, imports: Imports, where: str, enums: dict[str, str] | None = None
+) -> tuple[str, str]:
+    """Return the SQLAlchemy type expression and the Python type of ``spelling``;
+    ``enums`` maps an enum type's reference to the module constant declaring it."""
+    if enums and spelling in enums:
+        return enums[spelling], "str"
     if spelling.endswith("[]"):
-        inner, python = _type(spelling[:-2], imports, where)
+        inner, python = _type(spelling[:-2], imports, where, enums)
         imports.add("sqlalchemy", "ARRAY")
         return f"ARRAY({inner})", f"list[{python}]"
     if spelling in _SIMPLE:
@@ -114,6 +119,19 @@ def _modified(base: str, args: str, tail: str, imports: Imports) -> tuple[str, s
     raise UsageError(f"type {base}({args}) {tail} cannot be written by the renderer")
 
 
+def _collated(type_: str, collation: str, where: str) -> str:
+    """``type_`` with SQLAlchemy's ``collation=`` (its string types take one)."""
+    option = f"collation={literal(collation)}"
+    name, paren, rest = type_.partition("(")
+    if name not in ("String", "Text", "CHAR", "VARCHAR", "CITEXT"):
+        raise UsageError(
+            f"column {where} has collation {collation} on {type_}, which the renderer cannot write"
+        )
+    if not paren:
+        return f"{name}({option})"
+    return f"{name}({rest[:-1]}, {option})" if rest != ")" else f"{name}({option})"
+
+
 def _python_type(python: str, imports: Imports) -> str:
     for module in ("datetime", "decimal", "uuid"):
         if f"{module}." in python:
@@ -155,8 +173,10 @@ def _ref(fk: ForeignKey, column: str) -> str:
 class _Table:
     """One table's class body, built member by member."""
 
-    def __init__(self, t: Table, cls: str, imports: Imports, names: Names) -> None:
-        self.t, self.cls, self.imports = t, cls, imports
+    def __init__(
+        self, t: Table, cls: str, imports: Imports, names: Names, enums: dict[str, str]
+    ) -> None:
+        self.t, self.cls, self.imports, self.enums = t, cls, imports, enums
         self.taken: set[str] = set()
         current = names.get(t.name, ("", {}))[1]
         self.attrs = {c.name: attribute(c.name, self.taken, current.get(c.name)) for c in t.columns}
@@ -181,7 +201,9 @@ class _Table:
 
     def column(self, c: Column) -> str:
         where = f"{self.t.qualified_name}.{c.name}"
-        type_, python = _type(c.type, self.imports, where)
+        type_, python = _type(c.type, self.imports, where, self.enums)
+        if c.collation is not None:
+            type_ = _collated(type_, c.collation, where)
         args = [] if self.attrs[c.name] == c.name else [literal(c.name)]
         args.append(type_)
         fk = self.inline_fk.get(c.name)
@@ -351,11 +373,12 @@ def render_sqlalchemy(s: Schema, *, header: str, names: Names | None = None) -> 
     imports = Imports()
     imports.add("sqlalchemy.orm", "DeclarativeBase")
     taken: set[str] = {"Base"}
+    enums, declared = _enums(s, imports, taken)
     tables = [(t, class_name(t.name, taken, names)) for t in s]
     classes = {t.key: cls for t, cls in tables}
     bodies = []
     for t, cls in tables:
-        built = _Table(t, cls, imports, names)
+        built = _Table(t, cls, imports, names, enums)
         lines = [f"class {cls}(Base):", f"    __tablename__ = {literal(t.name)}"]
         args = built.table_args()
         if args:
@@ -369,5 +392,26 @@ def render_sqlalchemy(s: Schema, *, header: str, names: Names | None = None) -> 
             lines += relations
         bodies.append("\n".join(lines))
     comment = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
-    base = "class Base(DeclarativeBase):\n    pass"
+    base = "class Base(DeclarativeBase):\n    pass" + "".join(f"\n\n\n{d}" for d in declared)
     return f"{comment}{_DOC}\n\n{imports.render()}\n\n\n{base}\n\n\n" + "\n\n\n".join(bodies) + "\n"
+
+
+def _enums(s: Schema, imports: Imports, taken: set[str]) -> tuple[dict[str, str], list[str]]:
+    """The module constants declaring ``s``'s enum types on the metadata (each created once,
+    used by its columns), keyed by the reference a column's type gives."""
+    constants: dict[str, str] = {}
+    declared = []
+    for e in s.enums:
+        imports.add("sqlalchemy", "Enum")
+        base = re.sub(r"\W+", "_", e.name).strip("_").upper() or "ENUM"
+        name = base if base[0].isalpha() else f"ENUM_{base}"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        args = [literal(label) for label in e.labels] + [f"name={literal(e.name)}"]
+        if e.schema != "public":
+            args.append(f"schema={literal(e.schema)}")
+        args.append("metadata=Base.metadata")
+        declared.append(call("Enum", args, 0, f"{name} = "))
+        constants[e.reference] = name
+    return constants, declared
