@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from dualorm.diff import Difference, DiffKind, Severity
-from dualorm.diff.constraints import _check_signature, _fk_signature, _unique_signature
-from dualorm.diff.indexes import _index_signature
+from dualorm.diff.constraints import check_signature, fk_signature, unique_signature
+from dualorm.diff.indexes import index_signature
 from dualorm.errors import UsageError
 from dualorm.schema import (
     Column,
@@ -56,7 +56,7 @@ from dualorm.spec.ops import (
     DropTable,
     Operation,
     SetComment,
-    _column_users,  # noqa: PLC2701
+    column_users,
     enum_users,
 )
 
@@ -189,7 +189,7 @@ def _generated(d: Difference, ctx: Context) -> list[Operation]:
     t, mine, theirs = _columns(d, ctx)
     assert mine is not None and theirs is not None
     have = ctx.table(ctx.have, t.qualified_name)
-    users = [_find(have, name) for name in _column_users(have, ctx.have, theirs.name)]
+    users = [_find(have, name) for name in column_users(have, ctx.have, theirs.name)]
     # What uses the column goes with it and comes back after it (same names).
     dropped = [_drop(t.qualified_name, u) for u in users if u is not None]
     added = [_add(t.qualified_name, m) for u in users if u is not None and (m := _find(t, u.name))]
@@ -229,10 +229,10 @@ _Named = Any
 
 def _groups(t: Table) -> Sequence[tuple[Sequence[_Named], Callable[[Any], object]]]:
     return (
-        (t.indexes, _index_signature),
-        (t.uniques, _unique_signature),
-        (t.checks, _check_signature),
-        (t.foreign_keys, _fk_signature),
+        (t.indexes, index_signature),
+        (t.uniques, unique_signature),
+        (t.checks, check_signature),
+        (t.foreign_keys, fk_signature),
     )
 
 
@@ -294,7 +294,7 @@ def _replaced(d: Difference, ctx: Context) -> list[Operation]:
     if isinstance(mine, ForeignKey) and not ctx.names_foreign_keys and theirs is not None:
         # The model set cannot say what this foreign key is called: keep the spec's name.
         mine = replace(mine, name=theirs.name)
-        if _fk_signature(mine) == _fk_signature(theirs) and _same_behaviour(mine, theirs):
+        if fk_signature(mine) == fk_signature(theirs) and _same_behaviour(mine, theirs):
             return []
     if (
         isinstance(mine, ForeignKey)

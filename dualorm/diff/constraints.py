@@ -70,14 +70,14 @@ def compare_primary_keys(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
 # -- unique constraints ------------------------------------------------------------------------
 
 
-def _unique_signature(u: UniqueConstraint) -> object:
+def unique_signature(u: UniqueConstraint) -> object:
     return u.columns
 
 
 def compare_uniques(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
     """Report unique constraints; one side's plain unique index counts with a warning."""
     out: list[Difference] = []
-    for ta, tb, m in matched(a, b, lambda t: t.uniques, _unique_signature):
+    for ta, tb, m in matched(a, b, lambda t: t.uniques, unique_signature):
         for x, y in m.pairs:
             if x != y:
                 out.append(
@@ -138,14 +138,14 @@ def _lonely_unique(
 # -- check constraints -------------------------------------------------------------------------
 
 
-def _check_signature(c: CheckConstraint) -> object:
+def check_signature(c: CheckConstraint) -> object:
     return c.expression
 
 
 def compare_checks(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
     """Report missing, extra, changed, renamed and not-validated check constraints."""
     out: list[Difference] = []
-    for ta, tb, m in matched(a, b, lambda t: t.checks, _check_signature):
+    for ta, tb, m in matched(a, b, lambda t: t.checks, check_signature):
         for x, y in m.pairs:
             if x.expression != y.expression:
                 out.append(
@@ -189,16 +189,16 @@ def _not_validated(ta: Table, tb: Table, pair: Pair, attribute: str) -> Iterable
 # -- foreign keys ------------------------------------------------------------------------------
 
 
-def _fk_signature(f: ForeignKey) -> object:
+def fk_signature(f: ForeignKey) -> object:
     return (f.columns, f.ref_key, f.ref_columns)
 
 
 def compare_foreign_keys(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
     """Report foreign keys: presence, target, actions, deferral, names, validation."""
     out: list[Difference] = []
-    for ta, tb, m in matched(a, b, lambda t: t.foreign_keys, _fk_signature):
+    for ta, tb, m in matched(a, b, lambda t: t.foreign_keys, fk_signature):
         for x, y in m.pairs:
-            if _fk_signature(x) != _fk_signature(y):
+            if fk_signature(x) != fk_signature(y):
                 out.append(
                     changed(
                         pair,

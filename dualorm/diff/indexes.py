@@ -24,7 +24,7 @@ from dualorm.schema import Index, Schema, Table
 __all__ = ["compare_indexes"]
 
 
-def _index_signature(i: Index) -> object:
+def index_signature(i: Index) -> object:
     return (i.columns, i.orders, i.opclasses, i.unique, i.where, i.method, i.include)
 
 
@@ -35,9 +35,9 @@ def _is_django_like(i: Index) -> bool:
 def compare_indexes(a: Schema, b: Schema, pair: Pair) -> list[Difference]:
     """Report missing, extra, changed, renamed and invalid indexes."""
     out: list[Difference] = []
-    for ta, tb, m in matched(a, b, lambda t: t.indexes, _index_signature):
+    for ta, tb, m in matched(a, b, lambda t: t.indexes, index_signature):
         for x, y in m.pairs:
-            if _index_signature(x) != _index_signature(y):
+            if index_signature(x) != index_signature(y):
                 out.append(
                     changed(
                         pair,

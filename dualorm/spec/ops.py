@@ -245,7 +245,7 @@ class AddColumn(Operation, kind="add_column"):
         return as_key(key) == as_key(self.table)
 
 
-def _column_users(table: Table, schema: Schema, name: str) -> list[str]:
+def column_users(table: Table, schema: Schema, name: str) -> list[str]:
     """Name every index, constraint and generated column that uses column ``name``."""
     users = [
         i.name
@@ -289,7 +289,7 @@ class DropColumn(Operation, kind="drop_column"):
     def apply(self, schema: Schema) -> Schema:
         t = require_table(self, schema, self.table)
         require_column(self, t, self.column.name)
-        users = _column_users(t, schema, self.column.name)
+        users = column_users(t, schema, self.column.name)
         if users:
             raise self.fail(
                 f"column {t.qualified_name}.{self.column.name} is used by "
