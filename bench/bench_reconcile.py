@@ -254,8 +254,10 @@ def create_in_chunks(engine: Any, metadata: Any, chunk: int = 100) -> None:
     tables = metadata.sorted_tables
     with engine.begin() as conn:
         for listener in metadata.dispatch.before_create:
-            # The metadata-level enum types, which create_all(tables=...) does not create.
-            listener.target.create(conn, checkfirst=True)
+            # The metadata-level enum types, which create_all(tables=...) does not create:
+            # each listener is the type's bound method (SQLAlchemy 2.0 wraps it: ``target``).
+            enum = getattr(listener, "target", None) or listener.__self__
+            enum.create(conn, checkfirst=True)
     for start in range(0, len(tables), chunk):
         metadata.create_all(engine, tables=tables[start : start + chunk])
 

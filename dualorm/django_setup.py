@@ -4,7 +4,10 @@ Seeding, ``manage.py dualmigrate`` and the Django model source all go through :f
 The settings module builds its ``DATABASES["default"]`` with :func:`default_database`, which
 reads ``DATABASE_URL`` (the embedded server when unset) unless :func:`setup` was given a URL.
 A caller that only needs the model registry (the Django source) asks for ``offline=True``: no
-server is started or contacted until a later :func:`setup` names a database.
+server is started or contacted until a later :func:`setup` names a database, and only the app
+registry is populated; the rest of ``django.setup()`` (logging, the URL script prefix, which
+import Django's mail, HTTP and URL machinery) is done by the first :func:`setup` that is not
+offline.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ _lock = threading.RLock()
 _pending: dict[str, Any] | None = None
 _offline = False
 _placeholder_used = False
+_registry_only = False
 
 
 def database_config(url: str) -> dict[str, Any]:
@@ -104,8 +108,9 @@ def setup(
         database_url: point the default connection at this database (also when Django was
             already set up); ``None`` leaves it as the settings made it.
         offline: the caller needs the app registry only. When no URL is known yet, use a
-            placeholder connection rather than starting the embedded server; a later call
-            without ``offline`` resolves the real database.
+            placeholder connection rather than starting the embedded server, and populate the
+            registry without the rest of ``django.setup()``; a later call without
+            ``offline`` resolves the real database and completes the setup.
     """
     global _offline
     with _lock:
@@ -113,6 +118,8 @@ def setup(
             _configure(settings_module, database_url, offline)
         else:
             _check_same_settings(settings_module)
+        if not offline:
+            _complete()
         if database_url is not None:
             point_default_at(database_url)
             _offline = False
@@ -139,6 +146,21 @@ def point_default_at(url: str) -> None:
         entry["OPTIONS"] = {**new["OPTIONS"], **kept}
 
 
+def _complete() -> None:
+    """Finish a setup that populated the app registry only (logging, the script prefix)."""
+    global _registry_only
+    if not _registry_only:
+        return
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        _populate(registry_only=False)  # the registry is ready: populate() returns at once
+    except (ImproperlyConfigured, ImportError) as exc:
+        raise ConfigError(f"Django settings {settings.SETTINGS_MODULE!r}: {exc}") from None
+    _registry_only = False
+
+
 def _apps_ready() -> bool:
     from django.apps import apps
     from django.conf import settings
@@ -158,8 +180,7 @@ def _check_same_settings(settings_module: str) -> None:
 
 
 def _configure(settings_module: str, database_url: str | None, offline: bool) -> None:
-    global _pending, _offline, _placeholder_used
-    import django
+    global _pending, _offline, _placeholder_used, _registry_only
     from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured
 
@@ -175,7 +196,7 @@ def _configure(settings_module: str, database_url: str | None, offline: bool) ->
             _import_settings(settings_module)
         else:
             _check_same_settings(settings_module)
-        django.setup()
+        _populate(registry_only=offline)
     except (ImproperlyConfigured, ImportError) as exc:
         _restore_env(previous)
         raise ConfigError(f"Django settings {settings_module!r}: {exc}") from None
@@ -185,6 +206,20 @@ def _configure(settings_module: str, database_url: str | None, offline: bool) ->
     finally:
         _pending = None
     _offline = _placeholder_used
+    _registry_only = offline
+
+
+def _populate(*, registry_only: bool) -> None:
+    """Run ``django.setup()``, or only its last step (the app registry) for ``registry_only``."""
+    import django
+
+    if not registry_only:
+        django.setup()
+        return
+    from django.apps import apps
+    from django.conf import settings
+
+    apps.populate(settings.INSTALLED_APPS)
 
 
 def _import_settings(settings_module: str) -> None:

@@ -20,7 +20,7 @@ PostgreSQL's stored names.
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -118,7 +118,11 @@ class OwnershipMap:
         rules: ``{name or glob: rule}``; a value may be a :class:`Rule`, an
             :class:`Ownership` or the string form of a rule (see :func:`parse_rule`).
         django_apps: ``{table key: app label}`` for every table an installed app's models
-            create (the app registry); ``None`` when Django is not configured.
+            create (the app registry); ``None`` when Django is not configured. It may also be
+            a function returning that map: it is called once, by the first :meth:`policy`
+            (a comparison asks for a table's policy only where ownership can change its
+            answer: a table, enum type or sequence one side lacks, or a partial rule), so a
+            comparison that needs no owner never sets Django up.
         read_apps: the app labels the Django side reads (``django_apps`` in the config);
             ``None`` for every installed app.
         sqlalchemy_tables: the keys of the tables the SQLAlchemy metadata maps.
@@ -128,7 +132,7 @@ class OwnershipMap:
         self,
         rules: Mapping[str, Rule | Ownership | str] | None = None,
         *,
-        django_apps: Mapping[TableKey, str] | None = None,
+        django_apps: Mapping[TableKey, str] | Callable[[], Mapping[TableKey, str]] | None = None,
         read_apps: Collection[str] | None = None,
         sqlalchemy_tables: Collection[TableKey] = (),
     ) -> None:
@@ -146,7 +150,8 @@ class OwnershipMap:
             else:
                 globs.append((pattern, rule))
         self._globs = sorted(globs, key=lambda g: -len(g[0]))
-        self._django = dict(django_apps or {})
+        self._django_apps = django_apps
+        self._django: dict[TableKey, str] | None = None
         self._read = None if read_apps is None else frozenset(read_apps)
         self._sqlalchemy = frozenset(sqlalchemy_tables)
         self._cache: dict[TableKey, Policy] = {}
@@ -187,7 +192,7 @@ class OwnershipMap:
             return cached
         entry = self.rule(key)
         rule = entry[1] if entry is not None else Rule()
-        app = self._django.get(key)
+        app = self._apps().get(key)
         owner = rule.owner or self._inferred(key, app)
         unread: frozenset[str] = frozenset()
         if app is not None and self._read is not None and app not in self._read:
@@ -198,6 +203,12 @@ class OwnershipMap:
             policy = Policy(owner, app, rule.partial, unread)
         self._cache[key] = policy
         return policy
+
+    def _apps(self) -> dict[TableKey, str]:
+        if self._django is None:
+            given = self._django_apps
+            self._django = dict((given() if callable(given) else given) or {})
+        return self._django
 
     def _inferred(self, key: TableKey, app: str | None) -> Ownership:
         if app is not None:

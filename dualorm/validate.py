@@ -23,6 +23,7 @@ no database and never starts one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -225,12 +226,15 @@ class SchemaValidator:
         return django_source.load(self.config.django_apps, self.config.django_settings)
 
     def _ownership(self, models: dict[str, Schema]) -> OwnershipMap:
-        """Return the configured rules with the owners the model sets imply."""
+        """Return the configured rules with the owners the model sets imply.
+
+        The Django app registry is read when the comparison first asks for an owner (see
+        :class:`~dualorm.ownership.OwnershipMap`): a sqlalchemy/database pair that agrees
+        on its tables does not set Django up.
+        """
         django_apps = None
         if self.config.has("django_settings"):
-            from dualorm.sources import django as django_source
-
-            django_apps = django_source.table_apps(self.config.django_settings)
+            django_apps = functools.partial(_django_owners, self.config.django_settings)
         sqlalchemy_tables: set[TableKey] = set()
         if "sqlalchemy" in models:
             sqlalchemy_tables = set(models["sqlalchemy"].keys())
@@ -268,6 +272,12 @@ class SchemaValidator:
             # Only the models are compared: an unreachable optional server means comparing
             # them as written, not failing a check that needs no database.
             return None
+
+
+def _django_owners(settings_module: str) -> dict[TableKey, str]:
+    from dualorm.sources import django as django_source
+
+    return django_source.table_apps(settings_module)
 
 
 def _with_rejections(

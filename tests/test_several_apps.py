@@ -367,6 +367,25 @@ def test_owners_not_configured_come_from_the_model_sets() -> None:
     assert rules.policy("stray").expects("sqlalchemy") and rules.policy("stray").expects("django")
 
 
+def test_the_app_registry_is_read_once_and_only_when_an_owner_decides_something() -> None:
+    calls: list[str] = []
+
+    def registry() -> dict[tuple[str, str], str]:
+        calls.append("read")
+        return {("public", "auth_user"): "auth"}
+
+    rules = OwnershipMap(django_apps=registry)
+    users = schema([table("users", [ID])])
+    # Both sides hold the same tables: no owner is asked, Django is not set up.
+    assert compare(users, users, ownership=rules) == [] and calls == []
+    # A table the models lack is reported unless Django's registry says an app owns it.
+    database = schema([table("users", [ID]), table("auth_user", [ID]), table("stray", [ID])])
+    found = compare(users, database, source="sqlalchemy", target="database", ownership=rules)
+    assert [(d.kind, d.object) for d in found] == [("extra_table", "stray")]
+    assert rules.policy("auth_user").owner is Ownership.DJANGO
+    assert calls == ["read"]
+
+
 @pytest.mark.parametrize(
     ("value", "rule"),
     [

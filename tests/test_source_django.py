@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -218,6 +219,26 @@ def test_a_bad_settings_module_is_a_config_error_naming_it(module: str, fragment
     assert result.returncode == 2, result.stderr
     assert module in result.stdout
     assert fragment in result.stdout
+
+
+def test_an_offline_setup_is_completed_by_the_next_setup_naming_a_database() -> None:
+    """Reading the models populates the app registry only; seeding or migrating later in the
+    same process gets the whole of django.setup() (here: Django's logging configured)."""
+    code = (
+        "import logging\n"
+        "from django.apps import apps\n"
+        "from dualorm.django_setup import setup\n"
+        "setup('django_app.settings', offline=True)\n"
+        "offline = (apps.ready, bool(logging.getLogger('django').handlers))\n"
+        "setup('django_app.settings', 'postgresql://app@127.0.0.1:1/shop')\n"
+        "print(offline, bool(logging.getLogger('django').handlers))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["(True,", "False)", "True"]
 
 
 def test_expression_spelling_keeps_needed_quotes() -> None:

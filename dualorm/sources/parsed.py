@@ -5,15 +5,15 @@ operator class appended by ``postgresql_ops``); what the server creates from it 
 the grammar of an index element, so that grammar reads it: a bare column, or an expression,
 with its ordering and operator class apart, as the catalog reports them. The name PostgreSQL
 gives an unnamed CHECK depends on the columns its expression references, read the same way.
+
+pglast is imported on the first text that needs reading, not with the module: a model set
+whose index keys are all columns and that declares no CHECK never loads the parser.
 """
 
 from __future__ import annotations
 
-from pglast import ast, parse_sql
-from pglast.enums import SortByDir, SortByNulls
-from pglast.parser import ParseError
-from pglast.stream import RawStream
-from pglast.visitors import Visitor
+import functools
+from typing import Any
 
 from dualorm.schema import key_order
 
@@ -32,6 +32,11 @@ def index_element(text: str) -> tuple[str, str, str]:
     >>> index_element("(lower(email)) text_pattern_ops NULLS FIRST")
     ('lower(email)', 'NULLS FIRST', 'text_pattern_ops')
     """
+    from pglast import ast, parse_sql
+    from pglast.enums import SortByDir, SortByNulls
+    from pglast.parser import ParseError
+    from pglast.stream import RawStream
+
     try:
         statements = parse_sql(f"CREATE INDEX i ON t ({text}\n)")
     except ParseError:
@@ -56,15 +61,23 @@ def index_element(text: str) -> tuple[str, str, str]:
     return key, key_order(descending, nulls_first), opclass
 
 
-class _ColumnRefs(Visitor):
-    def __init__(self) -> None:
-        self.found: dict[str, None] = {}
+@functools.cache
+def _column_refs() -> Any:
+    """The visitor class collecting column references (made once, when pglast is loaded)."""
+    from pglast import ast
+    from pglast.visitors import Visitor
 
-    def visit_ColumnRef(self, ancestors: object, node: ast.ColumnRef) -> None:  # noqa: N802
-        fields = node.fields or ()
-        last = fields[-1] if fields else None
-        # ``t.*`` is a whole-row reference: one Var to the server, like a column.
-        self.found.setdefault(str(last.sval) if isinstance(last, ast.String) else "*")
+    class ColumnRefs(Visitor):
+        def __init__(self) -> None:
+            self.found: dict[str, None] = {}
+
+        def visit_ColumnRef(self, ancestors: object, node: ast.ColumnRef) -> None:  # noqa: N802
+            fields = node.fields or ()
+            last = fields[-1] if fields else None
+            # ``t.*`` is a whole-row reference: one Var to the server, like a column.
+            self.found.setdefault(str(last.sval) if isinstance(last, ast.String) else "*")
+
+    return ColumnRefs
 
 
 def referenced_columns(expression: str) -> tuple[str, ...] | None:
@@ -75,12 +88,15 @@ def referenced_columns(expression: str) -> tuple[str, ...] | None:
     >>> referenced_columns("a > 0 AND t.a < b")
     ('a', 'b')
     """
+    from pglast import parse_sql
+    from pglast.parser import ParseError
+
     try:
         statements = parse_sql(f"SELECT ({expression}\n)")
     except ParseError:
         return None
     if len(statements) != 1:
         return None
-    visitor = _ColumnRefs()
+    visitor = _column_refs()()
     visitor(statements[0])
     return tuple(visitor.found)

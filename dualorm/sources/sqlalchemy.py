@@ -142,7 +142,8 @@ class _Compiler:
     def enums(self, metadata: MetaData) -> list[EnumType]:
         """The enum types the columns read so far use, and those the metadata declares."""
         for listener in metadata.dispatch.before_create:
-            target = getattr(listener, "target", None)
+            # The type's bound _on_metadata_create (SQLAlchemy 2.0 wraps it: ``target``).
+            target = getattr(listener, "target", None) or getattr(listener, "__self__", None)
             if isinstance(target, Enum) and target.native_enum:
                 self.enum_type(target)
         return list(self.declared.values())
