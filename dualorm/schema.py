@@ -20,6 +20,7 @@ source read them in. Builders take any iterable and sort; use :func:`table` and
 
 from __future__ import annotations
 
+import bisect
 import enum
 import functools
 import re
@@ -248,12 +249,20 @@ class Schema:
     # Whether the source states standalone sequences: the SQLAlchemy models (``Sequence``)
     # and the catalog do; Django models and specs cannot, so they hold none and say so.
     declares_sequences: bool = field(default=False, compare=False)
+    # The tables by key, and whether ``tables`` is strictly in key order (what every builder
+    # gives): then adding or replacing one table is a binary search, never a sort of all.
     _index: dict[TableKey, Table] = field(
         default_factory=dict, compare=False, repr=False, hash=False
     )
+    _ordered: bool = field(default=True, compare=False, repr=False, hash=False)
 
     def __post_init__(self) -> None:
-        self._index.update((t.key, t) for t in self.tables)
+        if self._index or not self.tables:
+            return  # derived by _derive, which hands over the index of its tables
+        keys = [t.key for t in self.tables]
+        self._index.update(zip(keys, self.tables, strict=True))
+        ordered = all(a < b for a, b in zip(keys, keys[1:], strict=False))
+        object.__setattr__(self, "_ordered", ordered)
 
     def __iter__(self) -> Iterator[Table]:
         return iter(self.tables)
@@ -272,12 +281,40 @@ class Schema:
 
     def with_table(self, new: Table) -> Schema:
         """Return a copy with ``new`` added or replacing the table of the same key."""
-        others = (t for t in self.tables if t.key != new.key)
-        return self.with_tables(sorted([*others, new], key=_table_key))
+        if not self._ordered:
+            others = (t for t in self.tables if t.key != new.key)
+            return self.with_tables(sorted([*others, new], key=_table_key))
+        key = new.key
+        start, end = self._span(key)
+        index = dict(self._index)
+        index[key] = new
+        return self._derive((*self.tables[:start], new, *self.tables[end:]), index)
 
     def without(self, key: TableKey | str) -> Schema:
         k = as_key(key)
-        return self.with_tables(t for t in self.tables if t.key != k)
+        if not self._ordered:
+            return self.with_tables(t for t in self.tables if t.key != k)
+        start, end = self._span(k)
+        index = dict(self._index)
+        index.pop(k, None)
+        return self._derive(self.tables[:start] + self.tables[end:], index)
+
+    def _span(self, key: TableKey) -> tuple[int, int]:
+        """Where the table ``key`` is (``start, start + 1``) or would go (``start, start``)."""
+        start = bisect.bisect_left(self.tables, key, key=_table_key)
+        found = start < len(self.tables) and self.tables[start].key == key
+        return start, start + 1 if found else start
+
+    def _derive(self, tables: tuple[Table, ...], index: dict[TableKey, Table]) -> Schema:
+        """A copy holding ``tables`` (in key order, no key twice), ``index`` their index."""
+        return Schema(
+            tables,
+            self.enums,
+            self.declares_enums,
+            self.sequences,
+            self.declares_sequences,
+            index,
+        )
 
     def restrict(self, keys: Iterable[TableKey]) -> Schema:
         """Return only the tables whose key is in ``keys`` (and every enum type)."""

@@ -85,6 +85,47 @@ def test_editing_a_spec_makes_its_files_stale(
     assert "0001_initial" not in out
 
 
+def test_make_check_reads_the_spec_cache_and_the_tables_the_specs_create(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dualorm.spec.cache import SpecCache
+    from dualorm.spec.foreign import created_tables
+
+    directory = project / "migrations"
+    assert main(["migrate", "make"]) == 0
+    cache = SpecCache(directory, project / ".dualorm" / "cache")
+    # make kept the created tables beside the specs, exactly as the YAML names them.
+    assert cache.created() == created_tables(directory)
+    assert cache.migrations() == load_specs(directory)
+    # A spec emptied of its operations: the cache misses and the full load sees it.
+    spec = directory / "0004_session_expiry_covering_index.yaml"
+    text = spec.read_text()
+    spec.write_text(text[: text.index("operations:")] + "operations: []\n")
+    capsys.readouterr()
+    assert main(["migrate", "make", "--check"]) == 1
+    assert "0004_session_expiry_covering_index: checksum changed" in capsys.readouterr().out
+    assert SpecCache(directory, project / ".dualorm" / "cache").migrations() == load_specs(
+        directory
+    )
+
+
+def test_make_check_prints_on_the_fast_path_what_typer_prints(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dualorm.cli import build_app
+    from dualorm.cli.fast import fast_main
+    from dualorm.cli.output import run
+
+    for args in (["migrate", "make", "--check"], ["migrate", "check"]):
+        results = []
+        for fast in (True, False):
+            capsys.readouterr()
+            code = fast_main(args) if fast else run(build_app(), args)
+            results.append((code, *capsys.readouterr()))
+        assert results[0] == results[1]
+        assert results[0][0] == 1 and "stale:" in results[0][1]
+
+
 def test_malformed_spec_writes_nothing(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = project / "migrations/0003_add_user_preferences.yaml"
     spec.write_text(spec.read_text().replace("create_index:", "create_indexx:"))

@@ -453,6 +453,7 @@ VERBS: tuple[Verb, ...] = (
         "Exit 1 when a model set differs from the specs or a generated migration is stale.",
         _check,
         (JSON,),
+        fast=True,
     ),
     Verb(
         "make",
@@ -463,6 +464,7 @@ VERBS: tuple[Verb, ...] = (
                 "--check", "check", "Only list stale files; exit 1 if there are any.", bool, False
             ),
         ),
+        fast=True,
     ),
     Verb(
         "up",

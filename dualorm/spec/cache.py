@@ -9,6 +9,11 @@ Any difference means a full load; a missing, unreadable or unwritable cache mean
 too, silently. Errors are never cached: a directory that fails to load fails the same way
 every time.
 
+:class:`SpecCache` also keeps, beside the migrations, the tables the specs create as read
+from their YAML (:func:`~dualorm.spec.foreign.created_tables`), once ``migrate make`` has read
+them: ``make --check`` needs them before anything else, and reads them without decoding the
+migrations.
+
 The cache is data, never code: ``.dualorm/cache/specs.json`` holds one header line (format,
 key, signature) and the migrations as JSON, where an object is named by its class and only
 the dataclasses and enums of the spec model (:data:`_MODULES`) can be named; building them
@@ -33,12 +38,13 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dualorm.schema import TableKey
     from dualorm.spec.model import Migration
 
-__all__ = ["CACHE_NAME", "cached_specs", "decode", "encode", "spec_key"]
+__all__ = ["CACHE_NAME", "SpecCache", "cached_specs", "decode", "encode", "spec_key"]
 
 CACHE_NAME = "specs.json"
-_FORMAT = 3
+_FORMAT = 4
 _MAGIC = b"dualorm-spec-cache"
 # Far above what thousands of specs take; a bigger file is not ours and is not read.
 _MAX_BYTES = 256 << 20
@@ -91,19 +97,71 @@ def spec_key(directory: Path) -> str | None:
 
 def cached_specs(directory: Path, cache_dir: Path) -> list[Migration]:
     """Return ``load_specs(directory)``, from ``cache_dir`` when nothing it depends on changed."""
-    key = spec_key(directory)
-    path = cache_dir / CACHE_NAME
-    signing = _signing_key() if key is not None else None
-    if key is not None and signing is not None:
-        hit = _read(path, key, signing)
-        if hit is not None:
-            return hit
+    cache = SpecCache(directory, cache_dir)
+    hit = cache.migrations()
+    if hit is not None:
+        return hit
     from dualorm.spec.load import load_specs
 
     migrations = load_specs(directory)
-    if key is not None and signing is not None:
-        _store(path, key, signing, migrations)
+    cache.store(migrations)
     return migrations
+
+
+class SpecCache:
+    """The cache entry of one spec directory, keyed on what its files hold when created."""
+
+    def __init__(self, directory: Path, cache_dir: Path) -> None:
+        self.key = spec_key(directory)
+        self.path = cache_dir / CACHE_NAME
+        self._signing = _signing_key() if self.key is not None else None
+        self._body: dict[str, Any] | None = None
+        self._loaded = False
+
+    def migrations(self) -> list[Migration] | None:
+        """The cached migrations, or ``None`` (a miss: never raises)."""
+        body = self._entry()
+        if body is None:
+            return None
+        try:
+            migrations = decode(body["migrations"])
+        except Exception:  # a signed file this code cannot decode is a miss
+            return None
+        from dualorm.spec.model import Migration
+
+        if isinstance(migrations, tuple) and all(isinstance(m, Migration) for m in migrations):
+            return list(migrations)
+        return None
+
+    def created(self) -> set[TableKey] | None:
+        """The tables the specs create (read from their YAML), or ``None`` when not kept."""
+        body = self._entry()
+        rows = None if body is None else body.get("created")
+        if not isinstance(rows, list):
+            return None
+        try:
+            return {(str(schema), str(name)) for schema, name in rows}
+        except (TypeError, ValueError):
+            return None
+
+    def store(self, migrations: list[Migration], created: set[TableKey] | None = None) -> None:
+        """Keep ``migrations`` (and ``created``) under the key; silently nothing if it cannot."""
+        if self.key is None or self._signing is None:
+            return
+        try:
+            encoded = encode(tuple(migrations))
+        except (TypeError, ValueError):
+            return  # something the format cannot name: no cache, a full load every time
+        rows = None if created is None else [list(k) for k in sorted(created)]
+        _store(self.path, self.key, self._signing, {"migrations": encoded, "created": rows})
+        self._body, self._loaded = None, False
+
+    def _entry(self) -> dict[str, Any] | None:
+        if not self._loaded:
+            self._loaded = True
+            if self.key is not None and self._signing is not None:
+                self._body = _read(self.path, self.key, self._signing)
+        return self._body
 
 
 # -- the file --------------------------------------------------------------------------------
@@ -117,8 +175,8 @@ def _sign(signing: bytes, key: str, body: bytes) -> str:
     return hmac.new(signing, key.encode() + b"\0" + body, hashlib.sha256).hexdigest()
 
 
-def _read(path: Path, key: str, signing: bytes) -> list[Migration] | None:
-    """The migrations stored under ``key``, or ``None`` for anything else (never raises)."""
+def _read(path: Path, key: str, signing: bytes) -> dict[str, Any] | None:
+    """The JSON body stored under ``key``, or ``None`` for anything else (never raises)."""
     try:
         with path.open("rb") as handle:
             first = handle.readline(len(_MAGIC) + 200)
@@ -130,21 +188,14 @@ def _read(path: Path, key: str, signing: bytes) -> list[Migration] | None:
             return None
         if not hmac.compare_digest(parts[3].decode("ascii"), _sign(signing, key, body)):
             return None
-        migrations = decode(json.loads(body))
+        document = json.loads(body)
     except Exception:  # any unreadable, foreign or tampered file is a miss
         return None
-    from dualorm.spec.model import Migration
-
-    if isinstance(migrations, tuple) and all(isinstance(m, Migration) for m in migrations):
-        return list(migrations)
-    return None
+    return document if isinstance(document, dict) and "migrations" in document else None
 
 
-def _store(path: Path, key: str, signing: bytes, migrations: list[Migration]) -> None:
-    try:
-        body = json.dumps(encode(tuple(migrations)), separators=(",", ":")).encode()
-    except (TypeError, ValueError):
-        return  # something the format cannot name: no cache, a full load every time
+def _store(path: Path, key: str, signing: bytes, document: dict[str, Any]) -> None:
+    body = json.dumps(document, separators=(",", ":")).encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".specs-")

@@ -37,7 +37,15 @@ from dualorm.spec.foreign import ForeignTable, render_snapshot
 from dualorm.spec.model import Migration
 from dualorm.spec.ops import CreateTable, Operation
 
-__all__ = ["DjangoFile", "migrations_dir", "orphans", "plan", "project_apps"]
+__all__ = [
+    "DjangoFile",
+    "Headers",
+    "declared_tables",
+    "migrations_dir",
+    "orphans",
+    "plan",
+    "project_apps",
+]
 
 Dependency = tuple[str, str]
 """``(app, migration name)``; the name may be ``__latest__``, the app ``__setting__``."""
@@ -105,10 +113,8 @@ def _check_app(config: Config, app: str, own: Mapping[str, Path], where: Any) ->
 def _check_apps(config: Config, migrations: Sequence[Migration], own: Mapping[str, Path]) -> None:
     """Refuse an ``app`` or ``default_app`` that is not the project's, and a table the models
     of another app declare than the one it goes to."""
-    from dualorm.emit.django import model_hints
-
     _check_app(config, config.default_app, own, None)
-    declared = {table: app for app in own for table in model_hints(app)}
+    declared = {table: app for app in own for table in declared_tables(app)}
     for m in migrations:
         for op in m.operations:
             if not isinstance(op, CreateTable):
@@ -126,18 +132,38 @@ def _check_apps(config: Config, migrations: Sequence[Migration], own: Mapping[st
                 )
 
 
-def _leaves(labels: Sequence[str]) -> dict[str, tuple[str, ...]]:
+def declared_tables(app_label: str) -> set[str]:
+    """The tables of the concrete, managed models of installed app ``app_label`` (the tables
+    :func:`dualorm.emit.django.model_hints` maps to their models)."""
+    from django.apps import apps
+
+    found = set()
+    for model in apps.get_app_config(app_label).get_models():
+        meta = model._meta
+        if meta.managed and not meta.proxy and not meta.abstract:
+            found.add(meta.db_table)
+    return found
+
+
+def _leaves(labels: Sequence[str], headers: Headers) -> dict[str, tuple[str, ...]]:
     """Per app, the latest migrations dualorm did not write (``makemigrations``' own) that
     dualorm's first one in the app runs after; those that run after one of dualorm's
-    (written later) are not among them."""
-    from django.db.migrations.loader import MigrationLoader
+    (written later) are not among them. Django's migration graph, read from the files
+    (:mod:`dualorm.spec.django_graph`)."""
+    from dualorm.spec.django_graph import FileLoader, loaded_file
 
-    graph = MigrationLoader(None, ignore_no_migrations=True).graph
+    loader = FileLoader()
+    graph = loader.graph
+
+    def ours(key: tuple[str, str]) -> bool:
+        path = loader.paths.get(key) or loaded_file(graph.nodes[key])
+        return path is not None and bool(headers(path).get("Spec"))
+
     found = {}
     for label in labels:
         own = {key for key in graph.nodes if key[0] == label}
-        ours = {key for key in own if written_by_dualorm(graph.nodes[key])}
-        theirs = {key for key in own - ours if not ours & set(graph.forwards_plan(key))}
+        mine = {key for key in own if ours(key)}
+        theirs = {key for key in own - mine if not mine & set(graph.forwards_plan(key))}
         leaves = [
             key for key in theirs if not any(c.key in theirs for c in graph.node_map[key].children)
         ]
@@ -145,25 +171,55 @@ def _leaves(labels: Sequence[str]) -> dict[str, tuple[str, ...]]:
     return found
 
 
-def written_by_dualorm(migration: object) -> bool:
-    """Whether a loaded Django migration's file has dualorm's header."""
-    import sys
+class Headers:
+    """The generated-file headers one command reads, each file read once
+    (:func:`dualorm.emit.pyformat.read_header`)."""
 
-    from dualorm.emit.pyformat import read_header
+    def __init__(self) -> None:
+        self._read: dict[Path, dict[str, str]] = {}
 
-    module = sys.modules.get(type(migration).__module__)
-    file = getattr(module, "__file__", None)
-    return isinstance(file, str) and bool(read_header(Path(file)).get("Spec"))
+    def __call__(self, path: Path) -> dict[str, str]:
+        found = self._read.get(path)
+        if found is None:
+            from dualorm.emit.pyformat import read_header
+
+            found = self._read[path] = read_header(path)
+        return found
 
 
 def _foreign_keys(value: Any) -> list[ForeignKey]:
+    """Every foreign key in ``value`` (operations, tables, any nesting of them), in order."""
+    found: list[ForeignKey] = []
+    _collect_foreign_keys(value, found)
+    return found
+
+
+def _collect_foreign_keys(value: Any, found: list[ForeignKey]) -> None:
+    kind = type(value)
+    if kind in _SCALARS:
+        return
     if isinstance(value, ForeignKey):
-        return [value]
-    if isinstance(value, tuple | list):
-        return [fk for item in value for fk in _foreign_keys(item)]
-    if is_dataclass(value) and not isinstance(value, type):
-        return [fk for f in fields(value) for fk in _foreign_keys(getattr(value, f.name))]
-    return []
+        found.append(value)
+    elif isinstance(value, tuple | list):
+        for item in value:
+            _collect_foreign_keys(item, found)
+    else:
+        for name in _field_names(kind):
+            _collect_foreign_keys(getattr(value, name), found)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    """The fields of dataclass ``kind`` (none for any other type)."""
+    found = _FIELDS.get(kind)
+    if found is None:
+        found = _FIELDS[kind] = tuple(f.name for f in fields(kind)) if is_dataclass(kind) else ()
+    return found
 
 
 def _digest(tables: Sequence[ForeignTable]) -> str | None:
@@ -181,6 +237,8 @@ class _History:
     foreign: Mapping[TableKey, ForeignTable]
     latest: dict[str, str]
     apps_of: dict[str, tuple[str, ...]]
+    folders: Mapping[str, Path]
+    """Each app's migrations package."""
 
 
 def _references(
@@ -242,13 +300,16 @@ def plan(
     migrations: Sequence[Migration],
     foreign: Sequence[ForeignTable],
     parents: Mapping[str, tuple[str, ...]],
+    headers: Headers | None = None,
 ) -> list[DjangoFile]:
     """Return every Django file of ``migrations`` (in apply order), in the order they apply."""
     own = project_apps(config)
     _check_apps(config, migrations, own)
     placements = assign(migrations, config.default_app)
     written = frozenset(g.app for p in placements.values() for g in p.groups)
-    history = _History(_leaves(sorted(written)), written, {f.table.key: f for f in foreign}, {}, {})
+    leaves = _leaves(sorted(written), headers or Headers())
+    folders = {app: migrations_dir(app) for app in written}
+    history = _History(leaves, written, {f.table.key: f for f in foreign}, {}, {}, folders)
     ids = {m.id for m in migrations}
     files: list[DjangoFile] = []
     latest_before: dict[str, dict[str, str]] = {}
@@ -309,15 +370,16 @@ def _file(
         recorded,
         previous is None and not history.leaves.get(app),
         _digest(tables),
-        migrations_dir(app) / f"{m.id}.py",
+        history.folders[app] / f"{m.id}.py",
     )
 
 
-def orphans(folders: Sequence[Path], files: Sequence[DjangoFile]) -> list[tuple[str, Path]]:
+def orphans(
+    folders: Sequence[Path], files: Sequence[DjangoFile], headers: Headers | None = None
+) -> list[tuple[str, Path]]:
     """The files dualorm wrote in ``folders`` (the project's apps' migrations) that no spec
     gives any more, as ``(spec id in the header, path)``."""
-    from dualorm.emit.pyformat import read_header
-
+    read_header = headers or Headers()
     planned = {f.path for f in files}
     found = []
     for folder in sorted(set(folders)):

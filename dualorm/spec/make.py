@@ -39,7 +39,9 @@ from dualorm.spec.model import Migration
 from dualorm.spec.squash import REPLACED_VERSIONS, emitted_parents, replaced_ids
 
 if TYPE_CHECKING:
-    from dualorm.spec.django_files import DjangoFile
+    from dualorm.schema import TableKey
+    from dualorm.spec.cache import SpecCache
+    from dualorm.spec.django_files import DjangoFile, Headers
 
 ALEMBIC_VERSIONS = Path("alembic") / "versions"
 NO_LONGER_EMITTED = "no longer emitted"
@@ -104,7 +106,10 @@ def _migrations_dir(config: Config, app: str) -> Path:
 
 
 def django_files(
-    config: Config, migrations: Sequence[Migration], foreign: Sequence[ForeignTable]
+    config: Config,
+    migrations: Sequence[Migration],
+    foreign: Sequence[ForeignTable],
+    headers: Headers | None = None,
 ) -> list[DjangoFile]:
     """The Django files of ``migrations`` (see :mod:`dualorm.spec.django_files`)."""
     from dataclasses import replace
@@ -112,8 +117,9 @@ def django_files(
     from dualorm.spec.django_files import plan
 
     _setup(config)
-    files = plan(config, migrations, foreign, emitted_parents(migrations))
-    return [replace(f, path=_migrations_dir(config, f.app) / f.path.name) for f in files]
+    files = plan(config, migrations, foreign, emitted_parents(migrations), headers)
+    folders = {app: _migrations_dir(config, app) for app in {f.app for f in files}}
+    return [replace(f, path=folders[f.app] / f.path.name) for f in files]
 
 
 def _schemas_before(migrations: Sequence[Migration], start: Schema) -> dict[str, Schema]:
@@ -181,8 +187,8 @@ def stale(
 ) -> list[Artefact]:
     """Return the generated files that are missing, do not match their spec, or that dualorm
     wrote for an app no spec gives a file in any more (``no longer emitted``)."""
-    from dualorm.emit.pyformat import expected_header, read_header
-    from dualorm.spec.django_files import orphans, project_apps
+    from dualorm.emit.pyformat import expected_header
+    from dualorm.spec.django_files import Headers, orphans, project_apps
 
     if foreign is None:
         foreign = list(read_snapshot(config.migrations_path).values())
@@ -192,7 +198,8 @@ def stale(
         (m.id, "alembic", revisions[m.id], expected_header(m, parents[m.id])) for m in migrations
     ]
     by_id = {m.id: m for m in migrations}
-    planned = django_files(config, migrations, foreign)
+    read_header = Headers()
+    planned = django_files(config, migrations, foreign, read_header)
     for f in planned:
         header = expected_header(by_id[f.migration_id], f.recorded, f.foreign)
         wanted.append((f.migration_id, "django", f.path, header))
@@ -211,7 +218,7 @@ def stale(
             continue
         found.append(Artefact(migration_id, tool, path, reason))
     folders = [_migrations_dir(config, app) for app in project_apps(config)]
-    for spec, path in orphans(folders, planned):
+    for spec, path in orphans(folders, planned, read_header):
         found.append(Artefact(spec, "django", path, NO_LONGER_EMITTED))
     return found
 
@@ -222,12 +229,7 @@ def make(config: Config, *, check: bool = False) -> list[Artefact]:
     Raises :class:`~dualorm.errors.SpecError` or :class:`~dualorm.errors.GraphError` for a
     malformed spec before anything is written.
     """
-    from dualorm.spec.load import load_specs
-
-    directory = config.migrations_path
-    _setup(config)  # the foreign tables come from Django's app registry
-    foreign = collect(config, created_tables(directory))
-    migrations = load_specs(directory, foreign={f.table.key: f for f in foreign})
+    foreign, migrations = _load(config)
     snapshot = _stale_snapshot(config, foreign)
     outdated = stale(config, migrations, foreign)
     _refuse_foreign_files(config, outdated)
@@ -252,9 +254,51 @@ def make(config: Config, *, check: bool = False) -> list[Artefact]:
 def outdated(config: Config, migrations: Sequence[Migration]) -> list[Artefact]:
     """What ``make --check`` lists, for specs loaded already: the foreign-table snapshot when
     the owners' models changed, and each missing or stale emitted file."""
+    from dualorm.spec.cache import SpecCache
+
     _setup(config)  # the foreign tables come from Django's app registry
-    foreign = collect(config, created_tables(config.migrations_path))
+    cache = SpecCache(config.migrations_path, _cache_dir(config))
+    foreign = collect(config, _created(config, cache))
     return [*_stale_snapshot(config, foreign), *stale(config, migrations, foreign)]
+
+
+def _cache_dir(config: Config) -> Path:
+    return config.state_dir / "cache"
+
+
+def _created(config: Config, cache: SpecCache) -> set[TableKey]:
+    """The tables the specs create: kept by the cache, or read from the YAML."""
+    kept = cache.created()
+    return created_tables(config.migrations_path) if kept is None else kept
+
+
+def _load(config: Config) -> tuple[list[ForeignTable], list[Migration]]:
+    """The foreign tables as the owners' models say now, and the specs checked against them.
+
+    The specs come from the spec cache when the committed snapshot holds exactly those
+    tables (the cache is keyed on the snapshot, and loading against the same tables gives the
+    same migrations); otherwise, or on a miss, they are loaded in full against the new ones.
+    """
+    from dualorm.spec.cache import SpecCache
+
+    directory = config.migrations_path
+    cache = SpecCache(directory, _cache_dir(config))
+    _setup(config)  # the foreign tables come from Django's app registry
+    kept = cache.created()
+    created = _created(config, cache)
+    foreign = collect(config, created)
+    current = not _stale_snapshot(config, foreign)
+    hit = cache.migrations() if current else None
+    if hit is not None:
+        if kept is None:
+            cache.store(hit, created)
+        return foreign, hit
+    from dualorm.spec.load import load_specs
+
+    migrations = load_specs(directory, foreign={f.table.key: f for f in foreign})
+    if current:
+        cache.store(migrations, created)
+    return foreign, migrations
 
 
 def _stale_snapshot(config: Config, foreign: Sequence[ForeignTable]) -> list[Artefact]:
