@@ -473,10 +473,10 @@ class DatabaseSink:
     @staticmethod
     def _index_ref(op: Any) -> str:
         from dualorm.schema import as_key
-        from dualorm.spec.sqltext import quote_ident
+        from dualorm.spec.sqltext import quote_qualified
 
         schema_name, _ = as_key(op.table)
-        return f"{quote_ident(schema_name)}.{quote_ident(op.index.name)}"
+        return quote_qualified(schema_name, op.index.name)
 
 
 def _cause(exc: BaseException, *, sqlstate: bool = True) -> str:
