@@ -36,7 +36,7 @@ from dualorm.schema import (
 )
 from dualorm.sources.postgres import TEMP_SCHEMA
 from dualorm.sources.postgres import load as load_catalog
-from dualorm.spec.sqltext import quote_ident, quote_literal
+from dualorm.spec.sqltext import quote_ident, quote_literal, quote_qualified
 
 __all__ = ["Rejection", "normalize", "normalize_all"]
 
@@ -241,7 +241,7 @@ def _scratch_enums(conn: psycopg.Connection[Any], schema: Schema) -> None:
 
 
 def _type_name(schema_name: str, name: str) -> str:
-    return f"{quote_ident(schema_name)}.{quote_ident(name)}"
+    return quote_qualified(schema_name, name)
 
 
 # -- planning --------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -34,6 +36,18 @@ TARGET = DjangoTarget()
 @pytest.mark.parametrize("kind", OPERATIONS, ids=lambda k: k.__name__)
 def test_every_operation_has_a_state_renderer(kind: type) -> None:
     assert state_renderer.handles(kind)
+
+
+def test_the_django_emitter_loads_without_sqlalchemy_or_the_alembic_emitter() -> None:
+    """A Django-only project renders its migrations without SQLAlchemy being imported."""
+    code = (
+        "import sys, dualorm.emit.django; "
+        "print([m for m in ('sqlalchemy', 'dualorm.emit.alembic') if m in sys.modules])"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert found.strip() == "[]"
 
 
 def _schema() -> Schema:

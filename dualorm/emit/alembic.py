@@ -26,7 +26,6 @@ psycopg connection under ``op.get_bind()``, inside the revision's transaction.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -43,7 +42,8 @@ from sqlalchemy.sql.elements import conv
 from dualorm.emit import sql as sql_emit
 from dualorm.emit.pyformat import header, indent_block, string_literal
 from dualorm.emit.registry import Registry, Rendered
-from dualorm.errors import ConfigError, IrreversibleError
+from dualorm.errors import IrreversibleError
+from dualorm.importpath import resolve_function
 from dualorm.schema import (
     DEFAULT_SCHEMA,
     Column,
@@ -105,22 +105,6 @@ def render(operation: Operation) -> Rendered:
 
 
 # -- running python operations ----------------------------------------------------------------
-
-
-def resolve_function(path: str) -> Callable[..., Any]:
-    """Return the callable named by ``"module:function"``."""
-    module_name, colon, attribute = path.partition(":")
-    if not colon or not module_name or not attribute:
-        raise ConfigError(f"{path!r} is not a 'module:function' path")
-    try:
-        target: Any = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"cannot import {path}: {exc}") from None
-    if not callable(target):
-        raise ConfigError(f"{path} is not callable")
-    return target  # type: ignore[no-any-return]
 
 
 def run_python(path: str, bind: sa.Connection) -> None:

@@ -32,10 +32,10 @@ from django.db.migrations.serializer import BaseSerializer
 from django.db.migrations.writer import MigrationWriter
 
 from dualorm.emit import sql as sql_emit
-from dualorm.emit.alembic import resolve_function
 from dualorm.emit.pyformat import header, string_literal
 from dualorm.emit.registry import Registry, Rendered
 from dualorm.errors import IrreversibleError
+from dualorm.importpath import resolve_function
 from dualorm.schema import (
     DEFAULT_SCHEMA,
     CheckConstraint,

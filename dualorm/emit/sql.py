@@ -28,6 +28,7 @@ from dualorm.schema import (
     Index,
     PrimaryKey,
     Table,
+    TableKey,
     UniqueConstraint,
     as_key,
     collatable,
@@ -64,7 +65,7 @@ from dualorm.spec.ops import (
     SetComment,
     ValidateConstraint,
 )
-from dualorm.spec.sqltext import quote_ident, quote_literal
+from dualorm.spec.sqltext import quote_ident, quote_literal, quote_qualified
 
 __all__ = [
     "column_definition",
@@ -97,12 +98,12 @@ def render(operation: Operation) -> Rendered:
 # -- fragments -------------------------------------------------------------------------------
 
 
-def qualified(table: str) -> str:
-    """Return a quoted table name, schema-qualified unless it is in ``public``."""
+def qualified(table: TableKey | str, *names: str) -> str:
+    """Return a quoted table name, schema-qualified unless it is in ``public``; ``names``
+    (a column) follow it."""
     schema_name, name = as_key(table)
-    if schema_name == DEFAULT_SCHEMA:
-        return quote_ident(name)
-    return f"{quote_ident(schema_name)}.{quote_ident(name)}"
+    parts = (name,) if schema_name == DEFAULT_SCHEMA else (schema_name, name)
+    return quote_qualified(*parts, *names)
 
 
 def _names(columns: Iterable[str]) -> str:
@@ -114,8 +115,8 @@ def collate(collation: str | None) -> str:
     if collation is None:
         return ""
     # Outside pg_catalog the catalog spells it quoted and qualified already.
-    qualified = collation.startswith('"')
-    return " COLLATE " + (collation if qualified else quote_ident(collation))
+    spelled = collation.startswith('"')
+    return " COLLATE " + (collation if spelled else quote_ident(collation))
 
 
 def column_definition(column: Column) -> str:
@@ -133,10 +134,8 @@ def column_definition(column: Column) -> str:
 
 
 def _fk_body(fk: ForeignKey) -> str:
-    ref = fk.ref_table if fk.ref_schema == DEFAULT_SCHEMA else f"{fk.ref_schema}.{fk.ref_table}"
-    text = (
-        f"FOREIGN KEY ({_names(fk.columns)}) REFERENCES {qualified(ref)} ({_names(fk.ref_columns)})"
-    )
+    ref = qualified(fk.ref_key)
+    text = f"FOREIGN KEY ({_names(fk.columns)}) REFERENCES {ref} ({_names(fk.ref_columns)})"
     if fk.on_delete is not FkAction.NO_ACTION:
         text += f" ON DELETE {fk.on_delete.value}"
     if fk.on_update is not FkAction.NO_ACTION:
@@ -194,10 +193,7 @@ def _create_index(table: str, index: Index, concurrently: bool) -> str:
 
 
 def _index_name(table: str, name: str) -> str:
-    schema_name, _ = as_key(table)
-    if schema_name == DEFAULT_SCHEMA:
-        return quote_ident(name)
-    return f"{quote_ident(schema_name)}.{quote_ident(name)}"
+    return qualified((as_key(table)[0], name))
 
 
 def _comment(target: str, text: str | None) -> str:
@@ -245,7 +241,7 @@ def _create_table_statements(t: Table) -> Statements:
     if t.comment is not None:
         out.append(_comment(f"TABLE {qualified(name)}", t.comment))
     out += [
-        _comment(f"COLUMN {qualified(name)}.{quote_ident(c.name)}", c.comment)
+        _comment(f"COLUMN {qualified(name, c.name)}", c.comment)
         for c in t.columns
         if c.comment is not None
     ]
@@ -271,7 +267,7 @@ def _rename_table(op: RenameTable) -> Statements:
 def _add_column(op: AddColumn) -> Statements:
     out = [_alter(op.table, f"ADD COLUMN {column_definition(op.column)}")]
     if op.column.comment is not None:
-        target = f"COLUMN {qualified(op.table)}.{quote_ident(op.column.name)}"
+        target = f"COLUMN {qualified(op.table, op.column.name)}"
         out.append(_comment(target, op.column.comment))
     return tuple(out)
 
@@ -306,7 +302,7 @@ def _alter_column(op: AlterColumn) -> Statements:
         actions.append(f"{column} {'DROP' if op.to.nullable else 'SET'} NOT NULL")
     out = [_alter(op.table, ", ".join(actions))] if actions else []
     if ChangeKind.COMMENT in op.changes:
-        target = f"COLUMN {qualified(op.table)}.{quote_ident(op.from_.name)}"
+        target = f"COLUMN {qualified(op.table, op.from_.name)}"
         out.append(_comment(target, op.to.comment))
     return tuple(out)
 
@@ -359,7 +355,7 @@ def _drop_constraint(op: DropConstraint) -> Statements:
 
 def type_name(enum: EnumType) -> str:
     """Return the enum type's name quoted and schema-qualified, as DDL names it."""
-    return f"{quote_ident(enum.schema)}.{quote_ident(enum.name)}"
+    return quote_qualified(enum.schema, enum.name)
 
 
 def _labels(labels: Iterable[str]) -> str:
@@ -418,8 +414,7 @@ def _rebuilt_enum(
 
 @sql_renderer.register(RenameEnumValue)
 def _rename_enum_value(op: RenameEnumValue) -> Statements:
-    schema_name, name = as_key(op.enum)
-    target = f"{quote_ident(schema_name)}.{quote_ident(name)}"
+    target = quote_qualified(*as_key(op.enum))
     old, new = quote_literal(op.old_label), quote_literal(op.new_label)
     return (f"ALTER TYPE {target} RENAME VALUE {old} TO {new}",)
 
@@ -428,7 +423,7 @@ def _rename_enum_value(op: RenameEnumValue) -> Statements:
 def _set_comment(op: SetComment) -> Statements:
     if op.column is None:
         return (_comment(f"TABLE {qualified(op.table)}", op.to),)
-    return (_comment(f"COLUMN {qualified(op.table)}.{quote_ident(op.column)}", op.to),)
+    return (_comment(f"COLUMN {qualified(op.table, op.column)}", op.to),)
 
 
 @sql_renderer.register(RunSQL)

@@ -23,14 +23,14 @@ re-run always converges.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import sys
 import time
 from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from dualorm.errors import DualormError, LedgerError, MigrationFailed
+from dualorm.errors import ConfigError, DualormError, LedgerError, MigrationFailed
+from dualorm.importpath import resolve_function
 from dualorm.runner import foreign, ledger
 
 if TYPE_CHECKING:
@@ -433,14 +433,14 @@ class DatabaseSink:
             raise MigrationFailed(planned.migration.id, redact_text(text), _cause(exc)) from None
 
     def _call(self, target: str, planned: Planned) -> None:
-        module_name, _, attr = target.partition(":")
         root = self.options.python_root
         added = root is not None and str(root) not in sys.path
         if added:
             sys.path.insert(0, str(root))
         try:
-            function = getattr(importlib.import_module(module_name), attr)
-            function(self.conn)
+            resolve_function(target)(self.conn)
+        except ConfigError as exc:
+            raise MigrationFailed(planned.migration.id, f"python {target}", str(exc)) from None
         except DualormError:
             raise
         except Exception as exc:
@@ -473,10 +473,10 @@ class DatabaseSink:
     @staticmethod
     def _index_ref(op: Any) -> str:
         from dualorm.schema import as_key
-        from dualorm.spec.sqltext import quote_ident
+        from dualorm.spec.sqltext import quote_qualified
 
         schema_name, _ = as_key(op.table)
-        return f"{quote_ident(schema_name)}.{quote_ident(op.index.name)}"
+        return quote_qualified(schema_name, op.index.name)
 
 
 def _cause(exc: BaseException, *, sqlstate: bool = True) -> str:

@@ -16,7 +16,6 @@ part of the type.
 from __future__ import annotations
 
 import copy
-import importlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,6 +35,7 @@ from sqlalchemy.exc import IdentifierError
 from sqlalchemy.sql import ClauseElement, sqltypes
 
 from dualorm.errors import ConfigError
+from dualorm.importpath import resolve
 from dualorm.schema import (
     DEFAULT_SCHEMA,
     CheckConstraint,
@@ -75,23 +75,7 @@ def resolve_metadata(path: str) -> MetaData:
     The attribute may also be a declarative base (its ``metadata`` is used). Anything that
     does not resolve to a ``MetaData`` is a ``ConfigError`` naming ``path``.
     """
-    module_name, sep, attr_path = path.partition(":")
-    if not sep or not module_name or not attr_path:
-        raise ConfigError(f"sa_metadata {path!r} must look like 'package.module:Base.metadata'")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"sa_metadata {path!r}: cannot import {module_name!r}: {exc}") from None
-    except Exception as exc:
-        # The models' own code failed while loading: bad input, not a bug of dualorm.
-        raise ConfigError(
-            f"sa_metadata {path!r}: {module_name!r} failed to load: {type(exc).__name__}: {exc}"
-        ) from None
-    for attr in attr_path.split("."):
-        try:
-            target = getattr(target, attr)
-        except AttributeError:
-            raise ConfigError(f"sa_metadata {path!r}: no attribute {attr!r}") from None
+    target = resolve(path, "sa_metadata", "package.module:Base.metadata")
     if not isinstance(target, MetaData):
         target = getattr(target, "metadata", target)
     if not isinstance(target, MetaData):

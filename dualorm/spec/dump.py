@@ -29,7 +29,7 @@ from dualorm.schema import (
     index_opclasses,
     index_orders,
 )
-from dualorm.spec.sqltext import quote_ident
+from dualorm.spec.sqltext import quote_ident, quote_qualified
 
 __all__ = ["SpecSequence", "render_spec", "spec_operations"]
 
@@ -55,7 +55,7 @@ class SpecSequence:
 
     @property
     def qualified(self) -> str:
-        return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
+        return quote_qualified(self.schema, self.name)
 
     def options(self) -> list[str]:
         cycle = "CYCLE" if self.cycle else "NO CYCLE"
@@ -203,13 +203,13 @@ def _sequence_ops(s: SpecSequence) -> list[dict[str, Any]]:
     of an identity that are not its defaults."""
     if s.owned_by is None:
         return []
-    owner = [quote_ident(part) for part in s.owned_by]
+    schema_name, table, column = s.owned_by
     if not s.identity:
-        owned = f"ALTER SEQUENCE {s.qualified} OWNED BY {'.'.join(owner)}"
+        owned = f"ALTER SEQUENCE {s.qualified} OWNED BY {quote_qualified(*s.owned_by)}"
         return [_run_sql(owned, f"ALTER SEQUENCE {s.qualified} OWNED BY NONE")]
     if s.has_default_options:
         return []
-    alter = f"ALTER TABLE {owner[0]}.{owner[1]} ALTER COLUMN {owner[2]} "
+    alter = f"ALTER TABLE {quote_qualified(schema_name, table)} ALTER COLUMN {quote_ident(column)} "
     defaults = SpecSequence(
         s.schema, s.name, s.type, 1, 1, 1, _TYPE_MAX.get(s.type, 2**63 - 1), 1, False
     )

@@ -1,7 +1,8 @@
 """Identifier and literal quoting, and identifier-aware rewriting of SQL expressions.
 
-Emitted DDL always quotes identifiers (:func:`quote_ident`); :func:`pg_quote_ident` quotes
-only when PostgreSQL would, which is how ``pg_get_expr`` prints names inside expressions.
+Emitted DDL always quotes identifiers (:func:`quote_ident`; :func:`quote_qualified` for a
+dotted name); :func:`pg_quote_ident` quotes only when PostgreSQL would, which is how
+``pg_get_expr`` prints names inside expressions.
 :func:`expression_identifiers` and :func:`rename_identifier` walk an expression token by token
 (skipping string literals and keeping quoted names intact) so that a column rename rewrites a
 check or an index predicate the way the server does, without regular expressions over SQL.
@@ -34,6 +35,11 @@ _IDENT_CHARS = _IDENT_START + "0123456789$"
 def quote_ident(name: str) -> str:
     """Return ``name`` as a double-quoted SQL identifier (always quoted, quotes doubled)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def quote_qualified(*parts: str) -> str:
+    """Return ``parts`` as one dotted SQL name, each part quoted: ``"app"."user"``."""
+    return ".".join(quote_ident(part) for part in parts)
 
 
 def quote_literal(value: str) -> str:
