@@ -100,10 +100,11 @@ def record_run(
     from psycopg.types.json import Jsonb
 
     from dualorm.runner.ledger import expect_rowcount
+    from dualorm.runner.tenancy import ledger_of
 
     with conn.transaction():
         cur = conn.execute(
-            "INSERT INTO dualorm.audit "
+            f"INSERT INTO {ledger_of(conn).audit} "
             "(command, environment, actor, host, correlation_id, outcome, detail) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s)",
             (

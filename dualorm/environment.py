@@ -114,7 +114,7 @@ def label_database(config: Config, environment: Environment) -> tuple[Environmen
     check_request(config, environment, "db label")
     url = resolve_url(config)
     with connect(url, autocommit=True) as conn, conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ledger.ADVISORY_LOCK_KEY + 1,))
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ledger.ledger_of(conn).create_key,))
         current = ledger.environment_label(conn)
         if current is not None and current is not environment:
             raise SafetyError(

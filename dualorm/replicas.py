@@ -51,10 +51,11 @@ class ReplicaLagging(DualormError):
 
 
 def schema_fingerprint(conn: psycopg.Connection[tuple[object, ...]]) -> str:
-    """Return a sha256 over the catalog as dualorm reads it (tables, columns, indexes...)."""
-    from dualorm.sources import postgres
+    """Return a sha256 over the catalog as dualorm reads it (tables, columns, indexes...);
+    a tenant's connection reads its tenant schema (:mod:`dualorm.target_catalog`)."""
+    from dualorm.target_catalog import load_target
 
-    return hashlib.sha256(repr(postgres.load(conn)).encode()).hexdigest()
+    return hashlib.sha256(repr(load_target(conn)).encode()).hexdigest()
 
 
 def _lsn(conn: psycopg.Connection[tuple[object, ...]]) -> str:

@@ -208,10 +208,11 @@ class SchemaValidator:
         conn = self._open()
         if conn is None or not ("database" in self.sources or self.data):
             return conn, None
-        from dualorm.sources import postgres
+        from dualorm.target_catalog import load_target
 
         try:
-            return conn, postgres.load(conn)
+            # A tenant's connection reads its tenant schema (dualorm.target_catalog).
+            return conn, load_target(conn)
         except BaseException:
             _close(conn)
             raise

@@ -133,8 +133,10 @@ def _source(url: str, config: Config) -> Iterator[_Source]:
     import psycopg
 
     from dualorm.environment import effective_label
+    from dualorm.runner.tenancy import ledger_of
 
     conn = connect(url)
+    migrations = ledger_of(conn).migrations
     try:
         snapshot: str | None
         try:
@@ -147,14 +149,14 @@ def _source(url: str, config: Config) -> Iterator[_Source]:
             snapshot = None
         row = conn.execute(
             "SELECT current_database(), current_setting('server_version'), "
-            "current_setting('server_version_num')::int, "
-            "to_regclass('dualorm.migrations') IS NOT NULL"
+            "current_setting('server_version_num')::int, to_regclass(%s) IS NOT NULL",
+            (migrations,),
         ).fetchone()
         assert row is not None
         head = None
         if row[3]:
             found = conn.execute(
-                "SELECT id FROM dualorm.migrations ORDER BY applied_at DESC, id DESC LIMIT 1"
+                f"SELECT id FROM {migrations} ORDER BY applied_at DESC, id DESC LIMIT 1"
             ).fetchone()
             head = str(found[0]) if found else None
         version = str(row[1]).split()[0]

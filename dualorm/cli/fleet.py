@@ -40,7 +40,13 @@ PASSFILE = Option(
     "passfile",
     "A pgpass-style file of passwords, handed to libpq for every database.",
 )
-PARALLEL = Option("--parallel", "parallel", "Databases at once (one connection each).", int, 4)
+PARALLEL = Option("--parallel", "parallel", "Targets at once (one connection each).", int, 4)
+TENANTS = Option(
+    "--tenants",
+    "tenants",
+    "Tenant schemas of every database whose line names none: names separated by commas, or "
+    "a pattern such as 'tenant_*' (default: [tool.dualorm.fleet] tenants).",
+)
 
 
 def _logged(run: Invocation) -> None:
@@ -50,15 +56,18 @@ def _logged(run: Invocation) -> None:
 
 
 def _targets(run: Invocation) -> list[Any]:
-    from dualorm.fleet import resolve_targets
+    from dualorm.fleet import expand_tenants, resolve_targets
 
     databases = run["databases"]
     passfile = run["passfile"]
-    return resolve_targets(
+    listed = resolve_targets(
         run.config(),
         Path(databases) if databases else None,
         Path(passfile).resolve() if passfile else None,
+        run["tenants"],
     )
+    # Patterns are matched once, here: the progress bar counts the tenants they match.
+    return expand_tenants(listed)
 
 
 def _consoles(run: Invocation) -> tuple[Any, Any]:
@@ -118,6 +127,7 @@ FLEET_VERBS: tuple[Verb, ...] = (
         (
             DATABASES,
             PASSFILE,
+            TENANTS,
             PARALLEL,
             Option(
                 "--canary",
@@ -148,13 +158,13 @@ FLEET_VERBS: tuple[Verb, ...] = (
         "status",
         "The fleet's version matrix; names databases whose catalog drifted from the others'.",
         lambda run: _survey(run, plan=False),
-        (DATABASES, PASSFILE, PARALLEL, JSON, LOG_FORMAT, VERBOSE, ENV),
+        (DATABASES, PASSFILE, TENANTS, PARALLEL, JSON, LOG_FORMAT, VERBOSE, ENV),
     ),
     Verb(
         "plan",
         "What `fleet up` would apply to each database, or why it would refuse; read-only.",
         lambda run: _survey(run, plan=True),
-        (DATABASES, PASSFILE, PARALLEL, JSON, LOG_FORMAT, VERBOSE, ENV),
+        (DATABASES, PASSFILE, TENANTS, PARALLEL, JSON, LOG_FORMAT, VERBOSE, ENV),
     ),
 )
 

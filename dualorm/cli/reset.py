@@ -96,6 +96,7 @@ def reset_database(
     check_reset_allowed(config, environment, confirm=confirm)
     config = config.with_(environment=environment)
     url = resolve_url(config)
+    _refuse_tenant(url)
     # Nobody else may be migrating or seeding while the schema disappears.
     lock = command_lock(url, "reset", wait=not no_wait, on_wait=on_lock_wait)
     with lock, connect(url, autocommit=True) as conn:
@@ -119,6 +120,18 @@ def reset_database(
     applied = migrate_up(config, no_wait=no_wait, on_lock_wait=on_lock_wait).done
     seeds = SeedManager(config, url, on_lock_wait=on_lock_wait, no_wait=no_wait).run(environment)
     return ResetResult(environment.value, redact(url), dropped, applied, tuple(seeds))
+
+
+def _refuse_tenant(url: str) -> None:
+    from dualorm.errors import UsageError
+    from dualorm.runner.tenancy import tenant_of
+
+    tenant = tenant_of(url)
+    if tenant is not None:
+        raise UsageError(
+            f"reset drops the database's public schema, shared by every tenant: refused for "
+            f"the tenant {tenant!r} (drop the tenant schema and its ledger by hand)"
+        )
 
 
 def _spec_schemas(config: Config) -> set[str]:

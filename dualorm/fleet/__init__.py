@@ -2,12 +2,13 @@
 
 :mod:`~dualorm.fleet.targets` reads the databases, :mod:`~dualorm.fleet.run` migrates them
 through the single-database pipeline (:func:`dualorm.api.migrate_up`), and
-:mod:`~dualorm.fleet.survey` reads their versions and names drift across the fleet.
+:mod:`~dualorm.fleet.survey` reads their versions and names drift across the fleet. A target
+is a database or one tenant schema of one (:mod:`dualorm.runner.tenancy`).
 """
 
 from dualorm.fleet.run import DatabaseResult, FleetEvent, FleetProgress, FleetReport, fleet_up
 from dualorm.fleet.survey import DatabaseStatus, FleetStatus, fleet_plan, fleet_status
-from dualorm.fleet.targets import Target, read_databases, resolve_targets
+from dualorm.fleet.targets import Target, expand_tenants, read_databases, resolve_targets
 
 __all__ = [
     "DatabaseResult",
@@ -17,6 +18,7 @@ __all__ = [
     "FleetReport",
     "FleetStatus",
     "Target",
+    "expand_tenants",
     "fleet_plan",
     "fleet_status",
     "fleet_up",

@@ -12,6 +12,13 @@ run stops; those already running finish their migrations (a migration is never c
 A rerun is the resume: every database's ledgers say where it is, so a rerun applies what each
 still lacks, and a database at head costs one round trip and no lock wait. Two fleet runs at
 once serialise per database on its lock, and each migration is applied once.
+
+A target may be one tenant schema of a database (:mod:`dualorm.fleet.targets`,
+:mod:`dualorm.runner.tenancy`): the same pipeline runs with the tenant's ``search_path``, its
+own three ledgers and its own lock, so the tenants of one database migrate side by side, up to
+``parallel`` at once, and each tenant is one line of the report. In production a tenant's
+run takes no backup: a backup and its restore cover the whole database, every tenant's, so
+``backup`` must be off (a failed tenant is still rolled back by its down steps).
 """
 
 from __future__ import annotations
@@ -161,11 +168,17 @@ def fleet_up(
     Raises:
         UsageError: a bad option, or a spec that does not load (exit 2), before any database
             is touched.
+        ConfigError: a tenant pattern matching no schema (exit 2), before any database is
+            touched; DatabaseUnreachable when a database cannot be reached to match one.
+        SafetyError: production tenant targets with ``backup`` on (exit 3), nothing touched.
     """
     from dualorm.audit import new_correlation_id
+    from dualorm.fleet.targets import expand_tenants
     from dualorm.runner.specs import load_project_specs
 
+    targets = expand_tenants(targets)
     _check_counts(parallel, canary, len(targets))
+    _check_tenant_backup(config, targets, backup)
     # Loaded once here: a bad spec is refused before any database is reached, and the cache
     # the workers read is written by one thread.
     specs = load_project_specs(config)
@@ -195,13 +208,25 @@ def fleet_up(
     )
 
 
+def _check_tenant_backup(config: Config, targets: Sequence[Target], backup: bool) -> None:
+    from dualorm.config import Environment
+
+    tenants = [t.name for t in targets if t.tenant is not None]
+    if tenants and backup and config.environment is Environment.PRODUCTION:
+        raise SafetyError(
+            f"{tenants[0]} is a tenant schema: a production backup and its restore cover the "
+            "whole database, every tenant's; pass --no-backup (a failed tenant is rolled back "
+            "by its down steps)"
+        )
+
+
 def _check_counts(parallel: int, canary: int, count: int) -> None:
     if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
         raise UsageError(f"--parallel must be a whole number of at least 1, not {parallel}")
     if isinstance(canary, bool) or not isinstance(canary, int) or canary < 0:
         raise UsageError(f"--canary must be a whole number of at least 0, not {canary}")
     if canary > count:
-        raise UsageError(f"--canary {canary} is more than the {count} database(s) of the fleet")
+        raise UsageError(f"--canary {canary} is more than the {count} target(s) of the fleet")
 
 
 def _wave(

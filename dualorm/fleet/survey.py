@@ -6,6 +6,12 @@ says on each. Status adds the catalog fingerprint (:func:`dualorm.replicas.schem
 dualorm's reading of the catalog, ledgers excluded): databases at the same version whose
 catalogs differ from the others' are named as drift across the fleet. Plan adds what ``up``
 would apply to each, or why it would refuse.
+
+A tenant target (one schema of a database) is read through its own connection, with its
+``search_path``: its version comes from its own ledgers and its fingerprint from its tenant
+schema alone (:mod:`dualorm.target_catalog`), so tenants at one version compare with each other
+and with whole databases at that version, and a tenant whose schema was changed by hand is
+named as drift like a database.
 """
 
 from __future__ import annotations
@@ -102,20 +108,24 @@ class FleetStatus:
 
 def fleet_status(config: Config, targets: Sequence[Target], *, parallel: int = 4) -> FleetStatus:
     """Read every database's ledger and catalog fingerprint; name the drifted ones."""
+    from dualorm.fleet.targets import expand_tenants
     from dualorm.runner.specs import load_project_specs
 
     specs = load_project_specs(config)
     order = specs.graph.forwards_plan()
+    targets = expand_tenants(targets)
     found = _each(targets, parallel, lambda t: _status(config, t, order))
     return FleetStatus(tuple(_mark_drift(found)), order[-1] if order else None)
 
 
 def fleet_plan(config: Config, targets: Sequence[Target], *, parallel: int = 4) -> FleetStatus:
     """What ``fleet up`` would apply to each database, or why it would refuse (read-only)."""
+    from dualorm.fleet.targets import expand_tenants
     from dualorm.runner.specs import load_project_specs
 
     specs = load_project_specs(config)
     order = specs.graph.forwards_plan()
+    targets = expand_tenants(targets)
     found = _each(targets, parallel, lambda t: _plan(config, t, order))
     return FleetStatus(tuple(found), order[-1] if order else None)
 

@@ -12,13 +12,25 @@ database. Only a target's name is ever shown: its URL goes through
 
 ``[tool.dualorm.fleet]`` holds the same: ``databases`` is a list of lines in the file's
 format or a table of ``name = "url"``, and ``passfile`` a path relative to the pyproject.
+
+Schema-per-tenant layouts (see :mod:`dualorm.runner.tenancy`): a line may end with
+``schemas = acme, globex`` (tenant schemas by name) or ``schemas = tenant_*`` (every schema
+matching a pattern: ``*``, ``?`` and ``[...]`` as in shell globs, case-sensitive; ``public``,
+the system schemas and dualorm's ledger schemas never match), in either connection string
+form: ``schemas`` is no libpq keyword. ``--tenants`` (or ``tenants`` in the table, a string
+or a list) gives the schemas of every database whose line names none. Each tenant schema is
+one target, named ``<database>/<schema>``, reached at the database's URL with the tenant's
+``search_path`` (:func:`~dualorm.runner.tenancy.tenant_url`). Names are checked when the
+line is read; patterns are matched by :func:`expand_tenants`, which the fleet commands call
+before any database is touched.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,20 +40,35 @@ from dualorm.errors import ConfigError
 if TYPE_CHECKING:
     from dualorm.config import Config
 
-__all__ = ["Target", "from_pyproject", "parse_lines", "read_databases", "resolve_targets"]
+__all__ = [
+    "Target",
+    "expand_tenants",
+    "from_pyproject",
+    "parse_lines",
+    "parse_tenants",
+    "read_databases",
+    "resolve_targets",
+]
 
 _NAMED = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.:@-]*)\s*=\s*(\S.*)$")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SCHEMAS = re.compile(r"^(.*?)\s+schemas\s*=\s*(.*)$")
+_GLOB = re.compile(r"[*?\[]")
 
 
 @dataclass(frozen=True)
 class Target:
-    """One database of a fleet: the name it is shown by and the URL it is reached at."""
+    """One target of a fleet: a database, or one tenant schema of a database; the name it is
+    shown by and the URL it is reached at (a tenant's carries its ``search_path``)."""
 
     name: str
     url: str
     where: str
     """Where it was declared (``fleet.txt:3``), for messages."""
+    schemas: tuple[str, ...] = ()
+    """A database line's tenant schemas and patterns, until :func:`expand_tenants`."""
+    tenant: str | None = None
+    """The tenant schema this target migrates; ``None`` for a whole database."""
 
     def __repr__(self) -> str:
         from dualorm.db import redact
@@ -72,20 +99,101 @@ def parse_lines(
     env = os.environ if environ is None else environ
     if passfile is not None and not passfile.is_file():
         raise ConfigError(f"passfile {passfile} does not exist")
-    found: list[tuple[str | None, str, str]] = []
+    found: list[tuple[str | None, str, str, tuple[str, ...]]] = []
     for where, raw in lines:
         line = _without_comment(raw).strip()
         if not line:
             continue
         name, url = _split(line)
+        url, schemas = _schemas(url, where)
         url = _expand(url, env, where)
         _check_url(url, where)
         if passfile is not None:
             url = _with_passfile(url, passfile)
-        found.append((name, url, where))
+        found.append((name, url, where, schemas))
     if not found:
         raise ConfigError(f"{origin}: no databases listed")
     return _named(found)
+
+
+def parse_tenants(value: str | list[str], where: str) -> tuple[str, ...]:
+    """Tenant schemas and patterns from ``acme, tenant_*`` (or a list of them)."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(f"{where}: tenants must be schema names or patterns")
+    found = tuple(dict.fromkeys(i.strip() for i in items if i.strip()))
+    if not found:
+        raise ConfigError(f"{where}: no tenant schema listed")
+    from dualorm.runner.tenancy import check_tenant
+
+    for item in found:
+        if not _GLOB.search(item):
+            check_tenant(item, where)
+    return found
+
+
+def expand_tenants(targets: Sequence[Target]) -> list[Target]:
+    """One target per tenant schema: names as listed, patterns matched in each database.
+
+    A database whose line names no schemas stays one target. Reaching a database to match a
+    pattern fails as connecting does (``DatabaseUnreachable``, exit 2), and a pattern matching
+    no schema is bad input (``ConfigError``, exit 2): both before any target is migrated.
+    """
+    from dualorm.runner.tenancy import tenant_url
+
+    expanded: list[Target] = []
+    seen: dict[str, str] = {}
+    for target in targets:
+        if not target.schemas:
+            expanded.append(target)
+            continue
+        for tenant in _tenants_of(target):
+            name = f"{target.name}/{tenant}"
+            if name in seen:
+                raise ConfigError(
+                    f"{target.where}: the tenant {name!r} is listed twice (first at {seen[name]})"
+                )
+            seen[name] = target.where
+            url = tenant_url(target.url, tenant)
+            expanded.append(Target(name, url, target.where, tenant=tenant))
+    return expanded
+
+
+def _tenants_of(target: Target) -> list[str]:
+    patterns = [s for s in target.schemas if _GLOB.search(s)]
+    named = [s for s in target.schemas if not _GLOB.search(s)]
+    if not patterns:
+        return named
+    existing = _schemas_of(target)
+    found = list(named)
+    for pattern in patterns:
+        matched = [s for s in existing if fnmatch.fnmatchcase(s, pattern)]
+        if not matched:
+            raise ConfigError(f"{target.where}: {pattern!r} matches no schema of {target.name}")
+        found += matched
+    return list(dict.fromkeys(found))
+
+
+def _schemas_of(target: Target) -> list[str]:
+    """The schemas of the target's database that can be tenants, sorted."""
+    from dualorm.db import connect
+    from dualorm.runner.tenancy import LEDGER_PREFIX
+
+    with connect(target.url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname <> ALL(%s) "
+            "AND left(nspname, 3) <> 'pg_' AND left(nspname, %s) <> %s ORDER BY nspname",
+            (["public", "information_schema", "dualorm"], len(LEDGER_PREFIX), LEDGER_PREFIX),
+        ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _schemas(url: str, where: str) -> tuple[str, tuple[str, ...]]:
+    """Split ``... schemas = a, b`` off a line's connection string."""
+    match = _SCHEMAS.match(url)
+    if match is None:
+        return url, ()
+    return match.group(1).strip(), parse_tenants(match.group(2), where)
 
 
 def from_pyproject(config: Config, environ: Mapping[str, str] | None = None) -> list[Target]:
@@ -108,7 +216,16 @@ def from_pyproject(config: Config, environ: Mapping[str, str] | None = None) -> 
         raise ConfigError(f"{where} passfile must be a path")
     root = config.root
     path = (root / passfile) if passfile else None
-    return parse_lines(lines, passfile=path, environ=environ, origin=where)
+    targets = parse_lines(lines, passfile=path, environ=environ, origin=where)
+    tenants = table.get("tenants")
+    if tenants is None:
+        return targets
+    return with_tenants(targets, parse_tenants(tenants, f"{where} tenants"))
+
+
+def with_tenants(targets: list[Target], tenants: tuple[str, ...]) -> list[Target]:
+    """``targets`` whose databases name no schemas of their own get ``tenants``."""
+    return [t if t.schemas else Target(t.name, t.url, t.where, tenants) for t in targets]
 
 
 def fleet_table(config: Config) -> dict[str, Any]:
@@ -125,9 +242,20 @@ def fleet_table(config: Config) -> dict[str, Any]:
 
 
 def resolve_targets(
-    config: Config, databases: Path | None, passfile: Path | None = None
+    config: Config,
+    databases: Path | None,
+    passfile: Path | None = None,
+    tenants: str | None = None,
 ) -> list[Target]:
-    """The fleet a command runs over: ``--databases`` when given, else the pyproject's."""
+    """The fleet a command runs over: ``--databases`` when given, else the pyproject's;
+    ``tenants`` (``--tenants``) for every database whose line names no schemas."""
+    found = _listed(config, databases, passfile)
+    if tenants is not None:
+        found = with_tenants(found, parse_tenants(tenants, "--tenants"))
+    return found
+
+
+def _listed(config: Config, databases: Path | None, passfile: Path | None) -> list[Target]:
     if databases is not None:
         return read_databases(databases, passfile=passfile)
     if not fleet_table(config).get("databases"):
@@ -137,7 +265,9 @@ def resolve_targets(
         )
     targets = from_pyproject(config)
     if passfile is not None:
-        targets = [Target(t.name, _with_passfile(t.url, passfile), t.where) for t in targets]
+        targets = [
+            Target(t.name, _with_passfile(t.url, passfile), t.where, t.schemas) for t in targets
+        ]
     return targets
 
 
@@ -195,17 +325,17 @@ def _with_passfile(url: str, passfile: Path) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
 
 
-def _named(found: list[tuple[str | None, str, str]]) -> list[Target]:
+def _named(found: list[tuple[str | None, str, str, tuple[str, ...]]]) -> list[Target]:
     from dualorm.db import connection_params, database_name
 
     def derived(url: str) -> str:
         host = str(connection_params(url).get("host") or "localhost")
         return f"{database_name(url)}@{host}"
 
-    plain = [database_name(url) for name, url, _ in found if name is None]
+    plain = [database_name(url) for name, url, _, _ in found if name is None]
     targets: list[Target] = []
     seen: dict[str, str] = {}
-    for name, url, where in found:
+    for name, url, where, schemas in found:
         if name is None:
             name = database_name(url)
             if plain.count(name) > 1:
@@ -216,5 +346,5 @@ def _named(found: list[tuple[str | None, str, str]]) -> list[Target]:
                 "give each a distinct name (name = connection string)"
             )
         seen[name] = where
-        targets.append(Target(name, url, where))
+        targets.append(Target(name, url, where, schemas))
     return targets

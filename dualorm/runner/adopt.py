@@ -189,8 +189,8 @@ def _verify_catalog(
 ) -> None:
     from dualorm.diff import compare
     from dualorm.normalize import normalize
-    from dualorm.sources.postgres import load
     from dualorm.spec.replay import replay, start_of
+    from dualorm.target_catalog import load_target
 
     # The specs start from the tables other owners create; those are compared by `validate`
     # against their own models, not here against what the specs build.
@@ -201,7 +201,7 @@ def _verify_catalog(
     # Spec expressions are spelled as written; the server's spelling comes from the server.
     expected = normalize(built, conn)
     schemas = sorted({t.schema for t in expected}) or ["public"]
-    live = load(conn, schemas=schemas).restrict(expected.keys())
+    live = load_target(conn, schemas=schemas).restrict(expected.keys())
     problems = [d for d in compare(expected, live, source="specs", target="database") if d.is_error]
     if problems:
         raise DriftDetected(

@@ -1,4 +1,9 @@
-"""dualorm's own ledger, in the PostgreSQL schema ``dualorm``.
+"""dualorm's own ledger, in the PostgreSQL schema ``dualorm`` (or a tenant's ledger schema).
+
+Where the ledger is comes from the connection (:func:`dualorm.runner.tenancy.ledger_of`): the
+schema ``dualorm`` of a single database, ``dualorm_<tenant>`` for a tenant schema; every SQL
+text below names it through that :class:`~dualorm.runner.tenancy.Ledger`, quoted. The names
+below are the single-database ones.
 
 Invariant: a row in ``dualorm.migrations`` means that migration is applied, and it is written in
 the same transaction as the migration's DDL (and with ``alembic_version`` and
@@ -27,22 +32,24 @@ from typing import TYPE_CHECKING
 
 from dualorm.config import Environment
 from dualorm.errors import EnvironmentMismatch, LedgerError, SafetyError
+from dualorm.runner.tenancy import DEFAULT_LEDGER, DEFAULT_LOCK_KEY, Ledger
+from dualorm.runner.tenancy import ledger_of as ledger_of
 
 if TYPE_CHECKING:
     import psycopg
 
     from dualorm.spec.model import Migration
 
-LEDGER_SCHEMA = "dualorm"
+LEDGER_SCHEMA = DEFAULT_LEDGER.schema
 
-DDL = """
-CREATE SCHEMA IF NOT EXISTS dualorm;
-CREATE TABLE IF NOT EXISTS dualorm.meta (
+_DDL = """
+{tenant_schema}CREATE SCHEMA IF NOT EXISTS {ledger};
+CREATE TABLE IF NOT EXISTS {meta} (
     key text PRIMARY KEY,
     value text NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE TABLE IF NOT EXISTS dualorm.migrations (
+CREATE TABLE IF NOT EXISTS {migrations} (
     id text PRIMARY KEY,
     name text NOT NULL,
     version text NOT NULL,
@@ -53,7 +60,7 @@ CREATE TABLE IF NOT EXISTS dualorm.migrations (
     correlation_id uuid NOT NULL,
     outcome text NOT NULL DEFAULT 'applied'
 );
-CREATE TABLE IF NOT EXISTS dualorm.audit (
+CREATE TABLE IF NOT EXISTS {audit} (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     at timestamptz NOT NULL DEFAULT now(),
     command text NOT NULL,
@@ -62,9 +69,9 @@ CREATE TABLE IF NOT EXISTS dualorm.audit (
     host text NOT NULL,
     correlation_id uuid NOT NULL,
     outcome text NOT NULL,
-    detail jsonb NOT NULL DEFAULT '{}'::jsonb
+    detail jsonb NOT NULL DEFAULT '{{}}'::jsonb
 );
-CREATE OR REPLACE FUNCTION dualorm.expect_rows(actual bigint, expected bigint, what text)
+CREATE OR REPLACE FUNCTION {ledger}.expect_rows(actual bigint, expected bigint, what text)
 RETURNS bigint LANGUAGE plpgsql AS $$
 BEGIN
     IF actual IS DISTINCT FROM expected THEN
@@ -74,7 +81,7 @@ BEGIN
     RETURN actual;
 END
 $$;
-CREATE OR REPLACE FUNCTION dualorm.record_migration(
+CREATE OR REPLACE FUNCTION {ledger}.record_migration(
     direction text, migration_id text, migration_name text, migration_version text,
     migration_checksum text, offset_ms integer, actor text, correlation uuid,
     removed_heads text[], added_heads text[],
@@ -87,41 +94,41 @@ DECLARE
     i integer;
 BEGIN
     IF direction = 'up' THEN
-        INSERT INTO dualorm.migrations
+        INSERT INTO {migrations}
             (id, name, version, checksum, duration_ms, applied_by, correlation_id, outcome)
         VALUES (migration_id, migration_name, migration_version, migration_checksum,
                 offset_ms + round(elapsed)::integer, actor, correlation, 'applied')
         ON CONFLICT (id) DO NOTHING;
         GET DIAGNOSTICS changed = ROW_COUNT;
-        PERFORM dualorm.expect_rows(
-            changed, 1, 'recording ' || migration_id || ' in dualorm.migrations');
+        PERFORM {ledger}.expect_rows(
+            changed, 1, 'recording ' || migration_id || ' in ' || {migrations_text});
     ELSE
-        DELETE FROM dualorm.migrations WHERE id = migration_id;
+        DELETE FROM {migrations} WHERE id = migration_id;
         GET DIAGNOSTICS changed = ROW_COUNT;
-        PERFORM dualorm.expect_rows(
-            changed, 1, 'removing ' || migration_id || ' from dualorm.migrations');
+        PERFORM {ledger}.expect_rows(
+            changed, 1, 'removing ' || migration_id || ' from ' || {migrations_text});
     END IF;
     FOREACH item IN ARRAY removed_heads LOOP
-        DELETE FROM alembic_version WHERE version_num = item;
+        DELETE FROM {alembic} WHERE version_num = item;
         GET DIAGNOSTICS changed = ROW_COUNT;
-        PERFORM dualorm.expect_rows(changed, 1, 'removing ' || item || ' from alembic_version');
+        PERFORM {ledger}.expect_rows(changed, 1, 'removing ' || item || ' from alembic_version');
     END LOOP;
     FOREACH item IN ARRAY added_heads LOOP
-        INSERT INTO alembic_version (version_num) VALUES (item);
+        INSERT INTO {alembic} (version_num) VALUES (item);
     END LOOP;
     FOR i IN 1 .. coalesce(array_length(removed_names, 1), 0) LOOP
-        DELETE FROM django_migrations WHERE app = removed_apps[i] AND name = removed_names[i];
+        DELETE FROM {django} WHERE app = removed_apps[i] AND name = removed_names[i];
         GET DIAGNOSTICS changed = ROW_COUNT;
-        PERFORM dualorm.expect_rows(changed, 1, 'removing ' || removed_apps[i] || '.'
+        PERFORM {ledger}.expect_rows(changed, 1, 'removing ' || removed_apps[i] || '.'
             || removed_names[i] || ' from django_migrations');
     END LOOP;
     FOR i IN 1 .. coalesce(array_length(added_names, 1), 0) LOOP
-        INSERT INTO django_migrations (app, name, applied)
+        INSERT INTO {django} (app, name, applied)
         SELECT added_apps[i], added_names[i], now()
-        WHERE NOT EXISTS (SELECT 1 FROM django_migrations
+        WHERE NOT EXISTS (SELECT 1 FROM {django}
                           WHERE app = added_apps[i] AND name = added_names[i]);
         GET DIAGNOSTICS changed = ROW_COUNT;
-        PERFORM dualorm.expect_rows(changed, 1, 'adding ' || added_apps[i] || '.'
+        PERFORM {ledger}.expect_rows(changed, 1, 'adding ' || added_apps[i] || '.'
             || added_names[i] || ' to django_migrations');
     END LOOP;
     RETURN elapsed;
@@ -131,28 +138,54 @@ $$;
 
 # The SQLSTATE dualorm.record_migration raises; the runner maps it back to LedgerError.
 LEDGER_SQLSTATE = "DL001"
-# Its signature, for to_regprocedure: a ledger made before the function existed lacks it.
-RECORD_MIGRATION = (
-    "dualorm.record_migration(text,text,text,text,text,integer,text,uuid,"
-    "text[],text[],text[],text[],text[],text[])"
-)
+# The single-database ledger's migration lock key (a tenant's: its Ledger.lock_key).
+ADVISORY_LOCK_KEY = DEFAULT_LOCK_KEY
 
-# One fixed key so every runner of every process takes the same lock: hash of "dualorm".
-ADVISORY_LOCK_KEY = 0x6475616C6F726D
+
+def ddl(lg: Ledger) -> str:
+    """The ledger's schema, tables and functions (for a tenant, its tenant schema first)."""
+    from dualorm.spec.sqltext import quote_ident, quote_literal
+
+    tenant = "" if lg.tenant is None else f"CREATE SCHEMA IF NOT EXISTS {quote_ident(lg.tenant)};"
+    return _DDL.format(
+        tenant_schema=tenant,
+        ledger=lg.quoted,
+        meta=lg.meta,
+        migrations=lg.migrations,
+        audit=lg.audit,
+        migrations_text=quote_literal(f"{lg.schema}.migrations"),
+        alembic=lg.foreign("alembic_version"),
+        django=lg.foreign("django_migrations"),
+    )
+
+
+def record_migration(lg: Ledger) -> str:
+    """The signature of the ledger's record function, for ``to_regprocedure``: a ledger made
+    before the function existed lacks it."""
+    return (
+        f"{lg.table('record_migration')}(text,text,text,text,text,integer,text,uuid,"
+        "text[],text[],text[],text[],text[],text[])"
+    )
+
+
+# The single-database ledger's DDL and record function, as they always were.
+DDL = ddl(DEFAULT_LEDGER)
+RECORD_MIGRATION = record_migration(DEFAULT_LEDGER)
 
 
 def ensure_ledger(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    """Create the ``dualorm`` schema, its tables and function where missing (idempotent)."""
+    """Create the ledger schema, its tables and function where missing (idempotent)."""
+    lg = ledger_of(conn)
     exists = conn.execute(
-        "SELECT to_regclass('dualorm.audit') IS NOT NULL AND to_regprocedure(%s) IS NOT NULL",
-        (RECORD_MIGRATION,),
+        "SELECT to_regclass(%s) IS NOT NULL AND to_regprocedure(%s) IS NOT NULL",
+        (lg.audit, record_migration(lg)),
     ).fetchone()
     if exists and exists[0]:
         return
     # Two runners creating the ledger at once would race on CREATE SCHEMA IF NOT EXISTS;
-    # a transaction-level lock on the same key, taken in the same query (one transaction
-    # even in autocommit), serialises them.
-    conn.execute(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY + 1});{DDL}".encode())
+    # a transaction-level lock on the ledger's creation key, taken in the same query (one
+    # transaction even in autocommit), serialises them.
+    conn.execute(f"SELECT pg_advisory_xact_lock({lg.create_key});{ddl(lg)}".encode())
 
 
 def environment_label(conn: psycopg.Connection[tuple[object, ...]]) -> Environment | None:
@@ -161,10 +194,11 @@ def environment_label(conn: psycopg.Connection[tuple[object, ...]]) -> Environme
     A label that names no environment (edited by hand) is refused (``SafetyError``, exit 3)
     rather than guessed at: every rule that reads the label would otherwise misjudge it.
     """
-    found = conn.execute("SELECT to_regclass('dualorm.meta') IS NOT NULL").fetchone()
+    lg = ledger_of(conn)
+    found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (lg.meta,)).fetchone()
     if not found or not found[0]:
         return None
-    row = conn.execute("SELECT value FROM dualorm.meta WHERE key = 'environment'").fetchone()
+    row = conn.execute(f"SELECT value FROM {lg.meta} WHERE key = 'environment'").fetchone()
     if row is None:
         return None
     try:
@@ -172,18 +206,19 @@ def environment_label(conn: psycopg.Connection[tuple[object, ...]]) -> Environme
     except ValueError:
         allowed = ", ".join(e.value for e in Environment)
         raise SafetyError(
-            f"dualorm.meta labels the database {str(row[0])!r}, which is not one of {allowed}; "
-            "correct the label in dualorm.meta"
+            f"{lg.schema}.meta labels the database {str(row[0])!r}, which is not one of "
+            f"{allowed}; correct the label in {lg.schema}.meta"
         ) from None
 
 
 def write_label(conn: psycopg.Connection[tuple[object, ...]], environment: Environment) -> None:
     """Set the database's environment label (creating the ledger where missing)."""
     ensure_ledger(conn)
+    meta = ledger_of(conn).meta
     conn.execute(
-        "INSERT INTO dualorm.meta (key, value) VALUES ('environment', %s) "
+        f"INSERT INTO {meta} AS m (key, value) VALUES ('environment', %s) "
         "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now() "
-        "WHERE dualorm.meta.value IS DISTINCT FROM EXCLUDED.value",
+        "WHERE m.value IS DISTINCT FROM EXCLUDED.value",
         (environment.value,),
     )
 
@@ -201,7 +236,7 @@ def check_environment(
         if label:
             ensure_ledger(conn)
             conn.execute(
-                "INSERT INTO dualorm.meta (key, value) VALUES ('environment', %s) "
+                f"INSERT INTO {ledger_of(conn).meta} (key, value) VALUES ('environment', %s) "
                 "ON CONFLICT (key) DO NOTHING",
                 (requested.value,),
             )
@@ -231,7 +266,9 @@ class AppliedMigration:
 
 def ledger_exists(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
     """Return whether ``dualorm.migrations`` exists (without creating anything)."""
-    row = conn.execute("SELECT to_regclass('dualorm.migrations') IS NOT NULL").fetchone()
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (ledger_of(conn).migrations,)
+    ).fetchone()
     return bool(row and row[0])
 
 
@@ -241,7 +278,7 @@ def applied_migrations(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str
         return {}
     rows = conn.execute(
         "SELECT id, name, version, checksum, applied_at, duration_ms, applied_by, "
-        "correlation_id::text, outcome FROM dualorm.migrations ORDER BY applied_at, id"
+        f"correlation_id::text, outcome FROM {ledger_of(conn).migrations} ORDER BY applied_at, id"
     ).fetchall()
     result = {}
     for row in rows:
@@ -270,8 +307,9 @@ def record_applied(
     outcome: str = "applied",
 ) -> None:
     """Insert the row that says ``migration`` is applied; in the migration's own transaction."""
+    lg = ledger_of(conn)
     cur = conn.execute(
-        "INSERT INTO dualorm.migrations "
+        f"INSERT INTO {lg.migrations} "
         "(id, name, version, checksum, duration_ms, applied_by, correlation_id, outcome) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
         (
@@ -285,13 +323,14 @@ def record_applied(
             outcome,
         ),
     )
-    expect_rowcount(cur.rowcount, 1, f"recording {migration.id} in dualorm.migrations")
+    expect_rowcount(cur.rowcount, 1, f"recording {migration.id} in {lg.schema}.migrations")
 
 
 def record_removed(conn: psycopg.Connection[tuple[object, ...]], migration_id: str) -> None:
     """Delete the row of a rolled-back migration; in the rollback's own transaction."""
-    cur = conn.execute("DELETE FROM dualorm.migrations WHERE id = %s", (migration_id,))
-    expect_rowcount(cur.rowcount, 1, f"removing {migration_id} from dualorm.migrations")
+    lg = ledger_of(conn)
+    cur = conn.execute(f"DELETE FROM {lg.migrations} WHERE id = %s", (migration_id,))
+    expect_rowcount(cur.rowcount, 1, f"removing {migration_id} from {lg.schema}.migrations")
 
 
 def record_checksum(
@@ -303,7 +342,7 @@ def record_checksum(
 ) -> None:
     """Re-record an applied migration's checksum (``migrate baseline --id``)."""
     cur = conn.execute(
-        "UPDATE dualorm.migrations SET checksum = %s, name = %s, version = %s, "
+        f"UPDATE {ledger_of(conn).migrations} SET checksum = %s, name = %s, version = %s, "
         "outcome = 'rebaselined', applied_by = %s, correlation_id = %s WHERE id = %s",
         (
             migration.checksum,

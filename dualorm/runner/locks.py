@@ -14,6 +14,10 @@ The lock lives on its own autocommit connection whose ``application_name`` carri
 command, the run's correlation id and host (``dualorm-seed <id> <host>``), so
 :func:`lock_holder` can name the holder from ``pg_locks`` and ``pg_stat_activity``. A killed
 runner's lock dies with its connection: there is no lock row to go stale.
+
+The keys are the ledger's (:class:`~dualorm.runner.tenancy.Ledger`): one fixed key for a
+single database, a key per ledger schema for a tenant schema, so tenants of one database
+migrate at once and each tenant is migrated by one runner at a time.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import TYPE_CHECKING
 from dualorm.db import connect
 from dualorm.errors import LockHeld
 from dualorm.runner.ledger import ADVISORY_LOCK_KEY
+from dualorm.runner.tenancy import Ledger, ledger_for, ledger_of, tenant_of
 
 if TYPE_CHECKING:
     import psycopg
@@ -46,15 +51,18 @@ __all__ = [
 APPLICATION_PREFIX = "dualorm-migrate"
 # Every lock connection's application_name starts with this and the command's name.
 _COMMAND_PREFIX = "dualorm-"
-# Held by a runner's migration connection for as long as it lives (see claim_session).
+# Held by a runner's migration connection for as long as it lives (see claim_session);
+# the single database's (a tenant's: its Ledger.session_key).
 SESSION_LOCK_KEY = ADVISORY_LOCK_KEY + 2
 # PostgreSQL truncates application_name to NAMEDATALEN - 1 bytes.
 _APPLICATION_NAME_MAX = 63
 
-# pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low 32 bits),
-# with objsubid 1.
-_CLASSID = (ADVISORY_LOCK_KEY >> 32) & 0xFFFFFFFF
-_OBJID = ADVISORY_LOCK_KEY & 0xFFFFFFFF
+
+def _lock_ids(key: int) -> tuple[int, int]:
+    """pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low 32
+    bits), with objsubid 1."""
+    return (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
+
 
 _HOLDER_SQL = """
 SELECT a.pid, a.application_name, host(a.client_addr), a.usename, a.backend_start
@@ -119,8 +127,8 @@ def application_name(correlation_id: str, host: str, command: str = "migrate") -
 
 
 def lock_holder(conn: psycopg.Connection[tuple[object, ...]]) -> LockHolder | None:
-    """Return who holds the migration lock on ``conn``'s database, or ``None``."""
-    row = conn.execute(_HOLDER_SQL, (_CLASSID, _OBJID)).fetchone()
+    """Return who holds the migration lock of ``conn``'s target (database or tenant)."""
+    row = conn.execute(_HOLDER_SQL, _lock_ids(ledger_of(conn).lock_key)).fetchone()
     if row is None:
         return None
     pid, app, client_addr, user, started = row
@@ -146,7 +154,7 @@ class MigrationLock:
     """Hold the migration lock for a ``with`` block.
 
     Args:
-        url: the database to lock.
+        url: the database to lock (a tenant's URL locks that tenant only).
         correlation_id: the run's id, shown to other runners through ``application_name``.
         host: this machine's name, shown with it.
         wait: keep trying until the lock is free; ``False`` raises
@@ -179,6 +187,7 @@ class MigrationLock:
         self.poll = poll
         self.max_poll = max_poll
         self.command = command
+        self.ledger: Ledger = ledger_for(tenant_of(url))
         self.conn: psycopg.Connection[tuple[object, ...]] | None = None
 
     def acquire(self) -> None:
@@ -200,7 +209,7 @@ class MigrationLock:
         pause = self.poll
         reported: int | None = -1
         while True:
-            if _try_lock(conn, ADVISORY_LOCK_KEY):
+            if _try_lock(conn, self.ledger.lock_key):
                 return
             holder = lock_holder(conn)
             if not self.wait or (deadline is not None and time.monotonic() >= deadline):
@@ -223,7 +232,7 @@ class MigrationLock:
         # that ended the run.
         with contextlib.suppress(psycopg.Error):
             if not conn.closed:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+                conn.execute("SELECT pg_advisory_unlock(%s)", (self.ledger.lock_key,))
         conn.close()
 
     def __enter__(self) -> MigrationLock:
@@ -268,7 +277,8 @@ def claim_session(
     ``pg_try_advisory_lock`` in a loop, for the reason the migration lock is.
     """
     pause = poll
-    while not _try_lock(conn, SESSION_LOCK_KEY):
+    key = ledger_of(conn).session_key
+    while not _try_lock(conn, key):
         time.sleep(pause)
         pause = min(pause * 2, max_poll)
 

@@ -160,11 +160,17 @@ class MigrationPlan:
 def table_sizes(
     conn: psycopg.Connection[tuple[object, ...]], tables: Iterable[str]
 ) -> dict[str, TableSize]:
-    """Return the planner's row estimate and total size of each existing table, in one query."""
+    """Return the planner's row estimate and total size of each existing table, in one query.
+
+    A tenant's unqualified tables are its tenant schema's (:mod:`dualorm.runner.tenancy`).
+    """
+    from dualorm.runner.tenancy import ledger_of
+
     names = sorted({t for t in tables if t != OPAQUE_TABLE})
     if not names:
         return {}
-    keys = [as_key(t) for t in names]
+    home = ledger_of(conn).tenant or DEFAULT_SCHEMA
+    keys = [(home if s == DEFAULT_SCHEMA else s, t) for s, t in map(as_key, names)]
     rows = conn.execute(
         "SELECT n.nspname, c.relname, "
         "CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END, "
@@ -176,7 +182,7 @@ def table_sizes(
     ).fetchall()
     sizes = {}
     for schema_name, table, reltuples, total, heap in rows:
-        label = str(table) if schema_name == DEFAULT_SCHEMA else f"{schema_name}.{table}"
+        label = str(table) if schema_name == home else f"{schema_name}.{table}"
         estimate = None if reltuples is None else int(str(reltuples))
         sizes[label] = TableSize(rows=estimate, bytes=int(str(total)), heap_bytes=int(str(heap)))
     return sizes

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dualorm.runner.foreign import ALEMBIC_ID_LENGTH, DjangoApps, moved_heads
+from dualorm.runner.tenancy import DEFAULT_LEDGER, Ledger
 
 if TYPE_CHECKING:
     from dualorm.spec.graph import MigrationGraph
@@ -28,8 +29,8 @@ __all__ = ["ELAPSED_MS", "LedgerWrite", "ledger_write"]
 # Milliseconds since the transaction began (the runner's per-statement clock).
 ELAPSED_MS = "extract(epoch FROM clock_timestamp() - now())::float8 * 1000"
 
-_CALL = (
-    "SELECT dualorm.record_migration(%s, %s, %s, %s, %s, %s, %s, %s::uuid, "
+_ARGUMENTS = (
+    "(%s, %s, %s, %s, %s, %s, %s, %s::uuid, "
     "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
 )
 
@@ -57,8 +58,12 @@ def ledger_write(
     applied_by: str,
     correlation_id: str,
     offset_ms: int,
+    lg: Ledger = DEFAULT_LEDGER,
 ) -> LedgerWrite | None:
     """Return the one statement that moves the three ledgers from ``before`` to ``after``.
+
+    ``lg`` is the ledger whose function is called (the connection's, see
+    :func:`~dualorm.runner.tenancy.ledger_of`).
 
     Returns ``None`` when a new Alembic head is longer than Alembic's default column (the
     column may need widening first, which :func:`dualorm.runner.foreign.stamp` does).
@@ -80,7 +85,7 @@ def ledger_write(
         *_columns(apps.rows(before - after)),
         *_columns(apps.rows(after - before)),
     )
-    return LedgerWrite(_CALL, params)
+    return LedgerWrite(f"SELECT {lg.table('record_migration')}{_ARGUMENTS}", params)
 
 
 def _columns(rows: Set[tuple[str, str]]) -> tuple[list[str], list[str]]:

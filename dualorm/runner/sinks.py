@@ -127,11 +127,12 @@ class DatabaseSink:
         self._foreign_ready = False
         self._stamped = False
         self._unflushed = False
+        self.ledger = ledger.ledger_of(conn)
         row = conn.execute(
             "SELECT set_config('lock_timeout', %s, false), to_regprocedure(%s) IS NOT NULL",
-            (f"{self.options.lock_timeout_ms}ms", ledger.RECORD_MIGRATION),
+            (f"{self.options.lock_timeout_ms}ms", ledger.record_migration(self.ledger)),
         ).fetchone()
-        # A ledger made by an older dualorm has no dualorm.record_migration until the next
+        # A ledger made by an older dualorm has no record_migration function until the next
         # `migrate up` adds it; until then every migration goes step by step.
         self._checks_ready = bool(row and row[1])
 
@@ -331,6 +332,7 @@ class DatabaseSink:
             applied_by=self.context.applied_by,
             correlation_id=self.context.correlation_id,
             offset_ms=offset_ms,
+            lg=self.ledger,
         )
         return None if write is None else (steps, write)
 
@@ -394,7 +396,7 @@ class DatabaseSink:
 
         try:
             found = self.conn.execute(
-                "SELECT id FROM dualorm.migrations WHERE id = ANY(%s)",
+                f"SELECT id FROM {self.ledger.migrations} WHERE id = ANY(%s)",
                 ([link.planned.migration.id for link in links],),
             ).fetchall()
         except psycopg.Error:

@@ -9,7 +9,8 @@ empties one. :func:`stale_tables` compares the ledger with the database, and a s
 stale is reported by ``seed status`` and applied again by ``seed run``. :func:`seeded_tables`
 tells the migration runner which tables hold seeded rows before it drops one.
 
-Tables are named ``schema.table`` throughout.
+Tables are named ``schema.table`` throughout. The ledger schema is the connection's
+(:func:`dualorm.runner.tenancy.ledger_of`): ``dualorm`` for a single database.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from psycopg.types.json import Jsonb
 
 from dualorm.errors import LedgerError, SeedError
 from dualorm.runner import ledger
+from dualorm.runner.tenancy import DEFAULT_LEDGER, Ledger, ledger_of
 from dualorm.seeding import bulk
 
 if TYPE_CHECKING:
@@ -33,28 +35,36 @@ if TYPE_CHECKING:
 
 __all__ = ["StaleTable", "seeded_tables", "stale_tables"]
 
-SEEDS_DDL = """
-CREATE TABLE IF NOT EXISTS dualorm.seeds (
+_SEEDS_DDL = """
+CREATE TABLE IF NOT EXISTS {seeds} (
     id text PRIMARY KEY,
     name text NOT NULL,
     version text NOT NULL,
     environment text NOT NULL,
     checksum char(64) NOT NULL,
-    dependencies text[] NOT NULL DEFAULT '{}',
+    dependencies text[] NOT NULL DEFAULT '{{}}',
     applied_at timestamptz NOT NULL DEFAULT now(),
     duration_ms integer NOT NULL,
-    row_counts jsonb NOT NULL DEFAULT '{}'::jsonb
+    row_counts jsonb NOT NULL DEFAULT '{{}}'::jsonb
 );
-ALTER TABLE dualorm.seeds ADD COLUMN IF NOT EXISTS tables text[] NOT NULL DEFAULT '{}';
-CREATE TABLE IF NOT EXISTS dualorm.seed_rows (
+ALTER TABLE {seeds} ADD COLUMN IF NOT EXISTS tables text[] NOT NULL DEFAULT '{{}}';
+CREATE TABLE IF NOT EXISTS {seed_rows} (
     seed_id text NOT NULL,
     table_name text NOT NULL,
     ordinal integer NOT NULL,
     key text[] NOT NULL
 );
 CREATE INDEX IF NOT EXISTS seed_rows_seed_id_table_name_idx
-    ON dualorm.seed_rows (seed_id, table_name);
+    ON {seed_rows} (seed_id, table_name);
 """
+
+
+def seeds_ddl(lg: Ledger) -> str:
+    """The seed ledger's tables in the ledger schema ``lg``."""
+    return _SEEDS_DDL.format(seeds=lg.seeds, seed_rows=lg.seed_rows)
+
+
+SEEDS_DDL = seeds_ddl(DEFAULT_LEDGER)
 
 
 @dataclass(frozen=True)
@@ -77,20 +87,22 @@ class StaleTable:
 def ensure(conn: psycopg.Connection[Any]) -> None:
     """Create the seed ledger where missing, or add what an older one lacks; caller commits."""
     ledger.ensure_ledger(conn)
-    conn.execute("SELECT pg_advisory_xact_lock(%s)", (ledger.ADVISORY_LOCK_KEY + 1,))
-    conn.execute(SEEDS_DDL)
+    lg = ledger_of(conn)
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (lg.create_key,))
+    conn.execute(seeds_ddl(lg).encode())
 
 
 def exists(conn: psycopg.Connection[Any]) -> bool:
-    row = conn.execute("SELECT to_regclass('dualorm.seeds') IS NOT NULL").fetchone()
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (ledger_of(conn).seeds,)).fetchone()
     return bool(row and row[0])
 
 
 def _has_tables_column(conn: psycopg.Connection[Any]) -> bool:
     # A ledger written before the column existed is read as is; `seed run` adds it.
     row = conn.execute(
-        "SELECT count(*) FROM pg_attribute WHERE attrelid = 'dualorm.seeds'::regclass "
-        "AND attname = 'tables' AND NOT attisdropped"
+        "SELECT count(*) FROM pg_attribute WHERE attrelid = %s::regclass "
+        "AND attname = 'tables' AND NOT attisdropped",
+        (ledger_of(conn).seeds,),
     ).fetchone()
     return bool(row and row[0])
 
@@ -105,7 +117,7 @@ def applied(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             "SELECT id, name, checksum, dependencies, applied_at, duration_ms, row_counts, "
-            f"{tables} FROM dualorm.seeds ORDER BY applied_at, id"
+            f"{tables} FROM {ledger_of(conn).seeds} ORDER BY applied_at, id"
         )
         return {str(r["id"]): r for r in cur.fetchall()}
 
@@ -116,15 +128,16 @@ def record_rows(
     """Append the primary keys the seed added, one ordinal per table in the order written."""
     if not added:
         return
+    seed_rows = ledger_of(conn).seed_rows
     start = conn.execute(
-        "SELECT coalesce(max(ordinal), 0) FROM dualorm.seed_rows WHERE seed_id = %s",
+        f"SELECT coalesce(max(ordinal), 0) FROM {seed_rows} WHERE seed_id = %s",
         (seed_id,),
     ).fetchone()
     base = int(start[0]) if start else 0
     with (
         conn.cursor() as cur,
         cur.copy(
-            "COPY dualorm.seed_rows (seed_id, table_name, ordinal, key) FROM STDIN (FORMAT binary)"
+            f"COPY {seed_rows} (seed_id, table_name, ordinal, key) FROM STDIN (FORMAT binary)"
         ) as copy,
     ):
         copy.set_types(["text", "text", "int4", "text[]"])
@@ -136,7 +149,7 @@ def record_rows(
 def row_counts(conn: psycopg.Connection[Any], seed_id: str) -> dict[str, int]:
     """Return how many rows the ledger records ``seed_id`` as having added, per table."""
     rows = conn.execute(
-        "SELECT table_name, count(*) FROM dualorm.seed_rows WHERE seed_id = %s "
+        f"SELECT table_name, count(*) FROM {ledger_of(conn).seed_rows} WHERE seed_id = %s "
         "GROUP BY table_name ORDER BY table_name",
         (seed_id,),
     ).fetchall()
@@ -154,7 +167,7 @@ def write(
     """Write (or rewrite) the ledger row of ``seed``; exactly one row or ``LedgerError``."""
     with conn.cursor() as cur:
         cur.execute(
-            "INSERT INTO dualorm.seeds (id, name, version, environment, checksum, "
+            f"INSERT INTO {ledger_of(conn).seeds} (id, name, version, environment, checksum, "
             "dependencies, duration_ms, row_counts, tables) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, "
@@ -182,9 +195,10 @@ def write(
 
 def forget(conn: psycopg.Connection[Any], seed_id: str) -> None:
     """Remove the ledger row of ``seed_id`` and its recorded rows."""
-    conn.execute("DELETE FROM dualorm.seed_rows WHERE seed_id = %s", (seed_id,))
+    lg = ledger_of(conn)
+    conn.execute(f"DELETE FROM {lg.seed_rows} WHERE seed_id = %s", (seed_id,))
     with conn.cursor() as cur:
-        cur.execute("DELETE FROM dualorm.seeds WHERE id = %s", (seed_id,))
+        cur.execute(f"DELETE FROM {lg.seeds} WHERE id = %s", (seed_id,))
         if cur.rowcount != 1:
             raise LedgerError(f"removing the ledger row of seed {seed_id} touched {cur.rowcount}")
 
@@ -196,9 +210,15 @@ def forget_rows(conn: psycopg.Connection[Any], seed_id: str, tables: Sequence[st
     writer has since inserted under the same keys into a recreated table.
     """
     conn.execute(
-        "DELETE FROM dualorm.seed_rows WHERE seed_id = %s AND table_name = ANY(%s)",
+        f"DELETE FROM {ledger_of(conn).seed_rows} WHERE seed_id = %s AND table_name = ANY(%s)",
         (seed_id, list(tables)),
     )
+
+
+def seed_rows_ident(conn: psycopg.Connection[Any]) -> sql.Identifier:
+    """``seed_rows`` of the connection's ledger schema, for composed statements."""
+    lg = ledger_of(conn)
+    return sql.Identifier(lg.schema, "seed_rows")
 
 
 def key_match(info: bulk.TableInfo) -> sql.Composed:
@@ -227,7 +247,8 @@ def _written(
     recorded = {
         (str(r[0]), str(r[1]))
         for r in conn.execute(
-            "SELECT DISTINCT seed_id, table_name FROM dualorm.seed_rows WHERE seed_id = ANY(%s)",
+            f"SELECT DISTINCT seed_id, table_name FROM {ledger_of(conn).seed_rows} "
+            "WHERE seed_id = ANY(%s)",
             (sorted(rows),),
         ).fetchall()
     }
@@ -272,9 +293,9 @@ def _any_recorded_row(conn: psycopg.Connection[Any], info: bulk.TableInfo, seed_
     import psycopg
 
     statement = sql.SQL(
-        "SELECT EXISTS (SELECT 1 FROM dualorm.seed_rows AS r JOIN {} AS t ON {} "
+        "SELECT EXISTS (SELECT 1 FROM {} AS r JOIN {} AS t ON {} "
         "WHERE r.seed_id = %s AND r.table_name = %s)"
-    ).format(info.ident, key_match(info))
+    ).format(seed_rows_ident(conn), info.ident, key_match(info))
     try:
         # A recreated table with another key type cannot hold the recorded keys; its cast
         # error must not abort the caller's transaction.
@@ -301,11 +322,9 @@ def seeded_tables(conn: psycopg.Connection[Any]) -> dict[str, list[str]]:
     """
     if not exists(conn):
         return {}
-    rows = conn.execute(
-        "SELECT id, tables FROM dualorm.seeds"
-        if _has_tables_column(conn)
-        else "SELECT id, '{}'::text[] FROM dualorm.seeds"
-    ).fetchall()
+    seeds = ledger_of(conn).seeds
+    tables = "tables" if _has_tables_column(conn) else "'{}'::text[]"
+    rows = conn.execute(f"SELECT id, {tables} FROM {seeds}").fetchall()
     by_id = {str(r[0]): {"tables": list(r[1] or ())} for r in rows}
     written, _ = _written(conn, by_id)
     return {table: sorted(seeds) for table, seeds in sorted(written.items())}

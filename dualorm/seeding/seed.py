@@ -259,11 +259,13 @@ class SeedContext:
         Returns the rows actually deleted per table (also added to :attr:`removed`): rows
         deleted since by someone else, or a table dropped since, count zero.
         """
+        from dualorm.runner.tenancy import ledger_of
         from dualorm.seeding.ledger import table_or_none
 
         self._flush_orms()
+        seed_rows = ledger_of(self.connection).seed_rows
         tables = self.connection.execute(
-            "SELECT table_name, max(ordinal) FROM dualorm.seed_rows WHERE seed_id = %s "
+            f"SELECT table_name, max(ordinal) FROM {seed_rows} WHERE seed_id = %s "
             "GROUP BY table_name ORDER BY max(ordinal) DESC",
             (self.seed_id,),
         ).fetchall()
@@ -276,14 +278,13 @@ class SeedContext:
         return removed
 
     def _delete_recorded(self, info: bulk.TableInfo) -> int:
-        from dualorm.seeding.ledger import key_match
+        from dualorm.seeding.ledger import key_match, seed_rows_ident
 
         if not info.primary_key:
             raise SeedError(f"table {info.qualified} has no primary key; cannot roll back")
         statement = sql.SQL(
-            "DELETE FROM {} AS t USING dualorm.seed_rows AS r "
-            "WHERE r.seed_id = %s AND r.table_name = %s AND {}"
-        ).format(info.ident, key_match(info))
+            "DELETE FROM {} AS t USING {} AS r WHERE r.seed_id = %s AND r.table_name = %s AND {}"
+        ).format(info.ident, seed_rows_ident(self.connection), key_match(info))
         with self.connection.cursor() as cur:
             cur.execute(statement, (self.seed_id, info.qualified))
             return cur.rowcount

@@ -1,0 +1,365 @@
+"""``dualorm fleet`` over schema-per-tenant layouts: many tenant schemas of one real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runner_specs import applied_ids, chain, project, snapshot
+
+from dualorm.config import Config, Environment
+from dualorm.db import connection
+from dualorm.errors import ConfigError, SafetyError
+from dualorm.fleet import expand_tenants, fleet_plan, fleet_status, fleet_up, read_databases
+from dualorm.runner.tenancy import ledger_schema, tenant_of, tenant_url
+from dualorm.sources.postgres import load
+from dualorm.testing import create_database, drop_database
+
+RUNNER = "import sys; from dualorm.cli import main; sys.exit(main(sys.argv[1:]))"
+ROOT = Path(__file__).resolve().parent.parent
+TENANTS = [f"tenant_{i}" for i in range(5)]
+
+
+@pytest.fixture
+def shop(admin_url: str) -> Iterator[str]:
+    """A fresh database holding five empty tenant schemas and one schema that is no tenant."""
+    url = create_database(admin_url, "tenants")
+    with connection(url, autocommit=True) as conn:
+        for name in [*TENANTS, "reporting"]:
+            conn.execute(f'CREATE SCHEMA "{name}"')
+    try:
+        yield url
+    finally:
+        drop_database(admin_url, url)
+
+
+def _listing(root: Path, url: str, schemas: str = "tenant_*") -> Path:
+    listing = root / "databases.txt"
+    listing.write_text(f"# one database, a schema per tenant\nshop = {url}  schemas = {schemas}\n")
+    return listing
+
+
+def _fleet(root: Path, url: str) -> tuple[Config, list[Any], Path]:
+    config = project(root, url)
+    listing = _listing(root, url)
+    return config, expand_tenants(read_databases(listing)), listing
+
+
+def _rows(url: str, sql: str) -> list[tuple[object, ...]]:
+    with connection(url, autocommit=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def _tables(url: str, schema: str) -> list[str]:
+    rows = _rows(
+        url,
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        f"WHERE n.nspname = '{schema}' AND c.relkind = 'r' ORDER BY 1",
+    )
+    return [str(r[0]) for r in rows]
+
+
+def _ledger(url: str, tenant: str) -> list[str]:
+    """The tenant's dualorm ledger, read by name (not through the code under test)."""
+    schema = ledger_schema(tenant)
+    found = _rows(url, f"SELECT to_regclass('\"{schema}\".migrations') IS NOT NULL")
+    if not found[0][0]:
+        return []
+    return [str(r[0]) for r in _rows(url, f'SELECT id FROM "{schema}".migrations ORDER BY id')]
+
+
+def _foreign(url: str, tenant: str) -> tuple[list[object], list[object]]:
+    alembic = _rows(url, f'SELECT version_num FROM "{tenant}".alembic_version')
+    django = _rows(url, f'SELECT name FROM "{tenant}".django_migrations ORDER BY name')
+    return [r[0] for r in alembic], [r[0] for r in django]
+
+
+def _cli(root: Path, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DUALORM_ENV")}
+    return subprocess.Popen(
+        [sys.executable, "-c", RUNNER, "fleet", *args],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+# -- the targets ---------------------------------------------------------------------------
+
+
+def test_schemas_on_a_line_name_tenants_or_a_pattern(tmp_path: Path) -> None:
+    listing = tmp_path / "fleet.txt"
+    listing.write_text(
+        "shop = postgresql://app@db1/shop  schemas = acme, globex\n"
+        "host=db2 dbname=saas user=app schemas=tenant_*\n"
+        "plain = postgresql://app@db3/billing\n",
+        encoding="utf-8",
+    )
+    shop, saas, plain = read_databases(listing)
+    assert (shop.name, shop.schemas) == ("shop", ("acme", "globex"))
+    assert (saas.name, saas.schemas) == ("saas", ("tenant_*",))
+    assert plain.schemas == ()
+    acme, globex = expand_tenants([shop])
+    assert (acme.name, acme.tenant, tenant_of(acme.url)) == ("shop/acme", "acme", "acme")
+    assert globex.url.startswith("postgresql://app@db1/shop?options=")
+    assert tenant_of(plain.url) is None
+
+
+@pytest.mark.parametrize(
+    ("schemas", "message"),
+    [
+        ("public", "the database's own schema"),
+        ("dualorm_acme", "reserved for dualorm's ledgers"),
+        ("pg_acme", "system schema"),
+        ("x" * 64, "longer than PostgreSQL's 63 bytes"),
+        (" , ", "no tenant schema listed"),
+    ],
+    ids=["public", "ledger", "system", "long", "empty"],
+)
+def test_a_bad_tenant_name_names_the_line(tmp_path: Path, schemas: str, message: str) -> None:
+    listing = tmp_path / "fleet.txt"
+    listing.write_text(f"shop = postgresql://app@db/shop schemas = {schemas}\n")
+    with pytest.raises(ConfigError) as caught:
+        read_databases(listing)
+    assert message in str(caught.value) and f"{listing}:1" in str(caught.value)
+
+
+def test_ledger_names_stay_within_63_bytes_and_apart() -> None:
+    long_a, long_b = "é" * 31 + "a", "é" * 31 + "b"
+    assert ledger_schema("acme") == "dualorm_acme"
+    assert all(len(ledger_schema(t).encode()) <= 63 for t in (long_a, long_b, "x" * 63))
+    assert ledger_schema(long_a) != ledger_schema(long_b)
+
+
+def test_a_pattern_matching_no_schema_is_refused_before_anything(tmp_path: Path, shop: str) -> None:
+    config = project(tmp_path, shop)
+    chain(tmp_path, 1)
+    targets = read_databases(_listing(tmp_path, shop, "nobody_*"))
+    with pytest.raises(ConfigError, match="'nobody_\\*' matches no schema of shop"):
+        fleet_up(config, targets)
+    assert _tables(shop, "public") == []
+
+
+# -- fleet up ------------------------------------------------------------------------------
+
+
+def test_fleet_up_migrates_every_tenant_into_its_own_schema_and_ledgers(
+    tmp_path: Path, shop: str
+) -> None:
+    config, targets, _ = _fleet(tmp_path, shop)
+    ids = chain(tmp_path, 4)
+    assert [t.name for t in targets] == [f"shop/{t}" for t in TENANTS]
+    report = fleet_up(config, targets, parallel=3)
+    assert report.ok and [r.applied for r in report.results] == [tuple(ids)] * len(TENANTS)
+    for tenant in TENANTS:
+        assert _tables(shop, tenant) == [
+            "alembic_version",
+            "django_migrations",
+            "t1",
+            "t2",
+            "t3",
+            "t4",
+        ]
+        assert _ledger(shop, tenant) == ids
+        assert _foreign(shop, tenant) == ([ids[-1]], ids)
+    # Nothing landed in public, in the database's own ledger, or in the schema that is no tenant.
+    assert _tables(shop, "public") == [] and _tables(shop, "reporting") == []
+    assert _rows(shop, "SELECT to_regnamespace('dualorm') IS NULL") == [(True,)]
+    again = fleet_up(config, targets, parallel=3)
+    assert again.ok and all(r.applied == () for r in again.results)
+
+
+def test_a_listed_tenant_that_does_not_exist_yet_is_created(tmp_path: Path, shop: str) -> None:
+    config = project(tmp_path, shop)
+    ids = chain(tmp_path, 2)
+    targets = read_databases(_listing(tmp_path, shop, "tenant_0, newcomer"))
+    report = fleet_up(config, targets)
+    assert report.ok and [r.name for r in report.results] == ["shop/tenant_0", "shop/newcomer"]
+    assert _tables(shop, "newcomer") == ["alembic_version", "django_migrations", "t1", "t2"]
+    assert _ledger(shop, "newcomer") == ids
+
+
+def test_single_databases_keep_their_ledger_beside_tenants(tmp_path: Path, shop: str) -> None:
+    config = project(tmp_path, shop)
+    ids = chain(tmp_path, 3)
+    # The database itself, migrated half-way as a single database before tenants existed.
+    assert fleet_up(config, read_databases(_plain(tmp_path, shop)), to=ids[0]).ok
+    listing = tmp_path / "mixed.txt"
+    listing.write_text(f"whole = {shop}\nshop = {shop} schemas = tenant_0, tenant_1\n")
+    report = fleet_up(config, read_databases(listing))
+    assert report.ok
+    assert [r.applied for r in report.results] == [tuple(ids[1:]), tuple(ids), tuple(ids)]
+    assert applied_ids(shop) == ids and snapshot(shop)["alembic"] == [(ids[-1],)]
+    assert _tables(shop, "public") == ["alembic_version", "django_migrations", "t1", "t2", "t3"]
+    assert _ledger(shop, "tenant_0") == ids and _ledger(shop, "tenant_2") == []
+
+
+def _plain(root: Path, url: str) -> Path:
+    listing = root / "plain.txt"
+    listing.write_text(f"whole = {url}\n")
+    return listing
+
+
+def test_a_search_path_in_a_single_database_url_keeps_the_dualorm_ledger(
+    tmp_path: Path, shop: str
+) -> None:
+    from psycopg.conninfo import make_conninfo
+
+    url = make_conninfo(shop, options="-c search_path=tenant_0,public")
+    config = project(tmp_path, url)
+    ids = chain(tmp_path, 2)
+    listing = tmp_path / "plain.txt"
+    listing.write_text(f"whole = {url}\n")
+    assert fleet_up(config, read_databases(listing)).ok
+    # Only dualorm's own setting makes a tenant: the ledger stays the database's.
+    assert applied_ids(shop) == ids and _ledger(shop, "tenant_0") == []
+    assert _tables(shop, "tenant_0") == ["alembic_version", "django_migrations", "t1", "t2"]
+
+
+# -- failures ------------------------------------------------------------------------------
+
+
+def _block(url: str, tenant: str, table: str) -> None:
+    with connection(url, autocommit=True) as conn:
+        conn.execute(f'CREATE TABLE "{tenant}"."{table}" (id int)')
+
+
+def _unblock(url: str, tenant: str, table: str) -> None:
+    with connection(url, autocommit=True) as conn:
+        conn.execute(f'DROP TABLE "{tenant}"."{table}"')
+
+
+def _tenant_snapshot(url: str, tenant: str) -> dict[str, Any]:
+    tenant_url_ = tenant_url(url, tenant)
+    with connection(tenant_url_, autocommit=True) as conn:
+        catalog = load(conn, schemas=[tenant])
+    return {"catalog": catalog, "ledger": _ledger(url, tenant), "foreign": _foreign(url, tenant)}
+
+
+def test_a_failing_tenant_others_finish_and_a_rerun_completes(tmp_path: Path, shop: str) -> None:
+    config, targets, _ = _fleet(tmp_path, shop)
+    ids = chain(tmp_path, 4)
+    assert fleet_up(config, targets, to=ids[1], parallel=2).ok
+    _block(shop, "tenant_2", "t3")
+    before = _tenant_snapshot(shop, "tenant_2")
+    report = fleet_up(config, targets, parallel=2, continue_on_error=True)
+    results = {r.name: r for r in report.results}
+    broken = results["shop/tenant_2"]
+    assert broken.result == "failed" and broken.exit_code == 1 and broken.applied == ()
+    assert "0003_m3" in (broken.error or "")
+    assert all(results[f"shop/{t}"].applied == tuple(ids[2:]) for t in TENANTS if t != "tenant_2")
+    assert _tenant_snapshot(shop, "tenant_2") == before
+    assert report.exit_code == 1
+    _unblock(shop, "tenant_2", "t3")
+    rerun = fleet_up(config, targets, parallel=2)
+    assert rerun.ok and [r.applied for r in rerun.results] == [(), (), tuple(ids[2:]), (), ()]
+    assert all(_ledger(shop, t) == ids for t in TENANTS)
+
+
+def test_a_failing_tenant_stops_the_fleet_by_default(tmp_path: Path, shop: str) -> None:
+    config, targets, _ = _fleet(tmp_path, shop)
+    chain(tmp_path, 3)
+    _block(shop, "tenant_1", "t1")
+    report = fleet_up(config, targets, parallel=1)
+    assert [r.result for r in report.results] == ["ok", "failed", *["skipped"] * 3]
+    assert report.stopped and "shop/tenant_1" in report.stopped
+    assert all(_ledger(shop, t) == [] for t in TENANTS[1:])
+    assert _rows(shop, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'dualorm%'") == [(2,)]
+    _unblock(shop, "tenant_1", "t1")
+    rerun = fleet_up(config, targets, parallel=3)
+    assert rerun.ok and [len(r.applied) for r in rerun.results] == [0, 3, 3, 3, 3]
+
+
+def test_production_tenants_need_no_backup_and_a_confirmation(tmp_path: Path, shop: str) -> None:
+    config, targets, _ = _fleet(tmp_path, shop)
+    chain(tmp_path, 2)
+    production = config.with_(environment=Environment.PRODUCTION)
+    with pytest.raises(SafetyError, match="--no-backup"):
+        fleet_up(production, targets, assume_yes=True)
+    report = fleet_up(production, targets, backup=False, continue_on_error=True)
+    assert {r.result for r in report.results} == {"refused"} and report.exit_code == 3
+    assert all(_tables(shop, t) == [] for t in TENANTS)
+
+
+# -- status, drift, validate ---------------------------------------------------------------
+
+
+def test_status_matrix_and_drift_per_tenant(tmp_path: Path, shop: str) -> None:
+    config, targets, listing = _fleet(tmp_path, shop)
+    ids = chain(tmp_path, 3)
+    assert fleet_up(config, targets[:3]).ok
+    assert fleet_up(config, targets[3:], to=ids[0]).ok
+    with connection(shop, autocommit=True) as conn:
+        conn.execute('ALTER TABLE "tenant_1".t2 ADD COLUMN patched_by_hand text')
+    status = fleet_status(config, targets)
+    assert status.versions == {
+        ids[2]: ["shop/tenant_0", "shop/tenant_1", "shop/tenant_2"],
+        ids[0]: ["shop/tenant_3", "shop/tenant_4"],
+    }
+    assert status.drifted == ("shop/tenant_1",) and status.exit_code == 1
+    prints = {d.name: d.fingerprint for d in status.databases}
+    assert prints["shop/tenant_0"] == prints["shop/tenant_2"] != prints["shop/tenant_3"]
+    assert all(d.ledgers_agree for d in status.databases)
+    plan = fleet_plan(config, targets)
+    assert [d.pending for d in plan.databases] == [()] * 3 + [tuple(ids[1:])] * 2
+    done = _cli(tmp_path, "status", "--databases", str(listing), "--json")
+    out, err = done.communicate(timeout=60)
+    assert done.returncode == 1, err
+    document = json.loads(out)
+    assert document["drift"] == ["shop/tenant_1"] and document["head"] == ids[2]
+
+
+def test_two_fleet_runs_at_once_migrate_each_tenant_once(tmp_path: Path, shop: str) -> None:
+    project(tmp_path, shop)
+    ids = chain(tmp_path, 6)
+    listing = tmp_path / "plain.txt"
+    listing.write_text(f"shop = {shop}\n")
+    args = ("up", "--databases", str(listing), "--tenants", "tenant_*", "--parallel", "3")
+    runs = [_cli(tmp_path, *args, "--json"), _cli(tmp_path, *args, "--json")]
+    reports = []
+    for proc in runs:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+        reports.append(json.loads(out))
+    for index, tenant in enumerate(TENANTS):
+        applied = [m for r in reports for m in r["databases"][index]["applied"]]
+        assert sorted(applied) == ids
+        assert _ledger(shop, tenant) == ids and _foreign(shop, tenant) == ([ids[-1]], ids)
+    assert _tables(shop, "public") == []
+
+
+def test_a_tenant_lock_holds_that_tenant_only(tmp_path: Path, shop: str) -> None:
+    from dualorm.errors import LockHeld
+    from dualorm.runner.locks import MigrationLock
+
+    config, targets, _ = _fleet(tmp_path, shop)
+    ids = chain(tmp_path, 2)
+    with MigrationLock(targets[0].url, "00000000-0000-0000-0000-000000000000", "here"):
+        report = fleet_up(config, targets, parallel=2, no_wait=True, continue_on_error=True)
+    assert [r.result for r in report.results] == ["refused", *["ok"] * 4]
+    assert isinstance(report.results[0].error, str) and "here" in report.results[0].error
+    assert report.results[0].exit_code == LockHeld("x").exit_code
+    assert all(_ledger(shop, t) == ids for t in TENANTS[1:]) and _ledger(shop, "tenant_0") == []
+
+
+def test_the_reference_schema_validates_clean_in_every_tenant(tmp_path: Path, shop: str) -> None:
+    from dualorm.validate import SchemaValidator
+
+    config = Config.load(ROOT, environ={})
+    targets = expand_tenants(read_databases(_listing(tmp_path, shop)))
+    report = fleet_up(config, targets, parallel=3)
+    assert report.ok, [r.error for r in report.results]
+    for target in targets:
+        tenant = config.with_(database_url=target.url)
+        result = SchemaValidator(tenant, sources=("sqlalchemy", "django", "database"))
+        found = result.validate_schema()
+        assert found.valid, (target.name, [str(e) for e in found.errors])
+    assert _tables(shop, "public") == []
