@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +92,19 @@ def snapshot(url: str) -> dict[str, Any]:
 def applied_ids(url: str) -> list[str]:
     with connection(url, autocommit=True) as conn:
         return [str(r[0]) for r in conn.execute("SELECT id FROM dualorm.migrations ORDER BY id")]
+
+
+FLEET_RUNNER = "import sys; from dualorm.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def fleet_cli(root: Path, *args: str) -> subprocess.Popen[str]:
+    """Start ``dualorm fleet ARGS`` in ``root`` as its own process, without DATABASE_URL."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DUALORM_ENV")}
+    return subprocess.Popen(
+        [sys.executable, "-c", FLEET_RUNNER, "fleet", *args],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

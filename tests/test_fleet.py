@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runner_specs import applied_ids, chain, project, snapshot, write_spec
+from runner_specs import applied_ids, chain, fleet_cli, project, snapshot, write_spec
 
 from dualorm import api
 from dualorm.config import Config, Environment
@@ -20,7 +17,6 @@ from dualorm.db import connection
 from dualorm.fleet import Target, fleet_status, fleet_up, read_databases
 from dualorm.testing import create_database, drop_database
 
-RUNNER = "import sys; from dualorm.cli import main; sys.exit(main(sys.argv[1:]))"
 FLEET_SIZE = 5
 
 
@@ -58,18 +54,6 @@ def _has_ledger(url: str) -> bool:
     with connection(url, autocommit=True) as conn:
         row = conn.execute("SELECT to_regnamespace('dualorm') IS NOT NULL").fetchone()
         return bool(row and row[0])
-
-
-def _cli(root: Path, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DUALORM_ENV")}
-    return subprocess.Popen(
-        [sys.executable, "-c", RUNNER, "fleet", *args],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 # -- the databases file --------------------------------------------------------------------
@@ -246,7 +230,7 @@ def test_status_matrix_and_drift(tmp_path: Path, fleet_urls: list[str]) -> None:
     status = fleet_status(config, targets)
     assert status.versions == {ids[2]: ["db0", "db1", "db2"], ids[0]: ["db3", "db4"]}
     assert status.drifted == ("db1",) and status.exit_code == 1
-    done = _cli(tmp_path, "status", "--databases", str(listing), "--json")
+    done = fleet_cli(tmp_path, "status", "--databases", str(listing), "--json")
     out, err = done.communicate(timeout=60)
     assert done.returncode == 1, err
     document = json.loads(out)
@@ -264,7 +248,7 @@ def test_unreachable_database_is_reported_without_its_password(
         f"good = {fleet_urls[0]}\ngone = postgresql://app:hunter22pw@127.0.0.1:1/nowhere\n",
         encoding="utf-8",
     )
-    done = _cli(tmp_path, "up", "--databases", str(listing), "--continue-on-error")
+    done = fleet_cli(tmp_path, "up", "--databases", str(listing), "--continue-on-error")
     out, err = done.communicate(timeout=60)
     assert done.returncode == 2, err
     assert "hunter22pw" not in out + err
@@ -311,13 +295,13 @@ def test_sigkill_then_rerun_converges_without_a_stale_lock(
     )
     for url in fleet_urls:
         _block(url, "slow_marker")
-    proc = _cli(tmp_path, "up", "--databases", str(listing), "--parallel", "2")
+    proc = fleet_cli(tmp_path, "up", "--databases", str(listing), "--parallel", "2")
     _wait_for_sleep(fleet_urls, admin_url)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     for url in fleet_urls:
         _unblock(url, "slow_marker")
-    rerun = _cli(tmp_path, "up", "--databases", str(listing), "--parallel", "2", "--json")
+    rerun = fleet_cli(tmp_path, "up", "--databases", str(listing), "--parallel", "2", "--json")
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
     assert json.loads(out)["ok"] is True
@@ -339,8 +323,8 @@ def test_two_fleet_runs_at_once_migrate_each_database_once(
 ) -> None:
     _, _, listing = _fleet(tmp_path, fleet_urls)
     ids = chain(tmp_path, 6)
-    runs = [_cli(tmp_path, "up", "--databases", str(listing), "--parallel", "3", "--json")]
-    runs.append(_cli(tmp_path, "up", "--databases", str(listing), "--parallel", "3", "--json"))
+    runs = [fleet_cli(tmp_path, "up", "--databases", str(listing), "--parallel", "3", "--json")]
+    runs.append(fleet_cli(tmp_path, "up", "--databases", str(listing), "--parallel", "3", "--json"))
     reports = []
     for proc in runs:
         out, err = proc.communicate(timeout=120)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_specs import applied_ids, chain, project, snapshot
+from runner_specs import applied_ids, chain, fleet_cli, project, snapshot
 
 from dualorm.config import Config, Environment
 from dualorm.db import connection
@@ -21,7 +18,6 @@ from dualorm.runner.tenancy import ledger_schema, tenant_of, tenant_url
 from dualorm.sources.postgres import load
 from dualorm.testing import create_database, drop_database
 
-RUNNER = "import sys; from dualorm.cli import main; sys.exit(main(sys.argv[1:]))"
 ROOT = Path(__file__).resolve().parent.parent
 TENANTS = [f"tenant_{i}" for i in range(5)]
 
@@ -78,18 +74,6 @@ def _foreign(url: str, tenant: str) -> tuple[list[object], list[object]]:
     alembic = _rows(url, f'SELECT version_num FROM "{tenant}".alembic_version')
     django = _rows(url, f'SELECT name FROM "{tenant}".django_migrations ORDER BY name')
     return [r[0] for r in alembic], [r[0] for r in django]
-
-
-def _cli(root: Path, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DUALORM_ENV")}
-    return subprocess.Popen(
-        [sys.executable, "-c", RUNNER, "fleet", *args],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 # -- the targets ---------------------------------------------------------------------------
@@ -310,7 +294,7 @@ def test_status_matrix_and_drift_per_tenant(tmp_path: Path, shop: str) -> None:
     assert all(d.ledgers_agree for d in status.databases)
     plan = fleet_plan(config, targets)
     assert [d.pending for d in plan.databases] == [()] * 3 + [tuple(ids[1:])] * 2
-    done = _cli(tmp_path, "status", "--databases", str(listing), "--json")
+    done = fleet_cli(tmp_path, "status", "--databases", str(listing), "--json")
     out, err = done.communicate(timeout=60)
     assert done.returncode == 1, err
     document = json.loads(out)
@@ -323,7 +307,7 @@ def test_two_fleet_runs_at_once_migrate_each_tenant_once(tmp_path: Path, shop: s
     listing = tmp_path / "plain.txt"
     listing.write_text(f"shop = {shop}\n")
     args = ("up", "--databases", str(listing), "--tenants", "tenant_*", "--parallel", "3")
-    runs = [_cli(tmp_path, *args, "--json"), _cli(tmp_path, *args, "--json")]
+    runs = [fleet_cli(tmp_path, *args, "--json"), fleet_cli(tmp_path, *args, "--json")]
     reports = []
     for proc in runs:
         out, err = proc.communicate(timeout=180)

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dualorm.errors import ConfigError
-from dualorm.spec.sqltext import quote_ident
+from dualorm.spec.sqltext import quote_ident, quote_qualified
 
 if TYPE_CHECKING:
     import psycopg
@@ -87,7 +87,7 @@ class Ledger:
 
     def table(self, name: str) -> str:
         """A ledger table (or function) qualified by the ledger schema: ``"dualorm"."meta"``."""
-        return f"{self.quoted}.{quote_ident(name)}"
+        return quote_qualified(self.schema, name)
 
     @property
     def meta(self) -> str:
