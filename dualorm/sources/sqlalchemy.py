@@ -70,6 +70,7 @@ from dualorm.sources.parsed import index_element, referenced_columns
 __all__ = ["load", "resolve_metadata"]
 
 _SERIAL_TYPES = (sqltypes.Integer,)
+_NO_INDEX_OPTIONS = {"ops": None, "where": None, "using": None, "include": None}
 
 
 def resolve_metadata(path: str) -> MetaData:
@@ -291,20 +292,23 @@ class _Compiler:
         )
 
     def index(self, t: SATable, ix: SAIndex, taken: set[str]) -> Index:
-        # Only the options the index was given: dialect_options["postgresql"] would build the
-        # dialect's whole table of defaults for every index (each default here means "none").
-        options = dict(ix.dialect_kwargs)
-        ops = options.get("postgresql_ops") or {}
+        # The PostgreSQL options exist once the index was given one (postgresql_where=...);
+        # dialect_options["postgresql"] would build the dialect's table of defaults (each one
+        # meaning "none") for every index.
+        options: Any = ix.dialect_options.get("postgresql")
+        if options is None:
+            options = _NO_INDEX_OPTIONS
+        ops = options["ops"] or {}
         keys = [self.index_key(e, ops) for e in ix.expressions]
         columns = [key for key, _order, _opclass in keys]
-        where = options.get("postgresql_where")
+        where = options["where"]
         return Index(
             name=self.name(t, ix, [c for c in columns if c.isidentifier()], "idx", taken),
             columns=tuple(columns),
             unique=bool(ix.unique),
             where=None if where is None else self.expression(where),
-            method=str(options.get("postgresql_using") or "btree").lower(),
-            include=tuple(getattr(c, "name", c) for c in options.get("postgresql_include") or ()),
+            method=str(options["using"] or "btree").lower(),
+            include=tuple(getattr(c, "name", c) for c in options["include"] or ()),
             orders=key_orders(order for _key, order, _opclass in keys),
             opclasses=key_opclasses(opclass for _key, _order, opclass in keys),
         )
