@@ -183,6 +183,11 @@ class _Code(sa.TypeDecorator[str]):
     cache_ok = True
 
 
+class _Key(sa.TypeDecorator[int]):
+    impl = sa.BigInteger
+    cache_ok = True
+
+
 def _wrapped_metadata() -> sa.MetaData:
     metadata = sa.MetaData()
     sa.Enum("draft", "live", name="page_state", metadata=metadata)
@@ -204,14 +209,16 @@ def _wrapped_metadata() -> sa.MetaData:
         sa.Column("code", _Code()),
         sa.Column("mode", _Priority("on", "off", native_enum=False)),
     )
+    # The dialect renders a key of a TypeDecorator over an integer as BIGSERIAL too.
+    sa.Table("revisions", metadata, sa.Column("id", _Key, primary_key=True))
     return metadata
 
 
-def test_every_enum_type_create_all_makes_is_stated_whichever_way_it_is_attached(
+def test_a_column_is_read_as_the_type_postgresql_gets_under_variants_and_decorators(
     database_url: str,
 ) -> None:
-    # Declared on the MetaData alone, under a TypeDecorator, as the PostgreSQL variant: each
-    # is a type create_all creates (an enum variant of another dialect is not).
+    # An enum declared on the MetaData alone, under a TypeDecorator, as the PostgreSQL
+    # variant: each is a type create_all creates (an enum variant of another dialect is not).
     metadata = _wrapped_metadata()
     model = sa_source.load(metadata)
     assert {e.name: e.labels for e in model.enums} == {
@@ -229,6 +236,9 @@ def test_every_enum_type_create_all_makes_is_stated_whichever_way_it_is_attached
     assert columns["size"].type == "character varying(10)"
     assert (columns["code"].type, columns["code"].collation) == ("character varying(20)", "C")
     assert columns["mode"].choices == ("on", "off")
+    revisions = model.get("revisions")
+    assert revisions is not None
+    assert revisions.columns[0].default == "nextval('revisions_id_seq'::regclass)"
     engine = create_engine(sqlalchemy_url(database_url))
     try:
         metadata.create_all(engine)

@@ -217,7 +217,7 @@ class _Compiler:
             name=c.name,
             type=type_,
             nullable=bool(c.nullable),
-            default=self.default(c),
+            default=self.default(c, created),
             identity=identity,
             comment=c.comment,
             choices=_choices(created),
@@ -225,10 +225,10 @@ class _Compiler:
             collation=collation,
         )
 
-    def default(self, c: SAColumn[Any]) -> str | None:
+    def default(self, c: SAColumn[Any], created: Any) -> str | None:
         if c.computed is not None or c.identity is not None:
             return None
-        if _is_serial(c):
+        if _is_serial(c, created):
             # The dialect renders SERIAL/BIGSERIAL: PostgreSQL owns a sequence and defaults
             # the column to it, named <table>_<column>_seq.
             table_ = c.table
@@ -372,13 +372,15 @@ def _declared_on_metadata(listener: Any) -> Any:
     return getattr(listener, "__self__", None)
 
 
-def _is_serial(c: SAColumn[Any]) -> bool:
+def _is_serial(c: SAColumn[Any], created: Any) -> bool:
+    """Whether the dialect renders ``c`` SERIAL: its table's autoincrement key, of an integer
+    type as created (a ``TypeDecorator`` over ``Integer`` too), with no other default."""
     t = c.table
     if not (c.primary_key and c is t.autoincrement_column and c.server_default is None):
         return False
     if c.default is not None and not (isinstance(c.default, Sequence) and c.default.optional):
         return False
-    return isinstance(c.type, _SERIAL_TYPES)
+    return isinstance(created, _SERIAL_TYPES)
 
 
 def _action(t: SATable, fk: SAForeignKey, option: str, value: str | None) -> FkAction:
