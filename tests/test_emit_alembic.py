@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from dualorm.emit.alembic import alembic_renderer, render, render_revision, sa_type
+from dualorm.emit.alembic import render, render_revision
+from dualorm.emit.alembic_ops import alembic_renderer
+from dualorm.emit.alembic_types import sa_type
 from dualorm.schema import CheckConstraint, Column, FkAction, ForeignKey, Index
 from dualorm.spec.model import Migration
 from dualorm.spec.ops import (
