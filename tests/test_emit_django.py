@@ -10,13 +10,9 @@ import pytest
 
 from dualorm.django_setup import setup
 from dualorm.emit import sql as sql_emit
-from dualorm.emit.django import (
-    DjangoTarget,
-    StateContext,
-    django_operation,
-    render_migration,
-    state_renderer,
-)
+from dualorm.emit.django import django_operation, render_migration
+from dualorm.emit.django_state import StateContext, state_renderer
+from dualorm.emit.django_target import DjangoTarget
 from dualorm.schema import Column, Index, PrimaryKey, Schema, table
 from dualorm.schema import schema as build_schema
 from dualorm.spec.model import Migration

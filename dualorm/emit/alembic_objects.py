@@ -202,7 +202,7 @@ def _index_elements(index: Index) -> list[Any]:
     for c, opclass, order in keys:
         if order or opclass:
             out.append(sa.text(verbatim(sql_emit.index_key(c, opclass, order))))
-        elif c and all(ch.isalnum() or ch in "_$" for ch in c):
+        elif sql_emit.is_column_key(c):
             out.append(c)
         else:
             out.append(sa.text(verbatim(c)))

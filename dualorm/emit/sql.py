@@ -162,10 +162,14 @@ def constraint_definition(
     return head + _fk_body(constraint)
 
 
+def is_column_key(element: str) -> bool:
+    """Whether an index key (an entry of ``Index.columns``) is a column name, not an expression."""
+    return bool(element) and all(ch.isalnum() or ch in "_$" for ch in element)
+
+
 def index_element(element: str) -> str:
     """An index key as DDL writes it: a quoted column name, or a parenthesised expression."""
-    # Index.columns holds plain column names or expressions; an expression needs parentheses.
-    if element and all(ch.isalnum() or ch in "_$" for ch in element):
+    if is_column_key(element):
         return quote_ident(element)
     return f"({element})"
 
