@@ -81,32 +81,8 @@ PRIVATE_IMPORTS: dict[str, str] = {
     "dualorm.api -> dualorm.runner.plan:_models": (
         "the API loads the models as the plan does; both sides of the api circle"
     ),
-    "dualorm.autogen.write -> dualorm.spec.dump:_Line": (
-        "autogenerate writes specs with the spec dumper's YAML writers, not yet its public API"
-    ),
-    "dualorm.autogen.write -> dualorm.spec.dump:_column": (
-        "autogenerate writes specs with the spec dumper's YAML writers, not yet its public API"
-    ),
-    "dualorm.autogen.write -> dualorm.spec.dump:_create_table": (
-        "autogenerate writes specs with the spec dumper's YAML writers, not yet its public API"
-    ),
-    "dualorm.autogen.write -> dualorm.spec.dump:_foreign_key": (
-        "autogenerate writes specs with the spec dumper's YAML writers, not yet its public API"
-    ),
-    "dualorm.autogen.write -> dualorm.spec.dump:_index": (
-        "autogenerate writes specs with the spec dumper's YAML writers, not yet its public API"
-    ),
-    "dualorm.autogen.write -> dualorm.spec.dump:_unique": (
-        "autogenerate writes specs with the spec dumper's YAML writers, not yet its public API"
-    ),
     "dualorm.cli.verbs -> dualorm.cli.fast:_write": (
         "the verbs print through the fast path's writer; both sides of the cli circle"
-    ),
-    "dualorm.fleet.survey -> dualorm.fleet.run:_check_counts": (
-        "the survey checks tenant counts as a fleet run does"
-    ),
-    "dualorm.fleet.targets -> dualorm.config:_conninfo_keywords": (
-        "fleet targets read connection strings with the config's keyword reader"
     ),
     "dualorm.runner.adopt -> dualorm.api:_context": (
         "adopting runs in the API's run context; both sides of the api circle"

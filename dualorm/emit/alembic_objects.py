@@ -35,6 +35,7 @@ from dualorm.schema import (
     Identity,
     Index,
     Table,
+    TableKey,
     UniqueConstraint,
     as_key,
     index_opclasses,
@@ -105,7 +106,8 @@ def alembic_ops(items: Sequence[ops.MigrateOperation]) -> Rendered:
     return text, frozenset(context.imports)
 
 
-def schema_of(table: str) -> str | None:
+def schema_of(table: TableKey | str) -> str | None:
+    """The ``schema=`` Alembic takes for ``table``: None for the default schema."""
     schema_name, _ = as_key(table)
     return None if schema_name == DEFAULT_SCHEMA else schema_name
 
@@ -188,8 +190,7 @@ def _build_sa_table(t: Table, serial: str | None) -> sa.Table:
         items.append(sa.UniqueConstraint(*u.columns, name=conv(u.name), deferrable=u.deferrable))
     for c in t.checks:
         items.append(sa.CheckConstraint(rendered_text(c.expression), name=conv(c.name)))
-    schema_name = None if t.schema == DEFAULT_SCHEMA else t.schema
-    return sa.Table(t.name, sa.MetaData(), *items, schema=schema_name, comment=t.comment)
+    return sa.Table(t.name, sa.MetaData(), *items, schema=schema_of(t.key), comment=t.comment)
 
 
 def _index_elements(index: Index) -> list[Any]:

@@ -34,7 +34,6 @@ from dualorm.emit.alembic_objects import (
 )
 from dualorm.emit.alembic_types import mappable, render_type, sa_type
 from dualorm.emit.registry import Registry, Rendered
-from dualorm.schema import DEFAULT_SCHEMA
 from dualorm.spec.ops import (
     AddCheck,
     AddColumn,
@@ -87,8 +86,7 @@ def _create_table(op: CreateTable) -> Rendered:
 
 @alembic_renderer.register(DropTable)
 def _drop_table(op: DropTable) -> Rendered:
-    schema_name = None if op.table.schema == DEFAULT_SCHEMA else op.table.schema
-    return alembic_ops([ops.DropTableOp(op.table.name, schema=schema_name)])
+    return alembic_ops([ops.DropTableOp(op.table.name, schema=schema_of(op.table.key))])
 
 
 @alembic_renderer.register(RenameTable)
@@ -223,7 +221,7 @@ def _add_foreign_key(op: AddForeignKey) -> Rendered:
                 list(fk.columns),
                 list(fk.ref_columns),
                 source_schema=schema_of(op.table),
-                referent_schema=None if fk.ref_schema == DEFAULT_SCHEMA else fk.ref_schema,
+                referent_schema=schema_of(fk.ref_key),
                 **kw,
             )
         ]
