@@ -33,13 +33,13 @@ from dualorm.emit.script import Script
 from dualorm.errors import ConfigError, DualormError, LedgerError, MigrationFailed
 from dualorm.importpath import resolve_function
 from dualorm.runner import foreign, ledger
+from dualorm.runner.planned import Link, Planned, RunOptions
 
 if TYPE_CHECKING:
     import psycopg
 
     from dualorm.audit import RunContext
     from dualorm.runner.record import LedgerWrite
-    from dualorm.runner.runner import Link, Planned, RunOptions
     from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.model import Step
 
@@ -119,8 +119,6 @@ class DatabaseSink:
         context: RunContext,
         options: RunOptions | None = None,
     ) -> None:
-        from dualorm.runner.runner import RunOptions
-
         self.conn = conn
         self.graph = graph
         self.context = context
