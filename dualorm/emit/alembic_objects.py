@@ -66,6 +66,7 @@ AUTOCOMMIT = "with op.get_context().autocommit_block():"
 
 
 def autogen_context() -> AutogenContext:
+    """A fresh Alembic autogenerate context that collects the imports the rendered code needs."""
     # A "named" paramstyle: Alembic's renderer compiles expressions with this dialect, and
     # the default (pyformat) one would write every % of them doubled into the revision.
     dialect = postgresql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
@@ -101,6 +102,7 @@ def rendered_text(sql: str) -> sa.TextClause:
 
 
 def alembic_ops(items: Sequence[ops.MigrateOperation]) -> Rendered:
+    """Render Alembic operation objects as autogenerate writes them, with their imports."""
     context = autogen_context()
     text = "\n".join(render_op_text(context, item) for item in items)
     return text, frozenset(context.imports)
@@ -113,15 +115,18 @@ def schema_of(table: TableKey | str) -> str | None:
 
 
 def name_of(table: str) -> str:
+    """The table name of ``table`` without its schema."""
     return as_key(table)[1]
 
 
 def schema_kw(table: str) -> str:
+    """``, schema='name'`` for a table outside the default schema, else nothing."""
     schema_name = schema_of(table)
     return "" if schema_name is None else f", schema={schema_name!r}"
 
 
 def sa_column(column: Column, *, autoincrement: bool = True) -> sa.Column[Any]:
+    """The ``sa.Column`` whose DDL creates ``column``."""
     type_ = column_type(column)
     args: list[Any] = []
     if column.identity is not None:
@@ -139,6 +144,7 @@ def sa_column(column: Column, *, autoincrement: bool = True) -> sa.Column[Any]:
 
 
 def fk_kwargs(fk: ForeignKey) -> dict[str, Any]:
+    """The ``ondelete``/``onupdate``/``deferrable`` keywords of ``fk``, where not the default."""
     kw: dict[str, Any] = {}
     if fk.on_delete is not FkAction.NO_ACTION:
         kw["ondelete"] = fk.on_delete.value
@@ -211,6 +217,7 @@ def _index_elements(index: Index) -> list[Any]:
 
 
 def create_index_op(table: str, index: Index, concurrently: bool) -> ops.CreateIndexOp:
+    """The ``CreateIndexOp`` of ``index`` on ``table``."""
     kw: dict[str, Any] = {}
     if index.where is not None:
         kw["postgresql_where"] = rendered_text(index.where)
@@ -231,6 +238,7 @@ def create_index_op(table: str, index: Index, concurrently: bool) -> ops.CreateI
 
 
 def autocommit(rendered: Rendered) -> Rendered:
+    """Wrap rendered code in Alembic's autocommit block (for ``CONCURRENTLY``)."""
     text, imports = rendered
     return f"{AUTOCOMMIT}\n{indent_block(text)}", imports
 
@@ -246,6 +254,7 @@ def execute(operation: Operation) -> Rendered:
 
 
 def create_unique_op(table: str, unique: UniqueConstraint) -> ops.CreateUniqueConstraintOp:
+    """The ``CreateUniqueConstraintOp`` of ``unique`` on ``table``."""
     kw = {"deferrable": True} if unique.deferrable else {}
     return ops.CreateUniqueConstraintOp(
         conv(unique.name), name_of(table), list(unique.columns), schema=schema_of(table), **kw

@@ -99,6 +99,7 @@ def column_type(column: Column) -> TypeEngine[Any] | None:
 
 
 def mappable(columns: Iterable[Column]) -> bool:
+    """Whether SQLAlchemy has a type for every one of ``columns``."""
     return all(column_type(c) is not None for c in columns)
 
 

@@ -162,7 +162,7 @@ def _agrees(hint: Any, conventional: Any, column: Column) -> bool:
         return False
     if bool(getattr(hint, "generated", False)) != (column.generated is not None):
         return False
-    if column.generated is not None and _generation_sql(hint) != _bare(column.generated):
+    if column.generated is not None and _generation_sql(hint) != bare_expression(column.generated):
         return False
     if bool(hint.is_relation) != bool(conventional.is_relation):
         return False
@@ -176,11 +176,7 @@ def _agrees(hint: Any, conventional: Any, column: Column) -> bool:
 def _generation_sql(field: Any) -> str:
     sql, params = field.generated_sql(connection)
     editor = connection.schema_editor(collect_sql=True, atomic=False)
-    return _bare(sql % tuple(editor.quote_value(p) for p in params) if params else sql)
-
-
-def _bare(sql: str) -> str:
-    return bare_expression(sql)
+    return bare_expression(sql % tuple(editor.quote_value(p) for p in params) if params else sql)
 
 
 def field_for(target: DjangoTarget, t: Table, column: Column) -> tuple[str, Any]:
@@ -193,6 +189,7 @@ def field_for(target: DjangoTarget, t: Table, column: Column) -> tuple[str, Any]
 
 
 def composite_pk(target: DjangoTarget, t: Table) -> tuple[str, Any] | None:
+    """The ``("pk", CompositePrimaryKey)`` field of ``t``, for a primary key of several columns."""
     pk = t.primary_key
     if pk is None or len(pk.columns) < 2:
         return None
@@ -209,6 +206,7 @@ def composite_pk(target: DjangoTarget, t: Table) -> tuple[str, Any] | None:
 
 
 def table_fields(target: DjangoTarget, t: Table) -> list[tuple[str, Any]]:
+    """The fields of ``t`` as ``CreateModel`` takes them: a composite key first, then columns."""
     composite = composite_pk(target, t)
     fields = [] if composite is None else [composite]
     return fields + [field_for(target, t, c) for c in t.columns]

@@ -29,10 +29,12 @@ __all__ = ["boolean_sql", "constraint_state", "index_state"]
 
 
 def boolean_sql(sql: str) -> Any:
+    """An SQL condition as a boolean ``RawSQL`` (a check, an index predicate)."""
     return models.expressions.RawSQL(sql, (), output_field=models.BooleanField())
 
 
 def index_state(target: DjangoTarget, t: Table, index: Index) -> Any:
+    """The state's ``Index`` (or ``UniqueConstraint``, for a unique index) of ``index`` of ``t``."""
     hint = hint_option(target, t.name, "indexes", index.name)
     if hint is None and index.unique:
         hint = hint_option(target, t.name, "constraints", index.name)
@@ -110,6 +112,7 @@ def _ordered(expression: Any, order: str) -> Any:
 
 
 def constraint_state(target: DjangoTarget, t: Table, c: UniqueConstraint | CheckConstraint) -> Any:
+    """The state's ``UniqueConstraint`` or ``CheckConstraint`` of ``c`` of ``t``."""
     hint = hint_option(target, t.name, "constraints", c.name)
     if isinstance(c, UniqueConstraint):
         names = [field_name(target, t, col) for col in c.columns]

@@ -78,6 +78,7 @@ def build(triple: Triple) -> Any:
 
 
 def model_name(target: DjangoTarget, table: str) -> str:
+    """The state's model name of ``table``: the model's class name, else the table in CamelCase."""
     model = target.models.get(table)
     if model is not None:
         return model.__name__
@@ -85,6 +86,7 @@ def model_name(target: DjangoTarget, table: str) -> str:
 
 
 def model_label(target: DjangoTarget, table: str) -> str:
+    """The ``app.model`` an FK to ``table`` points at (another app's model for a foreign one)."""
     other = target.foreign.get(table)
     if other is not None:
         # Django's ForeignKey.deconstruct writes settings.AUTH_USER_MODEL for a swappable one.
@@ -94,6 +96,7 @@ def model_label(target: DjangoTarget, table: str) -> str:
 
 
 def hint_field(target: DjangoTarget, table: str, column: str) -> Any:
+    """The model's field for ``column`` of ``table``, or None when the models do not say."""
     model = target.models.get(table)
     if model is None:
         return None
@@ -124,10 +127,12 @@ def field_name(target: DjangoTarget, t: Table, column: str) -> str:
 
 
 def single_fk(t: Table, column: str) -> ForeignKey | None:
+    """The foreign key of ``t`` whose only column is ``column``, if any."""
     return next((fk for fk in t.foreign_keys if fk.columns == (column,)), None)
 
 
 def hint_option(target: DjangoTarget, table: str, kind: str, name: str) -> Any:
+    """The model's ``Meta.<kind>`` entry (``indexes``, ``constraints``) named ``name``, if any."""
     model = target.models.get(table)
     if model is None:
         return None

@@ -29,6 +29,7 @@ from dualorm.schema import (
     index_opclasses,
     index_orders,
 )
+from dualorm.spec.ops import AddCheck, AddForeignKey, CreateEnum, CreateTable, RunSQL
 from dualorm.spec.sqltext import quote_ident, quote_qualified
 
 __all__ = [
@@ -203,11 +204,11 @@ def create_table_mapping(t: Table, inline: list[ForeignKey]) -> dict[str, Any]:
         body["foreign_keys"] = [foreign_key_mapping(fk) for fk in inline]
     if t.indexes:
         body["indexes"] = [index_mapping(i) for i in t.indexes]
-    return {"create_table": body}
+    return {CreateTable.kind: body}
 
 
 def _run_sql(sql: str, reverse_sql: str) -> dict[str, Any]:
-    return {"run_sql": FlowMapping(sql=sql, reverse_sql=reverse_sql)}
+    return {RunSQL.kind: FlowMapping(sql=sql, reverse_sql=reverse_sql)}
 
 
 def _sequence_ops(s: SpecSequence) -> list[dict[str, Any]]:
@@ -246,7 +247,7 @@ def spec_operations(
     """
     known = Schema() if known is None else known
     enums = [
-        {"create_enum": _enum(e.name, e.schema, e.labels)}
+        {CreateEnum.kind: _enum(e.name, e.schema, e.labels)}
         for e in tables.enums
         if known.enum(e.key) is None
     ]
@@ -270,13 +271,13 @@ def spec_operations(
         created.add(t.key)
         label = t.qualified_name
         later += [
-            {"add_foreign_key": foreign_key_mapping(fk, label)}
+            {AddForeignKey.kind: foreign_key_mapping(fk, label)}
             for fk in t.foreign_keys
             if fk not in inline
         ]
         later += [
             {
-                "add_check": FlowMapping(
+                AddCheck.kind: FlowMapping(
                     table=label, name=k.name, expression=k.expression, not_valid=True
                 )
             }
