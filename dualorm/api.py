@@ -36,12 +36,12 @@ from dualorm.errors import (
 from dualorm.runner import foreign, ledger
 from dualorm.runner.adopt import BaselineResult, baseline
 from dualorm.runner.locks import LockHolder, MigrationLock, claim_session, lock_holder
+from dualorm.runner.planned import RunOptions
 from dualorm.runner.runner import (
     DatabaseSink,
     Event,
     MigrationOutcome,
     Progress,
-    RunOptions,
     ScriptSink,
     run,
 )

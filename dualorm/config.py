@@ -318,11 +318,11 @@ def _starts_entry(value: str, at: int) -> bool:
     end = 0
     while end < len(rest) and (rest[end].isalnum() or rest[end] == "_"):
         end += 1
-    return rest[end:].lstrip().startswith("=") and rest[:end] in _conninfo_keywords()
+    return rest[end:].lstrip().startswith("=") and rest[:end] in conninfo_keywords()
 
 
 @functools.cache
-def _conninfo_keywords() -> frozenset[str]:
+def conninfo_keywords() -> frozenset[str]:
     """The keywords libpq accepts in a connection string (``host``, ``dbname``, ...)."""
     from psycopg import pq
 

@@ -16,7 +16,8 @@ from dualorm.db import connection
 from dualorm.errors import LedgerError, MigrationFailed
 from dualorm.runner import ledger
 from dualorm.runner.foreign import heads_of, moved_heads
-from dualorm.runner.runner import Event, RunOptions
+from dualorm.runner.planned import RunOptions
+from dualorm.runner.runner import Event
 from dualorm.spec.graph import MigrationGraph
 
 

@@ -17,7 +17,8 @@ from dualorm import api
 from dualorm.db import connection
 from dualorm.errors import MigrationFailed
 from dualorm.runner.locks import SESSION_LOCK_KEY
-from dualorm.runner.runner import Event, RunOptions
+from dualorm.runner.planned import RunOptions
+from dualorm.runner.runner import Event
 
 COUNT = 40
 

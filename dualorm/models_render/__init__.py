@@ -158,7 +158,7 @@ def current_names(
         return declarative_names(output) if output is not None else {}
     if orm == "django" and config.has("django_settings"):
         from dualorm.django_setup import setup
-        from dualorm.emit.django import model_hints
+        from dualorm.emit.django_target import model_hints
 
         setup(config.django_settings, offline=True)
         label = app or config.django_app_label

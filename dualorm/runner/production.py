@@ -39,7 +39,8 @@ from dualorm.errors import (
     MigrationFailed,
 )
 from dualorm.notify import Notifier
-from dualorm.runner.runner import Event, MigrationOutcome, Progress, RunOptions
+from dualorm.runner.planned import RunOptions
+from dualorm.runner.runner import Event, MigrationOutcome, Progress
 
 if TYPE_CHECKING:
     from dualorm.api import LockWait, MigrateResult, Selection

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from dualorm.runner.impact import Lock
 from dualorm.runner.ledger import ensure_ledger
-from dualorm.runner.runner import DatabaseSink, Planned, Progress, RunOptions, run
+from dualorm.runner.planned import Planned, RunOptions
+from dualorm.runner.runner import Progress, run
+from dualorm.runner.sinks import DatabaseSink
 from dualorm.spec.model import Step
 
 if TYPE_CHECKING:

@@ -1,9 +1,10 @@
 """The runner's one loop: planned migrations go to a sink, one migration at a time.
 
 :func:`run` walks a plan (the migrations to apply or roll back, in order, each a
-:class:`Planned` made by :func:`plan_migration`) and hands every statement to a
-:class:`~dualorm.runner.sinks.Sink`, reporting :class:`Event` values as it goes and returning a
-:class:`MigrationOutcome` per migration; :class:`RunOptions` says how it waits for locks. The
+:class:`~dualorm.runner.planned.Planned` made by :func:`plan_migration`) and hands every
+statement to a :class:`~dualorm.runner.sinks.Sink`, reporting :class:`Event` values as it goes
+and returning a :class:`MigrationOutcome` per migration;
+:class:`~dualorm.runner.planned.RunOptions` says how it waits for locks. The
 sinks (executing on the database, writing a psql script) live in :mod:`dualorm.runner.sinks`
 and are re-exported here. A dry run is another sink, never another loop.
 
@@ -11,25 +12,25 @@ DDL runs under ``lock_timeout``; a migration that times out waiting for a lock i
 and retried after a growing pause, a bounded number of times, so it never queues behind a long
 transaction while every writer queues behind it.
 
-Consecutive migrations are chained: up to :attr:`RunOptions.chain` of them go to the sink at
-once (:meth:`~dualorm.runner.sinks.Sink.execute_chain`), each still in its own transaction with
-its own ledger rows; the database runs them in order and stops at the first failure, like
-``psql -v ON_ERROR_STOP=1``. A chain starts at two and doubles while chains finish quickly,
-so a long migration is reported soon after it ends. The migration where a chain stopped, and
-any the sink cannot chain, run on their own: step by step when they fail, named, retried
-after a lock timeout.
+Consecutive migrations are chained: up to :attr:`~dualorm.runner.planned.RunOptions.chain` of
+them go to the sink at once (:meth:`~dualorm.runner.sinks.Sink.execute_chain`), each still in
+its own transaction with its own ledger rows; the database runs them in order and stops at the
+first failure, like ``psql -v ON_ERROR_STOP=1``. A chain starts at two and doubles while chains
+finish quickly, so a long migration is reported soon after it ends. The migration where a chain
+stopped, and any the sink cannot chain, run on their own: step by step when they fail, named,
+retried after a lock timeout.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence, Set
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Sequence, Set
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from dualorm.errors import MigrationFailed, SpecError
+from dualorm.runner.planned import Link, Planned, RunOptions
 from dualorm.runner.sinks import DatabaseSink, LockTimeout, ScriptSink, Sink
 from dualorm.spec.model import Direction, Migration, Step
 
@@ -37,9 +38,7 @@ __all__ = [
     "DatabaseSink",
     "Event",
     "MigrationOutcome",
-    "Planned",
     "Progress",
-    "RunOptions",
     "ScriptSink",
     "Sink",
     "StatementTiming",
@@ -76,57 +75,6 @@ Progress = Callable[[Event], None]
 
 def _ignore(event: Event) -> None:
     return None
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How DDL waits for locks, and where Django rows and python steps come from.
-
-    Attributes:
-        lock_timeout_ms: ``lock_timeout`` for every statement (0 disables it).
-        retries: how many times a migration that hit ``lock_timeout`` is retried.
-        backoff_s: the first pause before a retry; it doubles each time.
-        django_app_label: the app label of the ``django_migrations`` rows.
-        django_apps: per spec id, the apps it has ``django_migrations`` rows in, where not
-            just ``django_app_label`` (a spec with files in several apps).
-        python_root: put on ``sys.path`` while ``RunPython`` functions are imported.
-        chain: at most this many consecutive migrations go to the database at once, each in
-            its own transaction; 1 runs every migration on its own, so each one is reported
-            (and may be stopped by the progress callback) before the next begins.
-    """
-
-    lock_timeout_ms: int = 5000
-    retries: int = 3
-    backoff_s: float = 0.5
-    django_app_label: str = "django_app"
-    django_apps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    python_root: Path | None = None
-    chain: int = 64
-
-
-@dataclass(frozen=True)
-class Planned:
-    """One migration of a plan, the direction it goes and the steps that carry it out."""
-
-    migration: Migration
-    direction: Direction
-    steps: tuple[Step, ...]
-    also: tuple[Migration, ...] = ()
-    """The migrations recorded (or removed) with this one: those a squash replaces, when it
-    runs in their place (:mod:`dualorm.spec.squash`)."""
-
-    @property
-    def transactional(self) -> bool:
-        return all(step.transactional for step in self.steps)
-
-
-@dataclass(frozen=True)
-class Link:
-    """One migration of a chain, with the applied sets before and after it."""
-
-    planned: Planned
-    before: frozenset[str]
-    after: frozenset[str]
 
 
 @dataclass(frozen=True)

@@ -29,16 +29,17 @@ from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dualorm.emit.script import Script
 from dualorm.errors import ConfigError, DualormError, LedgerError, MigrationFailed
 from dualorm.importpath import resolve_function
 from dualorm.runner import foreign, ledger
+from dualorm.runner.planned import Link, Planned, RunOptions
 
 if TYPE_CHECKING:
     import psycopg
 
     from dualorm.audit import RunContext
     from dualorm.runner.record import LedgerWrite
-    from dualorm.runner.runner import Link, Planned, RunOptions
     from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.model import Step
 
@@ -118,8 +119,6 @@ class DatabaseSink:
         context: RunContext,
         options: RunOptions | None = None,
     ) -> None:
-        from dualorm.runner.runner import RunOptions
-
         self.conn = conn
         self.graph = graph
         self.context = context
@@ -509,39 +508,35 @@ def _durations(clocks: Sequence[object], count: int) -> list[float]:
 class ScriptSink:
     """Write the run as a psql script instead of executing it; the ledgers appear as comments.
 
-    Nothing touches a database: ``lines`` is what ``psql -f`` would run.
+    Nothing touches a database: :attr:`text` is what ``psql -f`` would run, written by the one
+    script writer (:class:`dualorm.emit.script.Script`).
     """
 
     lock_timeout_ms: int = 5000
-    lines: list[str] = field(default_factory=list)
+    script: Script = field(default_factory=Script)
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         return self._transaction()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        self.lines.append("BEGIN;")
-        if self.lock_timeout_ms:
-            self.lines.append(f"SET LOCAL lock_timeout = '{int(self.lock_timeout_ms)}ms';")
+        self.script.begin(self.lock_timeout_ms)
         yield
-        self.lines.append("COMMIT;")
+        self.script.commit()
 
     def execute(self, step: Step, planned: Planned) -> float | None:
-        if step.python is not None:
-            self.lines.append(f"-- run python {step.python} (called by dualorm migrate)")
-        elif step.sql is not None:
-            self.lines.append(f"{step.sql};")
+        self.script.step(step)
         return 0.0
 
     def execute_alone(self, step: Step, planned: Planned) -> float | None:
-        self.lines.append(f"-- {planned.migration.id}: runs outside a transaction")
+        self.script.comment(f"{planned.migration.id}: runs outside a transaction")
         return self.execute(step, planned)
 
     def record(self, planned: Planned, before: Set[str], after: Set[str], duration_ms: int) -> None:
         verb = "record" if planned.direction == "up" else "remove"
         ids = ", ".join(m.id for m in (*planned.also, planned.migration))
-        self.lines.append(
-            f"-- {verb} {ids} in dualorm.migrations, alembic_version and django_migrations"
+        self.script.comment(
+            f"{verb} {ids} in dualorm.migrations, alembic_version and django_migrations"
         )
 
     def execute_batch(
@@ -562,4 +557,4 @@ class ScriptSink:
 
     @property
     def text(self) -> str:
-        return "\n".join(self.lines) + ("\n" if self.lines else "")
+        return self.script.text

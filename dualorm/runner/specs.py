@@ -18,7 +18,7 @@ from dualorm.errors import ConfigError, GraphError, SafetyError
 if TYPE_CHECKING:
     from dualorm.config import Config
     from dualorm.runner.foreign import DjangoApps
-    from dualorm.runner.runner import Planned
+    from dualorm.runner.planned import Planned
     from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.model import Direction, Migration
 
@@ -87,7 +87,8 @@ class ProjectSpecs:
         their place; otherwise it is recorded or removed alone, with no DDL (its replaced
         migrations built, or remove, the schema one by one).
         """
-        from dualorm.runner.runner import Planned, plan_migration
+        from dualorm.runner.planned import Planned
+        from dualorm.runner.runner import plan_migration
 
         planned = []
         for i in ids:

@@ -134,7 +134,7 @@ def _check_apps(config: Config, migrations: Sequence[Migration], own: Mapping[st
 
 def declared_tables(app_label: str) -> set[str]:
     """The tables of the concrete, managed models of installed app ``app_label`` (the tables
-    :func:`dualorm.emit.django.model_hints` maps to their models)."""
+    :func:`dualorm.emit.django_target.model_hints` maps to their models)."""
     from django.apps import apps
 
     found = set()

@@ -145,7 +145,8 @@ def render_all(
     ``foreign`` are the tables other owners create (default: the committed snapshot).
     """
     from dualorm.emit.alembic import render_revision
-    from dualorm.emit.django import DjangoTarget, Layout, model_hints, render_migration
+    from dualorm.emit.django import Layout, render_migration
+    from dualorm.emit.django_target import DjangoTarget, model_hints
     from dualorm.emit.pyformat import source_name
     from dualorm.spec.apps import assign
     from dualorm.spec.django_files import project_apps
