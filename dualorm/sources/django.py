@@ -87,9 +87,12 @@ def load(
     set up with ``settings_module`` if it is not already; no database is contacted. An
     unknown app label, or two models creating one table, is a ``ConfigError``.
     """
-    connection = _connection(settings_module)
-    reader = _Reader(connection)
-    models = _migrated(app_labels, settings_module)
+    setup(settings_module, offline=True)
+    models = list(_migrated(app_labels, settings_module))
+    if not models:
+        # Nothing to read: neither the backend nor Django's model fields are loaded.
+        return schema([], declares_enums=False)
+    reader = _Reader(_connection(settings_module))
     # Names longer than PostgreSQL keeps (an explicit db_table, db_column or constraint
     # name) are cut as the server cuts them on CREATE.
     tables = (truncated(reader.table(model)) for _app, model in models)
