@@ -301,3 +301,40 @@ def test_collations_and_comments_come_from_the_fields_and_no_enum_is_declared(
     assert code is not None and body is not None
     assert (code.type, code.collation, code.comment) == ("character varying(9)", "C", "bytewise")
     assert (body.type, body.collation) == ("text", "POSIX")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://postgres@127.0.0.1:5432/postgres",
+        "postgresql://postgres:@/dualorm",
+        "postgresql://a%40b:p%3Aw%2F@db.example:6432/my%20db",
+        "postgres://u:pw@h/d",
+        "postgresql://:pw@h/d",
+        "postgresql://%2Ftmp%2Fpg/d",
+        "postgresql:///x",
+        "postgresql://",
+        "postgresql://u@host/",
+    ],
+)
+def test_a_plain_url_is_read_as_libpq_reads_it(url: str) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from dualorm.django_setup import plain_url_params
+
+    assert plain_url_params(url) == conninfo_to_dict(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://h1,h2/d",
+        "postgresql://h/d?sslmode=require",
+        "host=h dbname=d",
+        "postgresql://h:x/d",
+    ],
+)
+def test_any_other_connection_string_is_left_to_libpq(url: str) -> None:
+    from dualorm.django_setup import plain_url_params
+
+    assert plain_url_params(url) is None

@@ -150,6 +150,8 @@ class DatabaseSink:
         if step.python is not None:
             self._call(step.python, planned)
         elif step.sql is not None:
+            if self.ledger.tenant is not None and step.operation.opaque:
+                self._share(step.sql, planned)
             self._sql(step.sql, planned)
         return (time.perf_counter() - started) * 1000
 
@@ -433,6 +435,26 @@ class DatabaseSink:
         except psycopg.Error as exc:
             raise MigrationFailed(planned.migration.id, redact_text(text), _cause(exc)) from None
 
+    def _share(self, text: str, planned: Planned) -> None:
+        """Before a tenant's statements on shared objects, wait for the other tenants' ones.
+
+        See :mod:`dualorm.runner.tenancy`: the lock is held until this migration commits.
+        """
+        from dualorm.db import redact_text
+        from dualorm.runner.tenancy import SHARED_OBJECTS_KEY
+        from dualorm.spec.sqlcheck import shared_use
+
+        use = shared_use(text)
+        if use.unplaced:
+            raise MigrationFailed(
+                planned.migration.id,
+                redact_text(use.unplaced[0]),
+                f"the tenant {self.ledger.tenant!r} would get the extension in its own schema, "
+                "where the other tenants do not see it; name the schema (SCHEMA public)",
+            )
+        if use.statements:
+            self._sql(f"SELECT pg_advisory_xact_lock({SHARED_OBJECTS_KEY})", planned)
+
     def _call(self, target: str, planned: Planned) -> None:
         root = self.options.python_root
         added = root is not None and str(root) not in sys.path
@@ -458,10 +480,17 @@ class DatabaseSink:
             if added:
                 sys.path.remove(str(root))
 
+    def _home(self, schema_name: str) -> str:
+        """The schema an unqualified (``public``) name of a spec lands in on this target."""
+        from dualorm.schema import DEFAULT_SCHEMA
+
+        tenant = self.ledger.tenant
+        return tenant if tenant is not None and schema_name == DEFAULT_SCHEMA else schema_name
+
     def _index_state(self, table: str, name: str) -> bool | None:
         from dualorm.schema import as_key
 
-        schema_name, _ = as_key(table)
+        schema_name = self._home(as_key(table)[0])
         row = self.conn.execute(
             "SELECT i.indisvalid FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -471,13 +500,11 @@ class DatabaseSink:
         ).fetchone()
         return None if row is None else bool(row[0])
 
-    @staticmethod
-    def _index_ref(op: Any) -> str:
+    def _index_ref(self, op: Any) -> str:
         from dualorm.schema import as_key
         from dualorm.spec.sqltext import quote_qualified
 
-        schema_name, _ = as_key(op.table)
-        return quote_qualified(schema_name, op.index.name)
+        return quote_qualified(self._home(as_key(op.table)[0]), op.index.name)
 
 
 def _cause(exc: BaseException, *, sqlstate: bool = True) -> str:

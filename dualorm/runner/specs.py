@@ -42,8 +42,7 @@ class ProjectSpecs:
     replaced: set[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        from dualorm.spec.graph import MigrationGraph
-        from dualorm.spec.make import chain_parents
+        from dualorm.spec.graph import MigrationGraph, chain_parents
         from dualorm.spec.squash import present_squashes, replaced_ids
 
         self.by_id = {m.id: m for m in self.migrations}
@@ -54,11 +53,16 @@ class ProjectSpecs:
     def django_apps(self, default_app: str) -> DjangoApps:
         """The apps each spec has ``django_migrations`` rows in (its Django files' apps)."""
         from dualorm.runner.foreign import DjangoApps
-        from dualorm.spec.apps import spec_apps
+        from dualorm.spec.cache import cached_apps
 
         cached = self._apps.get(default_app)
         if cached is None:
-            of = spec_apps(self.migrations, default_app)
+            # From the cache when it kept them: no operation is decoded for them.
+            of = cached_apps(self.migrations, default_app)
+            if of is None:
+                from dualorm.spec.apps import spec_apps
+
+                of = spec_apps(self.migrations, default_app)
             cached = self._apps[default_app] = DjangoApps(
                 default_app, {i: a for i, a in of.items() if a != (default_app,)}
             )

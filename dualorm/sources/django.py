@@ -87,9 +87,12 @@ def load(
     set up with ``settings_module`` if it is not already; no database is contacted. An
     unknown app label, or two models creating one table, is a ``ConfigError``.
     """
-    connection = _connection(settings_module)
-    reader = _Reader(connection)
-    models = _migrated(app_labels, settings_module)
+    setup(settings_module, offline=True)
+    models = list(_migrated(app_labels, settings_module))
+    if not models:
+        # Nothing to read: neither the backend nor Django's model fields are loaded.
+        return schema([], declares_enums=False)
+    reader = _Reader(_connection(settings_module))
     # Names longer than PostgreSQL keeps (an explicit db_table, db_column or constraint
     # name) are cut as the server cuts them on CREATE.
     tables = (truncated(reader.table(model)) for _app, model in models)
@@ -102,7 +105,7 @@ def table_apps(settings_module: str = DEFAULT_SETTINGS) -> dict[TableKey, str]:
     The app registry's answer to "which app owns this table", read as :func:`load` reads the
     models, for every installed app; no database is contacted.
     """
-    _connection(settings_module)
+    setup(settings_module, offline=True)
     return {
         (DEFAULT_SCHEMA, truncate_identifier(model._meta.db_table)): app
         for app, model in _migrated(None, settings_module)
@@ -127,9 +130,11 @@ def _migrated(
 ) -> Iterator[tuple[str, type[Model]]]:
     """Yield ``(app label, model)`` for each model whose table migrate creates by default."""
     from django.apps import apps
-    from django.db import DEFAULT_DB_ALIAS, connections, router
+    from django.db import DEFAULT_DB_ALIAS, router
 
-    connection = connections[DEFAULT_DB_ALIAS]
+    # The database backend is loaded (and its vendor checked) for the first model only: an
+    # app set without models needs none of it.
+    connection: BaseDatabaseWrapper | None = None
     if app_labels is None:
         configs = list(apps.get_app_configs())
     else:
@@ -145,6 +150,7 @@ def _migrated(
     for config in configs:
         for model in config.get_models(include_auto_created=True):
             meta = model._meta
+            connection = connection or _connection(settings_module)
             if not meta.can_migrate(connection) or not router.allow_migrate_model(
                 DEFAULT_DB_ALIAS, model
             ):

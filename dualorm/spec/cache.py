@@ -35,16 +35,26 @@ import sys
 import tempfile
 from functools import cache
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+from dualorm.spec.model import Migration
 
 if TYPE_CHECKING:
     from dualorm.schema import TableKey
-    from dualorm.spec.model import Migration
 
-__all__ = ["CACHE_NAME", "SpecCache", "cached_specs", "decode", "encode", "spec_key"]
+__all__ = [
+    "CACHE_NAME",
+    "CachedMigration",
+    "SpecCache",
+    "cached_apps",
+    "cached_specs",
+    "decode",
+    "encode",
+    "spec_key",
+]
 
 CACHE_NAME = "specs.json"
-_FORMAT = 4
+_FORMAT = 5
 _MAGIC = b"dualorm-spec-cache"
 # Far above what thousands of specs take; a bigger file is not ours and is not read.
 _MAX_BYTES = 256 << 20
@@ -119,19 +129,23 @@ class SpecCache:
         self._loaded = False
 
     def migrations(self) -> list[Migration] | None:
-        """The cached migrations, or ``None`` (a miss: never raises)."""
+        """The cached migrations, or ``None`` (a miss: never raises).
+
+        Each migration's identity (id, name, checksum, dependencies, what it replaces, the
+        apps it lands in) is decoded now, its operations when first read
+        (:class:`CachedMigration`): ``migrate status`` reads no operation, and imports no
+        operation module.
+        """
         body = self._entry()
         if body is None:
             return None
+        rows, apps = body["migrations"], body.get("apps")
         try:
-            migrations = decode(body["migrations"])
+            if not isinstance(apps, list) or len(apps) != len(rows):
+                apps = [None] * len(rows)
+            return [_lazy(row, placed) for row, placed in zip(rows, apps, strict=True)]
         except Exception:  # a signed file this code cannot decode is a miss
             return None
-        from dualorm.spec.model import Migration
-
-        if isinstance(migrations, tuple) and all(isinstance(m, Migration) for m in migrations):
-            return list(migrations)
-        return None
 
     def created(self) -> set[TableKey] | None:
         """The tables the specs create (read from their YAML), or ``None`` when not kept."""
@@ -153,7 +167,8 @@ class SpecCache:
         except (TypeError, ValueError):
             return  # something the format cannot name: no cache, a full load every time
         rows = None if created is None else [list(k) for k in sorted(created)]
-        _store(self.path, self.key, self._signing, {"migrations": encoded, "created": rows})
+        document = {"migrations": encoded, "created": rows, "apps": _apps(migrations)}
+        _store(self.path, self.key, self._signing, document)
         self._body, self._loaded = None, False
 
     def _entry(self) -> dict[str, Any] | None:
@@ -288,6 +303,8 @@ def encode(value: Any) -> Any:
     kind = type(value)
     if value is None or kind in (str, int, float, bool):
         return value
+    if kind is CachedMigration:
+        return value.encoded()
     if kind is tuple:
         return [encode(v) for v in value]
     if kind is list:
@@ -336,3 +353,82 @@ def decode(value: Any) -> Any:
     if "f" in value:
         return frozenset(decode(v) for v in value["f"])
     raise ValueError("not a cached value")
+
+
+# -- migrations decoded in two steps ---------------------------------------------------------
+
+_MIGRATION = "dualorm.spec.model:Migration"
+# An app name no project has: the placeholder of the default app in the cached placements.
+_DEFAULT_APP = ""
+
+
+def _apps(migrations: list[Migration]) -> list[list[str]] | None:
+    """The apps each migration lands in (:func:`~dualorm.spec.apps.spec_apps`), the default
+    app as a placeholder: the placement depends on the default app only through its name."""
+    try:
+        from dualorm.spec.apps import spec_apps
+
+        placed = spec_apps(migrations, _DEFAULT_APP)
+        return [list(placed[m.id]) for m in migrations]
+    except Exception:  # kept only when it can be computed; read from the specs otherwise
+        return None
+
+
+def _lazy(row: Any, apps: Any) -> Migration:
+    if not isinstance(row, dict) or row.get("c") != _MIGRATION:
+        raise ValueError("not a cached migration")
+    values = row["a"]
+    if not isinstance(values, list) or len(values) != len(_FIELDS):
+        raise ValueError("not a cached migration")
+    built: Any = object.__new__(CachedMigration)
+    for name, item in zip(_FIELDS, values, strict=True):
+        if name != "operations":
+            # Identity fields are plain values, paths and tuples: no spec-model class.
+            object.__setattr__(built, name, decode(item))
+    object.__setattr__(built, "_row", row)
+    if isinstance(apps, list) and all(isinstance(a, str) for a in apps):
+        object.__setattr__(built, "_apps", tuple(apps))
+    return cast(Migration, built)
+
+
+def cached_apps(migrations: list[Migration], default_app: str) -> dict[str, tuple[str, ...]] | None:
+    """The apps each migration lands in, from the cache; ``None`` unless all were cached."""
+    out: dict[str, tuple[str, ...]] = {}
+    for m in migrations:
+        apps = vars(m).get("_apps") if type(m) is CachedMigration else None
+        if apps is None:
+            return None
+        out[m.id] = tuple(default_app if a == _DEFAULT_APP else a for a in apps)
+    return out
+
+
+class CachedMigration(Migration):
+    """A :class:`~dualorm.spec.model.Migration` from the cache whose operations are decoded
+    when first read (they are the only fields naming operation classes). It equals the
+    migration a full load gives."""
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for a field not set yet: the operations.
+        row = vars(self).get("_row")
+        if name != "operations" or row is None:
+            raise AttributeError(name)
+        operations = decode(row["a"][_OPERATIONS])
+        object.__setattr__(self, "operations", operations)
+        return operations
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Migration):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in _FIELDS)
+
+    __hash__ = Migration.__hash__
+
+    def encoded(self) -> Any:
+        """The cache's JSON of this migration (its stored row while nothing decoded it)."""
+        if "operations" not in vars(self):
+            return vars(self)["_row"]
+        return {"c": _MIGRATION, "a": [encode(getattr(self, f)) for f in _FIELDS]}
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Migration))
+_OPERATIONS = _FIELDS.index("operations")

@@ -35,6 +35,7 @@ from dualorm.spec.foreign import (
     snapshot_path,
 )
 from dualorm.spec.graph import MigrationGraph
+from dualorm.spec.graph import chain_parents as chain_parents
 from dualorm.spec.model import Migration
 from dualorm.spec.squash import REPLACED_VERSIONS, emitted_parents, replaced_ids
 
@@ -58,26 +59,6 @@ class Artefact:
     tool: str
     path: Path
     reason: str
-
-
-def chain_parents(migrations: Sequence[Migration]) -> dict[str, tuple[str, ...]]:
-    """Return, per migration id, the ids its emitted file runs after.
-
-    ``migrations`` are in apply order (as :func:`~dualorm.spec.load.load_specs` returns them).
-    A declared dependency already implied by the previous migration is left out.
-    """
-    graph = MigrationGraph({m.id: m.dependencies for m in migrations})
-    parents: dict[str, tuple[str, ...]] = {}
-    previous: str | None = None
-    for m in migrations:
-        if previous is None or previous in m.dependencies:
-            parents[m.id] = tuple(m.dependencies)
-        else:
-            covered = graph.ancestors(previous)
-            extra = tuple(d for d in m.dependencies if d not in covered)
-            parents[m.id] = (previous, *extra)
-        previous = m.id
-    return parents
 
 
 def _revision_paths(config: Config, migrations: Sequence[Migration]) -> dict[str, Path]:
