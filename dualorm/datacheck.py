@@ -18,15 +18,14 @@ import enum
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from dualorm.errors import DualormError
+from dualorm.runner.tenancy import ledger_of
 from dualorm.schema import DEFAULT_SCHEMA, Column, ForeignKey, Schema, Table
-
-if TYPE_CHECKING:
-    import psycopg
 
 __all__ = ["BATCH", "DataCheck", "DataIssue", "DataKind", "check_data", "plan_checks"]
 
@@ -303,10 +302,6 @@ def check_data(
         target: the database side's name in each issue.
         samples: at most this many primary-key values per issue.
     """
-    import psycopg
-
-    from dualorm.runner.tenancy import ledger_of
-
     checks = plan_checks(model, catalog, ledger_of(conn).tenant or DEFAULT_SCHEMA)
     issues: list[DataIssue] = []
     try:

@@ -16,7 +16,8 @@ from dualorm.errors import ConfigError
 from dualorm.schema import FkAction, Identity, PrimaryKey, Schema
 from dualorm.schema import Index as NeutralIndex
 from dualorm.sources import postgres
-from dualorm.sources.django import bare_expression, load
+from dualorm.sources.django import load
+from dualorm.sources.expression_text import bare_expression
 
 
 @pytest.fixture(scope="module")

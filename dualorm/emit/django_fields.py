@@ -24,7 +24,7 @@ from dualorm.emit.django_target import (
     single_fk,
 )
 from dualorm.schema import DEFAULT_SCHEMA, Column, FkAction, Table, canonical_type
-from dualorm.sources.django import bare_expression
+from dualorm.sources.expression_text import bare_expression
 
 __all__ = ["composite_pk", "field_for", "table_fields"]
 
