@@ -85,14 +85,15 @@ def downgrade():
 
 
 def changed(schema, count: int = 10):  # type: ignore[no-untyped-def]
-    """``schema`` with a nullable text column added to its first ``count`` tables."""
+    """``schema`` with a nullable text column added to its first ``count`` tables (its enum
+    types kept)."""
     from dualorm.schema import Column
     from dualorm.schema import schema as build
 
     tables = list(schema)
     for i, t in enumerate(tables[:count]):
         tables[i] = replace(t, columns=(*t.columns, Column("extra", "text")))
-    return build(tables)
+    return build(tables, schema.enums, sequences=schema.sequences)
 
 
 def write_models(folder: Path, s) -> None:  # type: ignore[no-untyped-def]
