@@ -28,6 +28,8 @@ from typing import Any
 
 __all__ = ["Codec", "read_signed", "signing_key", "write_signed"]
 
+# The JSON values that decode as themselves.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 # Far above what thousands of specs or tables take; a bigger file is not ours and is not read.
 MAX_BYTES = 256 << 20
 
@@ -183,15 +185,17 @@ class Codec:
         """Return the value :meth:`encode` gave ``value`` for (only known classes are built)."""
         kind = type(value)
         if kind is list:
-            return tuple(self.decode(v) for v in value)
+            return tuple([v if type(v) in _PLAIN else self.decode(v) for v in value])
         if kind is not dict:
             return value
         if "c" in value:
             cls, names = self._dataclass(value["c"])
             built: Any = object.__new__(cls)
+            setattr_ = object.__setattr__
+            # Plain values are most fields: set them without a call per value.
             for name, item in zip(names, value["a"], strict=True):
                 # Frozen dataclasses: set the stored field values, as copy and pickle do.
-                object.__setattr__(built, name, self.decode(item))
+                setattr_(built, name, item if type(item) in _PLAIN else self.decode(item))
             return built
         if "e" in value:
             member = self.classes()[value["e"]]
