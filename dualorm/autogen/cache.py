@@ -41,7 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dualorm.autogen.inputs import Inputs, record
+from dualorm.autogen.inputs import Inputs, include, record
 from dualorm.cachefile import Codec, read_signed, signing_key, write_signed
 from dualorm.config import Config
 from dualorm.schema import Schema
@@ -50,7 +50,7 @@ __all__ = ["FORMAT", "cache_path", "cached", "entry_key", "schema_data", "schema
 
 FORMAT = 1
 _MAGIC = b"dualorm-model-cache"
-_CODEC = Codec(("dualorm.schema", "dualorm.spec.make"))
+_CODEC = Codec(("dualorm.schema", "dualorm.spec.make", "dualorm.diff.base"))
 
 T = TypeVar("T")
 
@@ -120,8 +120,10 @@ def cached(
                 value = None
             if value is not None:
                 if state is None:  # same content, times moved: record the new times
-                    document = {**document, "inputs": inputs.refreshed().to_json()}
+                    inputs = inputs.refreshed()
+                    document = {**document, "inputs": inputs.to_json()}
                     write_signed(path, _MAGIC, FORMAT, key, signing, document)
+                include(inputs)  # a read around this one depends on them too
                 return value
     with record(signing, ignore=(config.state_dir,)) as recorded:
         value = read()

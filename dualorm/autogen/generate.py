@@ -440,7 +440,33 @@ class CheckResult:
 def check(config: Config, *, cache: bool = True) -> CheckResult:
     """Compare every configured model set with the replayed specs, and the generated files
     with their specs; offline. ``cache=False`` reads the model sets and the generated files in
-    full, not from the model-schema cache."""
+    full, not from the model-schema cache.
+
+    The answer itself is cached too, keyed on the specs: while neither they nor anything the
+    model sets and the generated files were read from changed, it is given without loading
+    either.
+    """
+    from dualorm.autogen.cache import cached
+    from dualorm.spec.cache import spec_key
+
+    specs = spec_key(config.migrations_path) if cache else None
+
+    def decode(data: Any) -> CheckResult:
+        changes, stale = data
+        return CheckResult({str(k): tuple(v) for k, v in changes.items()}, tuple(stale))
+
+    return cached(
+        config,
+        "check",
+        lambda: _check(config, cache),
+        encode=lambda r: [r.changes, r.stale],
+        decode=decode,
+        use=specs is not None,
+        extra=specs or "",
+    )
+
+
+def _check(config: Config, cache: bool) -> CheckResult:
     from dualorm.autogen.convert import Context, is_change
 
     sources = configured(config)

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AMBIGUOUS_NS", "Inputs", "Recorder", "record"]
+__all__ = ["AMBIGUOUS_NS", "Inputs", "Recorder", "include", "record"]
 
 AMBIGUOUS_NS = 2_000_000_000
 """Modification times this close to the recording are verified by content (FAT keeps 2 s)."""
@@ -65,17 +65,30 @@ class Recorder:
     opened: set[str] = field(default_factory=set)
     listed: set[str] = field(default_factory=set)
     env: set[str] = field(default_factory=set)
+    included: list[Inputs] = field(default_factory=list)
+    """The inputs of cached values the read reused instead of reading them again."""
 
 
-_active: Recorder | None = None
-_lock = threading.Lock()
+# The reads being recorded, innermost last: a cached read may run inside another.
+_active: list[Recorder] = []
+_lock = threading.RLock()
 _hooked = False
 
 
+def include(inputs: Inputs) -> None:
+    """Count ``inputs`` (of a value reused from the cache) among every recorded read's."""
+    for recorder in _active:
+        recorder.included.append(inputs)
+
+
 def _hook(event: str, args: tuple[Any, ...]) -> None:
-    recorder = _active
-    if recorder is None:
+    if not _active:
         return
+    for recorder in _active:
+        _note(recorder, event, args)
+
+
+def _note(recorder: Recorder, event: str, args: tuple[Any, ...]) -> None:
     if event == "open":
         path, mode, flags = args
         if isinstance(path, int) or path is None:
@@ -94,14 +107,12 @@ class _Environment(os._Environ[str]):
     """``os.environ`` while a read is recorded: the names it asks for are noted."""
 
     def __getitem__(self, key: str) -> str:
-        recorder = _active
-        if recorder is not None:
+        for recorder in _active:
             recorder.env.add(key)
         return super().__getitem__(key)
 
     def __iter__(self) -> Iterator[str]:
-        recorder = _active
-        if recorder is not None:
+        for recorder in _active:
             recorder.env.add(ALL)
         return super().__iter__()
 
@@ -112,7 +123,7 @@ def record(signing: bytes, ignore: Iterable[Path] = ()) -> Iterator[list[Inputs]
 
     ``ignore`` are folders whose files are never inputs (the cache's own folder).
     """
-    global _active, _hooked
+    global _hooked
     with _lock:
         if not _hooked:
             # Audit hooks cannot be removed: one hook, idle while no read is recorded.
@@ -120,18 +131,20 @@ def record(signing: bytes, ignore: Iterable[Path] = ()) -> Iterator[list[Inputs]
             _hooked = True
         recorder = Recorder()
         started = time.time_ns()
-        # The values before the read: one it sets (Django's settings module) is still an
-        # input as the next process finds it.
+        # The values before the read: one it sets is still an input as the next process
+        # finds it.
         before = dict(os.environ)
         environ_class = os.environ.__class__
         out: list[Inputs] = []
-        _active = recorder
-        os.environ.__class__ = _Environment
+        _active.append(recorder)
+        if len(_active) == 1:
+            os.environ.__class__ = _Environment
         try:
             yield out
         finally:
-            os.environ.__class__ = environ_class
-            _active = None
+            _active.remove(recorder)
+            if not _active:
+                os.environ.__class__ = environ_class
         out.append(_snapshot(recorder, signing, started, before, tuple(str(p) for p in ignore)))
 
 
@@ -157,16 +170,18 @@ def _snapshot(
     environ: dict[str, str],
     ignore: tuple[str, ...],
 ) -> Inputs:
+    reused = [p for inputs in recorder.included for p in inputs.files]
     files = {
         os.path.abspath(p)
-        for p in (*_module_files(), *recorder.opened)
+        for p in (*_module_files(), *recorder.opened, *reused)
         if _kept(os.path.abspath(p), ignore)
     }
     folders = {os.path.abspath(p) for p in recorder.listed}
+    folders.update(p for inputs in recorder.included for p in inputs.folders)
     folders.update(os.path.dirname(p) for p in files)
     folders.update(os.path.abspath(p or ".") for p in sys.path)
     folders = {p for p in folders if _kept(p + os.sep, ignore)}
-    names = set(recorder.env) - SET_BY_DUALORM
+    names = set(recorder.env).union(*(i.env for i in recorder.included)) - SET_BY_DUALORM
     if ALL in names:
         names = {ALL}
     return Inputs(
