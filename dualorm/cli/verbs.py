@@ -269,8 +269,9 @@ def _new(run: Invocation) -> int:
         return _autogenerate(run, config)
     from dualorm.errors import UsageError
 
-    flags = (("--from", "source"), ("--rename", "rename"), ("--rename-table", "rename_table"))
-    given = [f for f, d in (*flags, ("--no-cache", "no_cache")) if run[d]]
+    flags = [("--from", "source"), ("--rename", "rename"), ("--rename-table", "rename_table")]
+    flags += [("--rename-value", "rename_value"), ("--no-cache", "no_cache")]
+    given = [f for f, d in flags if run[d]]
     if given:
         raise UsageError(f"{', '.join(given)} apply only with --autogenerate")
     path = new_spec(config, run["name"])
@@ -285,7 +286,7 @@ def _shown(config: Config, path: Any) -> Any:
 def _autogenerate(run: Invocation, config: Config) -> int:
     from dualorm.autogen import autogenerate, parse_answers
 
-    answers = parse_answers(run["rename"], run["rename_table"])
+    answers = parse_answers(run["rename"], run["rename_table"], run["rename_value"])
     result = autogenerate(
         config,
         run["name"],
@@ -456,6 +457,11 @@ VERBS: tuple[Verb, ...] = (
             ),
             Option("--rename", "rename", "Renamed columns: table.old=new, comma-separated."),
             Option("--rename-table", "rename_table", "Renamed tables: old=new, comma-separated."),
+            Option(
+                "--rename-value",
+                "rename_value",
+                "Renamed enum labels: enum.old=new, comma-separated.",
+            ),
             NO_CACHE,
             JSON,
         ),
