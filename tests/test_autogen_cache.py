@@ -223,3 +223,30 @@ def test_no_cache_outside_autogenerate_is_a_usage_error(project: Project) -> Non
     done = project.run("migrate", "new", "x", "--no-cache")
     assert done.returncode == 2
     assert "--no-cache" in done.stderr
+
+
+def test_a_cached_schema_is_the_schema_read_in_full(tmp_path: Path) -> None:
+    from dualorm.autogen.generate import django_models, sqlalchemy_models
+    from dualorm.config import Config
+    from dualorm.sources import django as django_source
+    from dualorm.sources import sqlalchemy as sa_source
+
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    config = Config.load(tmp_path)
+    full_sa = sa_source.load(sa_source.resolve_metadata(config.sa_metadata))
+    full_django = django_source.load(["django_app"], config.django_settings)
+    for _ in range(2):  # a miss that stores, then a hit
+        sa, sa_tables = sqlalchemy_models(config)
+        django, apps = django_models(config)
+        assert config.state_dir.joinpath("cache", "models-sqlalchemy.json").is_file()
+        for cached, full in ((sa, full_sa), (django, full_django)):
+            # Equal, including what equality leaves out, and as fast to look up in.
+            assert cached == full
+            assert (cached.declares_enums, cached.declares_sequences) == (
+                full.declares_enums,
+                full.declares_sequences,
+            )
+            assert all(cached.get(t.key) == t for t in full)
+        assert sa_tables == set(full_sa.keys())
+        assert apps == django_source.table_apps(config.django_settings)
+    assert sqlalchemy_models(config, cache=False)[0] == full_sa
