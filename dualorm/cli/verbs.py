@@ -115,6 +115,13 @@ VERBOSE = Option("--verbose", "verbose", "Log every migration and statement.", b
 NO_WAIT = Option(
     "--no-wait", "no_wait", "Exit 3 at once if another runner holds the lock.", bool, False
 )
+NO_CACHE = Option(
+    "--no-cache",
+    "no_cache",
+    "Read the model sets in full, not from the model-schema cache (.dualorm/cache).",
+    bool,
+    False,
+)
 DRY_RUN = Option(
     "--dry-run", "dry_run", "Change nothing: rehearse and roll back, print the SQL.", bool, False
 )
@@ -262,9 +269,9 @@ def _new(run: Invocation) -> int:
         return _autogenerate(run, config)
     from dualorm.errors import UsageError
 
-    given = [f for f, d in (("--from", "source"), ("--rename", "rename")) if run[d]]
-    if run["rename_table"]:
-        given.append("--rename-table")
+    flags = [("--from", "source"), ("--rename", "rename"), ("--rename-table", "rename_table")]
+    flags += [("--rename-value", "rename_value"), ("--no-cache", "no_cache")]
+    given = [f for f, d in flags if run[d]]
     if given:
         raise UsageError(f"{', '.join(given)} apply only with --autogenerate")
     path = new_spec(config, run["name"])
@@ -279,9 +286,14 @@ def _shown(config: Config, path: Any) -> Any:
 def _autogenerate(run: Invocation, config: Config) -> int:
     from dualorm.autogen import autogenerate, parse_answers
 
-    answers = parse_answers(run["rename"], run["rename_table"])
+    answers = parse_answers(run["rename"], run["rename_table"], run["rename_value"])
     result = autogenerate(
-        config, run["name"], source=run["source"], answers=answers, ask=terminal_question()
+        config,
+        run["name"],
+        source=run["source"],
+        answers=answers,
+        ask=terminal_question(),
+        cache=not run["no_cache"],
     )
     if run["json"]:
         import json
@@ -325,7 +337,7 @@ def _check(run: Invocation) -> int:
     from dualorm.autogen import check
 
     config = run.config()
-    result = check(config)
+    result = check(config, cache=not run["no_cache"])
     if run["json"]:
         import json
 
@@ -445,6 +457,12 @@ VERBS: tuple[Verb, ...] = (
             ),
             Option("--rename", "rename", "Renamed columns: table.old=new, comma-separated."),
             Option("--rename-table", "rename_table", "Renamed tables: old=new, comma-separated."),
+            Option(
+                "--rename-value",
+                "rename_value",
+                "Renamed enum labels: enum.old=new, comma-separated.",
+            ),
+            NO_CACHE,
             JSON,
         ),
     ),
@@ -452,7 +470,7 @@ VERBS: tuple[Verb, ...] = (
         "check",
         "Exit 1 when a model set differs from the specs or a generated migration is stale.",
         _check,
-        (JSON,),
+        (NO_CACHE, JSON),
         fast=True,
     ),
     Verb(

@@ -21,22 +21,19 @@ sets their fields and calls nothing else. The header is compared before anything
 read, and the body is signed with a key kept outside the project (the user's cache
 directory), so a cache file committed to a repository, copied from another machine or edited
 by hand is a miss, never an error and never trusted. The old ``specs.pickle`` is never read.
+:mod:`dualorm.cachefile` reads, writes and signs the file, as it does the model cache's.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 import hashlib
-import hmac
-import json
-import os
 import sys
-import tempfile
-from functools import cache
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from dualorm.cachefile import Codec, read_signed, write_signed
+from dualorm.cachefile import signing_key as _signing_key
 from dualorm.spec.model import Migration
 
 if TYPE_CHECKING:
@@ -56,8 +53,6 @@ __all__ = [
 CACHE_NAME = "specs.json"
 _FORMAT = 5
 _MAGIC = b"dualorm-spec-cache"
-# Far above what thousands of specs take; a bigger file is not ours and is not read.
-_MAX_BYTES = 256 << 20
 # What a loaded migration is built from, besides the spec files: the loader's own code.
 _PACKAGE = Path(__file__).resolve().parent
 _SOURCES = (
@@ -163,7 +158,7 @@ class SpecCache:
         if self.key is None or self._signing is None:
             return
         try:
-            encoded = encode(tuple(migrations))
+            encoded = [_encode_migration(m) for m in migrations]
         except (TypeError, ValueError):
             return  # something the format cannot name: no cache, a full load every time
         rows = None if created is None else [list(k) for k in sorted(created)]
@@ -179,180 +174,30 @@ class SpecCache:
         return self._body
 
 
-# -- the file --------------------------------------------------------------------------------
+# -- the file and the format: dualorm.cachefile, naming only the spec model's classes -------
 
-
-def _header(key: str, signature: str) -> bytes:
-    return b" ".join((_MAGIC, str(_FORMAT).encode(), key.encode(), signature.encode())) + b"\n"
-
-
-def _sign(signing: bytes, key: str, body: bytes) -> str:
-    return hmac.new(signing, key.encode() + b"\0" + body, hashlib.sha256).hexdigest()
+_CODEC = Codec(_MODULES)
 
 
 def _read(path: Path, key: str, signing: bytes) -> dict[str, Any] | None:
-    """The JSON body stored under ``key``, or ``None`` for anything else (never raises)."""
-    try:
-        with path.open("rb") as handle:
-            first = handle.readline(len(_MAGIC) + 200)
-            parts = first.rstrip(b"\n").split(b" ")
-            if len(parts) != 4 or parts[:3] != [_MAGIC, str(_FORMAT).encode(), key.encode()]:
-                return None
-            body = handle.read(_MAX_BYTES + 1)
-        if len(body) > _MAX_BYTES:
-            return None
-        if not hmac.compare_digest(parts[3].decode("ascii"), _sign(signing, key, body)):
-            return None
-        document = json.loads(body)
-    except Exception:  # any unreadable, foreign or tampered file is a miss
-        return None
-    return document if isinstance(document, dict) and "migrations" in document else None
+    document = read_signed(path, _MAGIC, _FORMAT, key, signing)
+    return document if document is not None and "migrations" in document else None
 
 
 def _store(path: Path, key: str, signing: bytes, document: dict[str, Any]) -> None:
-    body = json.dumps(document, separators=(",", ":")).encode()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".specs-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(_header(key, _sign(signing, key, body)))
-                handle.write(body)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-    except OSError:
-        # A read-only checkout still works; it just loads in full every time.
-        return
-
-
-def _signing_key() -> bytes | None:
-    """This user's key for signing caches, created on first use; ``None`` if it cannot be."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = Path(base) / "dualorm" / "spec-cache.key"
-    try:
-        data = path.read_bytes()
-        if len(data) == 32:
-            return data
-    except OSError:
-        pass
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key-")
-        try:
-            import secrets
-
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(secrets.token_bytes(32))
-            # Two first runs at once: the first link wins and both use its key.
-            os.link(temporary, path)
-        except FileExistsError:
-            pass
-        finally:
-            Path(temporary).unlink(missing_ok=True)
-        data = path.read_bytes()
-    except OSError:
-        return None
-    return data if len(data) == 32 else None
-
-
-# -- the format: JSON naming only the spec model's classes ----------------------------------
-
-
-@cache
-def _classes() -> dict[str, type]:
-    import importlib
-
-    found: dict[str, type] = {}
-    for name in _MODULES:
-        module = importlib.import_module(name)
-        for value in vars(module).values():
-            if not isinstance(value, type) or value.__module__ != name:
-                continue
-            is_enum = issubclass(value, enum.Enum)
-            if is_enum or (dataclasses.is_dataclass(value) and not _abstract(value)):
-                found[f"{name}:{value.__qualname__}"] = value
-    return found
-
-
-@cache
-def _dataclass(name: str) -> tuple[type, tuple[str, ...]]:
-    """The spec-model dataclass called ``name`` and its field names (``KeyError``: none)."""
-    cls = _classes()[name]
-    if not dataclasses.is_dataclass(cls):
-        raise KeyError(name)
-    return cls, tuple(f.name for f in dataclasses.fields(cls))
-
-
-def _abstract(cls: type) -> bool:
-    return bool(getattr(cls, "__abstractmethods__", ()))
-
-
-def _name(cls: type) -> str:
-    name = f"{cls.__module__}:{cls.__qualname__}"
-    if _classes().get(name) is not cls:
-        raise TypeError(f"{name} cannot be cached")
-    return name
+    write_signed(path, _MAGIC, _FORMAT, key, signing, document)
 
 
 def encode(value: Any) -> Any:
     """Return ``value`` (built from the spec model's dataclasses and enums, tuples, lists,
     dicts, frozensets, paths and plain values) as JSON data; ``TypeError`` for anything
     else."""
-    kind = type(value)
-    if value is None or kind in (str, int, float, bool):
-        return value
-    if kind is CachedMigration:
-        return value.encoded()
-    if kind is tuple:
-        return [encode(v) for v in value]
-    if kind is list:
-        return {"l": [encode(v) for v in value]}
-    if kind is dict:
-        return {"d": [[encode(k), encode(v)] for k, v in value.items()]}
-    if kind is frozenset:
-        return {"f": [encode(v) for v in value]}
-    if isinstance(value, PurePath):
-        return {"p": str(value)}
-    if isinstance(value, enum.Enum):
-        return {"e": _name(kind), "v": value.value}
-    if isinstance(value, str):
-        return str(value)  # a str subclass (SQLAlchemy's quoted_name) is stored as its text
-    if dataclasses.is_dataclass(value):
-        fields = dataclasses.fields(value)
-        return {"c": _name(kind), "a": [encode(getattr(value, f.name)) for f in fields]}
-    raise TypeError(f"{kind.__qualname__} cannot be cached")
+    return _CODEC.encode(value)
 
 
 def decode(value: Any) -> Any:
     """Return the value :func:`encode` gave ``value`` for (only spec-model classes are built)."""
-    kind = type(value)
-    if kind is list:
-        return tuple(decode(v) for v in value)
-    if kind is not dict:
-        return value
-    if "c" in value:
-        cls, names = _dataclass(value["c"])
-        built: Any = object.__new__(cls)
-        for name, item in zip(names, value["a"], strict=True):
-            # Frozen dataclasses: set the stored field values, as copy and pickle do.
-            object.__setattr__(built, name, decode(item))
-        return built
-    if "e" in value:
-        member = _classes()[value["e"]]
-        if not issubclass(member, enum.Enum):
-            raise ValueError(f"{value['e']} is not an enum")
-        return member(value["v"])
-    if "p" in value:
-        return Path(value["p"])
-    if "l" in value:
-        return [decode(v) for v in value["l"]]
-    if "d" in value:
-        return {decode(k): decode(v) for k, v in value["d"]}
-    if "f" in value:
-        return frozenset(decode(v) for v in value["f"])
-    raise ValueError("not a cached value")
+    return _CODEC.decode(value)
 
 
 # -- migrations decoded in two steps ---------------------------------------------------------
@@ -400,6 +245,12 @@ def cached_apps(migrations: list[Migration], default_app: str) -> dict[str, tupl
             return None
         out[m.id] = tuple(default_app if a == _DEFAULT_APP else a for a in apps)
     return out
+
+
+def _encode_migration(migration: Migration) -> Any:
+    if type(migration) is CachedMigration:
+        return migration.encoded()
+    return encode(migration)
 
 
 class CachedMigration(Migration):
