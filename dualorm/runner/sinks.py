@@ -29,11 +29,16 @@ from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dualorm.db import redact_text
 from dualorm.emit.script import Script
 from dualorm.errors import ConfigError, DualormError, LedgerError, MigrationFailed
 from dualorm.importpath import resolve_function
 from dualorm.runner import foreign, ledger
 from dualorm.runner.planned import Link, Planned, RunOptions
+from dualorm.runner.record import ELAPSED_MS, ledger_write
+from dualorm.schema import as_key
+from dualorm.spec.ops import CreateIndex, DropIndex
+from dualorm.spec.sqltext import quote_qualified
 
 if TYPE_CHECKING:
     import psycopg
@@ -154,8 +159,6 @@ class DatabaseSink:
         return (time.perf_counter() - started) * 1000
 
     def execute_alone(self, step: Step, planned: Planned) -> float | None:
-        from dualorm.spec.ops import CreateIndex, DropIndex
-
         op = step.operation
         if isinstance(op, CreateIndex | DropIndex):
             valid = self._index_state(op.table, op.index.name)
@@ -245,8 +248,6 @@ class DatabaseSink:
         """
         from psycopg import errors
 
-        from dualorm.db import redact_text
-
         offset_ms = int((time.perf_counter() - started) * 1000)
         unit = self._unit(planned, steps, before, after, offset_ms) if self._ready() else None
         if unit is None:
@@ -316,8 +317,6 @@ class DatabaseSink:
         offset_ms: int,
     ) -> tuple[Sequence[Step], LedgerWrite] | None:
         """The steps and ledger write of one batched transaction, or ``None`` if it cannot be."""
-        from dualorm.runner.record import ledger_write
-
         # A squash recording what it replaces writes several ledger rows: step by step.
         if planned.also or any(s.sql is None or s.operation.opaque for s in steps):
             return None
@@ -342,8 +341,6 @@ class DatabaseSink:
         A failure is rolled back and raised (everything before it in the query committed).
         """
         import psycopg
-
-        from dualorm.runner.record import ELAPSED_MS
 
         # Statements are separated by a newline before the semicolon, so a trailing line
         # comment cannot swallow it. Only the ledger calls carry values, bound one by one,
@@ -424,8 +421,6 @@ class DatabaseSink:
         import psycopg
         from psycopg import errors
 
-        from dualorm.db import redact_text
-
         try:
             self.conn.execute(text.encode())
         except errors.LockNotAvailable as exc:
@@ -459,8 +454,6 @@ class DatabaseSink:
                 sys.path.remove(str(root))
 
     def _index_state(self, table: str, name: str) -> bool | None:
-        from dualorm.schema import as_key
-
         schema_name, _ = as_key(table)
         row = self.conn.execute(
             "SELECT i.indisvalid FROM pg_class c "
@@ -473,16 +466,11 @@ class DatabaseSink:
 
     @staticmethod
     def _index_ref(op: Any) -> str:
-        from dualorm.schema import as_key
-        from dualorm.spec.sqltext import quote_qualified
-
         schema_name, _ = as_key(op.table)
         return quote_qualified(schema_name, op.index.name)
 
 
 def _cause(exc: BaseException, *, sqlstate: bool = True) -> str:
-    from dualorm.db import redact_text
-
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
     lines = str(exc).strip().splitlines()
