@@ -90,9 +90,6 @@ PRIVATE_IMPORTS: dict[str, str] = {
     "dualorm.runner.adopt -> dualorm.api:_verify_checksums": (
         "adopting checks the history as the API does; both sides of the api circle"
     ),
-    "dualorm.spec.load -> dualorm.spec.builders:_BUILDERS": (
-        "a compatibility re-export of the builder table"
-    ),
 }
 """``importer -> module:_name`` imports of a private name across modules, with the reason."""
 
@@ -139,8 +136,6 @@ DEFERRED_IMPORTS: dict[str, str] = {
     "dualorm.runner.adopt": (
         "holds the circle with api apart; start-up time: loads psycopg only when used"
     ),
-    "dualorm.runner.foreign": "no circle or heavy import behind it: move the imports to the top",
-    "dualorm.runner.ledger": "no circle or heavy import behind it: move the imports to the top",
     "dualorm.runner.lint": "no circle or heavy import behind it: move the imports to the top",
     "dualorm.runner.locks": "no circle or heavy import behind it: move the imports to the top",
     "dualorm.runner.plan": (
@@ -152,7 +147,6 @@ DEFERRED_IMPORTS: dict[str, str] = {
     ),
     "dualorm.runner.rehearsal": "holds the circle with api apart",
     "dualorm.runner.runner": "no circle or heavy import behind it: move the imports to the top",
-    "dualorm.runner.sinks": "no circle or heavy import behind it: move the imports to the top",
     "dualorm.runner.specs": "no circle or heavy import behind it: move the imports to the top",
     "dualorm.runner.tenancy": "no circle or heavy import behind it: move the imports to the top",
     "dualorm.seeding.manager": "no circle or heavy import behind it: move the imports to the top",

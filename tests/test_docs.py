@@ -7,7 +7,8 @@ import ast
 import re
 from pathlib import Path
 
-from dualorm.spec.load import _BUILDERS, load_specs
+from dualorm.spec.builders import _BUILDERS
+from dualorm.spec.load import load_specs
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

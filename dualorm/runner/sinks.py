@@ -29,15 +29,23 @@ from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+import psycopg
+from psycopg import errors
+
+from dualorm.db import redact_text
 from dualorm.emit.script import Script
 from dualorm.errors import ConfigError, DualormError, LedgerError, MigrationFailed
 from dualorm.importpath import resolve_function
 from dualorm.runner import foreign, ledger
 from dualorm.runner.planned import Link, Planned, RunOptions
+from dualorm.runner.record import ELAPSED_MS, ledger_write
+from dualorm.runner.tenancy import SHARED_OBJECTS_KEY
+from dualorm.schema import DEFAULT_SCHEMA, as_key
+from dualorm.spec.ops import CreateIndex, DropIndex
+from dualorm.spec.sqlcheck import shared_use
+from dualorm.spec.sqltext import quote_qualified
 
 if TYPE_CHECKING:
-    import psycopg
-
     from dualorm.audit import RunContext
     from dualorm.runner.record import LedgerWrite
     from dualorm.spec.graph import MigrationGraph
@@ -156,8 +164,6 @@ class DatabaseSink:
         return (time.perf_counter() - started) * 1000
 
     def execute_alone(self, step: Step, planned: Planned) -> float | None:
-        from dualorm.spec.ops import CreateIndex, DropIndex
-
         op = step.operation
         if isinstance(op, CreateIndex | DropIndex):
             valid = self._index_state(op.table, op.index.name)
@@ -207,7 +213,6 @@ class DatabaseSink:
         through every commit before it: here the one record is a transactional logical
         message (prefix ``dualorm``), which changes no table.
         """
-        import psycopg
 
         if not self._unflushed or self.conn.closed:
             return
@@ -245,9 +250,6 @@ class DatabaseSink:
         ``dualorm.record_migration``, and a connection already in a transaction (a
         rehearsal) go step by step.
         """
-        from psycopg import errors
-
-        from dualorm.db import redact_text
 
         offset_ms = int((time.perf_counter() - started) * 1000)
         unit = self._unit(planned, steps, before, after, offset_ms) if self._ready() else None
@@ -274,7 +276,6 @@ class DatabaseSink:
         it (their durations unmeasured, ``None``). The one that failed is rolled back and
         left to the caller, which runs it on its own to name the failure or retry it.
         """
-        import psycopg
 
         if not self._ready():
             return []
@@ -301,7 +302,6 @@ class DatabaseSink:
     # -- helpers
 
     def _ready(self) -> bool:
-        import psycopg
 
         return (
             self._foreign_ready
@@ -318,8 +318,6 @@ class DatabaseSink:
         offset_ms: int,
     ) -> tuple[Sequence[Step], LedgerWrite] | None:
         """The steps and ledger write of one batched transaction, or ``None`` if it cannot be."""
-        from dualorm.runner.record import ledger_write
-
         # A squash recording what it replaces writes several ledger rows: step by step.
         if planned.also or any(s.sql is None or s.operation.opaque for s in steps):
             return None
@@ -343,9 +341,6 @@ class DatabaseSink:
 
         A failure is rolled back and raised (everything before it in the query committed).
         """
-        import psycopg
-
-        from dualorm.runner.record import ELAPSED_MS
 
         # Statements are separated by a newline before the semicolon, so a trailing line
         # comment cannot swallow it. Only the ledger calls carry values, bound one by one,
@@ -393,7 +388,6 @@ class DatabaseSink:
         When even that cannot be read (the connection is gone), nothing is reported: the
         next migration, run on its own, fails on the same connection and says why.
         """
-        import psycopg
 
         try:
             found = self.conn.execute(
@@ -413,7 +407,6 @@ class DatabaseSink:
         return done
 
     def _rollback(self) -> None:
-        import psycopg
 
         # The error that ended the batch is the one to report, never the rollback's.
         with contextlib.suppress(psycopg.Error):
@@ -423,10 +416,6 @@ class DatabaseSink:
                 self.conn.execute(b"ROLLBACK")
 
     def _sql(self, text: str, planned: Planned) -> None:
-        import psycopg
-        from psycopg import errors
-
-        from dualorm.db import redact_text
 
         try:
             self.conn.execute(text.encode())
@@ -440,9 +429,6 @@ class DatabaseSink:
 
         See :mod:`dualorm.runner.tenancy`: the lock is held until this migration commits.
         """
-        from dualorm.db import redact_text
-        from dualorm.runner.tenancy import SHARED_OBJECTS_KEY
-        from dualorm.spec.sqlcheck import shared_use
 
         use = shared_use(text)
         if use.unplaced:
@@ -467,9 +453,6 @@ class DatabaseSink:
         except DualormError:
             raise
         except Exception as exc:
-            import psycopg
-            from psycopg import errors
-
             if isinstance(exc, errors.LockNotAvailable):
                 raise LockTimeout(f"python {target}", _cause(exc)) from None
             cause = (
@@ -482,14 +465,10 @@ class DatabaseSink:
 
     def _home(self, schema_name: str) -> str:
         """The schema an unqualified (``public``) name of a spec lands in on this target."""
-        from dualorm.schema import DEFAULT_SCHEMA
-
         tenant = self.ledger.tenant
         return tenant if tenant is not None and schema_name == DEFAULT_SCHEMA else schema_name
 
     def _index_state(self, table: str, name: str) -> bool | None:
-        from dualorm.schema import as_key
-
         schema_name = self._home(as_key(table)[0])
         row = self.conn.execute(
             "SELECT i.indisvalid FROM pg_class c "
@@ -501,15 +480,10 @@ class DatabaseSink:
         return None if row is None else bool(row[0])
 
     def _index_ref(self, op: Any) -> str:
-        from dualorm.schema import as_key
-        from dualorm.spec.sqltext import quote_qualified
-
         return quote_qualified(self._home(as_key(op.table)[0]), op.index.name)
 
 
 def _cause(exc: BaseException, *, sqlstate: bool = True) -> str:
-    from dualorm.db import redact_text
-
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
     lines = str(exc).strip().splitlines()
