@@ -409,29 +409,43 @@ def test_fleet_up_names_its_rows_tenants(tmp_path: Path, shop: str) -> None:
     assert [r["tenant"] for r in rows] == TENANTS
 
 
-SHARED = (
-    "  - run_sql:\n      sql: |\n"
-    "        CREATE EXTENSION IF NOT EXISTS citext SCHEMA public;\n"
-    "        CREATE SCHEMA IF NOT EXISTS shared;\n"
-    "        CREATE TABLE IF NOT EXISTS shared.plans (id int PRIMARY KEY);\n"
-    "      reverse_sql: SELECT 1\n"
-    "  - create_table:\n      name: emails\n      columns:\n"
-    "        - {name: id, type: bigint, primary_key: true}\n"
-    "        - {name: address, type: citext}\n"
-)
+# An extension the server ships, and the column type the tenants' table uses: citext (its own
+# type) where the contrib modules are installed, else pgvector, as on the embedded server
+# (which ships no contrib module), with a plain column (specs do not name vector types).
+EXTENSION_TYPES = {"citext": "citext", "vector": "text"}
+
+
+def _shared(url: str) -> tuple[str, str]:
+    """The extension to share and the spec that creates it with a shared schema and a table."""
+    rows = _rows(url, "SELECT name FROM pg_available_extensions ORDER BY name")
+    available = [name for (name,) in rows if name in EXTENSION_TYPES]
+    assert available, "the server ships neither citext nor pgvector"
+    extension = available[0]
+    spec = (
+        "  - run_sql:\n      sql: |\n"
+        f"        CREATE EXTENSION IF NOT EXISTS {extension} SCHEMA public;\n"
+        "        CREATE SCHEMA IF NOT EXISTS shared;\n"
+        "        CREATE TABLE IF NOT EXISTS shared.plans (id int PRIMARY KEY);\n"
+        "      reverse_sql: SELECT 1\n"
+        "  - create_table:\n      name: emails\n      columns:\n"
+        "        - {name: id, type: bigint, primary_key: true}\n"
+        f"        - {{name: address, type: '{EXTENSION_TYPES[extension]}'}}\n"
+    )
+    return extension, spec
 
 
 def test_tenants_in_parallel_share_extensions_and_schemas_without_racing(
     tmp_path: Path, shop: str
 ) -> None:
     config, targets, listing = _fleet(tmp_path, shop)
-    write_spec(tmp_path, "0001_shared", [], SHARED)
+    extension, shared = _shared(shop)
+    write_spec(tmp_path, "0001_shared", [], shared)
     done = fleet_cli(tmp_path, "up", "--databases", str(listing), "--parallel", "4", "--json")
     out, err = done.communicate(timeout=120)
     assert done.returncode == 0, out + err
     assert all(r["result"] == "ok" for r in json.loads(out)["databases"])
     extensions = _rows(shop, "SELECT extname, extnamespace::regnamespace::text FROM pg_extension")
-    assert ("citext", "public") in extensions
+    assert (extension, "public") in extensions
     assert _tables(shop, "shared") == ["plans"]
     assert all(_tables(shop, t)[-1] == "emails" for t in TENANTS)
     # An extension with no schema would land in whichever tenant ran first: refused.
