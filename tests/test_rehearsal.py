@@ -12,7 +12,7 @@ from dualorm.config import Config
 from dualorm.db import connect
 from dualorm.errors import MigrationFailed
 from dualorm.runner.impact import Lock
-from dualorm.runner.rehearsal import rehearse
+from dualorm.runner.pipeline import rehearse
 from dualorm.sources import postgres
 
 BASE = """\

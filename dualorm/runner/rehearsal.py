@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     import psycopg
 
     from dualorm.audit import RunContext
-    from dualorm.config import Config
     from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.ops import Operation
 
@@ -38,7 +37,6 @@ __all__ = [
     "RehearsalSink",
     "RehearsedStatement",
     "observed_locks",
-    "rehearse",
 ]
 
 # Relation locks this backend holds, strongest per relation; the catalog's own relations and
@@ -215,40 +213,6 @@ class RehearsalSink(DatabaseSink):
             RehearsedStatement(planned.migration.id, text, took or 0.0, taken, rehearsed_as)
         )
         return took
-
-
-def rehearse(
-    config: Config,
-    to: str | None = None,
-    *,
-    options: RunOptions | None = None,
-    progress: Progress | None = None,
-    correlation_id: str | None = None,
-) -> Rehearsal:
-    """Run the pending migrations (or those ``to`` needs) for real, then roll all back.
-
-    The same pipeline as ``migrate up`` (:func:`dualorm.api.run_up`): the migration lock (so no
-    real run interleaves), the environment label, the checksums and the ledgers' agreement,
-    and the same plan; raises :class:`~dualorm.errors.MigrationFailed` when a migration would
-    fail (after rolling back).
-    """
-    from dualorm.api import run_up
-    from dualorm.runner.specs import load_project_specs
-
-    specs = load_project_specs(config)
-    if to is not None:
-        specs.require(to)
-    result = run_up(
-        config,
-        specs,
-        to,
-        dry_run=True,
-        options=options,
-        progress=progress,
-        correlation_id=correlation_id,
-    )
-    assert result.rehearsal is not None
-    return result.rehearsal
 
 
 def rehearse_plan(
