@@ -29,7 +29,9 @@ from dualorm.runner.lint import lint, unknown_acknowledgements
 from dualorm.runner.pipeline import MigrateResult, Selection, check_budget, run_down, run_up
 from dualorm.runner.plan import model_schema
 from dualorm.runner.production import ProductionMigrator
-from dualorm.runner.runner import Progress, RunOptions, ScriptSink, run
+from dualorm.runner.runner import run
+from dualorm.runner.schedule import Progress, RunOptions
+from dualorm.runner.sinks import ScriptSink
 from dualorm.runner.specs import ProjectSpecs, load_project_specs
 
 if TYPE_CHECKING:
@@ -81,7 +83,7 @@ def migrate_up(
         dry_run: change nothing: run the pending migrations in one transaction and roll it
             back (``rehearsal``: timings, locks observed), and return the script too.
         no_wait: refuse with :class:`~dualorm.errors.LockHeld` when another runner is busy.
-        progress: called with each runner :class:`~dualorm.runner.runner.Event`.
+        progress: called with each runner :class:`~dualorm.runner.schedule.Event`.
         on_lock_wait: called with the holder while waiting for the lock.
         options: lock timeout, retries and backoff.
         correlation_id: use this id instead of a fresh one.

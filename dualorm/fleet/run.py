@@ -35,7 +35,7 @@ from dualorm.errors import DualormError, SafetyError, UsageError, exit_code
 if TYPE_CHECKING:
     from dualorm.config import Config
     from dualorm.fleet.targets import Target
-    from dualorm.runner.runner import Event
+    from dualorm.runner.schedule import Event
 
 __all__ = ["DatabaseResult", "FleetEvent", "FleetProgress", "FleetReport", "fleet_up"]
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from dualorm.errors import GraphError, LedgersDisagree
 from dualorm.runner.ledger import expect_rowcount
 from dualorm.runner.tenancy import ledger_of
+from dualorm.spec.sqltext import quote_ident
 
 if TYPE_CHECKING:
     import psycopg
@@ -292,7 +293,6 @@ def _fit_alembic(conn: psycopg.Connection[tuple[object, ...]], heads: Set[str]) 
 
 
 def _ensure_tables(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    from dualorm.spec.sqltext import quote_ident
 
     alembic, django = _names(conn)
     if not _exists(conn, alembic):

@@ -34,6 +34,7 @@ from dualorm.config import Environment
 from dualorm.errors import EnvironmentMismatch, LedgerError, SafetyError
 from dualorm.runner.tenancy import DEFAULT_LEDGER, DEFAULT_LOCK_KEY, Ledger
 from dualorm.runner.tenancy import ledger_of as ledger_of
+from dualorm.spec.sqltext import quote_ident, quote_literal
 
 if TYPE_CHECKING:
     import psycopg
@@ -144,7 +145,6 @@ ADVISORY_LOCK_KEY = DEFAULT_LOCK_KEY
 
 def ddl(lg: Ledger) -> str:
     """The ledger's schema, tables and functions (for a tenant, its tenant schema first)."""
-    from dualorm.spec.sqltext import quote_ident, quote_literal
 
     tenant = "" if lg.tenant is None else f"CREATE SCHEMA IF NOT EXISTS {quote_ident(lg.tenant)};"
     return _DDL.format(

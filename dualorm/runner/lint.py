@@ -29,6 +29,7 @@ from dualorm.runner.impact import Action, Hazard, Impact, Lock, impacts
 from dualorm.schema import Schema, Table, as_key
 from dualorm.spec.model import Migration
 from dualorm.spec.ops import AddEnumValue, CreateEnum, Operation
+from dualorm.spec.replay import start_of
 from dualorm.spec.sqltext import quote_literal
 
 
@@ -533,7 +534,6 @@ def lint(
     Every migration is replayed, from the tables other owners create, so that each one is
     judged against the schema it will meet.
     """
-    from dualorm.spec.replay import start_of
 
     migrations = list(migrations)
     wanted = None if only is None else set(only)

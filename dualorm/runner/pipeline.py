@@ -21,16 +21,10 @@ from dualorm.runner import ledger
 from dualorm.runner.history import check_history
 from dualorm.runner.impact import impacts
 from dualorm.runner.rehearsal import Rehearsal, rehearse_plan
-from dualorm.runner.runner import (
-    DatabaseSink,
-    Event,
-    MigrationOutcome,
-    Progress,
-    RunOptions,
-    ScriptSink,
-    run,
-)
+from dualorm.runner.runner import run
+from dualorm.runner.schedule import Event, MigrationOutcome, Progress, RunOptions
 from dualorm.runner.session import LockWait, locked_run, reporter, run_context, run_options
+from dualorm.runner.sinks import DatabaseSink, ScriptSink
 from dualorm.runner.specs import ProjectSpecs, load_project_specs
 from dualorm.schema import Schema
 from dualorm.seeding.ledger import seeded_tables

@@ -50,7 +50,7 @@ from dualorm.runner.pipeline import (
     run_up,
 )
 from dualorm.runner.plan import create_migration_plan, create_rollback_plan
-from dualorm.runner.runner import Event, MigrationOutcome, Progress, RunOptions
+from dualorm.runner.schedule import Event, MigrationOutcome, Progress, RunOptions
 from dualorm.runner.specs import load_project_specs
 
 if TYPE_CHECKING:

@@ -19,9 +19,12 @@ from collections.abc import Sequence, Set
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from dualorm.emit.sql import statements
 from dualorm.runner.impact import Lock
 from dualorm.runner.ledger import ensure_ledger
-from dualorm.runner.runner import DatabaseSink, Planned, Progress, RunOptions, run
+from dualorm.runner.runner import run
+from dualorm.runner.schedule import Planned, Progress, RunOptions
+from dualorm.runner.sinks import DatabaseSink
 from dualorm.spec.model import Step
 
 if TYPE_CHECKING:
@@ -145,7 +148,7 @@ class Rehearsal:
 class RehearsalSink(DatabaseSink):
     """Execute inside the caller's open transaction; each migration is a savepoint.
 
-    Everything :class:`~dualorm.runner.runner.DatabaseSink` does happens, ledger writes
+    Everything :class:`~dualorm.runner.sinks.DatabaseSink` does happens, ledger writes
     included; the caller rolls the outer transaction back.
     """
 
@@ -177,7 +180,6 @@ class RehearsalSink(DatabaseSink):
 
     def _as(self, step: Step, planned: Planned, form: Operation, reason: str) -> float:
         """Execute ``form``, the transactional form of ``step``'s operation, in its place."""
-        from dualorm.emit.sql import statements
 
         total = 0.0
         for sql in statements(form):

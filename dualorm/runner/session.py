@@ -21,7 +21,7 @@ from dualorm.environment import may_label
 from dualorm.errors import DualormError, SafetyError
 from dualorm.runner import ledger
 from dualorm.runner.locks import LockHolder, MigrationLock, claim_session
-from dualorm.runner.runner import Event, Progress, RunOptions
+from dualorm.runner.schedule import Event, Progress, RunOptions
 
 if TYPE_CHECKING:
     from dualorm.config import Config

@@ -29,16 +29,25 @@ from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+import psycopg
+from psycopg import errors
+
+from dualorm.db import redact_text
 from dualorm.errors import ConfigError, DualormError, LedgerError, MigrationFailed
 from dualorm.importpath import resolve_function
 from dualorm.runner import foreign, ledger
+from dualorm.runner.record import ELAPSED_MS, ledger_write
+from dualorm.runner.schedule import RunOptions
+from dualorm.schema import as_key
+from dualorm.spec.ops import CreateIndex, DropIndex
+from dualorm.spec.sqltext import quote_qualified
 
 if TYPE_CHECKING:
     import psycopg
 
     from dualorm.audit import RunContext
     from dualorm.runner.record import LedgerWrite
-    from dualorm.runner.runner import Link, Planned, RunOptions
+    from dualorm.runner.schedule import Link, Planned
     from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.model import Step
 
@@ -118,8 +127,6 @@ class DatabaseSink:
         context: RunContext,
         options: RunOptions | None = None,
     ) -> None:
-        from dualorm.runner.runner import RunOptions
-
         self.conn = conn
         self.graph = graph
         self.context = context
@@ -155,7 +162,6 @@ class DatabaseSink:
         return (time.perf_counter() - started) * 1000
 
     def execute_alone(self, step: Step, planned: Planned) -> float | None:
-        from dualorm.spec.ops import CreateIndex, DropIndex
 
         op = step.operation
         if isinstance(op, CreateIndex | DropIndex):
@@ -206,7 +212,6 @@ class DatabaseSink:
         through every commit before it: here the one record is a transactional logical
         message (prefix ``dualorm``), which changes no table.
         """
-        import psycopg
 
         if not self._unflushed or self.conn.closed:
             return
@@ -244,9 +249,6 @@ class DatabaseSink:
         ``dualorm.record_migration``, and a connection already in a transaction (a
         rehearsal) go step by step.
         """
-        from psycopg import errors
-
-        from dualorm.db import redact_text
 
         offset_ms = int((time.perf_counter() - started) * 1000)
         unit = self._unit(planned, steps, before, after, offset_ms) if self._ready() else None
@@ -273,7 +275,6 @@ class DatabaseSink:
         it (their durations unmeasured, ``None``). The one that failed is rolled back and
         left to the caller, which runs it on its own to name the failure or retry it.
         """
-        import psycopg
 
         if not self._ready():
             return []
@@ -300,7 +301,6 @@ class DatabaseSink:
     # -- helpers
 
     def _ready(self) -> bool:
-        import psycopg
 
         return (
             self._foreign_ready
@@ -317,7 +317,6 @@ class DatabaseSink:
         offset_ms: int,
     ) -> tuple[Sequence[Step], LedgerWrite] | None:
         """The steps and ledger write of one batched transaction, or ``None`` if it cannot be."""
-        from dualorm.runner.record import ledger_write
 
         # A squash recording what it replaces writes several ledger rows: step by step.
         if planned.also or any(s.sql is None or s.operation.opaque for s in steps):
@@ -342,9 +341,6 @@ class DatabaseSink:
 
         A failure is rolled back and raised (everything before it in the query committed).
         """
-        import psycopg
-
-        from dualorm.runner.record import ELAPSED_MS
 
         # Statements are separated by a newline before the semicolon, so a trailing line
         # comment cannot swallow it. Only the ledger calls carry values, bound one by one,
@@ -392,7 +388,6 @@ class DatabaseSink:
         When even that cannot be read (the connection is gone), nothing is reported: the
         next migration, run on its own, fails on the same connection and says why.
         """
-        import psycopg
 
         try:
             found = self.conn.execute(
@@ -412,7 +407,6 @@ class DatabaseSink:
         return done
 
     def _rollback(self) -> None:
-        import psycopg
 
         # The error that ended the batch is the one to report, never the rollback's.
         with contextlib.suppress(psycopg.Error):
@@ -422,10 +416,6 @@ class DatabaseSink:
                 self.conn.execute(b"ROLLBACK")
 
     def _sql(self, text: str, planned: Planned) -> None:
-        import psycopg
-        from psycopg import errors
-
-        from dualorm.db import redact_text
 
         try:
             self.conn.execute(text.encode())
@@ -446,9 +436,6 @@ class DatabaseSink:
         except DualormError:
             raise
         except Exception as exc:
-            import psycopg
-            from psycopg import errors
-
             if isinstance(exc, errors.LockNotAvailable):
                 raise LockTimeout(f"python {target}", _cause(exc)) from None
             cause = (
@@ -460,7 +447,6 @@ class DatabaseSink:
                 sys.path.remove(str(root))
 
     def _index_state(self, table: str, name: str) -> bool | None:
-        from dualorm.schema import as_key
 
         schema_name, _ = as_key(table)
         row = self.conn.execute(
@@ -474,15 +460,12 @@ class DatabaseSink:
 
     @staticmethod
     def _index_ref(op: Any) -> str:
-        from dualorm.schema import as_key
-        from dualorm.spec.sqltext import quote_qualified
 
         schema_name, _ = as_key(op.table)
         return quote_qualified(schema_name, op.index.name)
 
 
 def _cause(exc: BaseException, *, sqlstate: bool = True) -> str:
-    from dualorm.db import redact_text
 
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None

@@ -14,11 +14,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dualorm.errors import ConfigError, GraphError, SafetyError
+from dualorm.runner.foreign import DjangoApps
+from dualorm.runner.schedule import Planned, plan_migration
+from dualorm.spec.apps import spec_apps
+from dualorm.spec.cache import cached_specs
+from dualorm.spec.graph import MigrationGraph
+from dualorm.spec.make import chain_parents
+from dualorm.spec.squash import present_squashes, replaced_ids
 
 if TYPE_CHECKING:
     from dualorm.config import Config
     from dualorm.runner.foreign import DjangoApps
-    from dualorm.runner.runner import Planned
+    from dualorm.runner.schedule import Planned
     from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.model import Direction, Migration
 
@@ -42,9 +49,6 @@ class ProjectSpecs:
     replaced: set[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        from dualorm.spec.graph import MigrationGraph
-        from dualorm.spec.make import chain_parents
-        from dualorm.spec.squash import present_squashes, replaced_ids
 
         self.by_id = {m.id: m for m in self.migrations}
         self.graph = MigrationGraph(chain_parents(self.migrations))
@@ -53,8 +57,6 @@ class ProjectSpecs:
 
     def django_apps(self, default_app: str) -> DjangoApps:
         """The apps each spec has ``django_migrations`` rows in (its Django files' apps)."""
-        from dualorm.runner.foreign import DjangoApps
-        from dualorm.spec.apps import spec_apps
 
         cached = self._apps.get(default_app)
         if cached is None:
@@ -87,7 +89,6 @@ class ProjectSpecs:
         their place; otherwise it is recorded or removed alone, with no DDL (its replaced
         migrations built, or remove, the schema one by one).
         """
-        from dualorm.runner.runner import Planned, plan_migration
 
         planned = []
         for i in ids:
@@ -124,7 +125,6 @@ def load_project_specs(config: Config) -> ProjectSpecs:
     A ``migrations_dir`` that does not exist is bad configuration (exit 2), never an empty
     history: an empty history would plan every table of an adopted database as new.
     """
-    from dualorm.spec.cache import cached_specs
 
     path = config.migrations_path
     if not path.is_dir():
