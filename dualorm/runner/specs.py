@@ -19,8 +19,7 @@ from dualorm.runner.schedule import Planned, plan_migration
 from dualorm.spec.apps import spec_apps
 from dualorm.spec.cache import cached_specs
 from dualorm.spec.graph import MigrationGraph
-from dualorm.spec.make import chain_parents
-from dualorm.spec.squash import present_squashes, replaced_ids
+from dualorm.spec.lineage import chain_parents, present_squashes, replaced_ids
 
 if TYPE_CHECKING:
     from dualorm.config import Config

@@ -618,5 +618,5 @@ def _by_name() -> Mapping[str, Entry]:
     return MappingProxyType({name: _READERS[cls] for name, cls in operation_kinds().items()})
 
 
-_BUILDERS: Mapping[str, Entry] = _by_name()
+BUILDERS: Mapping[str, Entry] = _by_name()
 """Each spec key with its builder and fields, read off the registry (for the docs check)."""

@@ -16,7 +16,7 @@ migrations.
 
 The cache is data, never code: ``.dualorm/cache/specs.json`` holds one header line (format,
 key, signature) and the migrations as JSON, where an object is named by its class and only
-the dataclasses and enums of the spec model (:data:`_MODULES`) can be named; building them
+the dataclasses and enums of the spec model (:mod:`dualorm.spec.codec`) can be named; building them
 sets their fields and calls nothing else. The header is compared before anything else is
 read, and the body is signed with a key kept outside the project (the user's cache
 directory), so a cache file committed to a repository, copied from another machine or edited
@@ -25,23 +25,24 @@ by hand is a miss, never an error and never trusted. The old ``specs.pickle`` is
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import hashlib
 import hmac
 import json
 import os
 import sys
 import tempfile
-from functools import cache
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from dualorm import __version__
+from dualorm.spec.codec import decode, encode
+from dualorm.spec.files import spec_paths
 
 if TYPE_CHECKING:
     from dualorm.schema import TableKey
     from dualorm.spec.model import Migration
 
-__all__ = ["CACHE_NAME", "SpecCache", "cached_specs", "decode", "encode", "spec_key"]
+__all__ = ["CACHE_NAME", "SpecCache", "cached_specs", "spec_key"]
 
 CACHE_NAME = "specs.json"
 _FORMAT = 4
@@ -55,35 +56,17 @@ _SOURCES = (
     _PACKAGE.parent / "schema.py",
     _PACKAGE.parent / "errors.py",
 )
-# The only modules whose classes a cache file may name.
-_MODULES = (
-    "dualorm.schema",
-    "dualorm.spec.model",
-    "dualorm.spec.operation",
-    "dualorm.spec.ops",
-    "dualorm.spec.constraint_ops",
-    "dualorm.spec.type_ops",
-)
-
-
-def _spec_paths(directory: Path) -> list[Path]:
-    # The rule of dualorm.spec.load.spec_paths, without importing the YAML loader.
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
 def spec_key(directory: Path) -> str | None:
     """Return the key of what loading ``directory`` gives now, or ``None`` if unreadable."""
-    from dualorm import __version__
-
     header = f"{_FORMAT}\0{__version__}\0{sys.version_info[:2]}\0{directory}\0"
     digest = hashlib.sha256(header.encode())
     try:
         for source in _SOURCES:
             stat = source.stat()
             digest.update(f"{source.name}\0{stat.st_mtime_ns}\0{stat.st_size}\0".encode())
-        for path in _spec_paths(directory):
+        for path in spec_paths(directory):
             digest.update(f"{path.name}\0".encode())
             digest.update(path.read_bytes())
             digest.update(b"\0")
@@ -101,6 +84,7 @@ def cached_specs(directory: Path, cache_dir: Path) -> list[Migration]:
     hit = cache.migrations()
     if hit is not None:
         return hit
+    # Imported on a miss only: a hit never imports the YAML loader (deploys start faster).
     from dualorm.spec.load import load_specs
 
     migrations = load_specs(directory)
@@ -240,99 +224,3 @@ def _signing_key() -> bytes | None:
     except OSError:
         return None
     return data if len(data) == 32 else None
-
-
-# -- the format: JSON naming only the spec model's classes ----------------------------------
-
-
-@cache
-def _classes() -> dict[str, type]:
-    import importlib
-
-    found: dict[str, type] = {}
-    for name in _MODULES:
-        module = importlib.import_module(name)
-        for value in vars(module).values():
-            if not isinstance(value, type) or value.__module__ != name:
-                continue
-            is_enum = issubclass(value, enum.Enum)
-            if is_enum or (dataclasses.is_dataclass(value) and not _abstract(value)):
-                found[f"{name}:{value.__qualname__}"] = value
-    return found
-
-
-@cache
-def _dataclass(name: str) -> tuple[type, tuple[str, ...]]:
-    """The spec-model dataclass called ``name`` and its field names (``KeyError``: none)."""
-    cls = _classes()[name]
-    if not dataclasses.is_dataclass(cls):
-        raise KeyError(name)
-    return cls, tuple(f.name for f in dataclasses.fields(cls))
-
-
-def _abstract(cls: type) -> bool:
-    return bool(getattr(cls, "__abstractmethods__", ()))
-
-
-def _name(cls: type) -> str:
-    name = f"{cls.__module__}:{cls.__qualname__}"
-    if _classes().get(name) is not cls:
-        raise TypeError(f"{name} cannot be cached")
-    return name
-
-
-def encode(value: Any) -> Any:
-    """Return ``value`` (built from the spec model's dataclasses and enums, tuples, lists,
-    dicts, frozensets, paths and plain values) as JSON data; ``TypeError`` for anything
-    else."""
-    kind = type(value)
-    if value is None or kind in (str, int, float, bool):
-        return value
-    if kind is tuple:
-        return [encode(v) for v in value]
-    if kind is list:
-        return {"l": [encode(v) for v in value]}
-    if kind is dict:
-        return {"d": [[encode(k), encode(v)] for k, v in value.items()]}
-    if kind is frozenset:
-        return {"f": [encode(v) for v in value]}
-    if isinstance(value, PurePath):
-        return {"p": str(value)}
-    if isinstance(value, enum.Enum):
-        return {"e": _name(kind), "v": value.value}
-    if isinstance(value, str):
-        return str(value)  # a str subclass (SQLAlchemy's quoted_name) is stored as its text
-    if dataclasses.is_dataclass(value):
-        fields = dataclasses.fields(value)
-        return {"c": _name(kind), "a": [encode(getattr(value, f.name)) for f in fields]}
-    raise TypeError(f"{kind.__qualname__} cannot be cached")
-
-
-def decode(value: Any) -> Any:
-    """Return the value :func:`encode` gave ``value`` for (only spec-model classes are built)."""
-    kind = type(value)
-    if kind is list:
-        return tuple(decode(v) for v in value)
-    if kind is not dict:
-        return value
-    if "c" in value:
-        cls, names = _dataclass(value["c"])
-        built: Any = object.__new__(cls)
-        for name, item in zip(names, value["a"], strict=True):
-            # Frozen dataclasses: set the stored field values, as copy and pickle do.
-            object.__setattr__(built, name, decode(item))
-        return built
-    if "e" in value:
-        member = _classes()[value["e"]]
-        if not issubclass(member, enum.Enum):
-            raise ValueError(f"{value['e']} is not an enum")
-        return member(value["v"])
-    if "p" in value:
-        return Path(value["p"])
-    if "l" in value:
-        return [decode(v) for v in value["l"]]
-    if "d" in value:
-        return {decode(k): decode(v) for k, v in value["d"]}
-    if "f" in value:
-        return frozenset(decode(v) for v in value["f"])
-    raise ValueError("not a cached value")
