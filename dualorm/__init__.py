@@ -29,7 +29,7 @@ _EXPORTS: dict[str, str] = {
     # configuration
     "Config": "dualorm.config",
     "Environment": "dualorm.config",
-    "Ownership": "dualorm.config",
+    "Ownership": "dualorm.ownership",
     # errors
     "BackupCorrupt": "dualorm.errors",
     "BackupKeyError": "dualorm.errors",

@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, overload
 
 from dualorm.errors import ConfigError
-from dualorm.ownership import FILE_KEYS, Rule, parse_file_keys
-from dualorm.ownership import Ownership as Ownership  # still importable from here
+from dualorm.ownership import FILE_KEYS, Ownership, Rule, parse_file_keys
 
 
 class Environment(enum.StrEnum):
@@ -318,11 +317,11 @@ def _starts_entry(value: str, at: int) -> bool:
     end = 0
     while end < len(rest) and (rest[end].isalnum() or rest[end] == "_"):
         end += 1
-    return rest[end:].lstrip().startswith("=") and rest[:end] in _conninfo_keywords()
+    return rest[end:].lstrip().startswith("=") and rest[:end] in conninfo_keywords()
 
 
 @functools.cache
-def _conninfo_keywords() -> frozenset[str]:
+def conninfo_keywords() -> frozenset[str]:
     """The keywords libpq accepts in a connection string (``host``, ``dbname``, ...)."""
     from psycopg import pq
 

@@ -18,9 +18,15 @@ from webhooks import Receiver
 from dualorm.api import migrate_up
 from dualorm.config import Config, Environment
 from dualorm.db import connect
-from dualorm.errors import ConfirmationRequired, LintRefused, MigrationFailed, exit_code
+from dualorm.errors import (
+    ConfirmationRequired,
+    LintRefused,
+    MigrationFailed,
+    ProductionFailed,
+    exit_code,
+)
 from dualorm.notify import SIGNATURE_HEADER, verify
-from dualorm.runner.production import ProductionFailed, ProductionMigrator
+from dualorm.runner.production import ProductionMigrator
 from dualorm.sources import postgres
 
 SECRET = "hook-secret"

@@ -13,7 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 from dualorm.schema import EnumType, Table
-from dualorm.spec.dump import _column, _create_table, _foreign_key, _index, _Line, _unique
+from dualorm.spec.dump import (
+    Line,
+    column_entry,
+    create_table_entry,
+    foreign_key_entry,
+    index_entry,
+    unique_entry,
+)
 from dualorm.spec.ops import (
     AddCheck,
     AddColumn,
@@ -81,8 +88,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _named_table(t: Table) -> _Line:
-    out = _Line(name=t.name)
+def _named_table(t: Table) -> Line:
+    out = Line(name=t.name)
     if t.schema != "public":
         out["schema"] = t.schema
     return out
@@ -90,7 +97,7 @@ def _named_table(t: Table) -> _Line:
 
 @_writes(CreateTable)
 def _create(op: CreateTable) -> Mapping:
-    return _create_table(op.table, list(op.table.foreign_keys))
+    return create_table_entry(op.table, list(op.table.foreign_keys))
 
 
 @_writes(DropTable)
@@ -101,7 +108,7 @@ def _drop_table(op: DropTable) -> Mapping:
 @_writes(RenameTable)
 def _rename_table(op: RenameTable) -> Mapping:
     schema_name, _, name = op.table.rpartition(".")
-    out = _Line(name=name, new_name=op.new_name)
+    out = Line(name=name, new_name=op.new_name)
     if schema_name and schema_name != "public":
         out["schema"] = schema_name
     return {"rename_table": out}
@@ -109,22 +116,22 @@ def _rename_table(op: RenameTable) -> Mapping:
 
 @_writes(AddColumn)
 def _add_column(op: AddColumn) -> Mapping:
-    return {"add_column": _Line(table=op.table, **_column(op.column))}
+    return {"add_column": Line(table=op.table, **column_entry(op.column))}
 
 
 @_writes(DropColumn)
 def _drop_column(op: DropColumn) -> Mapping:
-    return {"drop_column": _Line(table=op.table, name=op.column.name)}
+    return {"drop_column": Line(table=op.table, name=op.column.name)}
 
 
 @_writes(RenameColumn)
 def _rename_column(op: RenameColumn) -> Mapping:
-    return {"rename_column": _Line(table=op.table, name=op.old_name, new_name=op.new_name)}
+    return {"rename_column": Line(table=op.table, name=op.old_name, new_name=op.new_name)}
 
 
 @_writes(AlterColumn)
 def _alter_column(op: AlterColumn) -> Mapping:
-    out = _Line(table=op.table, name=op.from_.name)
+    out = Line(table=op.table, name=op.from_.name)
     if ChangeKind.TYPE in op.changes:
         out["type"] = op.to.type
         if op.using is not None:
@@ -144,50 +151,50 @@ def _alter_column(op: AlterColumn) -> Mapping:
 
 @_writes(CreateIndex)
 def _create_index(op: CreateIndex) -> Mapping:
-    return {"create_index": _Line(table=op.table, **_index(op.index))}
+    return {"create_index": Line(table=op.table, **index_entry(op.index))}
 
 
 @_writes(DropIndex)
 def _drop_index(op: DropIndex) -> Mapping:
-    return {"drop_index": _Line(table=op.table, name=op.index.name)}
+    return {"drop_index": Line(table=op.table, name=op.index.name)}
 
 
 @_writes(AddPrimaryKey)
 def _add_primary_key(op: AddPrimaryKey) -> Mapping:
     pk = op.constraint
-    return {"add_primary_key": _Line(table=op.table, name=pk.name, columns=list(pk.columns))}
+    return {"add_primary_key": Line(table=op.table, name=pk.name, columns=list(pk.columns))}
 
 
 @_writes(AddForeignKey)
 def _add_foreign_key(op: AddForeignKey) -> Mapping:
-    return {"add_foreign_key": _foreign_key(op.constraint, op.table)}
+    return {"add_foreign_key": foreign_key_entry(op.constraint, op.table)}
 
 
 @_writes(AddUnique)
 def _add_unique(op: AddUnique) -> Mapping:
-    return {"add_unique": _Line(table=op.table, **_unique(op.constraint))}
+    return {"add_unique": Line(table=op.table, **unique_entry(op.constraint))}
 
 
 @_writes(AddCheck)
 def _add_check(op: AddCheck) -> Mapping:
     check = op.constraint
-    return {"add_check": _Line(table=op.table, name=check.name, expression=check.expression)}
+    return {"add_check": Line(table=op.table, name=check.name, expression=check.expression)}
 
 
 @_writes(DropConstraint)
 def _drop_constraint(op: DropConstraint) -> Mapping:
-    return {"drop_constraint": _Line(table=op.table, name=op.constraint.name)}
+    return {"drop_constraint": Line(table=op.table, name=op.constraint.name)}
 
 
 @_writes(AlterForeignKey)
 def _alter_foreign_key(op: AlterForeignKey) -> Mapping:
-    out = _Line(table=op.table, name=op.name, deferrable=op.deferrable)
+    out = Line(table=op.table, name=op.name, deferrable=op.deferrable)
     out["initially_deferred"] = op.initially_deferred
     return {"alter_foreign_key": out}
 
 
-def _named_enum(e: EnumType) -> _Line:
-    out = _Line(name=e.name)
+def _named_enum(e: EnumType) -> Line:
+    out = Line(name=e.name)
     if e.schema != "public":
         out["schema"] = e.schema
     return out
@@ -207,7 +214,7 @@ def _drop_enum(op: DropEnum) -> Mapping:
 
 @_writes(AddEnumValue)
 def _add_enum_value(op: AddEnumValue) -> Mapping:
-    out = _Line(enum=op.enum.qualified_name, label=op.label)
+    out = Line(enum=op.enum.qualified_name, label=op.label)
     if op.before is not None:
         out["before"] = op.before
     if op.after is not None:
@@ -217,17 +224,17 @@ def _add_enum_value(op: AddEnumValue) -> Mapping:
 
 @_writes(DropEnumValue)
 def _drop_enum_value(op: DropEnumValue) -> Mapping:
-    return {"drop_enum_value": _Line(enum=op.enum.qualified_name, label=op.label)}
+    return {"drop_enum_value": Line(enum=op.enum.qualified_name, label=op.label)}
 
 
 @_writes(RenameEnumValue)
 def _rename_enum_value(op: RenameEnumValue) -> Mapping:
-    return {"rename_enum_value": _Line(enum=op.enum, label=op.old_label, new_label=op.new_label)}
+    return {"rename_enum_value": Line(enum=op.enum, label=op.old_label, new_label=op.new_label)}
 
 
 @_writes(SetComment)
 def _set_comment(op: SetComment) -> Mapping:
-    out = _Line(table=op.table)
+    out = Line(table=op.table)
     if op.column is not None:
         out["column"] = op.column
     out["comment"] = op.to

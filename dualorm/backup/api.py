@@ -21,20 +21,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import psycopg
+
+from dualorm import __version__
 from dualorm.backup import dump
 from dualorm.backup import manifest as mf
 from dualorm.backup.crypto import SCHEME, Decryptor, Encryptor, load_key
 from dualorm.backup.manifest import Manifest
 from dualorm.config import Config, Environment
 from dualorm.db import connect, redact, resolve_url
+from dualorm.environment import effective_label, explicit_environment, unlabelled
 from dualorm.errors import (
     BackupCorrupt,
     BackupKeyError,
     ConfirmationRequired,
     DualormError,
+    EnvironmentMismatch,
     SafetyError,
     UsageError,
 )
+from dualorm.runner.ledger import write_label
+from dualorm.runner.tenancy import ledger_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +137,6 @@ class _Source:
 @contextlib.contextmanager
 def _source(url: str, config: Config) -> Iterator[_Source]:
     """Hold a repeatable-read snapshot for the dump, so the manifest describes what it holds."""
-    import psycopg
-
-    from dualorm.environment import effective_label
-    from dualorm.runner.tenancy import ledger_of
 
     conn = connect(url)
     migrations = ledger_of(conn).migrations
@@ -347,7 +350,6 @@ def create_backup(
 
 
 def _version() -> str:
-    from dualorm import __version__
 
     return __version__
 
@@ -506,8 +508,6 @@ def _check_restore(
     target (by label or ``DUALORM_ENV``) needs ``confirm``, an encrypted backup, and a backup of
     production unless ``allow_environment_change``.
     """
-    from dualorm.environment import effective_label, explicit_environment, unlabelled
-    from dualorm.errors import EnvironmentMismatch
 
     with contextlib.closing(connect(target)) as conn:
         label = effective_label(conn, judged)
@@ -557,7 +557,6 @@ def restore_backup(
     ``maintenance_work_mem`` is set for the restore's own session only: index builds dominate
     a restore and the server default (64MB) makes them spill to disk.
     """
-    from dualorm.runner.ledger import write_label
 
     config = config or Config.load()
     report = progress or _noop

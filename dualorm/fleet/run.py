@@ -177,7 +177,7 @@ def fleet_up(
     from dualorm.runner.specs import load_project_specs
 
     targets = expand_tenants(targets)
-    _check_counts(parallel, canary, len(targets))
+    check_counts(parallel, canary, len(targets))
     _check_tenant_backup(config, targets, backup)
     # Loaded once here: a bad spec is refused before any database is reached, and the cache
     # the workers read is written by one thread.
@@ -220,7 +220,8 @@ def _check_tenant_backup(config: Config, targets: Sequence[Target], backup: bool
         )
 
 
-def _check_counts(parallel: int, canary: int, count: int) -> None:
+def check_counts(parallel: int, canary: int, count: int) -> None:
+    """Refuse (exit 2) a ``--parallel`` below 1 or a ``--canary`` the fleet cannot hold."""
     if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
         raise UsageError(f"--parallel must be a whole number of at least 1, not {parallel}")
     if isinstance(canary, bool) or not isinstance(canary, int) or canary < 0:

@@ -131,9 +131,9 @@ def fleet_plan(config: Config, targets: Sequence[Target], *, parallel: int = 4) 
 
 
 def _each(targets: Sequence[Target], parallel: int, read: Callable[[Target], T]) -> list[T]:
-    from dualorm.fleet.run import _check_counts
+    from dualorm.fleet.run import check_counts
 
-    _check_counts(parallel, 0, len(targets))
+    check_counts(parallel, 0, len(targets))
     if parallel == 1 or len(targets) == 1:
         return [read(t) for t in targets]
     with ThreadPoolExecutor(max_workers=min(parallel, len(targets))) as pool:

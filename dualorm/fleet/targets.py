@@ -280,10 +280,10 @@ def _without_comment(line: str) -> str:
 
 
 def _split(line: str) -> tuple[str | None, str]:
-    from dualorm.config import _conninfo_keywords
+    from dualorm.config import conninfo_keywords
 
     match = _NAMED.match(line)
-    if match is None or match.group(1) in _conninfo_keywords():
+    if match is None or match.group(1) in conninfo_keywords():
         return None, line
     return match.group(1), match.group(2).strip()
 

@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -37,9 +36,6 @@ from dualorm.db import connect
 from dualorm.errors import LockHeld
 from dualorm.runner.ledger import ADVISORY_LOCK_KEY
 from dualorm.runner.tenancy import Ledger, ledger_for, ledger_of, tenant_of
-
-if TYPE_CHECKING:
-    import psycopg
 
 __all__ = [
     "APPLICATION_PREFIX",

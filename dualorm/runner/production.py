@@ -37,6 +37,8 @@ from dualorm.errors import (
     DualormError,
     LintRefused,
     MigrationFailed,
+    ProductionFailed,
+    ReplicaLagging,
 )
 from dualorm.notify import Notifier
 from dualorm.runner import ledger
@@ -64,7 +66,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Confirm",
-    "ProductionFailed",
     "ProductionMigrator",
     "ProductionResult",
     "RollbackMethod",
@@ -124,20 +125,6 @@ class ProductionResult:
             "replicas": [r.to_dict() for r in self.replicas],
             "rehearsal": self.rehearsal.to_dict() if self.rehearsal else None,
         }
-
-
-class ProductionFailed(MigrationFailed):
-    """A production run failed; ``result`` says what was undone and how (exit 1)."""
-
-    def __init__(self, failure: MigrationFailed, result: ProductionResult) -> None:
-        self.result = result
-        super().__init__(failure.migration_id, failure.statement, failure.cause)
-        undone = {
-            "none": "nothing else was applied; the failing transaction rolled back",
-            "down": f"rolled back {', '.join(result.rolled_back)} with their down steps",
-            "restore": f"restored the backup {result.backup}",
-        }.get(result.rollback or "", result.rollback or "not rolled back")
-        self.args = (f"{self.args[0]} ({undone})",)
 
 
 class _Deadline(MigrationFailed):
@@ -608,7 +595,7 @@ class ProductionMigrator:
         return "restore", changed, f"{problem}; restored the backup {backup.path.name}"
 
     def _replicas(self, url: str) -> tuple[ReplicaStatus, ...]:
-        from dualorm.replicas import ReplicaLagging, wait_for_replicas
+        from dualorm.replicas import wait_for_replicas
 
         if not self.config.replica_urls:
             return ()

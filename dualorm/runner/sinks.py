@@ -38,13 +38,12 @@ from dualorm.importpath import resolve_function
 from dualorm.runner import foreign, ledger
 from dualorm.runner.record import ELAPSED_MS, ledger_write
 from dualorm.runner.schedule import RunOptions
+from dualorm.runner.tenancy import ledger_of
 from dualorm.schema import as_key
 from dualorm.spec.ops import CreateIndex, DropIndex
 from dualorm.spec.sqltext import quote_qualified
 
 if TYPE_CHECKING:
-    import psycopg
-
     from dualorm.audit import RunContext
     from dualorm.runner.record import LedgerWrite
     from dualorm.runner.schedule import Link, Planned
@@ -134,7 +133,7 @@ class DatabaseSink:
         self._foreign_ready = False
         self._stamped = False
         self._unflushed = False
-        self.ledger = ledger.ledger_of(conn)
+        self.ledger = ledger_of(conn)
         row = conn.execute(
             "SELECT set_config('lock_timeout', %s, false), to_regprocedure(%s) IS NOT NULL",
             (f"{self.options.lock_timeout_ms}ms", ledger.record_migration(self.ledger)),

@@ -13,7 +13,7 @@ from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from dualorm.errors import ConfigError, GraphError, SafetyError
+from dualorm.errors import AppliedSpecMissing, ConfigError, GraphError
 from dualorm.runner.foreign import DjangoApps
 from dualorm.runner.schedule import Planned, plan_migration
 from dualorm.spec.apps import spec_apps
@@ -23,16 +23,9 @@ from dualorm.spec.lineage import chain_parents, present_squashes, replaced_ids
 
 if TYPE_CHECKING:
     from dualorm.config import Config
-    from dualorm.runner.foreign import DjangoApps
-    from dualorm.runner.schedule import Planned
-    from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.model import Direction, Migration
 
-__all__ = ["AppliedSpecMissing", "ProjectSpecs", "load_project_specs"]
-
-
-class AppliedSpecMissing(SafetyError):
-    """The ledger holds a migration no spec file has: deleted or renamed after it was applied."""
+__all__ = ["ProjectSpecs", "load_project_specs"]
 
 
 @dataclass

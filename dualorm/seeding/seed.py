@@ -23,10 +23,13 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from psycopg import sql
+from psycopg.types.string import TextLoader
 
 from dualorm.config import Environment
 from dualorm.errors import ConfigError, SeedError
+from dualorm.runner.tenancy import ledger_of
 from dualorm.seeding import bulk
+from dualorm.seeding.ledger import key_match, seed_rows_ident, table_or_none
 
 if TYPE_CHECKING:
     import psycopg
@@ -259,8 +262,6 @@ class SeedContext:
         Returns the rows actually deleted per table (also added to :attr:`removed`): rows
         deleted since by someone else, or a table dropped since, count zero.
         """
-        from dualorm.runner.tenancy import ledger_of
-        from dualorm.seeding.ledger import table_or_none
 
         self._flush_orms()
         seed_rows = ledger_of(self.connection).seed_rows
@@ -278,7 +279,6 @@ class SeedContext:
         return removed
 
     def _delete_recorded(self, info: bulk.TableInfo) -> int:
-        from dualorm.seeding.ledger import key_match, seed_rows_ident
 
         if not info.primary_key:
             raise SeedError(f"table {info.qualified} has no primary key; cannot roll back")
@@ -312,7 +312,6 @@ class _DjangoConnection:
     def cursor(self, *args: Any, **kwargs: Any) -> Any:
         from django.db.backends.postgresql.base import Cursor
         from django.db.backends.postgresql.psycopg_any import register_tzloader
-        from psycopg.types.string import TextLoader
 
         if args or kwargs:
             raise SeedError("named (server-side) cursors are not available inside a seed")

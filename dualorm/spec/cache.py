@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Any
 from dualorm import __version__
 from dualorm.spec.codec import decode, encode
 from dualorm.spec.files import spec_paths
+from dualorm.spec.model import Migration
 
 if TYPE_CHECKING:
     from dualorm.schema import TableKey
-    from dualorm.spec.model import Migration
 
 __all__ = ["CACHE_NAME", "SpecCache", "cached_specs", "spec_key"]
 
@@ -111,7 +111,6 @@ class SpecCache:
             migrations = decode(body["migrations"])
         except Exception:  # a signed file this code cannot decode is a miss
             return None
-        from dualorm.spec.model import Migration
 
         if isinstance(migrations, tuple) and all(isinstance(m, Migration) for m in migrations):
             return list(migrations)

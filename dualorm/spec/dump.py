@@ -31,7 +31,17 @@ from dualorm.schema import (
 )
 from dualorm.spec.sqltext import quote_ident, quote_qualified
 
-__all__ = ["SpecSequence", "render_spec", "spec_operations"]
+__all__ = [
+    "Line",
+    "SpecSequence",
+    "column_entry",
+    "create_table_entry",
+    "foreign_key_entry",
+    "index_entry",
+    "render_spec",
+    "spec_operations",
+    "unique_entry",
+]
 
 _TYPE_MAX = {"smallint": 2**15 - 1, "integer": 2**31 - 1, "bigint": 2**63 - 1}
 
@@ -101,12 +111,13 @@ def _creation_order(tables: Sequence[Table], known: Schema) -> list[Table]:
     return order
 
 
-class _Line(dict[str, Any]):
+class Line(dict[str, Any]):
     """A mapping written on one line (YAML flow style), as hand-written specs do."""
 
 
-def _column(c: Column) -> _Line:
-    out = _Line(name=c.name, type=c.type)
+def column_entry(c: Column) -> Line:
+    """A column as a spec writes it: its name, type and what differs from the defaults."""
+    out = Line(name=c.name, type=c.type)
     if not c.nullable:
         out["nullable"] = False
     if c.default is not None:
@@ -122,16 +133,17 @@ def _column(c: Column) -> _Line:
     return out
 
 
-def _enum(name: str, schema_name: str, labels: tuple[str, ...]) -> _Line:
-    out = _Line(name=name, labels=list(labels))
+def _enum(name: str, schema_name: str, labels: tuple[str, ...]) -> Line:
+    out = Line(name=name, labels=list(labels))
     if schema_name != "public":
         out["schema"] = schema_name
     return out
 
 
-def _foreign_key(fk: ForeignKey, table: str | None = None) -> _Line:
+def foreign_key_entry(fk: ForeignKey, table: str | None = None) -> Line:
+    """A foreign key as a spec writes it, naming ``table`` when given (``add_foreign_key``)."""
     target = fk.ref_table if fk.ref_schema == "public" else f"{fk.ref_schema}.{fk.ref_table}"
-    out = _Line() if table is None else _Line(table=table)
+    out = Line() if table is None else Line(table=table)
     out.update(
         name=fk.name,
         columns=list(fk.columns),
@@ -149,12 +161,13 @@ def _foreign_key(fk: ForeignKey, table: str | None = None) -> _Line:
     return out
 
 
-def _index(i: Index) -> _Line:
+def index_entry(i: Index) -> Line:
+    """An index as a spec writes it (its name, keys and options)."""
     keys = [
         " ".join(part for part in (key, opclass, order) if part)
         for key, opclass, order in zip(i.columns, index_opclasses(i), index_orders(i), strict=True)
     ]
-    out = _Line(name=i.name, columns=keys)
+    out = Line(name=i.name, columns=keys)
     if i.unique:
         out["unique"] = True
     if i.method != "btree":
@@ -166,36 +179,38 @@ def _index(i: Index) -> _Line:
     return out
 
 
-def _unique(u: UniqueConstraint) -> _Line:
-    out = _Line(name=u.name, columns=list(u.columns))
+def unique_entry(u: UniqueConstraint) -> Line:
+    """A unique constraint as a spec writes it (its name and columns)."""
+    out = Line(name=u.name, columns=list(u.columns))
     if u.deferrable:
         out["deferrable"] = True
     return out
 
 
-def _create_table(t: Table, inline: list[ForeignKey]) -> dict[str, Any]:
+def create_table_entry(t: Table, inline: list[ForeignKey]) -> dict[str, Any]:
+    """The body of a ``create_table`` operation for ``t``, with the ``inline`` foreign keys."""
     body: dict[str, Any] = {"name": t.name}
     if t.schema != "public":
         body["schema"] = t.schema
     if t.comment is not None:
         body["comment"] = t.comment
-    body["columns"] = [_column(c) for c in t.columns]
+    body["columns"] = [column_entry(c) for c in t.columns]
     if t.primary_key is not None:
-        body["primary_key"] = _Line(name=t.primary_key.name, columns=list(t.primary_key.columns))
+        body["primary_key"] = Line(name=t.primary_key.name, columns=list(t.primary_key.columns))
     if t.uniques:
-        body["uniques"] = [_unique(u) for u in t.uniques]
+        body["uniques"] = [unique_entry(u) for u in t.uniques]
     checks = [k for k in t.checks if k.validated]
     if checks:
-        body["checks"] = [_Line(name=k.name, expression=k.expression) for k in checks]
+        body["checks"] = [Line(name=k.name, expression=k.expression) for k in checks]
     if inline:
-        body["foreign_keys"] = [_foreign_key(fk) for fk in inline]
+        body["foreign_keys"] = [foreign_key_entry(fk) for fk in inline]
     if t.indexes:
-        body["indexes"] = [_index(i) for i in t.indexes]
+        body["indexes"] = [index_entry(i) for i in t.indexes]
     return {"create_table": body}
 
 
 def _run_sql(sql: str, reverse_sql: str) -> dict[str, Any]:
-    return {"run_sql": _Line(sql=sql, reverse_sql=reverse_sql)}
+    return {"run_sql": Line(sql=sql, reverse_sql=reverse_sql)}
 
 
 def _sequence_ops(s: SpecSequence) -> list[dict[str, Any]]:
@@ -254,16 +269,16 @@ def spec_operations(
             for fk in t.foreign_keys
             if fk.validated and (fk.ref_key in created or fk.ref_key == t.key)
         ]
-        ops.append(_create_table(t, inline))
+        ops.append(create_table_entry(t, inline))
         created.add(t.key)
         label = t.qualified_name
         later += [
-            {"add_foreign_key": _foreign_key(fk, label)}
+            {"add_foreign_key": foreign_key_entry(fk, label)}
             for fk in t.foreign_keys
             if fk not in inline
         ]
         later += [
-            {"add_check": _Line(table=label, name=k.name, expression=k.expression, not_valid=True)}
+            {"add_check": Line(table=label, name=k.name, expression=k.expression, not_valid=True)}
             for k in t.checks
             if not k.validated
         ]
@@ -271,14 +286,14 @@ def spec_operations(
 
 
 class _Dumper(yaml.SafeDumper):
-    """Safe YAML without anchors (the spec loader refuses them), one line per :class:`_Line`,
+    """Safe YAML without anchors (the spec loader refuses them), one line per :class:`Line`,
     and SQL holding a quote in double quotes (``"'active'::text"``, not ``'''active''...'``)."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
 
-def _line(dumper: yaml.SafeDumper, data: _Line) -> yaml.Node:
+def _line(dumper: yaml.SafeDumper, data: Line) -> yaml.Node:
     return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True)
 
 
@@ -287,7 +302,7 @@ def _text(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
-_Dumper.add_representer(_Line, _line)
+_Dumper.add_representer(Line, _line)
 _Dumper.add_representer(str, _text)
 
 

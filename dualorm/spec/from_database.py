@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from dualorm.config import Config, Ownership
+from dualorm.config import Config
 from dualorm.db import connect, resolve_url
 from dualorm.diff import compare
 from dualorm.errors import InternalError, SafetyError, SpecError, UsageError
 from dualorm.normalize import normalize
-from dualorm.ownership import OwnershipMap
+from dualorm.ownership import Ownership, OwnershipMap
 from dualorm.schema import CheckConstraint, Column, Index, Schema, Table, TableKey, schema
 from dualorm.sources.postgres import load
 from dualorm.spec.builders import enum_names

@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from dualorm.diff import compare
 from dualorm.errors import GraphError, SpecError
 from dualorm.schema import Schema, TableKey
 from dualorm.spec.builders import read_operation
@@ -265,7 +266,6 @@ def _check_squash(parsed: _Parsed, built: Schema, replayed: Schema) -> None:
     """Refuse a squash that does not build exactly what the specs it replaces build."""
     if built == replayed:
         return
-    from dualorm.diff import compare
 
     shown = "; ".join(
         d.detail for d in compare(built, replayed, source="squash", target="replay")[:5]

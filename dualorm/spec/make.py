@@ -45,8 +45,7 @@ from dualorm.spec.replay import replay
 
 if TYPE_CHECKING:
     from dualorm.schema import TableKey
-    from dualorm.spec.cache import SpecCache
-    from dualorm.spec.django_files import DjangoFile, Headers
+    from dualorm.spec.django_files import DjangoFile
 
 ALEMBIC_VERSIONS = Path("alembic") / "versions"
 REPLACED_VERSIONS = Path("alembic") / "replaced"
