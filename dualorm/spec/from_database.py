@@ -39,7 +39,8 @@ from dualorm.spec.files import spec_paths
 from dualorm.spec.graph import MigrationGraph
 from dualorm.spec.load import load_spec, load_specs
 from dualorm.spec.make import next_id
-from dualorm.spec.reader import Reader, is_column_key
+from dualorm.spec.object_reader import is_column_key
+from dualorm.spec.reader import Reader
 from dualorm.spec.replay import replay, start_schema
 
 if TYPE_CHECKING:
