@@ -11,7 +11,7 @@ from dualorm.api import migrate_up
 from dualorm.config import Config
 from dualorm.db import connect
 from dualorm.errors import MigrationFailed
-from dualorm.runner.impact import Lock
+from dualorm.runner.impact_model import Lock
 from dualorm.runner.pipeline import rehearse
 from dualorm.sources import postgres
 

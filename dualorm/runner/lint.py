@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from dualorm.runner.impact import Action, Hazard, Impact, Lock, impacts
+from dualorm.runner.impact import impacts
+from dualorm.runner.impact_model import Action, Hazard, Impact, Lock
 from dualorm.schema import Schema, Table, as_key
 from dualorm.spec.model import Migration
 from dualorm.spec.ops import AddEnumValue, CreateEnum, Operation

@@ -22,7 +22,8 @@ from dualorm.emit.sql import statements
 from dualorm.errors import DualormError
 from dualorm.replicas import check_replicas
 from dualorm.runner.history import migrate_status
-from dualorm.runner.impact import OPAQUE_TABLE, Impact, impacts
+from dualorm.runner.impact import impacts
+from dualorm.runner.impact_model import OPAQUE_TABLE, Impact
 from dualorm.runner.ledger import applied_migrations
 from dualorm.runner.lint import Finding, lint_migration
 from dualorm.runner.specs import load_project_specs

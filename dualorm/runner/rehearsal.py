@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from dualorm.emit.sql import statements
-from dualorm.runner.impact import Lock
+from dualorm.runner.impact_model import Lock
 from dualorm.runner.ledger import ensure_ledger
 from dualorm.runner.runner import run
 from dualorm.runner.schedule import Planned, Progress, RunOptions
