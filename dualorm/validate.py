@@ -219,9 +219,11 @@ class SchemaValidator:
 
     def _load_model(self, name: str) -> Schema:
         if name == "sqlalchemy":
+            # Imported here: a model set (SQLAlchemy, Django) loads only when validate reads it.
             from dualorm.sources import sqlalchemy as sa_source
 
             return sa_source.load(sa_source.resolve_metadata(self.config.sa_metadata))
+        # Imported here: a model set (SQLAlchemy, Django) loads only when validate reads it.
         from dualorm.sources import django as django_source
 
         return django_source.load(self.config.django_apps, self.config.django_settings)
@@ -275,6 +277,7 @@ class SchemaValidator:
 
 
 def _django_owners(settings_module: str) -> dict[TableKey, str]:
+    # Imported here: a model set (SQLAlchemy, Django) loads only when validate reads it.
     from dualorm.sources import django as django_source
 
     return django_source.table_apps(settings_module)

@@ -224,8 +224,10 @@ def collect(config: Config, created: Collection[TableKey] = ()) -> list[ForeignT
 
 
 def _django_tables(config: Config) -> dict[TableKey, ForeignTable]:
+    # Imported here: the model sets (Django, SQLAlchemy) load only when their tables are read.
     from django.apps import apps
 
+    # Imported here: the model sets (Django, SQLAlchemy) load only when their tables are read.
     from dualorm.sources import django as django_source
 
     owners = django_source.table_apps(config.django_settings)
@@ -274,12 +276,14 @@ def created_tables(directory: Path | str) -> set[TableKey]:
 
 
 def _swappable(model_label: str) -> str | None:
+    # Imported here: the model sets (Django, SQLAlchemy) load only when their tables are read.
     from django.apps import apps
 
     return apps.get_swappable_settings_name(model_label)
 
 
 def _external_tables(config: Config) -> list[ForeignTable]:
+    # Imported here: the model sets (Django, SQLAlchemy) load only when their tables are read.
     from dualorm.sources import sqlalchemy as sa_source
 
     rules = OwnershipMap(config.ownership)

@@ -79,6 +79,7 @@ def _revision_paths(config: Config, migrations: Sequence[Migration]) -> dict[str
 
 
 def _setup(config: Config) -> None:
+    # Imported here: the emitters bring SQLAlchemy and Django, which only make needs.
     from dualorm.django_setup import setup
 
     setup(config.django_settings, offline=True)
@@ -125,6 +126,7 @@ def render_all(
 
     ``foreign`` are the tables other owners create (default: the committed snapshot).
     """
+    # Imported here: the emitters bring SQLAlchemy and Django, which only make needs.
     from dualorm.emit.alembic import render_revision
     from dualorm.emit.django import DjangoTarget, Layout, model_hints, render_migration
 
