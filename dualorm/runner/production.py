@@ -582,7 +582,7 @@ class ProductionMigrator:
                 f"{problem}; no backup was taken, so "
                 f"{', '.join(i for i in changed if i not in undone)} stay as they are",
             )
-        from dualorm.backup.api import restore_backup
+        from dualorm.backup.restore import restore_backup
 
         try:
             restore_backup(backup.path, resolve_url(self.config), confirm=True, config=self.config)
