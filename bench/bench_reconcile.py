@@ -249,15 +249,12 @@ def create_in_chunks(engine: Any, metadata: Any, chunk: int = 100) -> None:
     """``create_all`` a chunk of tables per transaction, in dependency order.
 
     One transaction creating 1,000 tables takes ~8,000 locks, more than a default server's
-    lock table (max_locks_per_transaction 64 x max_connections) holds.
+    lock table (max_locks_per_transaction 64 x max_connections) holds. The enum types declared
+    on the metadata are created by the first chunk's ``create_all`` (the metadata's
+    ``before_create``, which every chunk fires; later ones find them and skip them), through
+    SQLAlchemy's public API whatever its version wraps its listeners in.
     """
     tables = metadata.sorted_tables
-    with engine.begin() as conn:
-        for listener in metadata.dispatch.before_create:
-            # The metadata-level enum types, which create_all(tables=...) does not create:
-            # each listener is the type's bound method (SQLAlchemy 2.0 wraps it: ``target``).
-            enum = getattr(listener, "target", None) or listener.__self__
-            enum.create(conn, checkfirst=True)
     for start in range(0, len(tables), chunk):
         metadata.create_all(engine, tables=tables[start : start + chunk])
 

@@ -18,15 +18,14 @@ import enum
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from dualorm.errors import DualormError
-from dualorm.schema import Column, ForeignKey, Schema, Table
-
-if TYPE_CHECKING:
-    import psycopg
+from dualorm.runner.tenancy import ledger_of
+from dualorm.schema import DEFAULT_SCHEMA, Column, ForeignKey, Schema, Table
 
 __all__ = ["BATCH", "DataCheck", "DataIssue", "DataKind", "check_data", "plan_checks"]
 
@@ -102,8 +101,10 @@ def _db_allows_longer(db_type: str, limit: int) -> bool:
     return width is None or int(width) > limit
 
 
-def _ref(t: Table) -> sql.Composable:
-    return sql.Identifier(t.schema, t.name)
+def _ref(t: Table, home: str) -> sql.Composable:
+    # The tables the models leave unqualified (keyed public) are in the target's own schema:
+    # a tenant's schema on a tenant's connection.
+    return sql.Identifier(home if t.schema == DEFAULT_SCHEMA else t.schema, t.name)
 
 
 def _col(alias: str, name: str) -> sql.Composable:
@@ -124,11 +125,13 @@ def _not_null(alias: str, columns: Sequence[str]) -> sql.Composable:
     return sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(_col(alias, c)) for c in columns)
 
 
-def _where(db: Table, condition: sql.Composable) -> sql.Composable:
-    return sql.SQL("SELECT {} AS k FROM {} AS t WHERE {}").format(_key(db), _ref(db), condition)
+def _where(db: Table, condition: sql.Composable, home: str) -> sql.Composable:
+    return sql.SQL("SELECT {} AS k FROM {} AS t WHERE {}").format(
+        _key(db), _ref(db, home), condition
+    )
 
 
-def _column_checks(db: Table, c: Column, d: Column) -> Iterable[DataCheck]:
+def _column_checks(db: Table, c: Column, d: Column, home: str) -> Iterable[DataCheck]:
     obj = f"{db.qualified_name}.{c.name}"
     here = _col("t", c.name)
     if not c.nullable and d.nullable:
@@ -136,7 +139,7 @@ def _column_checks(db: Table, c: Column, d: Column) -> Iterable[DataCheck]:
             DataKind.NULL_VIOLATION,
             obj,
             f"{obj} is NOT NULL in the model but nullable in the database; rows hold NULL",
-            _where(db, sql.SQL("{} IS NULL").format(here)),
+            _where(db, sql.SQL("{} IS NULL").format(here), home),
         )
     limit = _max_length(c.type)
     if limit is not None and _db_allows_longer(d.type, limit):
@@ -145,7 +148,7 @@ def _column_checks(db: Table, c: Column, d: Column) -> Iterable[DataCheck]:
             obj,
             f"{obj} is {c.type} in the model but {d.type} in the database; rows hold longer "
             f"values than {limit} characters",
-            _where(db, sql.SQL("char_length({}::text) > %s").format(here)),
+            _where(db, sql.SQL("char_length({}::text) > %s").format(here), home),
             (limit,),
         )
     if c.choices is not None:
@@ -153,7 +156,11 @@ def _column_checks(db: Table, c: Column, d: Column) -> Iterable[DataCheck]:
             DataKind.CHOICE_VIOLATION,
             obj,
             f"{obj} accepts only {', '.join(c.choices)} in the model; rows hold other values",
-            _where(db, sql.SQL("{0} IS NOT NULL AND {0}::text <> ALL(%s::text[])").format(here)),
+            _where(
+                db,
+                sql.SQL("{0} IS NOT NULL AND {0}::text <> ALL(%s::text[])").format(here),
+                home,
+            ),
             (list(c.choices),),
         )
 
@@ -168,14 +175,14 @@ def _enforced_fk(db: Table, f: ForeignKey) -> bool:
     )
 
 
-def _orphan_check(db: Table, parent: Table, f: ForeignKey) -> DataCheck:
+def _orphan_check(db: Table, parent: Table, f: ForeignKey, home: str) -> DataCheck:
     obj = f"{db.qualified_name}.{f.name}"
     matches = sql.SQL(" AND ").join(
         sql.SQL("{} = {}").format(_col("p", rc), _col("t", c))
         for c, rc in zip(f.columns, f.ref_columns, strict=True)
     )
     condition = sql.SQL("{} AND NOT EXISTS (SELECT 1 FROM {} AS p WHERE {})").format(
-        _not_null("t", f.columns), _ref(parent), matches
+        _not_null("t", f.columns), _ref(parent, home), matches
     )
     return DataCheck(
         DataKind.ORPHAN,
@@ -183,7 +190,7 @@ def _orphan_check(db: Table, parent: Table, f: ForeignKey) -> DataCheck:
         f"the model relates {db.qualified_name} ({', '.join(f.columns)}) to "
         f"{parent.qualified_name} ({', '.join(f.ref_columns)}) but the database enforces no "
         "foreign key; rows point at nothing",
-        _where(db, condition),
+        _where(db, condition, home),
     )
 
 
@@ -201,13 +208,13 @@ def _db_unique_sets(t: Table) -> set[frozenset[str]]:
     return {frozenset(columns) for _, columns in _model_uniques(t)}
 
 
-def _duplicate_check(db: Table, name: str, columns: tuple[str, ...]) -> DataCheck:
+def _duplicate_check(db: Table, name: str, columns: tuple[str, ...], home: str) -> DataCheck:
     obj = f"{db.qualified_name}.{name}"
     partition = sql.SQL(", ").join(_col("t", c) for c in columns)
     rows = sql.SQL(
         "SELECT k FROM (SELECT {} AS k, count(*) OVER (PARTITION BY {}) AS n "
         "FROM {} AS t WHERE {}) AS d WHERE n > 1"
-    ).format(_key(db), partition, _ref(db), _not_null("t", columns))
+    ).format(_key(db), partition, _ref(db, home), _not_null("t", columns))
     return DataCheck(
         DataKind.DUPLICATE,
         obj,
@@ -217,12 +224,12 @@ def _duplicate_check(db: Table, name: str, columns: tuple[str, ...]) -> DataChec
     )
 
 
-def _table_checks(model: Table, db: Table, catalog: Schema) -> Iterable[DataCheck]:
+def _table_checks(model: Table, db: Table, catalog: Schema, home: str) -> Iterable[DataCheck]:
     db_columns = {c.name: c for c in db.columns}
     for c in model.columns:
         d = db_columns.get(c.name)
         if d is not None:
-            yield from _column_checks(db, c, d)
+            yield from _column_checks(db, c, d, home)
     for f in model.foreign_keys:
         parent = catalog.get(f.ref_key)
         if (
@@ -231,7 +238,7 @@ def _table_checks(model: Table, db: Table, catalog: Schema) -> Iterable[DataChec
             and all(parent.column(c) is not None for c in f.ref_columns)
             and not _enforced_fk(db, f)
         ):
-            yield _orphan_check(db, parent, f)
+            yield _orphan_check(db, parent, f, home)
     enforced = _db_unique_sets(db)
     seen: set[frozenset[str]] = set()
     for name, columns in _model_uniques(model):
@@ -239,20 +246,22 @@ def _table_checks(model: Table, db: Table, catalog: Schema) -> Iterable[DataChec
         if wanted in enforced or wanted in seen or not wanted <= db_columns.keys():
             continue
         seen.add(wanted)
-        yield _duplicate_check(db, name, columns)
+        yield _duplicate_check(db, name, columns, home)
 
 
-def plan_checks(model: Schema, catalog: Schema) -> list[DataCheck]:
+def plan_checks(model: Schema, catalog: Schema, home: str = DEFAULT_SCHEMA) -> list[DataCheck]:
     """Return the data checks for every promise ``model`` makes that ``catalog`` does not enforce.
 
     Only tables and columns present on both sides are checked; a missing table or column is
-    a schema difference, reported by :func:`dualorm.diff.compare` instead.
+    a schema difference, reported by :func:`dualorm.diff.compare` instead. The queries read
+    the tables keyed ``public`` in ``home`` (a tenant's schema, see
+    :mod:`dualorm.target_catalog`).
     """
     checks: list[DataCheck] = []
     for t in model:
         db = catalog.get(t.key)
         if db is not None:
-            checks.extend(_table_checks(t, db, catalog))
+            checks.extend(_table_checks(t, db, catalog, home))
     return checks
 
 
@@ -293,9 +302,7 @@ def check_data(
         target: the database side's name in each issue.
         samples: at most this many primary-key values per issue.
     """
-    import psycopg
-
-    checks = plan_checks(model, catalog)
+    checks = plan_checks(model, catalog, ledger_of(conn).tenant or DEFAULT_SCHEMA)
     issues: list[DataIssue] = []
     try:
         with conn.transaction():

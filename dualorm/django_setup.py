@@ -47,13 +47,15 @@ def database_config(url: str) -> dict[str, Any]:
     Parameters in the query string that are not part of the URL's authority
     (``sslmode``, ``application_name``...) become ``OPTIONS``.
     """
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict
+    params: dict[str, Any] | None = plain_url_params(libpq_url(url))
+    if params is None:
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
 
-    try:
-        params = conninfo_to_dict(libpq_url(url))
-    except psycopg.ProgrammingError:
-        raise ConfigError(f"cannot parse the database URL {redact(url)!r}") from None
+        try:
+            params = dict(conninfo_to_dict(libpq_url(url)))
+        except psycopg.ProgrammingError:
+            raise ConfigError(f"cannot parse the database URL {redact(url)!r}") from None
     entry: dict[str, Any] = {"ENGINE": ENGINE, "NAME": "postgres", "USER": "", "PASSWORD": ""}
     entry.update({"HOST": "", "PORT": "", "OPTIONS": {}})
     for key, value in params.items():
@@ -62,6 +64,37 @@ def database_config(url: str) -> dict[str, Any]:
         elif value is not None:
             entry["OPTIONS"][key] = str(value)
     return entry
+
+
+def plain_url_params(url: str) -> dict[str, str] | None:
+    """The parameters of a plain ``postgresql://user:password@host:port/dbname`` URL, as
+    libpq reads them; ``None`` for anything else (a query string, several hosts, a keyword
+    string), which libpq itself parses. Setting Django up offline then imports no driver."""
+    from urllib.parse import unquote, urlsplit
+
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres") or any(c in rest for c in "?#,[]"):
+        return None
+    parts = urlsplit(url)
+    user_info, at, host_port = parts.netloc.rpartition("@")
+    host, colon, port = host_port.rpartition(":") if ":" in host_port else (host_port, "", "")
+    if colon and not port.isdigit():
+        return None
+    params: dict[str, str] = {}
+    if at:
+        user, _, password = user_info.partition(":")
+        # libpq keeps no empty value: "user:@host" has no password.
+        if user:
+            params["user"] = unquote(user)
+        if password:
+            params["password"] = unquote(password)
+    if host:
+        params["host"] = unquote(host)
+    if port:
+        params["port"] = port
+    if parts.path.strip("/"):
+        params["dbname"] = unquote(parts.path[1:])
+    return params
 
 
 def _placeholder() -> dict[str, Any]:

@@ -16,7 +16,8 @@ from alembic.config import Config as AlembicConfig
 
 from dualorm.db import connection, libpq_url, pg_bin
 from dualorm.emit.alembic import render_revision
-from dualorm.emit.django import DjangoTarget, render_migration
+from dualorm.emit.django import render_migration
+from dualorm.emit.django_target import DjangoTarget
 from dualorm.schema import Schema
 from dualorm.sources.postgres import load
 from dualorm.spec.model import Migration

@@ -370,6 +370,32 @@ def test_changed_enum_labels_are_added_dropped_and_moved_into_the_models_order(
     assert "no changes" in capsys.readouterr().out
 
 
+def test_a_renamed_enum_label_is_a_rename_when_answered_else_drop_and_add(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.models(V1 + MOODS.format(labels=_labels("sad", "ok", "happy")))
+    assert main(["migrate", "new", "initial", "--autogenerate"]) == 0
+    project.models(V1 + MOODS.format(labels=_labels("sad", "fine", "happy")))
+    # Unanswered: the label's rows would be lost, so the spec names the candidate.
+    assert main(["migrate", "new", "labels", "--autogenerate"]) == 0
+    assert "--rename-value mood.ok=fine" in capsys.readouterr().err
+    assert [next(iter(op)) for op in _operations(project)] == [
+        "drop_enum_value",
+        "add_enum_value",
+    ]
+    assert "--rename-value mood.ok=fine" in project.specs()[1].read_text()
+    project.specs()[1].unlink()
+    args = ["migrate", "new", "labels", "--autogenerate", "--rename-value", "mood.ok=fine"]
+    assert main(args) == 0
+    assert _operations(project) == [
+        {"rename_enum_value": {"enum": "mood", "label": "ok", "new_label": "fine"}}
+    ]
+    _replays_to_models(project)
+    project.specs()[1].unlink()
+    assert main([*args[:-1], "mood.nope=fine"]) == 2
+    assert "--rename-value mood.nope=fine" in capsys.readouterr().err
+
+
 def test_comments_of_tables_and_columns_are_set_and_cleared(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -156,6 +159,35 @@ def test_all_drift_at_once(reference_db: str, capsys: pytest.CaptureFixture[str]
     found = {(e["kind"], e["object"]) for e in report["errors"]}
     assert {(kind, obj) for _, _, kind, obj in DRIFT[:5]} <= found
     assert code == 1
+
+
+def test_as_a_process_the_exit_code_and_the_whole_report_survive_the_exit(
+    reference_db: str,
+) -> None:
+    # The command skips the collector's walk over the models at exit; what a CI gate reads
+    # (the code, every line of the report, the stderr of a bad input) must not change.
+    def process(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "dualorm", "validate", *args],
+            env={**os.environ, "DATABASE_URL": reference_db},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    clean = process("--json", "--sources", "sqlalchemy,database")
+    assert (clean.returncode, json.loads(clean.stdout)["errors"]) == (0, [])
+    for _, statements, _, _ in DRIFT[:5]:
+        execute(reference_db, statements)
+    drifted = process("--json", "--sources", "sqlalchemy,database")
+    found = {(e["kind"], e["object"]) for e in json.loads(drifted.stdout)["errors"]}
+    assert drifted.returncode == 1
+    assert {(kind, obj) for _, _, kind, obj in DRIFT[:5]} <= found
+    table = process("--sources", "sqlalchemy,database")
+    assert table.returncode == 1 and table.stdout.rstrip().splitlines()[-1].startswith("invalid")
+    bad = process("--sources", "sqlalchemy,nowhere")
+    assert bad.returncode == 2 and "nowhere" in bad.stderr
 
 
 LOOSEN_AND_BREAK = """

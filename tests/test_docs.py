@@ -1,8 +1,9 @@
-"""The documentation stays true: every operation is documented with its fields, and the
-example spec in docs/specs.md loads."""
+"""The documentation stays true: every operation is documented with its fields, the
+example spec in docs/specs.md loads, and docs/architecture.md names only what exists."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -41,8 +42,6 @@ def test_the_example_spec_loads(tmp_path: Path) -> None:
 
 
 def test_every_safety_guarantee_names_a_test_that_exists() -> None:
-    import ast
-
     text = (DOCS / "safety.md").read_text()
     bullets = [b for b in re.split(r"\n(?=- )", text) if b.startswith("- ")]
     assert len(bullets) >= 20
@@ -53,3 +52,101 @@ def test_every_safety_guarantee_names_a_test_that_exists() -> None:
         tree = ast.parse((tests_dir / path).read_text())
         defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
         assert name in defined, f"docs/safety.md names tests/{path}::{name}, which does not exist"
+
+
+def _defined_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def _module_file(dotted: str) -> Path | None:
+    base = DOCS.parent.joinpath(*dotted.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def cited_problem(name: str) -> str | None:
+    """Why the doc's ``name`` (a path under dualorm/ or a dotted name) does not exist, or None.
+
+    A dotted name is its longest module prefix, then a name that module defines (not one it
+    imports: the doc says where a thing lives), then attributes of that class or module.
+    """
+    if "/" in name:
+        return None if (DOCS.parent / name).exists() else f"{name}: no such file"
+    parts = name.split(".")
+    for split in range(len(parts), 0, -1):
+        path = _module_file(".".join(parts[:split]))
+        if path is None:
+            continue
+        rest = parts[split:]
+        if not rest:
+            return None
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if rest[0] not in _defined_names(tree):
+            return f"{name}: {'.'.join(parts[:split])} defines no {rest[0]}"
+        if len(rest) > 1:
+            klass = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == rest[0])
+            members = {n.name for n in klass.body if isinstance(n, ast.FunctionDef)}
+            members |= {
+                n.target.id
+                for n in klass.body
+                if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
+            }
+            if rest[1] not in members:
+                return f"{name}: {rest[0]} has no {rest[1]}"
+        return None
+    return f"{name}: no such module"
+
+
+def cited_names(text: str) -> set[str]:
+    """The dualorm paths and dotted names ``text`` cites: in backquotes, and the ``*.py``
+    paths of its diagrams (relative to dualorm/)."""
+    cited = set(re.findall(r"`(dualorm[./][\w./]*?)/?`", text))
+    for block in re.findall(r"```\n(.*?)```", text, re.S):
+        cited |= {
+            f"dualorm/{p}" for p in re.findall(r"(?<![\w/*.])((?:[a-z_]+/)+[a-z_]+\.py)\b", block)
+        }
+    return cited
+
+
+def ledger_objects() -> set[str]:
+    """The database objects in the PostgreSQL schema ``dualorm`` (``dualorm.migrations``...),
+    as the ledger module's docstring lists them: the doc may cite those too."""
+    ledger = ast.parse((DOCS.parent / "dualorm" / "runner" / "ledger.py").read_text())
+    return set(re.findall(r"^\s+(dualorm\.\w+)", ast.get_docstring(ledger) or "", re.M))
+
+
+def test_the_architecture_names_only_modules_and_names_that_exist() -> None:
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    cited = cited_names(text) - ledger_objects()
+    assert len(cited) > 40
+    assert [p for p in map(cited_problem, sorted(cited)) if p] == []
+
+
+def test_a_name_the_architecture_cites_wrongly_is_reported() -> None:
+    assert cited_problem("dualorm/emit/nowhere.py") == "dualorm/emit/nowhere.py: no such file"
+    assert cited_problem("dualorm.emit.sql.no_renderer") == (
+        "dualorm.emit.sql.no_renderer: dualorm.emit.sql defines no no_renderer"
+    )
+    assert cited_problem("dualorm.emit.sql.Script") is not None  # imported there, not defined
+    assert cited_problem("dualorm.emit.registry.Registry.lookup") is None
+    assert cited_problem("dualorm.emit.registry.Registry.unsupported") is not None
+
+
+def test_the_architecture_says_where_every_piece_of_an_operation_goes() -> None:
+    from tests.test_operation_registry import PIECES
+
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    section = text[text.index("**To add an operation**") : text.index("**To add a lint rule**")]
+    for piece in PIECES:
+        module = piece.rpartition(" in ")[2]
+        assert f"`{module.replace('.', '/')}.py`" in section, piece

@@ -6,22 +6,15 @@ import subprocess
 import sys
 from typing import Any
 
-import pytest
-
 from dualorm.django_setup import setup
 from dualorm.emit import sql as sql_emit
-from dualorm.emit.django import (
-    DjangoTarget,
-    StateContext,
-    django_operation,
-    render_migration,
-    state_renderer,
-)
+from dualorm.emit.django import django_operation, render_migration
+from dualorm.emit.django_state import StateContext
+from dualorm.emit.django_target import DjangoTarget
 from dualorm.schema import Column, Index, PrimaryKey, Schema, table
 from dualorm.schema import schema as build_schema
 from dualorm.spec.model import Migration
 from dualorm.spec.ops import (
-    OPERATIONS,
     AddColumn,
     CreateIndex,
     Operation,
@@ -31,11 +24,6 @@ from dualorm.spec.ops import (
 
 setup(offline=True)
 TARGET = DjangoTarget()
-
-
-@pytest.mark.parametrize("kind", OPERATIONS, ids=lambda k: k.__name__)
-def test_every_operation_has_a_state_renderer(kind: type) -> None:
-    assert state_renderer.handles(kind)
 
 
 def test_the_django_emitter_loads_without_sqlalchemy_or_the_alembic_emitter() -> None:

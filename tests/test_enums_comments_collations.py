@@ -169,3 +169,81 @@ def test_an_enum_the_server_refuses_is_named_not_a_crash(database_url: str) -> N
     with connect(database_url) as conn, pytest.raises(DualormError) as caught:
         normalize(sa_source.load(metadata), conn)
     assert "enum types" in str(caught.value) and "invalid enum label" in str(caught.value)
+
+
+class _Priority(sa.TypeDecorator[str]):
+    """An application's own column type over a native enum (the impl creates the type)."""
+
+    impl = sa.Enum
+    cache_ok = True
+
+
+class _Code(sa.TypeDecorator[str]):
+    impl = sa.String(20, collation="C")
+    cache_ok = True
+
+
+class _Key(sa.TypeDecorator[int]):
+    impl = sa.BigInteger
+    cache_ok = True
+
+
+def _wrapped_metadata() -> sa.MetaData:
+    metadata = sa.MetaData()
+    sa.Enum("draft", "live", name="page_state", metadata=metadata)
+    postgresql.ENUM("eu", "us", name="region", metadata=metadata)
+    sa.Table(
+        "pages",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("priority", _Priority("low", "high", name="priority")),
+        sa.Column(
+            "kind",
+            sa.String(10).with_variant(sa.Enum("a", "b", name="page_kind"), "postgresql"),
+        ),
+        sa.Column(
+            "size",
+            sa.String(10).with_variant(sa.Enum("s", "m", name="mysql_size"), "mysql"),
+        ),
+        sa.Column("labels", postgresql.ARRAY(_Priority("x", "y", name="label"))),
+        sa.Column("code", _Code()),
+        sa.Column("mode", _Priority("on", "off", native_enum=False)),
+    )
+    # The dialect renders a key of a TypeDecorator over an integer as BIGSERIAL too.
+    sa.Table("revisions", metadata, sa.Column("id", _Key, primary_key=True))
+    return metadata
+
+
+def test_a_column_is_read_as_the_type_postgresql_gets_under_variants_and_decorators(
+    database_url: str,
+) -> None:
+    # An enum declared on the MetaData alone, under a TypeDecorator, as the PostgreSQL
+    # variant: each is a type create_all creates (an enum variant of another dialect is not).
+    metadata = _wrapped_metadata()
+    model = sa_source.load(metadata)
+    assert {e.name: e.labels for e in model.enums} == {
+        "label": ("x", "y"),
+        "page_kind": ("a", "b"),
+        "page_state": ("draft", "live"),
+        "priority": ("low", "high"),
+        "region": ("eu", "us"),
+    }
+    pages = model.get("pages")
+    assert pages is not None
+    columns = {c.name: c for c in pages.columns}
+    assert columns["priority"].type == "priority" and columns["labels"].type == "label[]"
+    assert columns["kind"].type == "page_kind"
+    assert columns["size"].type == "character varying(10)"
+    assert (columns["code"].type, columns["code"].collation) == ("character varying(20)", "C")
+    assert columns["mode"].choices == ("on", "off")
+    revisions = model.get("revisions")
+    assert revisions is not None
+    assert revisions.columns[0].default == "nextval('revisions_id_seq'::regclass)"
+    engine = create_engine(sqlalchemy_url(database_url))
+    try:
+        metadata.create_all(engine)
+    finally:
+        engine.dispose()
+    with connect(database_url) as conn:
+        model = normalize(model, conn)
+    assert compare(model, postgres.load(database_url)) == []

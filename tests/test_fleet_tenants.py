@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_specs import applied_ids, chain, fleet_cli, project, snapshot
+from runner_specs import applied_ids, chain, fleet_cli, project, snapshot, table_ops, write_spec
 
+from dualorm import api
 from dualorm.config import Config, Environment
 from dualorm.db import connection
 from dualorm.errors import ConfigError, SafetyError
@@ -273,6 +279,41 @@ def test_production_tenants_need_no_backup_and_a_confirmation(tmp_path: Path, sh
     assert all(_tables(shop, t) == [] for t in TENANTS)
 
 
+def test_production_rules_hold_per_tenant(tmp_path: Path, shop: str) -> None:
+    config, targets, _ = _fleet(tmp_path, shop)
+    ids = chain(tmp_path, 2)
+    production = config.with_(environment=Environment.PRODUCTION)
+    first = fleet_up(production, targets, assume_yes=True, backup=False, parallel=2)
+    assert first.ok and all(r.applied == tuple(ids) for r in first.results)
+    # A lint error (an index built under a write lock) refuses every tenant, each unchanged.
+    write_spec(
+        tmp_path,
+        "0003_index",
+        [ids[-1]],
+        "  - create_index: {name: t1_label_idx, table: t1, columns: [label]}\n",
+    )
+    before = {t: _tenant_snapshot(shop, t) for t in TENANTS}
+    refused = fleet_up(
+        production, targets, assume_yes=True, backup=False, parallel=2, continue_on_error=True
+    )
+    assert {r.result for r in refused.results} == {"refused"} and refused.exit_code == 3
+    assert all("require-concurrent-index" in (r.error or "") for r in refused.results)
+    assert {t: _tenant_snapshot(shop, t) for t in TENANTS} == before
+    # A tenant failing half-way is rolled back to where it stood; the others reach head.
+    write_spec(tmp_path, "0003_index", [ids[-1]], table_ops("t3"))
+    write_spec(tmp_path, "0004_more", ["0003_index"], table_ops("t4"))
+    _block(shop, "tenant_3", "t4")
+    before = _tenant_snapshot(shop, "tenant_3")
+    report = fleet_up(
+        production, targets, assume_yes=True, backup=False, parallel=2, continue_on_error=True
+    )
+    results = {r.name: r for r in report.results}
+    assert results["shop/tenant_3"].result == "failed" and report.exit_code == 1
+    assert _tenant_snapshot(shop, "tenant_3") == before
+    done = [*ids, "0003_index", "0004_more"]
+    assert all(_ledger(shop, t) == done for t in TENANTS if t != "tenant_3")
+
+
 # -- status, drift, validate ---------------------------------------------------------------
 
 
@@ -346,4 +387,177 @@ def test_the_reference_schema_validates_clean_in_every_tenant(tmp_path: Path, sh
         result = SchemaValidator(tenant, sources=("sqlalchemy", "django", "database"))
         found = result.validate_schema()
         assert found.valid, (target.name, [str(e) for e in found.errors])
+    assert _tables(shop, "public") == []
+
+
+def test_fleet_up_names_its_rows_tenants(tmp_path: Path, shop: str) -> None:
+    _, _, listing = _fleet(tmp_path, shop)
+    chain(tmp_path, 1)
+    done = fleet_cli(tmp_path, "up", "--databases", str(listing), "--parallel", "2")
+    out, err = done.communicate(timeout=120)
+    assert done.returncode == 0, err
+    header = next(line for line in out.splitlines() if "result" in line)
+    assert "tenant" in header and "database" not in header
+    assert all(f"shop/{t}" in out for t in TENANTS)
+    status = fleet_cli(tmp_path, "status", "--databases", str(listing))
+    out, err = status.communicate(timeout=120)
+    assert status.returncode == 0, err
+    header = next(line for line in out.splitlines() if "version" in line and "pending" in line)
+    assert "tenant" in header and "database" not in header
+    document = fleet_cli(tmp_path, "status", "--databases", str(listing), "--json")
+    rows = json.loads(document.communicate(timeout=120)[0])["databases"]
+    assert [r["tenant"] for r in rows] == TENANTS
+
+
+SHARED = (
+    "  - run_sql:\n      sql: |\n"
+    "        CREATE EXTENSION IF NOT EXISTS citext SCHEMA public;\n"
+    "        CREATE SCHEMA IF NOT EXISTS shared;\n"
+    "        CREATE TABLE IF NOT EXISTS shared.plans (id int PRIMARY KEY);\n"
+    "      reverse_sql: SELECT 1\n"
+    "  - create_table:\n      name: emails\n      columns:\n"
+    "        - {name: id, type: bigint, primary_key: true}\n"
+    "        - {name: address, type: citext}\n"
+)
+
+
+def test_tenants_in_parallel_share_extensions_and_schemas_without_racing(
+    tmp_path: Path, shop: str
+) -> None:
+    config, targets, listing = _fleet(tmp_path, shop)
+    write_spec(tmp_path, "0001_shared", [], SHARED)
+    done = fleet_cli(tmp_path, "up", "--databases", str(listing), "--parallel", "4", "--json")
+    out, err = done.communicate(timeout=120)
+    assert done.returncode == 0, out + err
+    assert all(r["result"] == "ok" for r in json.loads(out)["databases"])
+    extensions = _rows(shop, "SELECT extname, extnamespace::regnamespace::text FROM pg_extension")
+    assert ("citext", "public") in extensions
+    assert _tables(shop, "shared") == ["plans"]
+    assert all(_tables(shop, t)[-1] == "emails" for t in TENANTS)
+    # An extension with no schema would land in whichever tenant ran first: refused.
+    write_spec(
+        tmp_path,
+        "0002_unplaced",
+        ["0001_shared"],
+        "  - run_sql: {sql: CREATE EXTENSION IF NOT EXISTS pg_trgm, reverse_sql: SELECT 1}\n",
+    )
+    report = fleet_up(config, targets, parallel=4, continue_on_error=True)
+    assert {r.result for r in report.results} == {"failed"}
+    assert all("SCHEMA public" in (r.error or "") for r in report.results)
+    assert _rows(shop, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'") == [(0,)]
+
+
+def test_a_data_check_reads_the_tenant_schema(tmp_path: Path, shop: str) -> None:
+    from dualorm.datacheck import DataKind, check_data
+    from dualorm.schema import Column, PrimaryKey, schema, table
+    from dualorm.target_catalog import load_target
+
+    with connection(shop, autocommit=True) as conn:
+        for where, label in (("public", "NULL"), ("tenant_0", "NULL"), ("tenant_1", "'x'")):
+            conn.execute(f'CREATE TABLE "{where}".items (id bigint PRIMARY KEY, label text)')
+            conn.execute(f'INSERT INTO "{where}".items VALUES (1, {label}), (2, {label})')
+    model = schema(
+        [
+            table(
+                "items",
+                [Column("id", "bigint", nullable=False), Column("label", "text", nullable=False)],
+                primary_key=PrimaryKey("items_pkey", ("id",)),
+            )
+        ]
+    )
+    found = {}
+    for tenant in ("tenant_0", "tenant_1"):
+        with connection(tenant_url(shop, tenant), autocommit=True) as conn:
+            issues = check_data(conn, model, load_target(conn))
+        found[tenant] = [(i.kind, i.object, i.count) for i in issues]
+    assert found == {"tenant_0": [(DataKind.NULL_VIOLATION, "items.label", 2)], "tenant_1": []}
+
+
+def _tool(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a tool of the reference project (alembic, manage.py) against ``url``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE",)}
+    env["DATABASE_URL"] = url
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_alembic_and_django_check_clean_in_a_tenant(tmp_path: Path, shop: str) -> None:
+    config = Config.load(ROOT, environ={})
+    # The database itself at head first: a tenant must never read public's alembic_version.
+    assert fleet_up(config, read_databases(_plain(tmp_path, shop))).ok
+    current = _tool(tenant_url(shop, "tenant_4"), "-m", "alembic", "-c", ALEMBIC_INI, "current")
+    assert current.returncode == 0, current.stderr
+    assert "(head)" not in current.stdout
+    targets = expand_tenants(read_databases(_listing(tmp_path, shop, "tenant_0, tenant_1")))
+    assert fleet_up(config, targets, parallel=2).ok
+    for target in targets:
+        checked = _tool(target.url, "-m", "alembic", "-c", ALEMBIC_INI, "check")
+        assert checked.returncode == 0, (target.name, checked.stdout, checked.stderr)
+        current = _tool(target.url, "-m", "alembic", "-c", ALEMBIC_INI, "current")
+        assert "(head)" in current.stdout, current.stderr
+        made = _tool(target.url, "manage.py", "makemigrations", "--check", "--dry-run")
+        assert made.returncode == 0, (target.name, made.stdout, made.stderr)
+        validated = _tool(target.url, "-m", "dualorm", "validate", "--data")
+        assert validated.returncode == 0, (target.name, validated.stdout, validated.stderr)
+
+
+ALEMBIC_INI = "migrations/alembic.ini"
+
+
+SLOW = (
+    "  - run_sql:\n      sql: |\n"
+    "        DO $$ BEGIN IF to_regclass('slow_marker') IS NOT NULL THEN\n"
+    "          PERFORM pg_sleep(2); END IF; END $$\n"
+)
+
+
+def _wait_for_sleep(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    with connection(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE '%%pg_sleep%%' AND state = 'active' AND pid <> pg_backend_pid()"
+            ).fetchone()
+            if row and int(str(row[0])) > 0:
+                return
+            time.sleep(0.05)
+    raise AssertionError("no tenant reached the slow migration")
+
+
+def test_sigkill_over_tenants_then_rerun_converges_without_a_stale_lock(
+    tmp_path: Path, shop: str
+) -> None:
+    _, targets, listing = _fleet(tmp_path, shop)
+    ids = chain(tmp_path, 2)
+    write_spec(tmp_path, "0003_slow", [ids[-1]], SLOW)
+    write_spec(
+        tmp_path, "0004_after", ["0003_slow"], "  - add_column: {table: t1, name: x, type: text}\n"
+    )
+    for tenant in TENANTS:
+        _block(shop, tenant, "slow_marker")
+    proc = fleet_cli(tmp_path, "up", "--databases", str(listing), "--parallel", "2")
+    _wait_for_sleep(shop)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    for tenant in TENANTS:
+        _unblock(shop, tenant, "slow_marker")
+    rerun = fleet_cli(tmp_path, "up", "--databases", str(listing), "--parallel", "2", "--json")
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert json.loads(out)["ok"] is True
+    every = [*ids, "0003_slow", "0004_after"]
+    for target in targets:
+        report = api.migrate_status(project(tmp_path, target.url))
+        assert report.applied == tuple(every) and report.ledgers_agree, target.name
+        assert report.lock_holder is None
+    assert all(_foreign(shop, t) == (["0004_after"], every) for t in TENANTS)
+    locks = _rows(
+        shop,
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    assert locks == [(0,)]
     assert _tables(shop, "public") == []

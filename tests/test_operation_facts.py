@@ -25,38 +25,12 @@ from dualorm.spec.ops import (
     RunSQL,
     operation_kinds,
 )
-
-DOCUMENTED = {
-    "create_table",
-    "drop_table",
-    "rename_table",
-    "add_column",
-    "drop_column",
-    "alter_column",
-    "rename_column",
-    "create_index",
-    "drop_index",
-    "add_primary_key",
-    "add_foreign_key",
-    "add_unique",
-    "add_check",
-    "validate_constraint",
-    "alter_foreign_key",
-    "drop_constraint",
-    "run_sql",
-    "run_python",
-    "create_enum",
-    "drop_enum",
-    "add_enum_value",
-    "drop_enum_value",
-    "rename_enum_value",
-    "set_comment",
-}
+from tests.test_docs import documented_operations
 
 
 def test_every_spec_kind_is_registered_once_by_its_class() -> None:
     kinds = operation_kinds()
-    assert set(kinds) == DOCUMENTED
+    assert set(kinds) == set(documented_operations())
     assert len(set(kinds.values())) == len(kinds)
     assert set(kinds.values()) == set(Operation.__subclasses__()) == set(OPERATIONS)
     for name, cls in kinds.items():

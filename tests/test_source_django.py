@@ -16,7 +16,8 @@ from dualorm.errors import ConfigError
 from dualorm.schema import FkAction, Identity, PrimaryKey, Schema
 from dualorm.schema import Index as NeutralIndex
 from dualorm.sources import postgres
-from dualorm.sources.django import _expression, load
+from dualorm.sources.django import load
+from dualorm.sources.expression_text import bare_expression
 
 
 @pytest.fixture(scope="module")
@@ -242,9 +243,9 @@ def test_an_offline_setup_is_completed_by_the_next_setup_naming_a_database() -> 
 
 
 def test_expression_spelling_keeps_needed_quotes() -> None:
-    assert _expression("(\"status\" IN ('a\"b', 'it''s'))") == "status IN ('a\"b', 'it''s')"
-    assert _expression('"order" > 0 AND "Mixed" > "x1"') == '"order" > 0 AND "Mixed" > x1'
-    assert _expression("(a) + (b)") == "(a) + (b)"
+    assert bare_expression("(\"status\" IN ('a\"b', 'it''s'))") == "status IN ('a\"b', 'it''s')"
+    assert bare_expression('"order" > 0 AND "Mixed" > "x1"') == '"order" > 0 AND "Mixed" > x1'
+    assert bare_expression("(a) + (b)") == "(a) + (b)"
 
 
 def test_expression_index_keys_keep_their_operator_class_and_ordering(reference: Schema) -> None:
@@ -301,3 +302,40 @@ def test_collations_and_comments_come_from_the_fields_and_no_enum_is_declared(
     assert code is not None and body is not None
     assert (code.type, code.collation, code.comment) == ("character varying(9)", "C", "bytewise")
     assert (body.type, body.collation) == ("text", "POSIX")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://postgres@127.0.0.1:5432/postgres",
+        "postgresql://postgres:@/dualorm",
+        "postgresql://a%40b:p%3Aw%2F@db.example:6432/my%20db",
+        "postgres://u:pw@h/d",
+        "postgresql://:pw@h/d",
+        "postgresql://%2Ftmp%2Fpg/d",
+        "postgresql:///x",
+        "postgresql://",
+        "postgresql://u@host/",
+    ],
+)
+def test_a_plain_url_is_read_as_libpq_reads_it(url: str) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from dualorm.django_setup import plain_url_params
+
+    assert plain_url_params(url) == conninfo_to_dict(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://h1,h2/d",
+        "postgresql://h/d?sslmode=require",
+        "host=h dbname=d",
+        "postgresql://h:x/d",
+    ],
+)
+def test_any_other_connection_string_is_left_to_libpq(url: str) -> None:
+    from dualorm.django_setup import plain_url_params
+
+    assert plain_url_params(url) is None

@@ -160,3 +160,35 @@ def test_enum_comment_and_collation_operations_are_cached(tmp_path: Path) -> Non
     again = cached_specs(directory, cache)
     assert again == first == load_specs(directory)
     assert again[0].operations[7].to.collation is None  # type: ignore[attr-defined]
+
+
+def test_a_hit_reads_identities_without_importing_any_operation(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from dualorm.spec.apps import spec_apps
+
+    specs(tmp_path, 3)
+    directory, cache = tmp_path / "migrations", tmp_path / "cache"
+    expected = load_specs(directory)
+    cached_specs(directory, cache)
+    probe = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from dualorm.spec.cache import cached_apps, cached_specs\n"
+        f"found = cached_specs(Path({str(directory)!r}), Path({str(cache)!r}))\n"
+        "print(json.dumps({'ids': [[m.id, m.checksum, list(m.dependencies)] for m in found],\n"
+        "    'apps': cached_apps(found, 'shop'),\n"
+        "    'modules': sorted(n for n in sys.modules if n.startswith('dualorm.spec'))}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["ids"] == [[m.id, m.checksum, list(m.dependencies)] for m in expected]
+    assert {k: tuple(v) for k, v in seen["apps"].items()} == spec_apps(expected, "shop")
+    assert not {"dualorm.spec.ops", "dualorm.spec.load", "dualorm.spec.apps"} & set(seen["modules"])
+    # Read in this process, the operations decode on first use and equal a full load's.
+    hit = cached_specs(directory, cache)
+    assert [m.operations for m in hit] == [m.operations for m in expected] and hit == expected

@@ -21,7 +21,6 @@ from typing import Any
 
 from dualorm.autogen.plan import Change, changes_of, plan_change
 from dualorm.autogen.renames import Answers, Ask
-from dualorm.autogen.write import spec_mapping
 from dualorm.config import Config
 from dualorm.diff import Difference, DiffKind, Severity
 from dualorm.errors import DriftDetected, InternalError, SafetyError, SpecError, UsageError
@@ -30,7 +29,6 @@ from dualorm.schema import DEFAULT_SCHEMA, Schema, Table, TableKey, normalized
 from dualorm.schema import schema as schema_of
 from dualorm.spec.model import Migration
 from dualorm.spec.ops import DropTable, Operation
-from dualorm.spec.reader import USING_PLACEHOLDER
 
 __all__ = [
     "CheckResult",
@@ -56,18 +54,53 @@ class Project:
     ownership: OwnershipMap
 
 
-def _load_models(config: Config, names: tuple[str, ...]) -> dict[str, Schema]:
-    out: dict[str, Schema] = {}
-    if "sqlalchemy" in names:
+def sqlalchemy_models(config: Config, cache: bool = True) -> tuple[Schema, set[TableKey]]:
+    """The SQLAlchemy models as a ``Schema``, and the tables their metadata names (from the
+    model-schema cache while the models are unchanged, :mod:`dualorm.autogen.cache`)."""
+    from dualorm.autogen.cache import cached, schema_data, schema_from
+
+    def read() -> tuple[Schema, set[TableKey]]:
         from dualorm.sources import sqlalchemy as sa_source
 
-        out["sqlalchemy"] = sa_source.load(sa_source.resolve_metadata(config.sa_metadata))
-    if "django" in names:
+        metadata = sa_source.resolve_metadata(config.sa_metadata)
+        keys = {(t.schema or DEFAULT_SCHEMA, t.name) for t in metadata.tables.values()}
+        return sa_source.load(metadata), keys
+
+    def decode(data: Any) -> tuple[Schema, set[TableKey]]:
+        return schema_from(data[0]), {(str(a), str(b)) for a, b in data[1]}
+
+    return cached(
+        config,
+        "sqlalchemy",
+        read,
+        encode=lambda v: [schema_data(v[0]), sorted(v[1])],
+        decode=decode,
+        use=cache,
+    )
+
+
+def django_models(config: Config, cache: bool = True) -> tuple[Schema, dict[TableKey, str]]:
+    """The models of the project's Django app as a ``Schema``, and the app of every table an
+    installed app creates (cached as :func:`sqlalchemy_models` is)."""
+    from dualorm.autogen.cache import cached, schema_data, schema_from
+
+    def read() -> tuple[Schema, dict[TableKey, str]]:
         from dualorm.sources import django as django_source
 
-        label = config.django_app_label
-        out["django"] = django_source.load([label], config.django_settings)
-    return out
+        models = django_source.load([config.django_app_label], config.django_settings)
+        return models, django_source.table_apps(config.django_settings)
+
+    def decode(data: Any) -> tuple[Schema, dict[TableKey, str]]:
+        return schema_from(data[0]), {(str(a), str(b)): str(app) for a, b, app in data[1]}
+
+    return cached(
+        config,
+        "django",
+        read,
+        encode=lambda v: [schema_data(v[0]), sorted((*k, app) for k, app in v[1].items())],
+        decode=decode,
+        use=cache,
+    )
 
 
 def configured(config: Config) -> tuple[str, ...]:
@@ -116,27 +149,31 @@ def head(config: Config) -> tuple[Schema, list[Migration], Schema]:
     return start, migrations, _replayed(migrations, start)
 
 
-def read_project(config: Config, sources: tuple[str, ...], *, owners: bool = True) -> Project:
+def read_project(
+    config: Config, sources: tuple[str, ...], *, owners: bool = True, cache: bool = True
+) -> Project:
     """Read ``sources`` and the specs of ``config``; nothing is written, no server is asked.
 
     ``owners`` also reads the model sets not among ``sources`` for who owns each table
     (needed only where a table would be dropped); without it the owners come from the
-    configuration and ``sources`` alone.
+    configuration and ``sources`` alone. ``cache=False`` reads every model set in full
+    instead of from the model-schema cache.
     """
     start, migrations, have = head(config)
-    models = _load_models(config, sources)
+    models: dict[str, Schema] = {}
+    if "sqlalchemy" in sources:
+        models["sqlalchemy"] = sqlalchemy_models(config, cache)[0]
     apps: dict[TableKey, str] | None = None
     django = config.has("django_settings") and config.has("django_app_label")
     if django and (owners or "django" in sources):
-        from dualorm.sources import django as django_source
-
-        apps = django_source.table_apps(config.django_settings)
+        django_schema, apps = django_models(config, cache)
+        if "django" in sources:
+            models["django"] = django_schema
+    elif "django" in sources:
+        models["django"] = django_models(config, cache)[0]
     sa_tables: set[TableKey] = set(models["sqlalchemy"].keys()) if "sqlalchemy" in models else set()
     if owners and not sa_tables and config.has("sa_metadata"):
-        from dualorm.sources import sqlalchemy as sa_source
-
-        metadata = sa_source.resolve_metadata(config.sa_metadata)
-        sa_tables = {(t.schema or DEFAULT_SCHEMA, t.name) for t in metadata.tables.values()}
+        sa_tables = sqlalchemy_models(config, cache)[1]
     label = config.django_app_label if apps is not None else None
     ownership = OwnershipMap(
         config.ownership,
@@ -178,7 +215,7 @@ class Generated:
 
 
 def _plan(
-    config: Config, source: str | None, answers: Answers, ask: Ask | None
+    config: Config, source: str | None, answers: Answers, ask: Ask | None, cache: bool
 ) -> tuple[Change, Project]:
     available = configured(config)
     if source is not None and source not in SOURCES:
@@ -190,7 +227,7 @@ def _plan(
         raise UsageError("--autogenerate needs sa_metadata or django_settings in [tool.dualorm]")
     # The other model set is read for the owners only when a table is to be dropped: a
     # table the other side owns is not dropped because this side does not map it.
-    project = read_project(config, chosen, owners=len(chosen) == len(available))
+    project = read_project(config, chosen, owners=len(chosen) == len(available), cache=cache)
 
     def planned(project: Project) -> dict[str, Change]:
         return {
@@ -209,7 +246,7 @@ def _plan(
     plans = planned(project)
     drops = any(isinstance(op, DropTable) for plan in plans.values() for op in plan.operations)
     if drops and len(chosen) < len(available):
-        project = read_project(config, chosen)
+        project = read_project(config, chosen, cache=cache)
         plans = planned(project)
     if len(plans) == 2:
         _require_agreement(plans["sqlalchemy"], plans["django"])
@@ -252,8 +289,12 @@ def autogenerate(
     source: str | None = None,
     answers: Answers | None = None,
     ask: Ask | None = None,
+    cache: bool = True,
 ) -> Generated:
     """Write the spec that brings the specs to the model set(s); see the module docstring.
+
+    ``cache=False`` (``--no-cache``) reads the model sets in full, not from the model-schema
+    cache (:mod:`dualorm.autogen.cache`); the spec written is the same.
 
     Raises:
         DriftDetected: without ``source``, the two model sets ask for different changes.
@@ -264,7 +305,7 @@ def autogenerate(
     from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.make import next_id
 
-    change, project = _plan(config, source, answers or Answers(), ask)
+    change, project = _plan(config, source, answers or Answers(), ask, cache)
     if not change.operations:
         return Generated(None, None, change)
     first = next_id(config, name)
@@ -272,6 +313,9 @@ def autogenerate(
     deps = sorted(MigrationGraph({m.id: m.dependencies for m in project.migrations}).leaf_nodes())
     chunks = _chunks(change.operations)
     files: list[tuple[Path, str]] = []
+    # Writing specs needs the spec writer; `check` never loads it.
+    from dualorm.autogen.write import spec_mapping
+
     state = project.have
     for n, ops in enumerate(chunks):
         spec_id = first if n == 0 else f"{int(number) + n:04d}_{slug}_{n + 1}"
@@ -308,6 +352,7 @@ def _nodes(value: Any) -> int:
 def _chunks(ops: Sequence[Operation]) -> list[list[Operation]]:
     """Split ``ops`` into consecutive groups that each fit well within a spec's value limit
     (the initial spec of a large model set becomes several specs, run one after another)."""
+    from dualorm.autogen.write import spec_mapping
     from dualorm.spec.reader import MAX_NODES
 
     budget = MAX_NODES // 2
@@ -356,6 +401,8 @@ def _verify(text: str, spec_id: str, start: Schema, ops: Sequence[Operation]) ->
         try:
             migration = load_spec(written, start)
         except SpecError as exc:
+            from dualorm.spec.reader import USING_PLACEHOLDER
+
             if USING_PLACEHOLDER in text and "placeholder" in str(exc):
                 return expected  # a person writes the conversion; the loader says where
             raise InternalError(f"the autogenerated spec does not load: {exc}") from exc
@@ -394,13 +441,40 @@ class CheckResult:
         }
 
 
-def check(config: Config) -> CheckResult:
+def check(config: Config, *, cache: bool = True) -> CheckResult:
     """Compare every configured model set with the replayed specs, and the generated files
-    with their specs; offline."""
+    with their specs; offline. ``cache=False`` reads the model sets and the generated files in
+    full, not from the model-schema cache.
+
+    The answer itself is cached too, keyed on the specs: while neither they nor anything the
+    model sets and the generated files were read from changed, it is given without loading
+    either.
+    """
+    from dualorm.autogen.cache import cached
+    from dualorm.spec.cache import spec_key
+
+    specs = spec_key(config.migrations_path) if cache else None
+
+    def decode(data: Any) -> CheckResult:
+        changes, stale = data
+        return CheckResult({str(k): tuple(v) for k, v in changes.items()}, tuple(stale))
+
+    return cached(
+        config,
+        "check",
+        lambda: _check(config, cache),
+        encode=lambda r: [r.changes, r.stale],
+        decode=decode,
+        use=specs is not None,
+        extra=specs or "",
+    )
+
+
+def _check(config: Config, cache: bool) -> CheckResult:
     from dualorm.autogen.convert import Context, is_change
 
     sources = configured(config)
-    project = read_project(config, sources)
+    project = read_project(config, sources, cache=cache)
     changes: dict[str, tuple[Difference, ...]] = {}
     for name in sources:
         found = changes_of(
@@ -414,11 +488,30 @@ def check(config: Config) -> CheckResult:
         moving = [d for d in found if is_change(d, context)]
         changes[name] = tuple(moving)
     # The generated files exist only where `migrate make` writes them: both ORMs configured.
-    stale = tuple(_stale_files(config, project.migrations)) if "django" in sources else ()
+    stale = tuple(_stale_files(config, project.migrations, cache)) if "django" in sources else ()
     return CheckResult(changes, stale)
 
 
-def _stale_files(config: Config, migrations: Sequence[Migration]) -> list[Any]:
-    from dualorm.spec.make import outdated
+def _stale_files(config: Config, migrations: Sequence[Migration], cache: bool) -> list[Any]:
+    """``migrate make --check``'s list; cached with the Django app registry it reads, keyed
+    on the specs too."""
+    from dualorm.autogen.cache import cached
+    from dualorm.spec.cache import spec_key
+    from dualorm.spec.make import Artefact, outdated
 
-    return outdated(config, migrations)
+    specs = spec_key(config.migrations_path)
+
+    def decode(data: Any) -> list[Any]:
+        if not all(isinstance(a, Artefact) for a in data):
+            raise TypeError("not a list of generated files")
+        return list(data)
+
+    return cached(
+        config,
+        "emitted",
+        lambda: outdated(config, migrations),
+        encode=tuple,
+        decode=decode,
+        use=cache and specs is not None,
+        extra=specs or "",
+    )

@@ -22,6 +22,7 @@ from dualorm.autogen.renames import (
     column_candidates,
     decide,
     table_candidates,
+    value_candidates,
 )
 from dualorm.diff import Difference, Severity, compare
 from dualorm.errors import InternalError, SpecError
@@ -105,9 +106,14 @@ def plan_change(
     )
     unconfirmed += left
     renamed, column_ops = _renamed(renamed, confirmed)
+    confirmed, left = decide(
+        value_candidates(want, renamed), answers, want, renamed, column=False, value=True, ask=ask
+    )
+    unconfirmed += left
+    renamed, value_ops = _renamed(renamed, confirmed)
     found = changes_of(want, renamed, source=source, ownership=ownership, scope=scope)
     converted = operations(found, Context(want, renamed, source))
-    ordered = [*rename_ops, *column_ops, *arrange(converted, renamed)]
+    ordered = [*rename_ops, *column_ops, *value_ops, *arrange(converted, renamed)]
     _verify(ordered, want, have, source=source, ownership=ownership, scope=scope)
     return Change(source, tuple(ordered), tuple(unconfirmed), tuple(found))
 

@@ -2,8 +2,10 @@
 
 :func:`table_candidates` and :func:`column_candidates` find, in the differences between the
 model set and the replayed specs, a table (column) the specs have and the model set lacks
-next to one of the same shape the model set has and the specs lack. Each candidate becomes a
-rename only when it is answered: by ``--rename table.old=new`` / ``--rename-table old=new``
+next to one of the same shape the model set has and the specs lack; :func:`value_candidates`
+a label of an enum type the specs have and the model set lacks where the model set has a new
+one in its place. Each candidate becomes a rename only when it is answered: by ``--rename
+table.old=new`` / ``--rename-table old=new`` / ``--rename-value enum.old=new``
 (:func:`parse_answers`), or by a person at a terminal (an ``ask`` callback, as Django's
 questioner asks "Was users.full_name renamed to users.display_name?"). Unanswered, the change
 is written as a drop and an add, the spec names the candidate in its header, and the lint's
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from dualorm.diff import Difference, DiffKind
 from dualorm.errors import UsageError
 from dualorm.schema import Column, Schema, Table, as_key
-from dualorm.spec.ops import Operation, RenameColumn, RenameTable
+from dualorm.spec.ops import Operation, RenameColumn, RenameEnumValue, RenameTable
 
 __all__ = [
     "Answers",
@@ -28,6 +30,7 @@ __all__ = [
     "decide",
     "parse_answers",
     "table_candidates",
+    "value_candidates",
 ]
 
 Ask = Callable[[str], bool]
@@ -36,33 +39,42 @@ Ask = Callable[[str], bool]
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A drop and an add that may be one rename: of table ``table`` (``column`` empty) or of
-    column ``table.old``."""
+    """A drop and an add that may be one rename: of table ``table`` (``column`` false), of
+    column ``table.old``, or (``value``) of label ``old`` of enum type ``table``."""
 
     table: str
     old: str
     new: str
     column: bool
+    value: bool = False
 
     @property
     def flag(self) -> str:
+        if self.value:
+            return f"--rename-value {self.table}.{self.old}={self.new}"
         if self.column:
             return f"--rename {self.table}.{self.old}={self.new}"
         return f"--rename-table {self.old}={self.new}"
 
     @property
     def question(self) -> str:
+        if self.value:
+            return f"Was value {self.old!r} of enum {self.table} renamed to {self.new!r}?"
         if self.column:
             return f"Was {self.table}.{self.old} renamed to {self.table}.{self.new}?"
         return f"Was table {self.old} renamed to {self.new}?"
 
     @property
     def operation(self) -> Operation:
+        if self.value:
+            return RenameEnumValue(self.table, self.old, self.new)
         if self.column:
             return RenameColumn(self.table, self.old, self.new)
         return RenameTable(self.old, as_key(self.new)[1])
 
     def describe(self) -> str:
+        if self.value:
+            return f"value {self.table}.{self.old} -> {self.new}"
         where = f"{self.table}.{self.old}" if self.column else f"table {self.old}"
         return f"{where} -> {self.new}"
 
@@ -70,10 +82,11 @@ class Candidate:
 @dataclass(frozen=True, slots=True)
 class Answers:
     """The renames given on the command line: ``(table, old, new)`` columns, ``(old, new)``
-    tables."""
+    tables, ``(enum, old, new)`` enum labels."""
 
     columns: tuple[tuple[str, str, str], ...] = ()
     tables: tuple[tuple[str, str], ...] = ()
+    values: tuple[tuple[str, str, str], ...] = ()
 
 
 def _pairs(text: str | None, flag: str) -> list[tuple[str, str]]:
@@ -88,15 +101,25 @@ def _pairs(text: str | None, flag: str) -> list[tuple[str, str]]:
     return out
 
 
-def parse_answers(rename: str | None, rename_table: str | None) -> Answers:
-    """Read ``--rename users.a=b,users.c=d`` and ``--rename-table old=new,...``."""
+def parse_answers(
+    rename: str | None, rename_table: str | None, rename_value: str | None = None
+) -> Answers:
+    """Read ``--rename users.a=b,users.c=d``, ``--rename-table old=new,...`` and
+    ``--rename-value mood.old=new,...``."""
     columns = []
     for old, new in _pairs(rename, "--rename"):
         table, dot, column = old.rpartition(".")
         if not dot or not table or not column:
             raise UsageError(f"--rename {old}={new}: name the column as table.column=new_name")
         columns.append((table, column, new))
-    return Answers(tuple(columns), tuple(_pairs(rename_table, "--rename-table")))
+    values = []
+    for old, new in _pairs(rename_value, "--rename-value"):
+        enum, dot, label = old.rpartition(".")
+        if not dot or not enum or not label:
+            raise UsageError(f"--rename-value {old}={new}: name the label as enum.label=new")
+        values.append((enum, label, new))
+    tables = tuple(_pairs(rename_table, "--rename-table"))
+    return Answers(tuple(columns), tables, tuple(values))
 
 
 def _shape(c: Column) -> object:
@@ -147,8 +170,44 @@ def column_candidates(
     return out
 
 
-def _given(answers: Answers, want: Schema, have: Schema, column: bool) -> list[Candidate]:
+def value_candidates(want: Schema, have: Schema) -> list[Candidate]:
+    """Labels of an enum type the specs have and the model set lacks, each paired with the
+    new label the model set has in its place (the same position in the sort order)."""
+    out = []
+    for before in have.enums:
+        after = want.enum(before.key)
+        if after is None or after.labels == before.labels:
+            continue
+        added = {x for x in after.labels if x not in before.labels}
+        out += [
+            Candidate(before.qualified_name, old, after.labels[i], False, True)
+            for i, old in enumerate(before.labels)
+            if old not in after.labels and i < len(after.labels) and after.labels[i] in added
+        ]
+    return out
+
+
+def _given_values(answers: Answers, want: Schema, have: Schema) -> list[Candidate]:
+    out = []
+    for enum, old, new in answers.values:
+        flag = f"--rename-value {enum}.{old}={new}"
+        before, after = have.enum(enum), want.enum(enum)
+        if before is None or after is None:
+            raise UsageError(f"{flag}: enum type {enum} is not in both the specs and the models")
+        if old not in before.labels or old in after.labels:
+            raise UsageError(f"{flag}: the specs have no label {old!r} the models lack")
+        if new not in after.labels or new in before.labels:
+            raise UsageError(f"{flag}: the models have no new label {new!r}")
+        out.append(Candidate(before.qualified_name, old, new, False, True))
+    return out
+
+
+def _given(
+    answers: Answers, want: Schema, have: Schema, column: bool, value: bool = False
+) -> list[Candidate]:
     """The answered renames of one kind, each checked against both schemas."""
+    if value:
+        return _given_values(answers, want, have)
     out = []
     if column:
         for table, old, new in answers.columns:
@@ -182,19 +241,22 @@ def decide(
     *,
     column: bool,
     ask: Ask | None,
+    value: bool = False,
 ) -> tuple[list[Candidate], list[Candidate]]:
     """Return the confirmed renames and the candidates left unanswered.
 
     Answers on the command line come first; a candidate whose old or new name they settled is
     not asked about. Each remaining candidate is asked (first yes wins for its names).
+    ``column`` or ``value`` says which kind (default: tables).
     """
-    confirmed = _given(answers, want, have, column)
+    scoped = column or value  # a column's or a label's name is unique within its table/enum
+    confirmed = _given(answers, want, have, column, value)
     used = {(c.table, c.old) for c in confirmed} | {(c.table, c.new) for c in confirmed}
-    if not column:
+    if not scoped:
         used = {("", c.old) for c in confirmed} | {("", c.new) for c in confirmed}
     left: list[Candidate] = []
     for candidate in candidates:
-        scope = candidate.table if column else ""
+        scope = candidate.table if scoped else ""
         if (scope, candidate.old) in used or (scope, candidate.new) in used:
             continue
         if ask is not None and ask(candidate.question):

@@ -14,12 +14,12 @@ from typing import Any
 
 from dualorm.schema import EnumType, Table
 from dualorm.spec.dump import (
-    Line,
-    column_entry,
-    create_table_entry,
-    foreign_key_entry,
-    index_entry,
-    unique_entry,
+    FlowMapping,
+    column_mapping,
+    create_table_mapping,
+    foreign_key_mapping,
+    index_mapping,
+    unique_mapping,
 )
 from dualorm.spec.ops import (
     AddCheck,
@@ -88,8 +88,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _named_table(t: Table) -> Line:
-    out = Line(name=t.name)
+def _named_table(t: Table) -> FlowMapping:
+    out = FlowMapping(name=t.name)
     if t.schema != "public":
         out["schema"] = t.schema
     return out
@@ -97,41 +97,41 @@ def _named_table(t: Table) -> Line:
 
 @_writes(CreateTable)
 def _create(op: CreateTable) -> Mapping:
-    return create_table_entry(op.table, list(op.table.foreign_keys))
+    return create_table_mapping(op.table, list(op.table.foreign_keys))
 
 
 @_writes(DropTable)
 def _drop_table(op: DropTable) -> Mapping:
-    return {"drop_table": _named_table(op.table)}
+    return {op.kind: _named_table(op.table)}
 
 
 @_writes(RenameTable)
 def _rename_table(op: RenameTable) -> Mapping:
     schema_name, _, name = op.table.rpartition(".")
-    out = Line(name=name, new_name=op.new_name)
+    out = FlowMapping(name=name, new_name=op.new_name)
     if schema_name and schema_name != "public":
         out["schema"] = schema_name
-    return {"rename_table": out}
+    return {op.kind: out}
 
 
 @_writes(AddColumn)
 def _add_column(op: AddColumn) -> Mapping:
-    return {"add_column": Line(table=op.table, **column_entry(op.column))}
+    return {op.kind: FlowMapping(table=op.table, **column_mapping(op.column))}
 
 
 @_writes(DropColumn)
 def _drop_column(op: DropColumn) -> Mapping:
-    return {"drop_column": Line(table=op.table, name=op.column.name)}
+    return {op.kind: FlowMapping(table=op.table, name=op.column.name)}
 
 
 @_writes(RenameColumn)
 def _rename_column(op: RenameColumn) -> Mapping:
-    return {"rename_column": Line(table=op.table, name=op.old_name, new_name=op.new_name)}
+    return {op.kind: FlowMapping(table=op.table, name=op.old_name, new_name=op.new_name)}
 
 
 @_writes(AlterColumn)
 def _alter_column(op: AlterColumn) -> Mapping:
-    out = Line(table=op.table, name=op.from_.name)
+    out = FlowMapping(table=op.table, name=op.from_.name)
     if ChangeKind.TYPE in op.changes:
         out["type"] = op.to.type
         if op.using is not None:
@@ -146,55 +146,55 @@ def _alter_column(op: AlterColumn) -> Mapping:
         out["comment"] = op.to.comment
     if ChangeKind.COLLATION in op.changes:
         out["collation"] = op.to.collation
-    return {"alter_column": out}
+    return {op.kind: out}
 
 
 @_writes(CreateIndex)
 def _create_index(op: CreateIndex) -> Mapping:
-    return {"create_index": Line(table=op.table, **index_entry(op.index))}
+    return {op.kind: FlowMapping(table=op.table, **index_mapping(op.index))}
 
 
 @_writes(DropIndex)
 def _drop_index(op: DropIndex) -> Mapping:
-    return {"drop_index": Line(table=op.table, name=op.index.name)}
+    return {op.kind: FlowMapping(table=op.table, name=op.index.name)}
 
 
 @_writes(AddPrimaryKey)
 def _add_primary_key(op: AddPrimaryKey) -> Mapping:
     pk = op.constraint
-    return {"add_primary_key": Line(table=op.table, name=pk.name, columns=list(pk.columns))}
+    return {op.kind: FlowMapping(table=op.table, name=pk.name, columns=list(pk.columns))}
 
 
 @_writes(AddForeignKey)
 def _add_foreign_key(op: AddForeignKey) -> Mapping:
-    return {"add_foreign_key": foreign_key_entry(op.constraint, op.table)}
+    return {op.kind: foreign_key_mapping(op.constraint, op.table)}
 
 
 @_writes(AddUnique)
 def _add_unique(op: AddUnique) -> Mapping:
-    return {"add_unique": Line(table=op.table, **unique_entry(op.constraint))}
+    return {op.kind: FlowMapping(table=op.table, **unique_mapping(op.constraint))}
 
 
 @_writes(AddCheck)
 def _add_check(op: AddCheck) -> Mapping:
     check = op.constraint
-    return {"add_check": Line(table=op.table, name=check.name, expression=check.expression)}
+    return {op.kind: FlowMapping(table=op.table, name=check.name, expression=check.expression)}
 
 
 @_writes(DropConstraint)
 def _drop_constraint(op: DropConstraint) -> Mapping:
-    return {"drop_constraint": Line(table=op.table, name=op.constraint.name)}
+    return {op.kind: FlowMapping(table=op.table, name=op.constraint.name)}
 
 
 @_writes(AlterForeignKey)
 def _alter_foreign_key(op: AlterForeignKey) -> Mapping:
-    out = Line(table=op.table, name=op.name, deferrable=op.deferrable)
+    out = FlowMapping(table=op.table, name=op.name, deferrable=op.deferrable)
     out["initially_deferred"] = op.initially_deferred
-    return {"alter_foreign_key": out}
+    return {op.kind: out}
 
 
-def _named_enum(e: EnumType) -> Line:
-    out = Line(name=e.name)
+def _named_enum(e: EnumType) -> FlowMapping:
+    out = FlowMapping(name=e.name)
     if e.schema != "public":
         out["schema"] = e.schema
     return out
@@ -204,38 +204,38 @@ def _named_enum(e: EnumType) -> Line:
 def _create_enum(op: CreateEnum) -> Mapping:
     out = _named_enum(op.enum)
     out["labels"] = list(op.enum.labels)
-    return {"create_enum": out}
+    return {op.kind: out}
 
 
 @_writes(DropEnum)
 def _drop_enum(op: DropEnum) -> Mapping:
-    return {"drop_enum": _named_enum(op.enum)}
+    return {op.kind: _named_enum(op.enum)}
 
 
 @_writes(AddEnumValue)
 def _add_enum_value(op: AddEnumValue) -> Mapping:
-    out = Line(enum=op.enum.qualified_name, label=op.label)
+    out = FlowMapping(enum=op.enum.qualified_name, label=op.label)
     if op.before is not None:
         out["before"] = op.before
     if op.after is not None:
         out["after"] = op.after
-    return {"add_enum_value": out}
+    return {op.kind: out}
 
 
 @_writes(DropEnumValue)
 def _drop_enum_value(op: DropEnumValue) -> Mapping:
-    return {"drop_enum_value": Line(enum=op.enum.qualified_name, label=op.label)}
+    return {op.kind: FlowMapping(enum=op.enum.qualified_name, label=op.label)}
 
 
 @_writes(RenameEnumValue)
 def _rename_enum_value(op: RenameEnumValue) -> Mapping:
-    return {"rename_enum_value": Line(enum=op.enum, label=op.old_label, new_label=op.new_label)}
+    return {op.kind: FlowMapping(enum=op.enum, label=op.old_label, new_label=op.new_label)}
 
 
 @_writes(SetComment)
 def _set_comment(op: SetComment) -> Mapping:
-    out = Line(table=op.table)
+    out = FlowMapping(table=op.table)
     if op.column is not None:
         out["column"] = op.column
     out["comment"] = op.to
-    return {"set_comment": out}
+    return {op.kind: out}

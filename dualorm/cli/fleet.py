@@ -77,7 +77,7 @@ def _consoles(run: Invocation) -> tuple[Any, Any]:
 
 
 def _up(run: Invocation) -> int:
-    from dualorm.cli.fleet_view import FleetProgressView, render_report
+    from dualorm.cli.fleet_view import FleetProgressView, render_report, target_kind
     from dualorm.cli.plan_view import print_json
     from dualorm.fleet import fleet_up
 
@@ -98,7 +98,8 @@ def _up(run: Invocation) -> int:
         report = fleet_up(run.config(), targets, **options)
         print_json(report.to_dict(), run.out)
         return report.exit_code
-    with FleetProgressView(err, len(targets)) as view:
+    kind = target_kind([t.tenant for t in targets])
+    with FleetProgressView(err, len(targets), kind) as view:
         report = fleet_up(run.config(), targets, progress=view, **options)
     render_report(report, out)
     return report.exit_code

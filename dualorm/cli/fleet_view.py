@@ -8,6 +8,7 @@ every database too. The report, the status table and the version matrix go to st
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -17,15 +18,23 @@ if TYPE_CHECKING:
 
     from dualorm.fleet import FleetEvent, FleetReport, FleetStatus
 
-__all__ = ["FleetProgressView", "render_report", "render_status"]
+__all__ = ["FleetProgressView", "render_report", "render_status", "target_kind"]
 
 _STYLE = {"ok": "green", "failed": "red", "refused": "red", "skipped": "yellow"}
+
+
+def target_kind(tenants: Sequence[str | None]) -> str:
+    """What the fleet's rows are: ``database``, ``tenant`` (all tenant schemas) or ``target``."""
+    kinds = {tenant is not None for tenant in tenants}
+    if kinds == {True}:
+        return "tenant"
+    return "target" if len(kinds) > 1 else "database"
 
 
 class FleetProgressView:
     """A :data:`~dualorm.fleet.FleetProgress` callback that draws a live progress bar."""
 
-    def __init__(self, console: Console, total: int) -> None:
+    def __init__(self, console: Console, total: int, kind: str = "database") -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -36,7 +45,7 @@ class FleetProgressView:
 
         self._console = console
         self._progress: Progress = Progress(
-            TextColumn("databases"),
+            TextColumn(f"{kind}s"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -90,7 +99,8 @@ def render_report(report: FleetReport, console: Console) -> None:
     from rich.table import Table
 
     table = Table(title=f"fleet up {report.correlation_id}", title_justify="left")
-    for name in ("database", "result", "applied", "seconds", "detail"):
+    kind = target_kind([r.tenant for r in report.results])
+    for name in (kind, "result", "applied", "seconds", "detail"):
         table.add_column(name, overflow="fold")
     for r in report.results:
         detail = r.error or (f"to {r.applied[-1]}" if r.applied else "up to date")
@@ -120,7 +130,8 @@ def render_status(status: FleetStatus, console: Console, *, plan: bool = False) 
     from rich.table import Table
 
     table = Table(title=f"fleet {'plan' if plan else 'status'} (head {status.head or '-'})")
-    columns = ["database", "version", "applied", "pending", "environment"]
+    kind = target_kind([d.tenant for d in status.databases])
+    columns = [kind, "version", "applied", "pending", "environment"]
     columns += ["would apply" if plan else "fingerprint", "note"]
     for name in columns:
         table.add_column(name, overflow="fold")
@@ -142,7 +153,7 @@ def render_status(status: FleetStatus, console: Console, *, plan: bool = False) 
         )
     console.print(table)
     matrix = Table(title="versions", title_justify="left")
-    for name in ("version", "databases", "names"):
+    for name in ("version", f"{kind}s", "names"):
         matrix.add_column(name, overflow="fold")
     for version, names in status.versions.items():
         shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if names[8:] else "")

@@ -4,13 +4,12 @@
 and register exactly one function per operation class with ``@registry.register(AddColumn)``.
 A renderer returns :data:`Rendered`, ``(text, imports)``, so a file writer gathers the imports
 of every operation once (Django serializers return ``(string, set_of_imports)`` the same way).
-Cases a target cannot express go through :meth:`Registry.unsupported`, whose policy either
-raises or collects; nothing is skipped silently.
+A renderer renders its whole operation or raises: the database side of every target is the
+shared SQL of :mod:`dualorm.emit.sql`, so no target has a case it may skip.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -23,13 +22,6 @@ R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Policy(enum.Enum):
-    """What :meth:`Registry.unsupported` does: raise at once, or collect and go on."""
-
-    RAISE = "raise"
-    COLLECT = "collect"
-
-
 class Registry(Generic[R]):
     """Map operation classes to renderer functions (Alembic's ``Dispatcher``).
 
@@ -38,10 +30,8 @@ class Registry(Generic[R]):
     the class. ``Registry[Rendered]`` is the usual instance type.
     """
 
-    def __init__(self, target: str, policy: Policy = Policy.RAISE) -> None:
+    def __init__(self, target: str) -> None:
         self.target = target
-        self.policy = policy
-        self.problems: list[str] = []
         self._functions: dict[type, Callable[..., R]] = {}
 
     def register(self, *types: type) -> Callable[[F], F]:
@@ -74,9 +64,3 @@ class Registry(Generic[R]):
     def __call__(self, operation: object, *args: Any, **kwargs: Any) -> R:
         """Render ``operation`` with its registered function."""
         return self.lookup(type(operation))(operation, *args, **kwargs)
-
-    def unsupported(self, message: str) -> None:
-        """Report a case this target cannot express: raise, or collect in ``problems``."""
-        if self.policy is Policy.RAISE:
-            raise DualormError(f"{self.target}: {message}")
-        self.problems.append(message)

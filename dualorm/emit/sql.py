@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from dualorm.emit.registry import Registry, Rendered
+from dualorm.emit.script import Script
 from dualorm.errors import IrreversibleError
 from dualorm.schema import (
     DEFAULT_SCHEMA,
@@ -68,11 +69,10 @@ from dualorm.spec.ops import (
 from dualorm.spec.sqltext import quote_ident, quote_literal, quote_qualified
 
 __all__ = [
-    "column_definition",
-    "constraint_definition",
+    "folded_uniques",
+    "index_key",
+    "is_column_key",
     "migration_steps",
-    "quote_ident",
-    "quote_literal",
     "render",
     "render_migration_sql",
     "sql_renderer",
@@ -162,10 +162,14 @@ def constraint_definition(
     return head + _fk_body(constraint)
 
 
+def is_column_key(element: str) -> bool:
+    """Whether an index key (an entry of ``Index.columns``) is a column name, not an expression."""
+    return bool(element) and all(ch.isalnum() or ch in "_$" for ch in element)
+
+
 def index_element(element: str) -> str:
     """An index key as DDL writes it: a quoted column name, or a parenthesised expression."""
-    # Index.columns holds plain column names or expressions; an expression needs parentheses.
-    if element and all(ch.isalnum() or ch in "_$" for ch in element):
+    if is_column_key(element):
         return quote_ident(element)
     return f"({element})"
 
@@ -478,23 +482,17 @@ def render_migration_sql(migration: Migration, direction: Direction = "up") -> s
 
     Python steps appear as comments; the script does not write dualorm's ledger.
     """
-    steps = migration_steps(migration, direction)
-    lines = [
-        f"-- {migration.id}: {migration.name} ({direction})",
-        f"-- checksum {migration.checksum}",
-    ]
+    script = Script()
+    script.comment(f"{migration.id}: {migration.name} ({direction})")
+    script.comment(f"checksum {migration.checksum}")
     in_txn = False
-    for step in steps:
+    for step in migration_steps(migration, direction):
         if step.transactional and not in_txn:
-            lines.append("BEGIN;")
-            in_txn = True
+            script.begin()
         elif not step.transactional and in_txn:
-            lines.append("COMMIT;")
-            in_txn = False
-        if step.python is not None:
-            lines.append(f"-- run python {step.python}: called by dualorm migrate, not by psql")
-        elif step.sql is not None:
-            lines.append(f"{step.sql};")
+            script.commit()
+        in_txn = step.transactional
+        script.step(step)
     if in_txn:
-        lines.append("COMMIT;")
-    return "\n".join(lines) + "\n"
+        script.commit()
+    return script.text

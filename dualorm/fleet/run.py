@@ -37,7 +37,14 @@ if TYPE_CHECKING:
     from dualorm.fleet.targets import Target
     from dualorm.runner.schedule import Event
 
-__all__ = ["DatabaseResult", "FleetEvent", "FleetProgress", "FleetReport", "fleet_up"]
+__all__ = [
+    "DatabaseResult",
+    "FleetEvent",
+    "FleetProgress",
+    "FleetReport",
+    "check_counts",
+    "fleet_up",
+]
 
 Result = Literal["ok", "failed", "refused", "skipped"]
 
@@ -55,10 +62,13 @@ class DatabaseResult:
     """Why it failed or was refused, without any password."""
     exit_code: int = 0
     canary: bool = False
+    tenant: str | None = None
+    """The tenant schema migrated, ``None`` for a whole database."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "tenant": self.tenant,
             "result": self.result,
             "applied": list(self.applied),
             "seconds": round(self.seconds, 3),
@@ -250,7 +260,7 @@ def _wave(
 
 def _one(run: _Run, target: Target, canary: bool) -> DatabaseResult:
     if run.stop.is_set():
-        skipped = DatabaseResult(target.name, "skipped", canary=canary)
+        skipped = DatabaseResult(target.name, "skipped", canary=canary, tenant=target.tenant)
         run.progress(FleetEvent("finished", target.name, result=skipped))
         return skipped
     run.progress(FleetEvent("started", target.name))
@@ -271,6 +281,7 @@ def _one(run: _Run, target: Target, canary: bool) -> DatabaseResult:
         result.error,
         result.exit_code,
         canary,
+        target.tenant,
     )
     if result.result in ("failed", "refused"):
         if canary:

@@ -51,10 +51,13 @@ class DatabaseStatus:
     error: str | None = None
     """It could not be read (status) or ``up`` would refuse it (plan)."""
     exit_code: int = 0
+    tenant: str | None = None
+    """The tenant schema this row is, ``None`` for a whole database."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "tenant": self.tenant,
             "version": self.version,
             "applied": self.applied,
             "pending": list(self.pending),
@@ -114,7 +117,7 @@ def fleet_status(config: Config, targets: Sequence[Target], *, parallel: int = 4
     specs = load_project_specs(config)
     order = specs.graph.forwards_plan()
     targets = expand_tenants(targets)
-    found = _each(targets, parallel, lambda t: _status(config, t, order))
+    found = _each(targets, parallel, lambda t: _tenant(t, _status(config, t, order)))
     return FleetStatus(tuple(_mark_drift(found)), order[-1] if order else None)
 
 
@@ -126,7 +129,7 @@ def fleet_plan(config: Config, targets: Sequence[Target], *, parallel: int = 4) 
     specs = load_project_specs(config)
     order = specs.graph.forwards_plan()
     targets = expand_tenants(targets)
-    found = _each(targets, parallel, lambda t: _plan(config, t, order))
+    found = _each(targets, parallel, lambda t: _tenant(t, _plan(config, t, order)))
     return FleetStatus(tuple(found), order[-1] if order else None)
 
 
@@ -138,6 +141,10 @@ def _each(targets: Sequence[Target], parallel: int, read: Callable[[Target], T])
         return [read(t) for t in targets]
     with ThreadPoolExecutor(max_workers=min(parallel, len(targets))) as pool:
         return list(pool.map(read, targets))
+
+
+def _tenant(target: Target, status: DatabaseStatus) -> DatabaseStatus:
+    return replace(status, tenant=target.tenant) if target.tenant else status
 
 
 def _failure(target: Target, error: Exception) -> DatabaseStatus:

@@ -72,16 +72,19 @@ def render_schema(
 
 
 def _selected(s: Schema, globs: list[str]) -> Schema:
-    if not globs:
-        return s
-    return schema(
+    """The tables of ``s`` that ``globs`` match (all without any), with the enum types their
+    columns use."""
+    tables = [
         t
         for t in s
-        if any(
+        if not globs
+        or any(
             fnmatch.fnmatchcase(t.name, g) or fnmatch.fnmatchcase(t.qualified_name, g)
             for g in globs
         )
-    )
+    ]
+    used = {c.type.removesuffix("[]") for t in tables for c in t.columns}
+    return schema(tables, (e for e in s.enums if e.reference in used))
 
 
 def render_models(
@@ -108,7 +111,8 @@ def render_models(
     start, _, head = specs_head(config)
     foreign = set(start.keys())
     globs = [g.strip() for g in (tables or "").split(",") if g.strip()]
-    chosen = _selected(schema(t for t in head if t.key not in foreign), globs)
+    managed = schema((t for t in head if t.key not in foreign), head.enums)
+    chosen = _selected(managed, globs)
     if not chosen:
         raise UsageError(
             "no table to render: the specs create none"
@@ -158,7 +162,7 @@ def current_names(
         return declarative_names(output) if output is not None else {}
     if orm == "django" and config.has("django_settings"):
         from dualorm.django_setup import setup
-        from dualorm.emit.django import model_hints
+        from dualorm.emit.django_target import model_hints
 
         setup(config.django_settings, offline=True)
         label = app or config.django_app_label

@@ -293,7 +293,6 @@ def _fit_alembic(conn: psycopg.Connection[tuple[object, ...]], heads: Set[str]) 
 
 
 def _ensure_tables(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-
     alembic, django = _names(conn)
     if not _exists(conn, alembic):
         conn.execute(ALEMBIC_DDL.format(alembic).encode())

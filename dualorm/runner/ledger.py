@@ -144,7 +144,6 @@ ADVISORY_LOCK_KEY = DEFAULT_LOCK_KEY
 
 def ddl(lg: Ledger) -> str:
     """The ledger's schema, tables and functions (for a tenant, its tenant schema first)."""
-
     tenant = "" if lg.tenant is None else f"CREATE SCHEMA IF NOT EXISTS {quote_ident(lg.tenant)};"
     return _DDL.format(
         tenant_schema=tenant,

@@ -13,13 +13,13 @@ DDL runs under ``lock_timeout``; a migration that times out waiting for a lock i
 and retried after a growing pause, a bounded number of times, so it never queues behind a long
 transaction while every writer queues behind it.
 
-Consecutive migrations are chained: up to :attr:`RunOptions.chain` of them go to the sink at
-once (:meth:`~dualorm.runner.sinks.Sink.execute_chain`), each still in its own transaction with
-its own ledger rows; the database runs them in order and stops at the first failure, like
-``psql -v ON_ERROR_STOP=1``. A chain starts at two and doubles while chains finish quickly,
-so a long migration is reported soon after it ends. The migration where a chain stopped, and
-any the sink cannot chain, run on their own: step by step when they fail, named, retried
-after a lock timeout.
+Consecutive migrations are chained: up to :attr:`~dualorm.runner.schedule.RunOptions.chain` of
+them go to the sink at once (:meth:`~dualorm.runner.sinks.Sink.execute_chain`), each still in
+its own transaction with its own ledger rows; the database runs them in order and stops at the
+first failure, like ``psql -v ON_ERROR_STOP=1``. A chain starts at two and doubles while chains
+finish quickly, so a long migration is reported soon after it ends. The migration where a chain
+stopped, and any the sink cannot chain, run on their own: step by step when they fail, named,
+retried after a lock timeout.
 """
 
 from __future__ import annotations

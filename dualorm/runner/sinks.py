@@ -33,20 +33,21 @@ import psycopg
 from psycopg import errors
 
 from dualorm.db import redact_text
+from dualorm.emit.script import Script
 from dualorm.errors import ConfigError, DualormError, LedgerError, MigrationFailed
 from dualorm.importpath import resolve_function
 from dualorm.runner import foreign, ledger
 from dualorm.runner.record import ELAPSED_MS, ledger_write
-from dualorm.runner.schedule import RunOptions
-from dualorm.runner.tenancy import ledger_of
-from dualorm.schema import as_key
+from dualorm.runner.schedule import Link, Planned, RunOptions
+from dualorm.runner.tenancy import SHARED_OBJECTS_KEY, ledger_of
+from dualorm.schema import DEFAULT_SCHEMA, as_key
 from dualorm.spec.ops import CreateIndex, DropIndex
+from dualorm.spec.sqlcheck import shared_use
 from dualorm.spec.sqltext import quote_qualified
 
 if TYPE_CHECKING:
     from dualorm.audit import RunContext
     from dualorm.runner.record import LedgerWrite
-    from dualorm.runner.schedule import Link, Planned
     from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.model import Step
 
@@ -157,11 +158,12 @@ class DatabaseSink:
         if step.python is not None:
             self._call(step.python, planned)
         elif step.sql is not None:
+            if self.ledger.tenant is not None and step.operation.opaque:
+                self._share(step.sql, planned)
             self._sql(step.sql, planned)
         return (time.perf_counter() - started) * 1000
 
     def execute_alone(self, step: Step, planned: Planned) -> float | None:
-
         op = step.operation
         if isinstance(op, CreateIndex | DropIndex):
             valid = self._index_state(op.table, op.index.name)
@@ -316,7 +318,6 @@ class DatabaseSink:
         offset_ms: int,
     ) -> tuple[Sequence[Step], LedgerWrite] | None:
         """The steps and ledger write of one batched transaction, or ``None`` if it cannot be."""
-
         # A squash recording what it replaces writes several ledger rows: step by step.
         if planned.also or any(s.sql is None or s.operation.opaque for s in steps):
             return None
@@ -423,6 +424,23 @@ class DatabaseSink:
         except psycopg.Error as exc:
             raise MigrationFailed(planned.migration.id, redact_text(text), _cause(exc)) from None
 
+    def _share(self, text: str, planned: Planned) -> None:
+        """Before a tenant's statements on shared objects, wait for the other tenants' ones.
+
+        See :mod:`dualorm.runner.tenancy`: the lock is held until this migration commits.
+        """
+
+        use = shared_use(text)
+        if use.unplaced:
+            raise MigrationFailed(
+                planned.migration.id,
+                redact_text(use.unplaced[0]),
+                f"the tenant {self.ledger.tenant!r} would get the extension in its own schema, "
+                "where the other tenants do not see it; name the schema (SCHEMA public)",
+            )
+        if use.statements:
+            self._sql(f"SELECT pg_advisory_xact_lock({SHARED_OBJECTS_KEY})", planned)
+
     def _call(self, target: str, planned: Planned) -> None:
         root = self.options.python_root
         added = root is not None and str(root) not in sys.path
@@ -445,9 +463,13 @@ class DatabaseSink:
             if added:
                 sys.path.remove(str(root))
 
-    def _index_state(self, table: str, name: str) -> bool | None:
+    def _home(self, schema_name: str) -> str:
+        """The schema an unqualified (``public``) name of a spec lands in on this target."""
+        tenant = self.ledger.tenant
+        return tenant if tenant is not None and schema_name == DEFAULT_SCHEMA else schema_name
 
-        schema_name, _ = as_key(table)
+    def _index_state(self, table: str, name: str) -> bool | None:
+        schema_name = self._home(as_key(table)[0])
         row = self.conn.execute(
             "SELECT i.indisvalid FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -457,15 +479,11 @@ class DatabaseSink:
         ).fetchone()
         return None if row is None else bool(row[0])
 
-    @staticmethod
-    def _index_ref(op: Any) -> str:
-
-        schema_name, _ = as_key(op.table)
-        return quote_qualified(schema_name, op.index.name)
+    def _index_ref(self, op: Any) -> str:
+        return quote_qualified(self._home(as_key(op.table)[0]), op.index.name)
 
 
 def _cause(exc: BaseException, *, sqlstate: bool = True) -> str:
-
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
     lines = str(exc).strip().splitlines()
@@ -491,39 +509,35 @@ def _durations(clocks: Sequence[object], count: int) -> list[float]:
 class ScriptSink:
     """Write the run as a psql script instead of executing it; the ledgers appear as comments.
 
-    Nothing touches a database: ``lines`` is what ``psql -f`` would run.
+    Nothing touches a database: :attr:`text` is what ``psql -f`` would run, written by the one
+    script writer (:class:`dualorm.emit.script.Script`).
     """
 
     lock_timeout_ms: int = 5000
-    lines: list[str] = field(default_factory=list)
+    script: Script = field(default_factory=Script)
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         return self._transaction()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        self.lines.append("BEGIN;")
-        if self.lock_timeout_ms:
-            self.lines.append(f"SET LOCAL lock_timeout = '{int(self.lock_timeout_ms)}ms';")
+        self.script.begin(self.lock_timeout_ms)
         yield
-        self.lines.append("COMMIT;")
+        self.script.commit()
 
     def execute(self, step: Step, planned: Planned) -> float | None:
-        if step.python is not None:
-            self.lines.append(f"-- run python {step.python} (called by dualorm migrate)")
-        elif step.sql is not None:
-            self.lines.append(f"{step.sql};")
+        self.script.step(step)
         return 0.0
 
     def execute_alone(self, step: Step, planned: Planned) -> float | None:
-        self.lines.append(f"-- {planned.migration.id}: runs outside a transaction")
+        self.script.comment(f"{planned.migration.id}: runs outside a transaction")
         return self.execute(step, planned)
 
     def record(self, planned: Planned, before: Set[str], after: Set[str], duration_ms: int) -> None:
         verb = "record" if planned.direction == "up" else "remove"
         ids = ", ".join(m.id for m in (*planned.also, planned.migration))
-        self.lines.append(
-            f"-- {verb} {ids} in dualorm.migrations, alembic_version and django_migrations"
+        self.script.comment(
+            f"{verb} {ids} in dualorm.migrations, alembic_version and django_migrations"
         )
 
     def execute_batch(
@@ -544,4 +558,4 @@ class ScriptSink:
 
     @property
     def text(self) -> str:
-        return "\n".join(self.lines) + ("\n" if self.lines else "")
+        return self.script.text

@@ -17,7 +17,7 @@ from dualorm.errors import AppliedSpecMissing, ConfigError, GraphError
 from dualorm.runner.foreign import DjangoApps
 from dualorm.runner.schedule import Planned, plan_migration
 from dualorm.spec.apps import spec_apps
-from dualorm.spec.cache import cached_specs
+from dualorm.spec.cache import cached_apps, cached_specs
 from dualorm.spec.graph import MigrationGraph
 from dualorm.spec.lineage import chain_parents, present_squashes, replaced_ids
 
@@ -41,7 +41,6 @@ class ProjectSpecs:
     replaced: set[str] = field(init=False)
 
     def __post_init__(self) -> None:
-
         self.by_id = {m.id: m for m in self.migrations}
         self.graph = MigrationGraph(chain_parents(self.migrations))
         self.squashes = present_squashes(self.migrations)
@@ -49,10 +48,12 @@ class ProjectSpecs:
 
     def django_apps(self, default_app: str) -> DjangoApps:
         """The apps each spec has ``django_migrations`` rows in (its Django files' apps)."""
-
         cached = self._apps.get(default_app)
         if cached is None:
-            of = spec_apps(self.migrations, default_app)
+            # From the cache when it kept them: no operation is decoded for them.
+            of = cached_apps(self.migrations, default_app)
+            if of is None:
+                of = spec_apps(self.migrations, default_app)
             cached = self._apps[default_app] = DjangoApps(
                 default_app, {i: a for i, a in of.items() if a != (default_app,)}
             )
@@ -81,7 +82,6 @@ class ProjectSpecs:
         their place; otherwise it is recorded or removed alone, with no DDL (its replaced
         migrations built, or remove, the schema one by one).
         """
-
         planned = []
         for i in ids:
             migration = self.by_id[i]

@@ -34,6 +34,14 @@ and a tenant's key is derived from its ledger schema's name, so two tenants of o
 migrate in parallel while one tenant is never migrated by two runners at once. Each ledger's
 keys come in a block of three (the migration lock, the lock serialising the ledger's
 creation, the migration connection's session lock, see :mod:`dualorm.runner.locks`).
+
+What the tenants of one database share is not theirs alone: an extension, a schema, a role.
+Two tenants running ``CREATE EXTENSION IF NOT EXISTS`` at once race on it (the loser fails
+with a unique violation, ``IF NOT EXISTS`` or not), so a tenant's migration holding such a
+statement first takes one transaction lock of the database, :data:`SHARED_OBJECTS_KEY`: those
+migrations run one tenant at a time, the others see the object committed and skip it. A
+``CREATE EXTENSION`` naming no ``SCHEMA`` is refused in a tenant's run: it would land in the
+schema of whichever tenant ran it first, out of the other tenants' ``search_path``.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_LEDGER",
     "LEDGER_PREFIX",
+    "SHARED_OBJECTS_KEY",
     "Ledger",
     "check_tenant",
     "ledger_for",
@@ -67,6 +76,11 @@ TENANT_SETTING = "dualorm.tenant"
 NAMEDATALEN = 64
 # One fixed key so every runner of every process takes the same lock: hash of "dualorm".
 DEFAULT_LOCK_KEY = 0x6475616C6F726D
+SHARED_OBJECTS_KEY = int.from_bytes(
+    hashlib.sha256(b"dualorm shared objects").digest()[:8], "big", signed=True
+)
+"""The transaction lock a tenant's migration takes before it touches the database's shared
+objects (extensions, schemas, roles), so tenants of one database never race on them."""
 
 
 @dataclass(frozen=True)

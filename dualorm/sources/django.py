@@ -55,13 +55,12 @@ from dualorm.schema import (
     key_order,
     key_orders,
     schema,
-    split_opclass,
-    split_order,
     stored_name,
     table,
     truncate_identifier,
     truncated,
 )
+from dualorm.sources.expression_text import bare_expression, expression_key, unquote_name
 from dualorm.sources.parsed import referenced_columns
 
 if TYPE_CHECKING:
@@ -87,9 +86,12 @@ def load(
     set up with ``settings_module`` if it is not already; no database is contacted. An
     unknown app label, or two models creating one table, is a ``ConfigError``.
     """
-    connection = _connection(settings_module)
-    reader = _Reader(connection)
-    models = _migrated(app_labels, settings_module)
+    setup(settings_module, offline=True)
+    models = list(_migrated(app_labels, settings_module))
+    if not models:
+        # Nothing to read: neither the backend nor Django's model fields are loaded.
+        return schema([], declares_enums=False)
+    reader = _Reader(_connection(settings_module))
     # Names longer than PostgreSQL keeps (an explicit db_table, db_column or constraint
     # name) are cut as the server cuts them on CREATE.
     tables = (truncated(reader.table(model)) for _app, model in models)
@@ -102,7 +104,7 @@ def table_apps(settings_module: str = DEFAULT_SETTINGS) -> dict[TableKey, str]:
     The app registry's answer to "which app owns this table", read as :func:`load` reads the
     models, for every installed app; no database is contacted.
     """
-    _connection(settings_module)
+    setup(settings_module, offline=True)
     return {
         (DEFAULT_SCHEMA, truncate_identifier(model._meta.db_table)): app
         for app, model in _migrated(None, settings_module)
@@ -127,9 +129,11 @@ def _migrated(
 ) -> Iterator[tuple[str, type[Model]]]:
     """Yield ``(app label, model)`` for each model whose table migrate creates by default."""
     from django.apps import apps
-    from django.db import DEFAULT_DB_ALIAS, connections, router
+    from django.db import DEFAULT_DB_ALIAS, router
 
-    connection = connections[DEFAULT_DB_ALIAS]
+    # The database backend is loaded (and its vendor checked) for the first model only: an
+    # app set without models needs none of it.
+    connection: BaseDatabaseWrapper | None = None
     if app_labels is None:
         configs = list(apps.get_app_configs())
     else:
@@ -145,6 +149,7 @@ def _migrated(
     for config in configs:
         for model in config.get_models(include_auto_created=True):
             meta = model._meta
+            connection = connection or _connection(settings_module)
             if not meta.can_migrate(connection) or not router.allow_migrate_model(
                 DEFAULT_DB_ALIAS, model
             ):
@@ -200,7 +205,7 @@ class _Reader:
             check = params["check"]
             if check:
                 # An inline CHECK: PostgreSQL names it after the columns it references.
-                expression = _expression(check)
+                expression = bare_expression(check)
                 named_by = check_name_columns(referenced_columns(expression))
                 checks.append(
                     CheckConstraint(choose_name(name, named_by, "check", taken), expression)
@@ -245,7 +250,7 @@ class _Reader:
                 name=_column(field),
                 type=canonical_type(type_),
                 comment=field.db_comment or None,
-                generated=_expression(self.inline(sql, sql_params)),
+                generated=bare_expression(self.inline(sql, sql_params)),
                 collation=params.get("collation") or None,
             )
         return Column(
@@ -263,7 +268,7 @@ class _Reader:
         if field.db_default is self.not_provided:
             return None
         sql, params = self.editor.db_default_sql(field)
-        return _expression(self.inline(sql, params))
+        return bare_expression(self.inline(sql, params))
 
     def inline(self, sql: str, params: Iterable[Any]) -> str:
         values = tuple(self.editor.quote_value(p) for p in params)
@@ -287,7 +292,7 @@ class _Reader:
         on_delete: Any = getattr(field.remote_field, "on_delete", None)
         emulated = self.emulated.get(on_delete, FkAction.SET_DEFAULT)
         return ForeignKey(
-            name=_unquote_name(str(name)),
+            name=unquote_name(str(name)),
             columns=(_column(field),),
             ref_table=target.model._meta.db_table,
             ref_columns=(target.column,),
@@ -339,7 +344,7 @@ class _Reader:
 
         if isinstance(constraint, models.CheckConstraint):
             sql = constraint._get_check_sql(model, self.editor)  # type: ignore[attr-defined]
-            checks.append(CheckConstraint(stored_name(constraint.name), _expression(sql)))
+            checks.append(CheckConstraint(stored_name(constraint.name), bare_expression(sql)))
         elif isinstance(constraint, models.UniqueConstraint):
             options: Any = constraint
             if options.condition or options.include or options.opclasses or options.expressions:
@@ -382,22 +387,22 @@ class _Reader:
             # Each key compiles to "(expression opclass) DESC NULLS LAST" or a part of it.
             compiler = columns_part.compiler
             keys = [
-                _expression_key(self.inline(*compiler.compile(e)))
+                expression_key(self.inline(*compiler.compile(e)))
                 for e in columns_part.expressions.get_source_expressions()
             ]
             columns = tuple(key for key, _opclass, _order in keys)
             opclasses = key_opclasses(opclass for _key, opclass, _order in keys)
             orders = key_orders(order for _key, _opclass, order in keys)
         else:
-            columns = tuple(_unquote_name(c.strip()) for c in str(columns_part).split(","))
+            columns = tuple(unquote_name(c.strip()) for c in str(columns_part).split(","))
         condition = str(parts.get("condition") or "").strip()
         using = str(parts.get("using") or "").strip()
         include = parts.get("include")
         return Index(
-            name=stored_name(_unquote_name(str(parts["name"]))),
+            name=stored_name(unquote_name(str(parts["name"]))),
             columns=columns,
             unique=unique or "UNIQUE" in statement.template.split("INDEX")[0].upper(),
-            where=_expression(condition.removeprefix("WHERE").strip()) if condition else None,
+            where=bare_expression(condition.removeprefix("WHERE").strip()) if condition else None,
             method=using.removeprefix("USING").strip().lower() or "btree",
             include=tuple(include.parts["columns"].columns) if include else (),
             orders=orders,
@@ -477,122 +482,3 @@ def _named_column(model: type[Model], name: str) -> str:
     if not isinstance(column, str):
         raise ConfigError(f"{model.__name__}.{name} is not a field with a column")
     return column
-
-
-def _unquote_name(name: str) -> str:
-    if len(name) >= 2 and name.startswith('"') and name.endswith('"'):
-        return name[1:-1].replace('""', '"')
-    return name
-
-
-# -- expression spelling ---------------------------------------------------------------------
-
-# Keywords PostgreSQL's quote_ident quotes (every category but "unreserved"), PG 13-17.
-_QUOTED_KEYWORDS = frozenset(
-    """all analyse analyze and any array as asc asymmetric authorization between bigint binary
-    bit boolean both case cast char character check coalesce collate collation column
-    concurrently constraint create cross current_catalog current_date current_role
-    current_schema current_time current_timestamp current_user dec decimal default deferrable
-    desc distinct do else end except exists extract false fetch float for foreign freeze from
-    full grant greatest group grouping having ilike in initially inner inout int integer
-    intersect interval into is isnull join json json_array json_arrayagg json_exists
-    json_object json_objectagg json_query json_scalar json_serialize json_table json_value
-    lateral leading least left like limit localtime localtimestamp merge_action national
-    natural nchar none normalize not notnull null nullif numeric offset on only or order out
-    outer overlaps overlay placing position precision primary real references returning right
-    row select session_user setof similar smallint some substring symmetric system_user table
-    tablesample then time timestamp to trailing treat trim true union unique user using values
-    varchar variadic verbose when where window with xmlattributes xmlconcat xmlelement
-    xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot xmlserialize xmltable""".split()
-)
-
-
-def _needs_quotes(identifier: str) -> bool:
-    if not identifier or not (identifier[0].islower() or identifier[0] == "_"):
-        return True
-    if any(
-        not (ch.islower() or ch.isdigit() or ch == "_") or not ch.isascii() for ch in identifier
-    ):
-        return True
-    return identifier in _QUOTED_KEYWORDS
-
-
-def _expression_key(sql: str) -> tuple[str, str, str]:
-    """An index key as Django compiles it: the expression, its operator class, its ordering."""
-    key, order = split_order(sql.strip())
-    key, opclass = split_opclass(_strip_outer_parens(key.strip()))
-    return _expression(key), opclass, order
-
-
-def _expression(sql: str) -> str:
-    """Return ``sql`` with quotes only where ``quote_ident`` needs them, outer parens removed."""
-    return _strip_outer_parens(_minimal_quotes(sql.strip()))
-
-
-def _minimal_quotes(sql: str) -> str:
-    out: list[str] = []
-    i, n = 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch == "'":
-            escapes = i > 0 and sql[i - 1] in "eE" and (i < 2 or not _word_char(sql[i - 2]))
-            j = i + 1
-            while j < n:
-                if escapes and sql[j] == "\\":
-                    j += 2
-                    continue
-                if sql[j] == "'":
-                    if j + 1 < n and sql[j + 1] == "'":
-                        j += 2
-                        continue
-                    break
-                j += 1
-            out.append(sql[i : j + 1])
-            i = j + 1
-        elif ch == '"':
-            j = i + 1
-            while j < n:
-                if sql[j] == '"':
-                    if j + 1 < n and sql[j + 1] == '"':
-                        j += 2
-                        continue
-                    break
-                j += 1
-            quoted = sql[i : j + 1]
-            identifier = _unquote_name(quoted)
-            out.append(quoted if _needs_quotes(identifier) else identifier)
-            i = j + 1
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
-
-
-def _word_char(ch: str) -> bool:
-    return ch.isalnum() or ch in "_$"
-
-
-def _strip_outer_parens(sql: str) -> str:
-    while sql.startswith("(") and sql.endswith(")") and _encloses(sql):
-        sql = sql[1:-1].strip()
-    return sql
-
-
-def _encloses(sql: str) -> bool:
-    """Whether the parenthesis opening ``sql`` closes at its very end (outside literals)."""
-    depth = 0
-    quote: str | None = None
-    for i, ch in enumerate(sql):
-        if quote:
-            if ch == quote:
-                quote = None
-            continue
-        if ch in "'\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i == len(sql) - 1
-    return False

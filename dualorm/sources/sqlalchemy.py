@@ -9,13 +9,15 @@ A native ``Enum`` (and ``postgresql.ENUM``) is an enum type of the schema, wheth
 uses it or it is declared on the ``MetaData`` alone (``Enum(..., metadata=metadata)``); one
 with ``create_type=False`` is still declared when it lists its labels (the model states
 them, a migration creates them), and is a mere reference to a type created elsewhere when
-it lists none. A column's collation (``String(collation="C")``) is its own attribute, not
-part of the type.
+it lists none. A column's type is the one PostgreSQL gets: its ``postgresql`` variant
+(``with_variant``), a ``TypeDecorator``'s implementation. A column's collation
+(``String(collation="C")``) is its own attribute, not part of the type.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,6 +27,7 @@ from sqlalchemy import (
     Enum,
     MetaData,
     Sequence,
+    TypeDecorator,
 )
 from sqlalchemy import ForeignKeyConstraint as SAForeignKey
 from sqlalchemy import Index as SAIndex
@@ -67,6 +70,7 @@ from dualorm.sources.parsed import index_element, referenced_columns
 __all__ = ["load", "resolve_metadata"]
 
 _SERIAL_TYPES = (sqltypes.Integer,)
+_NO_INDEX_OPTIONS = {"ops": None, "where": None, "using": None, "include": None}
 
 
 def resolve_metadata(path: str) -> MetaData:
@@ -100,6 +104,8 @@ class _Compiler:
         self.dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
         self.ddl = self.dialect.ddl_compiler(self.dialect, None)  # type: ignore[arg-type]
         self.preparer = self.dialect.identifier_preparer
+        # What TypeEngine.compile(dialect=...) calls, without its per-call dispatch.
+        self.types = self.dialect.type_compiler_instance
         self.declared: dict[tuple[str, str], EnumType] = {}
 
     def sequences(self, metadata: MetaData) -> list[SchemaSequence]:
@@ -116,7 +122,7 @@ class _Compiler:
             start = seq.start if seq.start is not None else (1 if increment > 0 else -1)
             data_type = "bigint"
             if seq.data_type is not None:
-                data_type = canonical_type(self.dialect.type_compiler.process(seq.data_type))
+                data_type = canonical_type(self.types.process(seq.data_type))
             name = truncate_identifier(str(seq.name))
             out.append(
                 SchemaSequence(name, seq.schema or DEFAULT_SCHEMA, data_type, increment, int(start))
@@ -126,8 +132,7 @@ class _Compiler:
     def enums(self, metadata: MetaData) -> list[EnumType]:
         """The enum types the columns read so far use, and those the metadata declares."""
         for listener in metadata.dispatch.before_create:
-            # The type's bound _on_metadata_create (SQLAlchemy 2.0 wraps it: ``target``).
-            target = getattr(listener, "target", None) or getattr(listener, "__self__", None)
+            target = _declared_on_metadata(listener)
             if isinstance(target, Enum) and target.native_enum:
                 self.enum_type(target)
         return list(self.declared.values())
@@ -144,20 +149,35 @@ class _Compiler:
             self.declared.setdefault(key, EnumType(key[1], key[0], labels))
         return enum_reference(*key)
 
+    def created_type(self, type_: Any) -> Any:
+        """The type ``create_all`` renders on PostgreSQL for a column declared ``type_``."""
+        while True:
+            variants = type_._variant_mapping
+            if variants and "postgresql" in variants:
+                type_ = variants["postgresql"]
+            elif isinstance(type_, TypeDecorator):
+                impl = type_.load_dialect_impl(self.dialect)
+                if impl is type_:
+                    return type_
+                type_ = impl
+            else:
+                return type_
+
     def column_type(self, type_: Any) -> tuple[str, str | None]:
-        """Return a column type's canonical spelling and its collation (None: the default)."""
+        """Return a created type's canonical spelling and its collation (None: the default)."""
         if isinstance(type_, Enum) and type_.native_enum:
             return self.enum_type(type_), None
         if isinstance(type_, sqltypes.ARRAY):
-            item, collation = self.column_type(type_.item_type)
-            if isinstance(type_.item_type, Enum) and type_.item_type.native_enum:
+            item_type = self.created_type(type_.item_type)
+            item, collation = self.column_type(item_type)
+            if isinstance(item_type, Enum) and item_type.native_enum:
                 return item + "[]" * (type_.dimensions or 1), collation
         collation = getattr(type_, "collation", None)
         if collation is not None:
             # Compiled with it, the type reads ``VARCHAR(20) COLLATE "C"``.
             type_ = copy.copy(type_)
             type_.collation = None
-        return canonical_type(type_.compile(dialect=self.dialect)), collation
+        return canonical_type(self.types.process(type_)), collation
 
     def table(self, t: SATable) -> Table:
         # Unnamed objects are named in the order PostgreSQL names them for create_all's DDL:
@@ -191,23 +211,24 @@ class _Compiler:
         identity = None
         if c.identity is not None:
             identity = Identity.ALWAYS if c.identity.always else Identity.BY_DEFAULT
-        type_, collation = self.column_type(c.type)
+        created = self.created_type(c.type)
+        type_, collation = self.column_type(created)
         return Column(
             name=c.name,
             type=type_,
             nullable=bool(c.nullable),
-            default=self.default(c),
+            default=self.default(c, created),
             identity=identity,
             comment=c.comment,
-            choices=_choices(c),
+            choices=_choices(created),
             generated=None if c.computed is None else self.expression(c.computed.sqltext),
             collation=collation,
         )
 
-    def default(self, c: SAColumn[Any]) -> str | None:
+    def default(self, c: SAColumn[Any], created: Any) -> str | None:
         if c.computed is not None or c.identity is not None:
             return None
-        if _is_serial(c):
+        if _is_serial(c, created):
             # The dialect renders SERIAL/BIGSERIAL: PostgreSQL owns a sequence and defaults
             # the column to it, named <table>_<column>_seq.
             table_ = c.table
@@ -271,7 +292,12 @@ class _Compiler:
         )
 
     def index(self, t: SATable, ix: SAIndex, taken: set[str]) -> Index:
-        options = ix.dialect_options["postgresql"]
+        # The PostgreSQL options exist once the index was given one (postgresql_where=...);
+        # dialect_options["postgresql"] would build the dialect's table of defaults (each one
+        # meaning "none") for every index.
+        options: Any = ix.dialect_options.get("postgresql")
+        if options is None:
+            options = _NO_INDEX_OPTIONS
         ops = options["ops"] or {}
         keys = [self.index_key(e, ops) for e in ix.expressions]
         columns = [key for key, _order, _opclass in keys]
@@ -322,20 +348,39 @@ def _opclass(element: Any, ops: dict[str, str]) -> str:
     return ops.get(key, "") if isinstance(key, str) else ""
 
 
-def _choices(c: SAColumn[Any]) -> tuple[str, ...] | None:
-    type_ = c.type
+def _choices(type_: Any) -> tuple[str, ...] | None:
     if isinstance(type_, Enum) and not type_.native_enum:
         return tuple(str(value) for value in type_.enums)
     return None
 
 
-def _is_serial(c: SAColumn[Any]) -> bool:
+def _declared_on_metadata(listener: Any) -> Any:
+    """The type a ``MetaData`` ``before_create`` listener creates when the type was declared
+    on the metadata (``Enum(..., metadata=metadata)``); ``None`` for any other listener.
+
+    Such a type listens with its bound ``_on_metadata_create`` (SQLAlchemy 2.0 wraps it in a
+    ``portable_instancemethod``: ``target``). A type attached through a column listens too,
+    with the column's variant mapping (2.1: a ``functools.partial``; 2.0: the wrapper's
+    ``kwargs``); that one is read with its column, where the type PostgreSQL gets is known: an
+    enum variant of another dialect is no type of this schema.
+    """
+    if isinstance(listener, functools.partial):
+        return None
+    target = getattr(listener, "target", None)
+    if target is not None:
+        return None if "variant_mapping" in (getattr(listener, "kwargs", None) or ()) else target
+    return getattr(listener, "__self__", None)
+
+
+def _is_serial(c: SAColumn[Any], created: Any) -> bool:
+    """Whether the dialect renders ``c`` SERIAL: its table's autoincrement key, of an integer
+    type as created (a ``TypeDecorator`` over ``Integer`` too), with no other default."""
     t = c.table
     if not (c.primary_key and c is t.autoincrement_column and c.server_default is None):
         return False
     if c.default is not None and not (isinstance(c.default, Sequence) and c.default.optional):
         return False
-    return isinstance(c.type, _SERIAL_TYPES)
+    return isinstance(created, _SERIAL_TYPES)
 
 
 def _action(t: SATable, fk: SAForeignKey, option: str, value: str | None) -> FkAction:

@@ -104,6 +104,11 @@ def operation_names() -> list[str]:
     return sorted(operation_kinds())
 
 
+def has_builder(kind: type[Operation]) -> bool:
+    """Return whether the spec reader knows how to build the operation class ``kind``."""
+    return kind in _READERS
+
+
 def _table_of(reader: Reader, f: Fields, schema: Schema, key: str = "table") -> str:
     name = reader.table_ref(f.entries[key], key)
     if name not in schema:

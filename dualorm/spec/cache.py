@@ -21,20 +21,19 @@ sets their fields and calls nothing else. The header is compared before anything
 read, and the body is signed with a key kept outside the project (the user's cache
 directory), so a cache file committed to a repository, copied from another machine or edited
 by hand is a miss, never an error and never trusted. The old ``specs.pickle`` is never read.
+:mod:`dualorm.cachefile` reads, writes and signs the file, as it does the model cache's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import hmac
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dualorm import __version__
+from dualorm.cachefile import read_signed, signing_key, write_signed
 from dualorm.spec.codec import decode, encode
 from dualorm.spec.files import spec_paths
 from dualorm.spec.model import Migration
@@ -42,13 +41,18 @@ from dualorm.spec.model import Migration
 if TYPE_CHECKING:
     from dualorm.schema import TableKey
 
-__all__ = ["CACHE_NAME", "SpecCache", "cached_specs", "spec_key"]
+__all__ = [
+    "CACHE_NAME",
+    "CachedMigration",
+    "SpecCache",
+    "cached_apps",
+    "cached_specs",
+    "spec_key",
+]
 
 CACHE_NAME = "specs.json"
-_FORMAT = 4
+_FORMAT = 5
 _MAGIC = b"dualorm-spec-cache"
-# Far above what thousands of specs take; a bigger file is not ours and is not read.
-_MAX_BYTES = 256 << 20
 # What a loaded migration is built from, besides the spec files: the loader's own code.
 _PACKAGE = Path(__file__).resolve().parent
 _SOURCES = (
@@ -98,23 +102,28 @@ class SpecCache:
     def __init__(self, directory: Path, cache_dir: Path) -> None:
         self.key = spec_key(directory)
         self.path = cache_dir / CACHE_NAME
-        self._signing = _signing_key() if self.key is not None else None
+        self._signing = signing_key() if self.key is not None else None
         self._body: dict[str, Any] | None = None
         self._loaded = False
 
     def migrations(self) -> list[Migration] | None:
-        """The cached migrations, or ``None`` (a miss: never raises)."""
+        """The cached migrations, or ``None`` (a miss: never raises).
+
+        Each migration's identity (id, name, checksum, dependencies, what it replaces, the
+        apps it lands in) is decoded now, its operations when first read
+        (:class:`CachedMigration`): ``migrate status`` reads no operation, and imports no
+        operation module.
+        """
         body = self._entry()
         if body is None:
             return None
+        rows, apps = body["migrations"], body.get("apps")
         try:
-            migrations = decode(body["migrations"])
+            if not isinstance(apps, list) or len(apps) != len(rows):
+                apps = [None] * len(rows)
+            return [_lazy(row, placed) for row, placed in zip(rows, apps, strict=True)]
         except Exception:  # a signed file this code cannot decode is a miss
             return None
-
-        if isinstance(migrations, tuple) and all(isinstance(m, Migration) for m in migrations):
-            return list(migrations)
-        return None
 
     def created(self) -> set[TableKey] | None:
         """The tables the specs create (read from their YAML), or ``None`` when not kept."""
@@ -132,11 +141,12 @@ class SpecCache:
         if self.key is None or self._signing is None:
             return
         try:
-            encoded = encode(tuple(migrations))
+            encoded = [_encode_migration(m) for m in migrations]
         except (TypeError, ValueError):
             return  # something the format cannot name: no cache, a full load every time
         rows = None if created is None else [list(k) for k in sorted(created)]
-        _store(self.path, self.key, self._signing, {"migrations": encoded, "created": rows})
+        document = {"migrations": encoded, "created": rows, "apps": _apps(migrations)}
+        _store(self.path, self.key, self._signing, document)
         self._body, self._loaded = None, False
 
     def _entry(self) -> dict[str, Any] | None:
@@ -147,79 +157,98 @@ class SpecCache:
         return self._body
 
 
-# -- the file --------------------------------------------------------------------------------
-
-
-def _header(key: str, signature: str) -> bytes:
-    return b" ".join((_MAGIC, str(_FORMAT).encode(), key.encode(), signature.encode())) + b"\n"
-
-
-def _sign(signing: bytes, key: str, body: bytes) -> str:
-    return hmac.new(signing, key.encode() + b"\0" + body, hashlib.sha256).hexdigest()
+# -- the file: dualorm.cachefile, in the format of dualorm.spec.codec ------------------------
 
 
 def _read(path: Path, key: str, signing: bytes) -> dict[str, Any] | None:
-    """The JSON body stored under ``key``, or ``None`` for anything else (never raises)."""
-    try:
-        with path.open("rb") as handle:
-            first = handle.readline(len(_MAGIC) + 200)
-            parts = first.rstrip(b"\n").split(b" ")
-            if len(parts) != 4 or parts[:3] != [_MAGIC, str(_FORMAT).encode(), key.encode()]:
-                return None
-            body = handle.read(_MAX_BYTES + 1)
-        if len(body) > _MAX_BYTES:
-            return None
-        if not hmac.compare_digest(parts[3].decode("ascii"), _sign(signing, key, body)):
-            return None
-        document = json.loads(body)
-    except Exception:  # any unreadable, foreign or tampered file is a miss
-        return None
-    return document if isinstance(document, dict) and "migrations" in document else None
+    document = read_signed(path, _MAGIC, _FORMAT, key, signing)
+    return document if document is not None and "migrations" in document else None
 
 
 def _store(path: Path, key: str, signing: bytes, document: dict[str, Any]) -> None:
-    body = json.dumps(document, separators=(",", ":")).encode()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".specs-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(_header(key, _sign(signing, key, body)))
-                handle.write(body)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-    except OSError:
-        # A read-only checkout still works; it just loads in full every time.
-        return
+    write_signed(path, _MAGIC, _FORMAT, key, signing, document)
 
 
-def _signing_key() -> bytes | None:
-    """This user's key for signing caches, created on first use; ``None`` if it cannot be."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = Path(base) / "dualorm" / "spec-cache.key"
-    try:
-        data = path.read_bytes()
-        if len(data) == 32:
-            return data
-    except OSError:
-        pass
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key-")
-        try:
-            import secrets
+# -- migrations decoded in two steps ---------------------------------------------------------
 
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(secrets.token_bytes(32))
-            # Two first runs at once: the first link wins and both use its key.
-            os.link(temporary, path)
-        except FileExistsError:
-            pass
-        finally:
-            Path(temporary).unlink(missing_ok=True)
-        data = path.read_bytes()
-    except OSError:
+_MIGRATION = "dualorm.spec.model:Migration"
+# An app name no project has: the placeholder of the default app in the cached placements.
+_DEFAULT_APP = ""
+
+
+def _apps(migrations: list[Migration]) -> list[list[str]] | None:
+    """The apps each migration lands in (:func:`~dualorm.spec.apps.spec_apps`), the default
+    app as a placeholder: the placement depends on the default app only through its name."""
+    try:
+        from dualorm.spec.apps import spec_apps
+
+        placed = spec_apps(migrations, _DEFAULT_APP)
+        return [list(placed[m.id]) for m in migrations]
+    except Exception:  # kept only when it can be computed; read from the specs otherwise
         return None
-    return data if len(data) == 32 else None
+
+
+def _lazy(row: Any, apps: Any) -> Migration:
+    if not isinstance(row, dict) or row.get("c") != _MIGRATION:
+        raise ValueError("not a cached migration")
+    values = row["a"]
+    if not isinstance(values, list) or len(values) != len(_FIELDS):
+        raise ValueError("not a cached migration")
+    built: Any = object.__new__(CachedMigration)
+    for name, item in zip(_FIELDS, values, strict=True):
+        if name != "operations":
+            # Identity fields are plain values, paths and tuples: no spec-model class.
+            object.__setattr__(built, name, decode(item))
+    object.__setattr__(built, "_row", row)
+    if isinstance(apps, list) and all(isinstance(a, str) for a in apps):
+        object.__setattr__(built, "_apps", tuple(apps))
+    return cast(Migration, built)
+
+
+def cached_apps(migrations: list[Migration], default_app: str) -> dict[str, tuple[str, ...]] | None:
+    """The apps each migration lands in, from the cache; ``None`` unless all were cached."""
+    out: dict[str, tuple[str, ...]] = {}
+    for m in migrations:
+        apps = vars(m).get("_apps") if type(m) is CachedMigration else None
+        if apps is None:
+            return None
+        out[m.id] = tuple(default_app if a == _DEFAULT_APP else a for a in apps)
+    return out
+
+
+def _encode_migration(migration: Migration) -> Any:
+    if type(migration) is CachedMigration:
+        return migration.encoded()
+    return encode(migration)
+
+
+class CachedMigration(Migration):
+    """A :class:`~dualorm.spec.model.Migration` from the cache whose operations are decoded
+    when first read (they are the only fields naming operation classes). It equals the
+    migration a full load gives."""
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for a field not set yet: the operations.
+        row = vars(self).get("_row")
+        if name != "operations" or row is None:
+            raise AttributeError(name)
+        operations = decode(row["a"][_OPERATIONS])
+        object.__setattr__(self, "operations", operations)
+        return operations
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Migration):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in _FIELDS)
+
+    __hash__ = Migration.__hash__
+
+    def encoded(self) -> Any:
+        """The cache's JSON of this migration (its stored row while nothing decoded it)."""
+        if "operations" not in vars(self):
+            return vars(self)["_row"]
+        return {"c": _MIGRATION, "a": [encode(getattr(self, f)) for f in _FIELDS]}
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Migration))
+_OPERATIONS = _FIELDS.index("operations")

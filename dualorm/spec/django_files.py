@@ -6,7 +6,7 @@ without rendering anything, which files there are and what each runs after:
 
 - the app's previous dualorm file; for the app's first one, the app's latest migrations that
   ``makemigrations`` wrote (Django refuses an app with two leaves);
-- the files of the specs the spec runs after (:func:`~dualorm.spec.make.chain_parents`), so
+- the files of the specs the spec runs after (:func:`~dualorm.spec.lineage.chain_parents`), so
   Django runs them in dualorm's order;
 - the file of another app of the same spec whose tables its foreign keys point at (a cycle
   between two apps of one spec is a :class:`~dualorm.errors.SpecError`: split the spec);
@@ -136,7 +136,7 @@ def _check_apps(config: Config, migrations: Sequence[Migration], own: Mapping[st
 
 def declared_tables(app_label: str) -> set[str]:
     """The tables of the concrete, managed models of installed app ``app_label`` (the tables
-    :func:`dualorm.emit.django.model_hints` maps to their models)."""
+    :func:`dualorm.emit.django_target.model_hints` maps to their models)."""
     from django.apps import apps
 
     found = set()

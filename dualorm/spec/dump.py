@@ -29,18 +29,19 @@ from dualorm.schema import (
     index_opclasses,
     index_orders,
 )
+from dualorm.spec.ops import AddCheck, AddForeignKey, CreateEnum, CreateTable, RunSQL
 from dualorm.spec.sqltext import quote_ident, quote_qualified
 
 __all__ = [
-    "Line",
+    "FlowMapping",
     "SpecSequence",
-    "column_entry",
-    "create_table_entry",
-    "foreign_key_entry",
-    "index_entry",
+    "column_mapping",
+    "create_table_mapping",
+    "foreign_key_mapping",
+    "index_mapping",
     "render_spec",
     "spec_operations",
-    "unique_entry",
+    "unique_mapping",
 ]
 
 _TYPE_MAX = {"smallint": 2**15 - 1, "integer": 2**31 - 1, "bigint": 2**63 - 1}
@@ -111,13 +112,12 @@ def _creation_order(tables: Sequence[Table], known: Schema) -> list[Table]:
     return order
 
 
-class Line(dict[str, Any]):
+class FlowMapping(dict[str, Any]):
     """A mapping written on one line (YAML flow style), as hand-written specs do."""
 
 
-def column_entry(c: Column) -> Line:
-    """A column as a spec writes it: its name, type and what differs from the defaults."""
-    out = Line(name=c.name, type=c.type)
+def column_mapping(c: Column) -> FlowMapping:
+    out = FlowMapping(name=c.name, type=c.type)
     if not c.nullable:
         out["nullable"] = False
     if c.default is not None:
@@ -133,17 +133,16 @@ def column_entry(c: Column) -> Line:
     return out
 
 
-def _enum(name: str, schema_name: str, labels: tuple[str, ...]) -> Line:
-    out = Line(name=name, labels=list(labels))
+def _enum(name: str, schema_name: str, labels: tuple[str, ...]) -> FlowMapping:
+    out = FlowMapping(name=name, labels=list(labels))
     if schema_name != "public":
         out["schema"] = schema_name
     return out
 
 
-def foreign_key_entry(fk: ForeignKey, table: str | None = None) -> Line:
-    """A foreign key as a spec writes it, naming ``table`` when given (``add_foreign_key``)."""
+def foreign_key_mapping(fk: ForeignKey, table: str | None = None) -> FlowMapping:
     target = fk.ref_table if fk.ref_schema == "public" else f"{fk.ref_schema}.{fk.ref_table}"
-    out = Line() if table is None else Line(table=table)
+    out = FlowMapping() if table is None else FlowMapping(table=table)
     out.update(
         name=fk.name,
         columns=list(fk.columns),
@@ -161,13 +160,12 @@ def foreign_key_entry(fk: ForeignKey, table: str | None = None) -> Line:
     return out
 
 
-def index_entry(i: Index) -> Line:
-    """An index as a spec writes it (its name, keys and options)."""
+def index_mapping(i: Index) -> FlowMapping:
     keys = [
         " ".join(part for part in (key, opclass, order) if part)
         for key, opclass, order in zip(i.columns, index_opclasses(i), index_orders(i), strict=True)
     ]
-    out = Line(name=i.name, columns=keys)
+    out = FlowMapping(name=i.name, columns=keys)
     if i.unique:
         out["unique"] = True
     if i.method != "btree":
@@ -179,38 +177,38 @@ def index_entry(i: Index) -> Line:
     return out
 
 
-def unique_entry(u: UniqueConstraint) -> Line:
-    """A unique constraint as a spec writes it (its name and columns)."""
-    out = Line(name=u.name, columns=list(u.columns))
+def unique_mapping(u: UniqueConstraint) -> FlowMapping:
+    out = FlowMapping(name=u.name, columns=list(u.columns))
     if u.deferrable:
         out["deferrable"] = True
     return out
 
 
-def create_table_entry(t: Table, inline: list[ForeignKey]) -> dict[str, Any]:
-    """The body of a ``create_table`` operation for ``t``, with the ``inline`` foreign keys."""
+def create_table_mapping(t: Table, inline: list[ForeignKey]) -> dict[str, Any]:
     body: dict[str, Any] = {"name": t.name}
     if t.schema != "public":
         body["schema"] = t.schema
     if t.comment is not None:
         body["comment"] = t.comment
-    body["columns"] = [column_entry(c) for c in t.columns]
+    body["columns"] = [column_mapping(c) for c in t.columns]
     if t.primary_key is not None:
-        body["primary_key"] = Line(name=t.primary_key.name, columns=list(t.primary_key.columns))
+        body["primary_key"] = FlowMapping(
+            name=t.primary_key.name, columns=list(t.primary_key.columns)
+        )
     if t.uniques:
-        body["uniques"] = [unique_entry(u) for u in t.uniques]
+        body["uniques"] = [unique_mapping(u) for u in t.uniques]
     checks = [k for k in t.checks if k.validated]
     if checks:
-        body["checks"] = [Line(name=k.name, expression=k.expression) for k in checks]
+        body["checks"] = [FlowMapping(name=k.name, expression=k.expression) for k in checks]
     if inline:
-        body["foreign_keys"] = [foreign_key_entry(fk) for fk in inline]
+        body["foreign_keys"] = [foreign_key_mapping(fk) for fk in inline]
     if t.indexes:
-        body["indexes"] = [index_entry(i) for i in t.indexes]
-    return {"create_table": body}
+        body["indexes"] = [index_mapping(i) for i in t.indexes]
+    return {CreateTable.kind: body}
 
 
 def _run_sql(sql: str, reverse_sql: str) -> dict[str, Any]:
-    return {"run_sql": Line(sql=sql, reverse_sql=reverse_sql)}
+    return {RunSQL.kind: FlowMapping(sql=sql, reverse_sql=reverse_sql)}
 
 
 def _sequence_ops(s: SpecSequence) -> list[dict[str, Any]]:
@@ -249,7 +247,7 @@ def spec_operations(
     """
     known = Schema() if known is None else known
     enums = [
-        {"create_enum": _enum(e.name, e.schema, e.labels)}
+        {CreateEnum.kind: _enum(e.name, e.schema, e.labels)}
         for e in tables.enums
         if known.enum(e.key) is None
     ]
@@ -269,16 +267,20 @@ def spec_operations(
             for fk in t.foreign_keys
             if fk.validated and (fk.ref_key in created or fk.ref_key == t.key)
         ]
-        ops.append(create_table_entry(t, inline))
+        ops.append(create_table_mapping(t, inline))
         created.add(t.key)
         label = t.qualified_name
         later += [
-            {"add_foreign_key": foreign_key_entry(fk, label)}
+            {AddForeignKey.kind: foreign_key_mapping(fk, label)}
             for fk in t.foreign_keys
             if fk not in inline
         ]
         later += [
-            {"add_check": Line(table=label, name=k.name, expression=k.expression, not_valid=True)}
+            {
+                AddCheck.kind: FlowMapping(
+                    table=label, name=k.name, expression=k.expression, not_valid=True
+                )
+            }
             for k in t.checks
             if not k.validated
         ]
@@ -286,14 +288,14 @@ def spec_operations(
 
 
 class _Dumper(yaml.SafeDumper):
-    """Safe YAML without anchors (the spec loader refuses them), one line per :class:`Line`,
+    """Safe YAML without anchors (the spec loader refuses them), one line per :class:`FlowMapping`,
     and SQL holding a quote in double quotes (``"'active'::text"``, not ``'''active''...'``)."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
 
-def _line(dumper: yaml.SafeDumper, data: Line) -> yaml.Node:
+def _line(dumper: yaml.SafeDumper, data: FlowMapping) -> yaml.Node:
     return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True)
 
 
@@ -302,7 +304,7 @@ def _text(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
-_Dumper.add_representer(Line, _line)
+_Dumper.add_representer(FlowMapping, _line)
 _Dumper.add_representer(str, _text)
 
 

@@ -23,7 +23,7 @@ its reverse needs), and an operation that does not fit the schema is reported at
 The checksum is the sha256 of the canonical content (the parsed document as sorted JSON):
 comments and layout do not change it, any change of meaning does. This module holds the
 header, the dependency graph and the directory driver; how each operation is read lives in
-:mod:`dualorm.spec.builders` (its names stay importable from here).
+:mod:`dualorm.spec.builders`.
 """
 
 from __future__ import annotations

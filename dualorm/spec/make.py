@@ -128,7 +128,8 @@ def render_all(
     """
     # Imported here: the emitters bring SQLAlchemy and Django, which only make needs.
     from dualorm.emit.alembic import render_revision
-    from dualorm.emit.django import DjangoTarget, Layout, model_hints, render_migration
+    from dualorm.emit.django import Layout, render_migration
+    from dualorm.emit.django_target import DjangoTarget, model_hints
 
     if foreign is None:
         foreign = list(read_snapshot(config.migrations_path).values())
@@ -235,7 +236,14 @@ def outdated(config: Config, migrations: Sequence[Migration]) -> list[Artefact]:
 
     _setup(config)  # the foreign tables come from Django's app registry
     cache = SpecCache(config.migrations_path, _cache_dir(config))
-    foreign = collect(config, _created(config, cache))
+    kept = cache.created()
+    created = _created(config, cache)
+    if kept is None:
+        # ``migrations`` are what the specs load as under the cache's key (the caller read
+        # them through it): keep the tables beside them, as `make` does, so the next run
+        # parses no YAML.
+        cache.store(list(migrations), created)
+    foreign = collect(config, created)
     return [*_stale_snapshot(config, foreign), *stale(config, migrations, foreign)]
 
 

@@ -412,3 +412,70 @@ def _add_constraint(tables: tuple[str, ...], c: ast.Constraint) -> tuple[Stateme
         case _:
             return _other()
     return (StatementFact(effect, tables, name=c.conname, using_index=c.indexname),)
+
+
+# Statements whose objects belong to the whole database (or cluster), not to one schema.
+_DATABASE_WIDE = (
+    ast.CreateExtensionStmt,
+    ast.AlterExtensionStmt,
+    ast.AlterExtensionContentsStmt,
+    ast.CreateSchemaStmt,
+    ast.CreateRoleStmt,
+    ast.AlterRoleStmt,
+    ast.DropRoleStmt,
+    ast.GrantRoleStmt,
+    ast.CreateEventTrigStmt,
+    ast.AlterEventTrigStmt,
+    ast.CreatePLangStmt,
+    ast.CreateFdwStmt,
+    ast.CreateForeignServerStmt,
+)
+_DATABASE_WIDE_DROPS = frozenset(
+    {
+        ObjectType.OBJECT_EXTENSION,
+        ObjectType.OBJECT_SCHEMA,
+        ObjectType.OBJECT_EVENT_TRIGGER,
+        ObjectType.OBJECT_LANGUAGE,
+        ObjectType.OBJECT_FDW,
+        ObjectType.OBJECT_FOREIGN_SERVER,
+    }
+)
+
+
+@dataclass(frozen=True)
+class SharedUse:
+    """What ``run_sql`` text does outside the schema it runs in (see :func:`shared_use`)."""
+
+    statements: tuple[str, ...] = ()
+    """Statements creating, changing or dropping objects of the whole database (extensions,
+    schemas, roles ...): tenants of one database running them at once race on them."""
+    unplaced: tuple[str, ...] = ()
+    """``CREATE EXTENSION`` statements naming no ``SCHEMA``: the extension lands in the first
+    schema of ``search_path``."""
+
+
+def shared_use(sql: str) -> SharedUse:
+    """Return the statements of ``sql`` that touch objects every schema of the database shares.
+
+    Text the parser refuses shares nothing (the server refuses it too).
+    """
+    try:
+        tree = parse_sql(sql)
+    except parser.ParseError:
+        return SharedUse()
+    shared: list[str] = []
+    unplaced: list[str] = []
+    for raw in tree:
+        stmt = raw.stmt
+        wide = isinstance(stmt, _DATABASE_WIDE) or (
+            isinstance(stmt, ast.DropStmt) and stmt.removeType in _DATABASE_WIDE_DROPS
+        )
+        if not wide:
+            continue
+        text = _statement_text(sql, raw)
+        shared.append(text)
+        if isinstance(stmt, ast.CreateExtensionStmt) and not any(
+            isinstance(o, ast.DefElem) and o.defname == "schema" for o in stmt.options or ()
+        ):
+            unplaced.append(text)
+    return SharedUse(tuple(shared), tuple(unplaced))

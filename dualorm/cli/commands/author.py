@@ -19,6 +19,14 @@ if TYPE_CHECKING:
 
 __all__ = ["CHECK", "INIT", "MAKE", "NEW", "SQUASH", "terminal_question"]
 
+NO_CACHE = Option(
+    "--no-cache",
+    "no_cache",
+    "Read the model sets in full, not from the model-schema cache (.dualorm/cache).",
+    bool,
+    False,
+)
+
 
 def _new(run: Invocation) -> int:
     # Imported when the verb runs: the CLI starts without the library.
@@ -28,9 +36,9 @@ def _new(run: Invocation) -> int:
     if run["autogenerate"]:
         return _autogenerate(run, config)
 
-    given = [f for f, d in (("--from", "source"), ("--rename", "rename")) if run[d]]
-    if run["rename_table"]:
-        given.append("--rename-table")
+    flags = [("--from", "source"), ("--rename", "rename"), ("--rename-table", "rename_table")]
+    flags += [("--rename-value", "rename_value"), ("--no-cache", "no_cache")]
+    given = [f for f, d in flags if run[d]]
     if given:
         raise UsageError(f"{', '.join(given)} apply only with --autogenerate")
     path = new_spec(config, run["name"])
@@ -42,9 +50,14 @@ def _autogenerate(run: Invocation, config: Config) -> int:
     # Imported when the verb runs: the CLI starts without the library.
     from dualorm.autogen import autogenerate, parse_answers
 
-    answers = parse_answers(run["rename"], run["rename_table"])
+    answers = parse_answers(run["rename"], run["rename_table"], run["rename_value"])
     result = autogenerate(
-        config, run["name"], source=run["source"], answers=answers, ask=terminal_question()
+        config,
+        run["name"],
+        source=run["source"],
+        answers=answers,
+        ask=terminal_question(),
+        cache=not run["no_cache"],
     )
     if run["json"]:
         run.out(json.dumps(result.to_dict(), indent=2, sort_keys=True))
@@ -101,6 +114,12 @@ NEW = Verb(
         ),
         Option("--rename", "rename", "Renamed columns: table.old=new, comma-separated."),
         Option("--rename-table", "rename_table", "Renamed tables: old=new, comma-separated."),
+        Option(
+            "--rename-value",
+            "rename_value",
+            "Renamed enum labels: enum.old=new, comma-separated.",
+        ),
+        NO_CACHE,
         JSON,
     ),
 )
@@ -111,7 +130,7 @@ def _check(run: Invocation) -> int:
     from dualorm.autogen import check
 
     config = run.config()
-    result = check(config)
+    result = check(config, cache=not run["no_cache"])
     if run["json"]:
         run.out(json.dumps(result.to_dict(), indent=2, sort_keys=True))
         return 0 if result.ok else 1
@@ -136,7 +155,7 @@ CHECK = Verb(
     "check",
     "Exit 1 when a model set differs from the specs or a generated migration is stale.",
     _check,
-    (JSON,),
+    (NO_CACHE, JSON),
     fast=True,
 )
 

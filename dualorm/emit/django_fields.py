@@ -1,0 +1,212 @@
+"""Django model fields for the migration state, one per column.
+
+:func:`field_for` takes the model's own field where it says what the schema says about the
+column's database side (type, nullability, default, collation, comment, generation, relation),
+so that the state after the last spec equals the models and ``makemigrations --check`` stays
+clean; otherwise it builds the conventional field for the column. A type no Django field
+creates becomes a plain ``Field`` (the database side is the shared SQL, so nothing is lost
+there); an SQL default or generation expression becomes ``RawSQL``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection, models
+
+from dualorm.emit.django_target import (
+    DjangoTarget,
+    Triple,
+    build,
+    field_name,
+    hint_field,
+    model_label,
+    single_fk,
+)
+from dualorm.schema import DEFAULT_SCHEMA, Column, FkAction, Table, canonical_type
+from dualorm.sources.expression_text import bare_expression
+
+__all__ = ["composite_pk", "field_for", "table_fields"]
+
+_ON_DELETE = {
+    FkAction.CASCADE: models.CASCADE,
+    FkAction.SET_NULL: models.SET_NULL,
+    FkAction.SET_DEFAULT: models.SET_DEFAULT,
+    FkAction.RESTRICT: models.RESTRICT,
+    FkAction.NO_ACTION: models.DO_NOTHING,
+}
+
+_FIELD_TYPES = {
+    "text": "django.db.models.TextField",
+    "integer": "django.db.models.IntegerField",
+    "bigint": "django.db.models.BigIntegerField",
+    "smallint": "django.db.models.SmallIntegerField",
+    "boolean": "django.db.models.BooleanField",
+    "uuid": "django.db.models.UUIDField",
+    "jsonb": "django.db.models.JSONField",
+    "date": "django.db.models.DateField",
+    "bytea": "django.db.models.BinaryField",
+    "double precision": "django.db.models.FloatField",
+    "real": "django.db.models.FloatField",
+    "inet": "django.db.models.GenericIPAddressField",
+    "interval": "django.db.models.DurationField",
+    "timestamp with time zone": "django.db.models.DateTimeField",
+    "time without time zone": "django.db.models.TimeField",
+}
+_IDENTITY_TYPES = {
+    "integer": "django.db.models.AutoField",
+    "bigint": "django.db.models.BigAutoField",
+    "smallint": "django.db.models.SmallAutoField",
+}
+
+
+_COLLATABLE = frozenset({"django.db.models.CharField", "django.db.models.TextField"})
+"""The fields that take ``db_collation``; any other collated column keeps a plain state."""
+
+
+def _type_triple(canonical: str, kwargs: dict[str, Any]) -> Triple:
+    if canonical.endswith("[]"):
+        item = build(_type_triple(canonical[:-2], {}))
+        return "django.contrib.postgres.fields.ArrayField", (), {"base_field": item, **kwargs}
+    if canonical in _FIELD_TYPES:
+        return _FIELD_TYPES[canonical], (), kwargs
+    base, _, rest = canonical.partition("(")
+    numbers = [n.strip() for n in rest.rstrip(")").split(",")] if rest else []
+    if base == "character varying":
+        if numbers:
+            kwargs = {"max_length": int(numbers[0]), **kwargs}
+        return "django.db.models.CharField", (), kwargs
+    if base == "numeric" and len(numbers) == 2:
+        digits = {"max_digits": int(numbers[0]), "decimal_places": int(numbers[1])}
+        return "django.db.models.DecimalField", (), {**digits, **kwargs}
+    # No Django field creates this type; the state keeps a plain Field (the database side
+    # is the shared SQL, so nothing is lost there).
+    return "django.db.models.Field", (), kwargs
+
+
+def _db_default(column: Column, output: str) -> Any:
+    text = column.default
+    assert text is not None
+    if text in ("true", "false"):
+        return text == "true"
+    if text.lstrip("-").isdigit():
+        return int(text)
+    if text.endswith("()") and text[:-2].isidentifier():
+        output_field = build((output, (), {})) if output != "django.db.models.Field" else None
+        return models.Func(function=text[:-2], output_field=output_field)
+    return models.expressions.RawSQL(text, ())
+
+
+def _conventional_field(target: DjangoTarget, t: Table, column: Column) -> Any:
+    pk = t.primary_key
+    kwargs: dict[str, Any] = {}
+    if pk is not None and pk.columns == (column.name,):
+        kwargs["primary_key"] = True
+    elif column.nullable:
+        kwargs.update(null=True, blank=True)
+    if column.comment is not None:
+        kwargs["db_comment"] = column.comment
+    fk = single_fk(t, column.name)
+    if fk is not None and fk.ref_schema == DEFAULT_SCHEMA:
+        fk_kwargs: dict[str, Any] = {
+            "to": model_label(target, fk.ref_table),
+            "on_delete": _ON_DELETE[fk.on_delete],
+            "db_index": False,
+            "related_name": "+",
+        }
+        if field_name(target, t, column.name) + "_id" != column.name:
+            # Django names an FK's column ``<field>_id``; any other name is a db_column.
+            fk_kwargs["db_column"] = column.name
+        if column.default is not None:
+            fk_kwargs["db_default"] = models.expressions.RawSQL(column.default, ())
+        return build(("django.db.models.ForeignKey", (), {**fk_kwargs, **kwargs}))
+    if column.identity is not None and "primary_key" in kwargs and column.type in _IDENTITY_TYPES:
+        return build((_IDENTITY_TYPES[column.type], (), kwargs))
+    if column.generated is not None:
+        # Django writes GENERATED ALWAYS AS (...) STORED where NULL / NOT NULL would go.
+        output = build(_type_triple(column.type, {}))
+        generated: dict[str, Any] = {
+            "expression": models.expressions.RawSQL(column.generated, ()),
+            "output_field": output,
+            "db_persist": True,
+        }
+        if column.comment is not None:
+            generated["db_comment"] = column.comment
+        return build(("django.db.models.GeneratedField", (), generated))
+    path, args, type_kwargs = _type_triple(column.type, kwargs)
+    if column.collation is not None and path in _COLLATABLE:
+        type_kwargs["db_collation"] = column.collation
+    if column.default is not None:
+        type_kwargs["db_default"] = _db_default(column, path)
+    return build((path, args, type_kwargs))
+
+
+def _db_type(f: Any) -> str | None:
+    spelled = f.db_type(connection)
+    return None if spelled is None else canonical_type(spelled)
+
+
+def _agrees(hint: Any, conventional: Any, column: Column) -> bool:
+    """Whether the model's field says what the schema says about the column's database side."""
+    if _db_type(hint) != column.type:
+        return False
+    if bool(hint.primary_key) != bool(conventional.primary_key):
+        return False
+    if not hint.primary_key and bool(hint.null) != column.nullable:
+        return False
+    if hint.has_db_default() != (column.default is not None):
+        return False
+    if getattr(hint, "db_collation", None) != column.collation:
+        return False
+    if (hint.db_comment or None) != column.comment:
+        return False
+    if bool(getattr(hint, "generated", False)) != (column.generated is not None):
+        return False
+    if column.generated is not None and _generation_sql(hint) != bare_expression(column.generated):
+        return False
+    if bool(hint.is_relation) != bool(conventional.is_relation):
+        return False
+    if hint.is_relation:
+        return bool(
+            hint.related_model._meta.label_lower == str(conventional.remote_field.model).lower()
+        )
+    return True
+
+
+def _generation_sql(field: Any) -> str:
+    sql, params = field.generated_sql(connection)
+    editor = connection.schema_editor(collect_sql=True, atomic=False)
+    return bare_expression(sql % tuple(editor.quote_value(p) for p in params) if params else sql)
+
+
+def field_for(target: DjangoTarget, t: Table, column: Column) -> tuple[str, Any]:
+    """Return ``(field name, field)`` for ``column`` of ``t`` as the state should hold it."""
+    conventional = _conventional_field(target, t, column)
+    hint = hint_field(target, t.name, column.name)
+    if hint is not None and _agrees(hint, conventional, column):
+        return str(hint.name), hint.clone()
+    return field_name(target, t, column.name), conventional
+
+
+def composite_pk(target: DjangoTarget, t: Table) -> tuple[str, Any] | None:
+    """The ``("pk", CompositePrimaryKey)`` field of ``t``, for a primary key of several columns."""
+    pk = t.primary_key
+    if pk is None or len(pk.columns) < 2:
+        return None
+    model = target.models.get(t.name)
+    if model is not None:
+        hint = model._meta.pk
+        if isinstance(hint, models.CompositePrimaryKey):
+            columns = tuple(
+                getattr(model._meta.get_field(n), "column", None) for n in hint.field_names
+            )
+            if columns == pk.columns:
+                return "pk", hint.clone()
+    return "pk", models.CompositePrimaryKey(*(field_name(target, t, c) for c in pk.columns))
+
+
+def table_fields(target: DjangoTarget, t: Table) -> list[tuple[str, Any]]:
+    """The fields of ``t`` as ``CreateModel`` takes them: a composite key first, then columns."""
+    composite = composite_pk(target, t)
+    fields = [] if composite is None else [composite]
+    return fields + [field_for(target, t, c) for c in t.columns]

@@ -1,0 +1,95 @@
+"""One registry of operation kinds, and every piece a kind needs checked against it.
+
+A new operation is one :class:`~dualorm.spec.operation.Operation` subclass registering its
+spec name (``kind=``), its builder (:mod:`dualorm.spec.builders`), three renderers (Alembic,
+Django state, SQL) and its impact rule (:mod:`dualorm.runner.impact`). Everything else reads the
+registry; :func:`missing_pieces` names what a registered kind lacks.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from dualorm.emit.alembic_ops import alembic_renderer
+from dualorm.emit.django_state import state_renderer
+from dualorm.emit.sql import sql_renderer
+from dualorm.runner.impact import impacts
+from dualorm.schema import Schema
+from dualorm.spec.builders import has_builder
+from dualorm.spec.operation import KINDS
+from dualorm.spec.ops import OPERATIONS, Operation, operation_kinds
+
+
+def _has_impact_rule(kind: type[Operation]) -> bool:
+    """A rule of its own, or an opaque kind (Python), which the fallback judges the worst."""
+    return impacts.dispatch(kind) is not impacts.dispatch(object) or kind.opaque
+
+
+PIECES: dict[str, Callable[[type[Operation]], bool]] = {
+    "builder in dualorm.spec.builders": has_builder,
+    "alembic renderer in dualorm.emit.alembic_ops": alembic_renderer.handles,
+    "django state renderer in dualorm.emit.django_state": state_renderer.handles,
+    "sql renderer in dualorm.emit.sql": sql_renderer.handles,
+    "impact rule in dualorm.runner.impact": _has_impact_rule,
+}
+"""What every registered operation kind needs, by where it goes."""
+
+
+def missing_pieces(kinds: Iterable[type[Operation]]) -> list[str]:
+    """``"<Class> (<kind>): no <piece>"`` for each piece a kind lacks."""
+    return [
+        f"{kind.__name__} ({kind.kind}): no {piece}"
+        for kind in kinds
+        for piece, present in PIECES.items()
+        if not present(kind)
+    ]
+
+
+def test_every_registered_kind_has_its_builder_renderers_and_impact_rule() -> None:
+    assert missing_pieces(operation_kinds().values()) == []
+
+
+def test_the_registry_is_every_concrete_operation_class() -> None:
+    assert set(operation_kinds().values()) == set(Operation.__subclasses__()) == set(OPERATIONS)
+    assert all(name == cls.kind for name, cls in operation_kinds().items())
+
+
+@pytest.fixture
+def probe() -> Iterator[type[Operation]]:
+    """A throwaway kind registered as a new operation would be, and unregistered after."""
+
+    @dataclass(frozen=True)
+    class ProbeOperation(Operation, kind="probe_operation"):
+        table: str = "t"
+
+        def apply(self, schema: Schema) -> Schema:
+            return schema
+
+        def describe(self) -> str:
+            return "probe"
+
+    yield ProbeOperation
+    del KINDS["probe_operation"]
+    del ProbeOperation
+    gc.collect()
+
+
+def test_a_kind_without_its_pieces_is_reported_for_each_one(probe: type[Operation]) -> None:
+    assert missing_pieces(operation_kinds().values()) == [
+        f"ProbeOperation (probe_operation): no {piece}" for piece in PIECES
+    ]
+
+
+def test_a_kind_inherits_the_pieces_of_the_operation_it_extends() -> None:
+    (base,) = (cls for cls in OPERATIONS if cls.kind == "add_column")
+    subclass = type("LoggedAddColumn", (base,), {})
+    # The renderers and the impact rule follow the class hierarchy; the builder is per kind.
+    assert missing_pieces([subclass]) == [
+        "LoggedAddColumn (add_column): no builder in dualorm.spec.builders"
+    ]
+    del subclass
+    gc.collect()
