@@ -29,7 +29,7 @@ _EXPORTS: dict[str, str] = {
     # configuration
     "Config": "dualorm.config",
     "Environment": "dualorm.config",
-    "Ownership": "dualorm.config",
+    "Ownership": "dualorm.ownership",
     # errors
     "BackupCorrupt": "dualorm.errors",
     "BackupKeyError": "dualorm.errors",
@@ -104,7 +104,7 @@ _EXPORTS: dict[str, str] = {
     "create_backup": "dualorm.backup.api",
     "list_backups": "dualorm.backup.api",
     "prune_backups": "dualorm.backup.api",
-    "restore_backup": "dualorm.backup.api",
+    "restore_backup": "dualorm.backup.restore",
     "verify_backup": "dualorm.backup.api",
     # production safety
     "Notifier": "dualorm.notify",

@@ -16,13 +16,18 @@ import json
 import logging
 import os
 import socket
+import sys
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+from psycopg.types.json import Jsonb
+
 from dualorm.db import redact_text
+from dualorm.runner.ledger import expect_rowcount
+from dualorm.runner.tenancy import ledger_of
 
 if TYPE_CHECKING:
     import psycopg
@@ -97,10 +102,6 @@ def record_run(
     The row is written in its own transaction (``conn`` is committed), so a failed
     migration's rollback never takes its audit row with it.
     """
-    from psycopg.types.json import Jsonb
-
-    from dualorm.runner.ledger import expect_rowcount
-    from dualorm.runner.tenancy import ledger_of
 
     with conn.transaction():
         cur = conn.execute(
@@ -167,7 +168,6 @@ def configure_logging(
     Replaces a handler installed by an earlier call, so calling it per command is safe.
     Returns the handler.
     """
-    import sys
 
     logger = logging.getLogger(LOGGER_NAME)
     for old in [h for h in logger.handlers if getattr(h, "_dualorm", False)]:

@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, overload
 
 from dualorm.errors import ConfigError
-from dualorm.ownership import FILE_KEYS, Rule, parse_file_keys
-from dualorm.ownership import Ownership as Ownership  # still importable from here
+from dualorm.ownership import FILE_KEYS, Ownership, Rule, parse_file_keys
 
 
 class Environment(enum.StrEnum):

@@ -14,7 +14,11 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from dualorm.config import Config, Environment
+from dualorm.db import connect, redact, resolve_url
 from dualorm.errors import EnvironmentMismatch, SafetyError
+from dualorm.runner import ledger
+from dualorm.runner.ledger import environment_label
+from dualorm.runner.tenancy import ledger_of
 
 if TYPE_CHECKING:
     import psycopg
@@ -49,7 +53,6 @@ def may_label(config: Config) -> bool:
 
 def effective_label(conn: psycopg.Connection[Any], config: Config) -> Environment | None:
     """The database's label; the embedded server is development even before it is written."""
-    from dualorm.runner.ledger import environment_label
 
     label = environment_label(conn)
     if label is None and _serves_embedded(conn, config):
@@ -108,13 +111,11 @@ def label_database(config: Config, environment: Environment) -> tuple[Environmen
     Labelling an unlabelled database, or confirming the label it has, is allowed; changing a
     label is refused, and so is a label contradicting ``DUALORM_ENV``.
     """
-    from dualorm.db import connect, redact, resolve_url
-    from dualorm.runner import ledger
 
     check_request(config, environment, "db label")
     url = resolve_url(config)
     with connect(url, autocommit=True) as conn, conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ledger.ledger_of(conn).create_key,))
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ledger_of(conn).create_key,))
         current = ledger.environment_label(conn)
         if current is not None and current is not environment:
             raise SafetyError(

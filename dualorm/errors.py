@@ -19,10 +19,12 @@
     │   ├── LockHeld(holder)
     │   ├── LintRefused(findings)
     │   ├── LedgersDisagree               alembic_version / django_migrations vs the ledger
-    │   └── AppliedSpecMissing            (runner.specs) an applied spec was deleted or renamed
+    │   └── AppliedSpecMissing            an applied spec was deleted or renamed
     ├── DriftDetected(differences)    exit 1  a check found problems
     ├── IrreversibleError             exit 1  going down through an irreversible operation
     ├── MigrationFailed(migration_id, statement, cause)
+    │   └── ProductionFailed(failure, result)  what a production run undid, and how
+    ├── ReplicaLagging(statuses)      exit 1  a replica did not catch up in time
     ├── BackupCorrupt(path, reason)   exit 1  tampered or truncated backup
     ├── LedgerError                   exit 1  a ledger write touched an unexpected row count
     └── InternalError                 exit 4  a bug of dualorm (any other exception maps here)
@@ -38,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dualorm.diff.base import Difference
+    from dualorm.replicas import ReplicaStatus
+    from dualorm.runner.production import ProductionResult
 
 
 class DualormError(Exception):
@@ -203,6 +207,29 @@ class MigrationFailed(DualormError):
         super().__init__(f"{migration_id} failed{where}: {cause}")
 
 
+class ProductionFailed(MigrationFailed):
+    """A production run failed; ``result`` says what was undone and how (exit 1)."""
+
+    def __init__(self, failure: MigrationFailed, result: ProductionResult) -> None:
+        self.result = result
+        super().__init__(failure.migration_id, failure.statement, failure.cause)
+        undone = {
+            "none": "nothing else was applied; the failing transaction rolled back",
+            "down": f"rolled back {', '.join(result.rolled_back)} with their down steps",
+            "restore": f"restored the backup {result.backup}",
+        }.get(result.rollback or "", result.rollback or "not rolled back")
+        self.args = (f"{self.args[0]} ({undone})",)
+
+
+class ReplicaLagging(DualormError):
+    """A replica did not replay the migration in time, or its catalog differs."""
+
+    def __init__(self, statuses: Sequence[ReplicaStatus]) -> None:
+        self.statuses = tuple(statuses)
+        names = ", ".join(s.url for s in self.statuses)
+        super().__init__(f"replica(s) not caught up with the primary: {names}")
+
+
 class BackupCorrupt(DualormError):
     """A backup file does not match its manifest or fails authentication."""
 
@@ -222,6 +249,10 @@ class LedgersDisagree(SafetyError):
     Refused before anything runs: planning on a history the three ledgers tell differently
     would apply twice or skip what one tool believes is there.
     """
+
+
+class AppliedSpecMissing(SafetyError):
+    """The ledger holds a migration no spec file has: deleted or renamed after it was applied."""
 
 
 class InternalError(DualormError):

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from dualorm.db import connect, redact
-from dualorm.errors import DualormError
+from dualorm.errors import DualormError, ReplicaLagging
+from dualorm.target_catalog import load_target
 
 if TYPE_CHECKING:
     import psycopg
@@ -41,19 +42,9 @@ class ReplicaStatus:
         return asdict(self)
 
 
-class ReplicaLagging(DualormError):
-    """A replica did not replay the migration in time, or its catalog differs."""
-
-    def __init__(self, statuses: Sequence[ReplicaStatus]) -> None:
-        self.statuses = tuple(statuses)
-        names = ", ".join(s.url for s in self.statuses)
-        super().__init__(f"replica(s) not caught up with the primary: {names}")
-
-
 def schema_fingerprint(conn: psycopg.Connection[tuple[object, ...]]) -> str:
     """Return a sha256 over the catalog as dualorm reads it (tables, columns, indexes...);
     a tenant's connection reads its tenant schema (:mod:`dualorm.target_catalog`)."""
-    from dualorm.target_catalog import load_target
 
     return hashlib.sha256(repr(load_target(conn)).encode()).hexdigest()
 

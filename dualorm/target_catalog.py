@@ -16,7 +16,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from dualorm.runner.tenancy import ledger_of
 from dualorm.schema import DEFAULT_SCHEMA, Schema, schema
+from dualorm.sources import postgres
 
 if TYPE_CHECKING:
     import psycopg
@@ -26,8 +28,6 @@ __all__ = ["load_target"]
 
 def load_target(conn: psycopg.Connection[Any], *, schemas: Iterable[str] = ("public",)) -> Schema:
     """Read ``schemas`` of the connection's target (``public`` meaning a tenant's schema)."""
-    from dualorm.runner.tenancy import ledger_of
-    from dualorm.sources import postgres
 
     tenant = ledger_of(conn).tenant
     if tenant is None:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from dualorm.db import connection, with_database
+from psycopg import sql
+
+from dualorm.db import connection, database_name, private_runtime_dir, with_database
 
 
 def server_url() -> str:
@@ -24,8 +28,6 @@ def server_url() -> str:
         return url
     import pgserver
 
-    from dualorm.db import private_runtime_dir
-
     pgdata = Path(tempfile.gettempdir()) / f"dualorm-test-pg-{os.getuid()}"
     private_runtime_dir(pgdata.parent / f"dualorm-test-run-{os.getuid()}")
     return str(pgserver.get_server(pgdata, cleanup_mode="stop").get_uri())
@@ -33,7 +35,6 @@ def server_url() -> str:
 
 def create_database(admin_url: str, prefix: str = "t") -> str:
     """Create an empty database and return its URL."""
-    from psycopg import sql
 
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with connection(admin_url, autocommit=True) as conn:
@@ -42,9 +43,6 @@ def create_database(admin_url: str, prefix: str = "t") -> str:
 
 
 def drop_database(admin_url: str, url: str) -> None:
-    from psycopg import sql
-
-    from dualorm.db import database_name
 
     with connection(admin_url, autocommit=True) as conn:
         conn.execute(
@@ -95,14 +93,12 @@ class Cluster:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def run(self, program: str, *args: str) -> None:
-        import subprocess
 
         argv = [*self._as_user, str(self.bindir / program), *args]
         subprocess.run(argv, check=True, capture_output=True, cwd=self.base)
 
     def init(self, settings: str = "") -> None:
         """``initdb``, then append ``settings`` (postgresql.conf lines) to the defaults."""
-        import subprocess
 
         self.run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust")
         conf = (
@@ -133,7 +129,6 @@ class Cluster:
 @contextlib.contextmanager
 def cluster_base() -> Iterator[Path]:
     """A temporary directory the servers' user can write to, removed afterwards."""
-    import shutil
 
     base = Path(tempfile.mkdtemp(prefix="dualorm-cluster-"))
     base.chmod(0o777)

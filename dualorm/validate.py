@@ -33,10 +33,13 @@ from typing import TYPE_CHECKING, Any
 
 from dualorm.config import Config
 from dualorm.datacheck import DataIssue, check_data
+from dualorm.db import connect, resolve_url
 from dualorm.diff import Difference, DiffKind, Severity, compare
 from dualorm.errors import ConfigError, DatabaseUnreachable
+from dualorm.normalize import normalize_all
 from dualorm.ownership import OwnershipMap
 from dualorm.schema import DEFAULT_SCHEMA, Schema, TableKey, truncate_identifier
+from dualorm.target_catalog import load_target
 
 if TYPE_CHECKING:
     import psycopg
@@ -172,8 +175,6 @@ class SchemaValidator:
         schemas: dict[str, Schema] = dict(models)
         rejections: dict[str, tuple[Rejection, ...]] = {}
         if conn is not None:
-            from dualorm.normalize import normalize_all
-
             for name, model in models.items():
                 schemas[name], rejections[name] = normalize_all(model, conn)
             if "database" in self.sources and catalog is not None:
@@ -208,7 +209,6 @@ class SchemaValidator:
         conn = self._open()
         if conn is None or not ("database" in self.sources or self.data):
             return conn, None
-        from dualorm.target_catalog import load_target
 
         try:
             # A tenant's connection reads its tenant schema (dualorm.target_catalog).
@@ -219,9 +219,11 @@ class SchemaValidator:
 
     def _load_model(self, name: str) -> Schema:
         if name == "sqlalchemy":
+            # Imported here: a model set (SQLAlchemy, Django) loads only when validate reads it.
             from dualorm.sources import sqlalchemy as sa_source
 
             return sa_source.load(sa_source.resolve_metadata(self.config.sa_metadata))
+        # Imported here: a model set (SQLAlchemy, Django) loads only when validate reads it.
         from dualorm.sources import django as django_source
 
         return django_source.load(self.config.django_apps, self.config.django_settings)
@@ -257,7 +259,6 @@ class SchemaValidator:
 
     def _open(self) -> psycopg.Connection[Any] | None:
         """Return a connection when one is needed (or offered and reachable), else ``None``."""
-        from dualorm.db import connect, resolve_url
 
         required = "database" in self.sources or self.data
         url = self.database_url
@@ -276,6 +277,7 @@ class SchemaValidator:
 
 
 def _django_owners(settings_module: str) -> dict[TableKey, str]:
+    # Imported here: a model set (SQLAlchemy, Django) loads only when validate reads it.
     from dualorm.sources import django as django_source
 
     return django_source.table_apps(settings_module)

@@ -36,6 +36,25 @@ def project(root: Path, url: str, env: str = "development") -> Config:
     )
 
 
+def spec_project(root: Path, url: str, *specs: tuple[str, str], **settings: Any) -> Config:
+    """Write each ``(name, text)`` spec into ``root/migrations`` and return a Config for ``url``.
+
+    No model set is importable (``missing_models``), so the "still used by code" rules stay
+    quiet; ``settings`` are further Config fields (the environment, a webhook secret).
+    """
+    folder = root / "migrations"
+    folder.mkdir(exist_ok=True)
+    for name, text in specs:
+        (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
+    return Config(
+        root=root,
+        database_url=url,
+        django_app_label="django_app",
+        sa_metadata="missing_models:Base.metadata",
+        **settings,
+    )
+
+
 def write_spec(root: Path, spec_id: str, deps: list[str], operations: str) -> Path:
     body = (
         f'id: "{spec_id}"\nname: {spec_id}\nversion: 1.0.0\n'

@@ -18,8 +18,7 @@ from dualorm.config import Config
 from dualorm.diff import DiffKind, compare
 from dualorm.runner.lint import lint
 from dualorm.sources import sqlalchemy as sa_source
-from dualorm.spec.load import load_specs
-from dualorm.spec.replay import load as replay_directory
+from dualorm.spec.load import load_specs, replay_directory
 
 HEAD = "from sqlalchemy import *\nmetadata = MetaData()\n"
 

@@ -20,8 +20,7 @@ from dualorm.db import connection
 from dualorm.diff import compare
 from dualorm.schema import Table, default_name
 from dualorm.sources.postgres import load
-from dualorm.spec.load import load_specs
-from dualorm.spec.replay import load as replay_directory
+from dualorm.spec.load import load_specs, replay_directory
 from dualorm.testing import scratch_database
 
 # (table, key column, unique column, foreign key column): each name at most 63 bytes.

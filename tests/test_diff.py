@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from dualorm.config import Ownership
 from dualorm.diff import PHASES, Difference, DiffKind, Severity, compare
+from dualorm.ownership import Ownership
 from dualorm.schema import (
     CheckConstraint,
     Column,

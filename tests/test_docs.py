@@ -7,7 +7,7 @@ import ast
 import re
 from pathlib import Path
 
-from dualorm.spec.builders import _BUILDERS
+from dualorm.spec.builders import BUILDERS
 from dualorm.spec.load import load_specs
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -25,8 +25,8 @@ def documented_operations() -> dict[str, tuple[set[str], set[str]]]:
 
 def test_every_operation_and_field_is_documented() -> None:
     documented = documented_operations()
-    assert set(documented) == set(_BUILDERS)
-    for name, (_, required, optional) in _BUILDERS.items():
+    assert set(documented) == set(BUILDERS)
+    for name, (_, required, optional) in BUILDERS.items():
         assert documented[name] == (set(required), set(optional)), name
 
 

@@ -51,7 +51,7 @@ def test_dualmigrate_verbs_and_exit_codes(database_url: str) -> None:
 
 def test_every_migrate_verb_is_a_dualmigrate_verb_with_the_same_options() -> None:
     from dualorm.cli import build_app
-    from dualorm.cli.verbs import VERBS
+    from dualorm.cli.commands import VERBS
 
     listed = manage("postgresql://127.0.0.1:1/none", "--help")
     for spec in VERBS:

@@ -10,7 +10,8 @@ import pytest
 
 from dualorm.db import connect
 from dualorm.emit.sql import statements
-from dualorm.runner.impact import Lock, impacts, type_change_rewrites
+from dualorm.runner.impact import impacts
+from dualorm.runner.impact_model import Lock, type_change_rewrites
 from dualorm.runner.lint import RULES, lint
 from dualorm.schema import Schema
 from dualorm.sources import sqlalchemy as sa_source

@@ -10,8 +10,9 @@ import pytest
 
 from dualorm.cli import main
 from dualorm.config import Config
+from dualorm.spec.lineage import chain_parents
 from dualorm.spec.load import load_specs
-from dualorm.spec.make import chain_parents, render_all
+from dualorm.spec.make import render_all
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,8 +24,8 @@ from dualorm.errors import SpecError
 from dualorm.models_render import render_schema
 from dualorm.schema import Schema
 from dualorm.sources import sqlalchemy as sa_source
+from dualorm.spec.load import replay_directory
 from dualorm.spec.ops import Operation
-from dualorm.spec.replay import load as replay_directory
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = replay_directory(ROOT / "migrations")

@@ -37,7 +37,7 @@ def test_every_spec_kind_is_registered_once_by_its_class() -> None:
         assert cls.kind == name
     # The spec reader lists and builds exactly the registered kinds.
     assert builders.operation_names() == sorted(kinds)
-    assert set(builders._BUILDERS) == set(kinds)
+    assert set(builders.BUILDERS) == set(kinds)
 
 
 def test_a_kind_cannot_be_registered_twice() -> None:

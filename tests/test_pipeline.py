@@ -17,6 +17,7 @@ from dualorm.backup.crypto import generate_key
 from dualorm.config import Config
 from dualorm.db import connect
 from dualorm.errors import (
+    AppliedSpecMissing,
     ConfigError,
     ConfirmationRequired,
     EnvironmentMismatch,
@@ -25,7 +26,6 @@ from dualorm.errors import (
     exit_code,
 )
 from dualorm.runner.production import ProductionMigrator
-from dualorm.runner.specs import AppliedSpecMissing
 
 
 def production(root: Path, url: str) -> Config:

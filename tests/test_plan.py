@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dualorm.config import Config
+from runner_specs import spec_project
+
 from dualorm.db import connect
 from dualorm.runner.plan import PLAN_FORMAT, Risk, create_migration_plan
 
@@ -30,24 +31,13 @@ operations:
   - create_index: {name: events_kind_idx, table: events, columns: [kind]}
   - add_column: {table: events, name: note, type: text}
 """
-
-
-def project(tmp_path: Path, url: str) -> Config:
-    (tmp_path / "migrations").mkdir()
-    (tmp_path / "migrations" / "0001_base.yaml").write_text(BASE)
-    (tmp_path / "migrations" / "0002_change.yaml").write_text(CHANGE)
-    return Config(
-        root=tmp_path,
-        database_url=url,
-        django_app_label="django_app",
-        sa_metadata="missing_models:Base.metadata",
-    )
+SPECS = (("0001_base", BASE), ("0002_change", CHANGE))
 
 
 def test_plan_of_fresh_database_lists_everything_low_risk(
     tmp_path: Path, database_url: str
 ) -> None:
-    plan = create_migration_plan(project(tmp_path, database_url))
+    plan = create_migration_plan(spec_project(tmp_path, database_url, *SPECS))
     assert [m.id for m in plan.migrations] == ["0001_base", "0002_change"]
     # events does not exist yet: nothing can block live traffic.
     assert plan.migrations[0].risk is Risk.LOW
@@ -56,7 +46,7 @@ def test_plan_of_fresh_database_lists_everything_low_risk(
 def test_plan_names_locks_sizes_and_risk_on_a_large_table(
     tmp_path: Path, database_url: str
 ) -> None:
-    config = project(tmp_path, database_url)
+    config = spec_project(tmp_path, database_url, *SPECS)
     from dualorm.api import migrate_up
 
     migrate_up(config, to="0001_base")
@@ -100,5 +90,5 @@ def test_plan_never_shows_a_password(tmp_path: Path, database_url: str) -> None:
     url = database_url.replace("postgresql://postgres@", "postgresql://postgres:sekrit@")
     if url == database_url:  # a socket URL without user info: add a password parameter
         url = database_url + ("&" if "?" in database_url else "?") + "password=sekrit"
-    plan = create_migration_plan(project(tmp_path, url))
+    plan = create_migration_plan(spec_project(tmp_path, url, *SPECS))
     assert "sekrit" not in json.dumps(plan.to_dict())

@@ -13,14 +13,21 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from runner_specs import spec_project
 from webhooks import Receiver
 
 from dualorm.api import migrate_up
 from dualorm.config import Config, Environment
 from dualorm.db import connect
-from dualorm.errors import ConfirmationRequired, LintRefused, MigrationFailed, exit_code
+from dualorm.errors import (
+    ConfirmationRequired,
+    LintRefused,
+    MigrationFailed,
+    ProductionFailed,
+    exit_code,
+)
 from dualorm.notify import SIGNATURE_HEADER, verify
-from dualorm.runner.production import ProductionFailed, ProductionMigrator
+from dualorm.runner.production import ProductionMigrator
 from dualorm.sources import postgres
 
 SECRET = "hook-secret"
@@ -71,26 +78,18 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
+def project(tmp_path: Path, url: str, *specs: tuple[str, str]) -> Config:
+    """A production project holding ``specs`` (:func:`runner_specs.spec_project`)."""
+    return spec_project(
+        tmp_path, url, *specs, environment=Environment.PRODUCTION, webhook_secret=SECRET
+    )
+
+
 def with_password(url: str) -> str:
     """The same database with a password in the URL (trust auth accepts any)."""
     if "postgresql://postgres@" in url:
         return url.replace("postgresql://postgres@", f"postgresql://postgres:{PASSWORD}@")
     return url + ("&" if "?" in url else "?") + f"password={PASSWORD}"
-
-
-def project(tmp_path: Path, url: str, *specs: tuple[str, str]) -> Config:
-    folder = tmp_path / "migrations"
-    folder.mkdir(exist_ok=True)
-    for name, text in specs:
-        (folder / f"{name}.yaml").write_text(text)
-    return Config(
-        root=tmp_path,
-        database_url=url,
-        sa_metadata="missing_models:Base.metadata",
-        django_app_label="django_app",
-        environment=Environment.PRODUCTION,
-        webhook_secret=SECRET,
-    )
 
 
 def snapshot(url: str) -> tuple[str, ...]:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from runner_specs import spec_project
 
 from dualorm.api import migrate_up
-from dualorm.config import Config
 from dualorm.db import connect
 from dualorm.errors import MigrationFailed
-from dualorm.runner.impact import Lock
-from dualorm.runner.rehearsal import rehearse
+from dualorm.runner.impact_model import Lock
+from dualorm.runner.pipeline import rehearse
 from dualorm.sources import postgres
 
 BASE = """\
@@ -64,19 +64,6 @@ operations:
 """
 
 
-def project(tmp_path: Path, url: str, *specs: tuple[str, str]) -> Config:
-    folder = tmp_path / "migrations"
-    folder.mkdir(exist_ok=True)
-    for name, text in specs:
-        (folder / f"{name}.yaml").write_text(text)
-    return Config(
-        root=tmp_path,
-        database_url=url,
-        django_app_label="django_app",
-        sa_metadata="missing_models:Base.metadata",
-    )
-
-
 LEDGERS = (
     "SELECT to_jsonb(m) FROM dualorm.migrations m ORDER BY id",
     "SELECT to_jsonb(m) FROM dualorm.meta m ORDER BY key",
@@ -108,12 +95,12 @@ def snapshot(url: str) -> tuple[str, ...]:
 def test_dry_run_executes_reports_locks_and_leaves_everything_identical(
     tmp_path: Path, database_url: str
 ) -> None:
-    config = project(tmp_path, database_url, ("0001_base", BASE))
+    config = spec_project(tmp_path, database_url, ("0001_base", BASE))
     migrate_up(config)
     with connect(database_url, autocommit=True) as conn:
         conn.execute("INSERT INTO owners SELECT g FROM generate_series(1, 50) g")
         conn.execute("INSERT INTO events SELECT g, 'k', 1 + g % 50 FROM generate_series(1, 500) g")
-    project(tmp_path, database_url, ("0002_index", INDEX), ("0003_column", COLUMN))
+    spec_project(tmp_path, database_url, ("0002_index", INDEX), ("0003_column", COLUMN))
     before = snapshot(database_url)
 
     result = migrate_up(config, dry_run=True)
@@ -138,7 +125,7 @@ def test_dry_run_executes_reports_locks_and_leaves_everything_identical(
 
 
 def test_dry_run_of_an_empty_database_creates_nothing(tmp_path: Path, database_url: str) -> None:
-    config = project(tmp_path, database_url, ("0001_base", BASE), ("0002_index", INDEX))
+    config = spec_project(tmp_path, database_url, ("0001_base", BASE), ("0002_index", INDEX))
     before = snapshot(database_url)
     rehearsal = rehearse(config)
     assert rehearsal.planned == ("0001_base", "0002_index")
@@ -151,10 +138,10 @@ def test_dry_run_of_an_empty_database_creates_nothing(tmp_path: Path, database_u
 def test_a_failing_migration_fails_the_dry_run_and_changes_nothing(
     tmp_path: Path, database_url: str
 ) -> None:
-    config = project(tmp_path, database_url, ("0001_base", BASE))
+    config = spec_project(tmp_path, database_url, ("0001_base", BASE))
     migrate_up(config)
-    project(tmp_path, database_url, ("0002_index", INDEX), ("0003_column", COLUMN))
-    project(tmp_path, database_url, ("0004_broken", BROKEN))
+    spec_project(tmp_path, database_url, ("0002_index", INDEX), ("0003_column", COLUMN))
+    spec_project(tmp_path, database_url, ("0004_broken", BROKEN))
     before = snapshot(database_url)
     with pytest.raises(MigrationFailed) as failure:
         rehearse(config)
@@ -191,9 +178,9 @@ def test_a_label_added_by_one_migration_is_usable_by_the_next_in_the_dry_run(
 ) -> None:
     # The real run commits each migration, so the next one may use the new label; the dry
     # run keeps them in one transaction, where PostgreSQL refuses a label added in it.
-    config = project(tmp_path, database_url, ("0001_base", BASE), ("0002_enum", ENUM))
+    config = spec_project(tmp_path, database_url, ("0001_base", BASE), ("0002_enum", ENUM))
     migrate_up(config)
-    project(tmp_path, database_url, ("0003_label", LABEL), ("0004_uses_label", USES_LABEL))
+    spec_project(tmp_path, database_url, ("0003_label", LABEL), ("0004_uses_label", USES_LABEL))
     before = snapshot(database_url)
     rehearsal = rehearse(config)
     assert rehearsal.planned == ("0003_label", "0004_uses_label")

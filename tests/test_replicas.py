@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from dualorm.db import connect
+from dualorm.errors import ReplicaLagging
 from dualorm.replicas import (
-    ReplicaLagging,
     check_replicas,
     compare_replicas,
     wait_for_replicas,

@@ -15,7 +15,8 @@ import pytest
 from dualorm.cli import main
 from dualorm.db import connect
 from dualorm.emit.sql import statements
-from dualorm.runner.impact import Lock, impacts
+from dualorm.runner.impact import impacts
+from dualorm.runner.impact_model import Lock
 from dualorm.runner.lint import RULES_BY_NAME, lint
 from dualorm.schema import Schema
 from dualorm.sources import sqlalchemy as sa_source

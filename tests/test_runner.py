@@ -265,7 +265,7 @@ def test_concurrent_index_mixed_with_other_operations_is_refused(
 
 
 def test_lock_timeout_is_retried_with_backoff_then_fails(tmp_path: Path, database_url: str) -> None:
-    from dualorm.runner.planned import RunOptions
+    from dualorm.runner.schedule import RunOptions
 
     config = project(tmp_path, database_url)
     ids = chain(tmp_path, 1)

@@ -16,8 +16,7 @@ from dualorm.db import connection
 from dualorm.errors import LedgerError, MigrationFailed
 from dualorm.runner import ledger
 from dualorm.runner.foreign import heads_of, moved_heads
-from dualorm.runner.planned import RunOptions
-from dualorm.runner.runner import Event
+from dualorm.runner.schedule import Event, RunOptions
 from dualorm.spec.graph import MigrationGraph
 
 

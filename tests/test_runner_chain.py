@@ -17,8 +17,7 @@ from dualorm import api
 from dualorm.db import connection
 from dualorm.errors import MigrationFailed
 from dualorm.runner.locks import SESSION_LOCK_KEY
-from dualorm.runner.planned import RunOptions
-from dualorm.runner.runner import Event
+from dualorm.runner.schedule import Event, RunOptions
 
 COUNT = 40
 

@@ -16,6 +16,7 @@ from runner_specs import applied_ids, chain, project, snapshot, write_spec
 
 from dualorm import api
 from dualorm.errors import MigrationFailed
+from dualorm.runner import pipeline
 from dualorm.testing import Cluster, private_cluster
 
 COUNT = 30
@@ -31,7 +32,7 @@ def server() -> Iterator[Cluster]:
 @pytest.fixture
 def without_audit(monkeypatch: pytest.MonkeyPatch) -> None:
     """No audit row after the run: its synchronous commit would flush the WAL too."""
-    monkeypatch.setattr(api, "record_run", lambda *args, **kwargs: None)
+    monkeypatch.setattr(pipeline, "record_run", lambda *args, **kwargs: None)
 
 
 def test_every_migration_of_a_run_survives_a_crash_right_after_it(

@@ -10,7 +10,8 @@ from runner_specs import chain, write_spec
 
 from dualorm.errors import SpecError
 from dualorm.spec.cache import CACHE_NAME, cached_specs, spec_key
-from dualorm.spec.load import load_specs, spec_paths
+from dualorm.spec.files import spec_paths
+from dualorm.spec.load import load_specs
 
 
 def specs(root: Path, count: int) -> list[str]:

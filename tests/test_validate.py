@@ -6,9 +6,10 @@ import pytest
 from psycopg import sql
 from sqlalchemy import create_engine
 
-from dualorm.config import Config, Ownership
+from dualorm.config import Config
 from dualorm.db import connection, sqlalchemy_url
 from dualorm.errors import ConfigError
+from dualorm.ownership import Ownership
 from dualorm.validate import SchemaValidator, ValidationResult, parse_sources
 from sa_models.models import Base
 from tests.runner_specs import REFERENCE_APP

@@ -21,10 +21,10 @@ from typing import Any
 
 from dualorm.autogen.plan import Change, changes_of, plan_change
 from dualorm.autogen.renames import Answers, Ask
-from dualorm.config import Config, Ownership
+from dualorm.config import Config
 from dualorm.diff import Difference, DiffKind, Severity
 from dualorm.errors import DriftDetected, InternalError, SafetyError, SpecError, UsageError
-from dualorm.ownership import OwnershipMap
+from dualorm.ownership import Ownership, OwnershipMap
 from dualorm.schema import DEFAULT_SCHEMA, Schema, Table, TableKey, normalized
 from dualorm.schema import schema as schema_of
 from dualorm.spec.model import Migration

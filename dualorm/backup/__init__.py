@@ -2,23 +2,23 @@
 
 ``create_backup``, ``list_backups``, ``verify_backup``, ``restore_backup`` and ``prune_backups``
 are the whole public surface; :mod:`dualorm.backup.crypto` holds the file encryption and
-:mod:`dualorm.backup.dump` the pg_dump/pg_restore streams.
+:mod:`dualorm.backup.dump` the pg_dump/pg_restore streams, :mod:`dualorm.backup.restore` the
+restore and its safety rules.
 """
 
 from dualorm.backup.api import (
     Backup,
     BackupProgress,
     ProgressCallback,
-    RestoreResult,
     VerifyResult,
     create_backup,
     list_backups,
     prune_backups,
-    restore_backup,
     verify_backup,
 )
 from dualorm.backup.crypto import generate_key
 from dualorm.backup.manifest import Manifest
+from dualorm.backup.restore import RestoreResult, restore_backup
 
 __all__ = [
     "Backup",

@@ -21,20 +21,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import psycopg
+
+from dualorm import __version__
 from dualorm.backup import dump
 from dualorm.backup import manifest as mf
 from dualorm.backup.crypto import SCHEME, Decryptor, Encryptor, load_key
 from dualorm.backup.manifest import Manifest
 from dualorm.config import Config, Environment
 from dualorm.db import connect, redact, resolve_url
+from dualorm.environment import effective_label
 from dualorm.errors import (
     BackupCorrupt,
     BackupKeyError,
-    ConfirmationRequired,
     DualormError,
     SafetyError,
     UsageError,
 )
+from dualorm.runner.tenancy import ledger_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +84,8 @@ class VerifyResult:
     entries: int
 
 
-@dataclass(frozen=True, slots=True)
-class RestoreResult:
-    """A completed restore: the backup and the (redacted) target URL."""
-
-    backup: Backup
-    target: str
-
-
-def _noop(_: BackupProgress) -> None:
+def no_progress(_: BackupProgress) -> None:
+    """Report nothing (the default progress callback)."""
     return None
 
 
@@ -130,10 +127,6 @@ class _Source:
 @contextlib.contextmanager
 def _source(url: str, config: Config) -> Iterator[_Source]:
     """Hold a repeatable-read snapshot for the dump, so the manifest describes what it holds."""
-    import psycopg
-
-    from dualorm.environment import effective_label
-    from dualorm.runner.tenancy import ledger_of
 
     conn = connect(url)
     migrations = ledger_of(conn).migrations
@@ -283,7 +276,7 @@ def create_backup(
     without encryption) before anything is written.
     """
     config = config or Config.load()
-    report = progress or _noop
+    report = progress or no_progress
     key = _backup_key(config, encrypt)
     if name is not None:
         mf.check_name(name)
@@ -347,7 +340,6 @@ def create_backup(
 
 
 def _version() -> str:
-    from dualorm import __version__
 
     return __version__
 
@@ -382,7 +374,8 @@ class _Sink(Protocol):
     def write(self, data: bytes) -> None: ...
 
 
-def _load(path: Path | str) -> Backup:
+def load_backup(path: Path | str) -> Backup:
+    """Return the backup at ``path`` (data file or manifest); ``BackupCorrupt`` if they disagree."""
     data_file, manifest_file = mf.locate(Path(path))
     manifest = mf.read(manifest_file)
     if manifest.file != data_file.name:
@@ -391,7 +384,8 @@ def _load(path: Path | str) -> Backup:
     return Backup(data_file, manifest_file, manifest)
 
 
-def _key_for(backup: Backup, config: Config) -> bytes | None:
+def key_for(backup: Backup, config: Config) -> bytes | None:
+    """Return the key that opens ``backup`` (``None``: not encrypted), or refuse (no key)."""
     if not backup.manifest.encrypted:
         return None
     if backup.manifest.encryption != SCHEME:
@@ -401,7 +395,7 @@ def _key_for(backup: Backup, config: Config) -> bytes | None:
     return load_key(config.backup_key)
 
 
-def _replay(
+def replay_archive(
     backup: Backup,
     key: bytes | None,
     sink: _Sink,
@@ -463,7 +457,8 @@ def _replay(
         raise failure
 
 
-def _pg_restore(backup: Backup) -> str:
+def pg_restore_program(backup: Backup) -> str:
+    """The ``pg_restore`` of the major version that wrote ``backup``."""
     major = int(backup.manifest.pg_dump_version.split(".")[0])
     return dump.client_program("pg_restore", major)[0]
 
@@ -477,11 +472,11 @@ def verify_backup(
     has ``pg_restore --list`` read the archive from the decrypted stream.
     """
     config = config or Config.load()
-    backup = _load(path)
-    key = _key_for(backup, config)
-    program = _pg_restore(backup)
+    backup = load_backup(path)
+    key = key_for(backup, config)
+    program = pg_restore_program(backup)
     with dump.restore_stream(program, dump.list_args()) as lister:
-        _replay(backup, key, lister, progress or _noop, "verify", checked=True)
+        replay_archive(backup, key, lister, progress or no_progress, "verify", checked=True)
         code, listing, errors = lister.finish()
     if code != 0:
         raise BackupCorrupt(
@@ -489,105 +484,3 @@ def verify_backup(
         )
     entries = sum(1 for line in listing.splitlines() if line.strip() and line[0] != ";")
     return VerifyResult(backup, entries)
-
-
-def _check_restore(
-    backup: Backup,
-    target: str,
-    config: Config,
-    judged: Config,
-    *,
-    confirm: bool,
-    allow_environment_change: bool,
-) -> Environment:
-    """Apply every restore rule before anything is read or written; return the target's label.
-
-    The target must carry a label (the embedded server is development by itself); a production
-    target (by label or ``DUALORM_ENV``) needs ``confirm``, an encrypted backup, and a backup of
-    production unless ``allow_environment_change``.
-    """
-    from dualorm.environment import effective_label, explicit_environment, unlabelled
-    from dualorm.errors import EnvironmentMismatch
-
-    with contextlib.closing(connect(target)) as conn:
-        label = effective_label(conn, judged)
-    if label is None:
-        raise unlabelled("backup restore", redact(target))
-    chosen = explicit_environment(config)
-    if chosen is not None and chosen is not label:
-        raise EnvironmentMismatch(label.value, chosen.value)
-    if label is not Environment.PRODUCTION:
-        return label
-    where = f"{redact(target)} is labelled production"
-    if not confirm:
-        raise ConfirmationRequired(f"{where}: restoring into it needs --confirm")
-    if not backup.manifest.encrypted:
-        raise SafetyError(
-            f"{where}: {backup.path} is not encrypted, and production restores only "
-            "encrypted backups"
-        )
-    source = backup.manifest.environment
-    if source != label.value and not allow_environment_change:
-        raise SafetyError(
-            f"{where} but {backup.path} is a backup of {source or 'an unlabelled database'}: "
-            "pass --allow-environment-change to restore it anyway"
-        )
-    return label
-
-
-def restore_backup(
-    path: Path | str,
-    target_url: str | None = None,
-    *,
-    confirm: bool = False,
-    allow_environment_change: bool = False,
-    config: Config | None = None,
-    progress: ProgressCallback | None = None,
-    maintenance_work_mem: str | None = "256MB",
-) -> RestoreResult:
-    """Verify a backup, then restore it into ``target_url`` in a single transaction.
-
-    The target (default ``DATABASE_URL``) is not touched unless every rule passes and the
-    backup verifies. Objects in the archive are dropped and recreated (``--clean
-    --if-exists``), so the restored ``dualorm`` ledger replaces the target's, except its label:
-    the target keeps the environment it was labelled with. Refused (``SafetyError``, exit 3)
-    before anything is read: an unlabelled target, a ``DUALORM_ENV`` other than the target's
-    label, and for a production target a missing ``confirm``, an unencrypted backup, or a
-    backup of another environment without ``allow_environment_change``.
-    ``maintenance_work_mem`` is set for the restore's own session only: index builds dominate
-    a restore and the server default (64MB) makes them spill to disk.
-    """
-    from dualorm.runner.ledger import write_label
-
-    config = config or Config.load()
-    report = progress or _noop
-    target = target_url or resolve_url(config)
-    loaded = _load(path)
-    # A target named beside the config is judged as itself, never as the embedded server.
-    judged = config if target_url is None else config.with_(database_url=target)
-    label = _check_restore(
-        loaded,
-        target,
-        config,
-        judged,
-        confirm=confirm,
-        allow_environment_change=allow_environment_change,
-    )
-    checked = verify_backup(path, config=config, progress=report).backup
-    key = _key_for(checked, config)
-    client = dump.ClientTarget.from_url(target)
-    settings = {"maintenance_work_mem": maintenance_work_mem} if maintenance_work_mem else {}
-    session = dump.with_session_settings(client, settings)
-    program = _pg_restore(checked)
-    with dump.restore_stream(program, dump.restore_args(session), session) as restorer:
-        _replay(checked, key, restorer, report, "restore", checked=False)
-        code, _, errors = restorer.finish()
-    if code != 0:
-        raise DualormError(
-            f"pg_restore into {client.label} failed (exit {code}); the transaction was rolled "
-            f"back and the database left as it was: {dump.last_lines(errors)}"
-        )
-    # The restored dualorm.meta came from the backup's source; the target stays what it was.
-    with connect(target, autocommit=True) as conn, conn.transaction():
-        write_label(conn, label)
-    return RestoreResult(checked, client.label)

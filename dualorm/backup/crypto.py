@@ -226,8 +226,3 @@ class Decryptor:
         plain = self._open(self._header, self._buffer, final=True)
         self._buffer = bytearray()
         return plain
-
-
-def is_encrypted_header(prefix: bytes) -> bool:
-    """Return whether ``prefix`` (the first bytes of a file) starts with the dualorm magic."""
-    return prefix[: len(MAGIC)] == MAGIC

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import IO, Protocol
 
 import zstandard
+from psycopg import conninfo as ci
 
+from dualorm.backup.manifest import open_regular
 from dualorm.db import connection_params, password_forms, pg_bin, redact, scrub
 from dualorm.errors import BackupCorrupt, ConfigError, DualormError
 
@@ -49,7 +51,6 @@ class ClientTarget:
     @classmethod
     def from_url(cls, url: str) -> ClientTarget:
         """Split ``url`` into a password-free conninfo and a ``PGPASSWORD`` environment."""
-        from psycopg import conninfo as ci
 
         params = connection_params(url)
         password = params.pop("password", None)
@@ -357,7 +358,6 @@ def read_blocks(path: Path, size: int = READ_SIZE, limit: int | None = None) -> 
     With ``limit`` at most ``limit + 1`` bytes are read: one byte past the manifest's size is
     enough to know the file is longer, and a file that keeps growing can never hold a read.
     """
-    from dualorm.backup.manifest import open_regular
 
     remaining = None if limit is None else limit + 1
     with os.fdopen(open_regular(path), "rb", buffering=0) as handle:

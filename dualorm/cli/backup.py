@@ -135,7 +135,7 @@ def restore(
 
     The target keeps its environment label; an unlabelled target is refused (exit 3).
     """
-    from dualorm.backup.api import restore_backup
+    from dualorm.backup.restore import restore_backup
 
     if not confirm:
         raise ConfirmationRequired("restore replaces the database's objects: pass --confirm")

@@ -1,4 +1,4 @@
-"""``dualorm migrate``: the typer commands, one per verb of :data:`dualorm.cli.verbs.VERBS`.
+"""``dualorm migrate``: the typer commands, one per verb of :data:`dualorm.cli.commands.VERBS`.
 
 Nothing is declared here: each command's options, help and behaviour come from the verb's
 one declaration, which ``manage.py dualmigrate`` and the fast start-up path read too.
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from dualorm.cli.verbs import VERBS, typer_command
+from dualorm.cli.commands import VERBS
+from dualorm.cli.verbs import typer_command
 
 app = typer.Typer(help="Change specs and the migrations generated from them.", no_args_is_help=True)
 

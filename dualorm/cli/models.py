@@ -1,10 +1,11 @@
-"""``dualorm models``: the typer commands of :data:`dualorm.cli.verbs.MODELS_VERBS`."""
+"""``dualorm models``: the typer commands of :data:`dualorm.cli.commands.MODELS_VERBS`."""
 
 from __future__ import annotations
 
 import typer
 
-from dualorm.cli.verbs import MODELS_VERBS, typer_command
+from dualorm.cli.commands import MODELS_VERBS
+from dualorm.cli.verbs import typer_command
 
 app = typer.Typer(help="Models generated from the change specs.", no_args_is_help=True)
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import typer
 
+from dualorm.cli.guard import guarded
+
 
 def run(app: typer.Typer, argv: list[str]) -> int:
     """Invoke ``app``; map ``DualormError`` to one stderr line and its exit code."""
-    from dualorm.cli.fast import guarded
-
     command = typer.main.get_command(app)
 
     def invoke() -> int:

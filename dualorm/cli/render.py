@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dualorm.api import BaselineResult, MigrateResult, StatusReport
     from dualorm.runner.locks import LockHolder
-    from dualorm.runner.runner import Event
+    from dualorm.runner.schedule import Event
 
 __all__ = [
     "Write",

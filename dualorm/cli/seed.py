@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dualorm.cli.output import print_json
 from dualorm.cli.render import lock_waiter
 from dualorm.config import Config, Environment
 from dualorm.seeding import RollbackResult, SeedEvent, SeedManager
@@ -85,12 +86,11 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """List every seed as applied, pending, changed, stale, missing or not for the environment."""
-    from dualorm.cli.output import print_json
 
     manager, environment = _setup(env)
     lines = manager.status(environment)
     if as_json:
-        print_json([line.as_dict() for line in lines])
+        print_json([line.to_dict() for line in lines])
         return
     table = Table("seed", "state", "applied at", "rows", title=f"seeds ({environment.value})")
     for line in lines:

@@ -35,7 +35,7 @@ from dualorm.errors import DualormError, SafetyError, UsageError, exit_code
 if TYPE_CHECKING:
     from dualorm.config import Config
     from dualorm.fleet.targets import Target
-    from dualorm.runner.runner import Event
+    from dualorm.runner.schedule import Event
 
 __all__ = [
     "DatabaseResult",
@@ -231,6 +231,7 @@ def _check_tenant_backup(config: Config, targets: Sequence[Target], backup: bool
 
 
 def check_counts(parallel: int, canary: int, count: int) -> None:
+    """Refuse (exit 2) a ``--parallel`` below 1 or a ``--canary`` the fleet cannot hold."""
     if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
         raise UsageError(f"--parallel must be a whole number of at least 1, not {parallel}")
     if isinstance(canary, bool) or not isinstance(canary, int) or canary < 0:

@@ -2,8 +2,8 @@
 
 :func:`baseline` adopts a database's history (what Alembic or Django recorded, or ``--to``) or
 re-records an edited spec's checksum, under the same lock, environment check and audit row as
-every mutating command of :mod:`dualorm.api`, whose shared plumbing it uses and which
-re-exports it. Adopting first compares the schema the adopted specs build with the live
+every mutating command (:mod:`dualorm.runner.session`); :mod:`dualorm.api` lists it among
+the commands. Adopting first compares the schema the adopted specs build with the live
 catalog, so nothing is recorded over drift; the three ledgers end up recording the same set.
 Neither SQLAlchemy nor Django is imported on these paths.
 """
@@ -14,16 +14,21 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dualorm.audit import record_run
+from dualorm.diff import compare
 from dualorm.errors import DriftDetected, GraphError, LedgersDisagree, UsageError
+from dualorm.normalize import normalize
 from dualorm.runner import foreign, ledger
+from dualorm.runner.history import verify_checksums
+from dualorm.runner.session import LockWait, locked_run, run_context
+from dualorm.runner.specs import ProjectSpecs, load_project_specs
+from dualorm.spec.replay import replay, start_of
+from dualorm.target_catalog import load_target
 
 if TYPE_CHECKING:
     import psycopg
 
-    from dualorm.api import LockWait
     from dualorm.audit import RunContext
     from dualorm.config import Config
-    from dualorm.runner.specs import ProjectSpecs
     from dualorm.spec.model import Migration
 
 __all__ = ["BaselineResult", "baseline"]
@@ -68,18 +73,14 @@ def baseline(
     compared with the live catalog; a difference is :class:`~dualorm.errors.DriftDetected`
     and nothing is written. The three ledgers end up recording the same set.
     """
-    # Imported here: dualorm.api imports this module to re-export it.
-    from dualorm.api import _context, _locked_run
-    from dualorm.runner.specs import load_project_specs
-
     if migration_id is not None and to is not None:
         raise UsageError("give at most one of --id and --to")
     specs = load_project_specs(config)
     for named in (migration_id, to):
         if named is not None:
             specs.require(named)
-    context = _context(config, "migrate baseline", correlation_id)
-    with _locked_run(
+    context = run_context(config, "migrate baseline", correlation_id)
+    with locked_run(
         config, context, no_wait=no_wait, on_lock_wait=on_lock_wait, label=True
     ) as conn:
         applied = ledger.applied_migrations(conn)
@@ -124,9 +125,7 @@ def _adopt(
     context: RunContext,
     config: Config,
 ) -> BaselineResult:
-    from dualorm.api import _verify_checksums
-
-    _verify_checksums(specs, applied)
+    verify_checksums(specs, applied)
     graph = specs.graph
     if to is not None:
         wanted, source = graph.ancestors(to), "--to"
@@ -187,11 +186,6 @@ def _foreign_history(
 def _verify_catalog(
     conn: psycopg.Connection[tuple[object, ...]], migrations: list[Migration]
 ) -> None:
-    from dualorm.diff import compare
-    from dualorm.normalize import normalize
-    from dualorm.spec.replay import replay, start_of
-    from dualorm.target_catalog import load_target
-
     # The specs start from the tables other owners create; those are compared by `validate`
     # against their own models, not here against what the specs build.
     start = start_of(migrations)

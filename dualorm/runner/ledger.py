@@ -32,8 +32,7 @@ from typing import TYPE_CHECKING
 
 from dualorm.config import Environment
 from dualorm.errors import EnvironmentMismatch, LedgerError, SafetyError
-from dualorm.runner.tenancy import DEFAULT_LEDGER, DEFAULT_LOCK_KEY, Ledger
-from dualorm.runner.tenancy import ledger_of as ledger_of
+from dualorm.runner.tenancy import DEFAULT_LEDGER, DEFAULT_LOCK_KEY, Ledger, ledger_of
 from dualorm.spec.sqltext import quote_ident, quote_literal
 
 if TYPE_CHECKING:

@@ -25,10 +25,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from dualorm.runner.impact import Action, Hazard, Impact, Lock, impacts
+from dualorm.runner.impact import impacts
+from dualorm.runner.impact_model import Action, Hazard, Impact, Lock
 from dualorm.schema import Schema, Table, as_key
 from dualorm.spec.model import Migration
 from dualorm.spec.ops import AddEnumValue, CreateEnum, Operation
+from dualorm.spec.replay import start_of
 from dualorm.spec.sqltext import quote_literal
 
 
@@ -533,7 +535,6 @@ def lint(
     Every migration is replayed, from the tables other owners create, so that each one is
     judged against the schema it will meet.
     """
-    from dualorm.spec.replay import start_of
 
     migrations = list(migrations)
     wanted = None if only is None else set(only)

@@ -28,15 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING
 
+import psycopg
+
+from dualorm.audit import current_host, new_correlation_id
 from dualorm.db import connect
 from dualorm.errors import LockHeld
 from dualorm.runner.ledger import ADVISORY_LOCK_KEY
 from dualorm.runner.tenancy import Ledger, ledger_for, ledger_of, tenant_of
-
-if TYPE_CHECKING:
-    import psycopg
 
 __all__ = [
     "APPLICATION_PREFIX",
@@ -226,7 +225,6 @@ class MigrationLock:
         conn, self.conn = self.conn, None
         if conn is None:
             return
-        import psycopg
 
         # A broken connection has lost the lock already; its error must not hide the one
         # that ended the run.
@@ -257,7 +255,6 @@ def command_lock(
     polled, so a waiting seed never holds a transaction (or a snapshot) open that a
     concurrent ``CREATE INDEX CONCURRENTLY`` of the holder would wait for (issue 12).
     """
-    from dualorm.audit import current_host, new_correlation_id
 
     return MigrationLock(
         url, new_correlation_id(), current_host(), wait=wait, on_wait=on_wait, command=command

@@ -14,12 +14,22 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from dualorm.runner.impact import OPAQUE_TABLE, Impact, impacts
+from dualorm.db import connect, redact, resolve_url
+from dualorm.emit.sql import statements
+from dualorm.errors import DualormError
+from dualorm.replicas import check_replicas
+from dualorm.runner.history import migrate_status
+from dualorm.runner.impact import impacts
+from dualorm.runner.impact_model import OPAQUE_TABLE, Impact
+from dualorm.runner.ledger import applied_migrations
 from dualorm.runner.lint import Finding, lint_migration
+from dualorm.runner.specs import load_project_specs
+from dualorm.runner.tenancy import ledger_of
 from dualorm.schema import DEFAULT_SCHEMA, Schema, as_key
+from dualorm.spec.replay import replay, start_of
 
 if TYPE_CHECKING:
     import psycopg
@@ -164,8 +174,6 @@ def table_sizes(
 
     A tenant's unqualified tables are its tenant schema's (:mod:`dualorm.runner.tenancy`).
     """
-    from dualorm.runner.tenancy import ledger_of
-
     names = sorted({t for t in tables if t != OPAQUE_TABLE})
     if not names:
         return {}
@@ -233,8 +241,6 @@ def plan_migrations(
     ``start`` is the schema before the first of ``migrations`` (by default the tables other
     owners create, :func:`~dualorm.spec.replay.start_of`).
     """
-    from dualorm.spec.replay import start_of
-
     wanted = set(pending)
     state = start if start is not None else start_of(migrations)
     planned: list[tuple[Migration, list[tuple[str, str, bool, list[Impact]]], list[Finding]]] = []
@@ -279,8 +285,6 @@ def _runs_whole(
     squash: Migration, wanted: Set[str], conn: psycopg.Connection[tuple[object, ...]]
 ) -> bool:
     """Whether a pending squash runs its operations: none it replaces is applied or pending."""
-    from dualorm.runner.ledger import applied_migrations
-
     replaced = set(squash.replaces)
     return not (replaced & wanted or replaced & set(applied_migrations(conn)))
 
@@ -294,8 +298,6 @@ def _planned(
     runs: bool,
 ) -> tuple[Migration, list[tuple[str, str, bool, list[Impact]]], list[Finding]]:
     """One migration's statements and lint findings on ``state`` (none when it only records)."""
-    from dualorm.emit.sql import statements
-
     if not runs:
         return migration, [], []
     findings, _ = lint_migration(migration, state, models=models, lock_timeout_ms=lock_timeout_ms)
@@ -321,16 +323,12 @@ def create_migration_plan(
     ``specs`` and ``pending`` are what the caller already loaded and checked (the production
     path plans exactly what it then confirms and applies); by default both are read here.
     """
-    from dualorm.api import migrate_status
-    from dualorm.db import connect, resolve_url
-    from dualorm.runner.specs import load_project_specs
-
     url = resolve_url(config)
     specs = specs if specs is not None else load_project_specs(config)
     if pending is None:
         pending = migrate_status(config).pending
     with connect(url, autocommit=True) as conn:
-        planned = plan_migrations(specs.migrations, pending, conn, models=_models(config))
+        planned = plan_migrations(specs.migrations, pending, conn, models=model_schema(config))
     return _plan(config, url, planned, replicas)
 
 
@@ -347,11 +345,6 @@ def create_rollback_plan(
     Each migration is planned as its reverse operations, newest first, so a rollback that
     drops a table or a column shows the lock and the risk of that drop.
     """
-    from dataclasses import replace
-
-    from dualorm.db import connect, resolve_url
-    from dualorm.spec.replay import replay, start_of
-
     url = resolve_url(config)
     # A squash whose replaced specs are there is only un-recorded; they are rolled back.
     undone = [
@@ -365,19 +358,15 @@ def create_rollback_plan(
     ]
     start = replay([m for m in specs.migrations if m.id in applied], start_of(specs.migrations))
     with connect(url, autocommit=True) as conn:
-        planned = plan_migrations(undone, ids, conn, models=_models(config), start=start)
+        planned = plan_migrations(undone, ids, conn, models=model_schema(config), start=start)
     return _plan(config, url, planned, replicas)
 
 
 def _plan(
     config: Config, url: str, planned: list[PlannedMigration], replicas: bool
 ) -> MigrationPlan:
-    from dualorm.db import redact
-
     states: tuple[ReplicaStatus, ...] = ()
     if replicas and config.replica_urls:
-        from dualorm.replicas import check_replicas
-
         states = tuple(check_replicas(url, config.replica_urls))
     return MigrationPlan(
         environment=config.environment.value,
@@ -387,11 +376,10 @@ def _plan(
     )
 
 
-def _models(config: Config) -> Schema | None:
+def model_schema(config: Config) -> Schema | None:
     """The SQLAlchemy model schema, for the "still used by code" rules; None if unavailable."""
-    from dualorm.errors import DualormError
-
     try:
+        # Imported here: the runner and the CLI start without SQLAlchemy unless models are read.
         from dualorm.sources import sqlalchemy as sa_source
 
         return sa_source.load(sa_source.resolve_metadata(config.sa_metadata))

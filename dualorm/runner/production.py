@@ -31,29 +31,41 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from dualorm.audit import RunContext, log
-from dualorm.db import redact, redact_text, resolve_url
+from dualorm.db import connect, redact, redact_text, resolve_url
 from dualorm.errors import (
     ConfirmationRequired,
     DualormError,
     LintRefused,
     MigrationFailed,
+    ProductionFailed,
+    ReplicaLagging,
 )
 from dualorm.notify import Notifier
-from dualorm.runner.planned import RunOptions
-from dualorm.runner.runner import Event, MigrationOutcome, Progress
+from dualorm.runner import ledger
+from dualorm.runner.history import check_history
+from dualorm.runner.pipeline import (
+    MigrateResult,
+    Selection,
+    check_budget,
+    down_ids,
+    run_down,
+    run_up,
+)
+from dualorm.runner.plan import create_migration_plan, create_rollback_plan
+from dualorm.runner.schedule import Event, MigrationOutcome, Progress, RunOptions
+from dualorm.runner.specs import load_project_specs
 
 if TYPE_CHECKING:
-    from dualorm.api import LockWait, MigrateResult, Selection
     from dualorm.backup.api import Backup
     from dualorm.config import Config
     from dualorm.replicas import ReplicaStatus
     from dualorm.runner.plan import MigrationPlan
     from dualorm.runner.rehearsal import Rehearsal
+    from dualorm.runner.session import LockWait
     from dualorm.runner.specs import ProjectSpecs
 
 __all__ = [
     "Confirm",
-    "ProductionFailed",
     "ProductionMigrator",
     "ProductionResult",
     "RollbackMethod",
@@ -115,20 +127,6 @@ class ProductionResult:
         }
 
 
-class ProductionFailed(MigrationFailed):
-    """A production run failed; ``result`` says what was undone and how (exit 1)."""
-
-    def __init__(self, failure: MigrationFailed, result: ProductionResult) -> None:
-        self.result = result
-        super().__init__(failure.migration_id, failure.statement, failure.cause)
-        undone = {
-            "none": "nothing else was applied; the failing transaction rolled back",
-            "down": f"rolled back {', '.join(result.rolled_back)} with their down steps",
-            "restore": f"restored the backup {result.backup}",
-        }.get(result.rollback or "", result.rollback or "not rolled back")
-        self.args = (f"{self.args[0]} ({undone})",)
-
-
 class _Deadline(MigrationFailed):
     """The run's time budget ran out before a migration or a retry could start."""
 
@@ -178,8 +176,6 @@ class ProductionMigrator:
 
     def create_migration_plan(self) -> MigrationPlan:
         """Plan every pending migration (statements, locks, sizes, lint, risk, replicas)."""
-        from dualorm.runner.plan import create_migration_plan
-
         return create_migration_plan(self.config)
 
     def execute_production_migration(
@@ -234,9 +230,6 @@ class ProductionMigrator:
         not refuse: a rollback drops what its migrations created by design, which is why it
         is confirmed and backed up first.
         """
-        from dualorm.api import Selection, check_budget
-        from dualorm.runner.specs import load_project_specs
-
         check_budget(max_downtime)
         started = time.perf_counter()
         specs = specs if specs is not None else load_project_specs(self.config)
@@ -366,11 +359,6 @@ class ProductionMigrator:
         self, direction: str, specs: ProjectSpecs, selection: Selection, url: str
     ) -> MigrationPlan:
         """Check what refuses a run, read-only, and plan it: before any backup or statement."""
-        from dualorm.api import check_history, down_ids
-        from dualorm.db import connect
-        from dualorm.runner import ledger
-        from dualorm.runner.plan import create_migration_plan, create_rollback_plan
-
         with connect(url, autocommit=True) as conn:
             ledger.check_environment(conn, self.config.environment)
             applied = set(check_history(conn, specs, self.config))
@@ -388,8 +376,6 @@ class ProductionMigrator:
         context: RunContext,
         max_downtime: float | None,
     ) -> MigrateResult:
-        from dualorm.api import run_down, run_up
-
         if direction == "up":
             return run_up(
                 self.config,
@@ -451,8 +437,6 @@ class ProductionMigrator:
         on_lock_wait: LockWait | None,
         confirmed: tuple[str, ...],
     ) -> None:
-        from dualorm.api import run_down, run_up
-
         config = self.config
         if max_downtime is not None:
             config = config.with_(database_url=_with_statement_timeout(url, max_downtime))
@@ -556,9 +540,6 @@ class ProductionMigrator:
         self, applied: tuple[str, ...], backup: Backup | None
     ) -> tuple[RollbackMethod, tuple[str, ...], str]:
         """Undo what this run applied: down steps newest first, else the backup."""
-        from dualorm.api import Selection, run_down
-        from dualorm.runner.specs import load_project_specs
-
         if not applied:
             return "none", (), "the failing migration's transaction rolled back"
         specs = load_project_specs(self.config)
@@ -601,7 +582,7 @@ class ProductionMigrator:
                 f"{problem}; no backup was taken, so "
                 f"{', '.join(i for i in changed if i not in undone)} stay as they are",
             )
-        from dualorm.backup.api import restore_backup
+        from dualorm.backup.restore import restore_backup
 
         try:
             restore_backup(backup.path, resolve_url(self.config), confirm=True, config=self.config)
@@ -614,7 +595,7 @@ class ProductionMigrator:
         return "restore", changed, f"{problem}; restored the backup {backup.path.name}"
 
     def _replicas(self, url: str) -> tuple[ReplicaStatus, ...]:
-        from dualorm.replicas import ReplicaLagging, wait_for_replicas
+        from dualorm.replicas import wait_for_replicas
 
         if not self.config.replica_urls:
             return ()

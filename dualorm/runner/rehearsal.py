@@ -19,10 +19,11 @@ from collections.abc import Sequence, Set
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from dualorm.runner.impact import Lock
+from dualorm.emit.sql import statements
+from dualorm.runner.impact_model import Lock
 from dualorm.runner.ledger import ensure_ledger
-from dualorm.runner.planned import Planned, RunOptions
-from dualorm.runner.runner import Progress, run
+from dualorm.runner.runner import run
+from dualorm.runner.schedule import Planned, Progress, RunOptions
 from dualorm.runner.sinks import DatabaseSink
 from dualorm.spec.model import Step
 
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     import psycopg
 
     from dualorm.audit import RunContext
-    from dualorm.config import Config
     from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.ops import Operation
 
@@ -40,7 +40,6 @@ __all__ = [
     "RehearsalSink",
     "RehearsedStatement",
     "observed_locks",
-    "rehearse",
 ]
 
 # Relation locks this backend holds, strongest per relation; the catalog's own relations and
@@ -149,7 +148,7 @@ class Rehearsal:
 class RehearsalSink(DatabaseSink):
     """Execute inside the caller's open transaction; each migration is a savepoint.
 
-    Everything :class:`~dualorm.runner.runner.DatabaseSink` does happens, ledger writes
+    Everything :class:`~dualorm.runner.sinks.DatabaseSink` does happens, ledger writes
     included; the caller rolls the outer transaction back.
     """
 
@@ -181,7 +180,6 @@ class RehearsalSink(DatabaseSink):
 
     def _as(self, step: Step, planned: Planned, form: Operation, reason: str) -> float:
         """Execute ``form``, the transactional form of ``step``'s operation, in its place."""
-        from dualorm.emit.sql import statements
 
         total = 0.0
         for sql in statements(form):
@@ -217,40 +215,6 @@ class RehearsalSink(DatabaseSink):
             RehearsedStatement(planned.migration.id, text, took or 0.0, taken, rehearsed_as)
         )
         return took
-
-
-def rehearse(
-    config: Config,
-    to: str | None = None,
-    *,
-    options: RunOptions | None = None,
-    progress: Progress | None = None,
-    correlation_id: str | None = None,
-) -> Rehearsal:
-    """Run the pending migrations (or those ``to`` needs) for real, then roll all back.
-
-    The same pipeline as ``migrate up`` (:func:`dualorm.api.run_up`): the migration lock (so no
-    real run interleaves), the environment label, the checksums and the ledgers' agreement,
-    and the same plan; raises :class:`~dualorm.errors.MigrationFailed` when a migration would
-    fail (after rolling back).
-    """
-    from dualorm.api import run_up
-    from dualorm.runner.specs import load_project_specs
-
-    specs = load_project_specs(config)
-    if to is not None:
-        specs.require(to)
-    result = run_up(
-        config,
-        specs,
-        to,
-        dry_run=True,
-        options=options,
-        progress=progress,
-        correlation_id=correlation_id,
-    )
-    assert result.rehearsal is not None
-    return result.rehearsal
 
 
 def rehearse_plan(

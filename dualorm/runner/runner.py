@@ -1,18 +1,19 @@
 """The runner's one loop: planned migrations go to a sink, one migration at a time.
 
 :func:`run` walks a plan (the migrations to apply or roll back, in order, each a
-:class:`~dualorm.runner.planned.Planned` made by :func:`plan_migration`) and hands every
-statement to a :class:`~dualorm.runner.sinks.Sink`, reporting :class:`Event` values as it goes
-and returning a :class:`MigrationOutcome` per migration;
-:class:`~dualorm.runner.planned.RunOptions` says how it waits for locks. The
-sinks (executing on the database, writing a psql script) live in :mod:`dualorm.runner.sinks`
-and are re-exported here. A dry run is another sink, never another loop.
+:class:`~dualorm.runner.schedule.Planned` made by :func:`~dualorm.runner.schedule.plan_migration`)
+and hands every statement to a :class:`~dualorm.runner.sinks.Sink`, reporting
+:class:`~dualorm.runner.schedule.Event` values as it goes and returning a
+:class:`~dualorm.runner.schedule.MigrationOutcome` per migration;
+:class:`~dualorm.runner.schedule.RunOptions` says how it waits for locks. The sinks (executing
+on the database, writing a psql script) live in :mod:`dualorm.runner.sinks`. A dry run is
+another sink, never another loop.
 
 DDL runs under ``lock_timeout``; a migration that times out waiting for a lock is rolled back
 and retried after a growing pause, a bounded number of times, so it never queues behind a long
 transaction while every writer queues behind it.
 
-Consecutive migrations are chained: up to :attr:`~dualorm.runner.planned.RunOptions.chain` of
+Consecutive migrations are chained: up to :attr:`~dualorm.runner.schedule.RunOptions.chain` of
 them go to the sink at once (:meth:`~dualorm.runner.sinks.Sink.execute_chain`), each still in
 its own transaction with its own ledger rows; the database runs them in order and stops at the
 first failure, like ``psql -v ON_ERROR_STOP=1``. A chain starts at two and doubles while chains
@@ -26,111 +27,25 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence, Set
-from dataclasses import dataclass
-from typing import Any, Literal
 
-from dualorm.errors import MigrationFailed, SpecError
-from dualorm.runner.planned import Link, Planned, RunOptions
-from dualorm.runner.sinks import DatabaseSink, LockTimeout, ScriptSink, Sink
-from dualorm.spec.model import Direction, Migration, Step
+from dualorm.errors import MigrationFailed
+from dualorm.runner.schedule import (
+    Event,
+    Link,
+    MigrationOutcome,
+    Planned,
+    Progress,
+    RunOptions,
+    StatementTiming,
+)
+from dualorm.runner.sinks import LockTimeout, Sink
+from dualorm.spec.model import Step
 
-__all__ = [
-    "DatabaseSink",
-    "Event",
-    "MigrationOutcome",
-    "Progress",
-    "ScriptSink",
-    "Sink",
-    "StatementTiming",
-    "plan_migration",
-    "run",
-]
-
-EventKind = Literal[
-    "migration_start",
-    "statement",
-    "step_skipped",
-    "invalid_index_dropped",
-    "lock_timeout_retry",
-    "migration_done",
-    "migration_failed",
-    "seeded_rows_dropped",
-]
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something the runner reports while it works (Django's ``progress_callback``)."""
-
-    kind: EventKind
-    migration_id: str
-    direction: Direction
-    statement: str | None = None
-    duration_ms: float | None = None
-    detail: str | None = None
-
-
-Progress = Callable[[Event], None]
+__all__ = ["run"]
 
 
 def _ignore(event: Event) -> None:
     return None
-
-
-@dataclass(frozen=True)
-class StatementTiming:
-    """How long a statement took; ``None`` when it was not measured (its chain failed later)."""
-
-    statement: str
-    duration_ms: float | None
-
-
-@dataclass(frozen=True)
-class MigrationOutcome:
-    """What running one planned migration took."""
-
-    migration_id: str
-    direction: Direction
-    duration_ms: float | None
-    attempts: int
-    statements: tuple[StatementTiming, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.migration_id,
-            "direction": self.direction,
-            "duration_ms": _rounded(self.duration_ms),
-            "attempts": self.attempts,
-            "statements": [
-                {"statement": s.statement, "duration_ms": _rounded(s.duration_ms)}
-                for s in self.statements
-            ],
-        }
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
-
-
-def plan_migration(migration: Migration, direction: Direction) -> Planned:
-    """Return ``migration``'s steps for ``direction``, refusing a mixed non-transactional one.
-
-    Raises :class:`~dualorm.errors.IrreversibleError` going down through an irreversible
-    operation, and :class:`~dualorm.errors.SpecError` when a ``CREATE INDEX CONCURRENTLY``
-    shares its migration with anything else (it cannot run inside the migration's
-    transaction, so the two could not succeed or fail together).
-    """
-    from dualorm.emit.sql import migration_steps
-
-    steps = tuple(migration_steps(migration, direction))
-    if len(steps) > 1 and not all(step.transactional for step in steps):
-        raise SpecError(
-            str(migration.path or migration.id),
-            None,
-            f"{migration.id} mixes a non-transactional step (CONCURRENTLY) with other "
-            "operations; put it in a migration of its own",
-        )
-    return Planned(migration, direction, steps)
 
 
 def run(

@@ -37,9 +37,9 @@ from dualorm.emit.script import Script
 from dualorm.errors import ConfigError, DualormError, LedgerError, MigrationFailed
 from dualorm.importpath import resolve_function
 from dualorm.runner import foreign, ledger
-from dualorm.runner.planned import Link, Planned, RunOptions
 from dualorm.runner.record import ELAPSED_MS, ledger_write
-from dualorm.runner.tenancy import SHARED_OBJECTS_KEY
+from dualorm.runner.schedule import Link, Planned, RunOptions
+from dualorm.runner.tenancy import SHARED_OBJECTS_KEY, ledger_of
 from dualorm.schema import DEFAULT_SCHEMA, as_key
 from dualorm.spec.ops import CreateIndex, DropIndex
 from dualorm.spec.sqlcheck import shared_use
@@ -134,7 +134,7 @@ class DatabaseSink:
         self._foreign_ready = False
         self._stamped = False
         self._unflushed = False
-        self.ledger = ledger.ledger_of(conn)
+        self.ledger = ledger_of(conn)
         row = conn.execute(
             "SELECT set_config('lock_timeout', %s, false), to_regprocedure(%s) IS NOT NULL",
             (f"{self.options.lock_timeout_ms}ms", ledger.record_migration(self.ledger)),

@@ -13,20 +13,19 @@ from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from dualorm.errors import ConfigError, GraphError, SafetyError
+from dualorm.errors import AppliedSpecMissing, ConfigError, GraphError
+from dualorm.runner.foreign import DjangoApps
+from dualorm.runner.schedule import Planned, plan_migration
+from dualorm.spec.apps import spec_apps
+from dualorm.spec.cache import cached_apps, cached_specs
+from dualorm.spec.graph import MigrationGraph
+from dualorm.spec.lineage import chain_parents, present_squashes, replaced_ids
 
 if TYPE_CHECKING:
     from dualorm.config import Config
-    from dualorm.runner.foreign import DjangoApps
-    from dualorm.runner.planned import Planned
-    from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.model import Direction, Migration
 
-__all__ = ["AppliedSpecMissing", "ProjectSpecs", "load_project_specs"]
-
-
-class AppliedSpecMissing(SafetyError):
-    """The ledger holds a migration no spec file has: deleted or renamed after it was applied."""
+__all__ = ["ProjectSpecs", "load_project_specs"]
 
 
 @dataclass
@@ -42,9 +41,6 @@ class ProjectSpecs:
     replaced: set[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        from dualorm.spec.graph import MigrationGraph, chain_parents
-        from dualorm.spec.squash import present_squashes, replaced_ids
-
         self.by_id = {m.id: m for m in self.migrations}
         self.graph = MigrationGraph(chain_parents(self.migrations))
         self.squashes = present_squashes(self.migrations)
@@ -52,16 +48,11 @@ class ProjectSpecs:
 
     def django_apps(self, default_app: str) -> DjangoApps:
         """The apps each spec has ``django_migrations`` rows in (its Django files' apps)."""
-        from dualorm.runner.foreign import DjangoApps
-        from dualorm.spec.cache import cached_apps
-
         cached = self._apps.get(default_app)
         if cached is None:
             # From the cache when it kept them: no operation is decoded for them.
             of = cached_apps(self.migrations, default_app)
             if of is None:
-                from dualorm.spec.apps import spec_apps
-
                 of = spec_apps(self.migrations, default_app)
             cached = self._apps[default_app] = DjangoApps(
                 default_app, {i: a for i, a in of.items() if a != (default_app,)}
@@ -91,9 +82,6 @@ class ProjectSpecs:
         their place; otherwise it is recorded or removed alone, with no DDL (its replaced
         migrations built, or remove, the schema one by one).
         """
-        from dualorm.runner.planned import Planned
-        from dualorm.runner.runner import plan_migration
-
         planned = []
         for i in ids:
             migration = self.by_id[i]
@@ -129,7 +117,6 @@ def load_project_specs(config: Config) -> ProjectSpecs:
     A ``migrations_dir`` that does not exist is bad configuration (exit 2), never an empty
     history: an empty history would plan every table of an adopted database as new.
     """
-    from dualorm.spec.cache import cached_specs
 
     path = config.migrations_path
     if not path.is_dir():

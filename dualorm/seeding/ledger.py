@@ -19,7 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from dualorm.errors import LedgerError, SeedError
@@ -28,8 +30,6 @@ from dualorm.runner.tenancy import DEFAULT_LEDGER, Ledger, ledger_of
 from dualorm.seeding import bulk
 
 if TYPE_CHECKING:
-    import psycopg
-
     from dualorm.config import Environment
     from dualorm.seeding.discovery import SeedModule
 
@@ -109,7 +109,6 @@ def _has_tables_column(conn: psycopg.Connection[Any]) -> bool:
 
 def applied(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]]:
     """Return the ledger rows by seed id, oldest first (``{}`` without a ledger)."""
-    from psycopg.rows import dict_row
 
     if not exists(conn):
         return {}
@@ -290,7 +289,6 @@ def stale_tables(
 
 
 def _any_recorded_row(conn: psycopg.Connection[Any], info: bulk.TableInfo, seed_id: str) -> bool:
-    import psycopg
 
     statement = sql.SQL(
         "SELECT EXISTS (SELECT 1 FROM {} AS r JOIN {} AS t ON {} "

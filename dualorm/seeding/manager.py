@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from dualorm.config import Config, Environment
 from dualorm.db import connect, redact_text, resolve_url, sqlalchemy_url
+from dualorm.environment import check_request, require_label
 from dualorm.errors import (
     ConfirmationRequired,
     DependentsExist,
@@ -87,7 +88,7 @@ class SeedStatus:
     checksum: str | None = None
     reason: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "name": self.name,
@@ -341,7 +342,6 @@ class SeedManager:
             raise ConfirmationRequired(
                 f"seed clear removes all seeded data of {environment.value}; pass --confirm"
             )
-        from dualorm.environment import check_request
 
         check_request(self.config, environment, "seed clear")
         seeds = discover(self.config.seeds_path)
@@ -420,7 +420,6 @@ class SeedManager:
                 conn.close()
 
     def _check_label(self, conn: psycopg.Connection[Any], env: Environment) -> None:
-        from dualorm.environment import require_label
 
         try:
             require_label(conn, self.config, env, f"seeding {env.value} data")

@@ -23,10 +23,13 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from psycopg import sql
+from psycopg.types.string import TextLoader
 
 from dualorm.config import Environment
 from dualorm.errors import ConfigError, SeedError
+from dualorm.runner.tenancy import ledger_of
 from dualorm.seeding import bulk
+from dualorm.seeding.ledger import key_match, seed_rows_ident, table_or_none
 
 if TYPE_CHECKING:
     import psycopg
@@ -189,6 +192,7 @@ class SeedContext:
         the seed returns.
         """
         if self._session is None:
+            # Imported here: each ORM loads only for a seed that uses it.
             from sqlalchemy import event
             from sqlalchemy.orm import Session
 
@@ -211,6 +215,7 @@ class SeedContext:
         return self._django_bound.model(name, app_label)
 
     def _after_flush(self, session: Session, _context: Any) -> None:
+        # Imported here: each ORM loads only for a seed that uses it.
         from sqlalchemy import inspect
 
         for obj in session.new:
@@ -259,8 +264,6 @@ class SeedContext:
         Returns the rows actually deleted per table (also added to :attr:`removed`): rows
         deleted since by someone else, or a table dropped since, count zero.
         """
-        from dualorm.runner.tenancy import ledger_of
-        from dualorm.seeding.ledger import table_or_none
 
         self._flush_orms()
         seed_rows = ledger_of(self.connection).seed_rows
@@ -278,7 +281,6 @@ class SeedContext:
         return removed
 
     def _delete_recorded(self, info: bulk.TableInfo) -> int:
-        from dualorm.seeding.ledger import key_match, seed_rows_ident
 
         if not info.primary_key:
             raise SeedError(f"table {info.qualified} has no primary key; cannot roll back")
@@ -303,6 +305,7 @@ class _DjangoConnection:
     """
 
     def __init__(self, conn: psycopg.Connection[Any], timezone: Any, use_tz: bool) -> None:
+        # Imported here: each ORM loads only for a seed that uses it.
         from django.db.backends.postgresql.psycopg_any import get_adapters_template
 
         self._conn = conn
@@ -310,9 +313,9 @@ class _DjangoConnection:
         self.adapters = get_adapters_template(use_tz, timezone)
 
     def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        # Imported here: each ORM loads only for a seed that uses it.
         from django.db.backends.postgresql.base import Cursor
         from django.db.backends.postgresql.psycopg_any import register_tzloader
-        from psycopg.types.string import TextLoader
 
         if args or kwargs:
             raise SeedError("named (server-side) cursors are not available inside a seed")
@@ -348,10 +351,12 @@ class DjangoBinding:
     ) -> None:
         """Make Django's default connection run on ``conn`` and record rows it creates."""
         try:
+            # Imported here: each ORM loads only for a seed that uses it.
             from dualorm.django_setup import setup
         except ImportError as exc:
             raise ConfigError(f"Django access needs dualorm.django_setup: {exc}") from None
         setup(self.settings_module, self.database_url)
+        # Imported here: each ORM loads only for a seed that uses it.
         from django.conf import settings
         from django.db import DEFAULT_DB_ALIAS, connections
         from django.db.models.signals import post_save
@@ -376,6 +381,7 @@ class DjangoBinding:
         post_save.connect(created, weak=False, dispatch_uid="dualorm-seed-recorder")
 
     def model(self, name: str, app_label: str | None = None) -> Any:
+        # Imported here: each ORM loads only for a seed that uses it.
         from django.apps import apps
 
         try:
@@ -387,6 +393,7 @@ class DjangoBinding:
         """Detach Django from the seed's connection without closing it."""
         if self._wrapper is None:
             return
+        # Imported here: each ORM loads only for a seed that uses it.
         from django.db.models.signals import post_save
 
         post_save.disconnect(dispatch_uid="dualorm-seed-recorder")

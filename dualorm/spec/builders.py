@@ -30,6 +30,16 @@ from dualorm.schema import (
     as_key,
     table,
 )
+from dualorm.spec.object_reader import (
+    COLUMN_FIELDS,
+    default_name,
+    read_check,
+    read_collation,
+    read_column,
+    read_foreign_key,
+    read_index,
+    read_unique,
+)
 from dualorm.spec.ops import (
     Acknowledgement,
     AddCheck,
@@ -62,19 +72,7 @@ from dualorm.spec.ops import (
     find_constraint,
     operation_kinds,
 )
-from dualorm.spec.reader import (
-    COLUMN_FIELDS,
-    Fields,
-    Reader,
-    default_name,
-    plain,
-    read_check,
-    read_collation,
-    read_column,
-    read_foreign_key,
-    read_index,
-    read_unique,
-)
+from dualorm.spec.reader import Fields, Reader, plain
 from dualorm.spec.sqlcheck import run_sql_statements
 
 Builder = Callable[[Reader, yaml.Node, Schema, str], Operation]
@@ -623,5 +621,5 @@ def _by_name() -> Mapping[str, Entry]:
     return MappingProxyType({name: _READERS[cls] for name, cls in operation_kinds().items()})
 
 
-_BUILDERS: Mapping[str, Entry] = _by_name()
+BUILDERS: Mapping[str, Entry] = _by_name()
 """Each spec key with its builder and fields, read off the registry (for the docs check)."""

@@ -16,7 +16,7 @@ migrations.
 
 The cache is data, never code: ``.dualorm/cache/specs.json`` holds one header line (format,
 key, signature) and the migrations as JSON, where an object is named by its class and only
-the dataclasses and enums of the spec model (:data:`_MODULES`) can be named; building them
+the dataclasses and enums of the spec model (:mod:`dualorm.spec.codec`) can be named; building them
 sets their fields and calls nothing else. The header is compared before anything else is
 read, and the body is signed with a key kept outside the project (the user's cache
 directory), so a cache file committed to a repository, copied from another machine or edited
@@ -32,8 +32,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from dualorm.cachefile import Codec, read_signed, write_signed
-from dualorm.cachefile import signing_key as _signing_key
+from dualorm import __version__
+from dualorm.cachefile import read_signed, signing_key, write_signed
+from dualorm.spec.codec import decode, encode
+from dualorm.spec.files import spec_paths
 from dualorm.spec.model import Migration
 
 if TYPE_CHECKING:
@@ -45,8 +47,6 @@ __all__ = [
     "SpecCache",
     "cached_apps",
     "cached_specs",
-    "decode",
-    "encode",
     "spec_key",
 ]
 
@@ -60,35 +60,17 @@ _SOURCES = (
     _PACKAGE.parent / "schema.py",
     _PACKAGE.parent / "errors.py",
 )
-# The only modules whose classes a cache file may name.
-_MODULES = (
-    "dualorm.schema",
-    "dualorm.spec.model",
-    "dualorm.spec.operation",
-    "dualorm.spec.ops",
-    "dualorm.spec.constraint_ops",
-    "dualorm.spec.type_ops",
-)
-
-
-def _spec_paths(directory: Path) -> list[Path]:
-    # The rule of dualorm.spec.load.spec_paths, without importing the YAML loader.
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
 def spec_key(directory: Path) -> str | None:
     """Return the key of what loading ``directory`` gives now, or ``None`` if unreadable."""
-    from dualorm import __version__
-
     header = f"{_FORMAT}\0{__version__}\0{sys.version_info[:2]}\0{directory}\0"
     digest = hashlib.sha256(header.encode())
     try:
         for source in _SOURCES:
             stat = source.stat()
             digest.update(f"{source.name}\0{stat.st_mtime_ns}\0{stat.st_size}\0".encode())
-        for path in _spec_paths(directory):
+        for path in spec_paths(directory):
             digest.update(f"{path.name}\0".encode())
             digest.update(path.read_bytes())
             digest.update(b"\0")
@@ -106,6 +88,7 @@ def cached_specs(directory: Path, cache_dir: Path) -> list[Migration]:
     hit = cache.migrations()
     if hit is not None:
         return hit
+    # Imported on a miss only: a hit never imports the YAML loader (deploys start faster).
     from dualorm.spec.load import load_specs
 
     migrations = load_specs(directory)
@@ -119,7 +102,7 @@ class SpecCache:
     def __init__(self, directory: Path, cache_dir: Path) -> None:
         self.key = spec_key(directory)
         self.path = cache_dir / CACHE_NAME
-        self._signing = _signing_key() if self.key is not None else None
+        self._signing = signing_key() if self.key is not None else None
         self._body: dict[str, Any] | None = None
         self._loaded = False
 
@@ -174,9 +157,7 @@ class SpecCache:
         return self._body
 
 
-# -- the file and the format: dualorm.cachefile, naming only the spec model's classes -------
-
-_CODEC = Codec(_MODULES)
+# -- the file: dualorm.cachefile, in the format of dualorm.spec.codec ------------------------
 
 
 def _read(path: Path, key: str, signing: bytes) -> dict[str, Any] | None:
@@ -186,18 +167,6 @@ def _read(path: Path, key: str, signing: bytes) -> dict[str, Any] | None:
 
 def _store(path: Path, key: str, signing: bytes, document: dict[str, Any]) -> None:
     write_signed(path, _MAGIC, _FORMAT, key, signing, document)
-
-
-def encode(value: Any) -> Any:
-    """Return ``value`` (built from the spec model's dataclasses and enums, tuples, lists,
-    dicts, frozensets, paths and plain values) as JSON data; ``TypeError`` for anything
-    else."""
-    return _CODEC.encode(value)
-
-
-def decode(value: Any) -> Any:
-    """Return the value :func:`encode` gave ``value`` for (only spec-model classes are built)."""
-    return _CODEC.decode(value)
 
 
 # -- migrations decoded in two steps ---------------------------------------------------------

@@ -30,6 +30,7 @@ from dualorm.spec.operation import (
     referencing_fks,
     require_table,
 )
+from dualorm.spec.sqlcheck import statement_facts
 
 # -- constraints -----------------------------------------------------------------------------
 
@@ -304,7 +305,6 @@ class RunSQL(Operation, kind="run_sql"):
         """Whether a statement drops a table or column, truncates, or deletes every row."""
         # pglast is imported here, not with the module: the spec cache decodes operations on
         # every `migrate status` and `up`, which need no SQL parsed.
-        from dualorm.spec.sqlcheck import statement_facts
 
         return any(fact.loses_data for fact in statement_facts(self.sql))
 

@@ -6,7 +6,7 @@ without rendering anything, which files there are and what each runs after:
 
 - the app's previous dualorm file; for the app's first one, the app's latest migrations that
   ``makemigrations`` wrote (Django refuses an app with two leaves);
-- the files of the specs the spec runs after (:func:`~dualorm.spec.make.chain_parents`), so
+- the files of the specs the spec runs after (:func:`~dualorm.spec.lineage.chain_parents`), so
   Django runs them in dualorm's order;
 - the file of another app of the same spec whose tables its foreign keys point at (a cycle
   between two apps of one spec is a :class:`~dualorm.errors.SpecError`: split the spec);
@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from dualorm.config import Config
+from dualorm.emit.pyformat import read_header
 from dualorm.errors import ConfigError, SpecError
 from dualorm.schema import ForeignKey, TableKey
 from dualorm.spec.apps import AppOperations, Placement, assign
+from dualorm.spec.django_graph import FileLoader, loaded_file
 from dualorm.spec.foreign import ForeignTable, render_snapshot
 from dualorm.spec.model import Migration
 from dualorm.spec.ops import CreateTable, Operation
@@ -150,7 +152,6 @@ def _leaves(labels: Sequence[str], headers: Headers) -> dict[str, tuple[str, ...
     dualorm's first one in the app runs after; those that run after one of dualorm's
     (written later) are not among them. Django's migration graph, read from the files
     (:mod:`dualorm.spec.django_graph`)."""
-    from dualorm.spec.django_graph import FileLoader, loaded_file
 
     loader = FileLoader()
     graph = loader.graph
@@ -181,8 +182,6 @@ class Headers:
     def __call__(self, path: Path) -> dict[str, str]:
         found = self._read.get(path)
         if found is None:
-            from dualorm.emit.pyformat import read_header
-
             found = self._read[path] = read_header(path)
         return found
 

@@ -22,8 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dualorm.errors import SpecError
-from dualorm.schema import Schema, Table, TableKey, as_key
+from dualorm.ownership import Ownership, OwnershipMap
+from dualorm.schema import ForeignKey, Schema, Table, TableKey, as_key
+from dualorm.spec.codec import decode, encode
+from dualorm.spec.files import spec_paths
 from dualorm.spec.operation import label
+from dualorm.spec.ops import RenameTable
+from dualorm.spec.reader import compose, plain
 
 if TYPE_CHECKING:
     from dualorm.config import Config
@@ -82,7 +87,6 @@ def snapshot_path(directory: Path | str) -> Path:
 
 def render_snapshot(tables: Iterable[ForeignTable]) -> str:
     """Return the snapshot's canonical text (sorted keys, tables in key order)."""
-    from dualorm.spec.cache import encode
 
     rows = [
         {
@@ -101,7 +105,6 @@ def read_snapshot(directory: Path | str) -> dict[TableKey, ForeignTable]:
 
     A snapshot that cannot be read is a :class:`~dualorm.errors.SpecError` (exit 2).
     """
-    from dualorm.spec.cache import decode
 
     path = snapshot_path(directory)
     try:
@@ -147,7 +150,6 @@ def schema_of(tables: Iterable[ForeignTable]) -> Schema:
 
 def _tables(op: Operation) -> list[TableKey]:
     """The tables ``op`` creates, drops or alters (read from its ``table``/``new_name``)."""
-    from dualorm.spec.ops import RenameTable
 
     value: Any = getattr(op, "table", None)
     keys: list[TableKey] = []
@@ -177,7 +179,6 @@ def referenced(
     operations: Iterable[Operation], foreign: Mapping[TableKey, ForeignTable]
 ) -> list[ForeignTable]:
     """The foreign tables the foreign keys in ``operations`` point at, in key order."""
-    from dualorm.schema import ForeignKey
 
     found: dict[TableKey, ForeignTable] = {}
 
@@ -223,8 +224,10 @@ def collect(config: Config, created: Collection[TableKey] = ()) -> list[ForeignT
 
 
 def _django_tables(config: Config) -> dict[TableKey, ForeignTable]:
+    # Imported here: the model sets (Django, SQLAlchemy) load only when their tables are read.
     from django.apps import apps
 
+    # Imported here: the model sets (Django, SQLAlchemy) load only when their tables are read.
     from dualorm.sources import django as django_source
 
     owners = django_source.table_apps(config.django_settings)
@@ -252,15 +255,12 @@ def created_tables(directory: Path | str) -> set[TableKey]:
 
     A file that does not read as a spec is skipped here; loading it reports the fault.
     """
-    from dualorm.errors import SpecError as Fault
-    from dualorm.spec.load import spec_paths
-    from dualorm.spec.reader import compose, plain
 
     found: set[TableKey] = set()
     for path in spec_paths(Path(directory)):
         try:
             node = compose(path, path.read_text(encoding="utf-8"))
-        except (Fault, OSError, UnicodeDecodeError):
+        except (SpecError, OSError, UnicodeDecodeError):
             continue
         document = None if node is None else plain(node)
         operations = document.get("operations") if isinstance(document, dict) else None
@@ -276,13 +276,14 @@ def created_tables(directory: Path | str) -> set[TableKey]:
 
 
 def _swappable(model_label: str) -> str | None:
+    # Imported here: the model sets (Django, SQLAlchemy) load only when their tables are read.
     from django.apps import apps
 
     return apps.get_swappable_settings_name(model_label)
 
 
 def _external_tables(config: Config) -> list[ForeignTable]:
-    from dualorm.ownership import Ownership, OwnershipMap
+    # Imported here: the model sets (Django, SQLAlchemy) load only when their tables are read.
     from dualorm.sources import sqlalchemy as sa_source
 
     rules = OwnershipMap(config.ownership)

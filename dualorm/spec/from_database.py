@@ -25,10 +25,23 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from dualorm.config import Config, Ownership
+from dualorm.config import Config
+from dualorm.db import connect, resolve_url
+from dualorm.diff import compare
 from dualorm.errors import InternalError, SafetyError, SpecError, UsageError
+from dualorm.normalize import normalize
+from dualorm.ownership import Ownership, OwnershipMap
 from dualorm.schema import CheckConstraint, Column, Index, Schema, Table, TableKey, schema
+from dualorm.sources.postgres import load
+from dualorm.spec.builders import enum_names
 from dualorm.spec.dump import SpecSequence, render_spec, spec_operations
+from dualorm.spec.files import spec_paths
+from dualorm.spec.graph import MigrationGraph
+from dualorm.spec.load import load_spec, load_specs
+from dualorm.spec.make import next_id
+from dualorm.spec.object_reader import is_column_key
+from dualorm.spec.reader import Reader
+from dualorm.spec.replay import replay, start_schema
 
 if TYPE_CHECKING:
     import psycopg
@@ -181,7 +194,6 @@ def select_tables(
     ``external``, tables no ``tables`` glob matches (when any is given) and tables an
     ``exclude`` glob matches. Globs match the table name or ``schema.name``.
     """
-    from dualorm.ownership import OwnershipMap
 
     rules = OwnershipMap(config.ownership)
 
@@ -212,8 +224,6 @@ def select_tables(
 
 def _inexpressible(chosen: Schema, known: Schema) -> list[str]:
     """Return what the spec format cannot say about ``chosen``, one sentence each."""
-    from dualorm.spec.builders import enum_names
-    from dualorm.spec.reader import Reader, is_column_key
 
     reader = Reader(Path("catalog"))
     enums = enum_names(Schema(enums=chosen.enums + known.enums))
@@ -371,7 +381,6 @@ def spelled_for_ddl(
     Returns the schema the spec is to say, and a warning for each expression no spelling
     found reproduces (the spec keeps the catalog's text for it).
     """
-    from dualorm.normalize import normalize
 
     def printed(s: Schema) -> dict[_Slot, str]:
         return {slot: text for t in normalize(s, conn) for slot, text in _slots(t).items()}
@@ -429,11 +438,6 @@ def init_from_database(
             bad id, no table to adopt, or a table the spec format cannot express.
         SafetyError: the spec file exists already (nothing is overwritten).
     """
-    from dualorm.db import connect, resolve_url
-    from dualorm.sources.postgres import load
-    from dualorm.spec.graph import MigrationGraph
-    from dualorm.spec.load import load_specs
-    from dualorm.spec.replay import replay, start_schema
 
     spec_id, path = _new_spec(config, spec_id)
     migrations = load_specs(config.migrations_path)
@@ -481,8 +485,6 @@ on the database it came from with `dualorm migrate baseline --to {spec_id}`."""
 
 def _new_spec(config: Config, spec_id: str | None) -> tuple[str, Path]:
     """Return the new spec's id and path, refusing a second first spec and any overwrite."""
-    from dualorm.spec.load import spec_paths
-    from dualorm.spec.make import next_id
 
     directory = config.migrations_path
     existing = spec_paths(directory)
@@ -504,9 +506,6 @@ def _new_spec(config: Config, spec_id: str | None) -> tuple[str, Path]:
 
 def _verify(text: str, spec_id: str, expected: Schema, known: Schema) -> None:
     """Load ``text`` back through the spec loader and check its replay is ``expected``."""
-    from dualorm.diff import compare
-    from dualorm.spec.load import load_spec
-    from dualorm.spec.replay import replay
 
     with tempfile.TemporaryDirectory(prefix="dualorm-init-") as folder:
         written = Path(folder) / f"{spec_id}.yaml"

@@ -4,20 +4,15 @@ The small API of Django's ``MigrationGraph``: :meth:`MigrationGraph.forwards_pla
 :meth:`MigrationGraph.backwards_plan` and :meth:`MigrationGraph.ensure_not_cyclic`, sorted
 with :class:`graphlib.TopologicalSorter`. Migrations with no order between them run by id, so
 every plan is deterministic. A dependency on an unknown id names the spec that declared it.
-:func:`chain_parents` is the order the emitted Alembic and Django files run in.
 """
 
 from __future__ import annotations
 
 import graphlib
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
 
 from dualorm.errors import GraphError
-
-if TYPE_CHECKING:
-    from dualorm.spec.model import Migration
 
 
 class MigrationGraph:
@@ -108,23 +103,3 @@ class MigrationGraph:
     def root_nodes(self) -> list[str]:
         """Return the ids that depend on nothing, sorted."""
         return sorted(node for node, deps in self.dependencies.items() if not deps)
-
-
-def chain_parents(migrations: Sequence[Migration]) -> dict[str, tuple[str, ...]]:
-    """Return, per migration id, the ids its emitted file runs after.
-
-    ``migrations`` are in apply order (as :func:`~dualorm.spec.load.load_specs` returns them).
-    A declared dependency already implied by the previous migration is left out.
-    """
-    graph = MigrationGraph({m.id: m.dependencies for m in migrations})
-    parents: dict[str, tuple[str, ...]] = {}
-    previous: str | None = None
-    for m in migrations:
-        if previous is None or previous in m.dependencies:
-            parents[m.id] = tuple(m.dependencies)
-        else:
-            covered = graph.ancestors(previous)
-            extra = tuple(d for d in m.dependencies if d not in covered)
-            parents[m.id] = (previous, *extra)
-        previous = m.id
-    return parents

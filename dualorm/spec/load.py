@@ -37,18 +37,19 @@ from typing import Any
 
 import yaml
 
+from dualorm.diff import compare
 from dualorm.errors import GraphError, SpecError
 from dualorm.schema import Schema, TableKey
 from dualorm.spec.builders import read_operation
+from dualorm.spec.files import spec_paths
 from dualorm.spec.foreign import ForeignTable, check_operation, read_snapshot, schema_of
 from dualorm.spec.graph import MigrationGraph
+from dualorm.spec.lineage import squash_order
 from dualorm.spec.model import Migration
 from dualorm.spec.reader import Fields, Reader, compose, plain
 from dualorm.spec.reader import document as read_document
-from dualorm.spec.replay import start_schema
-from dualorm.spec.squash import squash_order
+from dualorm.spec.replay import replay, start_schema
 
-SPEC_SUFFIXES = (".yaml", ".yml")
 HEADER_REQUIRED = ("id", "name", "dependencies", "operations")
 HEADER_OPTIONAL = ("version", "description", "replaces")
 MAX_SPEC_BYTES = 10 * 2**20
@@ -181,13 +182,6 @@ def _build(
 # -- directories -----------------------------------------------------------------------------
 
 
-def spec_paths(directory: Path) -> list[Path]:
-    """Return the spec files of ``directory``, sorted by name."""
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
-
-
 def _graph(specs: list[_Parsed]) -> MigrationGraph:
     by_id: dict[str, _Parsed] = {}
     for spec in specs:
@@ -272,7 +266,6 @@ def _check_squash(parsed: _Parsed, built: Schema, replayed: Schema) -> None:
     """Refuse a squash that does not build exactly what the specs it replaces build."""
     if built == replayed:
         return
-    from dualorm.diff import compare
 
     shown = "; ".join(
         d.detail for d in compare(built, replayed, source="squash", target="replay")[:5]
@@ -299,3 +292,8 @@ def load_spec(path: Path | str, schema: Schema | None = None) -> Migration:
         if migration.path is not None and migration.path.resolve() == target:
             return migration
     raise SpecError(str(path), None, "not a change spec (expected a .yaml file)")
+
+
+def replay_directory(directory: Path | str) -> Schema:
+    """Load the specs of ``directory`` and return the schema they build."""
+    return replay(load_specs(directory), start_schema(directory))

@@ -8,23 +8,26 @@ only reports them. It also writes ``foreign_tables.json``, the tables other owne
 rendered before the first file is written, so a malformed spec (or any other failure) leaves
 every file as it was.
 
-Alembic and Django both refuse a history with two heads, while specs without an order between
-them are fine (they run by id). :func:`chain_parents` therefore emits the order dualorm runs
-them in: each file runs after its spec's dependencies and after the migration before it in
-that order, which keeps one head and never contradicts a declared dependency.
+Each emitted file runs after the files :func:`~dualorm.spec.lineage.emitted_parents` names, so
+Alembic and Django see one head.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dualorm.config import Config
-from dualorm.errors import UsageError
+from dualorm.emit.pyformat import expected_header, read_header, source_name
+from dualorm.errors import SafetyError, UsageError
 from dualorm.schema import Schema
+from dualorm.spec.apps import assign
+from dualorm.spec.cache import SpecCache
+from dualorm.spec.django_files import Headers, migrations_dir, orphans, plan, project_apps
+from dualorm.spec.files import spec_paths
 from dualorm.spec.foreign import (
     ForeignTable,
     collect,
@@ -35,16 +38,18 @@ from dualorm.spec.foreign import (
     snapshot_path,
 )
 from dualorm.spec.graph import MigrationGraph
-from dualorm.spec.graph import chain_parents as chain_parents
+from dualorm.spec.lineage import emitted_parents, replaced_ids
+from dualorm.spec.load import load_specs
 from dualorm.spec.model import Migration
-from dualorm.spec.squash import REPLACED_VERSIONS, emitted_parents, replaced_ids
+from dualorm.spec.replay import replay
 
 if TYPE_CHECKING:
     from dualorm.schema import TableKey
-    from dualorm.spec.cache import SpecCache
-    from dualorm.spec.django_files import DjangoFile, Headers
+    from dualorm.spec.django_files import DjangoFile
 
 ALEMBIC_VERSIONS = Path("alembic") / "versions"
+REPLACED_VERSIONS = Path("alembic") / "replaced"
+"""Where the Alembic revisions a squash replaces are kept (outside ``versions/``)."""
 NO_LONGER_EMITTED = "no longer emitted"
 """The reason of a file dualorm wrote that no spec gives any more (``make`` removes it)."""
 SNAPSHOT_ID = "foreign tables"
@@ -74,6 +79,7 @@ def _revision_paths(config: Config, migrations: Sequence[Migration]) -> dict[str
 
 
 def _setup(config: Config) -> None:
+    # Imported here: the emitters bring SQLAlchemy and Django, which only make needs.
     from dualorm.django_setup import setup
 
     setup(config.django_settings, offline=True)
@@ -81,7 +87,6 @@ def _setup(config: Config) -> None:
 
 def _migrations_dir(config: Config, app: str) -> Path:
     """The migrations package of ``app``, where its Django files go."""
-    from dualorm.spec.django_files import migrations_dir
 
     return migrations_dir(app)
 
@@ -93,9 +98,6 @@ def django_files(
     headers: Headers | None = None,
 ) -> list[DjangoFile]:
     """The Django files of ``migrations`` (see :mod:`dualorm.spec.django_files`)."""
-    from dataclasses import replace
-
-    from dualorm.spec.django_files import plan
 
     _setup(config)
     files = plan(config, migrations, foreign, emitted_parents(migrations), headers)
@@ -104,7 +106,6 @@ def django_files(
 
 
 def _schemas_before(migrations: Sequence[Migration], start: Schema) -> dict[str, Schema]:
-    from dualorm.spec.replay import replay
 
     graph = MigrationGraph({m.id: m.dependencies for m in migrations})
     by_id = {m.id: m for m in migrations}
@@ -125,12 +126,10 @@ def render_all(
 
     ``foreign`` are the tables other owners create (default: the committed snapshot).
     """
+    # Imported here: the emitters bring SQLAlchemy and Django, which only make needs.
     from dualorm.emit.alembic import render_revision
     from dualorm.emit.django import Layout, render_migration
     from dualorm.emit.django_target import DjangoTarget, model_hints
-    from dualorm.emit.pyformat import source_name
-    from dualorm.spec.apps import assign
-    from dualorm.spec.django_files import project_apps
 
     if foreign is None:
         foreign = list(read_snapshot(config.migrations_path).values())
@@ -169,8 +168,6 @@ def stale(
 ) -> list[Artefact]:
     """Return the generated files that are missing, do not match their spec, or that dualorm
     wrote for an app no spec gives a file in any more (``no longer emitted``)."""
-    from dualorm.emit.pyformat import expected_header
-    from dualorm.spec.django_files import Headers, orphans, project_apps
 
     if foreign is None:
         foreign = list(read_snapshot(config.migrations_path).values())
@@ -236,7 +233,6 @@ def make(config: Config, *, check: bool = False) -> list[Artefact]:
 def outdated(config: Config, migrations: Sequence[Migration]) -> list[Artefact]:
     """What ``make --check`` lists, for specs loaded already: the foreign-table snapshot when
     the owners' models changed, and each missing or stale emitted file."""
-    from dualorm.spec.cache import SpecCache
 
     _setup(config)  # the foreign tables come from Django's app registry
     cache = SpecCache(config.migrations_path, _cache_dir(config))
@@ -268,7 +264,6 @@ def _load(config: Config) -> tuple[list[ForeignTable], list[Migration]]:
     tables (the cache is keyed on the snapshot, and loading against the same tables gives the
     same migrations); otherwise, or on a miss, they are loaded in full against the new ones.
     """
-    from dualorm.spec.cache import SpecCache
 
     directory = config.migrations_path
     cache = SpecCache(directory, _cache_dir(config))
@@ -282,7 +277,6 @@ def _load(config: Config) -> tuple[list[ForeignTable], list[Migration]]:
         if kept is None:
             cache.store(hit, created)
         return foreign, hit
-    from dualorm.spec.load import load_specs
 
     migrations = load_specs(directory, foreign={f.table.key: f for f in foreign})
     if current:
@@ -306,8 +300,6 @@ def _stale_snapshot(config: Config, foreign: Sequence[ForeignTable]) -> list[Art
 
 def _refuse_foreign_files(config: Config, outdated: Sequence[Artefact]) -> None:
     """Refuse (exit 3) to overwrite a file dualorm did not write (``makemigrations``' own)."""
-    from dualorm.emit.pyformat import read_header
-    from dualorm.errors import SafetyError
 
     for artefact in outdated:
         path = artefact.path
@@ -335,7 +327,6 @@ def _slug(name: str) -> str:
 
 def next_id(config: Config, name: str) -> str:
     """Return the id a new spec called ``name`` gets: the next number, then the slug."""
-    from dualorm.spec.load import spec_paths
 
     numbers = [
         int(m.group(1)) for p in spec_paths(config.migrations_path) if (m := _ID.match(p.stem))
@@ -345,7 +336,6 @@ def next_id(config: Config, name: str) -> str:
 
 def new_spec(config: Config, name: str) -> Path:
     """Write a spec template for ``name`` depending on the current heads; return its path."""
-    from dualorm.spec.load import load_specs
 
     heads = MigrationGraph(
         {m.id: m.dependencies for m in load_specs(config.migrations_path)}

@@ -8,40 +8,28 @@ keys that are not text or are given twice, NUL characters, a second document, ne
 than :data:`MAX_DEPTH` and more than :data:`MAX_NODES` values. The tree it returns is a plain
 tree of text keys, so converting it (and hashing it for the checksum) is linear in the file.
 A :class:`Reader` turns those nodes into checked Python values, and every fault becomes a
-:class:`~dualorm.errors.SpecError` naming the file, the line and what is wrong.
+:class:`~dualorm.errors.SpecError` naming the file, the line and what is wrong. The schema
+objects a spec's fields describe (columns, indexes, constraints) are read in
+:mod:`dualorm.spec.object_reader`.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pglast import ast, parse_sql
-from pglast.enums import A_Expr_Kind, MinMaxOp
-from pglast.parser import ParseError
 
 from dualorm.errors import SpecError
 from dualorm.schema import (
-    CheckConstraint,
-    Column,
     FkAction,
-    ForeignKey,
-    Identity,
-    Index,
-    UniqueConstraint,
     as_key,
     canonical_type,
-    key_opclasses,
-    key_orders,
-    split_opclass,
-    split_order,
 )
-from dualorm.schema import default_name as schema_default_name
-from dualorm.spec.sqlcheck import expression_fault, method_fault
+from dualorm.spec.sqlcheck import expression_fault
 
 MAX_NAME = 63
 """PostgreSQL truncates longer identifiers (NAMEDATALEN - 1); a spec may not rely on that."""
@@ -82,7 +70,7 @@ TYPE_ALIASES = (
     "varbit",
 )
 
-_NO_ENUMS: Mapping[str, str] = {}
+NO_ENUMS: Mapping[str, str] = {}
 
 _SERIALS = {"serial", "bigserial", "smallserial", "serial4", "serial8", "serial2"}
 
@@ -384,7 +372,7 @@ class Reader:
 
     def name(self, node: yaml.Node, what: str) -> str:
         value = self.string(node, what)
-        if _has_control(value):
+        if has_control(value):
             raise self.error(node, f"{what} {value!r} contains a control character")
         if len(value.encode()) > MAX_NAME:
             raise self.error(node, f"{what} {value!r} is longer than {MAX_NAME} bytes")
@@ -426,7 +414,7 @@ class Reader:
             return None
         return self.expression(node, f"{what}.{key}")
 
-    def type(self, node: yaml.Node, what: str, enums: Mapping[str, str] = _NO_ENUMS) -> str:
+    def type(self, node: yaml.Node, what: str, enums: Mapping[str, str] = NO_ENUMS) -> str:
         """Return a column type's canonical spelling; ``enums`` maps each way a spec may name
         an enum type existing at this point (``mood``, ``auth.mood``) to its reference."""
         spelling = self.string(node, what)
@@ -457,7 +445,7 @@ class Reader:
     def table_ref(self, node: yaml.Node, what: str) -> str:
         """Return a table reference, ``name`` or ``schema.name``."""
         value = self.string(node, what)
-        if _has_control(value):
+        if has_control(value):
             raise self.error(node, f"{what} {value!r} contains a control character")
         schema_name, name = as_key(value)
         if not name or len(name.encode()) > MAX_NAME:
@@ -489,253 +477,13 @@ class Reader:
         return value
 
 
-def _has_control(value: str) -> bool:
+def has_control(value: str) -> bool:
+    """Whether ``value`` holds a control character (refused in names and types)."""
     return any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
 
 
 def _key_node(mapping: yaml.MappingNode, key: str) -> yaml.Node | None:
     return next((k for k, _ in mapping.value if plain(k) == key), None)
-
-
-# -- objects built from field mappings --------------------------------------------------------
-
-COLUMN_FIELDS = ("nullable", "server_default", "identity", "comment", "generated", "collation")
-
-
-def read_column(
-    reader: Reader,
-    node: yaml.Node,
-    what: str,
-    extra: Collection[str] = (),
-    enums: Mapping[str, str] = _NO_ENUMS,
-) -> Column:
-    """Build a ``Column`` from ``{name, type, nullable, server_default, identity, comment,
-    generated, collation}``; ``generated`` is a stored generated column's expression, and
-    ``type`` may name an enum type of ``enums`` (see :meth:`Reader.type`)."""
-    f = reader.fields(node, what, ("name", "type"), (*COLUMN_FIELDS, *extra))
-    name = reader.name(f.entries["name"], f"{what}.name")
-    label = f"column {name}"
-    identity = None
-    identity_node = f.get("identity")
-    if identity_node is not None:
-        spelled = " ".join(reader.string(identity_node, f"{label}.identity").lower().split())
-        try:
-            identity = Identity(spelled.replace("_", " "))
-        except ValueError:
-            raise reader.error(
-                identity_node, f"{label}.identity must be 'always' or 'by default', not {spelled!r}"
-            ) from None
-    default_node = f.get("server_default")
-    default = None
-    if default_node is not None and plain(default_node) is not None:
-        default = reader.expression(default_node, f"{label}.server_default")
-    generated_node = f.get("generated")
-    generated = None
-    if generated_node is not None:
-        generated = reader.expression(generated_node, f"{label}.generated")
-        if default is not None or identity is not None:
-            raise reader.error(
-                generated_node,
-                f"{label} is generated: it cannot also have a server_default or an identity",
-            )
-    return Column(
-        name=name,
-        type=reader.type(f.entries["type"], f"{label}.type", enums),
-        # PostgreSQL makes identity columns NOT NULL whatever the spec says.
-        nullable=reader.boolean(f, "nullable", label, default=True) and identity is None,
-        default=default,
-        identity=identity,
-        comment=reader.optional_string(f, "comment", label),
-        generated=generated,
-        collation=read_collation(reader, f, label),
-    )
-
-
-def read_collation(reader: Reader, f: Fields, what: str) -> str | None:
-    """Return the ``collation`` field: a collation's name (``C``, ``en-US-x-icu``), or None."""
-    value = reader.optional_string(f, "collation", what)
-    if value is not None and (_has_control(value) or len(value.encode()) > MAX_NAME):
-        raise reader.error(f.get("collation"), f"{what}.collation: bad collation {value!r}")
-    return value
-
-
-def parse_reference(reader: Reader, node: yaml.Node, what: str) -> tuple[str, str, tuple[str, ...]]:
-    """Parse ``users(id)`` or ``auth.users(id, tenant_id)`` into schema, table, columns."""
-    text = reader.string(node, what).strip()
-    head, paren, rest = text.partition("(")
-    inner, close, tail = rest.partition(")")
-    columns = tuple(c.strip() for c in inner.split(",") if c.strip())
-    if not paren or not close or tail.strip() or not head.strip() or not columns:
-        raise reader.error(node, f"{what} must look like 'table(column, ...)', not {text!r}")
-    schema_name, table_name = as_key(head.strip())
-    return schema_name, table_name, columns
-
-
-def default_name(table: str, columns: tuple[str, ...], suffix: str) -> str:
-    """Return the name PostgreSQL itself gives: ``<table>_<col>_<col>_<suffix>``, truncated."""
-    return schema_default_name(as_key(table)[1], columns, suffix)
-
-
-def index_column_names(keys: Iterable[str]) -> list[str]:
-    """Return the names PostgreSQL gives an index's keys, INCLUDE columns last, in its name.
-
-    PostgreSQL's ``ChooseIndexColumnNames``: a column keeps its name, an expression is named
-    like a select-list column (``lower(email)`` is ``lower``, ``(r[1])`` is ``r``) or ``expr``,
-    and a name already taken gets the first free number (``a, a`` is ``a, a1``).
-    """
-    result: list[str] = []
-    for key in keys:
-        original = key if is_column_key(key) else _expression_name(key)
-        current, number = original, 0
-        while current in result:
-            number += 1
-            room = MAX_NAME - len(str(number))
-            current = original.encode()[:room].decode(errors="ignore") + str(number)
-        result.append(current)
-    return result
-
-
-def is_column_key(key: str) -> bool:
-    """Whether an index key is a column name (else an expression, emitted in parentheses)."""
-    return bool(key) and all(ch.isalnum() or ch in "_$" for ch in key)
-
-
-def _expression_name(expression: str) -> str:
-    try:
-        statement: Any = parse_sql(f"SELECT ({expression})")[0].stmt
-        node = statement.targetList[0].val
-    except (ParseError, AttributeError, IndexError, TypeError):
-        return "expr"
-    return _figure_name(node)[0] or "expr"
-
-
-_FUNCTION_LIKE = {
-    ast.A_ArrayExpr: "array",
-    ast.RowExpr: "row",
-    ast.CoalesceExpr: "coalesce",
-    ast.GroupingFunc: "grouping",
-}
-
-
-def _figure_name(node: Any) -> tuple[str | None, int]:
-    """PostgreSQL's ``FigureColnameInternal`` for what an index expression can hold: a name
-    and its strength (2 a real name, 1 a fallback such as a cast's type, 0 none)."""
-    kind = type(node)
-    if kind is ast.ColumnRef or kind is ast.A_Indirection:
-        parts = node.fields if kind is ast.ColumnRef else node.indirection
-        names = [p.sval for p in parts or () if isinstance(p, ast.String)]
-        if names:
-            return names[-1], 2
-        return _figure_name(node.arg) if kind is ast.A_Indirection else (None, 0)
-    if kind is ast.FuncCall:
-        return node.funcname[-1].sval, 2
-    if kind is ast.A_Expr:
-        return ("nullif", 2) if node.kind == A_Expr_Kind.AEXPR_NULLIF else (None, 0)
-    if kind is ast.TypeCast:
-        name, strength = _figure_name(node.arg)
-        if strength <= 1 and node.typeName is not None:
-            return node.typeName.names[-1].sval, 1
-        return name, strength
-    if kind is ast.CollateClause:
-        return _figure_name(node.arg)
-    if kind is ast.CaseExpr:
-        name, strength = _figure_name(node.defresult)
-        return (name, strength) if strength > 1 else ("case", 1)
-    if kind is ast.MinMaxExpr:
-        return ("greatest" if node.op == MinMaxOp.IS_GREATEST else "least"), 2
-    if kind in _FUNCTION_LIKE:
-        return _FUNCTION_LIKE[kind], 2
-    return None, 0
-
-
-def read_foreign_key(reader: Reader, node: yaml.Node, table: str, what: str) -> ForeignKey:
-    f = reader.fields(
-        node,
-        what,
-        ("columns", "references"),
-        ("name", "on_delete", "on_update", "deferrable", "initially_deferred", "not_valid"),
-    )
-    columns = reader.names(f.entries["columns"], f"{what}.columns")
-    ref_schema, ref_table, ref_columns = parse_reference(reader, f.entries["references"], what)
-    name_node = f.get("name")
-    name = (
-        reader.name(name_node, f"{what}.name")
-        if name_node is not None
-        else default_name(table, columns, "fkey")
-    )
-    return ForeignKey(
-        name=name,
-        columns=columns,
-        ref_table=ref_table,
-        ref_columns=ref_columns,
-        ref_schema=ref_schema,
-        on_delete=reader.fk_action(f, "on_delete", what),
-        on_update=reader.fk_action(f, "on_update", what),
-        deferrable=reader.boolean(f, "deferrable", what),
-        initially_deferred=reader.boolean(f, "initially_deferred", what),
-        validated=not reader.boolean(f, "not_valid", what),
-    )
-
-
-def read_unique(reader: Reader, node: yaml.Node, table: str, what: str) -> UniqueConstraint:
-    f = reader.fields(node, what, ("columns",), ("name", "deferrable"))
-    columns = reader.names(f.entries["columns"], f"{what}.columns")
-    name_node = f.get("name")
-    name = (
-        reader.name(name_node, f"{what}.name")
-        if name_node is not None
-        else default_name(table, columns, "key")
-    )
-    return UniqueConstraint(name, columns, deferrable=reader.boolean(f, "deferrable", what))
-
-
-def read_check(reader: Reader, node: yaml.Node, what: str) -> CheckConstraint:
-    f = reader.fields(node, what, ("name", "expression"), ("not_valid",))
-    return CheckConstraint(
-        name=reader.name(f.entries["name"], f"{what}.name"),
-        expression=reader.expression(f.entries["expression"], f"{what}.expression"),
-        validated=not reader.boolean(f, "not_valid", what),
-    )
-
-
-def read_index(
-    reader: Reader, node: yaml.Node, table: str, what: str, extra: Collection[str] = ()
-) -> tuple[Index, Fields]:
-    f = reader.fields(
-        node, what, ("columns",), ("name", "unique", "where", "method", "include", *extra)
-    )
-    keys = [
-        split_order(reader.string(item, f"{what}.columns"))
-        for item in reader.sequence(f.entries["columns"], f"{what}.columns")
-    ]
-    classed = [split_opclass(key) for key, _order in keys]
-    columns = tuple(key for key, _opclass in classed)
-    if not columns:
-        raise reader.error(f.entries["columns"], f"{what}.columns must not be empty")
-    include_node = f.get("include")
-    include = () if include_node is None else reader.names(include_node, f"{what}.include")
-    name_node = f.get("name")
-    name = (
-        reader.name(name_node, f"{what}.name")
-        if name_node is not None
-        else default_name(table, tuple(index_column_names([*columns, *include])), "idx")
-    )
-    method = reader.optional_string(f, "method", what) or "btree"
-    method_node = f.get("method")
-    fault = method_fault(method)
-    if fault is not None:
-        raise reader.error(method_node, f"{what}.method {fault}, not {method!r}")
-    index = Index(
-        name=name,
-        columns=columns,
-        unique=reader.boolean(f, "unique", what),
-        where=reader.optional_expression(f, "where", what),
-        method=method.lower(),
-        include=include,
-        orders=key_orders(order for _key, order in keys),
-        opclasses=key_opclasses(opclass for _key, opclass in classed),
-    )
-    return index, f
 
 
 def _split_at_comma(

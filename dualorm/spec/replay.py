@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from dualorm.errors import GraphError
 from dualorm.schema import Schema
+from dualorm.spec import foreign
 from dualorm.spec.model import Migration
 
 
@@ -40,8 +40,6 @@ def _step(migration: Migration, state: Schema, seen: set[str]) -> Schema:
 def start_schema(directory: Path | str) -> Schema:
     """Return the schema the specs of ``directory`` start from: the tables other owners
     create (``foreign_tables.json``), or an empty schema when there is no snapshot."""
-    from dualorm.spec import foreign
-
     return foreign.start_schema(directory)
 
 
@@ -52,24 +50,3 @@ def start_of(migrations: Sequence[Migration]) -> Schema:
         if migration.path is not None:
             return start_schema(Path(migration.path).parent)
     return Schema()
-
-
-def replay_until(
-    migrations: Iterable[Migration], target: str, start: Schema | None = None
-) -> Schema:
-    """Return the schema right after migration ``target`` (``migrations`` in apply order),
-    from ``start`` (default: empty)."""
-    state = Schema() if start is None else start
-    seen: set[str] = set()
-    for migration in migrations:
-        state = _step(migration, state, seen)
-        if migration.id == target:
-            return state
-    raise GraphError(f"unknown migration {target}")
-
-
-def load(directory: Path | str) -> Schema:
-    """Load the specs of ``directory`` and return the schema they build."""
-    from dualorm.spec.load import load_specs
-
-    return replay(load_specs(directory), start_schema(directory))

@@ -37,85 +37,25 @@ reverse; a prefix that already holds a squash with its replaced specs present.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dualorm.emit.pyformat import read_header
 from dualorm.errors import UsageError
+from dualorm.spec.dump import render_spec, spec_operations
+from dualorm.spec.graph import MigrationGraph
+from dualorm.spec.lineage import replaced_ids
+from dualorm.spec.load import load_specs
+from dualorm.spec.make import ALEMBIC_VERSIONS, REPLACED_VERSIONS, make
+from dualorm.spec.replay import replay, start_schema
 
 if TYPE_CHECKING:
     from dualorm.config import Config
     from dualorm.spec.model import Migration
 
-__all__ = [
-    "REPLACED_VERSIONS",
-    "SquashResult",
-    "emitted_parents",
-    "replaced_ids",
-    "squash",
-    "squash_order",
-]
-
-REPLACED_VERSIONS = Path("alembic") / "replaced"
-"""Where the Alembic revisions a squash replaces are kept (outside ``versions/``)."""
-
-
-def squash_order(
-    dependencies: Mapping[str, Sequence[str]], squashes: Mapping[str, Sequence[str]]
-) -> dict[str, tuple[str, ...]]:
-    """Return ``dependencies`` with each squash after the last spec it replaces, and every
-    dependency of another spec on a replaced one pointing at the squash instead.
-
-    ``squashes`` maps a squash's id to the ids it replaces (all present), in apply order.
-    """
-    replaced_by = {r: s for s, replaced in squashes.items() for r in replaced}
-    out: dict[str, tuple[str, ...]] = {}
-    for node, deps in dependencies.items():
-        if node in squashes:
-            out[node] = (squashes[node][-1], *deps)
-        elif node in replaced_by:
-            out[node] = tuple(deps)
-        else:
-            out[node] = tuple(dict.fromkeys(replaced_by.get(d, d) for d in deps))
-    return out
-
-
-def present_squashes(migrations: Sequence[Migration]) -> dict[str, tuple[str, ...]]:
-    """The squashes of ``migrations`` whose replaced specs are loaded too."""
-    ids = {m.id for m in migrations}
-    return {m.id: m.replaces for m in migrations if m.replaces and m.replaces[0] in ids}
-
-
-def replaced_ids(migrations: Sequence[Migration]) -> set[str]:
-    """The ids some loaded squash replaces (present or not)."""
-    return {r for m in migrations for r in m.replaces}
-
-
-def emitted_parents(migrations: Sequence[Migration]) -> dict[str, tuple[str, ...]]:
-    """Return, per migration id, what its emitted Alembic and Django files run after.
-
-    The replaced specs keep their own chain; the squash starts a new one (it is a base) and
-    the specs after it follow it.
-    """
-    from dualorm.spec.make import chain_parents
-
-    squashes = present_squashes(migrations)
-    replaced_by = {r: s for s, replaced in squashes.items() for r in replaced}
-    old = [m for m in migrations if m.id in replaced_by]
-    new = [
-        _with_dependencies(m, tuple(dict.fromkeys(replaced_by.get(d, d) for d in m.dependencies)))
-        for m in migrations
-        if m.id not in replaced_by
-    ]
-    return {**chain_parents(old), **chain_parents(new)}
-
-
-def _with_dependencies(m: Migration, deps: tuple[str, ...]) -> Migration:
-    import dataclasses
-
-    return dataclasses.replace(m, dependencies=deps)
-
+__all__ = ["SquashResult", "render_squash", "squash"]
 
 # -- the command ----------------------------------------------------------------------------
 
@@ -133,7 +73,6 @@ class SquashResult:
 
 def _prefix(migrations: Sequence[Migration], to: str) -> list[Migration]:
     """The specs ``to`` squashes: a linear prefix of the apply order ending at ``to``."""
-    from dualorm.spec.graph import MigrationGraph
 
     ids = [m.id for m in migrations]
     if to not in ids:
@@ -177,8 +116,6 @@ def _squash_id(prefix: Sequence[Migration]) -> str:
 
 def render_squash(config: Config, migrations: Sequence[Migration], to: str) -> tuple[str, str]:
     """Return the squash's id and its spec text (nothing written)."""
-    from dualorm.spec.dump import render_spec, spec_operations
-    from dualorm.spec.replay import replay, start_schema
 
     prefix = _prefix(migrations, to)
     spec_id = _squash_id(prefix)
@@ -207,8 +144,6 @@ def squash(config: Config, to: str) -> SquashResult:
     Everything is checked before the first file is written: a refused squash writes nothing,
     and a spec that would not load back leaves the migrations directory as it was.
     """
-    from dualorm.spec.load import load_specs
-    from dualorm.spec.make import make
 
     directory = config.migrations_path
     migrations = load_specs(directory)
@@ -233,8 +168,6 @@ def squash(config: Config, to: str) -> SquashResult:
 def _retire_revisions(config: Config, replaced: Sequence[str]) -> tuple[tuple[Path, Path], ...]:
     """Remove the replaced revisions from ``alembic/versions`` (``make`` wrote them again
     under ``alembic/replaced``); a file dualorm did not write is left alone."""
-    from dualorm.emit.pyformat import read_header
-    from dualorm.spec.make import ALEMBIC_VERSIONS
 
     moved = []
     for migration_id in replaced:

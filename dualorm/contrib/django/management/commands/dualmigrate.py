@@ -1,6 +1,6 @@
 """``python manage.py dualmigrate VERB``: every ``dualorm migrate`` verb from Django.
 
-The verbs, their options and what they do come from :data:`dualorm.cli.verbs.VERBS`, the one
+The verbs, their options and what they do come from :data:`dualorm.cli.commands.VERBS`, the one
 declaration ``dualorm migrate`` is built from too; the rules (production's policy included)
 are the library's. The database is the one Django's ``DATABASES`` names (``--database``,
 default ``default``); everything else (specs directory, app label) comes from
@@ -10,12 +10,18 @@ input, 3 refused by a safety rule, 4 an internal error.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
 
-from dualorm.errors import DualormError
+from dualorm.cli.commands import VERBS, verb
+from dualorm.cli.verbs import Invocation, add_argparse_verbs
+from dualorm.config import Config
+from dualorm.db import redact_text
+from dualorm.errors import DualormError, InternalError
 
 # OPTIONS keys that configure Django's connection wrapper, not libpq.
 _WRAPPER_OPTIONS = frozenset({"pool", "isolation_level", "server_side_binding", "assume_role"})
@@ -57,22 +63,13 @@ class Command(BaseCommand):
     requires_migrations_checks = False
 
     def add_arguments(self, parser: CommandParser) -> None:
-        from dualorm.cli.verbs import add_argparse_verbs
 
         parser.add_argument("--database", default="default", help="The DATABASES alias to migrate.")
         # Django's parser class (inherited by the subparsers) prints usage and exits 2 on a bad
         # option from the command line, and raises CommandError under call_command.
-        add_argparse_verbs(parser.add_subparsers(dest="verb", required=True))
+        add_argparse_verbs(parser.add_subparsers(dest="verb", required=True), VERBS)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        import os
-
-        from django.db import connections
-
-        from dualorm.cli.verbs import Invocation, verb
-        from dualorm.config import Config
-        from dualorm.db import redact_text
-        from dualorm.errors import InternalError
 
         def load_config() -> Config:
             url = settings_url(connections[options["database"]].settings_dict)
