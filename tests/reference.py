@@ -1,5 +1,14 @@
 """What the reference authentication schema holds, as the tests expect it."""
 
+# The [tool.dualorm] table of a project that uses the reference models and its own specs.
+REFERENCE_PYPROJECT = """\
+[tool.dualorm]
+sa_metadata = "sa_models:Base.metadata"
+django_settings = "django_app.settings"
+django_app_label = "django_app"
+migrations_dir = "migrations"
+"""
+
 REFERENCE_TABLES = frozenset(
     {
         "users",

@@ -19,6 +19,7 @@ from dualorm.diff import DiffKind, compare
 from dualorm.runner.lint import lint
 from dualorm.sources import sqlalchemy as sa_source
 from dualorm.spec.load import load_specs, replay_directory
+from tests.reference import REFERENCE_PYPROJECT
 
 HEAD = "from sqlalchemy import *\nmetadata = MetaData()\n"
 
@@ -220,11 +221,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The reference project's models with a copy of its specs (files of its own)."""
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.dualorm]\nsa_metadata = "sa_models:Base.metadata"\nmigrations_dir = "migrations"\n'
-        'django_settings = "django_app.settings"\ndjango_app_label = "django_app"\n',
-        encoding="utf-8",
-    )
+    (tmp_path / "pyproject.toml").write_text(REFERENCE_PYPROJECT, encoding="utf-8")
     (tmp_path / "migrations").mkdir()
     for spec in (ROOT / "migrations").glob("*.yaml"):
         (tmp_path / "migrations" / spec.name).write_bytes(spec.read_bytes())

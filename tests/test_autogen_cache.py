@@ -18,15 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.reference import REFERENCE_PYPROJECT
+
 ROOT = Path(__file__).resolve().parent.parent
 
-PYPROJECT = """\
-[tool.dualorm]
-sa_metadata = "sa_models:Base.metadata"
-django_settings = "django_app.settings"
-django_app_label = "django_app"
-migrations_dir = "migrations"
-"""
 # Appended to each model module: a line per import in a file no import looks at (a hidden
 # name; written, never read, so never an input of the cache).
 MARKER = """
@@ -77,7 +72,7 @@ class Project:
 def project(tmp_path: Path) -> Project:
     for name in ("django_app", "sa_models", "migrations"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(REFERENCE_PYPROJECT, encoding="utf-8")
     for module, name in (("sa_models/models.py", "sqlalchemy"), ("django_app/models.py", "django")):
         with (tmp_path / module).open("a", encoding="utf-8") as handle:
             handle.write(MARKER.format(name=name))
@@ -159,7 +154,7 @@ def test_a_changed_setting_reads_the_models_again(project: Project) -> None:
     project.check()
     pyproject = project.root / "pyproject.toml"
     pyproject.write_text(
-        PYPROJECT.replace("sa_models:Base.metadata", "sa_models.models:Base.metadata"),
+        REFERENCE_PYPROJECT.replace("sa_models:Base.metadata", "sa_models.models:Base.metadata"),
         encoding="utf-8",
     )
     code, _, imported = project.check()
@@ -231,7 +226,7 @@ def test_a_cached_schema_is_the_schema_read_in_full(tmp_path: Path) -> None:
     from dualorm.sources import django as django_source
     from dualorm.sources import sqlalchemy as sa_source
 
-    (tmp_path / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(REFERENCE_PYPROJECT, encoding="utf-8")
     config = Config.load(tmp_path)
     full_sa = sa_source.load(sa_source.resolve_metadata(config.sa_metadata))
     full_django = django_source.load(["django_app"], config.django_settings)

@@ -16,15 +16,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.reference import REFERENCE_PYPROJECT
 
-PYPROJECT = """\
-[tool.dualorm]
-sa_metadata = "sa_models:Base.metadata"
-django_settings = "django_app.settings"
-django_app_label = "django_app"
-migrations_dir = "migrations"
-"""
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Project:
@@ -73,7 +67,7 @@ def project(tmp_path: Path, database_url: str) -> Project:
     for name in ("django_app", "sa_models", "migrations"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "manage.py", tmp_path / "manage.py")
-    (tmp_path / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(REFERENCE_PYPROJECT, encoding="utf-8")
     made = Project(tmp_path, database_url)
     made.dualorm("migrate", "up")
     return made
