@@ -45,7 +45,7 @@ import psycopg  # noqa: E402
 from dualorm.api import migrate_up  # noqa: E402
 from dualorm.config import Config, Environment  # noqa: E402
 from dualorm.errors import MigrationFailed  # noqa: E402
-from dualorm.runner.production import ProductionMigrator  # noqa: E402
+from dualorm.runner.production.migrator import ProductionMigrator  # noqa: E402
 from dualorm.testing import scratch_database  # noqa: E402
 
 TARGET_MS = 100.0

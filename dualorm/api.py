@@ -26,9 +26,10 @@ from dualorm.runner import ledger
 from dualorm.runner.adopt import BaselineResult, baseline
 from dualorm.runner.history import MigrationStatus, StatusReport, check_history, migrate_status
 from dualorm.runner.lint import lint, unknown_acknowledgements
-from dualorm.runner.pipeline import MigrateResult, Selection, check_budget, run_down, run_up
+from dualorm.runner.pipeline import MigrateResult, Selection, run_down, run_up
 from dualorm.runner.plan import model_schema
-from dualorm.runner.production import ProductionMigrator
+from dualorm.runner.production.budget import check_budget
+from dualorm.runner.production.migrator import ProductionMigrator
 from dualorm.runner.runner import run
 from dualorm.runner.schedule import Progress, RunOptions
 from dualorm.runner.sinks import ScriptSink
@@ -37,7 +38,7 @@ from dualorm.runner.specs import ProjectSpecs, load_project_specs
 if TYPE_CHECKING:
     from dualorm.config import Config
     from dualorm.runner.lint import Finding
-    from dualorm.runner.production import Confirm
+    from dualorm.runner.production.result import Confirm
     from dualorm.runner.session import LockWait
 
 __all__ = [

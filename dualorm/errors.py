@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dualorm.diff.base import Difference
     from dualorm.replicas import ReplicaStatus
-    from dualorm.runner.production import ProductionResult
+    from dualorm.runner.production.result import ProductionResult
 
 
 class DualormError(Exception):

@@ -25,7 +25,7 @@ from dualorm.errors import (
     UsageError,
     exit_code,
 )
-from dualorm.runner.production import ProductionMigrator
+from dualorm.runner.production.migrator import ProductionMigrator
 
 
 def production(root: Path, url: str) -> Config:

@@ -27,7 +27,7 @@ from dualorm.errors import (
     exit_code,
 )
 from dualorm.notify import SIGNATURE_HEADER, verify
-from dualorm.runner.production import ProductionMigrator
+from dualorm.runner.production.migrator import ProductionMigrator
 from dualorm.sources import postgres
 
 SECRET = "hook-secret"

@@ -12,7 +12,7 @@ import pytest
 from dualorm.config import Config, Environment
 from dualorm.db import connect
 from dualorm.replicas import compare_replicas, schema_fingerprint, wait_for_replicas
-from dualorm.runner.production import ProductionMigrator
+from dualorm.runner.production.migrator import ProductionMigrator
 from dualorm.testing import streaming_pair
 
 BASE = """\

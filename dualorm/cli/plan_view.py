@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from dualorm.config import Config
     from dualorm.runner.lint import Finding
     from dualorm.runner.plan import MigrationPlan
-    from dualorm.runner.production import Confirm
+    from dualorm.runner.production.result import Confirm
     from dualorm.runner.rehearsal import Rehearsal
 
 

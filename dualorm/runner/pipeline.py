@@ -8,7 +8,6 @@ SQLAlchemy nor Django is imported here.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +15,7 @@ import psycopg
 from psycopg import sql
 
 from dualorm.audit import record_run
-from dualorm.errors import DependentsExist, SafetyError, UsageError
+from dualorm.errors import DependentsExist, SafetyError
 from dualorm.runner import ledger
 from dualorm.runner.history import check_history
 from dualorm.runner.impact import impacts
@@ -32,13 +31,12 @@ from dualorm.spec import foreign as foreign_tables
 
 if TYPE_CHECKING:
     from dualorm.config import Config
-    from dualorm.runner.production import ProductionResult
+    from dualorm.runner.production.result import ProductionResult
     from dualorm.spec.model import Migration
 
 __all__ = [
     "MigrateResult",
     "Selection",
-    "check_budget",
     "down_ids",
     "rehearse",
     "run_down",
@@ -86,18 +84,6 @@ class MigrateResult:
         if self.production is not None:
             data = {**self.production.to_dict(), **data}
         return data
-
-
-def check_budget(max_downtime: float | None) -> None:
-    """Refuse (exit 2) a downtime budget that is not a finite number of seconds above zero."""
-    if max_downtime is None:
-        return
-    if not isinstance(max_downtime, int | float) or isinstance(max_downtime, bool):
-        raise UsageError(f"--max-downtime must be a number of seconds, not {max_downtime!r}")
-    if not math.isfinite(max_downtime) or max_downtime <= 0:
-        raise UsageError(
-            f"--max-downtime must be a finite number of seconds above zero, not {max_downtime}"
-        )
 
 
 @dataclass(frozen=True)
