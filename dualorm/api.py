@@ -4,8 +4,10 @@
 Each takes a :class:`~dualorm.config.Config`, does its work and returns a result value; progress
 goes to an optional callback and nothing is printed. The CLI and ``manage.py dualmigrate``
 render these results, so both behave the same and exit the same way. This module chooses the
-environment's policy (production goes through :mod:`dualorm.runner.production`); the pipelines
-themselves are :mod:`dualorm.runner.pipeline`, the shared plumbing (lock, environment check,
+environment's policy: ``migrate up`` and ``down`` check their options, load the specs, and
+hand one :class:`~dualorm.runner.pipeline.RunSettings` either to production's policy
+(:mod:`dualorm.runner.production`) or to the plain pipeline. The pipelines themselves are
+:mod:`dualorm.runner.pipeline`, the shared plumbing (lock, environment check,
 audit) :mod:`dualorm.runner.session`, ``status`` :mod:`dualorm.runner.history` and ``baseline``
 :mod:`dualorm.runner.adopt`.
 
@@ -17,6 +19,7 @@ Neither SQLAlchemy nor Django is imported on these paths.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dualorm.config import Environment
@@ -26,7 +29,7 @@ from dualorm.runner import ledger
 from dualorm.runner.adopt import BaselineResult, baseline
 from dualorm.runner.history import MigrationStatus, StatusReport, check_history, migrate_status
 from dualorm.runner.lint import lint, unknown_acknowledgements
-from dualorm.runner.pipeline import MigrateResult, Selection, run_down, run_up
+from dualorm.runner.pipeline import MigrateResult, RunSettings, Selection
 from dualorm.runner.plan import model_schema
 from dualorm.runner.production.budget import check_budget
 from dualorm.runner.production.migrator import ProductionMigrator
@@ -101,30 +104,10 @@ def migrate_up(
             (in production, this run's are undone too: ``ProductionFailed``).
     """
     check_budget(max_downtime)
-    specs = load_project_specs(config)
-    if to is not None:
-        specs.require(to)
-    if config.environment is Environment.PRODUCTION:
-        if to is not None:
-            raise UsageError("--to is not available in production: every pending migration runs")
-        return _production(
-            config,
-            specs,
-            "up",
-            Selection(),
-            dry_run,
-            no_wait,
-            progress,
-            on_lock_wait,
-            confirm,
-            assume_yes,
-            max_downtime,
-            backup,
-        )
-    return run_up(
-        config,
-        specs,
-        to,
+    specs = _load_specs(config, to)
+    if to is not None and config.environment is Environment.PRODUCTION:
+        raise UsageError("--to is not available in production: every pending migration runs")
+    settings = RunSettings(
         dry_run=dry_run,
         no_wait=no_wait,
         progress=progress,
@@ -132,6 +115,44 @@ def migrate_up(
         options=options,
         correlation_id=correlation_id,
     )
+    policy = _Policy(confirm=confirm, assume_yes=assume_yes, downtime=max_downtime, backup=backup)
+    return _by_environment(config, specs, "up", Selection(), settings, policy, to)
+
+
+@dataclass(frozen=True)
+class _Policy:
+    """What production's policy asks of a run: its confirmation, budget and backup."""
+
+    confirm: Confirm | None
+    assume_yes: bool
+    downtime: float | None
+    backup: bool
+
+
+def _load_specs(config: Config, *named: str | None) -> ProjectSpecs:
+    """Load the project's specs; a ``named`` migration they do not hold is bad input."""
+    specs = load_project_specs(config)
+    for migration_id in named:
+        if migration_id is not None:
+            specs.require(migration_id)
+    return specs
+
+
+def _by_environment(
+    config: Config,
+    specs: ProjectSpecs,
+    direction: str,
+    selection: Selection,
+    settings: RunSettings,
+    policy: _Policy,
+    to: str | None = None,
+) -> MigrateResult:
+    """Run the way the environment says: production's policy, or the plain pipeline."""
+    if config.environment is Environment.PRODUCTION:
+        return _production(config, specs, direction, selection, settings, policy)
+    if direction == "up":
+        return settings.up(config, specs, to)
+    return settings.down(config, specs, selection)
 
 
 def _production(
@@ -139,36 +160,23 @@ def _production(
     specs: ProjectSpecs,
     direction: str,
     selection: Selection,
-    dry_run: bool,
-    no_wait: bool,
-    progress: Progress | None,
-    on_lock_wait: LockWait | None,
-    confirm: Confirm | None,
-    assume_yes: bool,
-    max_downtime: float | None,
-    backup: bool,
+    settings: RunSettings,
+    policy: _Policy,
 ) -> MigrateResult:
-    migrator = ProductionMigrator(config, assume_yes=assume_yes, confirm=confirm, progress=progress)
+    migrator = ProductionMigrator(
+        config, assume_yes=policy.assume_yes, confirm=policy.confirm, progress=settings.progress
+    )
     produced = migrator.run(
         direction,
         specs=specs,
         selection=selection,
-        dry_run=dry_run,
-        backup_before_migration=backup and not dry_run,
-        max_downtime=max_downtime,
-        no_wait=no_wait,
-        on_lock_wait=on_lock_wait,
+        dry_run=settings.dry_run,
+        backup_before_migration=policy.backup and not settings.dry_run,
+        max_downtime=policy.downtime,
+        no_wait=settings.no_wait,
+        on_lock_wait=settings.on_lock_wait,
     )
-    return MigrateResult(
-        direction,
-        produced.correlation_id,
-        produced.environment,
-        produced.planned,
-        produced.outcomes,
-        script=produced.script,
-        rehearsal=produced.rehearsal,
-        production=produced,
-    )
+    return MigrateResult.of_production(direction, produced)
 
 
 def migrate_down(
@@ -206,29 +214,8 @@ def migrate_down(
     """
     selection = _selection(migration_id, to, steps, cascade)
     check_budget(max_downtime)
-    specs = load_project_specs(config)
-    for named in (migration_id, to):
-        if named is not None:
-            specs.require(named)
-    if config.environment is Environment.PRODUCTION:
-        return _production(
-            config,
-            specs,
-            "down",
-            selection,
-            dry_run,
-            no_wait,
-            progress,
-            on_lock_wait,
-            confirm,
-            assume_yes,
-            max_downtime,
-            backup,
-        )
-    return run_down(
-        config,
-        specs,
-        selection,
+    specs = _load_specs(config, migration_id, to)
+    settings = RunSettings(
         dry_run=dry_run,
         no_wait=no_wait,
         progress=progress,
@@ -236,6 +223,8 @@ def migrate_down(
         options=options,
         correlation_id=correlation_id,
     )
+    policy = _Policy(confirm=confirm, assume_yes=assume_yes, downtime=max_downtime, backup=backup)
+    return _by_environment(config, specs, "down", selection, settings, policy)
 
 
 def _selection(

@@ -1,9 +1,11 @@
 """The pipelines of ``migrate up`` and ``migrate down`` without the environment's policy:
 lock, check the history, plan, then apply the plan (or, dry, rehearse it and roll it back).
 
-:mod:`dualorm.api` chooses the policy and calls :func:`run_up`/:func:`run_down`; the
-production migrator (:mod:`dualorm.runner.production`) calls them for its steps. Neither
-SQLAlchemy nor Django is imported here.
+:class:`RunSettings` holds how a run goes (dry or not, waiting for the lock or not, its
+progress callback, options and correlation id) and runs :func:`run_up` or :func:`run_down` with
+it. :mod:`dualorm.api` chooses the policy and hands its settings either to those or to the
+production migrator (:mod:`dualorm.runner.production`), which runs them for its steps.
+Neither SQLAlchemy nor Django is imported here.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MigrateResult",
+    "RunSettings",
     "Selection",
     "down_ids",
     "rehearse",
@@ -70,6 +73,20 @@ class MigrateResult:
             return True
         return all(r.reachable and r.caught_up is not False for r in self.production.replicas)
 
+    @classmethod
+    def of_production(cls, direction: str, produced: ProductionResult) -> MigrateResult:
+        """What a production run going ``direction`` did, as ``migrate up|down`` reports it."""
+        return cls(
+            direction,
+            produced.correlation_id,
+            produced.environment,
+            produced.planned,
+            produced.outcomes,
+            script=produced.script,
+            rehearsal=produced.rehearsal,
+            production=produced,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         data = {
             "command": self.command,
@@ -84,6 +101,48 @@ class MigrateResult:
         if self.production is not None:
             data = {**self.production.to_dict(), **data}
         return data
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How one run of ``migrate up`` or ``down`` goes, whatever it selects and whatever the
+    environment's policy: what :func:`run_up` and :func:`run_down` take besides the selection.
+    """
+
+    dry_run: bool = False
+    no_wait: bool = False
+    progress: Progress | None = None
+    on_lock_wait: LockWait | None = None
+    options: RunOptions | None = None
+    correlation_id: str | None = None
+
+    def up(self, config: Config, specs: ProjectSpecs, to: str | None = None) -> MigrateResult:
+        """Run :func:`run_up` with these settings."""
+        return run_up(
+            config,
+            specs,
+            to,
+            dry_run=self.dry_run,
+            no_wait=self.no_wait,
+            progress=self.progress,
+            on_lock_wait=self.on_lock_wait,
+            options=self.options,
+            correlation_id=self.correlation_id,
+        )
+
+    def down(self, config: Config, specs: ProjectSpecs, selection: Selection) -> MigrateResult:
+        """Run :func:`run_down` with these settings."""
+        return run_down(
+            config,
+            specs,
+            selection,
+            dry_run=self.dry_run,
+            no_wait=self.no_wait,
+            progress=self.progress,
+            on_lock_wait=self.on_lock_wait,
+            options=self.options,
+            correlation_id=self.correlation_id,
+        )
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from dualorm.notify import Notifier
 from dualorm.replicas import ReplicaStatus, wait_for_replicas
 from dualorm.runner import ledger
 from dualorm.runner.history import check_history
-from dualorm.runner.pipeline import Selection, down_ids, run_down, run_up
+from dualorm.runner.pipeline import RunSettings, Selection, down_ids
 from dualorm.runner.plan import MigrationPlan, create_migration_plan, create_rollback_plan
 from dualorm.runner.production.budget import (
     DEFAULT_RETRIES,
@@ -313,25 +313,17 @@ class ProductionMigrator:
 
     def _rehearsed(self, run: _Request, result: ProductionResult) -> ProductionResult:
         """A dry run: rehearse going up (or script going down), and stop there."""
-        context = run.context
+        correlation_id = run.context.correlation_id
         if run.direction == "up":
-            rehearsed = run_up(
-                self.config,
-                run.specs,
-                dry_run=True,
-                options=budget_options(run.max_downtime, self.retries),
-                progress=self.progress,
-                correlation_id=context.correlation_id,
+            options = budget_options(run.max_downtime, self.retries)
+            settings = RunSettings(
+                dry_run=True, progress=self.progress, options=options, correlation_id=correlation_id
             )
+            rehearsed = settings.up(self.config, run.specs)
         else:
             # A rollback's dry run is its script; nothing is executed.
-            rehearsed = run_down(
-                self.config,
-                run.specs,
-                run.selection,
-                dry_run=True,
-                correlation_id=context.correlation_id,
-            )
+            settings = RunSettings(dry_run=True, correlation_id=correlation_id)
+            rehearsed = settings.down(self.config, run.specs, run.selection)
         return replace(
             result,
             rehearsal=rehearsed.rehearsal,
@@ -364,29 +356,17 @@ class ProductionMigrator:
         config = self.config
         if run.max_downtime is not None:
             config = config.with_(database_url=with_statement_timeout(run.url, run.max_downtime))
-        options = budget_options(run.max_downtime, self.retries)
-        correlation_id = run.context.correlation_id
+        settings = RunSettings(
+            no_wait=run.no_wait,
+            progress=watch,
+            on_lock_wait=run.on_lock_wait,
+            options=budget_options(run.max_downtime, self.retries),
+            correlation_id=run.context.correlation_id,
+        )
         if run.direction == "up":
-            result = run_up(
-                config,
-                run.specs,
-                no_wait=run.no_wait,
-                on_lock_wait=run.on_lock_wait,
-                progress=watch,
-                options=options,
-                correlation_id=correlation_id,
-            )
+            result = settings.up(config, run.specs)
         else:
-            result = run_down(
-                config,
-                run.specs,
-                run.selection,
-                no_wait=run.no_wait,
-                on_lock_wait=run.on_lock_wait,
-                progress=watch,
-                options=options,
-                correlation_id=correlation_id,
-            )
+            result = settings.down(config, run.specs, run.selection)
         return result.outcomes
 
     def _succeeded(
