@@ -277,10 +277,10 @@ def create_backup(
     """
     config = config or Config.load()
     report = progress or no_progress
-    key = _backup_key(config, encrypt)
+    packing = _Packing(compression, level, _backup_key(config, encrypt))
     if name is not None:
         mf.check_name(name)
-    dump.compressor(compression, level)
+    dump.compressor(compression, level)  # an unknown one is refused before anything is written
     folder = _directory(directory, config)
     database_url = url or resolve_url(config)
     target = dump.ClientTarget.from_url(database_url)
@@ -288,55 +288,108 @@ def create_backup(
     with _source(database_url, source_config) as source:
         program, pg_dump_version = dump.client_program("pg_dump", source.server_major)
         stem = name or _default_name(source.database)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        data_file, manifest_file = mf.data_path(folder, stem), mf.manifest_path(folder, stem)
-        if data_file.exists() or manifest_file.exists():
-            raise UsageError(f"a backup named {stem!r} already exists in {folder}")
+        data_file, manifest_file = _new_files(folder, stem)
         out = _Output(data_file)
-        try:
-            codec = dump.compressor(compression, level)
-            sealer = Encryptor(key) if key is not None else None
-            seen = 0
+        dumped = _dump_into(out, target, program, source.snapshot, packing, report)
+    manifest = _manifest(stem, out, source, packing, pg_dump_version, dumped)
+    _write_manifest(manifest_file, manifest, data_file)
+    return Backup(data_file, manifest_file, manifest)
 
-            def sink(block: bytes) -> None:
-                nonlocal seen
-                packed = codec.feed(block)
-                out.write(sealer.update(packed) if sealer else packed)
-                seen += len(block)
-                report(BackupProgress("dump", seen, None))
 
-            dumped = dump.stream_dump(target, program, sink, snapshot=source.snapshot)
-            tail = codec.end()
-            out.write(sealer.update(tail) + sealer.finalize() if sealer else tail)
-            out.commit()
-        except BaseException:
-            out.discard()
-            raise
-    manifest = Manifest(
+@dataclass(frozen=True, slots=True)
+class _Packing:
+    """How the dump is packed into the file: compressed, then encrypted when there is a key."""
+
+    compression: str
+    level: int
+    key: bytes | None
+
+    def manifest_fields(self) -> dict[str, Any]:
+        return {
+            "encrypted": self.key is not None,
+            "encryption": SCHEME if self.key is not None else "none",
+            "compression": self.compression,
+            "compression_level": self.level if self.compression == "zstd" else None,
+        }
+
+
+def _new_files(folder: Path, stem: str) -> tuple[Path, Path]:
+    """The backup's file and manifest file in ``folder``; a name already taken is refused."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data_file, manifest_file = mf.data_path(folder, stem), mf.manifest_path(folder, stem)
+    if data_file.exists() or manifest_file.exists():
+        raise UsageError(f"a backup named {stem!r} already exists in {folder}")
+    return data_file, manifest_file
+
+
+def _dump_into(
+    out: _Output,
+    target: dump.ClientTarget,
+    program: str,
+    snapshot: str | None,
+    packing: _Packing,
+    report: ProgressCallback,
+) -> int:
+    """Stream ``pg_dump`` into ``out``, packed, and commit the file; return the dump's size.
+
+    Anything that stops it (a failure, an interrupt) discards the file.
+    """
+    try:
+        codec = dump.compressor(packing.compression, packing.level)
+        sealer = Encryptor(packing.key) if packing.key is not None else None
+        seen = 0
+
+        def sink(block: bytes) -> None:
+            nonlocal seen
+            packed = codec.feed(block)
+            out.write(sealer.update(packed) if sealer else packed)
+            seen += len(block)
+            report(BackupProgress("dump", seen, None))
+
+        dumped = dump.stream_dump(target, program, sink, snapshot=snapshot)
+        tail = codec.end()
+        out.write(sealer.update(tail) + sealer.finalize() if sealer else tail)
+        out.commit()
+    except BaseException:
+        out.discard()
+        raise
+    return dumped
+
+
+def _manifest(
+    stem: str,
+    out: _Output,
+    source: _Source,
+    packing: _Packing,
+    pg_dump_version: str,
+    dumped: int,
+) -> Manifest:
+    """The manifest of the backup just written: its file, its source, how it is packed."""
+    return Manifest(
         name=stem,
-        file=data_file.name,
+        file=out.final.name,
         sha256=out.sha.hexdigest(),
         size=out.size,
         database=source.database,
         server_version=source.server_version,
         migration_head=source.migration_head,
         created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
-        encrypted=key is not None,
-        encryption=SCHEME if key is not None else "none",
-        compression=compression,
-        compression_level=level if compression == "zstd" else None,
+        **packing.manifest_fields(),
         pg_dump_version=pg_dump_version,
         pg_dump_compression="none",
         dump_size=dumped,
         dualorm_version=_version(),
         environment=source.environment,
     )
+
+
+def _write_manifest(manifest_file: Path, manifest: Manifest, data_file: Path) -> None:
+    """Write the manifest; without it the backup file is useless, so it goes too."""
     try:
         mf.write(manifest_file, manifest)
     except BaseException:
         data_file.unlink(missing_ok=True)
         raise
-    return Backup(data_file, manifest_file, manifest)
 
 
 def _version() -> str:
