@@ -22,11 +22,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dualorm.api import migrate_script, migrate_status
+from dualorm.db import connection, password_forms, scrub
 from dualorm.errors import DualormError, exit_code
+from dualorm.fleet.run import check_counts
+from dualorm.fleet.targets import Target, expand_tenants
+from dualorm.replicas import schema_fingerprint
+from dualorm.runner.specs import load_project_specs
 
 if TYPE_CHECKING:
     from dualorm.config import Config
-    from dualorm.fleet.targets import Target
 
 __all__ = ["DatabaseStatus", "FleetStatus", "fleet_plan", "fleet_status"]
 
@@ -111,9 +116,6 @@ class FleetStatus:
 
 def fleet_status(config: Config, targets: Sequence[Target], *, parallel: int = 4) -> FleetStatus:
     """Read every database's ledger and catalog fingerprint; name the drifted ones."""
-    from dualorm.fleet.targets import expand_tenants
-    from dualorm.runner.specs import load_project_specs
-
     specs = load_project_specs(config)
     order = specs.graph.forwards_plan()
     targets = expand_tenants(targets)
@@ -123,9 +125,6 @@ def fleet_status(config: Config, targets: Sequence[Target], *, parallel: int = 4
 
 def fleet_plan(config: Config, targets: Sequence[Target], *, parallel: int = 4) -> FleetStatus:
     """What ``fleet up`` would apply to each database, or why it would refuse (read-only)."""
-    from dualorm.fleet.targets import expand_tenants
-    from dualorm.runner.specs import load_project_specs
-
     specs = load_project_specs(config)
     order = specs.graph.forwards_plan()
     targets = expand_tenants(targets)
@@ -134,8 +133,6 @@ def fleet_plan(config: Config, targets: Sequence[Target], *, parallel: int = 4) 
 
 
 def _each(targets: Sequence[Target], parallel: int, read: Callable[[Target], T]) -> list[T]:
-    from dualorm.fleet.run import check_counts
-
     check_counts(parallel, 0, len(targets))
     if parallel == 1 or len(targets) == 1:
         return [read(t) for t in targets]
@@ -148,8 +145,6 @@ def _tenant(target: Target, status: DatabaseStatus) -> DatabaseStatus:
 
 
 def _failure(target: Target, error: Exception) -> DatabaseStatus:
-    from dualorm.db import password_forms, scrub
-
     message = scrub(str(error), password_forms(target.url))
     if not isinstance(error, DualormError):
         message = f"internal error {type(error).__name__}: {message} (a bug of dualorm)"
@@ -157,10 +152,6 @@ def _failure(target: Target, error: Exception) -> DatabaseStatus:
 
 
 def _status(config: Config, target: Target, order: list[str]) -> DatabaseStatus:
-    from dualorm.api import migrate_status
-    from dualorm.db import connection
-    from dualorm.replicas import schema_fingerprint
-
     single = config.with_(database_url=target.url, replica_urls=())
     try:
         report = migrate_status(single)
@@ -184,8 +175,6 @@ def _status(config: Config, target: Target, order: list[str]) -> DatabaseStatus:
 
 
 def _plan(config: Config, target: Target, order: list[str]) -> DatabaseStatus:
-    from dualorm.api import migrate_script, migrate_status
-
     single = config.with_(database_url=target.url, replica_urls=())
     try:
         report = migrate_status(single)

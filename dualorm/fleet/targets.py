@@ -30,15 +30,19 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from dualorm.errors import ConfigError
+from psycopg.conninfo import make_conninfo
 
-if TYPE_CHECKING:
-    from dualorm.config import Config
+from dualorm.config import Config, conninfo_keywords
+from dualorm.db import connect, connection_params, database_name, is_url, libpq_url, redact
+from dualorm.errors import ConfigError, DatabaseUnreachable
+from dualorm.runner.tenancy import LEDGER_PREFIX, check_tenant, tenant_url
 
 __all__ = [
     "Target",
@@ -71,8 +75,6 @@ class Target:
     """The tenant schema this target migrates; ``None`` for a whole database."""
 
     def __repr__(self) -> str:
-        from dualorm.db import redact
-
         return f"Target({self.name!r}, {redact(self.url)!r}, {self.where!r})"
 
 
@@ -124,8 +126,6 @@ def parse_tenants(value: str | list[str], where: str) -> tuple[str, ...]:
     found = tuple(dict.fromkeys(i.strip() for i in items if i.strip()))
     if not found:
         raise ConfigError(f"{where}: no tenant schema listed")
-    from dualorm.runner.tenancy import check_tenant
-
     for item in found:
         if not _GLOB.search(item):
             check_tenant(item, where)
@@ -139,8 +139,6 @@ def expand_tenants(targets: Sequence[Target]) -> list[Target]:
     pattern fails as connecting does (``DatabaseUnreachable``, exit 2), and a pattern matching
     no schema is bad input (``ConfigError``, exit 2): both before any target is migrated.
     """
-    from dualorm.runner.tenancy import tenant_url
-
     expanded: list[Target] = []
     seen: dict[str, str] = {}
     for target in targets:
@@ -176,9 +174,6 @@ def _tenants_of(target: Target) -> list[str]:
 
 def _schemas_of(target: Target) -> list[str]:
     """The schemas of the target's database that can be tenants, sorted."""
-    from dualorm.db import connect
-    from dualorm.runner.tenancy import LEDGER_PREFIX
-
     with connect(target.url, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT nspname FROM pg_namespace WHERE nspname <> ALL(%s) "
@@ -230,8 +225,6 @@ def with_tenants(targets: list[Target], tenants: tuple[str, ...]) -> list[Target
 
 def fleet_table(config: Config) -> dict[str, Any]:
     """``[tool.dualorm.fleet]`` of the project's pyproject, empty when it has none."""
-    import tomllib
-
     if config.pyproject is None or not config.pyproject.is_file():
         return {}
     data = tomllib.loads(config.pyproject.read_text(encoding="utf-8"))
@@ -280,8 +273,6 @@ def _without_comment(line: str) -> str:
 
 
 def _split(line: str) -> tuple[str | None, str]:
-    from dualorm.config import conninfo_keywords
-
     match = _NAMED.match(line)
     if match is None or match.group(1) in conninfo_keywords():
         return None, line
@@ -299,9 +290,6 @@ def _expand(url: str, env: Mapping[str, str], where: str) -> str:
 
 
 def _check_url(url: str, where: str) -> None:
-    from dualorm.db import connection_params
-    from dualorm.errors import DatabaseUnreachable
-
     try:
         connection_params(url)
     except (ConfigError, DatabaseUnreachable) as exc:
@@ -310,14 +298,8 @@ def _check_url(url: str, where: str) -> None:
 
 
 def _with_passfile(url: str, passfile: Path) -> str:
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-    from dualorm.db import is_url, libpq_url
-
     conninfo = libpq_url(url)
     if not is_url(conninfo):
-        from psycopg.conninfo import make_conninfo
-
         return make_conninfo(conninfo, passfile=str(passfile))
     parts = urlsplit(conninfo)
     query = [(k, v) for k, v in parse_qsl(parts.query) if k != "passfile"]
@@ -326,8 +308,6 @@ def _with_passfile(url: str, passfile: Path) -> str:
 
 
 def _named(found: list[tuple[str | None, str, str, tuple[str, ...]]]) -> list[Target]:
-    from dualorm.db import connection_params, database_name
-
     def derived(url: str) -> str:
         host = str(connection_params(url).get("host") or "localhost")
         return f"{database_name(url)}@{host}"

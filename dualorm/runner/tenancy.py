@@ -48,13 +48,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from dualorm.db import is_url, libpq_url
 from dualorm.errors import ConfigError
 from dualorm.spec.sqltext import quote_ident, quote_qualified
-
-if TYPE_CHECKING:
-    import psycopg
 
 __all__ = [
     "DEFAULT_LEDGER",
@@ -191,12 +192,6 @@ def tenant_url(url: str, tenant: str) -> str:
     Any ``options`` the URL already carries are kept (and ours come after them); a URL stays
     a URL, a keyword connection string stays one.
     """
-    from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
-
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    from dualorm.db import is_url, libpq_url
-
     check_tenant(tenant)
     path = f"{quote_ident(tenant)},public"
     ours = f"-c search_path={_escape(path)} -c {TENANT_SETTING}={_escape(tenant)}"
@@ -215,11 +210,6 @@ def tenant_url(url: str, tenant: str) -> str:
 
 def tenant_of(url: str) -> str | None:
     """The tenant a URL (or a connection's ``info.dsn``) targets; ``None``: no tenant."""
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict
-
-    from dualorm.db import libpq_url
-
     try:
         options = str(conninfo_to_dict(libpq_url(url)).get("options") or "")
     except (psycopg.Error, ConfigError):
