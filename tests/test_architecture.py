@@ -33,7 +33,6 @@ LONG_MODULES: dict[str, int] = {
 """Modules over :data:`MAX_MODULE_LINES`: path -> its length now (the ceiling)."""
 
 LONG_FUNCTIONS: dict[str, int] = {
-    "dualorm.fleet.run:fleet_up": 68,
     "dualorm.spec.builders:_create_table": 64,
 }
 """Functions over :data:`MAX_FUNCTION_LINES`: ``module:qualified name`` -> its length now."""
@@ -59,15 +58,11 @@ DEFERRED_IMPORTS: dict[str, str] = {
     "dualorm.cli.reset": "start-up time of the CLI: a verb loads only what it runs",
     "dualorm.cli.validate": "start-up time of the CLI: a verb loads only what it runs",
     "dualorm.django_setup": "no circle or heavy import behind it: move the imports to the top",
-    "dualorm.fleet.run": "no circle or heavy import behind it: move the imports to the top",
-    "dualorm.fleet.survey": "no circle or heavy import behind it: move the imports to the top",
-    "dualorm.fleet.targets": "no circle or heavy import behind it: move the imports to the top",
     "dualorm.models_render": "start-up time: loads django, pglast, yaml only when used",
     "dualorm.runner.plan": "start-up time: loads sqlalchemy only when used",
     "dualorm.runner.production.safeguards": (
         "start-up time: loads cryptography, zstandard only when a backup is taken or restored"
     ),
-    "dualorm.runner.tenancy": "no circle or heavy import behind it: move the imports to the top",
     "dualorm.seeding.seed": "no circle or heavy import behind it: move the imports to the top",
     "dualorm.spec.cache": "start-up time: loads pglast, yaml only when used",
     "dualorm.spec.foreign": "start-up time: loads pglast, sqlalchemy, yaml only when used",

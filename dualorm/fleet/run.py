@@ -30,11 +30,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from dualorm.api import migrate_up
+from dualorm.audit import new_correlation_id
+from dualorm.config import Config, Environment
+from dualorm.db import password_forms, scrub
 from dualorm.errors import DualormError, SafetyError, UsageError, exit_code
+from dualorm.fleet.targets import Target, expand_tenants
+from dualorm.runner.specs import load_project_specs
 
 if TYPE_CHECKING:
-    from dualorm.config import Config
-    from dualorm.fleet.targets import Target
     from dualorm.runner.schedule import Event
 
 __all__ = [
@@ -182,10 +186,6 @@ def fleet_up(
             touched; DatabaseUnreachable when a database cannot be reached to match one.
         SafetyError: production tenant targets with ``backup`` on (exit 3), nothing touched.
     """
-    from dualorm.audit import new_correlation_id
-    from dualorm.fleet.targets import expand_tenants
-    from dualorm.runner.specs import load_project_specs
-
     targets = expand_tenants(targets)
     check_counts(parallel, canary, len(targets))
     _check_tenant_backup(config, targets, backup)
@@ -207,6 +207,11 @@ def fleet_up(
             "backup": backup,
         },
     )
+    return _in_waves(run, targets, parallel, canary)
+
+
+def _in_waves(run: _Run, targets: Sequence[Target], parallel: int, canary: int) -> FleetReport:
+    """Migrate the ``canary`` first targets, then the others, and report on all of them."""
     started = time.monotonic()
     results = _wave(run, targets[:canary], parallel, canary=True) if canary else []
     results += _wave(run, targets[canary:], parallel, canary=False)
@@ -219,8 +224,6 @@ def fleet_up(
 
 
 def _check_tenant_backup(config: Config, targets: Sequence[Target], backup: bool) -> None:
-    from dualorm.config import Environment
-
     tenants = [t.name for t in targets if t.tenant is not None]
     if tenants and backup and config.environment is Environment.PRODUCTION:
         raise SafetyError(
@@ -295,9 +298,6 @@ def _one(run: _Run, target: Target, canary: bool) -> DatabaseResult:
 def _migrate(
     run: _Run, target: Target, on_event: Callable[[Event], None], canary: bool
 ) -> DatabaseResult:
-    from dualorm.api import migrate_up
-    from dualorm.db import password_forms, scrub
-
     # The replicas of DATABASE_REPLICA_URLS belong to one database, not to every one.
     config = run.config.with_(database_url=target.url, replica_urls=())
     try:
