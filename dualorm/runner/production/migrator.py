@@ -209,19 +209,19 @@ class ProductionMigrator:
         context = run_context(self.config, f"migrate {direction}", None)
         notifier = self._notifier(notification_webhook, context, url, direction)
         request = _Request(
-            direction,
-            specs,
-            selection if selection is not None else Selection(),
-            url,
-            context,
-            notifier,
-            started,
-            dry_run,
-            backup_before_migration,
-            max_downtime,
-            rollback_on_failure,
-            no_wait,
-            on_lock_wait,
+            direction=direction,
+            specs=specs,
+            selection=selection if selection is not None else Selection(),
+            url=url,
+            context=context,
+            notifier=notifier,
+            started=started,
+            dry_run=dry_run,
+            backup_before_migration=backup_before_migration,
+            max_downtime=max_downtime,
+            rollback_on_failure=rollback_on_failure,
+            no_wait=no_wait,
+            on_lock_wait=on_lock_wait,
         )
         try:
             return self._run(request)
@@ -242,9 +242,9 @@ class ProductionMigrator:
         result = self._started(run, result, backup)
         watch = _Watch(
             run,
-            result.planned,
-            run_deadline(run.max_downtime, self.retries, len(result.planned)),
-            self.progress,
+            confirmed=result.planned,
+            deadline=run_deadline(run.max_downtime, self.retries, len(result.planned)),
+            progress=self.progress,
         )
         try:
             outcomes = self._migrate(run, watch)
