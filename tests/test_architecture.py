@@ -29,7 +29,6 @@ LONG_MODULES: dict[str, int] = {
     "dualorm/scaffold.py": 657,
     "dualorm/schema.py": 744,
     "dualorm/seeding/manager.py": 609,
-    "dualorm/spec/builders.py": 625,
 }
 """Modules over :data:`MAX_MODULE_LINES`: path -> its length now (the ceiling)."""
 
@@ -40,7 +39,6 @@ LONG_FUNCTIONS: dict[str, int] = {
     "dualorm.fleet.run:fleet_up": 68,
     "dualorm.runner.production:ProductionMigrator._migrate": 68,
     "dualorm.runner.production:ProductionMigrator._run": 85,
-    "dualorm.spec.builders:_create_table": 64,
 }
 """Functions over :data:`MAX_FUNCTION_LINES`: ``module:qualified name`` -> its length now."""
 
