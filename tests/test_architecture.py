@@ -60,7 +60,11 @@ DEFERRED_IMPORTS: dict[str, str] = {
     "dualorm.cli.render": "start-up time of the CLI: a verb loads only what it runs",
     "dualorm.cli.reset": "start-up time of the CLI: a verb loads only what it runs",
     "dualorm.cli.validate": "start-up time of the CLI: a verb loads only what it runs",
-    "dualorm.django_setup": "no circle or heavy import behind it: move the imports to the top",
+    "dualorm.django_setup": (
+        "start-up time of every Django process: a settings module imports it for "
+        "default_database(), and dualorm.config (with dualorm.schema behind its ownership "
+        "rules) loads only when DATABASE_URL is unset"
+    ),
     "dualorm.fleet.run": "no circle or heavy import behind it: move the imports to the top",
     "dualorm.fleet.survey": "no circle or heavy import behind it: move the imports to the top",
     "dualorm.fleet.targets": "no circle or heavy import behind it: move the imports to the top",
@@ -68,7 +72,6 @@ DEFERRED_IMPORTS: dict[str, str] = {
     "dualorm.runner.plan": "start-up time: loads sqlalchemy only when used",
     "dualorm.runner.production": "start-up time: loads cryptography, pglast only when used",
     "dualorm.runner.tenancy": "no circle or heavy import behind it: move the imports to the top",
-    "dualorm.seeding.seed": "no circle or heavy import behind it: move the imports to the top",
     "dualorm.spec.cache": "start-up time: loads pglast, yaml only when used",
     "dualorm.spec.foreign": "start-up time: loads pglast, sqlalchemy, yaml only when used",
     "dualorm.spec.make": (
