@@ -17,7 +17,7 @@ import os
 import threading
 from typing import Any
 
-from dualorm.db import libpq_url, redact
+from dualorm.db import libpq_url, redact, resolve_url
 from dualorm.errors import ConfigError, DualormError
 
 DEFAULT_SETTINGS = "django_app.settings"
@@ -106,8 +106,9 @@ def _environment_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
+    # Imported here: a settings module imports this one in every Django process, and the
+    # configuration (with dualorm.schema behind its ownership rules) is needed only now.
     from dualorm.config import Config
-    from dualorm.db import resolve_url
 
     return resolve_url(Config.load())
 

@@ -39,6 +39,7 @@ from dualorm.errors import ConfigError, DatabaseUnreachable
 from dualorm.normalize import normalize_all
 from dualorm.ownership import OwnershipMap
 from dualorm.schema import DEFAULT_SCHEMA, Schema, TableKey, truncate_identifier
+from dualorm.sources import django as django_source
 from dualorm.target_catalog import load_target
 
 if TYPE_CHECKING:
@@ -219,13 +220,10 @@ class SchemaValidator:
 
     def _load_model(self, name: str) -> Schema:
         if name == "sqlalchemy":
-            # Imported here: a model set (SQLAlchemy, Django) loads only when validate reads it.
+            # Imported here: SQLAlchemy (some 190 modules) loads only when its models are read.
             from dualorm.sources import sqlalchemy as sa_source
 
             return sa_source.load(sa_source.resolve_metadata(self.config.sa_metadata))
-        # Imported here: a model set (SQLAlchemy, Django) loads only when validate reads it.
-        from dualorm.sources import django as django_source
-
         return django_source.load(self.config.django_apps, self.config.django_settings)
 
     def _ownership(self, models: dict[str, Schema]) -> OwnershipMap:
@@ -242,7 +240,8 @@ class SchemaValidator:
         if "sqlalchemy" in models:
             sqlalchemy_tables = set(models["sqlalchemy"].keys())
         elif self.config.has("sa_metadata"):
-            # A project that configures only Django validates django,database.
+            # A project that configures only Django validates django,database; SQLAlchemy
+            # loads only here, for the table names of the metadata.
             from dualorm.sources import sqlalchemy as sa_source
 
             metadata = sa_source.resolve_metadata(self.config.sa_metadata)
@@ -277,9 +276,6 @@ class SchemaValidator:
 
 
 def _django_owners(settings_module: str) -> dict[TableKey, str]:
-    # Imported here: a model set (SQLAlchemy, Django) loads only when validate reads it.
-    from dualorm.sources import django as django_source
-
     return django_source.table_apps(settings_module)
 
 

@@ -465,7 +465,7 @@ BASE_ONLY = (
 def test_discovery_reads_the_project_without_importing_it(
     tmp_path: Path, files: dict[str, str], metadata: list[str], settings: list[str]
 ) -> None:
-    from dualorm.scaffold import discover
+    from dualorm.scaffold_discovery import discover
 
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

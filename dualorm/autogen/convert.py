@@ -26,6 +26,7 @@ from dualorm.diff.constraints import check_signature, fk_signature, unique_signa
 from dualorm.diff.indexes import index_signature
 from dualorm.errors import UsageError
 from dualorm.schema import (
+    CheckConstraint,
     Column,
     EnumType,
     ForeignKey,
@@ -33,6 +34,7 @@ from dualorm.schema import (
     PrimaryKey,
     Schema,
     Table,
+    UniqueConstraint,
     as_key,
 )
 from dualorm.spec.ops import (
@@ -169,6 +171,8 @@ _ALTERED = {
 
 @converts(*_ALTERED)
 def _altered_column(d: Difference, ctx: Context) -> list[Operation]:
+    # Imported here: a warm migrate check imports this module (through autogen.plan) without
+    # converting; autogen.casts brings the spec reader and yaml (24 modules).
     from dualorm.autogen.casts import type_change_using
 
     t, mine, theirs = _columns(d, ctx)
@@ -268,8 +272,6 @@ def _add(table: str, item: _Named) -> Operation:
         return CreateIndex(table, item)
     if isinstance(item, ForeignKey):
         return AddForeignKey(table, item)
-    from dualorm.schema import CheckConstraint, UniqueConstraint
-
     if isinstance(item, UniqueConstraint):
         return AddUnique(table, item)
     if isinstance(item, CheckConstraint):

@@ -1,6 +1,7 @@
 """``dualorm init``: scaffold dualorm into the project in the working directory.
 
-The decisions are :mod:`dualorm.scaffold`'s; this face asks on a terminal when a value has
+The decisions are :mod:`dualorm.scaffold`'s (what the project suggests,
+:mod:`dualorm.scaffold_discovery`'s); this face asks on a terminal when a value has
 several candidates (or one, unless ``--yes``), and prints what was written and what to do next.
 """
 
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from dualorm.scaffold import Candidate, InitResult
+    from dualorm.scaffold import InitResult
+    from dualorm.scaffold_discovery import Candidate
 
 
 def init(
@@ -40,7 +42,7 @@ def init(
     ] = False,
 ) -> None:
     """Scaffold dualorm here: its pyproject table, the specs directory, an Alembic setup."""
-    from dualorm import scaffold
+    from dualorm import scaffold, scaffold_discovery
 
     root = Path.cwd()
     flags = (
@@ -52,7 +54,7 @@ def init(
         if given is not None:
             scaffold.check_value(key, given)
     scaffold.check(root, migrations_dir)
-    found = scaffold.discover(root)
+    found = scaffold_discovery.discover(root)
     ask = None if yes or not sys.stdin.isatty() else _ask
     choices = scaffold.Choices(
         sa_metadata=scaffold.choose("sa_metadata", sa_metadata, found.sa_metadata, ask),

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from dualorm.config import Config, Environment
     from dualorm.runner.locks import LockWait
-    from dualorm.seeding.manager import SeedResult
+    from dualorm.seeding.reports import SeedResult
 
 RESETTABLE = ("development", "testing")
 

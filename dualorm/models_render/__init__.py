@@ -15,9 +15,14 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
+from dualorm import django_setup
+from dualorm.autogen.generate import head as specs_head
 from dualorm.config import Config
 from dualorm.errors import UsageError
-from dualorm.models_render.code import Names
+from dualorm.models_render.code import Names, formatted
+from dualorm.models_render.django import render_django
+from dualorm.models_render.names import declarative_names
+from dualorm.models_render.sqlalchemy import render_sqlalchemy
 from dualorm.schema import Schema, schema
 
 __all__ = ["ORMS", "Rendered", "render_models", "render_schema"]
@@ -57,16 +62,10 @@ def render_schema(
     ``names`` are the class and attribute names the project's models use now: a table keeps
     its class and its columns their attributes, so code importing them keeps working.
     """
-    from dualorm.models_render.code import formatted
-
     header = _header(command or f"dualorm models render --orm {orm}")
     if orm == "sqlalchemy":
-        from dualorm.models_render.sqlalchemy import render_sqlalchemy
-
         return formatted(render_sqlalchemy(s, header=header, names=names))
     if orm == "django":
-        from dualorm.models_render.django import render_django
-
         return formatted(render_django(s, header=header, app_label=app_label, names=names))
     raise UsageError(f"--orm {orm!r}: choose sqlalchemy or django")
 
@@ -102,8 +101,6 @@ def render_models(
         UsageError: an unknown ``orm``, ``check`` without ``output``, no table selected, a
             table referencing one that is not rendered, or what the ORM cannot declare.
     """
-    from dualorm.autogen.generate import head as specs_head
-
     if orm not in ORMS:
         raise UsageError(f"--orm {orm!r}: choose sqlalchemy or django")
     if check and output is None:
@@ -157,14 +154,12 @@ def current_names(
     1,000-class module takes seconds to import). Django: from the app registry.
     """
     if orm == "sqlalchemy":
-        from dualorm.models_render.names import declarative_names
-
         return declarative_names(output) if output is not None else {}
     if orm == "django" and config.has("django_settings"):
-        from dualorm.django_setup import setup
+        # Imported here: it imports Django, which --orm sqlalchemy never loads.
         from dualorm.emit.django_target import model_hints
 
-        setup(config.django_settings, offline=True)
+        django_setup.setup(config.django_settings, offline=True)
         label = app or config.django_app_label
         return {
             table: (

@@ -16,11 +16,8 @@ from __future__ import annotations
 import contextlib
 import graphlib
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -36,78 +33,22 @@ from dualorm.errors import (
 )
 from dualorm.runner.locks import LockWait, claim_session, command_lock
 from dualorm.seeding import ledger as seed_ledger
-from dualorm.seeding.discovery import SEED_FILE, SeedModule, closure, discover, topological
+from dualorm.seeding.discovery import SeedModule, closure, discover, topological
+from dualorm.seeding.reports import (
+    Progress,
+    RollbackResult,
+    SeedEvent,
+    SeedResult,
+    SeedStatus,
+    status_line,
+)
 from dualorm.seeding.seed import DjangoBinding, SeedContext
+from dualorm.seeding.template import write_seed_file
 
 if TYPE_CHECKING:
     import psycopg
     from sqlalchemy.engine import Connection as SAConnection
     from sqlalchemy.engine import Engine
-
-Progress = Callable[["SeedEvent"], None]
-
-
-@dataclass(frozen=True)
-class SeedEvent:
-    """A progress event: ``seed_start``, ``seed_done``, ``seed_skip``, ``rows``,
-    ``rollback_start``, ``rollback_done``, and ``log`` (a record of the seed's ``ctx.logger``:
-    ``level``, ``message``)."""
-
-    kind: str
-    seed_id: str
-    detail: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SeedResult:
-    """What ``run`` did with one seed: ``applied``, ``reapplied`` (``reason`` says why: it
-    changed, or its data was gone) or ``skipped``."""
-
-    id: str
-    action: str
-    duration_ms: int = 0
-    row_counts: Mapping[str, int] = field(default_factory=dict)
-    secrets: Mapping[str, str] = field(default_factory=dict)
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class SeedStatus:
-    """One line of ``status``: ``applied``, ``pending``, ``changed``, ``stale`` (applied, but
-    its data is gone; ``reason`` says where), ``missing`` (applied but its module is gone) or
-    ``not-for-environment``."""
-
-    id: str
-    name: str
-    state: str
-    environments: tuple[str, ...]
-    dependencies: tuple[str, ...]
-    applied_at: datetime | None = None
-    duration_ms: int | None = None
-    row_counts: Mapping[str, int] = field(default_factory=dict)
-    checksum: str | None = None
-    reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "state": self.state,
-            "environments": list(self.environments),
-            "dependencies": list(self.dependencies),
-            "applied_at": self.applied_at.isoformat() if self.applied_at else None,
-            "duration_ms": self.duration_ms,
-            "row_counts": dict(self.row_counts),
-            "checksum": self.checksum,
-            "reason": self.reason,
-        }
-
-
-@dataclass(frozen=True)
-class RollbackResult:
-    """The seeds rolled back, in order, with the rows removed per table."""
-
-    removed: Mapping[str, Mapping[str, int]]
 
 
 class SeedManager:
@@ -295,10 +236,10 @@ class SeedManager:
                 state, reason = "stale", "; ".join(t.describe() for t in stale[seed_id])
             else:
                 state = "applied"
-            lines.append(_status(seed_id, seed.name, state, seed, row, reason))
+            lines.append(status_line(seed_id, seed.name, state, seed, row, reason))
         for seed_id in sorted(set(applied) - set(seeds)):
             row = applied[seed_id]
-            lines.append(_status(seed_id, str(row["name"]), "missing", None, row))
+            lines.append(status_line(seed_id, str(row["name"]), "missing", None, row))
         return lines
 
     # -- rollback and clear ----------------------------------------------------------------
@@ -390,16 +331,7 @@ class SeedManager:
 
     def new(self, name: str) -> Path:
         """Create ``seeds/NNNN_<name>.py`` from a template and return its path."""
-        slug = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
-        if not slug:
-            raise SeedError(f"seed name {name!r} has no letters or digits")
-        folder = self.config.seeds_path
-        folder.mkdir(parents=True, exist_ok=True)
-        numbers = [int(p.name[:4]) for p in folder.glob("*.py") if SEED_FILE.match(p.name)]
-        path = folder / f"{max(numbers, default=0) + 1:04d}_{slug}.py"
-        title = name.strip()
-        path.write_text(_TEMPLATE.format(title=title, cls=_class_name(slug)), encoding="utf-8")
-        return path
+        return write_seed_file(self.config.seeds_path, name)
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -556,54 +488,3 @@ def _dependents(applied: Mapping[str, Mapping[str, Any]], target: str) -> set[st
                 found.add(seed_id)
                 changed = True
     return found
-
-
-def _status(
-    seed_id: str,
-    name: str,
-    state: str,
-    seed: SeedModule | None,
-    row: Mapping[str, Any] | None,
-    reason: str | None = None,
-) -> SeedStatus:
-    return SeedStatus(
-        id=seed_id,
-        name=name,
-        state=state,
-        reason=reason,
-        environments=tuple(sorted(e.value for e in seed.environments)) if seed else (),
-        dependencies=seed.dependencies if seed else tuple(row["dependencies"] if row else ()),
-        applied_at=row["applied_at"] if row else None,
-        duration_ms=row["duration_ms"] if row else None,
-        row_counts=dict(row["row_counts"]) if row else {},
-        checksum=str(row["checksum"]) if row else None,
-    )
-
-
-def _class_name(slug: str) -> str:
-    return "".join(part.capitalize() for part in slug.split("_")) + "Seed"
-
-
-_TEMPLATE = '''"""{title}."""
-
-from __future__ import annotations
-
-from dualorm.seeding import NON_PRODUCTION, Seed, SeedContext
-
-
-class {cls}(Seed):
-    name = "{title}"
-    description = ""
-    environments = NON_PRODUCTION
-    version = "1"
-    dependencies: tuple[str, ...] = ()
-
-    def execute(self, ctx: SeedContext) -> None:
-        """Write this seed's rows; a second run must add nothing.
-
-        Natural keys make that easy: ``ctx.upsert("roles", rows, key=["name"])``, or
-        ``ctx.copy("users", columns, rows)`` for large volumes; ``ctx.session`` (SQLAlchemy)
-        and ``ctx.django_model("User")`` (Django) work in the same transaction.
-        """
-        ctx.logger.info("seed %s has nothing to write yet", "{title}")
-'''

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from psycopg import sql
 from psycopg.types.string import TextLoader
 
+from dualorm import django_setup
 from dualorm.config import Environment
-from dualorm.errors import ConfigError, SeedError
+from dualorm.errors import SeedError
 from dualorm.runner.tenancy import ledger_of
 from dualorm.seeding import bulk
 from dualorm.seeding.ledger import key_match, seed_rows_ident, table_or_none
@@ -350,12 +351,7 @@ class DjangoBinding:
         record: Callable[[str, Iterable[Sequence[Any]]], None],
     ) -> None:
         """Make Django's default connection run on ``conn`` and record rows it creates."""
-        try:
-            # Imported here: each ORM loads only for a seed that uses it.
-            from dualorm.django_setup import setup
-        except ImportError as exc:
-            raise ConfigError(f"Django access needs dualorm.django_setup: {exc}") from None
-        setup(self.settings_module, self.database_url)
+        django_setup.setup(self.settings_module, self.database_url)
         # Imported here: each ORM loads only for a seed that uses it.
         from django.conf import settings
         from django.db import DEFAULT_DB_ALIAS, connections

@@ -180,6 +180,7 @@ def _apps(migrations: list[Migration]) -> list[list[str]] | None:
     """The apps each migration lands in (:func:`~dualorm.spec.apps.spec_apps`), the default
     app as a placeholder: the placement depends on the default app only through its name."""
     try:
+        # Imported on a miss only, as the loader is: a warm migrate check never needs it.
         from dualorm.spec.apps import spec_apps
 
         placed = spec_apps(migrations, _DEFAULT_APP)

@@ -33,7 +33,7 @@ from dualorm.normalize import normalize
 from dualorm.ownership import Ownership, OwnershipMap
 from dualorm.schema import CheckConstraint, Column, Index, Schema, Table, TableKey, schema
 from dualorm.sources.postgres import load
-from dualorm.spec.builders import enum_names
+from dualorm.spec.builder_registry import enum_names
 from dualorm.spec.dump import SpecSequence, render_spec, spec_operations
 from dualorm.spec.files import spec_paths
 from dualorm.spec.graph import MigrationGraph

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dualorm import django_setup
 from dualorm.config import Config
 from dualorm.emit.pyformat import expected_header, read_header, source_name
 from dualorm.errors import SafetyError, UsageError
@@ -79,10 +80,7 @@ def _revision_paths(config: Config, migrations: Sequence[Migration]) -> dict[str
 
 
 def _setup(config: Config) -> None:
-    # Imported here: the emitters bring SQLAlchemy and Django, which only make needs.
-    from dualorm.django_setup import setup
-
-    setup(config.django_settings, offline=True)
+    django_setup.setup(config.django_settings, offline=True)
 
 
 def _migrations_dir(config: Config, app: str) -> Path:
@@ -126,7 +124,8 @@ def render_all(
 
     ``foreign`` are the tables other owners create (default: the committed snapshot).
     """
-    # Imported here: the emitters bring SQLAlchemy and Django, which only make needs.
+    # Imported here: the emitters bring Alembic, SQLAlchemy and Django (some 320 modules),
+    # which only make needs; migrate new and autogenerate's next id import this module too.
     from dualorm.emit.alembic import render_revision
     from dualorm.emit.django import Layout, render_migration
     from dualorm.emit.django_target import DjangoTarget, model_hints
