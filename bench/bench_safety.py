@@ -178,6 +178,7 @@ class Project:
             root=self.root,
             database_url=self.url,
             sa_metadata="missing_models:Base.metadata",
+            django_app_label="benchapp",
             environment=environment,
         )
 
