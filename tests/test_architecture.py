@@ -27,7 +27,6 @@ KNOWN_CIRCLES: dict[frozenset[str], str] = {}
 LONG_MODULES: dict[str, int] = {
     "dualorm/runner/production.py": 624,
     "dualorm/scaffold.py": 657,
-    "dualorm/schema.py": 744,
     "dualorm/seeding/manager.py": 609,
     "dualorm/spec/builders.py": 625,
 }

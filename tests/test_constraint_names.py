@@ -18,7 +18,8 @@ from dualorm.api import migrate_up
 from dualorm.config import Config
 from dualorm.db import connection
 from dualorm.diff import compare
-from dualorm.schema import Table, default_name
+from dualorm.pgnames import default_name
+from dualorm.schema import Table
 from dualorm.sources.postgres import load
 from dualorm.spec.load import load_specs, replay_directory
 from dualorm.testing import scratch_database
@@ -270,7 +271,7 @@ CHECK_SETS = {
 
 @pytest.mark.parametrize("case", list(CHECK_SETS))
 def test_unnamed_check_names_are_postgresqls(database_url: str, case: str) -> None:
-    from dualorm.schema import check_name_columns, choose_name
+    from dualorm.pgnames import check_name_columns, choose_name
     from dualorm.sources.parsed import referenced_columns
 
     name = "c" * 62 if case == "long-table" else "t"

@@ -23,7 +23,8 @@ from dualorm.emit.django_target import (
     model_label,
     single_fk,
 )
-from dualorm.schema import DEFAULT_SCHEMA, Column, FkAction, Table, canonical_type
+from dualorm.pgtypes import canonical_type
+from dualorm.schema import DEFAULT_SCHEMA, Column, FkAction, Table
 from dualorm.sources.expression_text import bare_expression
 
 __all__ = ["composite_pk", "field_for", "table_fields"]

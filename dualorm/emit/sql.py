@@ -19,6 +19,8 @@ from dataclasses import replace
 from dualorm.emit.registry import Registry, Rendered
 from dualorm.emit.script import Script
 from dualorm.errors import IrreversibleError
+from dualorm.pgnames import default_name
+from dualorm.pgtypes import collatable
 from dualorm.schema import (
     DEFAULT_SCHEMA,
     CheckConstraint,
@@ -32,8 +34,6 @@ from dualorm.schema import (
     TableKey,
     UniqueConstraint,
     as_key,
-    collatable,
-    default_name,
     index_opclasses,
     index_orders,
 )

@@ -20,6 +20,7 @@ import re
 
 from dualorm.errors import UsageError
 from dualorm.models_render.code import Imports, Names, attribute, call, class_name, literal
+from dualorm.pgnames import default_name
 from dualorm.schema import (
     Column,
     EnumType,
@@ -28,7 +29,6 @@ from dualorm.schema import (
     Index,
     Schema,
     Table,
-    default_name,
     index_opclasses,
     index_orders,
 )

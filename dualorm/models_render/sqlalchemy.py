@@ -13,6 +13,7 @@ import re
 
 from dualorm.errors import UsageError
 from dualorm.models_render.code import Imports, Names, attribute, call, class_name, literal
+from dualorm.pgnames import default_name
 from dualorm.schema import (
     Column,
     FkAction,
@@ -21,7 +22,6 @@ from dualorm.schema import (
     Index,
     Schema,
     Table,
-    default_name,
     index_opclasses,
     index_orders,
 )

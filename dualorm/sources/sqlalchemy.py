@@ -39,6 +39,14 @@ from sqlalchemy.sql import ClauseElement, sqltypes
 
 from dualorm.errors import ConfigError
 from dualorm.importpath import resolve
+from dualorm.pgnames import (
+    check_name_columns,
+    choose_name,
+    default_name,
+    truncate_identifier,
+    truncated,
+)
+from dualorm.pgtypes import canonical_type
 from dualorm.schema import (
     DEFAULT_SCHEMA,
     CheckConstraint,
@@ -52,17 +60,11 @@ from dualorm.schema import (
     Schema,
     Table,
     UniqueConstraint,
-    canonical_type,
-    check_name_columns,
-    choose_name,
-    default_name,
     enum_reference,
     key_opclasses,
     key_orders,
     schema,
     table,
-    truncate_identifier,
-    truncated,
 )
 from dualorm.schema import Sequence as SchemaSequence
 from dualorm.sources.parsed import index_element, referenced_columns

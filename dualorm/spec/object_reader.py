@@ -13,6 +13,7 @@ from pglast import ast, parse_sql
 from pglast.enums import A_Expr_Kind, MinMaxOp
 from pglast.parser import ParseError
 
+from dualorm.pgnames import default_name as schema_default_name
 from dualorm.schema import (
     CheckConstraint,
     Column,
@@ -26,7 +27,6 @@ from dualorm.schema import (
     split_opclass,
     split_order,
 )
-from dualorm.schema import default_name as schema_default_name
 from dualorm.spec.reader import MAX_NAME, NO_ENUMS, Fields, Reader, has_control, plain
 from dualorm.spec.sqlcheck import method_fault
 

@@ -21,16 +21,8 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import ClassVar
 
-from dualorm.schema import (
-    DEFAULT_SCHEMA,
-    Column,
-    Index,
-    Schema,
-    Table,
-    TableKey,
-    as_key,
-    collatable,
-)
+from dualorm.pgtypes import collatable
+from dualorm.schema import DEFAULT_SCHEMA, Column, Index, Schema, Table, TableKey, as_key
 from dualorm.schema import schema as build_schema
 from dualorm.spec.constraint_ops import (
     AddCheck,

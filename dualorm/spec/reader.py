@@ -24,11 +24,8 @@ from typing import Any
 import yaml
 
 from dualorm.errors import SpecError
-from dualorm.schema import (
-    FkAction,
-    as_key,
-    canonical_type,
-)
+from dualorm.pgtypes import canonical_type
+from dualorm.schema import FkAction, as_key
 from dualorm.spec.sqlcheck import expression_fault
 
 MAX_NAME = 63
