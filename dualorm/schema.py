@@ -132,6 +132,23 @@ class Index:
     opclasses: tuple[str, ...] = ()
 
 
+def is_column_key(key: str) -> bool:
+    """Return whether an index key (an entry of :attr:`Index.columns`) names a column; any
+    other key is an expression, which DDL writes in parentheses.
+
+    A column key is the name as PostgreSQL stores it (case kept, never quoted); an expression
+    is the text ``pg_get_indexdef`` prints, which always holds something no name does
+    (parentheses, an operator, a space, a quote). So a key is a column when it is only word
+    characters: letters, digits, ``_`` and ``$`` (``UserName``, ``price$``, ``2fa``).
+
+    >>> is_column_key("UserName"), is_column_key("price$"), is_column_key("lower(email)")
+    (True, True, False)
+    >>> is_column_key('"UserName"'), is_column_key('email COLLATE "C"')
+    (False, False)
+    """
+    return bool(key) and all(ch.isalnum() or ch in "_$" for ch in key)
+
+
 @dataclass(frozen=True, slots=True)
 class Table:
     name: str

@@ -36,6 +36,7 @@ from dualorm.schema import (
     as_key,
     index_opclasses,
     index_orders,
+    is_column_key,
 )
 from dualorm.spec.model import Direction, Migration, Step
 from dualorm.spec.ops import (
@@ -71,7 +72,6 @@ from dualorm.spec.sqltext import quote_ident, quote_literal, quote_qualified
 __all__ = [
     "folded_uniques",
     "index_key",
-    "is_column_key",
     "migration_steps",
     "render",
     "render_migration_sql",
@@ -160,11 +160,6 @@ def constraint_definition(
     if isinstance(constraint, CheckConstraint):
         return head + f"CHECK ({constraint.expression})"
     return head + _fk_body(constraint)
-
-
-def is_column_key(element: str) -> bool:
-    """Whether an index key (an entry of ``Index.columns``) is a column name, not an expression."""
-    return bool(element) and all(ch.isalnum() or ch in "_$" for ch in element)
 
 
 def index_element(element: str) -> str:

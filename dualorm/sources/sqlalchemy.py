@@ -61,6 +61,7 @@ from dualorm.schema import (
     Table,
     UniqueConstraint,
     enum_reference,
+    is_column_key,
     key_opclasses,
     key_orders,
     schema,
@@ -305,7 +306,7 @@ class _Compiler:
         columns = [key for key, _order, _opclass in keys]
         where = options["where"]
         return Index(
-            name=self.name(t, ix, [c for c in columns if c.isidentifier()], "idx", taken),
+            name=self.name(t, ix, [c for c in columns if is_column_key(c)], "idx", taken),
             columns=tuple(columns),
             unique=bool(ix.unique),
             where=None if where is None else self.expression(where),

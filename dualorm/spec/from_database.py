@@ -31,7 +31,16 @@ from dualorm.diff import compare
 from dualorm.errors import InternalError, SafetyError, SpecError, UsageError
 from dualorm.normalize import normalize
 from dualorm.ownership import Ownership, OwnershipMap
-from dualorm.schema import CheckConstraint, Column, Index, Schema, Table, TableKey, schema
+from dualorm.schema import (
+    CheckConstraint,
+    Column,
+    Index,
+    Schema,
+    Table,
+    TableKey,
+    is_column_key,
+    schema,
+)
 from dualorm.sources.postgres import load
 from dualorm.spec.builders import enum_names
 from dualorm.spec.dump import SpecSequence, render_spec, spec_operations
@@ -39,7 +48,6 @@ from dualorm.spec.files import spec_paths
 from dualorm.spec.graph import MigrationGraph
 from dualorm.spec.load import load_spec, load_specs
 from dualorm.spec.make import next_id
-from dualorm.spec.object_reader import is_column_key
 from dualorm.spec.reader import Reader
 from dualorm.spec.replay import replay, start_schema
 

@@ -22,6 +22,7 @@ from dualorm.schema import (
     Index,
     UniqueConstraint,
     as_key,
+    is_column_key,
     key_opclasses,
     key_orders,
     split_opclass,
@@ -124,11 +125,6 @@ def index_column_names(keys: Iterable[str]) -> list[str]:
             current = original.encode()[:room].decode(errors="ignore") + str(number)
         result.append(current)
     return result
-
-
-def is_column_key(key: str) -> bool:
-    """Whether an index key is a column name (else an expression, emitted in parentheses)."""
-    return bool(key) and all(ch.isalnum() or ch in "_$" for ch in key)
 
 
 def _expression_name(expression: str) -> str:

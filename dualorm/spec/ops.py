@@ -22,7 +22,16 @@ from types import MappingProxyType
 from typing import ClassVar
 
 from dualorm.pgtypes import collatable
-from dualorm.schema import DEFAULT_SCHEMA, Column, Index, Schema, Table, TableKey, as_key
+from dualorm.schema import (
+    DEFAULT_SCHEMA,
+    Column,
+    Index,
+    Schema,
+    Table,
+    TableKey,
+    as_key,
+    is_column_key,
+)
 from dualorm.schema import schema as build_schema
 from dualorm.spec.constraint_ops import (
     AddCheck,
@@ -507,7 +516,7 @@ class CreateIndex(Operation, kind="create_index"):
         if self.index.name in relation_names(schema, t.schema):
             raise self.fail(f"relation {self.index.name} already exists in schema {t.schema}")
         for column in self.index.columns:
-            if column.isidentifier() and t.column(column) is None:
+            if is_column_key(column) and t.column(column) is None:
                 raise self.fail(f"column {t.qualified_name}.{column} does not exist")
         check_columns(self, t, self.index.include)
         return put(schema, replace(t, indexes=(*t.indexes, self.index)))
