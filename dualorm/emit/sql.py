@@ -20,7 +20,7 @@ from dualorm.emit.registry import Registry, Rendered
 from dualorm.emit.script import Script
 from dualorm.errors import IrreversibleError
 from dualorm.pgnames import default_name
-from dualorm.pgtypes import collatable
+from dualorm.pgtypes import collatable, parse_type
 from dualorm.schema import (
     DEFAULT_SCHEMA,
     CheckConstraint,
@@ -401,7 +401,7 @@ def _rebuilt_enum(
     ]
     for table, c in users:
         column = f"ALTER COLUMN {quote_ident(c.name)}"
-        cast = "::text[]" if c.type.endswith("[]") else "::text"
+        cast = "::text[]" if parse_type(c.type).dimensions else "::text"
         actions = [f"{column} DROP DEFAULT"] if c.default is not None else []
         actions.append(f"{column} TYPE {c.type} USING {quote_ident(c.name)}{cast}::{c.type}")
         if c.default is not None:

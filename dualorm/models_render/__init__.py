@@ -18,6 +18,7 @@ from pathlib import Path
 from dualorm.config import Config
 from dualorm.errors import UsageError
 from dualorm.models_render.code import Names
+from dualorm.pgtypes import parse_type
 from dualorm.schema import Schema, schema
 
 __all__ = ["ORMS", "Rendered", "render_models", "render_schema"]
@@ -83,7 +84,7 @@ def _selected(s: Schema, globs: list[str]) -> Schema:
             for g in globs
         )
     ]
-    used = {c.type.removesuffix("[]") for t in tables for c in t.columns}
+    used = {parse_type(c.type).name for t in tables for c in t.columns}
     return schema(tables, (e for e in s.enums if e.reference in used))
 
 

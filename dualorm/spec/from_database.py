@@ -31,6 +31,7 @@ from dualorm.diff import compare
 from dualorm.errors import InternalError, SafetyError, SpecError, UsageError
 from dualorm.normalize import normalize
 from dualorm.ownership import Ownership, OwnershipMap
+from dualorm.pgtypes import parse_type
 from dualorm.schema import (
     CheckConstraint,
     Column,
@@ -225,7 +226,7 @@ def select_tables(
         and not matches(t, exclude)
     ]
     # The enum types the chosen tables use and the specs lack are created first.
-    used = {c.type.removesuffix("[]") for t in chosen for c in t.columns}
+    used = {parse_type(c.type).name for t in chosen for c in t.columns}
     enums = [e for e in catalog.enums if e.reference in used and known.enum(e.key) is None]
     return schema(chosen, enums)
 
