@@ -22,6 +22,7 @@ from dualorm.pgnames import default_name
 from dualorm.schema import Table
 from dualorm.sources.postgres import load
 from dualorm.spec.load import load_specs, replay_directory
+from dualorm.spec.ops import CreateTable
 from dualorm.testing import scratch_database
 
 # (table, key column, unique column, foreign key column): each name at most 63 bytes.
@@ -137,9 +138,8 @@ def _spec_tables(tmp_path: Path) -> tuple[Path, dict[str, Table]]:
     (migration,) = load_specs(specs)
     tables = {}
     for op in migration.operations:
-        table = getattr(op, "table", None)
-        if isinstance(table, Table):
-            tables[table.name] = table
+        if isinstance(op, CreateTable):
+            tables[op.definition.name] = op.definition
     return specs, tables
 
 

@@ -249,12 +249,12 @@ def _create_table_statements(t: Table) -> Statements:
 
 @sql_renderer.register(CreateTable)
 def _create_table(op: CreateTable) -> Statements:
-    return _create_table_statements(op.table)
+    return _create_table_statements(op.definition)
 
 
 @sql_renderer.register(DropTable)
 def _drop_table(op: DropTable) -> Statements:
-    return (f"DROP TABLE {qualified(op.table.qualified_name)}",)
+    return (f"DROP TABLE {qualified(op.table)}",)
 
 
 @sql_renderer.register(RenameTable)
