@@ -25,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     "Schema": "dualorm.schema",
     "Table": "dualorm.schema",
     "UniqueConstraint": "dualorm.schema",
-    "canonical_type": "dualorm.schema",
+    "canonical_type": "dualorm.pgtypes",
     # configuration
     "Config": "dualorm.config",
     "Environment": "dualorm.config",

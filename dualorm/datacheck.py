@@ -15,7 +15,6 @@ whole rows. Every identifier is quoted with ``psycopg.sql`` and every value is a
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ import psycopg
 from psycopg import sql
 
 from dualorm.errors import DualormError
+from dualorm.pgtypes import parse_type
 from dualorm.runner.tenancy import ledger_of
 from dualorm.schema import DEFAULT_SCHEMA, Column, ForeignKey, Schema, Table
 
@@ -84,21 +84,23 @@ class DataIssue:
 
 # -- planning (pure) ---------------------------------------------------------------------------
 
-_VARCHAR = re.compile(r"^character varying\((\d+)\)$")
-_WIDER = re.compile(r"^(?:character varying(?:\((\d+)\))?|text)$")
-
 
 def _max_length(type_: str) -> int | None:
-    match = _VARCHAR.match(type_)
-    return int(match.group(1)) if match else None
+    parsed = parse_type(type_)
+    if parsed.name != "character varying" or parsed.dimensions or len(parsed.args) != 1:
+        return None
+    return int(parsed.args[0]) if parsed.args[0].isdecimal() else None
 
 
 def _db_allows_longer(db_type: str, limit: int) -> bool:
-    match = _WIDER.match(db_type)
-    if match is None:
+    if db_type == "text":
+        return True
+    parsed = parse_type(db_type)
+    if parsed.name != "character varying" or parsed.dimensions or len(parsed.args) > 1:
         return False
-    width = match.group(1)
-    return width is None or int(width) > limit
+    if not parsed.args:
+        return True
+    return parsed.args[0].isdecimal() and int(parsed.args[0]) > limit
 
 
 def _ref(t: Table, home: str) -> sql.Composable:

@@ -6,8 +6,8 @@ so every field holds the *canonical* PostgreSQL spelling:
 
 * ``Column.type`` is what ``format_type()`` prints: ``character varying(255)``, ``integer``,
   ``timestamp with time zone``, ``numeric(10,2)``, ``jsonb``, ``uuid``, ``text[]``.
-  :func:`canonical_type` turns the usual aliases (``varchar(255)``, ``timestamptz``, ``int8``)
-  into that spelling.
+  :func:`dualorm.pgtypes.canonical_type` turns the usual aliases (``varchar(255)``,
+  ``timestamptz``, ``int8``) into that spelling.
 * ``Column.default``, ``CheckConstraint.expression`` and ``Index.where`` hold the text
   ``pg_get_expr`` would print. Sources that cannot ask the server (offline model loading)
   store what the model says; :mod:`dualorm.normalize` rewrites it through the server.
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import bisect
 import enum
-import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -131,6 +130,23 @@ class Index:
     include: tuple[str, ...] = ()
     orders: tuple[str, ...] = ()
     opclasses: tuple[str, ...] = ()
+
+
+def is_column_key(key: str) -> bool:
+    """Return whether an index key (an entry of :attr:`Index.columns`) names a column; any
+    other key is an expression, which DDL writes in parentheses.
+
+    A column key is the name as PostgreSQL stores it (case kept, never quoted); an expression
+    is the text ``pg_get_indexdef`` prints, which always holds something no name does
+    (parentheses, an operator, a space, a quote). So a key is a column when it is only word
+    characters: letters, digits, ``_`` and ``$`` (``UserName``, ``price$``, ``2fa``).
+
+    >>> is_column_key("UserName"), is_column_key("price$"), is_column_key("lower(email)")
+    (True, True, False)
+    >>> is_column_key('"UserName"'), is_column_key('email COLLATE "C"')
+    (False, False)
+    """
+    return bool(key) and all(ch.isalnum() or ch in "_$" for ch in key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,37 +448,7 @@ def schema(
     )
 
 
-# -- canonical types -------------------------------------------------------------------------
-
-_TYPE_ALIASES = {
-    "int": "integer",
-    "int4": "integer",
-    "serial": "integer",
-    "int2": "smallint",
-    "smallserial": "smallint",
-    "int8": "bigint",
-    "bigserial": "bigint",
-    "bool": "boolean",
-    "float8": "double precision",
-    "float": "double precision",
-    "float4": "real",
-    "decimal": "numeric",
-    "varchar": "character varying",
-    "char": "character",
-    "bpchar": "character",
-    "timestamptz": "timestamp with time zone",
-    "timestamp": "timestamp without time zone",
-    "timetz": "time with time zone",
-    "time": "time without time zone",
-    "varbit": "bit varying",
-}
-
-_WITH_TZ = {
-    "timestamp with time zone",
-    "timestamp without time zone",
-    "time with time zone",
-    "time without time zone",
-}
+# -- index keys ------------------------------------------------------------------------------
 
 
 def key_order(descending: bool, nulls_first: bool | None = None) -> str:
@@ -531,214 +517,3 @@ def split_opclass(key: str) -> tuple[str, str]:
     if found is None:
         return key, ""
     return found["key"], found["opclass"]
-
-
-@functools.lru_cache(maxsize=4096)
-def canonical_type(spelling: str) -> str:
-    """Return the ``format_type()`` spelling of a PostgreSQL type name.
-
-    >>> canonical_type("VARCHAR(255)")
-    'character varying(255)'
-    >>> canonical_type("timestamptz(3)")
-    'timestamp(3) with time zone'
-    >>> canonical_type("numeric(10, 2)")
-    'numeric(10,2)'
-    >>> canonical_type("int8[]")
-    'bigint[]'
-    >>> canonical_type("FLOAT(53)"), canonical_type("float(24)")
-    ('double precision', 'real')
-    >>> canonical_type('"Ticket State"[]')
-    '"Ticket State"[]'
-    """
-    if '"' in spelling:
-        # A quoted name (an enum or domain type named in mixed case) is kept as written.
-        return spelling.strip()
-    text = " ".join(spelling.strip().lower().split())
-    array = ""
-    while text.endswith("[]"):
-        array += "[]"
-        text = text[:-2].rstrip()
-    base, paren, rest = text.partition("(")
-    base = base.strip()
-    modifier = ""
-    if paren:
-        inner, _, tail = rest.partition(")")
-        modifier = "(" + ",".join(part.strip() for part in inner.split(",")) + ")"
-        base = f"{base} {tail.strip()}".strip()
-    if base == "float" and modifier:
-        base, modifier = _float_precision(modifier)
-    if not (base == "float" and modifier):
-        base = _TYPE_ALIASES.get(base, base)
-    if modifier and base in _WITH_TZ:
-        head, _, zone = base.partition(" with")
-        return f"{head}{modifier} with{zone}{array}"
-    if base == "character" and not modifier:
-        modifier = "(1)"
-    return f"{base}{modifier}{array}"
-
-
-def _float_precision(modifier: str) -> tuple[str, str]:
-    """``float(p)`` as PostgreSQL's grammar reads it: ``real`` for 1 <= p <= 24, ``double
-    precision`` for 25 <= p <= 53. Any other precision is left as written, for the server to
-    refuse."""
-    digits = modifier[1:-1]
-    if digits.isdigit():
-        precision = int(digits)
-        if 1 <= precision <= 24:
-            return "real", ""
-        if 25 <= precision <= 53:
-            return "double precision", ""
-    return "float", modifier
-
-
-_COLLATABLE = frozenset({"text", "character varying", "character", "citext", "name"})
-
-
-def collatable(type_: str) -> bool:
-    """Return whether a column of the canonical ``type_`` can have a collation (the string
-    types and arrays of them; an enum or a number cannot)."""
-    base = type_.removesuffix("[]").partition("(")[0].strip()
-    return base in _COLLATABLE
-
-
-# -- PostgreSQL's default names --------------------------------------------------------------
-
-NAMEDATALEN = 64
-
-
-def stored_name(name: str) -> str:
-    """Return ``name`` as PostgreSQL stores it: cut to 63 bytes, never inside a character.
-
-    A model may give an index or constraint a longer name (django-taggit's unique constraint
-    is 64 characters); the server truncates it (``truncate_identifier``), and the catalog holds
-    the truncated one.
-
-    >>> stored_name("t" * 64) == "t" * 63
-    True
-    """
-    raw = name.encode()
-    if len(raw) < NAMEDATALEN:
-        return name
-    return raw[: NAMEDATALEN - 1].decode(errors="ignore")
-
-
-def default_name(table_name: str, columns: Iterable[str], label: str) -> str:
-    """Return the name PostgreSQL gives an unnamed constraint or index (``makeObjectName``).
-
-    ``label`` is ``pkey``, ``key``, ``fkey``, ``check`` or ``idx``; the longer of the table
-    and column parts is cut until the name fits in 63 bytes.
-
-    >>> default_name("users", ["email"], "key")
-    'users_email_key'
-    >>> default_name("users", [], "pkey")
-    'users_pkey'
-    """
-    name1 = table_name.encode()
-    name2 = "_".join(columns).encode()
-    overhead = len(label) + 1 + (1 if name2 else 0)
-    room = NAMEDATALEN - 1 - overhead
-    while len(name1) + len(name2) > room:
-        if len(name1) > len(name2):
-            name1 = name1[:-1]
-        else:
-            name2 = name2[:-1]
-    parts = [name1.decode(errors="ignore"), name2.decode(errors="ignore"), label]
-    return "_".join(part for part in parts if part)
-
-
-def choose_name(table_name: str, columns: Iterable[str], label: str, taken: set[str]) -> str:
-    """Return the name PostgreSQL chooses for an unnamed object of a table, and take it.
-
-    ``ChooseConstraintName``/``ChooseRelationName``: :func:`default_name`, and while that name
-    is in ``taken`` the label numbered from 1 (``users_email_check1``), cut to fit like any
-    other name. ``taken`` holds the names already given on the table; the result is added.
-    """
-    columns = tuple(columns)
-    name, number = default_name(table_name, columns, label), 0
-    while name in taken:
-        number += 1
-        name = default_name(table_name, columns, f"{label}{number}")
-    taken.add(name)
-    return name
-
-
-def check_name_columns(referenced: Iterable[str] | None) -> tuple[str, ...]:
-    """The column part of an unnamed CHECK's name: the column when the expression references
-    exactly one distinct column, else none (the name is then ``<table>_check``), as
-    ``AddRelationNewConstraints`` decides."""
-    found = tuple(dict.fromkeys(referenced or ()))
-    return found if len(found) == 1 else ()
-
-
-def truncate_identifier(name: str) -> str:
-    """Return ``name`` as PostgreSQL stores it: at most ``NAMEDATALEN - 1`` (63) bytes, never
-    cutting a multibyte character (``truncate_identifier``, ``pg_mbcliplen``).
-
-    >>> len(truncate_identifier("x" * 70)), truncate_identifier("é" * 40) == "é" * 31
-    (63, True)
-    """
-    raw = name.encode()
-    if len(raw) < NAMEDATALEN:
-        return name
-    return raw[: NAMEDATALEN - 1].decode(errors="ignore")
-
-
-def truncated(t: Table) -> Table:
-    """Return ``t`` with every identifier it names cut as PostgreSQL cuts it (see
-    :func:`truncate_identifier`): table, columns, constraints, indexes and what they list.
-    Expressions are left to the server, which cuts the identifiers inside them itself."""
-    if not _names_too_long(t):
-        return t
-    cut = truncate_identifier
-    names = {c.name for c in t.columns}
-
-    def keys(columns: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(cut(c) if c in names else c for c in columns)
-
-    def each(columns: Iterable[str]) -> tuple[str, ...]:
-        return tuple(cut(c) for c in columns)
-
-    pk = t.primary_key
-    # replace() keeps every other field of each object as it is.
-    return normalized(
-        replace(
-            t,
-            name=cut(t.name),
-            schema=cut(t.schema),
-            columns=tuple(replace(c, name=cut(c.name)) for c in t.columns),
-            primary_key=None
-            if pk is None
-            else replace(pk, name=cut(pk.name), columns=each(pk.columns)),
-            uniques=tuple(replace(u, name=cut(u.name), columns=each(u.columns)) for u in t.uniques),
-            checks=tuple(replace(c, name=cut(c.name)) for c in t.checks),
-            foreign_keys=tuple(
-                replace(
-                    f,
-                    name=cut(f.name),
-                    columns=each(f.columns),
-                    ref_table=cut(f.ref_table),
-                    ref_schema=cut(f.ref_schema),
-                    ref_columns=each(f.ref_columns),
-                )
-                for f in t.foreign_keys
-            ),
-            indexes=tuple(
-                replace(i, name=cut(i.name), columns=keys(i.columns), include=each(i.include))
-                for i in t.indexes
-            ),
-        )
-    )
-
-
-def _names_too_long(t: Table) -> bool:
-    named: list[str] = [t.name, t.schema]
-    named += (c.name for c in t.columns)
-    named += (u.name for u in t.uniques)
-    named += (c.name for c in t.checks)
-    named += (i.name for i in t.indexes)
-    for f in t.foreign_keys:
-        named += (f.name, f.ref_table, *f.ref_columns)
-    if t.primary_key is not None:
-        named.append(t.primary_key.name)
-    # A name of fewer than 16 characters cannot reach 64 bytes.
-    return any(len(n) >= NAMEDATALEN // 4 and len(n.encode()) >= NAMEDATALEN for n in named)

@@ -38,7 +38,8 @@ from dualorm.diff import Difference, DiffKind, Severity, compare
 from dualorm.errors import ConfigError, DatabaseUnreachable
 from dualorm.normalize import normalize_all
 from dualorm.ownership import OwnershipMap
-from dualorm.schema import DEFAULT_SCHEMA, Schema, TableKey, truncate_identifier
+from dualorm.pgnames import truncate_identifier
+from dualorm.schema import DEFAULT_SCHEMA, Schema, TableKey
 from dualorm.sources import django as django_source
 from dualorm.target_catalog import load_target
 

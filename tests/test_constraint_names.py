@@ -18,9 +18,11 @@ from dualorm.api import migrate_up
 from dualorm.config import Config
 from dualorm.db import connection
 from dualorm.diff import compare
-from dualorm.schema import Table, default_name
+from dualorm.pgnames import default_name
+from dualorm.schema import Table
 from dualorm.sources.postgres import load
 from dualorm.spec.load import load_specs, replay_directory
+from dualorm.spec.ops import CreateTable
 from dualorm.testing import scratch_database
 
 # (table, key column, unique column, foreign key column): each name at most 63 bytes.
@@ -136,9 +138,8 @@ def _spec_tables(tmp_path: Path) -> tuple[Path, dict[str, Table]]:
     (migration,) = load_specs(specs)
     tables = {}
     for op in migration.operations:
-        table = getattr(op, "table", None)
-        if isinstance(table, Table):
-            tables[table.name] = table
+        if isinstance(op, CreateTable):
+            tables[op.definition.name] = op.definition
     return specs, tables
 
 
@@ -270,7 +271,7 @@ CHECK_SETS = {
 
 @pytest.mark.parametrize("case", list(CHECK_SETS))
 def test_unnamed_check_names_are_postgresqls(database_url: str, case: str) -> None:
-    from dualorm.schema import check_name_columns, choose_name
+    from dualorm.pgnames import check_name_columns, choose_name
     from dualorm.sources.parsed import referenced_columns
 
     name = "c" * 62 if case == "long-table" else "t"

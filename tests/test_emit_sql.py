@@ -444,17 +444,17 @@ def test_reference_specs_roll_back_to_nothing(database_url: str) -> None:
 def test_initial_spec_leaves_out_what_later_specs_add() -> None:
     initial = load_specs(ROOT / "migrations")[0]
     users = next(
-        op.table
+        op.definition
         for op in initial.operations
-        if isinstance(op, CreateTable) and op.table.name == "users"
+        if isinstance(op, CreateTable) and op.definition.name == "users"
     )
     assert isinstance(users, Table) and users.column("image") is None
-    created = {op.table.name for op in initial.operations if isinstance(op, CreateTable)}
+    created = {op.definition.name for op in initial.operations if isinstance(op, CreateTable)}
     assert "user_preferences" not in created and len(created) == 10
     api_keys = next(
-        op.table
+        op.definition
         for op in initial.operations
-        if isinstance(op, CreateTable) and op.table.name == "api_keys"
+        if isinstance(op, CreateTable) and op.definition.name == "api_keys"
     )
     assert api_keys.indexes == ()
 

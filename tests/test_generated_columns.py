@@ -93,7 +93,7 @@ def test_specs_take_a_generation_and_refuse_it_beside_a_default(tmp_path: Path) 
         '        - {name: total, type: integer, generated: "price * 2"}\n'
     )
     (tmp_path / "0001_lines.yaml").write_text(spec, encoding="utf-8")
-    created = load_specs(tmp_path)[0].operations[0].table  # type: ignore[attr-defined]
+    created = load_specs(tmp_path)[0].operations[0].definition  # type: ignore[attr-defined]
     assert created.column("total") == Column("total", "integer", generated="price * 2")
     (tmp_path / "0001_lines.yaml").write_text(
         spec.replace('generated: "price * 2"', 'generated: "price * 2", server_default: "0"'),

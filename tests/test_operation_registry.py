@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import pytest
 
@@ -93,3 +93,17 @@ def test_a_kind_inherits_the_pieces_of_the_operation_it_extends() -> None:
     ]
     del subclass
     gc.collect()
+
+
+def test_every_operation_on_a_table_names_it_by_a_string() -> None:
+    """``op.table`` is the table's name on every kind; a kind carrying the whole table holds it
+    as ``definition``, so no reader has to ask which of the two ``table`` is."""
+    for kind in OPERATIONS:
+        declared = {f.name: f.type for f in fields(kind)}
+        assert "Table" not in declared.values() or declared.get("definition") == "Table", kind
+        if "table" in declared:
+            assert declared["table"] == "str", kind
+        elif hasattr(kind, "table"):
+            prop = kind.table
+            assert isinstance(prop, property), kind
+            assert prop.fget is not None and prop.fget.__annotations__["return"] == "str", kind

@@ -50,7 +50,7 @@ def _keyed(name: str, key_type: str) -> CreateTable:
 
 def _keyed_with_unique(name: str) -> Table:
     return replace(
-        _keyed(name, "bigint").table, uniques=(UniqueConstraint(f"{name}_id_key1", ("id",)),)
+        _keyed(name, "bigint").definition, uniques=(UniqueConstraint(f"{name}_id_key1", ("id",)),)
     )
 
 
@@ -74,7 +74,7 @@ CASES: dict[str, list[Operation]] = {
     "created_table_with_two_equal_uniques": [
         CreateTable(
             replace(
-                _keyed("t0_zeta", "bigint").table,
+                _keyed("t0_zeta", "bigint").definition,
                 uniques=(
                     UniqueConstraint("t0_zeta_v_key", ("v",)),
                     UniqueConstraint("t0_zeta_v_key2", ("v",)),

@@ -9,9 +9,12 @@ import pytest
 from runner_specs import chain, write_spec
 
 from dualorm.errors import SpecError
+from dualorm.schema import Column, table
 from dualorm.spec.cache import CACHE_NAME, cached_specs, spec_key
+from dualorm.spec.codec import decode, encode
 from dualorm.spec.files import spec_paths
 from dualorm.spec.load import load_specs
+from dualorm.spec.ops import CreateTable
 
 
 def specs(root: Path, count: int) -> list[str]:
@@ -192,3 +195,15 @@ def test_a_hit_reads_identities_without_importing_any_operation(tmp_path: Path) 
     # Read in this process, the operations decode on first use and equal a full load's.
     hit = cached_specs(directory, cache)
     assert [m.operations for m in hit] == [m.operations for m in expected] and hit == expected
+
+
+def test_a_table_operation_cached_before_definition_was_named_reads_back() -> None:
+    """The cache stores a dataclass's fields by position, never by name: a ``CreateTable``
+    written when its table was the field ``table`` reads back as today's ``definition``."""
+    users = table("users", [Column("id", "bigint", nullable=False)])
+    # line, acknowledge, the table, app: what the cache held for a CreateTable before.
+    written = {"c": "dualorm.spec.ops:CreateTable", "a": [None, [], encode(users), "accounts"]}
+    assert decode(written) == CreateTable(users, "accounts")
+    assert encode(CreateTable(users, "accounts")) == written
+    dropped = decode({"c": "dualorm.spec.ops:DropTable", "a": [None, [], encode(users)]})
+    assert dropped.definition == users and dropped.table == "users"

@@ -49,7 +49,7 @@ def test_a_spec_builds_enum_comment_and_collation_operations(tmp_path: Path) -> 
     history = Column("history", "ticket_state[]")
     users = (("tickets", state), ("tickets", history))
     assert ops[0] == CreateEnum(EnumType("ticket_state", labels=("open", "closed")))
-    tickets = ops[1].table  # type: ignore[attr-defined]
+    tickets = ops[1].definition  # type: ignore[attr-defined]
     assert tickets.columns[1:] == (state, history, Column("code", "text", collation="C"))
     assert ops[2] == AddEnumValue(
         EnumType("ticket_state", labels=("open", "closed")), "on_hold", None, "open", users

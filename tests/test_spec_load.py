@@ -61,7 +61,7 @@ def test_the_issue_example_loads(tmp_path: Path) -> None:
     assert migration.dependencies == ("0001_initial",)
     created = migration.operations[0]
     assert isinstance(created, CreateTable)
-    prefs = created.table
+    prefs = created.definition
     assert prefs.primary_key is not None and prefs.primary_key.name == "user_preferences_pkey"
     assert prefs.column("id") == Column("id", "character varying(255)", nullable=False)
     assert prefs.column("preferences") == Column(
@@ -76,7 +76,7 @@ def test_the_issue_example_loads(tmp_path: Path) -> None:
 
 def test_canonical_values(tmp_path: Path) -> None:
     (base,) = load_specs(_write(tmp_path, "0001_base.yaml", BASE).parent)
-    users = base.operations[0].table  # type: ignore[attr-defined]
+    users = base.operations[0].definition  # type: ignore[attr-defined]
     assert users.column("score") == Column("score", "integer", default="0")
     assert users.column("id").nullable is False
     assert [u.name for u in users.uniques] == ["users_email_key"]

@@ -15,6 +15,7 @@ The cast tables below are PostgreSQL's own ``pg_cast`` rows (``castcontext`` ``i
 
 from __future__ import annotations
 
+from dualorm.pgtypes import parse_type
 from dualorm.spec.reader import USING_PLACEHOLDER
 from dualorm.spec.sqltext import quote_ident
 
@@ -61,28 +62,16 @@ _EXPLICIT = frozenset(
 )  # fmt: skip
 
 
-def _base(type_: str) -> tuple[str, str]:
-    """Split ``character varying(20)[]`` into its base name and its array suffix."""
-    array = ""
-    while type_.endswith("[]"):
-        array += "[]"
-        type_ = type_[:-2]
-    head, paren, rest = type_.partition("(")
-    if not paren:
-        return head.strip(), array
-    _, _, tail = rest.partition(")")
-    return f"{head.strip()} {tail.strip()}".strip(), array
-
-
 def type_change_using(column: str, old: str, new: str) -> str | None:
     """Return the ``USING`` expression a change of ``column`` from ``old`` to ``new`` needs.
 
     Both types are canonical (``format_type()``) spellings. ``None``: PostgreSQL converts the
     values by itself. A placeholder: no cast exists and a person must write the conversion.
     """
-    (old_base, old_array), (new_base, new_array) = _base(old), _base(new)
-    if old_array != new_array:
+    was, becomes = parse_type(old), parse_type(new)
+    if was.dimensions != becomes.dimensions:
         return _placeholder(column, old, new)
+    old_base, new_base = was.name, becomes.name
     if old_base == new_base or new_base in _STRINGS or (old_base, new_base) in _ASSIGNABLE:
         return None
     if old_base in _STRINGS or (old_base, new_base) in _EXPLICIT:

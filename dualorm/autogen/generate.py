@@ -126,7 +126,7 @@ def _replayed(migrations: Sequence[Migration], start: Schema) -> Schema:
     for migration in migrations:
         for op in migration.operations:
             if isinstance(op, CreateTable):
-                pending.append(normalized(op.table))
+                pending.append(normalized(op.definition))
                 continue
             if pending:
                 state, pending = _added(state, pending), []

@@ -100,7 +100,7 @@ def _merged(ops: Sequence[Operation]) -> list[Operation]:
 
 def _drop_order(drops: list[DropTable]) -> list[DropTable]:
     """Drop tables that reference another dropped table first."""
-    remaining = {d.table.key: d for d in drops}
+    remaining = {d.definition.key: d for d in drops}
     order: list[DropTable] = []
     while remaining:
 
@@ -109,7 +109,7 @@ def _drop_order(drops: list[DropTable]) -> list[DropTable]:
                 fk.ref_key == key
                 for k, d in remaining.items()
                 if k != key
-                for fk in d.table.foreign_keys
+                for fk in d.definition.foreign_keys
             )
 
         ready = sorted(k for k in remaining if not referenced(k)) or [min(remaining)]
@@ -123,7 +123,7 @@ def _create_order(
 ) -> tuple[list[Operation], list[Operation]]:
     """Return the table creations in dependency order and the foreign keys added after them
     (those to a table created later, where a cycle leaves no other way)."""
-    remaining = {c.table.key: c.table for c in creates}
+    remaining = {c.definition.key: c.definition for c in creates}
     created = set(have.keys())
     order: list[Operation] = []
     later: list[Operation] = []

@@ -97,12 +97,12 @@ def _named_table(t: Table) -> FlowMapping:
 
 @_writes(CreateTable)
 def _create(op: CreateTable) -> Mapping:
-    return create_table_mapping(op.table, list(op.table.foreign_keys))
+    return create_table_mapping(op.definition, list(op.definition.foreign_keys))
 
 
 @_writes(DropTable)
 def _drop_table(op: DropTable) -> Mapping:
-    return {op.kind: _named_table(op.table)}
+    return {op.kind: _named_table(op.definition)}
 
 
 @_writes(RenameTable)

@@ -40,6 +40,7 @@ from dualorm.schema import (
     as_key,
     index_opclasses,
     index_orders,
+    is_column_key,
 )
 from dualorm.spec.ops import Operation
 
@@ -209,7 +210,7 @@ def _index_elements(index: Index) -> list[Any]:
     for c, opclass, order in keys:
         if order or opclass:
             out.append(sa.text(verbatim(sql_emit.index_key(c, opclass, order))))
-        elif sql_emit.is_column_key(c):
+        elif is_column_key(c):
             out.append(c)
         else:
             out.append(sa.text(verbatim(c)))

@@ -73,20 +73,22 @@ _ALTER_INDENT = " " * 11  # Alembic's own continuation indent for alter_column
 
 @alembic_renderer.register(CreateTable)
 def _create_table(op: CreateTable) -> Rendered:
-    if not mappable(op.table.columns):
+    if not mappable(op.definition.columns):
         return execute(op)
-    name = op.table.qualified_name
-    later = sql_emit.folded_uniques(op.table)
-    inline = replace(op.table, uniques=tuple(u for u in op.table.uniques if u not in later))
+    name = op.table
+    later = sql_emit.folded_uniques(op.definition)
+    inline = replace(
+        op.definition, uniques=tuple(u for u in op.definition.uniques if u not in later)
+    )
     items: list[ops.MigrateOperation] = [ops.CreateTableOp.from_table(sa_table(inline))]
     items += [create_unique_op(name, u) for u in later]
-    items += [create_index_op(name, i, False) for i in op.table.indexes]
+    items += [create_index_op(name, i, False) for i in op.definition.indexes]
     return alembic_ops(items)
 
 
 @alembic_renderer.register(DropTable)
 def _drop_table(op: DropTable) -> Rendered:
-    return alembic_ops([ops.DropTableOp(op.table.name, schema=schema_of(op.table.key))])
+    return alembic_ops([ops.DropTableOp(op.definition.name, schema=schema_of(op.definition.key))])
 
 
 @alembic_renderer.register(RenameTable)

@@ -16,6 +16,7 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.autogenerate.render import _repr_type
 from sqlalchemy.dialects import postgresql
 
+from dualorm.pgtypes import ColumnType, parse_type
 from dualorm.schema import Column
 
 if TYPE_CHECKING:
@@ -50,30 +51,21 @@ _SIMPLE_TYPES: dict[str, Callable[[], TypeEngine[Any]]] = {
 }
 
 
-def _modifiers(text: str) -> tuple[str, list[int]] | None:
-    base, _, rest = text.partition("(")
-    inner, _, tail = rest.partition(")")
-    try:
-        numbers = [int(part) for part in inner.split(",")]
-    except ValueError:
-        return None
-    return f"{base.strip()} {tail.strip()}".strip(), numbers
-
-
 def sa_type(canonical: str) -> TypeEngine[Any] | None:
     """Return the SQLAlchemy type that creates the canonical PostgreSQL type, or None."""
-    if canonical.endswith("[]"):
-        item = sa_type(canonical[:-2])
+    return _sa_type(parse_type(canonical))
+
+
+def _sa_type(parsed: ColumnType) -> TypeEngine[Any] | None:
+    if parsed.dimensions:
+        item = _sa_type(parsed.item)
         return None if item is None else postgresql.ARRAY(item)
-    simple = _SIMPLE_TYPES.get(canonical)
-    if simple is not None:
-        return simple()
-    if "(" not in canonical:
+    if not parsed.args:
+        simple = _SIMPLE_TYPES.get(parsed.name)
+        return None if simple is None else simple()
+    base, numbers = parsed.name, parsed.numbers
+    if numbers is None:
         return None
-    parsed = _modifiers(canonical)
-    if parsed is None:
-        return None
-    base, numbers = parsed
     if base == "character varying" and len(numbers) == 1:
         return sa.String(numbers[0])
     if base == "character" and len(numbers) == 1:

@@ -23,7 +23,8 @@ from dualorm.emit.django_target import (
     model_label,
     single_fk,
 )
-from dualorm.schema import DEFAULT_SCHEMA, Column, FkAction, Table, canonical_type
+from dualorm.pgtypes import ColumnType, canonical_type, parse_type
+from dualorm.schema import DEFAULT_SCHEMA, Column, FkAction, Table
 from dualorm.sources.expression_text import bare_expression
 
 __all__ = ["composite_pk", "field_for", "table_fields"]
@@ -65,13 +66,16 @@ _COLLATABLE = frozenset({"django.db.models.CharField", "django.db.models.TextFie
 
 
 def _type_triple(canonical: str, kwargs: dict[str, Any]) -> Triple:
-    if canonical.endswith("[]"):
-        item = build(_type_triple(canonical[:-2], {}))
+    return _field_triple(parse_type(canonical), kwargs)
+
+
+def _field_triple(parsed: ColumnType, kwargs: dict[str, Any]) -> Triple:
+    if parsed.dimensions:
+        item = build(_field_triple(parsed.item, {}))
         return "django.contrib.postgres.fields.ArrayField", (), {"base_field": item, **kwargs}
-    if canonical in _FIELD_TYPES:
-        return _FIELD_TYPES[canonical], (), kwargs
-    base, _, rest = canonical.partition("(")
-    numbers = [n.strip() for n in rest.rstrip(")").split(",")] if rest else []
+    if not parsed.args and parsed.name in _FIELD_TYPES:
+        return _FIELD_TYPES[parsed.name], (), kwargs
+    base, numbers = parsed.name, parsed.args
     if base == "character varying":
         if numbers:
             kwargs = {"max_length": int(numbers[0]), **kwargs}

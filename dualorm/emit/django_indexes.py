@@ -15,7 +15,6 @@ from django.contrib.postgres.indexes import OpClass
 from django.db import models
 
 from dualorm.emit.django_target import DjangoTarget, build, field_name, hint_option
-from dualorm.emit.sql import is_column_key
 from dualorm.schema import (
     CheckConstraint,
     Index,
@@ -23,6 +22,7 @@ from dualorm.schema import (
     UniqueConstraint,
     index_opclasses,
     index_orders,
+    is_column_key,
 )
 
 __all__ = ["boolean_sql", "constraint_state", "index_state"]

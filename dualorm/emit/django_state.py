@@ -107,12 +107,12 @@ def _create_model(ctx: StateContext, t: Table) -> list[Triple]:
 
 @state_renderer.register(CreateTable)
 def _create_table(op: CreateTable, ctx: StateContext) -> list[Triple]:
-    return _create_model(ctx, ctx.table(op.table.qualified_name))
+    return _create_model(ctx, ctx.table(op.table))
 
 
 @state_renderer.register(DropTable)
 def _drop_table(op: DropTable, ctx: StateContext) -> list[Triple]:
-    return [(_M + "DeleteModel", (), {"name": _model(ctx, op.table.name)})]
+    return [(_M + "DeleteModel", (), {"name": _model(ctx, op.definition.name)})]
 
 
 @state_renderer.register(RenameTable)

@@ -19,6 +19,8 @@ from dataclasses import replace
 from dualorm.emit.registry import Registry, Rendered
 from dualorm.emit.script import Script
 from dualorm.errors import IrreversibleError
+from dualorm.pgnames import default_name
+from dualorm.pgtypes import collatable, parse_type
 from dualorm.schema import (
     DEFAULT_SCHEMA,
     CheckConstraint,
@@ -32,10 +34,9 @@ from dualorm.schema import (
     TableKey,
     UniqueConstraint,
     as_key,
-    collatable,
-    default_name,
     index_opclasses,
     index_orders,
+    is_column_key,
 )
 from dualorm.spec.model import Direction, Migration, Step
 from dualorm.spec.ops import (
@@ -71,7 +72,6 @@ from dualorm.spec.sqltext import quote_ident, quote_literal, quote_qualified
 __all__ = [
     "folded_uniques",
     "index_key",
-    "is_column_key",
     "migration_steps",
     "render",
     "render_migration_sql",
@@ -162,11 +162,6 @@ def constraint_definition(
     return head + _fk_body(constraint)
 
 
-def is_column_key(element: str) -> bool:
-    """Whether an index key (an entry of ``Index.columns``) is a column name, not an expression."""
-    return bool(element) and all(ch.isalnum() or ch in "_$" for ch in element)
-
-
 def index_element(element: str) -> str:
     """An index key as DDL writes it: a quoted column name, or a parenthesised expression."""
     if is_column_key(element):
@@ -254,12 +249,12 @@ def _create_table_statements(t: Table) -> Statements:
 
 @sql_renderer.register(CreateTable)
 def _create_table(op: CreateTable) -> Statements:
-    return _create_table_statements(op.table)
+    return _create_table_statements(op.definition)
 
 
 @sql_renderer.register(DropTable)
 def _drop_table(op: DropTable) -> Statements:
-    return (f"DROP TABLE {qualified(op.table.qualified_name)}",)
+    return (f"DROP TABLE {qualified(op.table)}",)
 
 
 @sql_renderer.register(RenameTable)
@@ -406,7 +401,7 @@ def _rebuilt_enum(
     ]
     for table, c in users:
         column = f"ALTER COLUMN {quote_ident(c.name)}"
-        cast = "::text[]" if c.type.endswith("[]") else "::text"
+        cast = "::text[]" if parse_type(c.type).dimensions else "::text"
         actions = [f"{column} DROP DEFAULT"] if c.default is not None else []
         actions.append(f"{column} TYPE {c.type} USING {quote_ident(c.name)}{cast}::{c.type}")
         if c.default is not None:

@@ -23,6 +23,7 @@ from dualorm.models_render.code import Names, formatted
 from dualorm.models_render.django import render_django
 from dualorm.models_render.names import declarative_names
 from dualorm.models_render.sqlalchemy import render_sqlalchemy
+from dualorm.pgtypes import parse_type
 from dualorm.schema import Schema, schema
 
 __all__ = ["ORMS", "Rendered", "render_models", "render_schema"]
@@ -82,7 +83,7 @@ def _selected(s: Schema, globs: list[str]) -> Schema:
             for g in globs
         )
     ]
-    used = {c.type.removesuffix("[]") for t in tables for c in t.columns}
+    used = {parse_type(c.type).name for t in tables for c in t.columns}
     return schema(tables, (e for e in s.enums if e.reference in used))
 
 

@@ -20,6 +20,8 @@ import re
 
 from dualorm.errors import UsageError
 from dualorm.models_render.code import Imports, Names, attribute, call, class_name, literal
+from dualorm.pgnames import default_name
+from dualorm.pgtypes import parse_type
 from dualorm.schema import (
     Column,
     EnumType,
@@ -28,7 +30,6 @@ from dualorm.schema import (
     Index,
     Schema,
     Table,
-    default_name,
     index_opclasses,
     index_orders,
 )
@@ -67,7 +68,6 @@ _METHODS = {
     "hash": "HashIndex",
     "spgist": "SpGistIndex",
 }
-_MODIFIED = re.compile(r"^(?P<base>[a-z ]+)\((?P<args>[\d,]+)\)$")
 
 
 def _field(
@@ -77,15 +77,15 @@ def _field(
     fields, ``enums`` mapping a type's reference to it) and its type arguments."""
     if enums and c.type in enums:
         return enums[c.type], []
-    if c.type.endswith("[]"):
-        inner, args = _field(Column(c.name, c.type[:-2]), where, imports, enums)
+    parsed = parse_type(c.type)
+    if parsed.dimensions:
+        inner, args = _field(Column(c.name, parsed.item.spelling), where, imports, enums)
         imports.add("django.contrib.postgres.fields", "ArrayField")
         return "ArrayField", [call(inner, args)]
     if c.type in _FIELDS:
         return f"models.{_FIELDS[c.type]}", []
-    found = _MODIFIED.match(c.type)
-    if found is not None:
-        base, numbers = found["base"].strip(), found["args"].split(",")
+    if parsed.args and all(arg.isdigit() for arg in parsed.args):
+        base, numbers = parsed.name, parsed.args
         if base == "character varying":
             return "models.CharField", [f"max_length={numbers[0]}"]
         if base == "numeric" and len(numbers) == 2:
@@ -301,7 +301,7 @@ class _Model:
 
 def _enum_classes(s: Schema) -> dict[EnumType, str]:
     """A field class per enum type a column of ``s`` uses (Django has no enum field)."""
-    used = {c.type.removesuffix("[]") for t in s for c in t.columns}
+    used = {parse_type(c.type).name for t in s for c in t.columns}
     out: dict[EnumType, str] = {}
     for e in s.enums:
         if e.reference in used:

@@ -13,6 +13,8 @@ import re
 
 from dualorm.errors import UsageError
 from dualorm.models_render.code import Imports, Names, attribute, call, class_name, literal
+from dualorm.pgnames import default_name
+from dualorm.pgtypes import ColumnType, parse_type
 from dualorm.schema import (
     Column,
     FkAction,
@@ -21,7 +23,6 @@ from dualorm.schema import (
     Index,
     Schema,
     Table,
-    default_name,
     index_opclasses,
     index_orders,
 )
@@ -47,6 +48,14 @@ _SIMPLE = {
     "character varying": ("String", "str"),
     "numeric": ("Numeric", "decimal.Decimal"),
 }
+_WITH_ZONE = frozenset(
+    {
+        "timestamp with time zone",
+        "timestamp without time zone",
+        "time with time zone",
+        "time without time zone",
+    }
+)
 _DIALECT = {
     "jsonb": "Any",
     "interval": "datetime.timedelta",
@@ -64,7 +73,6 @@ _DIALECT = {
     "tstzrange": "Any",
     "citext": "str",
 }
-_MODIFIED = re.compile(r"^(?P<base>[a-z ]+)\((?P<args>[\d,]+)\)(?P<tail>[a-z ]*)$")
 
 
 def _type(
@@ -74,8 +82,9 @@ def _type(
     ``enums`` maps an enum type's reference to the module constant declaring it."""
     if enums and spelling in enums:
         return enums[spelling], "str"
-    if spelling.endswith("[]"):
-        inner, python = _type(spelling[:-2], imports, where, enums)
+    parsed = parse_type(spelling)
+    if parsed.dimensions:
+        inner, python = _type(parsed.item.spelling, imports, where, enums)
         imports.add("sqlalchemy", "ARRAY")
         return f"ARRAY({inner})", f"list[{python}]"
     if spelling in _SIMPLE:
@@ -86,14 +95,13 @@ def _type(
         name = spelling.upper()
         imports.add("sqlalchemy.dialects.postgresql", name)
         return name, _DIALECT[spelling]
-    found = _MODIFIED.match(spelling)
-    if found is not None:
-        return _modified(found["base"].strip(), found["args"], found["tail"].strip(), imports)
+    if parsed.args and all(arg.isdigit() for arg in parsed.args):
+        return _modified(parsed, imports)
     raise UsageError(f"column {where} has type {spelling}, which the renderer cannot write")
 
 
-def _modified(base: str, args: str, tail: str, imports: Imports) -> tuple[str, str]:
-    numbers = ", ".join(args.split(","))
+def _modified(parsed: ColumnType, imports: Imports) -> tuple[str, str]:
+    base, args, numbers = parsed.name, ",".join(parsed.args), ", ".join(parsed.args)
     if base == "character varying":
         imports.add("sqlalchemy", "String")
         return f"String({numbers})", "str"
@@ -103,11 +111,12 @@ def _modified(base: str, args: str, tail: str, imports: Imports) -> tuple[str, s
     if base == "numeric":
         imports.add("sqlalchemy", "Numeric")
         return f"Numeric({numbers})", "decimal.Decimal"
-    if base in ("timestamp", "time"):
-        zone = tail == "with time zone"
-        name = base.upper()
+    if base in _WITH_ZONE:
+        kind = base.partition(" ")[0]
+        zone = base.endswith(" with time zone")
+        name = kind.upper()
         imports.add("sqlalchemy.dialects.postgresql", name)
-        python = "datetime.datetime" if base == "timestamp" else "datetime.time"
+        python = "datetime.datetime" if kind == "timestamp" else "datetime.time"
         return f"{name}(timezone={zone}, precision={args})", python
     if base in ("bit", "bit varying"):
         imports.add("sqlalchemy.dialects.postgresql", "BIT")
@@ -116,7 +125,7 @@ def _modified(base: str, args: str, tail: str, imports: Imports) -> tuple[str, s
     if base == "interval":
         imports.add("sqlalchemy.dialects.postgresql", "INTERVAL")
         return f"INTERVAL(precision={args})", "datetime.timedelta"
-    raise UsageError(f"type {base}({args}) {tail} cannot be written by the renderer")
+    raise UsageError(f"type {parsed.spelling} cannot be written by the renderer")
 
 
 def _collated(type_: str, collation: str, where: str) -> str:

@@ -173,12 +173,12 @@ def _drop_constraint(op: DropConstraint, before: Schema) -> list[Impact]:
 
 @impacts.register
 def _drop_table(op: DropTable, before: Schema) -> list[Impact]:
-    return [dropped_table(op.table.qualified_name)]
+    return [dropped_table(op.table)]
 
 
 @impacts.register
 def _create_table(op: CreateTable, before: Schema) -> list[Impact]:
-    refs = {fk.ref_table for fk in op.table.foreign_keys if fk.ref_key != op.table.key}
+    refs = {fk.ref_table for fk in op.definition.foreign_keys if fk.ref_key != op.definition.key}
     return created_table(refs)
 
 

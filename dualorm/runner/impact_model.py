@@ -10,6 +10,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dualorm.pgtypes import ColumnType, parse_type
 from dualorm.schema import Column, Schema, as_key
 from dualorm.spec.sqlcheck import StatementFact
 
@@ -210,23 +211,23 @@ def type_change_rewrites(old: str, new: str) -> bool:
     """
     if old == new:
         return False
-    if new == "text" and (old == "text" or old.startswith(_VARCHAR)):
+    was, becomes = parse_type(old), parse_type(new)
+    if new == "text" and (old == "text" or was.name == _VARCHAR):
         return False
-    if old.startswith(_VARCHAR) and new == _VARCHAR:
+    if was.name == _VARCHAR and new == _VARCHAR:
         return False
-    if old.startswith(f"{_VARCHAR}(") and new.startswith(f"{_VARCHAR}("):
-        return _modifier(new)[0] < _modifier(old)[0]
-    if old.startswith("numeric(") and new == "numeric":
+    if was.name == becomes.name == _VARCHAR and was.args and becomes.args:
+        return _modifier(becomes)[0] < _modifier(was)[0]
+    if was.name == "numeric" and was.args and new == "numeric":
         return False
-    if old.startswith("numeric(") and new.startswith("numeric("):
-        (p_old, s_old), (p_new, s_new) = _modifier(old), _modifier(new)
+    if was.name == becomes.name == "numeric" and was.args and becomes.args:
+        (p_old, s_old), (p_new, s_new) = _modifier(was), _modifier(becomes)
         return not (s_new == s_old and p_new >= p_old)
     return True
 
 
-def _modifier(type_: str) -> tuple[int, int]:
-    inner = type_[type_.index("(") + 1 : type_.index(")")]
-    parts = [int(p) for p in inner.split(",")]
+def _modifier(type_: ColumnType) -> tuple[int, int]:
+    parts = [int(p) for p in type_.args]
     return parts[0], parts[1] if len(parts) > 1 else 0
 
 

@@ -6,6 +6,7 @@ is opaque (assumed to take ``ACCESS EXCLUSIVE`` on every table).
 
 from __future__ import annotations
 
+from dualorm.pgtypes import canonical_type
 from dualorm.runner.impact_model import (
     Action,
     Hazard,
@@ -27,7 +28,7 @@ from dualorm.runner.impact_model import (
     type_change_rewrites,
     validate_impact,
 )
-from dualorm.schema import Schema, Table, as_key, canonical_type
+from dualorm.schema import Schema, Table, as_key
 from dualorm.spec.sqlcheck import Effect, StatementFact
 
 

@@ -34,6 +34,14 @@ from typing import TYPE_CHECKING, Any
 
 from dualorm.django_setup import DEFAULT_SETTINGS, setup
 from dualorm.errors import ConfigError
+from dualorm.pgnames import (
+    check_name_columns,
+    choose_name,
+    default_name,
+    truncate_identifier,
+    truncated,
+)
+from dualorm.pgtypes import canonical_type
 from dualorm.schema import (
     DEFAULT_SCHEMA,
     CheckConstraint,
@@ -47,18 +55,11 @@ from dualorm.schema import (
     Table,
     TableKey,
     UniqueConstraint,
-    canonical_type,
-    check_name_columns,
-    choose_name,
-    default_name,
     key_opclasses,
     key_order,
     key_orders,
     schema,
-    stored_name,
     table,
-    truncate_identifier,
-    truncated,
 )
 from dualorm.sources.expression_text import bare_expression, expression_key, unquote_name
 from dualorm.sources.parsed import referenced_columns
@@ -325,7 +326,7 @@ class _Reader:
         for index in meta.indexes:
             if _plain(index):
                 columns = tuple(_named_column(model, f) for f, _order in index.fields_orders)
-                yield Index(name=stored_name(index.name), columns=columns)
+                yield Index(name=truncate_identifier(index.name), columns=columns)
             elif (
                 not index.contains_expressions
                 or self.connection.features.supports_expression_indexes
@@ -344,7 +345,9 @@ class _Reader:
 
         if isinstance(constraint, models.CheckConstraint):
             sql = constraint._get_check_sql(model, self.editor)  # type: ignore[attr-defined]
-            checks.append(CheckConstraint(stored_name(constraint.name), bare_expression(sql)))
+            checks.append(
+                CheckConstraint(truncate_identifier(constraint.name), bare_expression(sql))
+            )
         elif isinstance(constraint, models.UniqueConstraint):
             options: Any = constraint
             if options.condition or options.include or options.opclasses or options.expressions:
@@ -356,7 +359,7 @@ class _Reader:
             columns = tuple(_named_column(model, f) for f in constraint.fields)
             uniques.append(
                 UniqueConstraint(
-                    stored_name(constraint.name),
+                    truncate_identifier(constraint.name),
                     columns,
                     deferrable=constraint.deferrable is not None,
                 )
@@ -399,7 +402,7 @@ class _Reader:
         using = str(parts.get("using") or "").strip()
         include = parts.get("include")
         return Index(
-            name=stored_name(unquote_name(str(parts["name"]))),
+            name=truncate_identifier(unquote_name(str(parts["name"]))),
             columns=columns,
             unique=unique or "UNIQUE" in statement.template.split("INDEX")[0].upper(),
             where=bare_expression(condition.removeprefix("WHERE").strip()) if condition else None,

@@ -39,6 +39,14 @@ from sqlalchemy.sql import ClauseElement, sqltypes
 
 from dualorm.errors import ConfigError
 from dualorm.importpath import resolve
+from dualorm.pgnames import (
+    check_name_columns,
+    choose_name,
+    default_name,
+    truncate_identifier,
+    truncated,
+)
+from dualorm.pgtypes import canonical_type
 from dualorm.schema import (
     DEFAULT_SCHEMA,
     CheckConstraint,
@@ -52,17 +60,12 @@ from dualorm.schema import (
     Schema,
     Table,
     UniqueConstraint,
-    canonical_type,
-    check_name_columns,
-    choose_name,
-    default_name,
     enum_reference,
+    is_column_key,
     key_opclasses,
     key_orders,
     schema,
     table,
-    truncate_identifier,
-    truncated,
 )
 from dualorm.schema import Sequence as SchemaSequence
 from dualorm.sources.parsed import index_element, referenced_columns
@@ -303,7 +306,7 @@ class _Compiler:
         columns = [key for key, _order, _opclass in keys]
         where = options["where"]
         return Index(
-            name=self.name(t, ix, [c for c in columns if c.isidentifier()], "idx", taken),
+            name=self.name(t, ix, [c for c in columns if is_column_key(c)], "idx", taken),
             columns=tuple(columns),
             unique=bool(ix.unique),
             where=None if where is None else self.expression(where),

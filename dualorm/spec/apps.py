@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dualorm.schema import Table, TableKey, as_key
+from dualorm.schema import TableKey, as_key
 from dualorm.spec.model import Migration
 from dualorm.spec.ops import CreateTable, Operation, RenameTable
 
@@ -34,11 +34,7 @@ class AppOperations:
 def table_of(op: Operation) -> TableKey | None:
     """The table ``op`` changes (``None`` for ``run_sql``, ``run_python``)."""
     value: Any = getattr(op, "table", None)
-    if isinstance(value, Table):
-        return value.key
-    if isinstance(value, str):
-        return as_key(value)
-    return None
+    return as_key(value) if isinstance(value, str) else None
 
 
 def _op_apps(
@@ -49,7 +45,7 @@ def _op_apps(
     for op in migration.operations:
         key = table_of(op)
         if isinstance(op, CreateTable):
-            owners[op.table.key] = op.app or default_app
+            owners[op.definition.key] = op.app or default_app
         app = None if key is None else owners.get(key, default_app)
         if isinstance(op, RenameTable) and key is not None:
             owners[(key[0], op.new_name)] = owners.pop(key, default_app)

@@ -58,6 +58,8 @@ _PACKAGE = Path(__file__).resolve().parent
 _SOURCES = (
     *sorted(_PACKAGE.glob("*.py")),
     _PACKAGE.parent / "schema.py",
+    _PACKAGE.parent / "pgtypes.py",
+    _PACKAGE.parent / "pgnames.py",
     _PACKAGE.parent / "errors.py",
 )
 

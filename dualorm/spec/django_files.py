@@ -125,11 +125,11 @@ def _check_apps(config: Config, migrations: Sequence[Migration], own: Mapping[st
             if op.app is not None:
                 _check_app(config, op.app, own, where)
             app = op.app or config.default_app
-            model_app = declared.get(op.table.name)
+            model_app = declared.get(op.definition.name)
             if model_app is not None and model_app != app:
                 raise SpecError(
                     *where,
-                    f"{op.describe()}: table {op.table.name} is declared by the models of app "
+                    f"{op.describe()}: table {op.definition.name} is declared by the models of app "
                     f"{model_app}, but would go to app {app}; give it `app: {model_app}`",
                 )
 

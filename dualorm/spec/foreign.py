@@ -153,9 +153,7 @@ def _tables(op: Operation) -> list[TableKey]:
 
     value: Any = getattr(op, "table", None)
     keys: list[TableKey] = []
-    if isinstance(value, Table):
-        keys.append(value.key)
-    elif isinstance(value, str):
+    if isinstance(value, str):
         keys.append(as_key(value))
     if keys and isinstance(op, RenameTable):
         keys.append((keys[0][0], op.new_name))

@@ -31,7 +31,17 @@ from dualorm.diff import compare
 from dualorm.errors import InternalError, SafetyError, SpecError, UsageError
 from dualorm.normalize import normalize
 from dualorm.ownership import Ownership, OwnershipMap
-from dualorm.schema import CheckConstraint, Column, Index, Schema, Table, TableKey, schema
+from dualorm.pgtypes import parse_type
+from dualorm.schema import (
+    CheckConstraint,
+    Column,
+    Index,
+    Schema,
+    Table,
+    TableKey,
+    is_column_key,
+    schema,
+)
 from dualorm.sources.postgres import load
 from dualorm.spec.builder_registry import enum_names
 from dualorm.spec.dump import SpecSequence, render_spec, spec_operations
@@ -39,7 +49,6 @@ from dualorm.spec.files import spec_paths
 from dualorm.spec.graph import MigrationGraph
 from dualorm.spec.load import load_spec, load_specs
 from dualorm.spec.make import next_id
-from dualorm.spec.object_reader import is_column_key
 from dualorm.spec.reader import Reader
 from dualorm.spec.replay import replay, start_schema
 
@@ -217,7 +226,7 @@ def select_tables(
         and not matches(t, exclude)
     ]
     # The enum types the chosen tables use and the specs lack are created first.
-    used = {c.type.removesuffix("[]") for t in chosen for c in t.columns}
+    used = {parse_type(c.type).name for t in chosen for c in t.columns}
     enums = [e for e in catalog.enums if e.reference in used and known.enum(e.key) is None]
     return schema(chosen, enums)
 

@@ -13,6 +13,7 @@ from pglast import ast, parse_sql
 from pglast.enums import A_Expr_Kind, MinMaxOp
 from pglast.parser import ParseError
 
+from dualorm.pgnames import default_name as schema_default_name
 from dualorm.schema import (
     CheckConstraint,
     Column,
@@ -21,12 +22,12 @@ from dualorm.schema import (
     Index,
     UniqueConstraint,
     as_key,
+    is_column_key,
     key_opclasses,
     key_orders,
     split_opclass,
     split_order,
 )
-from dualorm.schema import default_name as schema_default_name
 from dualorm.spec.reader import MAX_NAME, NO_ENUMS, Fields, Reader, has_control, plain
 from dualorm.spec.sqlcheck import method_fault
 
@@ -124,11 +125,6 @@ def index_column_names(keys: Iterable[str]) -> list[str]:
             current = original.encode()[:room].decode(errors="ignore") + str(number)
         result.append(current)
     return result
-
-
-def is_column_key(key: str) -> bool:
-    """Whether an index key is a column name (else an expression, emitted in parentheses)."""
-    return bool(key) and all(ch.isalnum() or ch in "_$" for ch in key)
 
 
 def _expression_name(expression: str) -> str:

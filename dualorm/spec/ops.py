@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import ClassVar
 
+from dualorm.pgtypes import collatable
 from dualorm.schema import (
     DEFAULT_SCHEMA,
     Column,
@@ -29,7 +30,7 @@ from dualorm.schema import (
     Table,
     TableKey,
     as_key,
-    collatable,
+    is_column_key,
 )
 from dualorm.schema import schema as build_schema
 from dualorm.spec.constraint_ops import (
@@ -110,73 +111,83 @@ __all__ = [
 # -- tables ----------------------------------------------------------------------------------
 
 
+class _WholeTable:
+    """What creating and dropping a table share: the whole table, ``definition``, and its name,
+    ``table``, as on every other operation (not an :class:`Operation`, as ``_AddsConstraint``).
+    """
+
+    definition: Table
+
+    @property
+    def table(self) -> str:
+        """The table's name (``users``, ``auth.users``), as every operation names its table."""
+        return self.definition.qualified_name
+
+    def references(self, key: TableKey | str) -> bool:
+        k, new = as_key(key), self.definition
+        return k == new.key or any(fk.ref_key == k for fk in new.foreign_keys)
+
+
 @dataclass(frozen=True)
-class CreateTable(Operation, kind="create_table"):
+class CreateTable(_WholeTable, Operation, kind="create_table"):
     """Create a table with its columns, keys, constraints and indexes.
 
     ``app`` is the Django app label whose migrations create it (``None``: the project's
     ``default_app``); it changes nothing in the schema.
     """
 
-    table: Table
+    definition: Table
     app: str | None = None
     category: ClassVar[Category] = Category.ADDITION
 
     def apply(self, schema: Schema) -> Schema:
-        if self.table.key in schema:
-            raise self.fail(f"table {self.table.qualified_name} already exists")
-        if schema.enum(self.table.key) is not None:
+        new = self.definition
+        if new.key in schema:
+            raise self.fail(f"table {new.qualified_name} already exists")
+        if schema.enum(new.key) is not None:
             # The table's row type would take the enum type's name in pg_type.
-            raise self.fail(f"type {self.table.qualified_name} already exists (an enum type)")
-        taken = relation_names(schema, self.table.schema) | {self.table.name}
-        own = [i.name for i in self.table.indexes] + [u.name for u in self.table.uniques]
-        if self.table.primary_key is not None:
-            own.append(self.table.primary_key.name)
+            raise self.fail(f"type {new.qualified_name} already exists (an enum type)")
+        taken = relation_names(schema, new.schema) | {new.name}
+        own = [i.name for i in new.indexes] + [u.name for u in new.uniques]
+        if new.primary_key is not None:
+            own.append(new.primary_key.name)
         for name in own:
             if name in taken:
-                raise self.fail(f"relation {name} already exists in schema {self.table.schema}")
+                raise self.fail(f"relation {name} already exists in schema {new.schema}")
             taken.add(name)
-        for fk in self.table.foreign_keys:
-            check_fk_target(self, schema, self.table, fk)
-        return put(schema, self.table)
+        for fk in new.foreign_keys:
+            check_fk_target(self, schema, new, fk)
+        return put(schema, new)
 
     def reverse(self) -> Operation:
-        return DropTable(self.table)
+        return DropTable(self.definition)
 
     def describe(self) -> str:
-        return f"create table {self.table.qualified_name}"
-
-    def references(self, key: TableKey | str) -> bool:
-        k = as_key(key)
-        return k == self.table.key or any(fk.ref_key == k for fk in self.table.foreign_keys)
+        return f"create table {self.table}"
 
 
 @dataclass(frozen=True)
-class DropTable(Operation, kind="drop_table"):
+class DropTable(_WholeTable, Operation, kind="drop_table"):
     """Drop a table; carries the full table so the reverse can recreate it."""
 
-    table: Table
+    definition: Table
     destructive: ClassVar[bool] = True
     category: ClassVar[Category] = Category.REMOVAL
 
     def apply(self, schema: Schema) -> Schema:
-        require_table(self, schema, self.table.qualified_name)
-        for other, fk in referencing_fks(schema, self.table.key):
+        require_table(self, schema, self.table)
+        for other, fk in referencing_fks(schema, self.definition.key):
             raise self.fail(
                 f"{other.qualified_name}.{fk.name} still references "
-                f"{self.table.qualified_name}; drop that constraint first"
+                f"{self.table}; drop that constraint first"
             )
-        return schema.without(self.table.key)
+        return schema.without(self.definition.key)
 
     def reverse(self) -> Operation:
-        return CreateTable(self.table)
+        return CreateTable(self.definition)
 
     def describe(self) -> str:
-        return f"drop table {self.table.qualified_name}"
-
-    def references(self, key: TableKey | str) -> bool:
-        k = as_key(key)
-        return k == self.table.key or any(fk.ref_key == k for fk in self.table.foreign_keys)
+        return f"drop table {self.table}"
 
 
 @dataclass(frozen=True)
@@ -515,7 +526,7 @@ class CreateIndex(Operation, kind="create_index"):
         if self.index.name in relation_names(schema, t.schema):
             raise self.fail(f"relation {self.index.name} already exists in schema {t.schema}")
         for column in self.index.columns:
-            if column.isidentifier() and t.column(column) is None:
+            if is_column_key(column) and t.column(column) is None:
                 raise self.fail(f"column {t.qualified_name}.{column} does not exist")
         check_columns(self, t, self.index.include)
         return put(schema, replace(t, indexes=(*t.indexes, self.index)))

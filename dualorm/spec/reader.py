@@ -24,11 +24,8 @@ from typing import Any
 import yaml
 
 from dualorm.errors import SpecError
-from dualorm.schema import (
-    FkAction,
-    as_key,
-    canonical_type,
-)
+from dualorm.pgtypes import canonical_type, parse_type
+from dualorm.schema import FkAction, as_key
 from dualorm.spec.sqlcheck import expression_fault
 
 MAX_NAME = 63
@@ -418,26 +415,20 @@ class Reader:
         """Return a column type's canonical spelling; ``enums`` maps each way a spec may name
         an enum type existing at this point (``mood``, ``auth.mood``) to its reference."""
         spelling = self.string(node, what)
-        bare = spelling.strip()
-        dims = ""
-        while bare.endswith("[]"):
-            bare, dims = bare[:-2].rstrip(), dims + "[]"
-        if bare in enums:
-            return enums[bare] + dims
+        written = parse_type(spelling)
+        if not written.args and written.name in enums:
+            return enums[written.name] + "[]" * written.dimensions
         if spelling.strip().lower() in _SERIALS:
             raise self.error(
                 node, f"{what}: {spelling} is not a type; use integer/bigint with identity"
             )
         canonical = canonical_type(spelling)
-        base = canonical.replace("[]", "")
-        head, paren, rest = base.partition("(")
-        modifier, _, tail = rest.partition(")")
-        bare = f"{head} {tail.strip()}".strip() if paren else head
-        if paren and not all(part.isdigit() for part in modifier.split(",")):
+        parsed = parse_type(canonical)
+        if not all(arg.isdigit() for arg in parsed.args):
             raise self.error(node, f"{what}: bad type modifier in {spelling!r}")
-        if bare not in KNOWN_TYPES:
+        if parsed.name not in KNOWN_TYPES:
             spellings = sorted(KNOWN_TYPES | set(TYPE_ALIASES))
-            hint = difflib.get_close_matches(head.strip(), spellings, n=1)
+            hint = difflib.get_close_matches(parsed.name, spellings, n=1)
             suggestion = f" (did you mean {hint[0]}?)" if hint else ""
             raise self.error(node, f"{what}: unknown type {spelling!r}{suggestion}")
         return canonical

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
+from dualorm.pgtypes import parse_type
 from dualorm.schema import Column, EnumType, Schema, Table, TableKey, as_key
 from dualorm.spec.operation import Category, Operation, put, require_column, require_table
 
@@ -31,7 +32,7 @@ def enum_users(schema: Schema, enum: EnumType) -> EnumUsers:
         (t.qualified_name, c)
         for t in schema
         for c in t.columns
-        if c.type.rstrip("[]") == enum.reference
+        if parse_type(c.type).name == enum.reference
     )
 
 
