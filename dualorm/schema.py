@@ -111,6 +111,13 @@ class ForeignKey:
     def ref_key(self) -> TableKey:
         return (self.ref_schema, self.ref_table)
 
+    @property
+    def ref_qualified_name(self) -> str:
+        """The referenced table as a spec names it: schema-qualified outside ``public``."""
+        if self.ref_schema == DEFAULT_SCHEMA:
+            return self.ref_table
+        return f"{self.ref_schema}.{self.ref_table}"
+
 
 @dataclass(frozen=True, slots=True)
 class Index:

@@ -86,7 +86,7 @@ def describe_unique(u: UniqueConstraint) -> str:
 
 
 def describe_fk(f: ForeignKey) -> str:
-    ref = f.ref_table if f.ref_schema == "public" else f"{f.ref_schema}.{f.ref_table}"
+    ref = f.ref_qualified_name
     return f"({', '.join(f.columns)}) REFERENCES {ref} ({', '.join(f.ref_columns)})"
 
 

@@ -158,12 +158,6 @@ def fk_kwargs(fk: ForeignKey) -> dict[str, Any]:
     return kw
 
 
-def _ref_prefix(fk: ForeignKey) -> str:
-    if fk.ref_schema == DEFAULT_SCHEMA:
-        return fk.ref_table
-    return f"{fk.ref_schema}.{fk.ref_table}"
-
-
 def sa_table(t: Table) -> sa.Table:
     """Return ``t`` as a SQLAlchemy table whose ``CREATE TABLE`` makes exactly ``t``.
 
@@ -184,7 +178,7 @@ def _build_sa_table(t: Table, serial: str | None) -> sa.Table:
     if t.primary_key is not None:
         items.append(sa.PrimaryKeyConstraint(*t.primary_key.columns, name=conv(t.primary_key.name)))
     for fk in t.foreign_keys:
-        ref = _ref_prefix(fk)
+        ref = fk.ref_qualified_name
         items.append(
             sa.ForeignKeyConstraint(
                 list(fk.columns),

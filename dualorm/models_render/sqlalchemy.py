@@ -175,8 +175,7 @@ def _fk_options(fk: ForeignKey) -> list[str]:
 
 
 def _ref(fk: ForeignKey, column: str) -> str:
-    prefix = "" if fk.ref_schema == "public" else f"{fk.ref_schema}."
-    return f"{prefix}{fk.ref_table}.{column}"
+    return f"{fk.ref_qualified_name}.{column}"
 
 
 class _Table:

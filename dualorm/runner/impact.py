@@ -43,7 +43,7 @@ from dualorm.runner.impact_model import (
     validate_impact,
 )
 from dualorm.runner.statement_impact import statement_impacts
-from dualorm.schema import DEFAULT_SCHEMA, Schema
+from dualorm.schema import Schema
 from dualorm.spec.ops import (
     AddCheck,
     AddColumn,
@@ -121,7 +121,7 @@ def _drop_index(op: DropIndex, before: Schema) -> list[Impact]:
 @impacts.register
 def _add_foreign_key(op: AddForeignKey, before: Schema) -> list[Impact]:
     fk = op.constraint
-    ref = fk.ref_table if fk.ref_schema == DEFAULT_SCHEMA else f"{fk.ref_schema}.{fk.ref_table}"
+    ref = fk.ref_qualified_name
     return foreign_key_impacts(op.table, fk.name, ref, fk.validated)
 
 

@@ -141,7 +141,7 @@ def _enum(name: str, schema_name: str, labels: tuple[str, ...]) -> FlowMapping:
 
 
 def foreign_key_mapping(fk: ForeignKey, table: str | None = None) -> FlowMapping:
-    target = fk.ref_table if fk.ref_schema == "public" else f"{fk.ref_schema}.{fk.ref_table}"
+    target = fk.ref_qualified_name
     out = FlowMapping() if table is None else FlowMapping(table=table)
     out.update(
         name=fk.name,

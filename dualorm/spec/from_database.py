@@ -265,7 +265,7 @@ def _inexpressible(chosen: Schema, known: Schema) -> list[str]:
         ]
         for fk in t.foreign_keys:
             if fk.ref_key not in chosen and fk.ref_key not in known:
-                ref = ".".join(fk.ref_key) if fk.ref_schema != "public" else fk.ref_table
+                ref = fk.ref_qualified_name
                 faults.append(
                     f"foreign key {t.qualified_name}.{fk.name} references {ref}, which is "
                     "not adopted"
