@@ -151,10 +151,18 @@ def build_project(root: Path, count: int, write: Callable[[Path, int], None] | N
         "for m in load_specs(c.migrations_path)))"
     )
     subprocess.run([sys.executable, "-c", emit], cwd=root, env=env_for(root, None), check=True)
-    import dualorm
+    compile_python(root)
 
-    package = Path(dualorm.__file__).resolve().parent
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(root), str(package)], check=True)
+
+def compile_python(*paths: Path) -> None:
+    """Byte-compile this checkout's dualorm package and ``paths``, once, before any timing.
+
+    ``pip install`` compiles an installed package; a checkout is imported by every timed
+    process (``env_for`` puts it on their path) and, where ``PYTHONDONTWRITEBYTECODE`` is set
+    (it passes to them with the environment), would be compiled again by each of them.
+    """
+    targets = [str(REPO / "dualorm"), *(str(path) for path in paths)]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *targets], check=True)
 
 
 def env_for(root: Path, url: str | None) -> dict[str, str]:
