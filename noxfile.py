@@ -28,7 +28,7 @@ def tests(session: nox.Session, server: str) -> None:
 
 @nox.session
 def slow(session: nox.Session) -> None:
-    """Hypothesis property tests and crash loops."""
+    """Hypothesis property tests, crash loops, and every benchmark run once at tiny sizes."""
     session.install("-e", ".[dev]")
     session.run("pytest", "-m", "slow", *session.posargs)
 

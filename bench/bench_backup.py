@@ -16,7 +16,8 @@ client binaries, it times:
 * ``verify_backup`` on its own;
 * ``pg_restore -d`` of the ``pg_dump -Fc`` file into a fresh database;
 * ``pg_restore --single-transaction --clean --if-exists`` of the same file (what dualorm runs);
-* ``restore_backup`` into a fresh database (verify, then one-transaction restore).
+* ``restore_backup`` into a fresh database labelled development (verify, then one-transaction
+  restore; an unlabelled target is refused, as it is to a user).
 
 Each step runs ``--repeat`` times, interleaved round by round, and its median is reported. It
 prints a markdown table with sizes, seconds and the two ratios against their 1.15x targets, and
@@ -151,8 +152,9 @@ def main() -> int:
     from dualorm.backup import create_backup, restore_backup, verify_backup
     from dualorm.backup.crypto import generate_key
     from dualorm.backup.dump import ClientTarget, client_program
-    from dualorm.config import Config
+    from dualorm.config import Config, Environment
     from dualorm.db import connect
+    from dualorm.environment import label_database
     from dualorm.testing import create_database, drop_database, server_url
 
     admin = server_url()
@@ -182,9 +184,13 @@ def main() -> int:
             checkpoint(admin)
             samples.setdefault(key, []).append(timed(label, action))
 
-        def restored_by(key: str, label: str, action: Callable[[str], Any]) -> None:
+        def restored_by(
+            key: str, label: str, action: Callable[[str], Any], *, labelled: bool = False
+        ) -> None:
             url = create_database(admin, "bench_restore")
             targets.append(url)
+            if labelled:  # restore_backup refuses an unlabelled target, as `dualorm db label` fixes
+                label_database(config.with_(database_url=url), Environment.DEVELOPMENT)
             sample(key, label, lambda: action(url))
             if row_counts(url) != expected:
                 raise SystemExit(f"restored row counts differ: {row_counts(url)} != {expected}")
@@ -228,6 +234,7 @@ def main() -> int:
             restored_by(
                 "dualorm_restore", "dualorm restore (verify + single transaction)",
                 lambda url: restore_backup(backup.path, url, config=config),
+                labelled=True,
             )  # fmt: skip
         results = {key: statistics.median(values) for key, values in samples.items()}
         print(f"load average after the run: {os.getloadavg()}", file=sys.stderr)

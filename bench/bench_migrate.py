@@ -4,8 +4,9 @@ In one run, on fresh databases of the same server: ``dualorm migrate up``, ``ale
 upgrade head`` of the emitted revisions, ``django-admin migrate`` of the emitted Django
 migrations, and ``psql -f`` of the emitted SQL, interleaved over ``--rounds`` rounds (each
 round four new databases), reported as medians. Then ``dualorm migrate status`` against
-``alembic current`` and ``django-admin showmigrations`` as whole processes (median of five),
-once with the spec cache removed before each run (what the cache saves) and once warm.
+``alembic current`` and ``django-admin showmigrations`` as whole processes (median of
+``--runs``, default five), once with the spec cache removed before each run (what the cache
+saves) and once warm.
 Targets, as ratios: up <= 1.5x psql -f; status <= 0.6x alembic current.
 
 The Python tools are started through the console scripts installed beside the interpreter
@@ -15,7 +16,7 @@ import is byte-compiled first, as ``pip install`` does for installed packages: a
 checkout, the generated revisions and migrations would otherwise be compiled again by every
 run where ``PYTHONDONTWRITEBYTECODE`` is set.
 
-    python bench/bench_migrate.py [--count 300] [--rounds 3]
+    python bench/bench_migrate.py [--count 300] [--rounds 3] [--runs 5]
 """
 
 from __future__ import annotations
@@ -151,10 +152,18 @@ def build_project(root: Path, count: int, write: Callable[[Path, int], None] | N
         "for m in load_specs(c.migrations_path)))"
     )
     subprocess.run([sys.executable, "-c", emit], cwd=root, env=env_for(root, None), check=True)
-    import dualorm
+    compile_python(root)
 
-    package = Path(dualorm.__file__).resolve().parent
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(root), str(package)], check=True)
+
+def compile_python(*paths: Path) -> None:
+    """Byte-compile this checkout's dualorm package and ``paths``, once, before any timing.
+
+    ``pip install`` compiles an installed package; a checkout is imported by every timed
+    process (``env_for`` puts it on their path) and, where ``PYTHONDONTWRITEBYTECODE`` is set
+    (it passes to them with the environment), would be compiled again by each of them.
+    """
+    targets = [str(REPO / "dualorm"), *(str(path) for path in paths)]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *targets], check=True)
 
 
 def env_for(root: Path, url: str | None) -> dict[str, str]:
@@ -202,6 +211,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5, help="runs of each status process")
     args = parser.parse_args()
     admin = server_url()
     dualorm_cmd = [script("dualorm")]
@@ -241,17 +251,18 @@ def main() -> None:
             timed(root, db_alembic, [*alembic_cmd, "upgrade", "head"])
             timed(root, db_django, [*django_cmd, "migrate", "--settings=benchapp.settings"])
             status = {
-                "alembic current": median(root, db_alembic, [*alembic_cmd, "current"]),
+                "alembic current": median(root, db_alembic, [*alembic_cmd, "current"], args.runs),
                 "django-admin showmigrations": median(
                     root,
                     db_django,
                     [*django_cmd, "showmigrations", "--settings=benchapp.settings"],
+                    args.runs,
                 ),
                 "dualorm migrate status (no spec cache)": median_cold(
-                    root, db_dualorm, [*dualorm_cmd, "migrate", "status"]
+                    root, db_dualorm, [*dualorm_cmd, "migrate", "status"], args.runs
                 ),
                 "dualorm migrate status": median(
-                    root, db_dualorm, [*dualorm_cmd, "migrate", "status"]
+                    root, db_dualorm, [*dualorm_cmd, "migrate", "status"], args.runs
                 ),
             }
     print(f"## Migrate ({args.count} specs, median of {args.rounds} interleaved rounds)\n")
@@ -260,7 +271,9 @@ def main() -> None:
     for name, seconds in up.items():
         every = ", ".join(f"{s:.2f}" for s in runs[name])
         print(f"| {name} | {seconds:.2f} | {seconds / up['psql -f']:.2f}x | {every} |")
-    print("\n| status (whole process, median of 5) | seconds | ratio to alembic current |")
+    print(
+        f"\n| status (whole process, median of {args.runs}) | seconds | ratio to alembic current |"
+    )
     print("| --- | --- | --- |")
     for name, seconds in status.items():
         print(f"| {name} | {seconds:.3f} | {seconds / status['alembic current']:.2f}x |")

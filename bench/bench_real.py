@@ -85,10 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
 
+    from bench_migrate import compile_python
+
     from dualorm.testing import scratch_database
     from tests.real.corpus import copy_database, validate, write_project
     from tests.real.packages import CORPUS
 
+    compile_python()  # every validate process imports this checkout's dualorm
     folder = Path(tempfile.mkdtemp(prefix="bench-real-"))
     databases: list[tuple[str, str, str, str, str, int]] = []
     drifts: list[tuple[str, int, int, int, list[str], list[str]]] = []

@@ -18,9 +18,11 @@ them with ``create_all`` in a scratch database (:func:`dualorm.testing.scratch_d
 * as whole processes, ``dualorm validate --sources sqlalchemy,database`` against a process
   running Alembic's compare on the same metadata.
 
-Each figure is the median of ``--repeat`` runs. The script prints a markdown table with the
-ratios against their targets and the number of errors each tool reports on the freshly created
-schema (dualorm must report none: every error would be a false positive).
+Every Python file the processes import from this checkout is byte-compiled first, as ``pip
+install`` does (:func:`bench_migrate.compile_python`). Each figure is the median of
+``--repeat`` runs. The script prints a markdown table with the ratios against their targets
+and the number of errors each tool reports on the freshly created schema (dualorm must report
+none: every error would be a false positive).
 """
 
 from __future__ import annotations
@@ -340,6 +342,10 @@ def main(argv: list[str] | None = None) -> int:
 
     folder = Path(tempfile.mkdtemp(prefix="bench-reconcile-"))
     write_generated_modules(folder, args.tables)
+    # Imported here, not at the top: every timed process imports this module for its schema.
+    from bench_migrate import compile_python
+
+    compile_python(folder, Path(__file__))
     sys.path.insert(0, str(folder))
     import bench_reconcile_schema  # noqa: F401  (the module the validator resolves)
 
