@@ -11,6 +11,7 @@ from dualorm.api import migrate_down, migrate_up
 from dualorm.db import connect, connection
 from dualorm.errors import SpecError
 from dualorm.normalize import normalize
+from dualorm.runner.impact import impacts
 from dualorm.schema import Column, EnumType, Schema
 from dualorm.sources.postgres import load
 from dualorm.spec.load import load_specs
@@ -161,3 +162,30 @@ def test_a_rebuilt_enum_type_restores_the_generated_column_reading_it(
     assert catalog(database_url) == replayed(database_url, down)
     with connection(database_url) as conn:
         assert conn.execute(query).fetchall() == [(1, "open", True, "a"), (2, None, False, "b")]
+
+
+def test_the_lint_names_the_generated_column_the_rebuild_adds_again(tmp_path: Path) -> None:
+    (tmp_path / "0001_base.yaml").write_text(REBUILT, encoding="utf-8")
+    (tmp_path / "0002_drop.yaml").write_text(DROPPED, encoding="utf-8")
+    base, drop = load_specs(tmp_path)
+    (op,) = drop.operations
+    found = {(i.subject, i.rewrites, i.note) for i in impacts(op, replay([base]))}
+    assert found == {
+        ("state", True, "ticket_state rebuilt without 'on_hold' rewrites the table"),
+        ("stated", True, "generated column added again rewrites the table"),
+    }
+
+
+def test_a_dry_run_rehearses_an_added_label_under_a_generated_column(
+    tmp_path: Path, database_url: str
+) -> None:
+    # The rehearsal keeps every pending migration in one transaction: it rebuilds the type.
+    added = (
+        'id: "0002_add"\nname: add\ndependencies: ["0001_base"]\noperations:\n'
+        "  - add_enum_value: {enum: ticket_state, label: waiting, after: open}\n"
+    )
+    config = spec_project(tmp_path, database_url, ("0001_base", REBUILT), ("0002_add", added))
+    migrate_up(config, dry_run=True)
+    migrate_up(config)
+    migrations = load_specs(tmp_path / "migrations")
+    assert catalog(database_url) == replayed(database_url, replay(migrations))
