@@ -16,6 +16,7 @@ from parity import catalog, emit
 from dualorm.django_setup import setup
 from dualorm.schema import (
     Column,
+    EnumType,
     ForeignKey,
     Index,
     PrimaryKey,
@@ -27,11 +28,15 @@ from dualorm.schema import (
 from dualorm.spec.ops import (
     AddForeignKey,
     AddUnique,
+    CreateEnum,
     CreateIndex,
     CreateTable,
+    DropEnumValue,
     DropTable,
     Operation,
     RenameColumn,
+    enum_users,
+    rebuild_dependents,
 )
 from dualorm.testing import scratch_database
 
@@ -54,7 +59,35 @@ def _keyed_with_unique(name: str) -> Table:
     )
 
 
+def _rebuilt_under_a_generated_column() -> list[Operation]:
+    """An enum type losing a label while a stored generated column (indexed) reads its column."""
+    mood = EnumType("e0_mood", labels=("new", "old", "x"))
+    ops: list[Operation] = [
+        CreateEnum(mood),
+        CreateTable(
+            table(
+                "t1_alpha",
+                [
+                    Column("id", "bigint", nullable=False),
+                    Column("v", "e0_mood"),
+                    Column("g", "boolean", generated="(v IS NOT NULL)"),
+                    Column("ref", "bigint"),
+                ],
+                primary_key=PrimaryKey("t1_alpha_pkey", ("id",)),
+                indexes=[Index("t1_alpha_g_idx", ("g",))],
+            )
+        ),
+    ]
+    schema = Schema()
+    for op in ops:
+        schema = op.apply(schema)
+    users = enum_users(schema, mood)
+    return [*ops, DropEnumValue(mood, "old", users, rebuild_dependents(schema, mood, users))]
+
+
 CASES: dict[str, list[Operation]] = {
+    # ALTER COLUMN ... TYPE of the rebuilt enum type was refused: a generated column reads it.
+    "enum_rebuilt_under_a_generated_column": _rebuilt_under_a_generated_column(),
     # SQLAlchemy made a lone integer primary key BIGSERIAL on the Alembic side only.
     "bigint_primary_key_stays_plain": [_keyed("t0_alpha", "bigint"), _keyed("t1_alpha", "integer")],
     "smallint_primary_key_stays_plain": [_keyed("t0_beta", "smallint")],

@@ -51,6 +51,7 @@ from dualorm.spec.ops import (
     RenameTable,
     SetComment,
     enum_users,
+    rebuild_dependents,
 )
 from dualorm.testing import scratch_database
 
@@ -255,14 +256,15 @@ def _enum_operation(draw: st.DrawFn, schema: Schema, kind: str, step: int) -> Op
         return CreateEnum(EnumType(name, labels=tuple(labels)))
     e = draw(st.sampled_from(schema.enums))
     users = enum_users(schema, e)
+    restored = rebuild_dependents(schema, e, users)
     if kind == "enum_value":
         label = draw(LABELS.filter(lambda x: x not in e.labels))
         neighbour = draw(st.sampled_from([None, *e.labels]))
         before = neighbour if neighbour is not None and draw(st.booleans()) else None
         after = neighbour if before is None else None
-        return AddEnumValue(e, label, before, after, users)
+        return AddEnumValue(e, label, before, after, users, restored=restored)
     if kind == "drop_enum_value" and e.labels:
-        return DropEnumValue(e, draw(st.sampled_from(e.labels)), users)
+        return DropEnumValue(e, draw(st.sampled_from(e.labels)), users, restored)
     if kind == "rename_value" and e.labels:
         new = draw(LABELS.filter(lambda x: x not in e.labels))
         return RenameEnumValue(e.qualified_name, draw(st.sampled_from(e.labels)), new)

@@ -62,6 +62,7 @@ from dualorm.spec.ops import (
     RenameColumn,
     RenameEnumValue,
     RenameTable,
+    Restored,
     RunPython,
     RunSQL,
     SetComment,
@@ -375,7 +376,7 @@ def _drop_enum(op: DropEnum) -> Statements:
 @sql_renderer.register(AddEnumValue)
 def _add_enum_value(op: AddEnumValue) -> Statements:
     if op.rebuild:
-        return _rebuilt_enum(op.enum, op.labels(), op.users)
+        return _rebuilt_enum(op.enum, op.labels(), op.users, op.restored)
     place = ""
     if op.before is not None:
         place = f" BEFORE {quote_literal(op.before)}"
@@ -387,15 +388,20 @@ def _add_enum_value(op: AddEnumValue) -> Statements:
 @sql_renderer.register(DropEnumValue)
 def _drop_enum_value(op: DropEnumValue) -> Statements:
     # PostgreSQL has no DROP VALUE: the type is rebuilt and every column converted to it.
-    return _rebuilt_enum(op.enum, op.remaining().labels, op.users)
+    return _rebuilt_enum(op.enum, op.remaining().labels, op.users, op.restored)
 
 
 def _rebuilt_enum(
-    enum: EnumType, labels: tuple[str, ...], users: Iterable[tuple[str, Column]]
+    enum: EnumType,
+    labels: tuple[str, ...],
+    users: Iterable[tuple[str, Column]],
+    restored: tuple[Restored, ...],
 ) -> Statements:
-    """Create ``enum`` again with ``labels`` and convert the columns ``users`` to it."""
+    """Create ``enum`` again with ``labels`` and convert the columns ``users`` to it; what
+    depends on them (``restored``) is dropped before and created again after."""
     aside = replace(enum, name=default_name(enum.name, [], "old"))
-    out = [
+    out = [s for r in restored for s in _dropped_dependents(r)]
+    out += [
         f"ALTER TYPE {type_name(enum)} RENAME TO {quote_ident(aside.name)}",
         f"CREATE TYPE {type_name(enum)} AS ENUM ({_labels(labels)})",
     ]
@@ -407,7 +413,33 @@ def _rebuilt_enum(
         if c.default is not None:
             actions.append(f"{column} SET DEFAULT {c.default}")
         out.append(_alter(table, ", ".join(actions)))
+    out += [s for r in restored for s in _restored_dependents(r)]
     out.append(f"DROP TYPE {type_name(aside)}")
+    return tuple(out)
+
+
+def _dropped_dependents(r: Restored) -> Statements:
+    out = [f"DROP INDEX {_index_name(r.table, i.name)}" for i in r.indexes]
+    actions = [f"DROP CONSTRAINT {quote_ident(c.name)}" for c in r.constraints]
+    actions += [f"DROP COLUMN {quote_ident(c.name)}" for c in r.columns]
+    if actions:
+        out.append(_alter(r.table, ", ".join(actions)))
+    return tuple(out)
+
+
+def _restored_dependents(r: Restored) -> Statements:
+    # Added back in their order, the generated columns become the last of their table.
+    actions = [f"ADD COLUMN {column_definition(c)}" for c in r.columns]
+    for c in r.constraints:
+        not_valid = "" if isinstance(c, UniqueConstraint) or c.validated else " NOT VALID"
+        actions.append(f"ADD {constraint_definition(c)}{not_valid}")
+    out = [_alter(r.table, ", ".join(actions))] if actions else []
+    out += [_create_index(r.table, i, False) for i in r.indexes]
+    out += [
+        _comment(f"COLUMN {qualified(r.table, c.name)}", c.comment)
+        for c in r.columns
+        if c.comment is not None
+    ]
     return tuple(out)
 
 

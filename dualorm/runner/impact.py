@@ -194,10 +194,16 @@ def _type_only(op: Operation, before: Schema) -> list[Impact]:
 
 @impacts.register
 def _drop_enum_value(op: DropEnumValue, before: Schema) -> list[Impact]:
-    # The type is rebuilt: every column of it is converted, its table rewritten.
-    return [
+    # The type is rebuilt: every column of it is converted, its table rewritten; a stored
+    # generated column reading one is dropped and added again, computed for every row.
+    converted = [
         altered_column(table, c.name, Hazard.TYPE_REWRITE, f"{c.type} rebuilt without {op.label!r}")
         for table, c in op.users
+    ]
+    return converted + [
+        altered_column(r.table, c.name, Hazard.TYPE_REWRITE, "generated column added again")
+        for r in op.restored
+        for c in r.columns
     ]
 
 

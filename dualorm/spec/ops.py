@@ -67,8 +67,10 @@ from dualorm.spec.type_ops import (
     DropEnum,
     DropEnumValue,
     RenameEnumValue,
+    Restored,
     SetComment,
     enum_users,
+    rebuild_dependents,
 )
 
 __all__ = [
@@ -97,12 +99,14 @@ __all__ = [
     "Operation",
     "RenameColumn",
     "RenameEnumValue",
+    "Restored",
     "RenameTable",
     "RunPython",
     "RunSQL",
     "SetComment",
     "ValidateConstraint",
     "enum_users",
+    "rebuild_dependents",
     "find_constraint",
     "operation_kinds",
 ]

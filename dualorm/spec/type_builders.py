@@ -13,6 +13,7 @@ from dualorm.spec.ops import (
     RenameEnumValue,
     SetComment,
     enum_users,
+    rebuild_dependents,
 )
 from dualorm.spec.reader import Fields, Reader, plain
 
@@ -66,13 +67,17 @@ def _add_enum_value(reader: Reader, f: Fields, schema: Schema, what: str) -> Ope
     before = _label(reader, f, "before", what) if "before" in f else None
     after = _label(reader, f, "after", what) if "after" in f else None
     label = _label(reader, f, "label", what)
-    return AddEnumValue(enum, label, before, after, enum_users(schema, enum))
+    users = enum_users(schema, enum)
+    restored = rebuild_dependents(schema, enum, users)
+    return AddEnumValue(enum, label, before, after, users, restored=restored)
 
 
 @builder(DropEnumValue, ("enum", "label"))
 def _drop_enum_value(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     enum = _enum_of(reader, f, schema)
-    return DropEnumValue(enum, _label(reader, f, "label", what), enum_users(schema, enum))
+    users = enum_users(schema, enum)
+    label = _label(reader, f, "label", what)
+    return DropEnumValue(enum, label, users, rebuild_dependents(schema, enum, users))
 
 
 @builder(RenameEnumValue, ("enum", "label", "new_label"))

@@ -8,6 +8,13 @@ every column of the type (``USING column::text::type``) and drops the old type; 
 those columns, as a drop carries what it drops, so that its renderers need no history.
 :class:`AddEnumValue` is its reverse and carries the same columns.
 
+PostgreSQL refuses to change the type of a column a stored generated column reads, and an
+index or check naming a label (``'a'::mood``) would compare the new type with the old one.
+The rebuild drops those objects first and creates them again after (:class:`Restored`, found
+by :func:`rebuild_dependents`): a generated column's values are computed again, so no data is
+lost, and it comes back as the last column of its table. An index or check over the column
+that names no label is rebuilt by the type change itself.
+
 ``ALTER TYPE ... ADD VALUE`` runs inside a transaction block since PostgreSQL 12, but the new
 label cannot be *used* in the transaction that adds it (unless the type was created in that
 same transaction): a default or a row naming it belongs in a later migration.
@@ -19,8 +26,21 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from dualorm.pgtypes import parse_type
-from dualorm.schema import Column, EnumType, Schema, Table, TableKey, as_key
+from dualorm.schema import (
+    CheckConstraint,
+    Column,
+    EnumType,
+    ForeignKey,
+    Index,
+    Schema,
+    Table,
+    TableKey,
+    UniqueConstraint,
+    as_key,
+    is_column_key,
+)
 from dualorm.spec.operation import Category, Operation, put, require_column, require_table
+from dualorm.spec.sqlcheck import expression_names
 
 EnumUsers = tuple[tuple[str, Column], ...]
 """``(table, column)`` for every column of an enum type (or an array of it)."""
@@ -34,6 +54,86 @@ def enum_users(schema: Schema, enum: EnumType) -> EnumUsers:
         for c in t.columns
         if parse_type(c.type).name == enum.reference
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """What rebuilding an enum type drops from one table and creates again after.
+
+    ``columns`` are the stored generated columns reading a converted column (in table order),
+    ``indexes`` and ``constraints`` those using such a column or naming a label of the type.
+    """
+
+    table: str
+    columns: tuple[Column, ...] = ()
+    indexes: tuple[Index, ...] = ()
+    constraints: tuple[UniqueConstraint | CheckConstraint | ForeignKey, ...] = ()
+
+
+def _names_type(expression: str | None, enum: EnumType) -> bool:
+    if expression is None:
+        return False
+    return any(
+        cast[-1] == enum.name and (len(cast) == 1 or cast[-2] == enum.schema)
+        for cast in expression_names(expression).casts
+    )
+
+
+def _reads(expression: str | None, columns: set[str]) -> bool:
+    return expression is not None and bool(expression_names(expression).columns & columns)
+
+
+def _index_depends(i: Index, lost: set[str], enum: EnumType) -> bool:
+    keys = [k for k in i.columns if is_column_key(k)]
+    expressions = [k for k in i.columns if not is_column_key(k)]
+    if lost & {*keys, *i.include}:
+        return True
+    return any(_reads(x, lost) or _names_type(x, enum) for x in (*expressions, i.where))
+
+
+def _table_dependents(t: Table, converted: set[str], enum: EnumType) -> Restored | None:
+    columns = tuple(
+        c for c in t.columns if c.generated is not None and _reads(c.generated, converted)
+    )
+    lost = {c.name for c in columns}
+    indexes = tuple(i for i in t.indexes if _index_depends(i, lost, enum))
+    constraints: list[UniqueConstraint | CheckConstraint | ForeignKey] = [
+        c for c in t.checks if _reads(c.expression, lost) or _names_type(c.expression, enum)
+    ]
+    constraints += [u for u in t.uniques if lost & set(u.columns)]
+    constraints += [fk for fk in t.foreign_keys if lost & set(fk.columns)]
+    if not (columns or indexes or constraints):
+        return None
+    return Restored(t.qualified_name, columns, indexes, tuple(constraints))
+
+
+def rebuild_dependents(schema: Schema, enum: EnumType, users: EnumUsers) -> tuple[Restored, ...]:
+    """Return, per table of ``schema``, what rebuilding ``enum`` (converting ``users``) must
+    drop and create again: the stored generated columns reading a converted column, and the
+    indexes and constraints using those or naming a label of the type."""
+    out = []
+    for t in schema:
+        converted = {c.name for table, c in users if as_key(table) == t.key}
+        found = _table_dependents(t, converted, enum)
+        if found is not None:
+            out.append(found)
+    return tuple(out)
+
+
+def _restored_last(schema: Schema, restored: tuple[Restored, ...]) -> Schema:
+    """The schema once the rebuild has added each generated column back: last in its table."""
+    for r in restored:
+        t = _table_of(schema, r.table)
+        moved = {c.name for c in r.columns}
+        kept = tuple(c for c in t.columns if c.name not in moved)
+        schema = put(schema, replace(t, columns=(*kept, *r.columns)))
+    return schema
+
+
+def _table_of(schema: Schema, name: str) -> Table:
+    found = schema.get(name)
+    assert found is not None, name
+    return found
 
 
 def _require_enum(op: Operation, schema: Schema, key: TableKey | str) -> EnumType:
@@ -112,7 +212,8 @@ class AddEnumValue(Operation, kind="add_enum_value"):
     """Add a label to an enum type: last, or ``before``/``after`` an existing label.
 
     ``enum`` is the type before the change and ``users`` its columns, which the reverse (a
-    rebuild of the type, see :class:`DropEnumValue`) converts.
+    rebuild of the type, see :class:`DropEnumValue`) converts; ``restored`` what that rebuild
+    drops and creates again (:func:`rebuild_dependents`).
     """
 
     enum: EnumType
@@ -121,6 +222,7 @@ class AddEnumValue(Operation, kind="add_enum_value"):
     after: str | None = None
     users: EnumUsers = ()
     rebuild: bool = False
+    restored: tuple[Restored, ...] = ()
     category: ClassVar[Category] = Category.ADDITION
 
     def transactional_form(self) -> Operation:
@@ -152,17 +254,19 @@ class AddEnumValue(Operation, kind="add_enum_value"):
         for neighbour in (self.before, self.after):
             if neighbour is not None and neighbour not in current.labels:
                 raise self.fail(f"enum type {name} has no label {neighbour!r}")
-        return schema.with_enum(replace(current, labels=self.labels()))
+        out = schema.with_enum(replace(current, labels=self.labels()))
+        return _restored_last(out, self.restored) if self.rebuild else out
 
     def reverse(self) -> Operation:
         after = replace(self.enum, labels=self.labels())
-        return DropEnumValue(after, self.label, self.users)
+        return DropEnumValue(after, self.label, self.users, self.restored)
 
     def describe(self) -> str:
         return f"add value {self.label!r} to enum {self.enum.qualified_name}"
 
     def references(self, key: TableKey | str) -> bool:
-        return any(as_key(table) == as_key(key) for table, _ in self.users)
+        tables = [table for table, _ in self.users] + [r.table for r in self.restored]
+        return any(as_key(table) == as_key(key) for table in tables)
 
 
 @dataclass(frozen=True)
@@ -171,11 +275,13 @@ class DropEnumValue(Operation, kind="drop_enum_value"):
 
     ``enum`` is the type before the change, ``users`` its columns: each is converted to the
     rebuilt type, which fails (and changes nothing) while a row still holds the label.
+    ``restored`` is what the rebuild drops and creates again (:func:`rebuild_dependents`).
     """
 
     enum: EnumType
     label: str
     users: EnumUsers = ()
+    restored: tuple[Restored, ...] = ()
     destructive: ClassVar[bool] = True
     category: ClassVar[Category] = Category.REMOVAL
 
@@ -193,17 +299,25 @@ class DropEnumValue(Operation, kind="drop_enum_value"):
             raise self.fail(f"enum type {current.qualified_name} has no label {self.label!r}")
         if set(enum_users(schema, current)) != set(self.users):
             raise self.fail(f"the columns of enum type {current.qualified_name} have changed")
-        return schema.with_enum(self.remaining())
+        if rebuild_dependents(schema, current, self.users) != self.restored:
+            raise self.fail(
+                f"the generated columns, indexes or constraints depending on enum type "
+                f"{current.qualified_name} have changed"
+            )
+        return _restored_last(schema.with_enum(self.remaining()), self.restored)
 
     def reverse(self) -> Operation:
         before, after = _placed(self.enum.labels, self.label)
-        return AddEnumValue(self.remaining(), self.label, before, after, self.users)
+        return AddEnumValue(
+            self.remaining(), self.label, before, after, self.users, restored=self.restored
+        )
 
     def describe(self) -> str:
         return f"drop value {self.label!r} from enum {self.enum.qualified_name}"
 
     def references(self, key: TableKey | str) -> bool:
-        return any(as_key(table) == as_key(key) for table, _ in self.users)
+        tables = [table for table, _ in self.users] + [r.table for r in self.restored]
+        return any(as_key(table) == as_key(key) for table in tables)
 
 
 def _relabelled(text: str | None, reference: str, old: str, new: str) -> str | None:
