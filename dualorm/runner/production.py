@@ -52,7 +52,7 @@ from dualorm.runner.pipeline import (
     run_up,
 )
 from dualorm.runner.plan import create_migration_plan, create_rollback_plan
-from dualorm.runner.schedule import Event, MigrationOutcome, Progress, RunOptions
+from dualorm.runner.schedule import Event, MigrationOutcome, Progress, RunOptions, plan_specs
 from dualorm.runner.specs import load_project_specs
 
 if TYPE_CHECKING:
@@ -365,7 +365,7 @@ class ProductionMigrator:
         if direction == "up":
             return create_migration_plan(self.config, specs=specs, pending=specs.pending(applied))
         ids = down_ids(specs, applied, selection)
-        specs.plan(ids, "down", applied)  # an irreversible one refuses here, before the plan
+        plan_specs(specs, ids, "down", applied)  # an irreversible one refuses here, before the plan
         return create_rollback_plan(self.config, specs, applied, ids)
 
     def _rehearse(
