@@ -151,9 +151,14 @@ def build_project(root: Path, count: int, write: Callable[[Path, int], None] | N
         "for m in load_specs(c.migrations_path)))"
     )
     subprocess.run([sys.executable, "-c", emit], cwd=root, env=env_for(root, None), check=True)
-    import dualorm
+    compile_all(root)
 
-    package = Path(dualorm.__file__).resolve().parent
+
+def compile_all(root: Path) -> None:
+    """Byte-compile the project and the dualorm package the timed processes import (this
+    checkout's, first on their ``PYTHONPATH``), as ``pip install`` does for a wheel: where
+    ``PYTHONDONTWRITEBYTECODE`` is set, every process would otherwise compile them again."""
+    package = REPO / "dualorm"
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(root), str(package)], check=True)
 
 
