@@ -17,10 +17,8 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dualorm.autogen.plan import Change, changes_of, plan_change
-from dualorm.autogen.renames import Answers, Ask
 from dualorm.config import Config
 from dualorm.diff import Difference, DiffKind, Severity
 from dualorm.errors import DriftDetected, InternalError, SafetyError, SpecError, UsageError
@@ -28,7 +26,11 @@ from dualorm.ownership import Ownership, OwnershipMap
 from dualorm.schema import DEFAULT_SCHEMA, Schema, Table, TableKey, normalized
 from dualorm.schema import schema as schema_of
 from dualorm.spec.model import Migration
-from dualorm.spec.ops import DropTable, Operation
+
+if TYPE_CHECKING:
+    from dualorm.autogen.plan import Change
+    from dualorm.autogen.renames import Answers, Ask
+    from dualorm.spec.ops import Operation
 
 __all__ = [
     "CheckResult",
@@ -217,6 +219,11 @@ class Generated:
 def _plan(
     config: Config, source: str | None, answers: Answers, ask: Ask | None, cache: bool
 ) -> tuple[Change, Project]:
+    # Imported here: the planner and the operations, which `check` answered from its cache
+    # does not need.
+    from dualorm.autogen.plan import plan_change
+    from dualorm.spec.ops import DropTable
+
     available = configured(config)
     if source is not None and source not in SOURCES:
         raise UsageError(f"--from {source!r}: choose sqlalchemy or django")
@@ -301,6 +308,7 @@ def autogenerate(
         UsageError: a bad ``--from`` or ``--rename``, a change a spec cannot express.
         SafetyError: the spec file exists already.
     """
+    from dualorm.autogen.renames import Answers
     from dualorm.spec.dump import render_spec
     from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.make import next_id
@@ -472,6 +480,7 @@ def check(config: Config, *, cache: bool = True) -> CheckResult:
 
 def _check(config: Config, cache: bool) -> CheckResult:
     from dualorm.autogen.convert import Context, is_change
+    from dualorm.autogen.plan import changes_of
 
     sources = configured(config)
     project = read_project(config, sources, cache=cache)
@@ -496,8 +505,9 @@ def _stale_files(config: Config, migrations: Sequence[Migration], cache: bool) -
     """``migrate make --check``'s list; cached with the Django app registry it reads, keyed
     on the specs too."""
     from dualorm.autogen.cache import cached
+    from dualorm.spec.artefact import Artefact
     from dualorm.spec.cache import spec_key
-    from dualorm.spec.make import Artefact, outdated
+    from dualorm.spec.make import outdated
 
     specs = spec_key(config.migrations_path)
 

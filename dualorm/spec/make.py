@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ from dualorm.emit.pyformat import expected_header, read_header, source_name
 from dualorm.errors import SafetyError, UsageError
 from dualorm.schema import Schema
 from dualorm.spec.apps import assign
+from dualorm.spec.artefact import NO_LONGER_EMITTED, Artefact
 from dualorm.spec.cache import SpecCache
 from dualorm.spec.django_files import (
     Headers,
@@ -56,20 +57,9 @@ if TYPE_CHECKING:
 ALEMBIC_VERSIONS = Path("alembic") / "versions"
 REPLACED_VERSIONS = Path("alembic") / "replaced"
 """Where the Alembic revisions a squash replaces are kept (outside ``versions/``)."""
-NO_LONGER_EMITTED = "no longer emitted"
-"""The reason of a file dualorm wrote that no spec gives any more (``make`` removes it)."""
 SNAPSHOT_ID = "foreign tables"
-"""What an :class:`Artefact` of the foreign-table snapshot names instead of a spec id."""
-
-
-@dataclass(frozen=True)
-class Artefact:
-    """One generated file: which spec, which tool, where, and why it is (or was) stale."""
-
-    migration_id: str
-    tool: str
-    path: Path
-    reason: str
+"""What an :class:`~dualorm.spec.artefact.Artefact` of the foreign-table snapshot names
+instead of a spec id."""
 
 
 def _revision_paths(config: Config, migrations: Sequence[Migration]) -> dict[str, Path]:
