@@ -25,6 +25,7 @@ from dualorm.errors import DriftDetected, InternalError, SafetyError, SpecError,
 from dualorm.ownership import Ownership, OwnershipMap
 from dualorm.schema import DEFAULT_SCHEMA, Schema, Table, TableKey, normalized
 from dualorm.schema import schema as schema_of
+from dualorm.spec.artefact import Artefact
 from dualorm.spec.model import Migration
 
 if TYPE_CHECKING:
@@ -499,6 +500,38 @@ def _check(config: Config, cache: bool) -> CheckResult:
     # The generated files exist only where `migrate make` writes them: both ORMs configured.
     stale = tuple(_stale_files(config, project.migrations, cache)) if "django" in sources else ()
     return CheckResult(changes, stale)
+
+
+def make_check(config: Config) -> list[Artefact]:
+    """``migrate make --check``'s list (:func:`dualorm.spec.make.make` with ``check``), kept
+    in the model-schema cache (the entry ``make-check``) with everything reading it opened or
+    listed: the settings and the app registry's modules, the specs, the emitted files. While
+    none of them changed, it is given without setting Django up, decoding a spec or loading
+    the emitters' planning (the SQL parser with the operations)."""
+    from dualorm.autogen.cache import cached
+    from dualorm.spec.cache import spec_key
+
+    specs = spec_key(config.migrations_path)
+
+    def read() -> list[Artefact]:
+        from dualorm.spec.make import make
+
+        return make(config, check=True)
+
+    def decode(data: Any) -> list[Artefact]:
+        if not all(isinstance(a, Artefact) for a in data):
+            raise TypeError("not a list of generated files")
+        return list(data)
+
+    return cached(
+        config,
+        "make-check",
+        read,
+        encode=tuple,
+        decode=decode,
+        use=specs is not None,
+        extra=specs or "",
+    )
 
 
 def _stale_files(config: Config, migrations: Sequence[Migration], cache: bool) -> list[Any]:

@@ -164,11 +164,19 @@ CHECK = Verb(
 def _make(run: Invocation) -> int:
     # Imported when the verb runs: the CLI starts without the library.
     from dualorm.spec.artefact import NO_LONGER_EMITTED
-    from dualorm.spec.make import make
 
     config = run.config()
     check = run["check"]
-    artefacts = make(config, check=check)
+    if check:
+        # Its own entry point: an unchanged project is answered from the cache, and neither
+        # the emitters nor Django are loaded.
+        from dualorm.autogen.generate import make_check
+
+        artefacts = make_check(config)
+    else:
+        from dualorm.spec.make import make
+
+        artefacts = make(config)
     for a in artefacts:
         verb = "stale" if check else "removed" if a.reason == NO_LONGER_EMITTED else "wrote"
         run.out(f"{verb}: {shown(config, a.path)} ({a.tool}, {a.migration_id}: {a.reason})")
