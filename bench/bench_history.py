@@ -12,6 +12,8 @@ showmigrations`` and ``django-admin makemigrations --check``, and the floors bel
 ``python -c pass``, ``python -c 'import psycopg'`` (every row that connects pays it) and
 ``django.setup()`` of the benchmark's settings (every django-admin row pays it).
 Targets, as ratios: up <= 1.3x psql -f; status, check and make --check <= 0.25x Django's.
+Before anything is timed, the project and the dualorm package the processes import are
+byte-compiled once (:func:`bench_migrate.compile_python`), as installing a wheel does.
 
     python bench/bench_history.py [--tables 100] [--runs 3]
 """

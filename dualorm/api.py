@@ -34,7 +34,7 @@ from dualorm.runner.plan import model_schema
 from dualorm.runner.production.budget import check_budget
 from dualorm.runner.production.migrator import ProductionMigrator
 from dualorm.runner.runner import run
-from dualorm.runner.schedule import Progress, RunOptions
+from dualorm.runner.schedule import Progress, RunOptions, plan_specs
 from dualorm.runner.sinks import ScriptSink
 from dualorm.runner.specs import ProjectSpecs, load_project_specs
 
@@ -254,7 +254,7 @@ def migrate_script(config: Config) -> str:
         ledger.check_environment(conn, config.environment)
         applied = set(check_history(conn, specs, config))
     sink = ScriptSink()
-    run(specs.plan(specs.pending(applied), "up", applied), sink, applied)
+    run(plan_specs(specs, specs.pending(applied), "up", applied), sink, applied)
     return sink.text
 
 

@@ -102,6 +102,30 @@ def test_an_unchanged_project_is_checked_without_importing_any_model(project: Pr
     assert project.check() == (0, cold, [])
 
 
+def test_a_check_answered_from_the_cache_loads_neither_the_planner_nor_the_sql_parser(
+    project: Project,
+) -> None:
+    project.check()
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "dualorm", "migrate", "check", "--json"],
+        cwd=project.root,
+        env=project.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    unneeded = {"pglast", "yaml", "sqlalchemy", "django.db.models", "dualorm.spec.ops"}
+    assert "dualorm.autogen.generate" in loaded
+    assert not unneeded & loaded
+    assert not {m for m in loaded if m.startswith("dualorm.autogen.plan")}
+
+
 def test_editing_a_model_file_is_seen(project: Project) -> None:
     project.check()
     _add_user_column(project)

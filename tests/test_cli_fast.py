@@ -112,3 +112,21 @@ def test_status_and_up_import_neither_typer_nor_rich_nor_an_orm(cli_project: Pat
         [sys.executable, "-c", code], cwd=cli_project, capture_output=True, text=True, timeout=120
     )
     assert done.stdout.strip().splitlines()[-1] == "[0, 0] []", done.stderr
+
+
+def test_status_loads_only_what_it_runs(cli_project: Path) -> None:
+    # After a run has cached the specs, status reads the ledgers and that cache: it imports
+    # neither the SQL parser nor the YAML loader, nor what applies, plans or adopts.
+    chain(cli_project, 2)
+    assert main(["migrate", "up"]) == 0
+    code = (
+        "import sys; from dualorm.cli import main; code = main(['migrate', 'status']); "
+        "unneeded = {'pglast', 'yaml', 'dualorm.spec.ops', 'dualorm.emit.sql', "
+        "'dualorm.runner.schedule', 'dualorm.runner.adopt', 'dualorm.runner.production', "
+        "'dualorm.api'}; "
+        "print(code, sorted(unneeded & set(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=cli_project, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.strip().splitlines()[-1] == "0 []", done.stderr

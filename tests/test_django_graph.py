@@ -99,8 +99,8 @@ CHECK = """\
 import json, django
 django.setup()
 from django.db.migrations.loader import MigrationLoader
-from dualorm.spec.django_files import Headers, _leaves
-from dualorm.spec.django_graph import FileLoader
+from dualorm.spec.django_files import Headers
+from dualorm.spec.django_graph import FileLoader, app_leaves
 
 def shape(graph):
     return {
@@ -116,7 +116,7 @@ print(json.dumps({
     "leaves_django": {a: django_.graph.leaf_nodes(a) for a in ("alpha", "beta", "gamma")},
     "read": sorted(f"{a}.{n}" for a, n in ours.paths),
     "unmigrated": [sorted(ours.unmigrated_apps), sorted(django_.unmigrated_apps)],
-    "dualorm_leaves": _leaves(["alpha", "beta", "gamma"], Headers()),
+    "dualorm_leaves": app_leaves(["alpha", "beta", "gamma"], Headers()),
 }))
 """
 

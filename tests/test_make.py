@@ -163,3 +163,63 @@ def test_make_never_overwrites_a_file_it_did_not_write(
         assert "0001_initial.py was not written by dualorm" in err and "move it away" in err
     assert theirs.read_text(encoding="utf-8") == "# written by makemigrations\n"
     assert not (project / "migrations" / "alembic" / "versions").exists()
+
+
+def test_make_check_reads_djangos_graph_only_for_apps_holding_makemigrations_files(
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    # A project whose one app holds only dualorm's files: make --check needs no migration
+    # graph of Django's (nor its model layer); a file makemigrations wrote brings it back.
+    app = tmp_path / "notes"
+    (app / "migrations").mkdir(parents=True)
+    for name in ("__init__.py", "models.py", "migrations/__init__.py"):
+        (app / name).write_text("", encoding="utf-8")
+    (tmp_path / "site_settings.py").write_text(
+        'SECRET_KEY = "x"\nINSTALLED_APPS = ["notes"]\nDATABASES = {}\n', encoding="utf-8"
+    )
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.dualorm]\nmigrations_dir = "migrations"\ndjango_settings = "site_settings"\n'
+        'django_app_label = "notes"\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "0001_notes.yaml").write_text(
+        'id: "0001_notes"\nname: notes\ndependencies: []\noperations:\n'
+        "  - create_table:\n      name: notes_note\n      columns:\n"
+        "        - {name: id, type: bigint, primary_key: true}\n",
+        encoding="utf-8",
+    )
+    probe = (
+        "import sys; from dualorm.cli import main; code = main(['migrate', 'make', '--check']); "
+        "print(code, 'django.db.migrations' in sys.modules, 'django' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{root}"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+
+    def check() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()
+
+    done = subprocess.run(
+        [sys.executable, "-m", "dualorm", "migrate", "make"], cwd=tmp_path, env=env, text=True
+    )
+    assert done.returncode == 0
+    assert check()[-1] == "0 False True"
+    # Nothing changed since: the answer comes from the cache, without setting Django up.
+    assert check()[-1] == "0 False False"
+    (app / "migrations" / "0000_theirs.py").write_text(
+        "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n"
+        "    initial = True\n    dependencies = []\n    operations = []\n",
+        encoding="utf-8",
+    )
+    found = check()
+    assert found[-1] == "1 True True"
+    assert any("0001_notes" in line and "emitted order changed" in line for line in found)

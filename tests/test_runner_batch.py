@@ -194,3 +194,38 @@ def test_a_ledger_made_before_record_migration_works_and_up_adds_it(
     assert applied_ids(database_url) == ids
     assert api.migrate_status(config).ledgers_agree
     assert drop_or_check()
+
+
+def test_a_record_function_of_an_older_dualorm_is_replaced_by_up(
+    tmp_path: Path, database_url: str
+) -> None:
+    config = project(tmp_path, database_url)
+    ids = chain(tmp_path, 4)
+    api.migrate_up(config, to=ids[2])
+
+    def function() -> tuple[str, str | None]:
+        with connection(database_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT pg_get_functiondef(to_regprocedure(%s)), "
+                "obj_description(to_regprocedure(%s), 'pg_proc')",
+                (ledger.RECORD_MIGRATION, ledger.RECORD_MIGRATION),
+            ).fetchone()
+        assert row is not None
+        return str(row[0]), row[1]
+
+    # The function as an older dualorm made it: timed from now(), without the comment.
+    definition, comment = function()
+    assert comment == ledger.RECORD_REVISION
+    assert ledger.STARTED in definition
+    with connection(database_url, autocommit=True) as conn:
+        conn.execute(definition.replace(ledger.STARTED, "extract(epoch FROM now())").encode())
+        conn.execute(f"COMMENT ON FUNCTION {ledger.RECORD_MIGRATION} IS NULL")
+    assert ledger.STARTED not in function()[0]
+    assert api.migrate_down(config, steps=2).done == (ids[2], ids[1])
+    assert applied_ids(database_url) == ids[:1]
+    assert api.migrate_up(config).done == tuple(ids[1:])
+    assert applied_ids(database_url) == ids
+    assert api.migrate_status(config).ledgers_agree
+    definition, comment = function()
+    assert comment == ledger.RECORD_REVISION
+    assert ledger.STARTED in definition

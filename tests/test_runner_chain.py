@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from runner_specs import applied_ids, chain, project, snapshot, write_spec
+from runner_specs import applied_ids, chain, project, snapshot, table_ops, write_spec
 
 from dualorm import api
 from dualorm.db import connection
@@ -132,3 +132,37 @@ def test_a_runner_waits_while_a_killed_runners_query_still_runs(
     runner.join(timeout=60)
     assert not runner.is_alive()
     assert applied_ids(database_url) == ids
+
+
+def test_each_chained_migration_is_timed_from_its_own_start(
+    tmp_path: Path, database_url: str
+) -> None:
+    # A chain goes out as one query, where now() is the same for every transaction in it:
+    # the migration after a slow one must not be charged with the slow one's time.
+    config = project(tmp_path, database_url)
+    ids = chain(tmp_path, 2)
+    api.migrate_up(config, to=ids[0])
+    with connection(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO t1 (id, label) VALUES (1, 'one')")
+        conn.execute(
+            "CREATE FUNCTION slow_true() RETURNS boolean LANGUAGE sql "
+            "AS 'SELECT true FROM pg_sleep(0.3)'"
+        )
+    # The run's first migration goes on its own; the slow check and the next one are chained.
+    write_spec(
+        tmp_path,
+        "0003_slow",
+        [ids[1]],
+        "  - add_check: {table: t1, name: t1_slow, expression: slow_true()}\n",
+    )
+    write_spec(tmp_path, "0004_after", ["0003_slow"], table_ops("t4"))
+    events: list[Event] = []
+    result = api.migrate_up(config, progress=events.append)
+    assert result.done == (ids[1], "0003_slow", "0004_after")
+    reported = {e.migration_id: e.duration_ms for e in events if e.kind == "migration_done"}
+    with connection(database_url, autocommit=True) as conn:
+        recorded = dict(conn.execute("SELECT id, duration_ms FROM dualorm.migrations").fetchall())
+    assert recorded["0003_slow"] >= 250
+    assert reported["0003_slow"] is not None and reported["0003_slow"] >= 250
+    assert recorded["0004_after"] < 200
+    assert reported["0004_after"] is not None and reported["0004_after"] < 200

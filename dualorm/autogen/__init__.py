@@ -4,22 +4,7 @@ The pipeline (docs/autogenerate.md): :mod:`.generate` reads the model set(s) and
 specs; :mod:`.plan` settles renames (:mod:`.renames`), converts every difference through its
 converter (:mod:`.convert`), orders the operations (:mod:`.order`) and verifies them;
 :mod:`.write` writes them as spec mappings; :mod:`.casts` decides a type change's ``using``.
+
+Import each name from its module: ``migrate check`` answered from its cache
+(:func:`dualorm.autogen.generate.check`) loads none of the planning modules.
 """
-
-from __future__ import annotations
-
-from dualorm.autogen.generate import CheckResult, Generated, autogenerate, check
-from dualorm.autogen.plan import Change, plan_change
-from dualorm.autogen.renames import Answers, Candidate, parse_answers
-
-__all__ = [
-    "Answers",
-    "Candidate",
-    "Change",
-    "CheckResult",
-    "Generated",
-    "autogenerate",
-    "check",
-    "parse_answers",
-    "plan_change",
-]

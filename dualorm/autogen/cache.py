@@ -51,7 +51,7 @@ __all__ = ["FORMAT", "cache_path", "cached", "entry_key", "schema_data", "schema
 
 FORMAT = 1
 _MAGIC = b"dualorm-model-cache"
-_CODEC = Codec(("dualorm.schema", "dualorm.spec.make", "dualorm.diff.base"))
+_CODEC = Codec(("dualorm.schema", "dualorm.spec.artefact", "dualorm.diff.base"))
 
 T = TypeVar("T")
 

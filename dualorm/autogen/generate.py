@@ -21,21 +21,23 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dualorm.autogen.cache import cached, schema_data, schema_from
-from dualorm.autogen.convert import Context, is_change
-from dualorm.autogen.plan import Change, changes_of, plan_change
-from dualorm.autogen.renames import Answers, Ask
 from dualorm.config import Config
 from dualorm.diff import Difference, DiffKind, Severity, compare
 from dualorm.errors import DriftDetected, InternalError, SafetyError, SpecError, UsageError
 from dualorm.ownership import Ownership, OwnershipMap
 from dualorm.schema import DEFAULT_SCHEMA, Schema, Table, TableKey, normalized
 from dualorm.schema import schema as schema_of
+from dualorm.spec.artefact import Artefact
 from dualorm.spec.cache import cached_specs, spec_key
 from dualorm.spec.model import Migration
-from dualorm.spec.ops import CreateTable, DropTable, Operation
+
+if TYPE_CHECKING:
+    from dualorm.autogen.plan import Change
+    from dualorm.autogen.renames import Answers, Ask
+    from dualorm.spec.ops import Operation
 
 __all__ = [
     "CheckResult",
@@ -122,6 +124,8 @@ def _replayed(migrations: Sequence[Migration], start: Schema) -> Schema:
     """The schema ``migrations`` build from ``start``, as :func:`~dualorm.spec.replay.replay`
     gives it. The loader checked every operation already, so a run of table creations is
     added at once instead of one validated ``apply`` each (a 1,000-table initial spec)."""
+    from dualorm.spec.ops import CreateTable
+
     state, pending = start, []
     for migration in migrations:
         for op in migration.operations:
@@ -219,6 +223,11 @@ class Generated:
 def _plan(
     config: Config, source: str | None, answers: Answers, ask: Ask | None, cache: bool
 ) -> tuple[Change, Project]:
+    # Imported here: the planner and the operations, which `check` answered from its cache
+    # does not need.
+    from dualorm.autogen.plan import plan_change
+    from dualorm.spec.ops import DropTable
+
     available = configured(config)
     if source is not None and source not in SOURCES:
         raise UsageError(f"--from {source!r}: choose sqlalchemy or django")
@@ -303,6 +312,7 @@ def autogenerate(
         UsageError: a bad ``--from`` or ``--rename``, a change a spec cannot express.
         SafetyError: the spec file exists already.
     """
+    from dualorm.autogen.renames import Answers
     from dualorm.spec.dump import render_spec
     from dualorm.spec.graph import MigrationGraph
     from dualorm.spec.make import next_id
@@ -468,6 +478,9 @@ def check(config: Config, *, cache: bool = True) -> CheckResult:
 
 
 def _check(config: Config, cache: bool) -> CheckResult:
+    from dualorm.autogen.convert import Context, is_change
+    from dualorm.autogen.plan import changes_of
+
     sources = configured(config)
     project = read_project(config, sources, cache=cache)
     changes: dict[str, tuple[Difference, ...]] = {}
@@ -487,10 +500,45 @@ def _check(config: Config, cache: bool) -> CheckResult:
     return CheckResult(changes, stale)
 
 
+def make_check(config: Config) -> list[Artefact]:
+    """``migrate make --check``'s list (:func:`dualorm.spec.make.make` with ``check``), kept
+    in the model-schema cache (the entry ``make-check``) with everything reading it opened or
+    listed: the settings and the app registry's modules, the specs, the emitted files. While
+    none of them changed, it is given without setting Django up, decoding a spec or loading
+    the emitters' planning (the SQL parser with the operations)."""
+    from dualorm.autogen.cache import cached
+    from dualorm.spec.cache import spec_key
+
+    specs = spec_key(config.migrations_path)
+
+    def read() -> list[Artefact]:
+        from dualorm.spec.make import make
+
+        return make(config, check=True)
+
+    def decode(data: Any) -> list[Artefact]:
+        if not all(isinstance(a, Artefact) for a in data):
+            raise TypeError("not a list of generated files")
+        return list(data)
+
+    return cached(
+        config,
+        "make-check",
+        read,
+        encode=tuple,
+        decode=decode,
+        use=specs is not None,
+        extra=specs or "",
+    )
+
+
 def _stale_files(config: Config, migrations: Sequence[Migration], cache: bool) -> list[Any]:
     """``migrate make --check``'s list; cached with the Django app registry it reads, keyed
     on the specs too."""
-    from dualorm.spec.make import Artefact, outdated
+    from dualorm.autogen.cache import cached
+    from dualorm.spec.artefact import Artefact
+    from dualorm.spec.cache import spec_key
+    from dualorm.spec.make import outdated
 
     specs = spec_key(config.migrations_path)
 

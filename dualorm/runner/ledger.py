@@ -18,7 +18,9 @@ Tables:
 Functions:
     dualorm.record_migration(...)  moves all three ledgers for one applied or rolled-back
                         migration; one call, plans cached by PL/pgSQL, so the runner's one
-                        query per migration can end in COMMIT (see :mod:`dualorm.runner.record`)
+                        query per migration can end in COMMIT (see :mod:`dualorm.runner.record`);
+                        its duration is measured from :data:`STARTED_SETTING`, and its comment
+                        (:data:`RECORD_REVISION`) says it is the current definition
     dualorm.expect_rows(actual, expected, what)  raises ``DL001`` (:data:`LEDGER_SQLSTATE`)
                         unless a ledger write changed ``expected`` rows; record_migration
                         checks every write with it
@@ -88,7 +90,7 @@ CREATE OR REPLACE FUNCTION {ledger}.record_migration(
     removed_apps text[], removed_names text[], added_apps text[], added_names text[]
 ) RETURNS double precision LANGUAGE plpgsql AS $$
 DECLARE
-    elapsed double precision := extract(epoch FROM clock_timestamp() - now()) * 1000;
+    elapsed double precision := (extract(epoch FROM clock_timestamp()) - {started}) * 1000;
     changed bigint;
     item text;
     i integer;
@@ -134,10 +136,25 @@ BEGIN
     RETURN elapsed;
 END
 $$;
+COMMENT ON FUNCTION {record_signature} IS {revision};
 """
 
 # The SQLSTATE dualorm.record_migration raises; the runner maps it back to LedgerError.
 LEDGER_SQLSTATE = "DL001"
+
+# Where a batched transaction keeps the clock read right after its BEGIN (epoch seconds, a
+# transaction-local setting). now() cannot say when it began: PostgreSQL sets it once per
+# query message, and a chain sends many transactions in one. A ledger function of an older
+# dualorm, or a call from one, falls back to now() (that dualorm's own measure).
+STARTED_SETTING = "dualorm.started"
+STARTED = (
+    f"coalesce(nullif(current_setting('{STARTED_SETTING}', true), '')::numeric, "
+    "extract(epoch FROM now()))"
+)
+START_CLOCK = f"set_config('{STARTED_SETTING}', extract(epoch FROM clock_timestamp())::text, true)"
+# The comment that marks record_migration as the current definition; a ledger whose function
+# lacks it (an older dualorm measured from now()) gets the function replaced.
+RECORD_REVISION = f"dualorm ledger function, revision 2: durations from {STARTED_SETTING}"
 # The single-database ledger's migration lock key (a tenant's: its Ledger.lock_key).
 ADVISORY_LOCK_KEY = DEFAULT_LOCK_KEY
 
@@ -154,6 +171,9 @@ def ddl(lg: Ledger) -> str:
         migrations_text=quote_literal(f"{lg.schema}.migrations"),
         alembic=lg.foreign("alembic_version"),
         django=lg.foreign("django_migrations"),
+        started=STARTED,
+        record_signature=record_migration(lg),
+        revision=quote_literal(RECORD_REVISION),
     )
 
 
@@ -166,17 +186,27 @@ def record_migration(lg: Ledger) -> str:
     )
 
 
+def record_current(lg: Ledger) -> tuple[str, tuple[str, str]]:
+    """A boolean SQL expression and its parameters: whether the ledger's record function is
+    the current definition (an older dualorm's measured chained migrations from now())."""
+    return (
+        "coalesce(obj_description(to_regprocedure(%s), 'pg_proc') = %s, false)",
+        (record_migration(lg), RECORD_REVISION),
+    )
+
+
 # The single-database ledger's DDL and record function, as they always were.
 DDL = ddl(DEFAULT_LEDGER)
 RECORD_MIGRATION = record_migration(DEFAULT_LEDGER)
 
 
 def ensure_ledger(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    """Create the ledger schema, its tables and function where missing (idempotent)."""
+    """Create the ledger schema, its tables and functions where missing, and replace a record
+    function an older dualorm made (idempotent)."""
     lg = ledger_of(conn)
+    current, params = record_current(lg)
     exists = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL AND to_regprocedure(%s) IS NOT NULL",
-        (lg.audit, record_migration(lg)),
+        f"SELECT to_regclass(%s) IS NOT NULL AND {current}", (lg.audit, *params)
     ).fetchone()
     if exists and exists[0]:
         return

@@ -23,7 +23,7 @@ from dualorm.runner.history import check_history
 from dualorm.runner.impact import impacts
 from dualorm.runner.rehearsal import Rehearsal, rehearse_plan
 from dualorm.runner.runner import run
-from dualorm.runner.schedule import Event, MigrationOutcome, Progress, RunOptions
+from dualorm.runner.schedule import Event, MigrationOutcome, Progress, RunOptions, plan_specs
 from dualorm.runner.session import LockWait, locked_run, reporter, run_context, run_options
 from dualorm.runner.sinks import DatabaseSink, ScriptSink
 from dualorm.runner.specs import ProjectSpecs, load_project_specs
@@ -186,7 +186,7 @@ def run_up(
     ) as conn:
         applied = check_history(conn, specs, config)
         ids = specs.pending(set(applied), to)
-        plan = specs.plan(ids, "up", set(applied))
+        plan = plan_specs(specs, ids, "up", set(applied))
         _require_foreign_tables(conn, config, [specs.by_id[i] for i in ids])
         if dry_run:
             script = ScriptSink(lock_timeout_ms=opts.lock_timeout_ms)
@@ -300,7 +300,7 @@ def run_down(
     ) as conn:
         applied = check_history(conn, specs, config)
         ids = down_ids(specs, set(applied), selection)
-        plan = specs.plan(ids, "down", set(applied))
+        plan = plan_specs(specs, ids, "down", set(applied))
         if dry_run:
             sink = ScriptSink(lock_timeout_ms=opts.lock_timeout_ms)
             run(plan, sink, set(applied), options=opts)

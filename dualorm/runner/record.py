@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dualorm.runner.foreign import ALEMBIC_ID_LENGTH, DjangoApps, moved_heads
+from dualorm.runner.ledger import STARTED
 from dualorm.runner.tenancy import DEFAULT_LEDGER, Ledger
 
 if TYPE_CHECKING:
@@ -26,8 +27,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ELAPSED_MS", "LedgerWrite", "ledger_write"]
 
-# Milliseconds since the transaction began (the runner's per-statement clock).
-ELAPSED_MS = "extract(epoch FROM clock_timestamp() - now())::float8 * 1000"
+# Milliseconds since the transaction began (the runner's per-statement clock): since the clock
+# read its BEGIN is followed by (ledger.START_CLOCK), not now(), which is the same for every
+# transaction of a chain.
+ELAPSED_MS = f"((extract(epoch FROM clock_timestamp()) - {STARTED}) * 1000)::float8"
 
 _ARGUMENTS = (
     "(%s, %s, %s, %s, %s, %s, %s, %s::uuid, "

@@ -1,6 +1,7 @@
 """What the runner's loop is handed and what it hands back: a plan of :class:`Planned`
-migrations (made by :func:`plan_migration`), the :class:`RunOptions` it runs them with, the
-:class:`Event` values it reports and the :class:`MigrationOutcome` of each migration.
+migrations (made by :func:`plan_migration`, for a project's specs by :func:`plan_specs`), the
+:class:`RunOptions` it runs them with, the :class:`Event` values it reports and the
+:class:`MigrationOutcome` of each migration.
 
 The loop (:mod:`dualorm.runner.runner`) and the sinks it hands statements to
 (:mod:`dualorm.runner.sinks`) both read these types, so they live apart from both.
@@ -8,14 +9,17 @@ The loop (:mod:`dualorm.runner.runner`) and the sinks it hands statements to
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dualorm.emit.sql import migration_steps
 from dualorm.errors import SpecError
 from dualorm.spec.model import Direction, Migration, Step
+
+if TYPE_CHECKING:
+    from dualorm.runner.specs import ProjectSpecs
 
 __all__ = [
     "Event",
@@ -27,6 +31,7 @@ __all__ = [
     "RunOptions",
     "StatementTiming",
     "plan_migration",
+    "plan_specs",
 ]
 
 EventKind = Literal[
@@ -159,3 +164,28 @@ def plan_migration(migration: Migration, direction: Direction) -> Planned:
             "operations; put it in a migration of its own",
         )
     return Planned(migration, direction, steps)
+
+
+def plan_specs(
+    specs: ProjectSpecs, ids: Sequence[str], direction: Direction, applied: Set[str]
+) -> list[Planned]:
+    """Return the runner's plan for ``ids`` of ``specs`` (from
+    :meth:`~dualorm.runner.specs.ProjectSpecs.pending` or a rollback's list).
+
+    A squash runs its operations, recording every migration it replaces, only going up in
+    their place; otherwise it is recorded or removed alone, with no DDL (its replaced
+    migrations built, or remove, the schema one by one).
+    """
+    planned = []
+    for i in ids:
+        migration = specs.by_id[i]
+        replaced = specs.squashes.get(i)
+        if replaced is None:
+            planned.append(plan_migration(migration, direction))
+        elif direction == "up" and not (set(replaced) & (set(applied) | set(ids))):
+            whole = plan_migration(migration, "up")
+            also = tuple(specs.by_id[r] for r in replaced)
+            planned.append(Planned(migration, "up", whole.steps, also))
+        else:
+            planned.append(Planned(migration, direction, ()))
+    return planned

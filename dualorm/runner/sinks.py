@@ -135,12 +135,14 @@ class DatabaseSink:
         self._stamped = False
         self._unflushed = False
         self.ledger = ledger_of(conn)
+        current, params = ledger.record_current(self.ledger)
         row = conn.execute(
-            "SELECT set_config('lock_timeout', %s, false), to_regprocedure(%s) IS NOT NULL",
-            (f"{self.options.lock_timeout_ms}ms", ledger.record_migration(self.ledger)),
+            f"SELECT set_config('lock_timeout', %s, false), {current}",
+            (f"{self.options.lock_timeout_ms}ms", *params),
         ).fetchone()
-        # A ledger made by an older dualorm has no record_migration function until the next
-        # `migrate up` adds it; until then every migration goes step by step.
+        # A ledger made by an older dualorm has no record_migration function, or one that
+        # times a chained migration from the start of the whole chain, until the next
+        # `migrate up` replaces it; until then every migration goes step by step.
         self._checks_ready = bool(row and row[1])
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
@@ -351,7 +353,11 @@ class DatabaseSink:
         parts: list[str] = []
         wanted: dict[int, int] = {}
         for number, (steps, write) in enumerate(units):
-            parts += ["BEGIN", "SET LOCAL synchronous_commit = off"]
+            # Each transaction's own start: now() is the same for all of them (see ledger).
+            parts += [
+                "BEGIN",
+                f"SELECT set_config('synchronous_commit', 'off', true), {ledger.START_CLOCK}",
+            ]
             for index, step in enumerate(steps):
                 parts.append(step.sql or "")
                 if index < len(steps) - 1:

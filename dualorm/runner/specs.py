@@ -9,21 +9,19 @@ exactly the order, that the real run applies, for any ``--to`` on a branching hi
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
+from collections.abc import Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dualorm.errors import AppliedSpecMissing, ConfigError, GraphError
 from dualorm.runner.foreign import DjangoApps
-from dualorm.runner.schedule import Planned, plan_migration
-from dualorm.spec.apps import spec_apps
-from dualorm.spec.cache import cached_apps, cached_specs
+from dualorm.spec.cache import cached_specs, migration_apps
 from dualorm.spec.graph import MigrationGraph
 from dualorm.spec.lineage import chain_parents, present_squashes, replaced_ids
 
 if TYPE_CHECKING:
     from dualorm.config import Config
-    from dualorm.spec.model import Direction, Migration
+    from dualorm.spec.model import Migration
 
 __all__ = ["ProjectSpecs", "load_project_specs"]
 
@@ -50,10 +48,7 @@ class ProjectSpecs:
         """The apps each spec has ``django_migrations`` rows in (its Django files' apps)."""
         cached = self._apps.get(default_app)
         if cached is None:
-            # From the cache when it kept them: no operation is decoded for them.
-            of = cached_apps(self.migrations, default_app)
-            if of is None:
-                of = spec_apps(self.migrations, default_app)
+            of = migration_apps(self.migrations, default_app)
             cached = self._apps[default_app] = DjangoApps(
                 default_app, {i: a for i, a in of.items() if a != (default_app,)}
             )
@@ -74,27 +69,6 @@ class ProjectSpecs:
             if squash in ids and not applied & set(replaced):
                 ids = [i for i in ids if i not in replaced]
         return ids
-
-    def plan(self, ids: Sequence[str], direction: Direction, applied: Set[str]) -> list[Planned]:
-        """Return the runner's plan for ``ids`` (from :meth:`pending` or a rollback's list).
-
-        A squash runs its operations, recording every migration it replaces, only going up in
-        their place; otherwise it is recorded or removed alone, with no DDL (its replaced
-        migrations built, or remove, the schema one by one).
-        """
-        planned = []
-        for i in ids:
-            migration = self.by_id[i]
-            replaced = self.squashes.get(i)
-            if replaced is None:
-                planned.append(plan_migration(migration, direction))
-            elif direction == "up" and not (set(replaced) & (set(applied) | set(ids))):
-                whole = plan_migration(migration, "up")
-                also = tuple(self.by_id[r] for r in replaced)
-                planned.append(Planned(migration, "up", whole.steps, also))
-            else:
-                planned.append(Planned(migration, direction, ()))
-        return planned
 
     def require_applied_known(self, applied: Set[str], where: str) -> None:
         """Refuse (exit 3) to plan while an applied migration has lost its spec file."""

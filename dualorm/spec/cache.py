@@ -47,6 +47,7 @@ __all__ = [
     "SpecCache",
     "cached_apps",
     "cached_specs",
+    "migration_apps",
     "spec_key",
 ]
 
@@ -217,6 +218,19 @@ def cached_apps(migrations: list[Migration], default_app: str) -> dict[str, tupl
             return None
         out[m.id] = tuple(default_app if a == _DEFAULT_APP else a for a in apps)
     return out
+
+
+def migration_apps(migrations: list[Migration], default_app: str) -> dict[str, tuple[str, ...]]:
+    """The apps each migration lands in: from the cache when it kept them all (no operation
+    decoded, none of their modules imported), else from the operations
+    (:func:`~dualorm.spec.apps.spec_apps`)."""
+    cached = cached_apps(migrations, default_app)
+    if cached is not None:
+        return cached
+    # Imported on a miss only, like the loader: the placement reads the operation classes.
+    from dualorm.spec.apps import spec_apps
+
+    return spec_apps(migrations, default_app)
 
 
 def _encode_migration(migration: Migration) -> Any:

@@ -24,8 +24,12 @@ one, is exit 2. A table the models of one of the project's apps declare goes to 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import importlib.util
+import inspect
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,6 @@ from dualorm.emit.pyformat import read_header
 from dualorm.errors import ConfigError, SpecError
 from dualorm.schema import ForeignKey, TableKey
 from dualorm.spec.apps import AppOperations, Placement, assign
-from dualorm.spec.django_graph import FileLoader, loaded_file
 from dualorm.spec.foreign import ForeignTable, render_snapshot
 from dualorm.spec.model import Migration
 from dualorm.spec.ops import CreateTable, Operation
@@ -42,7 +45,9 @@ from dualorm.spec.ops import CreateTable, Operation
 __all__ = [
     "DjangoFile",
     "Headers",
+    "Leaves",
     "declared_tables",
+    "makemigrations_free",
     "migrations_dir",
     "orphans",
     "plan",
@@ -147,29 +152,45 @@ def declared_tables(app_label: str) -> set[str]:
     return found
 
 
-def _leaves(labels: Sequence[str], headers: Headers) -> dict[str, tuple[str, ...]]:
-    """Per app, the latest migrations dualorm did not write (``makemigrations``' own) that
-    dualorm's first one in the app runs after; those that run after one of dualorm's
-    (written later) are not among them. Django's migration graph, read from the files
-    (:mod:`dualorm.spec.django_graph`)."""
+def makemigrations_free(labels: Sequence[str], headers: Headers) -> bool:
+    """Whether every migration of the apps ``labels`` is a file dualorm wrote.
 
-    loader = FileLoader()
-    graph = loader.graph
+    Then none is ``makemigrations``' own, no app has a latest migration dualorm's first file
+    must run after, and Django's migration graph (:func:`dualorm.spec.django_graph.app_leaves`,
+    which imports Django's migration machinery and reads every file) has nothing to add. What
+    this cannot tell from the files for certain (a ``MIGRATION_MODULES`` setting, a package in
+    several folders, a module that is not a ``.py`` source) is a no. Django is set up.
+    """
+    from django.apps import apps
+    from django.conf import settings
 
-    def ours(key: tuple[str, str]) -> bool:
-        path = loader.paths.get(key) or loaded_file(graph.nodes[key])
-        return path is not None and bool(headers(path).get("Spec"))
-
-    found = {}
+    if set(labels) & set(getattr(settings, "MIGRATION_MODULES", None) or {}):
+        return False
     for label in labels:
-        own = {key for key in graph.nodes if key[0] == label}
-        mine = {key for key in own if ours(key)}
-        theirs = {key for key in own - mine if not mine & set(graph.forwards_plan(key))}
-        leaves = [
-            key for key in theirs if not any(c.key in theirs for c in graph.node_map[key].children)
-        ]
-        found[label] = tuple(sorted(name for _, name in leaves))
-    return found
+        # The package Django's loader imports for the app (its MigrationLoader.migrations_module).
+        spec = importlib.util.find_spec(f"{apps.get_app_config(label).name}.migrations")
+        if spec is None or spec.submodule_search_locations is None or spec.origin is None:
+            continue  # no migrations package (or a namespace one): Django loads none
+        folders = list(spec.submodule_search_locations)
+        if len(folders) != 1 or not _dualorm_files_only(Path(folders[0]), headers):
+            return False
+    return True
+
+
+def _dualorm_files_only(folder: Path, headers: Headers) -> bool:
+    """Whether every module of the migrations package in ``folder`` is a ``.py`` file with a
+    dualorm header (the modules Django's loader lists: not packages, not ``_`` or ``~``)."""
+    entries = set(os.listdir(folder))
+    for entry in sorted(entries):
+        name = inspect.getmodulename(entry)
+        if name is None or name[0] in "_~" or "." in name:
+            continue
+        if any(f"{name}{suffix}" in entries for suffix in EXTENSION_SUFFIXES):
+            return False  # the path finder would load the extension module
+        source = folder / f"{name}.py"
+        if f"{name}.py" not in entries or not source.is_file() or not headers(source).get("Spec"):
+            return False
+    return True
 
 
 class Headers:
@@ -294,19 +315,26 @@ def _order(
     return done
 
 
+Leaves = Callable[[Sequence[str], Headers], Mapping[str, tuple[str, ...]]]
+"""Per app label, the latest migrations dualorm did not write that dualorm's first file in
+the app runs after (:func:`dualorm.spec.django_graph.app_leaves`)."""
+
+
 def plan(
     config: Config,
     migrations: Sequence[Migration],
     foreign: Sequence[ForeignTable],
     parents: Mapping[str, tuple[str, ...]],
+    leaves_of: Leaves,
     headers: Headers | None = None,
 ) -> list[DjangoFile]:
-    """Return every Django file of ``migrations`` (in apply order), in the order they apply."""
+    """Return every Django file of ``migrations`` (in apply order), in the order they apply;
+    ``leaves_of`` reads the leaves of the apps they land in."""
     own = project_apps(config)
     _check_apps(config, migrations, own)
     placements = assign(migrations, config.default_app)
     written = frozenset(g.app for p in placements.values() for g in p.groups)
-    leaves = _leaves(sorted(written), headers or Headers())
+    leaves = leaves_of(sorted(written), headers or Headers())
     folders = {app: migrations_dir(app) for app in written}
     history = _History(leaves, written, {f.table.key: f for f in foreign}, {}, {}, folders)
     ids = {m.id for m in migrations}

@@ -21,6 +21,7 @@ import os
 import pkgutil
 import re
 import sys
+from collections.abc import Callable, Sequence
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from django.conf import settings
 from django.db.migrations import Migration, swappable_dependency
 from django.db.migrations.loader import MIGRATIONS_MODULE_NAME, MigrationLoader
 
-__all__ = ["FileLoader", "read_migration"]
+__all__ = ["FileLoader", "app_leaves", "read_migration"]
 
 _GRAPH_ATTRIBUTES = ("dependencies", "replaces", "run_before")
 # Where a migration's operations start: usually after its dependencies, and most of its bytes.
@@ -258,3 +259,30 @@ def loaded_file(migration: object) -> Path | None:
     module = sys.modules.get(type(migration).__module__)
     file = getattr(module, "__file__", None)
     return Path(file) if isinstance(file, str) else None
+
+
+def app_leaves(
+    labels: Sequence[str], headers: Callable[[Path], dict[str, str]]
+) -> dict[str, tuple[str, ...]]:
+    """Per app, the latest migrations dualorm did not write (``makemigrations``' own) that
+    dualorm's first one in the app runs after; those that run after one of dualorm's
+    (written later) are not among them. ``headers`` reads a file's dualorm header
+    (:class:`dualorm.spec.django_files.Headers`)."""
+
+    loader = FileLoader()
+    graph = loader.graph
+
+    def ours(key: tuple[str, str]) -> bool:
+        path = loader.paths.get(key) or loaded_file(graph.nodes[key])
+        return path is not None and bool(headers(path).get("Spec"))
+
+    found = {}
+    for label in labels:
+        own = {key for key in graph.nodes if key[0] == label}
+        mine = {key for key in own if ours(key)}
+        theirs = {key for key in own - mine if not mine & set(graph.forwards_plan(key))}
+        leaves = [
+            key for key in theirs if not any(c.key in theirs for c in graph.node_map[key].children)
+        ]
+        found[label] = tuple(sorted(name for _, name in leaves))
+    return found

@@ -28,7 +28,6 @@ from dualorm.spec.codec import decode, encode
 from dualorm.spec.files import spec_paths
 from dualorm.spec.operation import label
 from dualorm.spec.ops import RenameTable
-from dualorm.spec.reader import compose, plain
 
 if TYPE_CHECKING:
     from dualorm.config import Config
@@ -253,6 +252,8 @@ def created_tables(directory: Path | str) -> set[TableKey]:
 
     A file that does not read as a spec is skipped here; loading it reports the fault.
     """
+    # Imported here: the YAML reader is needed only when the spec cache lacks the tables.
+    from dualorm.spec.reader import compose, plain
 
     found: set[TableKey] = set()
     for path in spec_paths(Path(directory)):

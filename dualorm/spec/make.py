@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,8 +26,16 @@ from dualorm.emit.pyformat import expected_header, read_header, source_name
 from dualorm.errors import SafetyError, UsageError
 from dualorm.schema import Schema
 from dualorm.spec.apps import assign
+from dualorm.spec.artefact import NO_LONGER_EMITTED, Artefact
 from dualorm.spec.cache import SpecCache
-from dualorm.spec.django_files import Headers, migrations_dir, orphans, plan, project_apps
+from dualorm.spec.django_files import (
+    Headers,
+    makemigrations_free,
+    migrations_dir,
+    orphans,
+    plan,
+    project_apps,
+)
 from dualorm.spec.files import spec_paths
 from dualorm.spec.foreign import (
     ForeignTable,
@@ -40,7 +48,6 @@ from dualorm.spec.foreign import (
 )
 from dualorm.spec.graph import MigrationGraph
 from dualorm.spec.lineage import emitted_parents, replaced_ids
-from dualorm.spec.load import load_specs
 from dualorm.spec.model import Migration
 from dualorm.spec.replay import replay
 
@@ -51,20 +58,9 @@ if TYPE_CHECKING:
 ALEMBIC_VERSIONS = Path("alembic") / "versions"
 REPLACED_VERSIONS = Path("alembic") / "replaced"
 """Where the Alembic revisions a squash replaces are kept (outside ``versions/``)."""
-NO_LONGER_EMITTED = "no longer emitted"
-"""The reason of a file dualorm wrote that no spec gives any more (``make`` removes it)."""
 SNAPSHOT_ID = "foreign tables"
-"""What an :class:`Artefact` of the foreign-table snapshot names instead of a spec id."""
-
-
-@dataclass(frozen=True)
-class Artefact:
-    """One generated file: which spec, which tool, where, and why it is (or was) stale."""
-
-    migration_id: str
-    tool: str
-    path: Path
-    reason: str
+"""What an :class:`~dualorm.spec.artefact.Artefact` of the foreign-table snapshot names
+instead of a spec id."""
 
 
 def _revision_paths(config: Config, migrations: Sequence[Migration]) -> dict[str, Path]:
@@ -98,9 +94,20 @@ def django_files(
     """The Django files of ``migrations`` (see :mod:`dualorm.spec.django_files`)."""
 
     _setup(config)
-    files = plan(config, migrations, foreign, emitted_parents(migrations), headers)
+    files = plan(config, migrations, foreign, emitted_parents(migrations), _leaves, headers)
     folders = {app: _migrations_dir(config, app) for app in {f.app for f in files}}
     return [replace(f, path=folders[f.app] / f.path.name) for f in files]
+
+
+def _leaves(labels: Sequence[str], headers: Headers) -> dict[str, tuple[str, ...]]:
+    """The apps' leaves before dualorm's files (:data:`dualorm.spec.django_files.Leaves`)."""
+    if makemigrations_free(labels, headers):
+        return dict.fromkeys(labels, ())
+    # Imported here: Django's migration loader imports its whole model layer, which an app
+    # holding only dualorm's files does not need.
+    from dualorm.spec.django_graph import app_leaves
+
+    return app_leaves(labels, headers)
 
 
 def _schemas_before(migrations: Sequence[Migration], start: Schema) -> dict[str, Schema]:
@@ -277,6 +284,9 @@ def _load(config: Config) -> tuple[list[ForeignTable], list[Migration]]:
             cache.store(hit, created)
         return foreign, hit
 
+    # Imported on a miss only: the YAML loader and the differ, which a cache hit skips.
+    from dualorm.spec.load import load_specs
+
     migrations = load_specs(directory, foreign={f.table.key: f for f in foreign})
     if current:
         cache.store(migrations, created)
@@ -335,6 +345,9 @@ def next_id(config: Config, name: str) -> str:
 
 def new_spec(config: Config, name: str) -> Path:
     """Write a spec template for ``name`` depending on the current heads; return its path."""
+
+    # Imported when used: the YAML loader, which `make --check` on a cache hit never needs.
+    from dualorm.spec.load import load_specs
 
     heads = MigrationGraph(
         {m.id: m.dependencies for m in load_specs(config.migrations_path)}

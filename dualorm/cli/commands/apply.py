@@ -101,8 +101,9 @@ DOWN = Verb(
 
 
 def _status(run: Invocation) -> int:
-    # Imported when the verb runs: the CLI starts without the library.
-    from dualorm.api import migrate_status
+    # Imported when the verb runs, from its own module rather than dualorm.api: status reads
+    # the ledgers and the cached specs, and loads none of what applies or plans migrations.
+    from dualorm.runner.history import migrate_status
 
     logged(run)
     render_status(migrate_status(run.config()), run.out, run["json"])

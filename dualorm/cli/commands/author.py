@@ -48,7 +48,8 @@ def _new(run: Invocation) -> int:
 
 def _autogenerate(run: Invocation, config: Config) -> int:
     # Imported when the verb runs: the CLI starts without the library.
-    from dualorm.autogen import autogenerate, parse_answers
+    from dualorm.autogen.generate import autogenerate
+    from dualorm.autogen.renames import parse_answers
 
     answers = parse_answers(run["rename"], run["rename_table"], run["rename_value"])
     result = autogenerate(
@@ -127,7 +128,7 @@ NEW = Verb(
 
 def _check(run: Invocation) -> int:
     # Imported when the verb runs: the CLI starts without the library.
-    from dualorm.autogen import check
+    from dualorm.autogen.generate import check
 
     config = run.config()
     result = check(config, cache=not run["no_cache"])
@@ -162,11 +163,20 @@ CHECK = Verb(
 
 def _make(run: Invocation) -> int:
     # Imported when the verb runs: the CLI starts without the library.
-    from dualorm.spec.make import NO_LONGER_EMITTED, make
+    from dualorm.spec.artefact import NO_LONGER_EMITTED
 
     config = run.config()
     check = run["check"]
-    artefacts = make(config, check=check)
+    if check:
+        # Its own entry point: an unchanged project is answered from the cache, and neither
+        # the emitters nor Django are loaded.
+        from dualorm.autogen.generate import make_check
+
+        artefacts = make_check(config)
+    else:
+        from dualorm.spec.make import make
+
+        artefacts = make(config)
     for a in artefacts:
         verb = "stale" if check else "removed" if a.reason == NO_LONGER_EMITTED else "wrote"
         run.out(f"{verb}: {shown(config, a.path)} ({a.tool}, {a.migration_id}: {a.reason})")

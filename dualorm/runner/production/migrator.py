@@ -43,7 +43,7 @@ from dualorm.runner.production.safeguards import (
     undo_rollback,
     undo_run,
 )
-from dualorm.runner.schedule import Event, MigrationOutcome, Progress
+from dualorm.runner.schedule import Event, MigrationOutcome, Progress, plan_specs
 from dualorm.runner.session import run_context
 from dualorm.runner.specs import load_project_specs
 
@@ -278,7 +278,7 @@ class ProductionMigrator:
         if run.direction == "up":
             return create_migration_plan(self.config, specs=specs, pending=specs.pending(applied))
         ids = down_ids(specs, applied, run.selection)
-        specs.plan(ids, "down", applied)  # an irreversible one refuses here, before the plan
+        plan_specs(specs, ids, "down", applied)  # an irreversible one refuses here, before the plan
         return create_rollback_plan(self.config, specs, applied, ids)
 
     def _planned(self, run: _Request, plan: MigrationPlan) -> ProductionResult:
