@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dualorm.autogen.convert import CONVERTERS
+from dualorm.autogen.convert import CONVERTERS, relabel
 from dualorm.autogen.write import WRITERS
 from dualorm.cli import main
 from dualorm.config import Config
 from dualorm.diff import DiffKind, compare
 from dualorm.runner.lint import lint
+from dualorm.schema import Column, EnumType, Schema, Table
 from dualorm.sources import sqlalchemy as sa_source
 from dualorm.spec.load import load_specs, replay_directory
 from tests.reference import REFERENCE_PYPROJECT
@@ -486,3 +487,26 @@ def test_an_expression_postgresql_refuses_is_reported_not_written() -> None:
     message = str(caught.value)
     assert "users.age" in message and "nope()" in message and "sqlalchemy models" in message
     assert caught.value.exit_code == 2
+
+
+def test_relabelling_an_enum_read_by_a_generated_column_applies_in_order() -> None:
+    """Two labels dropped from a type a stored generated column reads: each rebuild restores
+    the generated column as the rebuild before it left it, so the operations apply."""
+    mood = EnumType("mood", labels=("new", "old", "gone", "late"))
+    table = Table(
+        "moods",
+        columns=(
+            Column("id", "bigint", nullable=False),
+            Column("v", "mood"),
+            Column("g", "boolean", generated="(v IS NOT NULL)"),
+            Column("note", "text"),
+        ),
+    )
+    have = Schema(tables=(table,), enums=(mood,), declares_enums=True)
+    ops = relabel(mood, ("late", "new", "old"), have)
+    state = have
+    for op in ops:
+        state = op.apply(state)
+    (enum,) = state.enums
+    assert enum.labels == ("late", "new", "old")
+    assert [c.name for c in state.tables[0].columns] == ["id", "v", "note", "g"]

@@ -60,6 +60,7 @@ from dualorm.spec.ops import (
     SetComment,
     column_users,
     enum_users,
+    rebuild_dependents,
 )
 
 __all__ = ["CONVERTERS", "Context", "Converter", "converts", "is_change", "operations"]
@@ -458,18 +459,24 @@ def relabel(enum: EnumType, labels: tuple[str, ...], have: Schema) -> list[Opera
     users = enum_users(have, enum)
     kept = _in_order([x for x in enum.labels if x in labels], labels)
     out: list[Operation] = []
-    current = enum
+    current, state = enum, have
+    # Each rebuild restores the generated columns and constraints depending on the type as
+    # the operations before it left them (a restored column moves to the end of its table).
     for label in enum.labels:
         if label not in kept:
-            out.append(DropEnumValue(current, label, users))
+            drop = DropEnumValue(current, label, users, rebuild_dependents(state, current, users))
+            out.append(drop)
+            state = drop.apply(state)
             current = replace(current, labels=tuple(x for x in current.labels if x != label))
     for position, label in enumerate(labels):
         if label in current.labels:
             continue
         after = labels[position - 1] if position > 0 else None
         before = current.labels[0] if after is None and current.labels else None
-        add = AddEnumValue(current, label, before, after, users)
+        restored = rebuild_dependents(state, current, users)
+        add = AddEnumValue(current, label, before, after, users, restored=restored)
         out.append(add)
+        state = add.apply(state)
         current = replace(current, labels=add.labels())
     return out
 
