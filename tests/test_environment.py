@@ -20,7 +20,7 @@ from dualorm.config import Config, Environment
 from dualorm.db import EmbeddedServer, connect
 from dualorm.environment import LABEL_COMMAND, effective_label
 from dualorm.runner.ledger import environment_label
-from tests.runner_specs import REFERENCE_APP
+from tests.reference import REFERENCE_APP
 
 SPEC = """id: "0001_notes"
 name: notes

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runner_specs import applied_ids, chain, fleet_cli, project, snapshot, write_spec
+from project_files import project
+from runner_specs import applied_ids, chain, fleet_cli, snapshot, write_spec
 
 from dualorm import api
 from dualorm.config import Config, Environment

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from runner_specs import spec_project
+from project_files import spec_project
 from webhooks import Receiver
 
 from dualorm.api import migrate_up
@@ -79,7 +79,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def project(tmp_path: Path, url: str, *specs: tuple[str, str]) -> Config:
-    """A production project holding ``specs`` (:func:`runner_specs.spec_project`)."""
+    """A production project holding ``specs`` (:func:`project_files.spec_project`)."""
     return spec_project(
         tmp_path, url, *specs, environment=Environment.PRODUCTION, webhook_secret=SECRET
     )

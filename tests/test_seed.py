@@ -22,7 +22,7 @@ from dualorm.errors import GraphError
 from dualorm.runner import ledger
 from dualorm.runner.locks import LockHolder
 from dualorm.seeding import SeedManager
-from tests.runner_specs import REFERENCE_APP
+from tests.reference import REFERENCE_APP
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDED_TABLES = (

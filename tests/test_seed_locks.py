@@ -23,7 +23,7 @@ from dualorm.errors import LockHeld
 from dualorm.runner import ledger
 from dualorm.runner.locks import LockHolder, MigrationLock
 from dualorm.seeding import SeedManager
-from tests.runner_specs import REFERENCE_APP
+from tests.reference import REFERENCE_APP
 
 RUNNER = "import sys; from dualorm.cli import main; sys.exit(main(sys.argv[1:]))"
 HOLDER_ID = "cccccccc-1111-2222-3333-444444444444"
