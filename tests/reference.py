@@ -1,13 +1,19 @@
-"""What the reference authentication schema holds, as the tests expect it."""
+"""What the reference authentication schema holds, as the tests expect it, and the settings
+that name its models."""
 
-# The [tool.dualorm] table of a project that uses the reference models and its own specs.
-REFERENCE_PYPROJECT = """\
-[tool.dualorm]
-sa_metadata = "sa_models:Base.metadata"
-django_settings = "django_app.settings"
-django_app_label = "django_app"
-migrations_dir = "migrations"
-"""
+from __future__ import annotations
+
+from project_files import pyproject
+
+REFERENCE_APP: dict[str, str] = {
+    "sa_metadata": "sa_models:Base.metadata",
+    "django_settings": "django_app.settings",
+    "django_app_label": "django_app",
+}
+"""The model-set keys naming the repository's reference app, as its pyproject.toml states them."""
+
+REFERENCE_PYPROJECT = pyproject({**REFERENCE_APP, "migrations_dir": "migrations"})
+"""The [tool.dualorm] table of a project that uses the reference models and its own specs."""
 
 REFERENCE_TABLES = frozenset(
     {

@@ -1,4 +1,7 @@
-"""Spec directories for runner tests: small YAML chains written into a temporary project."""
+"""Spec chains for runner tests (small YAML specs each creating a table), snapshots of the
+catalog and the ledgers, and the fleet CLI in a process of its own.
+
+The project they are written into comes from :mod:`project_files`."""
 
 from __future__ import annotations
 
@@ -9,50 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dualorm.config import Config, Environment
 from dualorm.db import connection
-
-REFERENCE_APP: dict[str, str] = {
-    "sa_metadata": "sa_models:Base.metadata",
-    "django_settings": "django_app.settings",
-    "django_app_label": "django_app",
-}
-"""The model-set keys naming the repository's reference app, as its pyproject.toml states them."""
-
-
-def project(root: Path, url: str, env: str = "development") -> Config:
-    """Write a pyproject naming ``migrations/`` and return its Config for ``url``."""
-    (root / "migrations").mkdir(exist_ok=True)
-    (root / "pyproject.toml").write_text(
-        '[tool.dualorm]\nmigrations_dir = "migrations"\ndjango_app_label = "django_app"\n',
-        encoding="utf-8",
-    )
-    return Config(
-        root=root,
-        migrations_dir="migrations",
-        django_app_label="django_app",
-        database_url=url,
-        environment=Environment(env),
-    )
-
-
-def spec_project(root: Path, url: str, *specs: tuple[str, str], **settings: Any) -> Config:
-    """Write each ``(name, text)`` spec into ``root/migrations`` and return a Config for ``url``.
-
-    No model set is importable (``missing_models``), so the "still used by code" rules stay
-    quiet; ``settings`` are further Config fields (the environment, a webhook secret).
-    """
-    folder = root / "migrations"
-    folder.mkdir(exist_ok=True)
-    for name, text in specs:
-        (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
-    return Config(
-        root=root,
-        database_url=url,
-        django_app_label="django_app",
-        sa_metadata="missing_models:Base.metadata",
-        **settings,
-    )
 
 
 def write_spec(root: Path, spec_id: str, deps: list[str], operations: str) -> Path:
@@ -75,7 +35,7 @@ def table_ops(name: str) -> str:
 
 def chain(root: Path, count: int, prefix: str = "m") -> list[str]:
     """Write ``count`` specs, each creating one table and depending on the one before."""
-    ids = []
+    ids: list[str] = []
     for i in range(1, count + 1):
         spec_id = f"{i:04d}_{prefix}{i}"
         write_spec(root, spec_id, ids[-1:], table_ops(f"t{i}"))

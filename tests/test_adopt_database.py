@@ -18,8 +18,9 @@ from dualorm.db import connection
 from dualorm.schema import Schema
 from dualorm.sources.postgres import load
 from dualorm.testing import scratch_database
+from tests.project_files import project
 from tests.reference import REFERENCE_MIGRATIONS
-from tests.runner_specs import project, snapshot, write_spec
+from tests.runner_specs import snapshot, write_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,6 +20,7 @@ from dualorm.runner.lint import lint
 from dualorm.schema import Column, EnumType, Schema, Table
 from dualorm.sources import sqlalchemy as sa_source
 from dualorm.spec.load import load_specs, replay_directory
+from tests.project_files import ROOT, SPECS_DIR, pyproject, write_project
 from tests.reference import REFERENCE_PYPROJECT
 
 HEAD = "from sqlalchemy import *\nmetadata = MetaData()\n"
@@ -54,10 +55,8 @@ class Project:
         self.version += 1
         module = f"models_{self.root.name}_{self.version}"
         (self.root / f"{module}.py").write_text(HEAD + textwrap.dedent(body), encoding="utf-8")
-        (self.root / "pyproject.toml").write_text(
-            f'[tool.dualorm]\nsa_metadata = "{module}:metadata"\nmigrations_dir = "migrations"\n',
-            encoding="utf-8",
-        )
+        settings = {"sa_metadata": f"{module}:metadata", "migrations_dir": SPECS_DIR}
+        (self.root / "pyproject.toml").write_text(pyproject(settings), encoding="utf-8")
 
     def schema(self):  # type: ignore[no-untyped-def]
         config = Config.load(self.root)
@@ -216,16 +215,12 @@ def test_template_options_need_autogenerate(
     assert "no django models" in capsys.readouterr().err
 
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
 @pytest.fixture
 def reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The reference project's models with a copy of its specs (files of its own)."""
+    specs = [(spec.stem, spec.read_text("utf-8")) for spec in (ROOT / SPECS_DIR).glob("*.yaml")]
     (tmp_path / "pyproject.toml").write_text(REFERENCE_PYPROJECT, encoding="utf-8")
-    (tmp_path / "migrations").mkdir()
-    for spec in (ROOT / "migrations").glob("*.yaml"):
-        (tmp_path / "migrations" / spec.name).write_bytes(spec.read_bytes())
+    write_project(tmp_path, *specs)
     monkeypatch.syspath_prepend(str(ROOT))
     monkeypatch.chdir(tmp_path)
     return tmp_path

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.project_files import ROOT, copy_reference
 from tests.reference import REFERENCE_PYPROJECT
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # Appended to each model module: a line per import in a file no import looks at (a hidden
 # name; written, never read, so never an input of the cache).
@@ -70,8 +68,7 @@ class Project:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
-    for name in ("django_app", "sa_models", "migrations"):
-        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_reference(tmp_path, "django_app", "sa_models", "migrations")
     (tmp_path / "pyproject.toml").write_text(REFERENCE_PYPROJECT, encoding="utf-8")
     for module, name in (("sa_models/models.py", "sqlalchemy"), ("django_app/models.py", "django")):
         with (tmp_path / module).open("a", encoding="utf-8") as handle:

@@ -9,16 +9,14 @@ fresh database.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.project_files import ROOT, copy_reference
 from tests.reference import REFERENCE_PYPROJECT
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class Project:
@@ -64,9 +62,7 @@ class Project:
 
 @pytest.fixture
 def project(tmp_path: Path, database_url: str) -> Project:
-    for name in ("django_app", "sa_models", "migrations"):
-        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "manage.py", tmp_path / "manage.py")
+    copy_reference(tmp_path, "django_app", "sa_models", "migrations", "manage.py")
     (tmp_path / "pyproject.toml").write_text(REFERENCE_PYPROJECT, encoding="utf-8")
     made = Project(tmp_path, database_url)
     made.dualorm("migrate", "up")

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from runner_specs import applied_ids, chain, project
+from project_files import project
+from runner_specs import applied_ids, chain
 
 from dualorm.cli import build_app, main
 from dualorm.cli.fast import fast_main

@@ -7,22 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from project_files import ACCOUNTS_SPEC, NO_MODELS, use_project, write_project
 
 from dualorm.cli import main
 from dualorm.db import connect
 from dualorm.testing import streaming_pair
-
-BASE = """\
-id: "0001_base"
-name: base
-dependencies: []
-operations:
-  - create_table:
-      name: accounts
-      columns:
-        - {name: id, type: bigint, primary_key: true}
-        - {name: balance, type: integer}
-"""
 
 UNSAFE = """\
 id: "0002_index"
@@ -47,17 +36,8 @@ operations:
 
 @pytest.fixture
 def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.dualorm]\nsa_metadata = "missing_models:Base.metadata"\n'
-        'django_app_label = "django_app"\n'
-    )
-    (tmp_path / "migrations").mkdir()
-    (tmp_path / "migrations" / "0001_base.yaml").write_text(BASE)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    for name in ("DUALORM_ENV", "DATABASE_REPLICA_URLS", "DUALORM_WEBHOOK_URL"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
+    write_project(tmp_path, ACCOUNTS_SPEC, settings=NO_MODELS)
+    return use_project(monkeypatch, tmp_path, database_url)
 
 
 def spec(project: Path, text: str) -> None:

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from runner_specs import chain, project, snapshot
+from project_files import project
+from runner_specs import chain, snapshot
 
 from dualorm import api
 

@@ -9,16 +9,12 @@ named as Django names it. Everything runs as a user runs it, in the project's di
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-SHOP = ROOT / "tests" / "projects" / "shop"
+from project_files import copy_shop, subprocess_env, write_project
 
 WISHLIST = """\
 id: "0002_wishlist"
@@ -50,23 +46,14 @@ class Wishlist(models.Model):
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """The shop, ``orders`` keeping its ``makemigrations`` file, and the wishlist spec."""
-    project = tmp_path / "shop"
-    shutil.copytree(SHOP, project, ignore=shutil.ignore_patterns("__pycache__"))
-    specs = project / "migrations"
-    specs.mkdir()
-    (specs / "0002_wishlist.yaml").write_text(WISHLIST)
-    return project
+    return write_project(copy_shop(tmp_path), WISHLIST)
 
 
 def run(project: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(project)])
-    env["DATABASE_URL"] = url
-    env["XDG_CACHE_HOME"] = str(project / ".xdg")
     return subprocess.run(
         [sys.executable, *args],
         cwd=project,
-        env=env,
+        env=subprocess_env(project, url),
         capture_output=True,
         text=True,
         timeout=300,

@@ -20,18 +20,8 @@ from dualorm.config import Config, Environment
 from dualorm.db import EmbeddedServer, connect
 from dualorm.environment import LABEL_COMMAND, effective_label
 from dualorm.runner.ledger import environment_label
-from tests.runner_specs import REFERENCE_APP
-
-SPEC = """id: "0001_notes"
-name: notes
-dependencies: []
-operations:
-  - create_table:
-      name: notes
-      columns:
-        - {name: id, type: bigint, primary_key: true}
-        - {name: body, type: text}
-"""
+from tests.project_files import NOTES_SPEC, SPECS_DIR, WITH_SEEDS, use_project, write_project
+from tests.reference import REFERENCE_APP
 
 SEED = """
 from dualorm.seeding import Seed
@@ -43,26 +33,15 @@ class Notes(Seed):
 """
 
 
-def write_project(root: Path) -> Path:
-    (root / "pyproject.toml").write_text(
-        '[tool.dualorm]\nmigrations_dir = "migrations"\nseeds_dir = "seeds"\n'
-        'django_settings = "django_app.settings"\ndjango_app_label = "django_app"\n'
-    )
-    (root / "migrations").mkdir()
-    (root / "migrations" / "0001_notes.yaml").write_text(SPEC)
-    (root / "seeds").mkdir()
-    (root / "seeds" / "0001_notes.py").write_text(SEED)
-    return root
+def notes_project(root: Path) -> Path:
+    """Table ``notes`` and a seed filling it, with the reference Django app."""
+    settings = {"migrations_dir": SPECS_DIR, **WITH_SEEDS}
+    return write_project(root, NOTES_SPEC, settings=settings, files={"seeds/0001_notes.py": SEED})
 
 
 @pytest.fixture
 def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    write_project(tmp_path)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    for name in ("DUALORM_ENV", "DATABASE_REPLICA_URLS", "DUALORM_WEBHOOK_URL"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
+    return use_project(monkeypatch, notes_project(tmp_path), database_url)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -205,7 +184,7 @@ def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.skipif(sys.platform == "win32", reason="pgserver's POSIX sockets")
 def test_the_embedded_server_is_development_by_itself(tmp_path: Path) -> None:
     pytest.importorskip("pgserver")
-    root = write_project(tmp_path)
+    root = notes_project(tmp_path)
     if os.geteuid() == 0:
         tmp_path.chmod(0o755)
     started = cli(root, "db", "start")

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runner_specs import applied_ids, chain, fleet_cli, project, snapshot, write_spec
+from project_files import SPECS_ONLY, project, pyproject
+from runner_specs import applied_ids, chain, fleet_cli, snapshot, write_spec
 
 from dualorm import api
 from dualorm.config import Config, Environment
@@ -113,11 +114,9 @@ def test_pyproject_fleet_table(tmp_path: Path, fleet_urls: list[str]) -> None:
 
     (tmp_path / "migrations").mkdir()
     chain(tmp_path, 2)
+    fleet = f'databases = {{ first = "{fleet_urls[0]}", second = "{fleet_urls[1]}" }}\n'
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.dualorm]\nmigrations_dir = "migrations"\ndjango_app_label = "django_app"\n\n'
-        "[tool.dualorm.fleet]\n"
-        f'databases = {{ first = "{fleet_urls[0]}", second = "{fleet_urls[1]}" }}\n',
-        encoding="utf-8",
+        pyproject(SPECS_ONLY, extra=f"\n[tool.dualorm.fleet]\n{fleet}"), encoding="utf-8"
     )
     config = Config.load(tmp_path, environ={})
     targets = resolve_targets(config, None)

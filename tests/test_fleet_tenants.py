@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_specs import applied_ids, chain, fleet_cli, project, snapshot, table_ops, write_spec
+from project_files import project
+from runner_specs import applied_ids, chain, fleet_cli, snapshot, table_ops, write_spec
 
 from dualorm import api
 from dualorm.config import Config, Environment

@@ -10,20 +10,16 @@ author, an FK to Django's ``auth_user``. Everything runs as a user runs it, thro
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from project_files import copy_shop, subprocess_env, write_project
 
 from dualorm.db import connection
 from dualorm.errors import SpecError
 from dualorm.spec.cache import cached_specs
-
-ROOT = Path(__file__).resolve().parent.parent
-SHOP = ROOT / "tests" / "projects" / "shop"
 
 NOTES = """\
 id: "0001_notes"
@@ -74,30 +70,17 @@ MISSING = (
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """The shop with ``orders`` managed by dualorm, and the two specs."""
-    project = tmp_path / "shop"
-    shutil.copytree(SHOP, project, ignore=shutil.ignore_patterns("__pycache__"))
+    project = copy_shop(tmp_path)
     (project / "orders" / "models.py").write_text('"""Managed by dualorm\'s specs."""\n')
     (project / "orders" / "migrations" / "0001_initial.py").unlink()
-    specs = project / "migrations"
-    specs.mkdir()
-    (specs / "0001_notes.yaml").write_text(NOTES)
-    (specs / "0002_note_author.yaml").write_text(AUTHOR)
-    return project
-
-
-def _env(project: Path, url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(project)])
-    env["DATABASE_URL"] = url
-    env["XDG_CACHE_HOME"] = str(project / ".xdg")
-    return env
+    return write_project(project, NOTES, AUTHOR)
 
 
 def dualorm(project: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dualorm.cli", *args],
         cwd=project,
-        env=_env(project, url),
+        env=subprocess_env(project, url),
         capture_output=True,
         text=True,
         timeout=300,
@@ -108,7 +91,7 @@ def manage(project: Path, url: str, *args: str) -> subprocess.CompletedProcess[s
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=project,
-        env=_env(project, url),
+        env=subprocess_env(project, url),
         capture_output=True,
         text=True,
         timeout=300,

@@ -19,6 +19,7 @@ from psycopg import sql
 
 from dualorm.cli import main
 from dualorm.db import connection, database_name, with_database
+from tests.project_files import SPECS_ONLY, use_project, write_project
 from tests.runner_specs import snapshot
 
 SECRET = "hunter2-S3cr3t"
@@ -509,22 +510,14 @@ def base_database(module_database_url: str, tmp_path_factory: pytest.TempPathFac
     root = tmp_path_factory.mktemp("base")
     _write_project(root, {})
     with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("DATABASE_URL", module_database_url)
-        mp.setenv("DUALORM_ENV", "development")
+        use_project(mp, root, module_database_url, env="development")
         assert main(["migrate", "up"]) == 0
     return module_database_url
 
 
 def _write_project(root: Path, files: dict[str, str]) -> None:
-    (root / "migrations").mkdir(exist_ok=True)
-    (root / "pyproject.toml").write_text(
-        '[tool.dualorm]\nmigrations_dir = "migrations"\ndjango_app_label = "django_app"\n'
-    )
-    (root / "migrations" / "0001_base.yaml").write_text(BASE)
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
+    """The project of every case: the base spec, then the case's own files over it."""
+    write_project(root, BASE, settings=SPECS_ONLY, files=files)
 
 
 def _files(root: Path) -> dict[str, str]:
@@ -556,12 +549,8 @@ def clone(base_database: str) -> Iterator[str]:
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clone: str) -> Iterator[Path]:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", clone)
-    monkeypatch.setenv("DUALORM_ENV", "development")
+    use_project(monkeypatch, tmp_path, clone, env="development")
     monkeypatch.setenv("DUALORM_BACKUP_DIR", str(tmp_path / "backups"))
-    for name in ("DATABASE_REPLICA_URLS", "DUALORM_WEBHOOK_URL", "DUALORM_BACKUP_KEY"):
-        monkeypatch.delenv(name, raising=False)
     yield tmp_path
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from project_files import write_project
 
 from dualorm.cli import main
 from dualorm.config import Config
@@ -105,10 +106,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "services/__init__.py": "",
         "services/models.py": SA_MODELS,
     }
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+    write_project(root, files=files)
     monkeypatch.chdir(root)
     return root
 

@@ -3,10 +3,10 @@ each operation is said to take is the one PostgreSQL really takes."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
+from project_files import change_spec
 
 from dualorm.db import connect
 from dualorm.emit.sql import statements
@@ -39,10 +39,7 @@ operations:
 
 def specs(tmp_path: Path, operations: str) -> list[Migration]:
     (tmp_path / "0001_base.yaml").write_text(BASE)
-    body = textwrap.indent(textwrap.dedent(operations).strip(), "  ")
-    (tmp_path / "0002_change.yaml").write_text(
-        f'id: "0002_change"\nname: change\ndependencies: ["0001_base"]\noperations:\n{body}\n'
-    )
+    (tmp_path / "0002_change.yaml").write_text(change_spec(operations))
     return load_specs(tmp_path)
 
 
@@ -322,10 +319,7 @@ def test_a_label_is_not_used_in_the_migration_that_adds_it(tmp_path: Path) -> No
 
     def rules(operations: str) -> set[str]:
         (tmp_path / "0001_base.yaml").write_text(base)
-        body = textwrap.indent(textwrap.dedent(operations).strip(), "  ")
-        (tmp_path / "0002_change.yaml").write_text(
-            f'id: "0002_change"\nname: change\ndependencies: ["0001_base"]\noperations:\n{body}\n'
-        )
+        (tmp_path / "0002_change.yaml").write_text(change_spec(operations))
         return {f.rule for f in lint(load_specs(tmp_path), only=["0002_change"])}
 
     uses = "- alter_column: {table: items, name: state, server_default: \"'held'::item_state\"}"

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from runner_specs import applied_ids, chain, project, snapshot
+from project_files import project
+from runner_specs import applied_ids, chain, snapshot
 
 from dualorm import api
 from dualorm.errors import LockHeld

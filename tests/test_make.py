@@ -3,18 +3,16 @@ reproducible, stale ones are listed, and a malformed spec writes nothing."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from project_files import ROOT, SPECS_DIR, copy_reference, pyproject
 
 from dualorm.cli import main
 from dualorm.config import Config
 from dualorm.spec.lineage import chain_parents
 from dualorm.spec.load import load_specs
 from dualorm.spec.make import render_all
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_committed_files_are_what_make_generates() -> None:
@@ -41,16 +39,13 @@ def test_parallel_specs_are_chained_in_run_order() -> None:
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the project's specs, with empty generated-file folders of its own."""
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.dualorm]\nmigrations_dir = "migrations"\n'
-        'django_settings = "django_app.settings"\ndjango_app_label = "django_app"\n',
-        encoding="utf-8",
-    )
-    shutil.copytree(
-        ROOT / "migrations",
-        tmp_path / "migrations",
-        ignore=shutil.ignore_patterns("versions", "__pycache__"),
-    )
+    settings = {
+        "migrations_dir": SPECS_DIR,
+        "django_settings": "django_app.settings",
+        "django_app_label": "django_app",
+    }
+    (tmp_path / "pyproject.toml").write_text(pyproject(settings), encoding="utf-8")
+    copy_reference(tmp_path, SPECS_DIR, skip=("versions",))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(
         "dualorm.spec.make._migrations_dir", lambda config, app: tmp_path / "django_migrations"

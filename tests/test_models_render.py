@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from project_files import SPECS_DIR, copy_reference, pyproject
 from test_parity_property import operations
 
 from dualorm.cli import main
@@ -181,10 +182,8 @@ def test_rendered_modules_are_formatted_and_sorted(tmp_path: Path) -> None:
 def test_render_writes_then_check_gates_ci(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "pyproject.toml").write_text('[tool.dualorm]\nmigrations_dir = "migrations"\n')
-    shutil.copytree(
-        ROOT / "migrations", tmp_path / "migrations", ignore=shutil.ignore_patterns("alembic")
-    )
+    (tmp_path / "pyproject.toml").write_text(pyproject({"migrations_dir": SPECS_DIR}))
+    copy_reference(tmp_path, SPECS_DIR, skip=("alembic",))
     monkeypatch.chdir(tmp_path)
     args = ["models", "render", "--orm", "sqlalchemy", "--output", "generated/sa.py"]
     assert main([*args, "--check"]) == 1

@@ -25,6 +25,7 @@ from dualorm.spec.ops import (
     RunSQL,
     operation_kinds,
 )
+from tests.project_files import use_project, write_project
 from tests.test_docs import documented_operations
 
 
@@ -84,12 +85,9 @@ operations:
 def test_an_unknown_kind_is_bad_input_naming_file_and_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "pyproject.toml").write_text('[tool.dualorm]\ndjango_app_label = "django_app"\n')
-    (tmp_path / "migrations").mkdir()
-    (tmp_path / "migrations" / "0001_base.yaml").write_text(SPEC.replace("KIND", "drop_colum"))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
-    monkeypatch.delenv("DUALORM_ENV", raising=False)
+    spec = SPEC.replace("KIND", "drop_colum")
+    write_project(tmp_path, spec, settings={"django_app_label": "django_app"})
+    use_project(monkeypatch, tmp_path, "postgresql://nobody@127.0.0.1:1/none")
     assert main(["migrate", "lint"]) == 2
     err = capsys.readouterr().err
     assert "0001_base.yaml:9" in err

@@ -17,7 +17,7 @@ from reference import REFERENCE_TABLES
 from dualorm.api import migrate_down, migrate_up
 from dualorm.config import Config
 from dualorm.testing import scratch_database
-from tests.runner_specs import REFERENCE_APP
+from tests.reference import REFERENCE_APP
 
 
 def _migrate_both(url_a: str, url_b: str) -> None:

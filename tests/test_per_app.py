@@ -10,19 +10,15 @@ user runs it, ``python -m dualorm.cli`` and ``manage.py`` in the project's direc
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from project_files import SHOP, copy_shop, subprocess_env, write_project
 
 from dualorm.db import connection
 from dualorm.testing import scratch_database
-
-ROOT = Path(__file__).resolve().parent.parent
-SHOP = ROOT / "tests" / "projects" / "shop"
 
 SPEC = """\
 id: "0001_gift_cards"
@@ -106,8 +102,7 @@ NOTE = "    note = models.TextField(null=True, blank=True)\n"
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    project = tmp_path / "shop"
-    shutil.copytree(SHOP, project, ignore=shutil.ignore_patterns("__pycache__"))
+    project = copy_shop(tmp_path)
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text()
     assert 'default_app = "orders"' in text
@@ -117,18 +112,17 @@ def project(tmp_path: Path) -> Path:
     (project / "orders" / "models.py").write_text(
         (project / "orders/models.py").read_text() + GIFT_CARD
     )
-    (project / "migrations").mkdir()
-    (project / "migrations" / "0001_gift_cards.yaml").write_text(SPEC)
-    return project
+    return write_project(project, SPEC)
 
 
 def run(project: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(project)])
-    env["DATABASE_URL"] = url
-    env["XDG_CACHE_HOME"] = str(project / ".xdg")
     return subprocess.run(
-        [sys.executable, *args], cwd=project, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, *args],
+        cwd=project,
+        env=subprocess_env(project, url),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

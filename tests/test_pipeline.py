@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
-from runner_specs import applied_ids, project, snapshot, table_ops, write_spec
+from project_files import project
+from runner_specs import applied_ids, snapshot, table_ops, write_spec
 
 from dualorm import api
 from dualorm.backup.crypto import generate_key

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from runner_specs import spec_project
+from project_files import spec_project
 
 from dualorm.db import connect
 from dualorm.runner.plan import PLAN_FORMAT, Risk, create_migration_plan

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from runner_specs import spec_project
+from project_files import ACCOUNTS_SPEC, spec_project
 from webhooks import Receiver
 
 from dualorm.api import migrate_up
@@ -33,17 +33,7 @@ from dualorm.sources import postgres
 SECRET = "hook-secret"
 PASSWORD = "pr0d-s3cret"
 
-BASE = """\
-id: "0001_base"
-name: base
-dependencies: []
-operations:
-  - create_table:
-      name: accounts
-      columns:
-        - {name: id, type: bigint, primary_key: true}
-        - {name: balance, type: integer}
-"""
+BASE = ACCOUNTS_SPEC
 
 GOOD = """\
 id: "0002_note"
@@ -79,7 +69,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def project(tmp_path: Path, url: str, *specs: tuple[str, str]) -> Config:
-    """A production project holding ``specs`` (:func:`runner_specs.spec_project`)."""
+    """A production project holding ``specs`` (:func:`project_files.spec_project`)."""
     return spec_project(
         tmp_path, url, *specs, environment=Environment.PRODUCTION, webhook_secret=SECRET
     )

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from project_files import spec_project
 
 from dualorm.config import Config, Environment
 from dualorm.db import connect
@@ -43,17 +44,9 @@ def pair() -> Iterator[tuple[str, str]]:
 
 
 def project(root: Path, primary: str, replica: str, *specs: tuple[str, str]) -> Config:
-    folder = root / "migrations"
-    folder.mkdir(exist_ok=True)
-    for name, text in specs:
-        (folder / f"{name}.yaml").write_text(text)
-    return Config(
-        root=root,
-        database_url=primary,
-        sa_metadata="missing_models:Base.metadata",
-        django_app_label="django_app",
-        environment=Environment.PRODUCTION,
-        replica_urls=(replica,),
+    """A production project holding ``specs`` whose primary streams to ``replica``."""
+    return spec_project(
+        root, primary, *specs, environment=Environment.PRODUCTION, replica_urls=(replica,)
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from project_files import NO_MODELS, use_project, write_project
 
 from dualorm.api import migrate_up
 from dualorm.cli import main
@@ -43,18 +44,9 @@ class Accounts(Seed):
 
 @pytest.fixture
 def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.dualorm]\nsa_metadata = "missing_models:Base.metadata"\n'
-        'django_settings = "missing_settings"\ndjango_app_label = "django_app"\n'
-    )
-    (tmp_path / "migrations").mkdir()
-    (tmp_path / "migrations" / "0001_base.yaml").write_text(BASE)
-    (tmp_path / "seeds").mkdir()
-    (tmp_path / "seeds" / "0001_accounts.py").write_text(SEED)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.delenv("DUALORM_ENV", raising=False)
-    return tmp_path
+    settings = {**NO_MODELS, "django_settings": "missing_settings"}
+    write_project(tmp_path, BASE, settings=settings, files={"seeds/0001_accounts.py": SEED})
+    return use_project(monkeypatch, tmp_path, database_url)
 
 
 def tables(url: str) -> list[str]:

@@ -6,11 +6,11 @@ classify stays opaque."""
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import psycopg
 import pytest
+from project_files import NO_MODELS, change_spec, use_project, write_project
 
 from dualorm.cli import main
 from dualorm.db import connect
@@ -44,14 +44,9 @@ operations:
 """
 
 
-def change(operations: str) -> str:
-    body = textwrap.indent(textwrap.dedent(operations).strip(), "  ")
-    return f'id: "0002_change"\nname: change\ndependencies: ["0001_base"]\noperations:\n{body}\n'
-
-
 def specs(tmp_path: Path, operations: str) -> list[Migration]:
     (tmp_path / "0001_base.yaml").write_text(BASE)
-    (tmp_path / "0002_change.yaml").write_text(change(operations))
+    (tmp_path / "0002_change.yaml").write_text(change_spec(operations))
     return load_specs(tmp_path)
 
 
@@ -79,21 +74,12 @@ def models() -> Schema:
 
 @pytest.fixture
 def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.dualorm]\nsa_metadata = "missing_models:Base.metadata"\n'
-        'django_app_label = "django_app"\n'
-    )
-    (tmp_path / "migrations").mkdir()
-    (tmp_path / "migrations" / "0001_base.yaml").write_text(BASE)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    for name in ("DUALORM_ENV", "DATABASE_REPLICA_URLS", "DUALORM_WEBHOOK_URL"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
+    write_project(tmp_path, BASE, settings=NO_MODELS)
+    return use_project(monkeypatch, tmp_path, database_url)
 
 
 def write_change(project: Path, operations: str) -> None:
-    (project / "migrations" / "0002_change.yaml").write_text(change(operations))
+    (project / "migrations" / "0002_change.yaml").write_text(change_spec(operations))
 
 
 ACKNOWLEDGED_DROP = """

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from project_files import project
 from reference import REFERENCE_MIGRATIONS
-from runner_specs import applied_ids, chain, project, snapshot, table_ops, write_spec
+from runner_specs import applied_ids, chain, snapshot, table_ops, write_spec
 
 from dualorm import api
 from dualorm.cli import main

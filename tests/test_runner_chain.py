@@ -11,7 +11,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from runner_specs import applied_ids, chain, project, snapshot, table_ops, write_spec
+from project_files import project
+from runner_specs import applied_ids, chain, snapshot, table_ops, write_spec
 
 from dualorm import api
 from dualorm.db import connection

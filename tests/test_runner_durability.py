@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runner_specs import applied_ids, chain, project, snapshot, write_spec
+from project_files import project
+from runner_specs import applied_ids, chain, snapshot, write_spec
 
 from dualorm import api
 from dualorm.errors import MigrationFailed

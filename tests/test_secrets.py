@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from project_files import NOTES_SPEC, SPECS_DIR, write_project
 
 from dualorm.config import Config, split_replica_urls
 from dualorm.db import connect
@@ -45,17 +46,6 @@ def test_replica_urls_keep_a_comma_inside_a_password(tmp_path: Path, database_ur
 
 
 # -- every command, every way of writing the password, as a user runs it -----------------------
-
-SPEC = """id: "0001_notes"
-name: notes
-dependencies: []
-operations:
-  - create_table:
-      name: notes
-      columns:
-        - {name: id, type: bigint, primary_key: true}
-        - {name: body, type: text}
-"""
 
 MODELS = """
 import sqlalchemy as sa
@@ -105,16 +95,14 @@ def leaks(text: str | bytes) -> list[str]:
     return [p for p in pieces if p in data]
 
 
-def write_project(root: Path) -> Path:
-    root.mkdir(exist_ok=True)
-    (root / "pyproject.toml").write_text(
-        '[tool.dualorm]\nmigrations_dir = "migrations"\nsa_metadata = "models:metadata"\n'
-        'django_app_label = "django_app"\n'
-    )
-    (root / "migrations").mkdir()
-    (root / "migrations" / "0001_notes.yaml").write_text(SPEC)
-    (root / "models.py").write_text(MODELS)
-    return root
+def notes_project(root: Path) -> Path:
+    """Table ``notes``, in a spec and in a SQLAlchemy models module."""
+    settings = {
+        "migrations_dir": SPECS_DIR,
+        "sa_metadata": "models:metadata",
+        "django_app_label": "django_app",
+    }
+    return write_project(root, NOTES_SPEC, settings=settings, files={"models.py": MODELS})
 
 
 def run_cli(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -145,7 +133,7 @@ def test_no_command_shows_the_password(
 ) -> None:
     with connect(database_url) as conn:
         host, port, dbname = conn.info.host, conn.info.port, conn.info.dbname
-    root = write_project(tmp_path / "project")
+    root = notes_project(tmp_path / "project")
     target = forms(host, port if reachable else 1, dbname)[form]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DUALORM_", "DATABASE_"))}
     env.update(
@@ -187,7 +175,7 @@ def test_python_api_errors_hold_no_password(tmp_path: Path, form: str) -> None:
     import dualorm
     from dualorm.errors import DualormError
 
-    root = write_project(tmp_path)
+    root = notes_project(tmp_path)
     config = Config(
         root=root, django_app_label="django_app", database_url=forms("127.0.0.1", 1, "auth")[form]
     )

@@ -22,7 +22,8 @@ from dualorm.errors import GraphError
 from dualorm.runner import ledger
 from dualorm.runner.locks import LockHolder
 from dualorm.seeding import SeedManager
-from tests.runner_specs import REFERENCE_APP
+from tests.project_files import WITH_SEEDS, write_project
+from tests.reference import REFERENCE_APP
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDED_TABLES = (
@@ -327,14 +328,6 @@ def write_seed(root: Path, seed_id: str, source: str) -> Path:
     return path
 
 
-def write_project(root: Path) -> None:
-    (root / "pyproject.toml").write_text(
-        '[tool.dualorm]\nseeds_dir = "seeds"\n'
-        'django_settings = "django_app.settings"\ndjango_app_label = "django_app"\n',
-        "utf-8",
-    )
-
-
 def test_a_failing_seed_leaves_nothing_behind(
     database_url: str,
     tmp_path: Path,
@@ -342,7 +335,7 @@ def test_a_failing_seed_leaves_nothing_behind(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     prepare(database_url)
-    write_project(tmp_path)
+    write_project(tmp_path, settings=WITH_SEEDS)
     write_seed(tmp_path, "0001_fails", FAILING_SEED)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", database_url)
@@ -392,7 +385,7 @@ def test_unknown_or_cyclic_dependencies_exit_2_naming_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     prepare(database_url)
-    write_project(tmp_path)
+    write_project(tmp_path, settings=WITH_SEEDS)
     for seed_id, dependencies in seeds.items():
         write_seed(
             tmp_path,
@@ -411,7 +404,7 @@ def test_unknown_or_cyclic_dependencies_exit_2_naming_them(
 def test_a_malformed_seed_module_exits_2_naming_the_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_project(tmp_path)
+    write_project(tmp_path, settings=WITH_SEEDS)
     write_seed(tmp_path, "0001_broken", "from dualorm.seeding import Seed\nimport nowhere_x\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
@@ -426,7 +419,7 @@ def test_seed_new_creates_a_runnable_seed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     prepare(database_url)
-    write_project(tmp_path)
+    write_project(tmp_path, settings=WITH_SEEDS)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", database_url)
     assert cli(capsys, "seed", "new", "Demo teams")[0] == 0

@@ -23,7 +23,8 @@ from dualorm.errors import LockHeld
 from dualorm.runner import ledger
 from dualorm.runner.locks import LockHolder, MigrationLock
 from dualorm.seeding import SeedManager
-from tests.runner_specs import REFERENCE_APP
+from tests.project_files import WITH_SEEDS, write_project
+from tests.reference import REFERENCE_APP
 
 RUNNER = "import sys; from dualorm.cli import main; sys.exit(main(sys.argv[1:]))"
 HOLDER_ID = "cccccccc-1111-2222-3333-444444444444"
@@ -40,13 +41,7 @@ class Labels(Seed):
 
 def project(root: Path, url: str) -> None:
     """A project with one seed writing into table ``t``, on a labelled development database."""
-    (root / "pyproject.toml").write_text(
-        '[tool.dualorm]\nseeds_dir = "seeds"\n'
-        'django_settings = "django_app.settings"\ndjango_app_label = "django_app"\n',
-        "utf-8",
-    )
-    (root / "seeds").mkdir()
-    (root / "seeds" / "0001_labels.py").write_text(LABEL_SEED, "utf-8")
+    write_project(root, settings=WITH_SEEDS, files={"seeds/0001_labels.py": LABEL_SEED})
     with connect(url) as conn:
         conn.execute("CREATE TABLE t (id serial PRIMARY KEY, label text UNIQUE)")
         conn.execute("INSERT INTO t (label) SELECT 'row ' || g FROM generate_series(1, 1000) g")

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from project_files import SPECS_DIR, WITH_SEEDS, use_project, write_project
 
 from dualorm.cli import main
 from dualorm.config import Config, Environment
@@ -66,21 +67,13 @@ class Talks(Seed):
 @pytest.fixture
 def proj(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
     """A project with table ``t`` (one change spec, applied) on a development database."""
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.dualorm]\nmigrations_dir = "migrations"\nseeds_dir = "seeds"\n'
-        'django_settings = "django_app.settings"\ndjango_app_label = "django_app"\n',
-        "utf-8",
-    )
-    (tmp_path / "migrations").mkdir()
-    (tmp_path / "migrations" / "0001_t.yaml").write_text(TABLE_SPEC, "utf-8")
+    write_project(tmp_path, TABLE_SPEC, settings={"migrations_dir": SPECS_DIR, **WITH_SEEDS})
     (tmp_path / "seeds").mkdir()
     with connect(database_url) as conn:
         ledger.ensure_ledger(conn)
         ledger.check_environment(conn, Environment.DEVELOPMENT, label=True)
         conn.commit()
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("DUALORM_ENV", "development")
+    use_project(monkeypatch, tmp_path, database_url, env="development")
     assert main(["migrate", "up"]) == 0
     return tmp_path, database_url
 

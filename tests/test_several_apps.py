@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from project_files import ROOT, SHOP, copy_shop, subprocess_env
 from psycopg import sql
 
 from dualorm.cli import main
@@ -44,15 +44,10 @@ from dualorm.schema import (
 )
 from dualorm.testing import scratch_database
 
-ROOT = Path(__file__).resolve().parent.parent
-SHOP = ROOT / "tests" / "projects" / "shop"
-
 
 def project_env(project: Path, url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(project)])
-    env["DATABASE_URL"] = url
-    return env
+    """A child's environment in ``project``, which may be the shop itself: no cache folder."""
+    return subprocess_env(project, url, own_cache=False)
 
 
 def django_migrate(project: Path, url: str) -> None:
@@ -89,8 +84,7 @@ def errors(report: dict[str, Any]) -> set[tuple[str, str, str, str]]:
 
 def copy_project(tmp_path: Path, ownership: str | None = None, extra: str = "") -> Path:
     """The shop project in ``tmp_path``: its ownership table replaced, ``extra`` config added."""
-    project = tmp_path / "shop"
-    shutil.copytree(SHOP, project, ignore=shutil.ignore_patterns("__pycache__"))
+    project = copy_shop(tmp_path)
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text()
     head, _, _ = text.partition("[tool.dualorm.ownership]")

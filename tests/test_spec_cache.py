@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from project_files import SPECS_ONLY, pyproject, use_project
 from runner_specs import chain, write_spec
 
 from dualorm.errors import SpecError
@@ -100,12 +101,8 @@ def test_a_planted_pickle_never_runs_and_status_still_works(
     from dualorm.cli import main
 
     specs(tmp_path, 2)
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.dualorm]\nmigrations_dir = "migrations"\ndjango_app_label = "django_app"\n'
-    )
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.delenv("DUALORM_ENV", raising=False)
+    (tmp_path / "pyproject.toml").write_text(pyproject(SPECS_ONLY))
+    use_project(monkeypatch, tmp_path, database_url)
     cache = tmp_path / ".dualorm" / "cache"
     key = spec_key(tmp_path / "migrations")
     old, new = tmp_path / "old-marker", tmp_path / "new-marker"

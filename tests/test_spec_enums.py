@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from runner_specs import spec_project
+from project_files import spec_project
 
 from dualorm.api import migrate_down, migrate_up
 from dualorm.db import connect, connection

@@ -11,7 +11,8 @@ import pytest
 from dualorm.cli import main
 from dualorm.errors import SpecError, exit_code
 from dualorm.spec.load import load_specs
-from tests.runner_specs import applied_ids, project, snapshot, table_ops, write_spec
+from tests.project_files import project
+from tests.runner_specs import applied_ids, snapshot, table_ops, write_spec
 
 SESSIONS = table_ops("sessions")
 

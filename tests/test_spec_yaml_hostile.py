@@ -17,7 +17,8 @@ import pytest
 
 from dualorm.errors import SpecError
 from dualorm.spec.load import MAX_SPEC_BYTES, load_specs
-from tests.runner_specs import project, snapshot, table_ops, write_spec
+from tests.project_files import project
+from tests.runner_specs import snapshot, table_ops, write_spec
 
 HEADER = 'id: "0002_bad"\nname: bad\ndependencies: ["0001_base"]\n'
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,11 +18,11 @@ from pathlib import Path
 
 import pytest
 from parity import schema_dump
+from project_files import ROOT, copy_reference
 
 from dualorm.db import connection
 from dualorm.testing import create_database, drop_database
 
-ROOT = Path(__file__).resolve().parent.parent
 TO = "0005_audit_log_recent_by_type_index"
 SQUASH = "0001_squashed_0005"
 HISTORY = [
@@ -39,11 +38,8 @@ HISTORY = [
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the reference project: specs, emitted files, models, settings."""
-    for name in ("pyproject.toml", "manage.py"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    for name in ("migrations", "django_app", "sa_models"):
-        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-    return tmp_path
+    names = ("pyproject.toml", "manage.py", "migrations", "django_app", "sa_models")
+    return copy_reference(tmp_path, *names)
 
 
 @pytest.fixture

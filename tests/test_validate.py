@@ -12,7 +12,7 @@ from dualorm.errors import ConfigError
 from dualorm.ownership import Ownership
 from dualorm.validate import SchemaValidator, ValidationResult, parse_sources
 from sa_models.models import Base
-from tests.runner_specs import REFERENCE_APP
+from tests.reference import REFERENCE_APP
 
 
 @pytest.fixture
