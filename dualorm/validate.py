@@ -25,10 +25,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import combinations
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from dualorm.config import Config
@@ -53,7 +54,25 @@ __all__ = ["SOURCES", "SchemaValidator", "ValidationResult", "parse_sources"]
 SOURCES = ("sqlalchemy", "django", "database")
 """Every source name, in the order pairs are formed (the earlier one is the pair's source)."""
 
-MODEL_SOURCES = ("sqlalchemy", "django")
+
+def _sqlalchemy_models(config: Config) -> Schema:
+    # Imported here: SQLAlchemy (some 190 modules) loads only when its models are read.
+    from dualorm.sources import sqlalchemy as sa_source
+
+    return sa_source.load(sa_source.resolve_metadata(config.sa_metadata))
+
+
+def _django_models(config: Config) -> Schema:
+    return django_source.load(config.django_apps, config.django_settings)
+
+
+MODEL_LOADERS: Mapping[str, Callable[[Config], Schema]] = MappingProxyType(
+    {"sqlalchemy": _sqlalchemy_models, "django": _django_models}
+)
+"""How each model source of :data:`SOURCES` is read from the project's configuration (the
+other source, ``database``, is the live catalog)."""
+
+MODEL_SOURCES = tuple(MODEL_LOADERS)
 
 Finding = Difference | DataIssue
 
@@ -220,12 +239,7 @@ class SchemaValidator:
             raise
 
     def _load_model(self, name: str) -> Schema:
-        if name == "sqlalchemy":
-            # Imported here: SQLAlchemy (some 190 modules) loads only when its models are read.
-            from dualorm.sources import sqlalchemy as sa_source
-
-            return sa_source.load(sa_source.resolve_metadata(self.config.sa_metadata))
-        return django_source.load(self.config.django_apps, self.config.django_settings)
+        return MODEL_LOADERS[name](self.config)
 
     def _ownership(self, models: dict[str, Schema]) -> OwnershipMap:
         """Return the configured rules with the owners the model sets imply.

@@ -107,3 +107,25 @@ def test_settings_url_round_trips_django_settings() -> None:
     assert database_config(settings_url(entry)) == entry
     socket = {"NAME": "auth", "USER": "app", "HOST": "/var/run/postgresql", "PORT": "5433"}
     assert database_config(settings_url(socket))["HOST"] == "/var/run/postgresql"
+
+
+def test_every_declared_verb_is_listed() -> None:
+    """A ``Verb`` declared beside its handler but left out of its list has no face at all."""
+    import importlib
+    import pkgutil
+
+    from dualorm.cli import commands, fleet
+    from dualorm.cli.verbs import Verb
+
+    listed = {id(v) for v in (*commands.VERBS, *commands.MODELS_VERBS, *fleet.FLEET_VERBS)}
+    modules = [fleet] + [
+        importlib.import_module(f"{commands.__name__}.{m.name}")
+        for m in pkgutil.iter_modules(commands.__path__)
+    ]
+    unlisted = [
+        f"{module.__name__}.{name}"
+        for module in modules
+        for name, value in vars(module).items()
+        if isinstance(value, Verb) and id(value) not in listed
+    ]
+    assert unlisted == [], "list these in VERBS, MODELS_VERBS or FLEET_VERBS"

@@ -3,6 +3,7 @@ each operation is said to take is the one PostgreSQL really takes."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,13 @@ CASES = [
         "- add_unique: {name: items_code_key, table: items, columns: [code]}",
         "- create_index: {name: items_code_key, table: items, columns: [code], unique: true, "
         "concurrently: true}",
+    ),
+    (
+        "primary-key-on-existing",
+        "- drop_constraint: {table: items, name: items_pkey}\n"
+        "- add_primary_key: {table: items, columns: [id]}",
+        "- create_table: {name: tags, columns: [{name: id, type: bigint, nullable: false}]}\n"
+        "- add_primary_key: {table: tags, columns: [id]}",
     ),
     (
         "raw-sql",
@@ -335,3 +343,11 @@ def test_a_label_is_not_used_in_the_migration_that_adds_it(tmp_path: Path) -> No
         "- add_enum_value: {enum: fresh, label: b}\n"
         "- add_column: {table: items, name: f, type: fresh, server_default: \"'b'::fresh\"}"
     )
+
+
+def test_every_rule_has_a_test_that_fires_it() -> None:
+    """A rule goes in :data:`CASES` (its dangerous and its safe form) or a test of its own that
+    names it; a rule no test names can stop firing unnoticed."""
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    named = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
+    assert [rule.name for rule in RULES if rule.name not in named] == []

@@ -3,7 +3,8 @@
 A new operation is one :class:`~dualorm.spec.operation.Operation` subclass registering its
 spec name (``kind=``), its builder (:mod:`dualorm.spec.builders`), three renderers (Alembic,
 Django state, SQL) and its impact rule (:mod:`dualorm.runner.impact`). Everything else reads the
-registry; :func:`missing_pieces` names what a registered kind lacks.
+registry; :func:`missing_pieces` names what a registered kind lacks, including a module the
+spec cache (:data:`dualorm.spec.codec.MODULES`) cannot name its class from.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dualorm.emit.django_state import state_renderer
 from dualorm.emit.sql import sql_renderer
 from dualorm.runner.impact import impacts
 from dualorm.schema import Schema
+from dualorm.spec import codec
 from dualorm.spec.builders import has_builder
 from dualorm.spec.operation import KINDS
 from dualorm.spec.ops import OPERATIONS, Operation, operation_kinds
@@ -29,12 +31,19 @@ def _has_impact_rule(kind: type[Operation]) -> bool:
     return impacts.dispatch(kind) is not impacts.dispatch(object) or kind.opaque
 
 
+def _cacheable(kind: type[Operation]) -> bool:
+    """Whether the spec cache may name the class: without it every cache write is refused as a
+    miss, and specs are read again on every run, with no error to say why."""
+    return kind.__module__ in codec.MODULES
+
+
 PIECES: dict[str, Callable[[type[Operation]], bool]] = {
     "builder in dualorm.spec.builders": has_builder,
     "alembic renderer in dualorm.emit.alembic_ops": alembic_renderer.handles,
     "django state renderer in dualorm.emit.django_state": state_renderer.handles,
     "sql renderer in dualorm.emit.sql": sql_renderer.handles,
     "impact rule in dualorm.runner.impact": _has_impact_rule,
+    "module of its class in dualorm.spec.codec": _cacheable,
 }
 """What every registered operation kind needs, by where it goes."""
 
@@ -86,7 +95,7 @@ def test_a_kind_without_its_pieces_is_reported_for_each_one(probe: type[Operatio
 
 def test_a_kind_inherits_the_pieces_of_the_operation_it_extends() -> None:
     (base,) = (cls for cls in OPERATIONS if cls.kind == "add_column")
-    subclass = type("LoggedAddColumn", (base,), {})
+    subclass = type("LoggedAddColumn", (base,), {"__module__": base.__module__})
     # The renderers and the impact rule follow the class hierarchy; the builder is per kind.
     assert missing_pieces([subclass]) == [
         "LoggedAddColumn (add_column): no builder in dualorm.spec.builders"

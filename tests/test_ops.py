@@ -174,6 +174,8 @@ def test_apply_is_pure_and_describable(op: Operation) -> None:
 def test_every_operation_class_is_listed_and_exercised() -> None:
     assert set(Operation.__subclasses__()) == set(OPERATIONS)
     exercised = {type(op) for _, op in CASES} | {ValidateConstraint}
+    missing = sorted(cls.__name__ for cls in set(OPERATIONS) - exercised)
+    assert missing == [], "give these operations a case in tests/test_ops.py CASES"
     assert exercised == set(OPERATIONS)
 
 

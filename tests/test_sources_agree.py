@@ -25,6 +25,7 @@ from dualorm.schema import FkAction, ForeignKey, Index, Schema, Table, normalize
 from dualorm.sources import django as django_source
 from dualorm.sources import postgres
 from dualorm.sources import sqlalchemy as sa_source
+from dualorm.validate import SOURCES
 from sa_models import Base
 
 DJANGO_FK_NAME = re.compile(r"^(?P<table>\w+?)_(?P<column>\w+)_[0-9a-f]{8}_fk_(?P<to>\w+)$")
@@ -168,3 +169,16 @@ def test_sources_and_catalog_agree(
         django_normal = normalize(django_schema, conn)
     assert sa_normal == catalog
     _assert_agree_up_to_documented_differences(catalog, django_normal)
+
+
+AGREEMENT = {
+    "sqlalchemy": "sa_schema",
+    "django": "django_schema",
+    "database": "test_sources_and_catalog_agree",
+}
+"""Where each source of :data:`dualorm.validate.SOURCES` loads the reference schema here."""
+
+
+def test_every_source_loads_the_reference_schema_here() -> None:
+    missing = [s for s in SOURCES if globals().get(AGREEMENT.get(s, "")) is None]
+    assert missing == [], "load the reference schema through these sources in this module"

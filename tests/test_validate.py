@@ -10,7 +10,13 @@ from dualorm.config import Config
 from dualorm.db import connection, sqlalchemy_url
 from dualorm.errors import ConfigError
 from dualorm.ownership import Ownership
-from dualorm.validate import SchemaValidator, ValidationResult, parse_sources
+from dualorm.validate import (
+    MODEL_LOADERS,
+    SOURCES,
+    SchemaValidator,
+    ValidationResult,
+    parse_sources,
+)
 from sa_models.models import Base
 from tests.reference import REFERENCE_APP
 
@@ -143,3 +149,9 @@ def test_a_not_deferrable_database_fk_is_an_error_for_django(created: str) -> No
     result = validator(created, "sqlalchemy", "database").validate_schema()
     assert {e.kind for e in result.errors} == {"constraint_mismatch"}
     assert len(result.errors) == len(fks)
+
+
+def test_every_source_is_the_catalog_or_has_a_loader() -> None:
+    """A source named in SOURCES but read by nobody would fail only when a user chose it."""
+    assert [s for s in SOURCES if s != "database" and s not in MODEL_LOADERS] == []
+    assert set(MODEL_LOADERS) <= set(SOURCES)

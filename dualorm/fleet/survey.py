@@ -32,6 +32,7 @@ from dualorm.runner.specs import load_project_specs
 
 if TYPE_CHECKING:
     from dualorm.config import Config
+    from dualorm.runner.history import StatusReport
 
 __all__ = ["DatabaseStatus", "FleetStatus", "fleet_plan", "fleet_status"]
 
@@ -159,14 +160,8 @@ def _status(config: Config, target: Target, order: list[str]) -> DatabaseStatus:
             fingerprint = schema_fingerprint(conn)
     except Exception as error:
         return _failure(target, error)
-    applied = set(report.applied)
-    done = [i for i in order if i in applied]
-    return DatabaseStatus(
-        target.name,
-        version=done[-1] if done else None,
-        applied=len(applied),
-        pending=report.pending,
-        environment=report.environment,
+    return replace(
+        _reported(target, report, order),
         ledgers_agree=report.ledgers_agree,
         changed=report.changed,
         fingerprint=fingerprint,
@@ -182,6 +177,12 @@ def _plan(config: Config, target: Target, order: list[str]) -> DatabaseStatus:
         migrate_script(single)
     except Exception as error:
         return _failure(target, error)
+    return _reported(target, report, order)
+
+
+def _reported(target: Target, report: StatusReport, order: list[str]) -> DatabaseStatus:
+    """The row both ``fleet status`` and ``fleet plan`` show of a database's ledger: its version
+    (the last applied in plan order), how many are applied and which are pending."""
     applied = set(report.applied)
     done = [i for i in order if i in applied]
     return DatabaseStatus(
