@@ -21,6 +21,7 @@ from typing import Any
 
 from dualorm.autogen.plan import Change, changes_of, plan_change
 from dualorm.autogen.renames import Answers, Ask
+from dualorm.collector import few_collections
 from dualorm.config import Config
 from dualorm.diff import Difference, DiffKind, Severity
 from dualorm.errors import DriftDetected, InternalError, SafetyError, SpecError, UsageError
@@ -282,6 +283,7 @@ def _require_agreement(sa: Change, dj: Change) -> None:
     )
 
 
+@few_collections()
 def autogenerate(
     config: Config,
     name: str,
@@ -302,13 +304,13 @@ def autogenerate(
         SafetyError: the spec file exists already.
     """
     from dualorm.spec.dump import render_spec
+    from dualorm.spec.files import next_id
     from dualorm.spec.graph import MigrationGraph
-    from dualorm.spec.make import next_id
 
     change, project = _plan(config, source, answers or Answers(), ask, cache)
     if not change.operations:
         return Generated(None, None, change)
-    first = next_id(config, name)
+    first = next_id(config.migrations_path, name)
     number, _, slug = first.partition("_")
     deps = sorted(MigrationGraph({m.id: m.dependencies for m in project.migrations}).leaf_nodes())
     chunks = _chunks(change.operations)
@@ -441,6 +443,7 @@ class CheckResult:
         }
 
 
+@few_collections()
 def check(config: Config, *, cache: bool = True) -> CheckResult:
     """Compare every configured model set with the replayed specs, and the generated files
     with their specs; offline. ``cache=False`` reads the model sets and the generated files in
