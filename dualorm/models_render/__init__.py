@@ -15,6 +15,7 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
+from dualorm.collector import few_collections
 from dualorm.config import Config
 from dualorm.errors import UsageError
 from dualorm.models_render.code import Names
@@ -87,6 +88,7 @@ def _selected(s: Schema, globs: list[str]) -> Schema:
     return schema(tables, (e for e in s.enums if e.reference in used))
 
 
+@few_collections()
 def render_models(
     config: Config,
     orm: str,
