@@ -124,6 +124,7 @@ NEW = Verb(
         NO_CACHE,
         JSON,
     ),
+    fast=True,
 )
 
 
