@@ -18,7 +18,14 @@ and a foreign key each), written as SQLAlchemy and Django model modules by
 * at M migrations (the initial spec, then M-1 specs of one added column each, emitted by
   ``dualorm migrate make``): ``dualorm migrate check`` (cached, and ``--no-cache``) against
   ``manage.py makemigrations --check``; target <= 0.25x;
-* ``dualorm models render --orm sqlalchemy`` of the N tables; target under 2 s.
+* ``dualorm models render --orm sqlalchemy`` of the N tables; target under 2 s;
+* the floors, at the M-migration project: a process that only imports the SQLAlchemy model
+  module, and one that only runs ``django.setup()`` with the Django models.
+
+dualorm and the generated modules are compiled to bytecode first (as an install and a first
+import leave them). Each step reports the median wall time and the median CPU time (user +
+system, the process and its children) of its timed runs: on a shared machine the wall time
+moves with the load, the CPU time much less.
 """
 
 from __future__ import annotations
