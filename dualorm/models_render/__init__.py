@@ -156,12 +156,15 @@ def current_names(
     """The class and attribute names the project's ``orm`` models use now, by table.
 
     SQLAlchemy: read from the module being replaced (``output``), parsed, never imported (a
-    1,000-class module takes seconds to import). Django: from the app registry.
+    1,000-class module takes seconds to import), kept in the cache for the same bytes.
+    Django: from the app registry.
     """
     if orm == "sqlalchemy":
         from dualorm.models_render.names import declarative_names
 
-        return declarative_names(output) if output is not None else {}
+        if output is None:
+            return {}
+        return declarative_names(output, config.state_dir / "cache")
     if orm == "django" and config.has("django_settings"):
         from dualorm.django_setup import setup
         from dualorm.emit.django_target import model_hints
