@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gc
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import combinations
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from dualorm.collector import few_collections
 from dualorm.config import Config
 from dualorm.datacheck import DataIssue, check_data
 from dualorm.db import connect, resolve_url
@@ -165,7 +165,7 @@ class SchemaValidator:
 
     def validate_schema(self) -> ValidationResult:
         """Read every chosen source, compare each pair and return what was found."""
-        with _few_collections():
+        with few_collections():
             return self._validate_schema()
 
     def _validate_schema(self) -> ValidationResult:
@@ -337,23 +337,6 @@ def _rejected(source: str, r: Rejection, note: str, pairs: list[tuple[str, str]]
         from_value=r.expression if first == source else None,
         to_value=r.expression if second == source else None,
     )
-
-
-@contextlib.contextmanager
-def _few_collections() -> Iterator[None]:
-    """Collect cyclic garbage rarely while the models and the catalog are read and compared.
-
-    Reading a 1,000-table model set and catalog allocates a few hundred thousand objects,
-    nearly none of them in cycles; at the default gen-0 threshold (700) the collector rescans
-    everything the process holds (the user's MetaData and models included) over and over,
-    about as long as the reading itself. The thresholds are restored afterwards.
-    """
-    previous = gc.get_threshold()
-    gc.set_threshold(100_000, 50, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*previous)
 
 
 def _close(conn: psycopg.Connection[Any] | None) -> None:

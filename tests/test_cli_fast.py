@@ -79,11 +79,43 @@ def test_up_reports_like_the_typer_command(
         ["migrate", "up", "--steps", "1"],
         ["migrate", "up", "--backup=yes"],
         ["migrate", "down"],
+        ["migrate", "new"],
+        ["migrate", "new", "a", "b"],
+        ["migrate", "new", "a", "--from"],
+        ["migrate", "new", "--", "a"],
         ["migrate"],
     ],
 )
 def test_anything_else_is_left_to_typer(cli_project: Path, args: list[str]) -> None:
     assert fast_main(args) is None
+
+
+def test_new_reads_its_name_and_options_as_typer_does() -> None:
+    from dualorm.cli.commands import VERBS
+    from dualorm.cli.verbs import parse_fast
+
+    args = ["--from", "django", "add nickname", "--autogenerate", "--no-cache"]
+    options = parse_fast(VERBS, "new", args)
+    assert options is not None
+    assert (options["name"], options["source"], options["autogenerate"]) == (
+        "add nickname",
+        "django",
+        True,
+    )
+    assert options["no_cache"] and not options["json"] and options["rename"] is None
+
+
+def test_new_writes_the_template_typer_writes(
+    cli_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = chain(cli_project, 1)
+    assert fast_main(["migrate", "new", "add nickname"]) == 0
+    fast = capsys.readouterr().out
+    written = cli_project / "migrations" / f"{int(ids[0][:4]) + 1:04d}_add_nickname.yaml"
+    text = written.read_text()
+    written.unlink()
+    assert run(build_app(), ["migrate", "new", "add nickname"]) == 0
+    assert capsys.readouterr().out == fast and written.read_text() == text
 
 
 def test_production_up_gets_the_same_policy_on_the_fast_path_and_through_typer(

@@ -206,3 +206,44 @@ def test_render_writes_then_check_gates_ci(
     assert main(["models", "render", "--orm", "django", "--tables", "user_roles"]) == 2
     assert "table user_roles references" in capsys.readouterr().err
     assert main(["models", "render", "--orm", "sqlalchemy", "--check"]) == 2
+
+
+def test_render_keeps_the_names_of_the_module_it_replaces_and_parses_it_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import ast
+
+    (tmp_path / "pyproject.toml").write_text('[tool.dualorm]\nmigrations_dir = "migrations"\n')
+    shutil.copytree(
+        ROOT / "migrations", tmp_path / "migrations", ignore=shutil.ignore_patterns("alembic")
+    )
+    monkeypatch.chdir(tmp_path)
+    args = ["models", "render", "--orm", "sqlalchemy", "--output", "sa.py"]
+    assert main(args) == 0
+    module = tmp_path / "sa.py"
+    edited = module.read_text().replace("class Users(Base):", "class Member(Base):")
+    edited = edited.replace(
+        "email: Mapped[str] = mapped_column(String(255)",
+        'address: Mapped[str] = mapped_column("email", String(255)',
+    )
+    edited = edited.replace('"Users', '"Member')
+    module.write_text(edited)
+    assert main(args) == 0  # parsed: the class and the attribute are kept
+    kept = module.read_text()
+    assert "class Member(Base):" in kept and "class Users(Base):" not in kept
+    assert 'address: Mapped[str] = mapped_column("email"' in kept
+    entry = tmp_path / ".dualorm" / "cache" / "declarative-names.json"
+    assert entry.is_file()
+    capsys.readouterr()
+
+    def refused(*_args: object, **_kwargs: object) -> ast.Module:
+        raise AssertionError("the module was parsed again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("dualorm.models_render.names.ast.parse", refused)
+        assert main(args) == 0  # the same bytes: the names from the cache
+    assert module.read_text() == kept
+    assert "unchanged: sa.py" in capsys.readouterr().out
+    entry.write_bytes(entry.read_bytes().replace(b"Member", b"Evil(1)"))
+    assert main(args) == 0  # a tampered entry is ignored: parsed again
+    assert module.read_text() == kept

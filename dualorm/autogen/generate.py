@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dualorm.autogen.cache import cached, schema_data, schema_from
+from dualorm.collector import few_collections
 from dualorm.config import Config
 from dualorm.diff import Difference, DiffKind, Severity, compare
 from dualorm.errors import DriftDetected, InternalError, SafetyError, SpecError, UsageError
@@ -293,6 +294,7 @@ def _require_agreement(sa: Change, dj: Change) -> None:
     )
 
 
+@few_collections()
 def autogenerate(
     config: Config,
     name: str,
@@ -314,13 +316,13 @@ def autogenerate(
     """
     from dualorm.autogen.renames import Answers
     from dualorm.spec.dump import render_spec
+    from dualorm.spec.files import next_id
     from dualorm.spec.graph import MigrationGraph
-    from dualorm.spec.make import next_id
 
     change, project = _plan(config, source, answers or Answers(), ask, cache)
     if not change.operations:
         return Generated(None, None, change)
-    first = next_id(config, name)
+    first = next_id(config.migrations_path, name)
     number, _, slug = first.partition("_")
     deps = sorted(MigrationGraph({m.id: m.dependencies for m in project.migrations}).leaf_nodes())
     chunks = _chunks(change.operations)
@@ -451,6 +453,7 @@ class CheckResult:
         }
 
 
+@few_collections()
 def check(config: Config, *, cache: bool = True) -> CheckResult:
     """Compare every configured model set with the replayed specs, and the generated files
     with their specs; offline. ``cache=False`` reads the model sets and the generated files in

@@ -100,7 +100,8 @@ def plan_change(
         table_candidates(found, want, have), answers, want, have, column=False, ask=ask
     )
     renamed, rename_ops = _renamed(have, confirmed)
-    found = changes_of(want, renamed, source=source, ownership=ownership, scope=scope)
+    if rename_ops:
+        found = changes_of(want, renamed, source=source, ownership=ownership, scope=scope)
     confirmed, left = decide(
         column_candidates(found, want, renamed), answers, want, renamed, column=True, ask=ask
     )
@@ -111,7 +112,8 @@ def plan_change(
     )
     unconfirmed += left
     renamed, value_ops = _renamed(renamed, confirmed)
-    found = changes_of(want, renamed, source=source, ownership=ownership, scope=scope)
+    if column_ops or value_ops:
+        found = changes_of(want, renamed, source=source, ownership=ownership, scope=scope)
     converted = operations(found, Context(want, renamed, source))
     ordered = [*rename_ops, *column_ops, *value_ops, *arrange(converted, renamed)]
     _verify(ordered, want, have, source=source, ownership=ownership, scope=scope)

@@ -102,6 +102,16 @@ def _validate_app() -> typer.Typer:
     return app
 
 
+def _models_app() -> typer.Typer:
+    # `dualorm models render --check` gates CI too; it needs neither psycopg nor the backup
+    # commands the whole app imports.
+    from dualorm.cli import models
+
+    app = _root()
+    app.add_typer(models.app, name="models")
+    return app
+
+
 def __getattr__(name: str) -> Any:
     if name == "app":
         return build_app()
@@ -124,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         app = _migrate_app()
     elif args[:1] == ["validate"]:
         app = _validate_app()
+    elif args[:1] == ["models"]:
+        app = _models_app()
     else:
         app = build_app()
     return run(app, args)

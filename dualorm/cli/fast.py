@@ -1,4 +1,5 @@
-"""The console script's fast path: the ``migrate`` verbs marked ``fast`` (status, up, make, check).
+"""The console script's fast path: the ``migrate`` verbs marked ``fast`` (status, up, new, make,
+check).
 
 Deploys run these on every release, and building typer's commands (its option adapters
 import pydantic) costs more than the work itself. The options are read from the verb's one

@@ -9,8 +9,6 @@ not import, an unreachable database); 4 on an internal error (a bug of dualorm: 
 
 from __future__ import annotations
 
-import atexit
-import gc
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
@@ -18,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dualorm.cli.output import fail, print_json
+from dualorm.collector import skip_final_collection
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -63,7 +62,7 @@ def validate(
     if replicas:
         validate_replicas(Config.load(), as_json=as_json)
         return
-    _skip_final_collection()
+    skip_final_collection()
     chosen = parse_sources(sources)
     config = Config.load()
     if sa_metadata is not None:
@@ -80,21 +79,6 @@ def validate(
         _render(result, detailed=detailed)
     if not result.valid:
         raise fail(1)
-
-
-def _skip_final_collection() -> None:
-    """Let the process end without the collector walking the models it imported.
-
-    A user's MetaData and model classes are one large cyclic graph (tables, columns,
-    constraints and types point at each other): on 1,000 tables the collections of interpreter
-    shutdown cost 0.4-1.2 s, as long as reading and comparing them. ``gc.freeze()`` at exit
-    moves every live object to the permanent generation, which those collections skip; the
-    operating system takes the memory back. Unlike ``os._exit`` it keeps the normal exit:
-    later atexit handlers run, stdout and stderr are flushed, and the exit code is the one
-    the command raised. Registered once however often the command runs in one process.
-    """
-    atexit.unregister(gc.freeze)
-    atexit.register(gc.freeze)
 
 
 def _render(result: ValidationResult, *, detailed: bool) -> None:

@@ -249,9 +249,12 @@ def parse_fast(verbs: Sequence[Verb], name: str, args: Sequence[str]) -> dict[st
         return None
     options = {o.dest: o.default for o in spec.options}
     flags: dict[str, tuple[Option, bool]] = {}
+    # Positional arguments are required (typer's Argument without a default), filled in order
+    # by the tokens that do not start with "-".
+    positional = [o for o in spec.options if o.positional]
     for o in spec.options:
         if o.positional:
-            return None
+            continue
         for n in (o.flag, *([o.short] if o.short else [])):
             flags[n] = (o, True)
         if o.negative:
@@ -260,6 +263,10 @@ def parse_fast(verbs: Sequence[Verb], name: str, args: Sequence[str]) -> dict[st
     rest = list(args)
     while rest:
         token = rest.pop(0)
+        if positional and not token.startswith("-"):
+            argument = positional.pop(0)
+            options[argument.dest] = token
+            continue
         name_, eq, inline = token.partition("=")
         found = flags.get(token) or (flags.get(name_) if eq else None)
         if found is None:
@@ -283,4 +290,4 @@ def parse_fast(verbs: Sequence[Verb], name: str, args: Sequence[str]) -> dict[st
         if isinstance(converted, float) and not math.isfinite(converted):
             return None  # typer's message for it
         options[option.dest] = converted
-    return options
+    return None if positional else options

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dualorm import django_setup
 from dualorm.autogen.generate import head as specs_head
+from dualorm.collector import few_collections
 from dualorm.config import Config
 from dualorm.errors import UsageError
 from dualorm.models_render.code import Names, formatted
@@ -87,6 +88,7 @@ def _selected(s: Schema, globs: list[str]) -> Schema:
     return schema(tables, (e for e in s.enums if e.reference in used))
 
 
+@few_collections()
 def render_models(
     config: Config,
     orm: str,
@@ -152,10 +154,13 @@ def current_names(
     """The class and attribute names the project's ``orm`` models use now, by table.
 
     SQLAlchemy: read from the module being replaced (``output``), parsed, never imported (a
-    1,000-class module takes seconds to import). Django: from the app registry.
+    1,000-class module takes seconds to import), kept in the cache for the same bytes.
+    Django: from the app registry.
     """
     if orm == "sqlalchemy":
-        return declarative_names(output) if output is not None else {}
+        if output is None:
+            return {}
+        return declarative_names(output, config.state_dir / "cache")
     if orm == "django" and config.has("django_settings"):
         # Imported here: it imports Django, which --orm sqlalchemy never loads.
         from dualorm.emit.django_target import model_hints

@@ -29,7 +29,7 @@ quote them and without redundant outer parentheses, the spelling the other sourc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dualorm.django_setup import DEFAULT_SETTINGS, setup
@@ -78,17 +78,25 @@ _IDENTITY = {
 
 
 def load(
-    app_labels: Sequence[str] | None = None, settings_module: str = DEFAULT_SETTINGS
+    app_labels: Sequence[str] | None = None,
+    settings_module: str = DEFAULT_SETTINGS,
+    *,
+    skip: Collection[TableKey] = (),
 ) -> Schema:
     """Return the tables Django's migrate would create, for every installed app or ``app_labels``.
 
     A model counts as migrate counts it: managed, neither proxy nor swapped, allowed on the
     default database by the routers (auto-created many-to-many tables included). Django is
     set up with ``settings_module`` if it is not already; no database is contacted. An
-    unknown app label, or two models creating one table, is a ``ConfigError``.
+    unknown app label, or two models creating one table, is a ``ConfigError``. The tables of
+    ``skip`` are left out (still checked for two models creating them).
     """
     setup(settings_module, offline=True)
-    models = list(_migrated(app_labels, settings_module))
+    models = [
+        (app, model)
+        for app, model in _migrated(app_labels, settings_module)
+        if not skip or (DEFAULT_SCHEMA, truncate_identifier(model._meta.db_table)) not in skip
+    ]
     if not models:
         # Nothing to read: neither the backend nor Django's model fields are loaded.
         return schema([], declares_enums=False)

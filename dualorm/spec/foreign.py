@@ -211,7 +211,7 @@ def collect(config: Config, created: Collection[TableKey] = ()) -> list[ForeignT
     the specs create (:func:`created_tables`), never foreign."""
     found: dict[TableKey, ForeignTable] = {}
     if config.has("django_settings"):
-        found.update(_django_tables(config))
+        found.update(_django_tables(config, created))
     for key in created:
         found.pop(key, None)
     if config.has("sa_metadata") and config.ownership:
@@ -220,7 +220,7 @@ def collect(config: Config, created: Collection[TableKey] = ()) -> list[ForeignT
     return list(found.values())
 
 
-def _django_tables(config: Config) -> dict[TableKey, ForeignTable]:
+def _django_tables(config: Config, created: Collection[TableKey]) -> dict[TableKey, ForeignTable]:
     # Imported here: the model sets (Django, SQLAlchemy) load only when their tables are read.
     from django.apps import apps
 
@@ -231,7 +231,8 @@ def _django_tables(config: Config) -> dict[TableKey, ForeignTable]:
     labels = sorted(set(owners.values()))
     if not labels:
         return {}
-    shapes = django_source.load(labels, config.django_settings)
+    # The tables the specs create are not foreign: not read (a 1,000-model app of its own).
+    shapes = django_source.load(labels, config.django_settings, skip=frozenset(created))
     models = {
         model._meta.db_table: model
         for app in labels

@@ -45,10 +45,9 @@ from dualorm.schema import (
 from dualorm.sources.postgres import load
 from dualorm.spec.builder_registry import enum_names
 from dualorm.spec.dump import SpecSequence, render_spec, spec_operations
-from dualorm.spec.files import spec_paths
+from dualorm.spec.files import next_id, spec_paths
 from dualorm.spec.graph import MigrationGraph
 from dualorm.spec.load import load_spec, load_specs
-from dualorm.spec.make import next_id
 from dualorm.spec.reader import Reader
 from dualorm.spec.replay import replay, start_schema
 
@@ -503,7 +502,7 @@ def _new_spec(config: Config, spec_id: str | None) -> tuple[str, Path]:
             "--from-database` writes the first one. To add a spec for the tables they do "
             "not create, name it with --id"
         )
-    spec_id = spec_id or next_id(config, "initial")
+    spec_id = spec_id or next_id(config.migrations_path, "initial")
     if not _ID.match(spec_id):
         raise UsageError(f"--id {spec_id!r}: use letters, digits and underscores only")
     path = directory / f"{spec_id}.yaml"

@@ -14,7 +14,6 @@ Alembic and Django see one head.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -36,7 +35,7 @@ from dualorm.spec.django_files import (
     plan,
     project_apps,
 )
-from dualorm.spec.files import spec_paths
+from dualorm.spec.files import next_id
 from dualorm.spec.foreign import (
     ForeignTable,
     collect,
@@ -324,24 +323,6 @@ def _refuse_foreign_files(config: Config, outdated: Sequence[Artefact]) -> None:
 
 # -- new specs --------------------------------------------------------------------------------
 
-_ID = re.compile(r"^(\d+)_")
-
-
-def _slug(name: str) -> str:
-    words = re.findall(r"[a-z0-9]+", name.lower())
-    if not words:
-        raise UsageError(f"migration name {name!r} has no letters or digits to build an id from")
-    return "_".join(words)
-
-
-def next_id(config: Config, name: str) -> str:
-    """Return the id a new spec called ``name`` gets: the next number, then the slug."""
-
-    numbers = [
-        int(m.group(1)) for p in spec_paths(config.migrations_path) if (m := _ID.match(p.stem))
-    ]
-    return f"{max(numbers, default=0) + 1:04d}_{_slug(name)}"
-
 
 def new_spec(config: Config, name: str) -> Path:
     """Write a spec template for ``name`` depending on the current heads; return its path."""
@@ -352,7 +333,7 @@ def new_spec(config: Config, name: str) -> Path:
     heads = MigrationGraph(
         {m.id: m.dependencies for m in load_specs(config.migrations_path)}
     ).leaf_nodes()
-    spec_id = next_id(config, name)
+    spec_id = next_id(config.migrations_path, name)
     path = config.migrations_path / f"{spec_id}.yaml"
     if path.exists():
         raise UsageError(f"{path} already exists")

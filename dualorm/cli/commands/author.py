@@ -29,12 +29,12 @@ NO_CACHE = Option(
 
 
 def _new(run: Invocation) -> int:
-    # Imported when the verb runs: the CLI starts without the library.
-    from dualorm.spec.make import new_spec
-
     config = run.config()
     if run["autogenerate"]:
         return _autogenerate(run, config)
+    # Imported when the verb runs: the CLI starts without the library (and autogenerate
+    # without what `migrate make` needs).
+    from dualorm.spec.make import new_spec
 
     flags = [("--from", "source"), ("--rename", "rename"), ("--rename-table", "rename_table")]
     flags += [("--rename-value", "rename_value"), ("--no-cache", "no_cache")]
@@ -50,7 +50,9 @@ def _autogenerate(run: Invocation, config: Config) -> int:
     # Imported when the verb runs: the CLI starts without the library.
     from dualorm.autogen.generate import autogenerate
     from dualorm.autogen.renames import parse_answers
+    from dualorm.collector import skip_final_collection
 
+    skip_final_collection()
     answers = parse_answers(run["rename"], run["rename_table"], run["rename_value"])
     result = autogenerate(
         config,
@@ -123,13 +125,16 @@ NEW = Verb(
         NO_CACHE,
         JSON,
     ),
+    fast=True,
 )
 
 
 def _check(run: Invocation) -> int:
     # Imported when the verb runs: the CLI starts without the library.
     from dualorm.autogen.generate import check
+    from dualorm.collector import skip_final_collection
 
+    skip_final_collection()
     config = run.config()
     result = check(config, cache=not run["no_cache"])
     if run["json"]:

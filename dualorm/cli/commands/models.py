@@ -13,9 +13,11 @@ __all__ = ["RENDER"]
 
 
 def _render(run: Invocation) -> int:
-
     # Imported when the verb runs: the CLI starts without the library.
+    from dualorm.collector import skip_final_collection
     from dualorm.models_render import render_models
+
+    skip_final_collection()
 
     config = run.config()
     output = None if run["output"] is None else (Path.cwd() / run["output"]).resolve()
