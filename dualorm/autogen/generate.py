@@ -197,7 +197,35 @@ def read_project(
         and key not in others
         and ownership.policy(key).owner is not Ownership.EXTERNAL
     )
+    missing = _foreign_targets(models, have, scope)
+    if missing:
+        have = _added(have, _foreign_tables(config, missing, set(have.keys()) | scope))
     return Project(models, have, migrations, scope, ownership)
+
+
+def _foreign_targets(
+    models: dict[str, Schema], have: Schema, scope: frozenset[TableKey]
+) -> set[TableKey]:
+    """The tables the models' foreign keys reference that neither the specs build nor the
+    models create here: another owner's (``auth_user``), not yet in the foreign-tables
+    snapshot (a new project's, or a first reference to one)."""
+    known = set(have.keys()) | scope
+    return {
+        fk.ref_key
+        for models_schema in models.values()
+        for table in models_schema
+        if table.key in scope
+        for fk in table.foreign_keys
+        if fk.ref_key not in known
+    }
+
+
+def _foreign_tables(config: Config, keys: set[TableKey], created: set[TableKey]) -> list[Table]:
+    """The foreign tables ``keys`` as their owners create them (the Django app registry, the
+    external SQLAlchemy tables), as ``migrate make`` writes them to the snapshot."""
+    from dualorm.spec.foreign import collect
+
+    return [normalized(t.table) for t in collect(config, created) if t.table.key in keys]
 
 
 @dataclass(frozen=True)
