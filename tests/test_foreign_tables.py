@@ -232,6 +232,7 @@ def test_without_a_snapshot_a_reference_to_an_unknown_table_is_still_refused(
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "0002_note_author.yaml" in refused.stderr
     assert "references table auth_user, which does not exist" in refused.stderr
+    assert "dualorm migrate make" in refused.stderr
 
 
 LEGACY = """\

@@ -207,7 +207,11 @@ def check_columns(op: Operation, table: Table, columns: tuple[str, ...]) -> None
 def check_fk_target(op: Operation, schema: Schema, table: Table, fk: ForeignKey) -> None:
     target = table if fk.ref_key == table.key else schema.get(fk.ref_key)
     if target is None:
-        raise op.fail(f"{fk.name} references table {label(fk.ref_key)}, which does not exist")
+        raise op.fail(
+            f"{fk.name} references table {label(fk.ref_key)}, which does not exist (no "
+            "earlier spec creates it; a table another app or owner creates is recorded in "
+            "foreign_tables.json by `dualorm migrate make`)"
+        )
     for name in fk.ref_columns:
         if target.column(name) is None:
             raise op.fail(
