@@ -18,7 +18,7 @@ are imported inside the functions that use them, for that start-up time.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -537,15 +537,33 @@ def make_check(config: Config) -> list[Artefact]:
     listed: the settings and the app registry's modules, the specs, the emitted files. While
     none of them changed, it is given without setting Django up, decoding a spec or loading
     the emitters' planning (the SQL parser with the operations)."""
-    from dualorm.autogen.cache import cached
-    from dualorm.spec.cache import spec_key
-
-    specs = spec_key(config.migrations_path)
 
     def read() -> list[Artefact]:
         from dualorm.spec.make import make
 
         return make(config, check=True)
+
+    return _cached_artefacts(config, "make-check", read, cache=True)
+
+
+def _stale_files(config: Config, migrations: Sequence[Migration], cache: bool) -> list[Artefact]:
+    """``migrate make --check``'s list for :func:`check`: cached with the Django app registry
+    it reads, keyed on the specs too."""
+
+    def read() -> list[Artefact]:
+        from dualorm.spec.make import outdated
+
+        return outdated(config, migrations)
+
+    return _cached_artefacts(config, "emitted", read, cache=cache)
+
+
+def _cached_artefacts(
+    config: Config, entry: str, read: Callable[[], list[Artefact]], *, cache: bool
+) -> list[Artefact]:
+    """``read()``'s generated files, from the model-schema cache ``entry`` while nothing it
+    read has changed (keyed on the specs: none while they do not load)."""
+    specs = spec_key(config.migrations_path)
 
     def decode(data: Any) -> list[Artefact]:
         if not all(isinstance(a, Artefact) for a in data):
@@ -554,34 +572,8 @@ def make_check(config: Config) -> list[Artefact]:
 
     return cached(
         config,
-        "make-check",
+        entry,
         read,
-        encode=tuple,
-        decode=decode,
-        use=specs is not None,
-        extra=specs or "",
-    )
-
-
-def _stale_files(config: Config, migrations: Sequence[Migration], cache: bool) -> list[Any]:
-    """``migrate make --check``'s list; cached with the Django app registry it reads, keyed
-    on the specs too."""
-    from dualorm.autogen.cache import cached
-    from dualorm.spec.artefact import Artefact
-    from dualorm.spec.cache import spec_key
-    from dualorm.spec.make import outdated
-
-    specs = spec_key(config.migrations_path)
-
-    def decode(data: Any) -> list[Any]:
-        if not all(isinstance(a, Artefact) for a in data):
-            raise TypeError("not a list of generated files")
-        return list(data)
-
-    return cached(
-        config,
-        "emitted",
-        lambda: outdated(config, migrations),
         encode=tuple,
         decode=decode,
         use=cache and specs is not None,

@@ -13,11 +13,12 @@ whose index keys are all columns and that declares no CHECK never loads the pars
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 from dualorm.schema import key_order
 
-__all__ = ["index_element", "referenced_columns"]
+__all__ = ["ExpressionNames", "expression_names", "index_element", "referenced_columns"]
 
 
 def index_element(text: str) -> tuple[str, str, str]:
@@ -63,13 +64,15 @@ def index_element(text: str) -> tuple[str, str, str]:
 
 @functools.cache
 def _column_refs() -> Any:
-    """The visitor class collecting column references (made once, when pglast is loaded)."""
+    """The visitor class collecting column references and cast types (made once, when pglast
+    is loaded)."""
     from pglast import ast
     from pglast.visitors import Visitor
 
     class ColumnRefs(Visitor):
         def __init__(self) -> None:
             self.found: dict[str, None] = {}
+            self.casts: set[tuple[str, ...]] = set()
 
         def visit_ColumnRef(self, ancestors: object, node: ast.ColumnRef) -> None:  # noqa: N802
             fields = node.fields or ()
@@ -77,16 +80,31 @@ def _column_refs() -> Any:
             # ``t.*`` is a whole-row reference: one Var to the server, like a column.
             self.found.setdefault(str(last.sval) if isinstance(last, ast.String) else "*")
 
+        def visit_TypeCast(self, ancestors: object, node: ast.TypeCast) -> None:  # noqa: N802
+            names = (node.typeName.names or ()) if node.typeName is not None else ()
+            cast = tuple(str(n.sval) for n in names if isinstance(n, ast.String))
+            if cast:
+                self.casts.add(cast)
+
     return ColumnRefs
 
 
-def referenced_columns(expression: str) -> tuple[str, ...] | None:
-    """Return the distinct columns ``expression`` references, in order of first mention.
+@dataclass(frozen=True)
+class ExpressionNames:
+    """What one SQL expression reads (see :func:`expression_names`)."""
+
+    columns: tuple[str, ...] = ()
+    """The distinct columns it references, in order of first mention."""
+    casts: frozenset[tuple[str, ...]] = frozenset()
+    """The types it casts to, each as its dotted name (``("mood",)``, ``("auth", "mood")``)."""
+
+
+@functools.lru_cache(maxsize=4096)
+def expression_names(expression: str) -> ExpressionNames | None:
+    """Return the columns ``expression`` references and the types it casts to, as the parser
+    reads them (a name inside a string literal is no reference).
 
     ``None`` when the text is not one expression (the server will say why).
-
-    >>> referenced_columns("a > 0 AND t.a < b")
-    ('a', 'b')
     """
     from pglast import parse_sql
     from pglast.parser import ParseError
@@ -99,4 +117,16 @@ def referenced_columns(expression: str) -> tuple[str, ...] | None:
         return None
     visitor = _column_refs()()
     visitor(statements[0])
-    return tuple(visitor.found)
+    return ExpressionNames(tuple(visitor.found), frozenset(visitor.casts))
+
+
+def referenced_columns(expression: str) -> tuple[str, ...] | None:
+    """Return the distinct columns ``expression`` references, in order of first mention.
+
+    ``None`` when the text is not one expression (the server will say why).
+
+    >>> referenced_columns("a > 0 AND t.a < b")
+    ('a', 'b')
+    """
+    names = expression_names(expression)
+    return None if names is None else names.columns

@@ -61,6 +61,7 @@ _SOURCES = (
     _PACKAGE.parent / "schema.py",
     _PACKAGE.parent / "pgtypes.py",
     _PACKAGE.parent / "pgnames.py",
+    _PACKAGE.parent / "sources" / "parsed.py",
     _PACKAGE.parent / "errors.py",
 )
 

@@ -16,7 +16,6 @@ index, adds a column ...), so the plan and the lint judge a hand-written ``DROP 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from pglast import ast, parse_sql, parser
@@ -480,44 +479,3 @@ def shared_use(sql: str) -> SharedUse:
         ):
             unplaced.append(text)
     return SharedUse(tuple(shared), tuple(unplaced))
-
-
-@dataclass(frozen=True)
-class ExpressionNames:
-    """What one SQL expression reads (see :func:`expression_names`)."""
-
-    columns: frozenset[str] = frozenset()
-    """The columns it references (the last name of each column reference)."""
-    casts: frozenset[tuple[str, ...]] = frozenset()
-    """The types it casts to, each as its dotted name (``("mood",)``, ``("auth", "mood")``)."""
-
-
-def expression_names(expression: str) -> ExpressionNames:
-    """Return the columns ``expression`` references and the types it casts to, as the parser
-    reads them (a name inside a string literal is no reference). Text the parser refuses
-    names nothing."""
-    try:
-        tree = parse_sql(f"SELECT {expression}")
-    except parser.ParseError:
-        return ExpressionNames()
-    columns: set[str] = set()
-    casts: set[tuple[str, ...]] = set()
-    for node in _walk(tree):
-        if isinstance(node, ast.ColumnRef) and node.fields:
-            last = node.fields[-1]
-            if isinstance(last, ast.String):
-                columns.add(str(last.sval))
-        elif isinstance(node, ast.TypeCast) and node.typeName is not None:
-            names = node.typeName.names or ()
-            casts.add(tuple(str(n.sval) for n in names if isinstance(n, ast.String)))
-    return ExpressionNames(frozenset(columns), frozenset(casts))
-
-
-def _walk(value: object) -> Iterator[ast.Node]:
-    if isinstance(value, tuple | list):
-        for item in value:
-            yield from _walk(item)
-    elif isinstance(value, ast.Node):
-        yield value
-        for name in value:
-            yield from _walk(getattr(value, name))

@@ -39,8 +39,8 @@ from dualorm.schema import (
     as_key,
     is_column_key,
 )
+from dualorm.sources.parsed import expression_names
 from dualorm.spec.operation import Category, Operation, put, require_column, require_table
-from dualorm.spec.sqlcheck import expression_names
 
 EnumUsers = tuple[tuple[str, Column], ...]
 """``(table, column)`` for every column of an enum type (or an array of it)."""
@@ -73,14 +73,18 @@ class Restored:
 def _names_type(expression: str | None, enum: EnumType) -> bool:
     if expression is None:
         return False
-    return any(
+    names = expression_names(expression)
+    return names is not None and any(
         cast[-1] == enum.name and (len(cast) == 1 or cast[-2] == enum.schema)
-        for cast in expression_names(expression).casts
+        for cast in names.casts
     )
 
 
 def _reads(expression: str | None, columns: set[str]) -> bool:
-    return expression is not None and bool(expression_names(expression).columns & columns)
+    if expression is None:
+        return False
+    names = expression_names(expression)
+    return names is not None and not columns.isdisjoint(names.columns)
 
 
 def _index_depends(i: Index, lost: set[str], enum: EnumType) -> bool:
