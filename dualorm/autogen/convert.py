@@ -59,8 +59,6 @@ from dualorm.spec.ops import (
     Operation,
     SetComment,
     column_users,
-    enum_users,
-    rebuild_dependents,
 )
 
 __all__ = ["CONVERTERS", "Context", "Converter", "converts", "is_change", "operations"]
@@ -456,7 +454,6 @@ def relabel(enum: EnumType, labels: tuple[str, ...], have: Schema) -> list[Opera
     the order ``labels`` gives them (all but the longest run already in order); then each
     missing label is added after the one it follows in ``labels`` (before the first).
     """
-    users = enum_users(have, enum)
     kept = _in_order([x for x in enum.labels if x in labels], labels)
     out: list[Operation] = []
     current, state = enum, have
@@ -464,7 +461,7 @@ def relabel(enum: EnumType, labels: tuple[str, ...], have: Schema) -> list[Opera
     # the operations before it left them (a restored column moves to the end of its table).
     for label in enum.labels:
         if label not in kept:
-            drop = DropEnumValue(current, label, users, rebuild_dependents(state, current, users))
+            drop = DropEnumValue.on(state, current, label)
             out.append(drop)
             state = drop.apply(state)
             current = replace(current, labels=tuple(x for x in current.labels if x != label))
@@ -473,8 +470,7 @@ def relabel(enum: EnumType, labels: tuple[str, ...], have: Schema) -> list[Opera
             continue
         after = labels[position - 1] if position > 0 else None
         before = current.labels[0] if after is None and current.labels else None
-        restored = rebuild_dependents(state, current, users)
-        add = AddEnumValue(current, label, before, after, users, restored=restored)
+        add = AddEnumValue.on(state, current, label, before, after)
         out.append(add)
         state = add.apply(state)
         current = replace(current, labels=add.labels())

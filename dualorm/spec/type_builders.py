@@ -12,8 +12,6 @@ from dualorm.spec.ops import (
     Operation,
     RenameEnumValue,
     SetComment,
-    enum_users,
-    rebuild_dependents,
 )
 from dualorm.spec.reader import Fields, Reader, plain
 
@@ -67,17 +65,13 @@ def _add_enum_value(reader: Reader, f: Fields, schema: Schema, what: str) -> Ope
     before = _label(reader, f, "before", what) if "before" in f else None
     after = _label(reader, f, "after", what) if "after" in f else None
     label = _label(reader, f, "label", what)
-    users = enum_users(schema, enum)
-    restored = rebuild_dependents(schema, enum, users)
-    return AddEnumValue(enum, label, before, after, users, restored=restored)
+    return AddEnumValue.on(schema, enum, label, before, after)
 
 
 @builder(DropEnumValue, ("enum", "label"))
 def _drop_enum_value(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     enum = _enum_of(reader, f, schema)
-    users = enum_users(schema, enum)
-    label = _label(reader, f, "label", what)
-    return DropEnumValue(enum, label, users, rebuild_dependents(schema, enum, users))
+    return DropEnumValue.on(schema, enum, _label(reader, f, "label", what))
 
 
 @builder(RenameEnumValue, ("enum", "label", "new_label"))

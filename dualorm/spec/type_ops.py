@@ -229,6 +229,21 @@ class AddEnumValue(Operation, kind="add_enum_value"):
     restored: tuple[Restored, ...] = ()
     category: ClassVar[Category] = Category.ADDITION
 
+    @classmethod
+    def on(
+        cls,
+        schema: Schema,
+        enum: EnumType,
+        label: str,
+        before: str | None = None,
+        after: str | None = None,
+    ) -> AddEnumValue:
+        """Add ``label`` to ``enum`` as it stands in ``schema``: the columns of the type and
+        what a rebuild would drop and create again are read from there."""
+        users = enum_users(schema, enum)
+        restored = rebuild_dependents(schema, enum, users)
+        return cls(enum, label, before, after, users, restored=restored)
+
     def transactional_form(self) -> Operation:
         # ADD VALUE runs in a transaction block, but the label cannot be used before that
         # transaction commits; a rehearsal running later migrations in the same transaction
@@ -288,6 +303,13 @@ class DropEnumValue(Operation, kind="drop_enum_value"):
     restored: tuple[Restored, ...] = ()
     destructive: ClassVar[bool] = True
     category: ClassVar[Category] = Category.REMOVAL
+
+    @classmethod
+    def on(cls, schema: Schema, enum: EnumType, label: str) -> DropEnumValue:
+        """Drop ``label`` from ``enum`` as it stands in ``schema``: the columns the rebuild
+        converts and what it drops and creates again are read from there."""
+        users = enum_users(schema, enum)
+        return cls(enum, label, users, rebuild_dependents(schema, enum, users))
 
     def remaining(self) -> EnumType:
         return replace(self.enum, labels=tuple(x for x in self.enum.labels if x != self.label))
