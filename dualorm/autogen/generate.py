@@ -140,8 +140,13 @@ def _replayed(migrations: Sequence[Migration], start: Schema) -> Schema:
 
 
 def _added(state: Schema, tables: Sequence[Table]) -> Schema:
-    """``state`` with ``tables`` added; its enum types kept."""
-    return schema_of([*state, *tables], state.enums, declares_enums=state.declares_enums)
+    """``state`` with ``tables`` added; its enum types and sequences kept."""
+    return schema_of(
+        [*state, *tables],
+        state.enums,
+        declares_enums=state.declares_enums,
+        sequences=state.sequences if state.declares_sequences else None,
+    )
 
 
 def head(config: Config) -> tuple[Schema, list[Migration], Schema]:
