@@ -1,6 +1,7 @@
 """Autogenerate in a project whose models reference another owner's table (``auth_user``,
 another app's): the first spec is written although no foreign-tables snapshot exists yet,
-and ``migrate make`` then records the referenced tables in it."""
+``migrate make`` then records the referenced tables in it, and the Django migration it
+emits is the one ``makemigrations`` would accept."""
 
 from __future__ import annotations
 
@@ -14,9 +15,13 @@ from project_files import copy_shop, subprocess_env
 
 
 def dualorm(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return python(project, "-m", "dualorm", *args)
+
+
+def python(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = subprocess_env(project, "postgresql://nobody@127.0.0.1:1/unused")
     return subprocess.run(
-        [sys.executable, "-m", "dualorm", *args],
+        [sys.executable, *args],
         cwd=project,
         env=env,
         capture_output=True,
@@ -48,3 +53,8 @@ def test_the_initial_spec_of_an_app_referencing_auth_user_and_another_app(
     assert make.returncode == 0, make.stderr
     snapshot = json.loads((shop / "migrations" / "foreign_tables.json").read_text())
     assert {"auth.User", "catalog.Product"} <= {t["model"] for t in snapshot["tables"]}
+
+    # The emitted Django migration leaves what the fields create themselves (the FKs'
+    # db_index indexes, PositiveIntegerField's check) to the fields, as makemigrations does.
+    django = python(shop, "manage.py", "makemigrations", "--check", "--dry-run")
+    assert django.returncode == 0, django.stdout + django.stderr

@@ -23,11 +23,12 @@ from dualorm.emit.django_target import (
     model_label,
     single_fk,
 )
+from dualorm.pgnames import truncate_identifier
 from dualorm.pgtypes import ColumnType, canonical_type, parse_type
 from dualorm.schema import DEFAULT_SCHEMA, Column, FkAction, Table
 from dualorm.sources.expression_text import bare_expression
 
-__all__ = ["composite_pk", "field_for", "table_fields"]
+__all__ = ["composite_pk", "field_for", "implied_names", "table_fields"]
 
 _ON_DELETE = {
     FkAction.CASCADE: models.CASCADE,
@@ -190,6 +191,37 @@ def field_for(target: DjangoTarget, t: Table, column: Column) -> tuple[str, Any]
     if hint is not None and _agrees(hint, conventional, column):
         return str(hint.name), hint.clone()
     return field_name(target, t, column.name), conventional
+
+
+def implied_names(target: DjangoTarget, t: Table) -> frozenset[str]:
+    """The indexes and checks of ``t`` that the state's fields create by themselves: a
+    ``db_index`` field's index and ``_like`` index, a ``PositiveIntegerField``'s check.
+
+    Django keeps them out of ``Meta.indexes`` and ``Meta.constraints`` (``makemigrations``
+    would remove them from a state that lists them), so the state leaves them out too; only a
+    model field the state takes as it is (:func:`field_for`) creates them.
+    """
+    model = target.models.get(t.name)
+    if model is None:
+        return frozenset()
+    editor: Any = connection.schema_editor(collect_sql=True, atomic=False)
+    like_sql = getattr(editor, "_create_like_index_sql", None)  # PostgreSQL's editor has it
+    names: set[str] = set()
+    checks: set[str] = set()
+    for column in t.columns:
+        hint = hint_field(target, t.name, column.name)
+        if hint is None or not _agrees(hint, _conventional_field(target, t, column), column):
+            continue
+        if hint.db_index and not hint.unique and not hint.primary_key:
+            names.add(editor._create_index_name(t.name, [column.name], suffix=""))
+        if (hint.db_index or hint.unique) and like_sql is not None and like_sql(model, hint):
+            names.add(editor._create_index_name(t.name, [column.name], suffix="_like"))
+        check = hint.db_check(connection)
+        if check:
+            checks.add(bare_expression(check))
+    names = {truncate_identifier(n) for n in names}
+    names.update(c.name for c in t.checks if c.expression in checks)
+    return frozenset(names)
 
 
 def composite_pk(target: DjangoTarget, t: Table) -> tuple[str, Any] | None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dualorm.emit.django_fields import composite_pk, field_for, table_fields
+from dualorm.emit.django_fields import composite_pk, field_for, implied_names, table_fields
 from dualorm.emit.django_indexes import constraint_state, index_state
 from dualorm.emit.django_target import DjangoTarget, Triple, build, field_name, model_name
 from dualorm.emit.registry import Registry
@@ -82,10 +82,13 @@ def _create_model(ctx: StateContext, t: Table) -> list[Triple]:
     if t.name != default or (hint is not None and "db_table" in hint._meta.original_attrs):
         # Django's state holds db_table only where the model sets it.
         options["db_table"] = t.name
-    indexes = [index_state(ctx.target, t, i) for i in t.indexes if not i.unique]
+    implied = implied_names(ctx.target, t)
+    indexes = [
+        index_state(ctx.target, t, i) for i in t.indexes if not i.unique and i.name not in implied
+    ]
     constraints = [constraint_state(ctx.target, t, u) for u in t.uniques]
     constraints += [index_state(ctx.target, t, i) for i in t.indexes if i.unique]
-    constraints += [constraint_state(ctx.target, t, c) for c in t.checks]
+    constraints += [constraint_state(ctx.target, t, c) for c in t.checks if c.name not in implied]
     if t.comment is not None:
         options["db_table_comment"] = t.comment
     if indexes:
@@ -172,6 +175,8 @@ def _rename_column(op: RenameColumn, ctx: StateContext) -> list[Triple]:
 
 @state_renderer.register(CreateIndex)
 def _create_index(op: CreateIndex, ctx: StateContext) -> list[Triple]:
+    if op.index.name in implied_names(ctx.target, ctx.table(op.table)):
+        return []  # the field's own index: its AddField holds it
     item = index_state(ctx.target, ctx.table(op.table), op.index)
     model = _model(ctx, op.table).lower()
     if op.index.unique:
@@ -181,6 +186,8 @@ def _create_index(op: CreateIndex, ctx: StateContext) -> list[Triple]:
 
 @state_renderer.register(DropIndex)
 def _drop_index(op: DropIndex, ctx: StateContext) -> list[Triple]:
+    if op.index.name in implied_names(ctx.target, ctx.table(op.table, after=False)):
+        return []  # the field's own index: its field's change removes it
     model = _model(ctx, op.table).lower()
     if op.index.unique:
         return [(_M + "RemoveConstraint", (), {"model_name": model, "name": op.index.name})]
@@ -222,6 +229,8 @@ def _add_foreign_key(op: AddForeignKey, ctx: StateContext) -> list[Triple]:
 
 @state_renderer.register(AddUnique, AddCheck)
 def _add_constraint(op: AddUnique | AddCheck, ctx: StateContext) -> list[Triple]:
+    if op.constraint.name in implied_names(ctx.target, ctx.table(op.table)):
+        return []  # the field's own check: its AddField holds it
     item = constraint_state(ctx.target, ctx.table(op.table), op.constraint)
     model = _model(ctx, op.table).lower()
     return [(_M + "AddConstraint", (), {"model_name": model, "constraint": item})]
@@ -231,6 +240,10 @@ def _add_constraint(op: AddUnique | AddCheck, ctx: StateContext) -> list[Triple]
 def _drop_constraint(op: DropConstraint, ctx: StateContext) -> list[Triple]:
     c = op.constraint
     model = _model(ctx, op.table).lower()
+    if isinstance(c, CheckConstraint) and c.name in implied_names(
+        ctx.target, ctx.table(op.table, after=False)
+    ):
+        return []  # the field's own check: its field's change removes it
     if isinstance(c, UniqueConstraint | CheckConstraint):
         return [(_M + "RemoveConstraint", (), {"model_name": model, "name": c.name})]
     if isinstance(c, ForeignKey):
