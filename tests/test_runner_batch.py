@@ -8,6 +8,7 @@ from __future__ import annotations
 from itertools import combinations
 from pathlib import Path
 
+import psycopg
 import pytest
 from project_files import project
 from runner_specs import applied_ids, chain, snapshot, write_spec
@@ -230,3 +231,45 @@ def test_a_record_function_of_an_older_dualorm_is_replaced_by_up(
     definition, comment = function()
     assert comment == ledger.RECORD_REVISION
     assert ledger.STARTED in definition
+
+
+def test_a_django_row_another_writer_adds_between_two_records_is_refused(
+    tmp_path: Path, database_url: str
+) -> None:
+    # record_migration skips the search for a duplicate row while the newest row of
+    # django_migrations is the one its session added last; a row from anyone else ends that.
+    config = project(tmp_path, database_url)
+    ids = chain(tmp_path, 3)
+    api.migrate_up(config, to=ids[0])
+    call = (
+        f"SELECT {ledger.RECORD_MIGRATION.split('(')[0]}('up', %s, 'n', '', %s, 0, 'me', "
+        "gen_random_uuid(), %s::text[], %s::text[], '{}'::text[], '{}'::text[], "
+        "'{django_app}'::text[], %s::text[])"
+    )
+
+    def record(conn: psycopg.Connection[tuple[object, ...]], previous: str, new: str) -> None:
+        conn.execute(call, (new, "0" * 64, [previous], [new], [new]))
+
+    with (
+        connection(database_url, autocommit=True) as mine,
+        connection(database_url, autocommit=True) as other,
+    ):
+        record(mine, ids[0], ids[1])
+        other.execute(
+            "INSERT INTO django_migrations (app, name, applied) VALUES ('django_app', %s, now())",
+            (ids[2],),
+        )
+        refused = f"adding django_app.{ids[2]} to django_migrations"
+        with pytest.raises(psycopg.Error, match=refused) as failure:
+            record(mine, ids[1], ids[2])
+        assert failure.value.sqlstate == ledger.LEDGER_SQLSTATE
+        rows = other.execute(
+            "SELECT count(*) FROM django_migrations WHERE name = %s", (ids[2],)
+        ).fetchone()
+        assert rows == (1,)
+        # Without another writer the same session records on: the skip holds its checks.
+        other.execute("DELETE FROM django_migrations WHERE name = %s", (ids[2],))
+        record(mine, ids[1], ids[2])
+    state = snapshot(database_url)
+    assert [r[0] for r in state["dualorm"]] == ids
+    assert state["django"] == [("django_app", i) for i in ids]

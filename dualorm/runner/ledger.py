@@ -94,6 +94,7 @@ DECLARE
     changed bigint;
     item text;
     i integer;
+    newest text;
 BEGIN
     IF direction = 'up' THEN
         INSERT INTO {migrations}
@@ -125,13 +126,24 @@ BEGIN
             || removed_names[i] || ' from django_migrations');
     END LOOP;
     FOR i IN 1 .. coalesce(array_length(added_names, 1), 0) LOOP
+        -- Django's table has no index on (app, name): the search for a duplicate reads it
+        -- all. It is skipped while the newest row is the one this session added last, which
+        -- was checked: nothing was added since, and the run refused, before it started, a
+        -- row of any migration it applies (the ledgers' agreement).
+        IF current_setting({seen_setting}, true) IS DISTINCT FROM
+                (SELECT tableoid::text || ':' || id FROM {django} ORDER BY id DESC LIMIT 1)
+            AND EXISTS (SELECT 1 FROM {django}
+                        WHERE app = added_apps[i] AND name = added_names[i]) THEN
+            PERFORM {ledger}.expect_rows(0, 1, 'adding ' || added_apps[i] || '.'
+                || added_names[i] || ' to django_migrations');
+        END IF;
         INSERT INTO {django} (app, name, applied)
-        SELECT added_apps[i], added_names[i], now()
-        WHERE NOT EXISTS (SELECT 1 FROM {django}
-                          WHERE app = added_apps[i] AND name = added_names[i]);
+        VALUES (added_apps[i], added_names[i], now())
+        RETURNING tableoid::text || ':' || id INTO newest;
         GET DIAGNOSTICS changed = ROW_COUNT;
         PERFORM {ledger}.expect_rows(changed, 1, 'adding ' || added_apps[i] || '.'
             || added_names[i] || ' to django_migrations');
+        PERFORM set_config({seen_setting}, newest, false);
     END LOOP;
     RETURN elapsed;
 END
@@ -154,7 +166,16 @@ STARTED = (
 START_CLOCK = f"set_config('{STARTED_SETTING}', extract(epoch FROM clock_timestamp())::text, true)"
 # The comment that marks record_migration as the current definition; a ledger whose function
 # lacks it (an older dualorm measured from now()) gets the function replaced.
-RECORD_REVISION = f"dualorm ledger function, revision 2: durations from {STARTED_SETTING}"
+RECORD_REVISION = (
+    f"dualorm ledger function, revision 3: durations from {STARTED_SETTING}, "
+    "django_migrations searched only after another writer"
+)
+# The session's newest django_migrations row as record_migration added it ("<table oid>:<id>",
+# a session setting: a rolled-back transaction takes its change back with it). While it is
+# still the table's newest row, no other writer added one, and the search of the whole table
+# for a duplicate is skipped: Django's table has no index on (app, name), and that search made
+# each row of a long history cost as much as the rows before it.
+DJANGO_SEEN_SETTING = "dualorm.django_newest"
 # The single-database ledger's migration lock key (a tenant's: its Ledger.lock_key).
 ADVISORY_LOCK_KEY = DEFAULT_LOCK_KEY
 
@@ -172,6 +193,7 @@ def ddl(lg: Ledger) -> str:
         alembic=lg.foreign("alembic_version"),
         django=lg.foreign("django_migrations"),
         started=STARTED,
+        seen_setting=quote_literal(DJANGO_SEEN_SETTING),
         record_signature=record_migration(lg),
         revision=quote_literal(RECORD_REVISION),
     )
