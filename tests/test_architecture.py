@@ -74,8 +74,9 @@ DEFERRED_IMPORTS: dict[str, str] = {
         "SQLAlchemy only for the rules that read the models"
     ),
     "dualorm.runner.pipeline": (
-        "start-up time: the seeding package (manager, discovery, reports; about 4 ms) loads "
-        "only when migrate down checks for seeded tables"
+        "start-up time: the seeding package (manager, discovery, reports; about 4 ms) and "
+        "runner.impact load only when migrate down checks for seeded tables, "
+        "runner.rehearsal (with the lock model, about 3 ms) only for a dry run"
     ),
     "dualorm.runner.production.safeguards": (
         "start-up time: loads cryptography, zstandard only when a backup is taken or restored"
