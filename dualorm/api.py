@@ -20,19 +20,15 @@ Neither SQLAlchemy nor Django is imported on these paths.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dualorm.config import Environment
 from dualorm.db import connect, resolve_url
 from dualorm.errors import SpecError, UsageError
 from dualorm.runner import ledger
-from dualorm.runner.adopt import BaselineResult, baseline
 from dualorm.runner.history import MigrationStatus, StatusReport, check_history, migrate_status
-from dualorm.runner.lint import lint, unknown_acknowledgements
 from dualorm.runner.pipeline import MigrateResult, RunSettings, Selection
-from dualorm.runner.plan import model_schema
 from dualorm.runner.production.budget import check_budget
-from dualorm.runner.production.migrator import ProductionMigrator
 from dualorm.runner.runner import run
 from dualorm.runner.schedule import Progress, RunOptions, plan_specs
 from dualorm.runner.sinks import ScriptSink
@@ -40,6 +36,7 @@ from dualorm.runner.specs import ProjectSpecs, load_project_specs
 
 if TYPE_CHECKING:
     from dualorm.config import Config
+    from dualorm.runner.adopt import BaselineResult, baseline
     from dualorm.runner.lint import Finding
     from dualorm.runner.production.result import Confirm
     from dualorm.runner.session import LockWait
@@ -56,6 +53,24 @@ __all__ = [
     "migrate_status",
     "migrate_up",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``baseline`` and :class:`BaselineResult`, loaded with :mod:`dualorm.runner.adopt` on
+    first use: adopting compares the specs with the live catalog (the differ, the normaliser,
+    the catalog reader), which ``migrate up`` never loads."""
+    if name not in ("BaselineResult", "baseline"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # Imported on first use: `migrate up` and `down` never adopt.
+    from dualorm.runner import adopt
+
+    value = getattr(adopt, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 def migrate_up(
@@ -163,6 +178,12 @@ def _production(
     settings: RunSettings,
     policy: _Policy,
 ) -> MigrateResult:
+    """Production's policy (:mod:`dualorm.runner.production`): planned, linted, confirmed,
+    backed up and budgeted."""
+    # Imported when production runs: its planner, lint and webhooks (urllib) are not loaded
+    # by a development or staging run.
+    from dualorm.runner.production.migrator import ProductionMigrator
+
     migrator = ProductionMigrator(
         config, assume_yes=policy.assume_yes, confirm=policy.confirm, progress=settings.progress
     )
@@ -263,6 +284,10 @@ def migrate_lint(config: Config) -> list[Finding]:
 
     An acknowledgement naming a rule that does not exist is bad input (exit 2).
     """
+    # Imported when linting: the rules and the model reader are not loaded by `migrate up`.
+    from dualorm.runner.lint import lint, unknown_acknowledgements
+    from dualorm.runner.plan import model_schema
+
     migrations = load_project_specs(config).migrations
     unknown = unknown_acknowledgements(migrations)
     if unknown:

@@ -20,20 +20,18 @@ from dualorm.audit import record_run
 from dualorm.errors import DependentsExist, SafetyError
 from dualorm.runner import ledger
 from dualorm.runner.history import check_history
-from dualorm.runner.impact import impacts
-from dualorm.runner.rehearsal import Rehearsal, rehearse_plan
 from dualorm.runner.runner import run
 from dualorm.runner.schedule import Event, MigrationOutcome, Progress, RunOptions, plan_specs
 from dualorm.runner.session import LockWait, locked_run, reporter, run_context, run_options
 from dualorm.runner.sinks import DatabaseSink, ScriptSink
 from dualorm.runner.specs import ProjectSpecs, load_project_specs
 from dualorm.schema import Schema
-from dualorm.seeding.ledger import seeded_tables
 from dualorm.spec import foreign as foreign_tables
 
 if TYPE_CHECKING:
     from dualorm.config import Config
     from dualorm.runner.production.result import ProductionResult
+    from dualorm.runner.rehearsal import Rehearsal
     from dualorm.spec.model import Migration
 
 __all__ = [
@@ -191,6 +189,9 @@ def run_up(
         if dry_run:
             script = ScriptSink(lock_timeout_ms=opts.lock_timeout_ms)
             run(plan, script, set(applied), options=opts)
+            # Imported for a dry run: a real run needs no rehearsal (nor its lock model).
+            from dualorm.runner.rehearsal import rehearse_plan
+
             rehearsal = rehearse_plan(conn, specs.graph, plan, set(applied), context, opts, report)
             return MigrateResult(
                 "up",
@@ -247,6 +248,11 @@ def _warn_seeded(
     The seeds stay in their ledger; ``seed status`` then calls them stale and ``seed run``
     applies them again once the tables are back.
     """
+    # Imported when a rollback runs: the seeding package (its manager, discovery and
+    # reports, about 4 ms) and the impact rules are not loaded by `migrate up`.
+    from dualorm.runner.impact import impacts
+    from dualorm.seeding.ledger import seeded_tables
+
     seeded = seeded_tables(conn)
     if not seeded:
         return

@@ -303,9 +303,8 @@ class RunSQL(Operation, kind="run_sql"):
     @property
     def destructive(self) -> bool:  # type: ignore[override]
         """Whether a statement drops a table or column, truncates, or deletes every row."""
-        # pglast is imported here, not with the module: the spec cache decodes operations on
-        # every `migrate status` and `up`, which need no SQL parsed.
-
+        # The parse happens here, not when the operation is built: the spec cache decodes
+        # operations on every `migrate status` and `up`, which need no SQL parsed.
         return any(fact.loses_data for fact in statement_facts(self.sql))
 
     def apply(self, schema: Schema) -> Schema:

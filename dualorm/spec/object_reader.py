@@ -6,12 +6,8 @@ names its file and line; and the rules their default names follow (PostgreSQL's)
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any
 
 import yaml
-from pglast import ast, parse_sql
-from pglast.enums import A_Expr_Kind, MinMaxOp
-from pglast.parser import ParseError
 
 from dualorm.pgnames import default_name as schema_default_name
 from dualorm.schema import (
@@ -29,7 +25,7 @@ from dualorm.schema import (
     split_order,
 )
 from dualorm.spec.reader import MAX_NAME, NO_ENUMS, Fields, Reader, has_control, plain
-from dualorm.spec.sqlcheck import method_fault
+from dualorm.spec.sqlcheck import expression_column_name, method_fault
 
 COLUMN_FIELDS = ("nullable", "server_default", "identity", "comment", "generated", "collation")
 
@@ -117,7 +113,7 @@ def index_column_names(keys: Iterable[str]) -> list[str]:
     """
     result: list[str] = []
     for key in keys:
-        original = key if is_column_key(key) else _expression_name(key)
+        original = key if is_column_key(key) else expression_column_name(key)
         current, number = original, 0
         while current in result:
             number += 1
@@ -125,54 +121,6 @@ def index_column_names(keys: Iterable[str]) -> list[str]:
             current = original.encode()[:room].decode(errors="ignore") + str(number)
         result.append(current)
     return result
-
-
-def _expression_name(expression: str) -> str:
-    try:
-        statement: Any = parse_sql(f"SELECT ({expression})")[0].stmt
-        node = statement.targetList[0].val
-    except (ParseError, AttributeError, IndexError, TypeError):
-        return "expr"
-    return _figure_name(node)[0] or "expr"
-
-
-_FUNCTION_LIKE = {
-    ast.A_ArrayExpr: "array",
-    ast.RowExpr: "row",
-    ast.CoalesceExpr: "coalesce",
-    ast.GroupingFunc: "grouping",
-}
-
-
-def _figure_name(node: Any) -> tuple[str | None, int]:
-    """PostgreSQL's ``FigureColnameInternal`` for what an index expression can hold: a name
-    and its strength (2 a real name, 1 a fallback such as a cast's type, 0 none)."""
-    kind = type(node)
-    if kind is ast.ColumnRef or kind is ast.A_Indirection:
-        parts = node.fields if kind is ast.ColumnRef else node.indirection
-        names = [p.sval for p in parts or () if isinstance(p, ast.String)]
-        if names:
-            return names[-1], 2
-        return _figure_name(node.arg) if kind is ast.A_Indirection else (None, 0)
-    if kind is ast.FuncCall:
-        return node.funcname[-1].sval, 2
-    if kind is ast.A_Expr:
-        return ("nullif", 2) if node.kind == A_Expr_Kind.AEXPR_NULLIF else (None, 0)
-    if kind is ast.TypeCast:
-        name, strength = _figure_name(node.arg)
-        if strength <= 1 and node.typeName is not None:
-            return node.typeName.names[-1].sval, 1
-        return name, strength
-    if kind is ast.CollateClause:
-        return _figure_name(node.arg)
-    if kind is ast.CaseExpr:
-        name, strength = _figure_name(node.defresult)
-        return (name, strength) if strength > 1 else ("case", 1)
-    if kind is ast.MinMaxExpr:
-        return ("greatest" if node.op == MinMaxOp.IS_GREATEST else "least"), 2
-    if kind in _FUNCTION_LIKE:
-        return _FUNCTION_LIKE[kind], 2
-    return None, 0
 
 
 def read_foreign_key(reader: Reader, node: yaml.Node, table: str, what: str) -> ForeignKey:
