@@ -8,8 +8,9 @@ of the same server, ``--runs`` rounds of each in turn (median kept): ``dualorm m
 revision files are byte-compiled), ``alembic upgrade head`` of the emitted revisions,
 ``django-admin migrate`` of the emitted Django migrations, ``psql -f`` of the emitted SQL, and
 the floor of any Python tool on psycopg (start, import psycopg, send the emitted SQL as one
-query without waiting for each commit's flush; no ledger, no spec), each from zero. Then, on the migrated databases, as whole processes (median of ``--runs``
-rounds, each round running every contender once, in turn): ``dualorm migrate status``,
+query without waiting for each commit's flush; no ledger, no spec), each from zero. Then, on
+the migrated databases, as whole processes (median of ``--runs`` rounds, each round running
+every contender once, in turn): ``dualorm migrate status``,
 ``migrate check`` and ``migrate make --check`` against ``alembic current``, ``django-admin
 showmigrations`` and ``django-admin makemigrations --check``, and the floors below them:
 ``python -c pass``, ``python -c 'import psycopg'`` (every row that connects pays it) and
