@@ -83,13 +83,15 @@ class _Parsed:
     replaces_node: yaml.Node | None = None
 
 
-def _read_text(path: Path) -> str:
-    """Return the spec's text, refusing a file larger than :data:`MAX_SPEC_BYTES`."""
-    try:
-        with path.open("rb") as handle:
-            data = _read_at_most(handle, MAX_SPEC_BYTES + 1)
-    except OSError as exc:
-        raise SpecError(str(path), None, f"cannot read the spec: {exc}") from None
+def _read_text(path: Path, data: bytes | None = None) -> str:
+    """Return the spec's text (its bytes ``data`` when read already), refusing a file larger
+    than :data:`MAX_SPEC_BYTES`."""
+    if data is None:
+        try:
+            with path.open("rb") as handle:
+                data = _read_at_most(handle, MAX_SPEC_BYTES + 1)
+        except OSError as exc:
+            raise SpecError(str(path), None, f"cannot read the spec: {exc}") from None
     if len(data) > MAX_SPEC_BYTES:
         raise SpecError(
             str(path), None, f"the spec is larger than {MAX_SPEC_BYTES // 2**20} MiB; split it"
@@ -115,10 +117,10 @@ def _read_at_most(handle: BinaryIO, limit: int) -> bytes:
     return data + handle.read(limit - len(data))
 
 
-def _read_header(path: Path) -> _Parsed:
+def _read_header(path: Path, data: bytes | None = None) -> _Parsed:
     reader = Reader(path)
     # Screened before anything is built or hashed: the checksum sees a plain tree only.
-    root = compose(path, _read_text(path))
+    root = compose(path, _read_text(path, data))
     if root is None:
         raise SpecError(str(path), None, "the spec is empty")
     document = read_document(path, root)
@@ -220,19 +222,26 @@ def _graph(specs: list[_Parsed]) -> MigrationGraph:
 
 
 def load_specs(
-    directory: Path | str, *, foreign: Mapping[TableKey, ForeignTable] | None = None
+    directory: Path | str,
+    *,
+    foreign: Mapping[TableKey, ForeignTable] | None = None,
+    files: Mapping[Path, bytes] | None = None,
 ) -> list[Migration]:
     """Load every spec of ``directory`` and return them in the order they apply.
 
     The replay starts from the tables other owners create (``foreign_tables.json``, see
     :mod:`dualorm.spec.foreign`); an operation that changes one of them is refused at its
     line; ``foreign`` replaces the snapshot (``migrate make`` checks the specs against the
-    tables it is about to write). Raises :class:`~dualorm.errors.SpecError` (file and line)
-    for a malformed spec and :class:`~dualorm.errors.GraphError` for an unknown or cyclic
-    dependency.
+    tables it is about to write). ``files`` are the spec files and their bytes when the caller
+    read them already (the spec cache, for its key), in name order. Raises
+    :class:`~dualorm.errors.SpecError` (file and line) for a malformed spec and
+    :class:`~dualorm.errors.GraphError` for an unknown or cyclic dependency.
     """
     directory = Path(directory)
-    specs = [_read_header(p) for p in spec_paths(directory)]
+    if files is None:
+        specs = [_read_header(p) for p in spec_paths(directory)]
+    else:
+        specs = [_read_header(p, data) for p, data in files.items()]
     if not specs:
         return []
     graph = _graph(specs)
