@@ -11,7 +11,7 @@ from runner_specs import chain, write_spec
 
 from dualorm.errors import SpecError
 from dualorm.schema import Column, table
-from dualorm.spec.cache import CACHE_NAME, cached_specs, spec_key
+from dualorm.spec.cache import CACHE_NAME, SpecCache, cached_specs, spec_key
 from dualorm.spec.codec import decode, encode
 from dualorm.spec.files import spec_paths
 from dualorm.spec.load import load_specs
@@ -75,6 +75,22 @@ def test_the_key_covers_every_spec_file_and_nothing_else(tmp_path: Path) -> None
     changed = spec_key(directory)
     os.utime(directory / f"{ids[1]}.yaml", ns=(0, 0))
     assert spec_key(directory) == changed
+
+
+def test_a_miss_loads_the_bytes_its_key_was_made_of(tmp_path: Path) -> None:
+    """Each spec is read once on a miss: the cache's key and the load see the same bytes."""
+    ids = specs(tmp_path, 2)
+    directory = tmp_path / "migrations"
+    cache = SpecCache(directory, tmp_path / "cache")
+    path = directory / f"{ids[1]}.yaml"
+    keyed = path.read_text()
+    path.write_text(keyed.replace("name: label", "name: caption"))  # edited after the key
+    files = cache.take_files()
+    assert files is not None and list(files) == spec_paths(directory)
+    assert cache.take_files() is None
+    assert load_specs(directory, files=files) != load_specs(directory)
+    path.write_text(keyed)
+    assert load_specs(directory, files=files) == load_specs(directory)
 
 
 class _Planted:

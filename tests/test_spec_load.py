@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from dualorm.errors import DualormError, GraphError, SpecError, exit_code
 from dualorm.schema import Column, FkAction, Index, Schema
-from dualorm.spec.load import load_spec, load_specs, replay_directory
+from dualorm.spec.load import _read_at_most, load_spec, load_specs, replay_directory
 from dualorm.spec.ops import (
     Acknowledgement,
     AlterColumn,
@@ -414,3 +415,23 @@ def test_line_endings_and_layout_do_not_change_the_checksum(tmp_path: Path) -> N
     (from_crlf,) = load_specs(crlf)
     assert from_lf.checksum == from_crlf.checksum
     assert from_lf.operations == from_crlf.operations
+
+
+@pytest.mark.parametrize("size", [0, 1, 9, 10, 11, 64])
+@pytest.mark.parametrize("limit", [1, 10, 11])
+def test_a_spec_is_read_up_to_the_limit_as_one_read_would(
+    tmp_path: Path, size: int, limit: int
+) -> None:
+    """The spec reader asks for what the file holds, never for less than ``read(limit)``."""
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(bytes(range(size)))
+    with path.open("rb") as handle, path.open("rb") as again:
+        assert _read_at_most(handle, limit) == again.read(limit)
+
+
+def test_a_file_holding_more_than_its_size_says_is_read_on(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()  # a pipe's size is 0 whatever it holds
+    os.write(write_end, b"0123456789")
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as handle:
+        assert _read_at_most(handle, 8) == b"01234567"

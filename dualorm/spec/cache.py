@@ -68,22 +68,30 @@ _SOURCES = (
 
 def spec_key(directory: Path) -> str | None:
     """Return the key of what loading ``directory`` gives now, or ``None`` if unreadable."""
+    keyed = _keyed_specs(directory)
+    return None if keyed is None else keyed[0]
+
+
+def _keyed_specs(directory: Path) -> tuple[str, dict[Path, bytes]] | None:
+    """Return the key of ``directory`` and the bytes of the spec files it was made of."""
     header = f"{_FORMAT}\0{__version__}\0{sys.version_info[:2]}\0{directory}\0"
     digest = hashlib.sha256(header.encode())
+    files: dict[Path, bytes] = {}
     try:
         for source in _SOURCES:
             stat = source.stat()
             digest.update(f"{source.name}\0{stat.st_mtime_ns}\0{stat.st_size}\0".encode())
         for path in spec_paths(directory):
+            files[path] = data = path.read_bytes()
             digest.update(f"{path.name}\0".encode())
-            digest.update(path.read_bytes())
+            digest.update(data)
             digest.update(b"\0")
         # The replay starts from the foreign tables (dualorm.spec.foreign.SNAPSHOT_NAME).
         snapshot = directory / "foreign_tables.json"
         digest.update(snapshot.read_bytes() if snapshot.is_file() else b"-")
     except OSError:
         return None
-    return digest.hexdigest()
+    return digest.hexdigest(), files
 
 
 def cached_specs(directory: Path, cache_dir: Path) -> list[Migration]:
@@ -95,7 +103,9 @@ def cached_specs(directory: Path, cache_dir: Path) -> list[Migration]:
     # Imported on a miss only: a hit never imports the YAML loader (deploys start faster).
     from dualorm.spec.load import load_specs
 
-    migrations = load_specs(directory)
+    # The bytes the key was made of: each spec is read once, and what is stored under the
+    # key is what those bytes load as, even if a file changes meanwhile.
+    migrations = load_specs(directory, files=cache.take_files())
     cache.store(migrations)
     return migrations
 
@@ -104,7 +114,9 @@ class SpecCache:
     """The cache entry of one spec directory, keyed on what its files hold when created."""
 
     def __init__(self, directory: Path, cache_dir: Path) -> None:
-        self.key = spec_key(directory)
+        keyed = _keyed_specs(directory)
+        self.key: str | None = None if keyed is None else keyed[0]
+        self._files: dict[Path, bytes] | None = None if keyed is None else keyed[1]
         self.path = cache_dir / CACHE_NAME
         self._signing = signing_key() if self.key is not None else None
         self._body: dict[str, Any] | None = None
@@ -139,6 +151,12 @@ class SpecCache:
             return {(str(schema), str(name)) for schema, name in rows}
         except (TypeError, ValueError):
             return None
+
+    def take_files(self) -> dict[Path, bytes] | None:
+        """The spec files' bytes the key was made of (``None`` if unreadable), handed over
+        once: the cache keeps only the key."""
+        files, self._files = self._files, None
+        return files
 
     def store(self, migrations: list[Migration], created: set[TableKey] | None = None) -> None:
         """Keep ``migrations`` (and ``created``) under the key; silently nothing if it cannot."""

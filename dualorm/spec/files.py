@@ -4,6 +4,7 @@ one gets."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -15,10 +16,23 @@ SPEC_SUFFIXES = (".yaml", ".yml")
 
 
 def spec_paths(directory: Path) -> list[Path]:
-    """Return the spec files of ``directory``, sorted by name."""
+    """Return the spec files of ``directory`` (regular files or links to them), sorted by name.
+
+    The listing's own file types answer "is it a file" (only a link costs a ``stat``), and
+    the names are sorted before they become paths, in the order paths of one directory
+    sort in (``normcase``: by case-folded name on Windows): a long history is listed in a
+    fraction of the time a ``stat`` and a path comparison per spec took.
+    """
     if not directory.is_dir():
         return []
-    return sorted(p for p in directory.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+    with os.scandir(directory) as entries:
+        names = [entry.name for entry in entries if _is_spec_name(entry.name) and entry.is_file()]
+    return [directory / name for name in sorted(names, key=os.path.normcase)]
+
+
+def _is_spec_name(name: str) -> bool:
+    """Whether ``name`` has a spec suffix as ``Path.suffix`` reads it (``.yaml`` alone has none)."""
+    return name.endswith(SPEC_SUFFIXES) and name.rpartition(".")[0] != ""
 
 
 _ID = re.compile(r"^(\d+)_")

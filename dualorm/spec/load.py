@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -82,13 +83,15 @@ class _Parsed:
     replaces_node: yaml.Node | None = None
 
 
-def _read_text(path: Path) -> str:
-    """Return the spec's text, refusing a file larger than :data:`MAX_SPEC_BYTES`."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_SPEC_BYTES + 1)
-    except OSError as exc:
-        raise SpecError(str(path), None, f"cannot read the spec: {exc}") from None
+def _read_text(path: Path, data: bytes | None = None) -> str:
+    """Return the spec's text (its bytes ``data`` when read already), refusing a file larger
+    than :data:`MAX_SPEC_BYTES`."""
+    if data is None:
+        try:
+            with path.open("rb") as handle:
+                data = _read_at_most(handle, MAX_SPEC_BYTES + 1)
+        except OSError as exc:
+            raise SpecError(str(path), None, f"cannot read the spec: {exc}") from None
     if len(data) > MAX_SPEC_BYTES:
         raise SpecError(
             str(path), None, f"the spec is larger than {MAX_SPEC_BYTES // 2**20} MiB; split it"
@@ -100,10 +103,24 @@ def _read_text(path: Path) -> str:
         raise SpecError(str(path), line, f"not UTF-8 text: {exc.reason}") from None
 
 
-def _read_header(path: Path) -> _Parsed:
+def _read_at_most(handle: BinaryIO, limit: int) -> bytes:
+    """Return the first ``limit`` bytes of ``handle`` (all of it if shorter).
+
+    ``read(limit)`` allocates ``limit`` bytes before it reads one (10 MiB per spec, most
+    of a small spec's read time); the file's size asks for what it holds, and a file that
+    holds more than it said (one growing, a device) is read on up to ``limit``.
+    """
+    wanted = min(os.fstat(handle.fileno()).st_size, limit)
+    data = handle.read(wanted + 1) if wanted < limit else handle.read(limit)
+    if len(data) <= wanted:
+        return data
+    return data + handle.read(limit - len(data))
+
+
+def _read_header(path: Path, data: bytes | None = None) -> _Parsed:
     reader = Reader(path)
     # Screened before anything is built or hashed: the checksum sees a plain tree only.
-    root = compose(path, _read_text(path))
+    root = compose(path, _read_text(path, data))
     if root is None:
         raise SpecError(str(path), None, "the spec is empty")
     document = read_document(path, root)
@@ -205,19 +222,26 @@ def _graph(specs: list[_Parsed]) -> MigrationGraph:
 
 
 def load_specs(
-    directory: Path | str, *, foreign: Mapping[TableKey, ForeignTable] | None = None
+    directory: Path | str,
+    *,
+    foreign: Mapping[TableKey, ForeignTable] | None = None,
+    files: Mapping[Path, bytes] | None = None,
 ) -> list[Migration]:
     """Load every spec of ``directory`` and return them in the order they apply.
 
     The replay starts from the tables other owners create (``foreign_tables.json``, see
     :mod:`dualorm.spec.foreign`); an operation that changes one of them is refused at its
     line; ``foreign`` replaces the snapshot (``migrate make`` checks the specs against the
-    tables it is about to write). Raises :class:`~dualorm.errors.SpecError` (file and line)
-    for a malformed spec and :class:`~dualorm.errors.GraphError` for an unknown or cyclic
-    dependency.
+    tables it is about to write). ``files`` are the spec files and their bytes when the caller
+    read them already (the spec cache, for its key), in name order. Raises
+    :class:`~dualorm.errors.SpecError` (file and line) for a malformed spec and
+    :class:`~dualorm.errors.GraphError` for an unknown or cyclic dependency.
     """
     directory = Path(directory)
-    specs = [_read_header(p) for p in spec_paths(directory)]
+    if files is None:
+        specs = [_read_header(p) for p in spec_paths(directory)]
+    else:
+        specs = [_read_header(p, data) for p, data in files.items()]
     if not specs:
         return []
     graph = _graph(specs)

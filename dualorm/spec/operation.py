@@ -182,13 +182,19 @@ def require_column(op: Operation, table: Table, name: str) -> Column:
 
 def relation_names(schema: Schema, schema_name: str) -> set[str]:
     """Names that share PostgreSQL's relation namespace: tables, indexes, PK/unique indexes."""
-    names = {t.name for t in schema if t.schema == schema_name}
-    for t in schema:
-        if t.schema == schema_name:
-            names.update(i.name for i in t.indexes)
-            names.update(u.name for u in t.uniques)
-            if t.primary_key is not None:
-                names.add(t.primary_key.name)
+    # One pass of plain loops: the replay asks for every index it adds, over every table.
+    names: set[str] = set()
+    add = names.add
+    for t in schema.tables:
+        if t.schema != schema_name:
+            continue
+        add(t.name)
+        for index in t.indexes:
+            add(index.name)
+        for unique in t.uniques:
+            add(unique.name)
+        if t.primary_key is not None:
+            add(t.primary_key.name)
     return names
 
 

@@ -2,11 +2,12 @@
 
 The spec loader works on the node tree ``yaml.compose`` builds with the safe loader (no code
 runs on load), so every value keeps the line it was written on. :func:`compose` screens the
-text's event stream first and refuses what a spec has no use for and what could make the
-load itself the attack: anchors and aliases (the "billion laughs"), explicit tags, merge keys,
-keys that are not text or are given twice, NUL characters, a second document, nesting deeper
-than :data:`MAX_DEPTH` and more than :data:`MAX_NODES` values. The tree it returns is a plain
-tree of text keys, so converting it (and hashing it for the checksum) is linear in the file.
+text's event stream first (a short plain text: the tree it composes) and refuses what a spec
+has no use for and what could make the load itself the attack: anchors and aliases (the
+"billion laughs"), explicit tags, merge keys, keys that are not text or are given twice, NUL
+characters, a second document, nesting deeper than :data:`MAX_DEPTH` and more than
+:data:`MAX_NODES` values. The tree it returns is a plain tree of text keys, so converting it
+(and hashing it for the checksum) is linear in the file.
 A :class:`Reader` turns those nodes into checked Python values, and every fault becomes a
 :class:`~dualorm.errors.SpecError` naming the file, the line and what is wrong. The schema
 objects a spec's fields describe (columns, indexes, constraints) are read in
@@ -19,7 +20,7 @@ import difflib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -99,8 +100,21 @@ def compose(path: Path, text: str) -> yaml.Node | None:
     The event stream is screened before any node is built: libyaml's composer expands
     nothing itself, but it recurses per nesting level (a deep enough file crashes the
     process) and it hands aliases back as shared nodes, which every later walk would
-    expand. Raises :class:`~dualorm.errors.SpecError` naming ``path`` and the line.
+    expand. A short text with no character an anchor, alias, tag or merge key needs, and
+    too few to nest deep, is composed at once and its tree checked for the rest
+    (:func:`_compose_plain`): one parse instead of two. Whatever that check finds, the
+    screen runs after all, so every refusal is the screen's. Raises
+    :class:`~dualorm.errors.SpecError` naming ``path`` and the line.
     """
+    if _PLAIN_FIRST and _may_compose_first(text):
+        found = _compose_plain(text)
+        if found is not _SCREEN:
+            return cast(yaml.Node | None, found)
+    return _compose_screened(path, text)
+
+
+def _compose_screened(path: Path, text: str) -> yaml.Node | None:
+    """Screen ``text`` event by event, then compose it: what every refusal's message is."""
     try:
         _screen(path, text)
         return yaml.compose(text, Loader=_LOADER)
@@ -109,6 +123,83 @@ def compose(path: Path, text: str) -> yaml.Node | None:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise SpecError(str(path), line, f"not valid YAML: {problem}") from None
+
+
+# The tree check needs libyaml's composer: the pure-Python one recurses in Python frames.
+_PLAIN_FIRST = _LOADER is not yaml.SafeLoader
+
+MAX_FIRST_CHARS = 64 * 1024
+"""Longest text composed before the screen (a real spec is a few kilobytes).
+
+Every value takes at least one character of its own, give or take the root, so such a text
+holds fewer values than :data:`MAX_NODES`: composing it first builds no more than the
+screen would let the composer build."""
+
+MAX_FIRST_COLLECTIONS = 1024
+"""Most collection indicators a text composed before the screen may hold.
+
+libyaml's composer takes C stack per nesting level (measured: about 400 bytes; 20,000
+levels overflow an 8 MiB stack). Every list or mapping is opened by a character of its own
+(``[``, ``{``, a ``-`` entry, a ``:`` or ``?`` key), so a text with at most this many of
+those characters nests at most this deep: about 0.5 MiB of stack, safe on the main thread
+and on any thread with a 1 MiB stack. A large real spec holds about 600."""
+
+_SCREEN: Any = object()  # what _compose_plain returns when the text needs the screen
+
+
+def _may_compose_first(text: str) -> bool:
+    """Whether ``text`` holds no anchor, alias, tag, merge key or NUL (no ``&``, ``*``,
+    ``!``, ``<<`` or NUL character at all), is short and nests too shallow to hurt the
+    composer."""
+    if len(text) > MAX_FIRST_CHARS:
+        return False
+    if "&" in text or "*" in text or "!" in text or "<<" in text or "\0" in text:
+        return False
+    indicators = (
+        text.count("[") + text.count("{") + text.count("-") + text.count(":") + text.count("?")
+    )
+    return indicators <= MAX_FIRST_COLLECTIONS
+
+
+def _compose_plain(text: str) -> Any:
+    """Return the tree of ``text`` if it holds nothing the screen refuses, else ``_SCREEN``.
+
+    Only for a text :func:`_may_compose_first` passed: with no anchor, alias or tag in it,
+    what is left for the tree to show is a second document (the composer raises), keys that
+    are not text or are given twice, an escaped NUL, the depth and the number of values.
+    """
+    try:
+        root = yaml.compose(text, Loader=_LOADER)
+    except yaml.YAMLError:
+        return _SCREEN
+    return root if root is None or _plain_tree(root) else _SCREEN
+
+
+def _plain_tree(root: yaml.Node) -> bool:
+    """Whether the screen would pass the tree ``root`` (walked without recursion)."""
+    nodes = 0
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        kind = type(node)
+        if kind is yaml.ScalarNode:
+            if "\0" in node.value:
+                return False
+            continue
+        if depth > MAX_DEPTH or nodes > MAX_NODES:
+            return False
+        if kind is yaml.SequenceNode:
+            stack.extend((item, depth + 1) for item in node.value)
+            continue
+        keys: set[str] = set()
+        for key, value in node.value:
+            if type(key) is not yaml.ScalarNode or key.tag != _STR_TAG or key.value in keys:
+                return False
+            keys.add(key.value)
+            stack.append((key, depth + 1))
+            stack.append((value, depth + 1))
+    return nodes <= MAX_NODES
 
 
 @dataclass
