@@ -32,6 +32,7 @@ from dualorm.schema import DEFAULT_SCHEMA, TableKey, as_key
 __all__ = [
     "FILE_KEYS",
     "MODEL_SETS",
+    "PARTIAL_INFO",
     "Ownership",
     "OwnershipMap",
     "Policy",
@@ -45,6 +46,11 @@ MODEL_SETS = ("sqlalchemy", "django")
 
 FILE_KEYS = frozenset({"ownership", "tables", "django_apps"})
 """The ``[tool.dualorm]`` keys :func:`parse_file_keys` reads (``tables``: the older name)."""
+
+PARTIAL_INFO = "dualorm_partial"
+"""The key of a SQLAlchemy ``Table.info`` that marks the table as mapped in part: the models
+declare some columns of a table another owner creates (``models render`` declares the columns
+its foreign keys reference so), and are compared on those, as ``partial:sqlalchemy`` says."""
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -126,6 +132,9 @@ class OwnershipMap:
         read_apps: the app labels the Django side reads (``django_apps`` in the config);
             ``None`` for every installed app.
         sqlalchemy_tables: the keys of the tables the SQLAlchemy metadata maps.
+        partial_maps: ``{table key: model sets}`` that declare themselves partial for the
+            table (a SQLAlchemy table marked with :data:`PARTIAL_INFO`), as a ``partial``
+            rule would.
     """
 
     def __init__(
@@ -135,6 +144,7 @@ class OwnershipMap:
         django_apps: Mapping[TableKey, str] | Callable[[], Mapping[TableKey, str]] | None = None,
         read_apps: Collection[str] | None = None,
         sqlalchemy_tables: Collection[TableKey] = (),
+        partial_maps: Mapping[TableKey, Collection[str]] | None = None,
     ) -> None:
         self._exact: dict[TableKey, tuple[str, Rule]] = {}
         globs: list[tuple[str, Rule]] = []
@@ -155,9 +165,12 @@ class OwnershipMap:
         self._read = None if read_apps is None else frozenset(read_apps)
         self._sqlalchemy = frozenset(sqlalchemy_tables)
         self._cache: dict[TableKey, Policy] = {}
+        self._partial = {key: frozenset(sets) for key, sets in (partial_maps or {}).items()}
         every = [r for _, r in self._exact.values()] + [r for _, r in globs]
         # Whether any rule can make a model set partial (else no table needs projecting).
-        self.has_partial = any(r.partial or r.owner is Ownership.EXTERNAL for r in every)
+        self.has_partial = bool(self._partial) or any(
+            r.partial or r.owner is Ownership.EXTERNAL for r in every
+        )
 
     def rule(self, key: TableKey | str) -> tuple[str, Rule] | None:
         """Return ``(pattern, rule)`` of the entry that decides ``key``, or ``None``."""
@@ -194,13 +207,14 @@ class OwnershipMap:
         rule = entry[1] if entry is not None else Rule()
         app = self._apps().get(key)
         owner = rule.owner or self._inferred(key, app)
+        partial = rule.partial | self._partial.get(key, frozenset())
         unread: frozenset[str] = frozenset()
         if app is not None and self._read is not None and app not in self._read:
             unread = frozenset({"django"})
-        if owner is Ownership.SHARED and app is None and not rule.partial and not unread:
+        if owner is Ownership.SHARED and app is None and not partial and not unread:
             policy = _SHARED
         else:
-            policy = Policy(owner, app, rule.partial, unread)
+            policy = Policy(owner, app, partial, unread)
         self._cache[key] = policy
         return policy
 

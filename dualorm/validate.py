@@ -62,6 +62,17 @@ def _sqlalchemy_models(config: Config) -> Schema:
     return sa_source.load(sa_source.resolve_metadata(config.sa_metadata))
 
 
+def _sqlalchemy_partial(config: Config) -> set[TableKey]:
+    """The tables the SQLAlchemy metadata marks as mapped in part (the metadata is imported
+    already: its models were read)."""
+    if not config.has("sa_metadata"):
+        return set()
+    # Imported here: SQLAlchemy (some 190 modules) loads only when its models are read.
+    from dualorm.sources import sqlalchemy as sa_source
+
+    return sa_source.partial_tables(sa_source.resolve_metadata(config.sa_metadata))
+
+
 def _django_models(config: Config) -> Schema:
     return django_source.load(config.django_apps, config.django_settings)
 
@@ -252,8 +263,10 @@ class SchemaValidator:
         if self.config.has("django_settings"):
             django_apps = functools.partial(_django_owners, self.config.django_settings)
         sqlalchemy_tables: set[TableKey] = set()
+        partial: dict[TableKey, set[str]] = {}
         if "sqlalchemy" in models:
             sqlalchemy_tables = set(models["sqlalchemy"].keys())
+            partial = {key: {"sqlalchemy"} for key in _sqlalchemy_partial(self.config)}
         elif self.config.has("sa_metadata"):
             # A project that configures only Django validates django,database; SQLAlchemy
             # loads only here, for the table names of the metadata.
@@ -269,6 +282,7 @@ class SchemaValidator:
             django_apps=django_apps,
             read_apps=self.config.django_apps,
             sqlalchemy_tables=sqlalchemy_tables,
+            partial_maps=partial,
         )
 
     def _open(self) -> psycopg.Connection[Any] | None:

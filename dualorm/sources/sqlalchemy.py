@@ -39,6 +39,7 @@ from sqlalchemy.sql import ClauseElement, sqltypes
 
 from dualorm.errors import ConfigError
 from dualorm.importpath import resolve
+from dualorm.ownership import PARTIAL_INFO
 from dualorm.pgnames import (
     check_name_columns,
     choose_name,
@@ -59,6 +60,7 @@ from dualorm.schema import (
     PrimaryKey,
     Schema,
     Table,
+    TableKey,
     UniqueConstraint,
     enum_reference,
     is_column_key,
@@ -70,7 +72,7 @@ from dualorm.schema import (
 from dualorm.schema import Sequence as SchemaSequence
 from dualorm.sources.parsed import index_element, referenced_columns
 
-__all__ = ["load", "resolve_metadata"]
+__all__ = ["load", "partial_tables", "resolve_metadata"]
 
 _SERIAL_TYPES = (sqltypes.Integer,)
 _NO_INDEX_OPTIONS = {"ops": None, "where": None, "using": None, "include": None}
@@ -98,6 +100,16 @@ def load(metadata: MetaData) -> Schema:
     # Names longer than PostgreSQL keeps are cut as the server cuts them on CREATE.
     tables = [truncated(compiler.table(t)) for t in metadata.tables.values()]
     return schema(tables, compiler.enums(metadata), sequences=compiler.sequences(metadata))
+
+
+def partial_tables(metadata: MetaData) -> set[TableKey]:
+    """The tables ``metadata`` declares it maps only in part (``info`` holds
+    :data:`~dualorm.ownership.PARTIAL_INFO`): compared on the columns they declare."""
+    return {
+        (t.schema or DEFAULT_SCHEMA, truncate_identifier(t.name))
+        for t in metadata.tables.values()
+        if t.info.get(PARTIAL_INFO)
+    }
 
 
 class _Compiler:
