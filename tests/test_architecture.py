@@ -69,6 +69,10 @@ DEFERRED_IMPORTS: dict[str, str] = {
     "dualorm.models_render": (
         "start-up time: emit.django_target imports Django, which --orm sqlalchemy never loads"
     ),
+    "dualorm.models_render.foreign": (
+        "start-up time: the differ (dualorm.diff, about 10 ms) loads only when a rendered "
+        "table references a foreign table, Django only for --orm django then"
+    ),
     "dualorm.runner.plan": (
         "start-up time: migrate status imports it (through api); sources.sqlalchemy loads "
         "SQLAlchemy only for the rules that read the models"

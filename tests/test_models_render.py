@@ -20,11 +20,25 @@ from project_files import SPECS_DIR, copy_reference, pyproject
 from test_parity_property import operations
 
 from dualorm.cli import main
-from dualorm.diff import Severity
+from dualorm.diff import Severity, compare
 from dualorm.errors import SpecError
 from dualorm.models_render import render_schema
-from dualorm.schema import Schema
+from dualorm.ownership import OwnershipMap
+from dualorm.schema import (
+    CheckConstraint,
+    Column,
+    Identity,
+    Index,
+    PrimaryKey,
+    Schema,
+    Table,
+    UniqueConstraint,
+    schema,
+    table,
+)
+from dualorm.schema import ForeignKey as FK
 from dualorm.sources import sqlalchemy as sa_source
+from dualorm.spec.foreign import EXTERNAL, ForeignTable, render_snapshot
 from dualorm.spec.load import replay_directory
 from dualorm.spec.ops import Operation
 
@@ -247,3 +261,119 @@ def test_render_keeps_the_names_of_the_module_it_replaces_and_parses_it_once(
     entry.write_bytes(entry.read_bytes().replace(b"Member", b"Evil(1)"))
     assert main(args) == 0  # a tampered entry is ignored: parsed again
     assert module.read_text() == kept
+
+
+def _accounts() -> Table:
+    """A table another owner creates: more columns than anything references, a unique with
+    its pattern index, a check, a key of its own."""
+    return table(
+        "accounts",
+        [
+            Column("id", "integer", False, identity=Identity.BY_DEFAULT),
+            Column("login", "character varying(40)", False),
+            Column("secret", "text", False),
+            Column("org_id", "integer"),
+        ],
+        primary_key=PrimaryKey("accounts_pkey", ("id",)),
+        uniques=[UniqueConstraint("accounts_login_key", ("login",))],
+        indexes=[Index("accounts_login_like", ("login",), opclasses=("varchar_pattern_ops",))],
+        checks=[CheckConstraint("accounts_secret_check", "(length(secret) > 0)")],
+        foreign_keys=[FK("accounts_org_id_fkey", ("org_id",), "orgs", ("id",))],
+    )
+
+
+def test_a_foreign_table_is_declared_with_the_columns_referenced_and_compares_clean(
+    tmp_path: Path, database_url: str
+) -> None:
+    from sqlalchemy import create_engine
+
+    accounts = _accounts()
+    posts = table(
+        "posts",
+        [
+            Column("id", "bigint", False),
+            Column("by_login", "character varying(40)"),
+            Column("account_id", "integer"),
+        ],
+        primary_key=PrimaryKey("posts_pkey", ("id",)),
+        foreign_keys=[
+            FK("posts_by_login_fkey", ("by_login",), "accounts", ("login",)),
+            FK("posts_account_id_fkey", ("account_id",), "accounts", ("id",)),
+        ],
+    )
+    foreign = {accounts.key: ForeignTable(accounts, EXTERNAL)}
+    text = render_schema(schema([posts]), "sqlalchemy", foreign=foreign)
+    assert "# accounts is created by an external owner, not by these models" in text
+    assert "accounts = Table(" in text and 'info={"dualorm_partial": True}' in text
+
+    path = tmp_path / f"rendered_{uuid.uuid4().hex}.py"
+    path.write_text(text, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    metadata = module.Base.metadata
+    back = sa_source.load(metadata)
+    assert back.get(posts.key) == posts  # the managed table, as it was
+    partial = back.get(accounts.key)
+    assert partial is not None and [c.name for c in partial.columns] == ["id", "login"]
+    assert sa_source.partial_tables(metadata) == {accounts.key}
+    # Compared as validate compares a partial map with the table its owner creates: clean.
+    owners = OwnershipMap(partial_maps={accounts.key: {"sqlalchemy"}})
+    assert compare(schema([partial]), schema([accounts]), ownership=owners) == []
+    assert compare(schema([partial]), schema([accounts])) != []  # unmarked: it would not be
+
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        metadata.create_all(engine)  # the keys' targets (a primary key, a unique) exist
+        assert [t.name for t in metadata.sorted_tables] == ["accounts", "posts"]
+    finally:
+        engine.dispose()
+
+
+def test_a_key_to_a_managed_table_left_out_is_refused_and_to_a_foreign_one_rendered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.dualorm]\nmigrations_dir = "migrations"\n')
+    specs = tmp_path / "migrations"
+    specs.mkdir()
+    (specs / "foreign_tables.json").write_text(
+        render_snapshot([ForeignTable(_accounts(), EXTERNAL)])
+    )
+    (specs / "0001_posts.yaml").write_text(
+        textwrap.dedent(
+            """\
+            id: "0001_posts"
+            name: posts
+            dependencies: []
+            operations:
+              - create_table:
+                  name: topics
+                  columns:
+                    - {name: id, type: bigint, primary_key: true}
+              - create_table:
+                  name: posts
+                  columns:
+                    - {name: id, type: bigint, primary_key: true}
+                    - {name: topic_id, type: bigint}
+                    - {name: account_id, type: integer}
+              - add_foreign_key:
+                  {name: posts_topic_id_fkey, table: posts, columns: [topic_id],
+                   references: topics(id)}
+              - add_foreign_key:
+                  {name: posts_account_id_fkey, table: posts, columns: [account_id],
+                   references: accounts(id)}
+            """
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["models", "render", "--orm", "sqlalchemy"]) == 0
+    out = capsys.readouterr().out
+    assert "accounts = Table(" in out and 'ForeignKey("accounts.id")' in out
+    assert main(["models", "render", "--orm", "sqlalchemy", "--tables", "posts"]) == 2
+    assert "table posts references topics, which is not rendered" in capsys.readouterr().err
+    assert main(["models", "render", "--orm", "django", "--tables", "topics"]) == 0
+    assert main(["models", "render", "--orm", "django"]) == 2
+    err = capsys.readouterr().err
+    assert "table accounts is created by an external owner" in err
+    assert "set django_settings" in err

@@ -3,15 +3,18 @@
 :func:`render_models` replays the change specs (no database), keeps the tables dualorm
 manages (not the foreign tables other owners create), narrowed by ``--tables`` globs, and
 writes them as SQLAlchemy 2.0 declarative models (:mod:`.sqlalchemy`) or Django models
-(:mod:`.django`), formatted, imports sorted, marked generated. With ``check`` nothing is
-written: the result says whether the file on disk is current. Reading the rendered module
-back through dualorm's own source gives the schema it was rendered from (for Django up to
-what Django names and emulates itself: docs/generated_models.md).
+(:mod:`.django`), formatted, imports sorted, marked generated. A foreign table they
+reference is declared in part for SQLAlchemy and is its owner's model for Django
+(:mod:`.foreign`). With ``check`` nothing is written: the result says whether the file on
+disk is current. Reading the rendered module back through dualorm's own source gives the
+schema it was rendered from (for Django up to what Django names and emulates itself:
+docs/generated_models.md).
 """
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +25,12 @@ from dualorm.config import Config
 from dualorm.errors import UsageError
 from dualorm.models_render.code import Names, formatted
 from dualorm.models_render.django import render_django
+from dualorm.models_render.foreign import check_references, django_targets, partial_tables
 from dualorm.models_render.names import declarative_names
 from dualorm.models_render.sqlalchemy import render_sqlalchemy
 from dualorm.pgtypes import parse_type
-from dualorm.schema import Schema, schema
+from dualorm.schema import Schema, TableKey, schema
+from dualorm.spec.foreign import ForeignTable, read_snapshot
 
 __all__ = ["ORMS", "Rendered", "render_models", "render_schema"]
 
@@ -58,17 +63,28 @@ def render_schema(
     app_label: str | None = None,
     command: str | None = None,
     names: Names | None = None,
+    foreign: Mapping[TableKey, ForeignTable] | None = None,
+    django_settings: str | None = None,
 ) -> str:
     """Return ``s`` as a models module for ``orm``, formatted and marked generated.
 
     ``names`` are the class and attribute names the project's models use now: a table keeps
     its class and its columns their attributes, so code importing them keeps working.
+    ``foreign`` are the tables other owners create (the snapshot): one ``s`` references is
+    declared in part for SQLAlchemy, and for Django is the model that creates it, found in
+    the app registry of ``django_settings`` (:mod:`.foreign`).
     """
     header = _header(command or f"dualorm models render --orm {orm}")
+    foreign = foreign or {}
     if orm == "sqlalchemy":
-        return formatted(render_sqlalchemy(s, header=header, names=names))
+        partial = partial_tables(s, foreign)
+        return formatted(render_sqlalchemy(s, header=header, names=names, foreign=partial))
     if orm == "django":
-        return formatted(render_django(s, header=header, app_label=app_label, names=names))
+        targets = django_targets(django_settings, s, foreign)
+        to = {key: (target, foreign[key].table) for key, target in targets.items()}
+        return formatted(
+            render_django(s, header=header, app_label=app_label, names=names, foreign=to)
+        )
     raise UsageError(f"--orm {orm!r}: choose sqlalchemy or django")
 
 
@@ -102,29 +118,24 @@ def render_models(
 
     Raises:
         UsageError: an unknown ``orm``, ``check`` without ``output``, no table selected, a
-            table referencing one that is not rendered, or what the ORM cannot declare.
+            table referencing a managed one that is not rendered (or, for Django, a foreign
+            one no installed model creates), or what the ORM cannot declare.
     """
     if orm not in ORMS:
         raise UsageError(f"--orm {orm!r}: choose sqlalchemy or django")
     if check and output is None:
         raise UsageError("--check compares with a file: give it with --output")
     start, _, head = specs_head(config)
-    foreign = set(start.keys())
+    foreign = read_snapshot(config.migrations_path) if len(start) else {}
     globs = [g.strip() for g in (tables or "").split(",") if g.strip()]
-    managed = schema((t for t in head if t.key not in foreign), head.enums)
+    managed = schema((t for t in head if t.key not in start), head.enums)
     chosen = _selected(managed, globs)
     if not chosen:
         raise UsageError(
             "no table to render: the specs create none"
             + (" that --tables matches" if globs else "")
         )
-    for t in chosen:
-        for fk in t.foreign_keys:
-            if fk.ref_key not in chosen:
-                raise UsageError(
-                    f"table {t.qualified_name} references {fk.ref_table}, which is not rendered: "
-                    "widen --tables to it"
-                )
+    check_references(chosen, foreign)
     command = f"dualorm models render --orm {orm}"
     if tables:
         command += f" --tables {tables}"
@@ -134,7 +145,16 @@ def render_models(
         shown = output.relative_to(config.root) if output.is_relative_to(config.root) else output
         command += f" --output {shown}"
     names = current_names(config, orm, app, output)
-    text = render_schema(chosen, orm, app_label=app, command=command, names=names)
+    settings = config.django_settings if config.has("django_settings") else None
+    text = render_schema(
+        chosen,
+        orm,
+        app_label=app,
+        command=command,
+        names=names,
+        foreign=foreign,
+        django_settings=settings,
+    )
     if output is None:
         return Rendered(text, None, False, len(chosen))
     try:

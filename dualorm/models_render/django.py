@@ -17,6 +17,7 @@ foreign keys itself, declares them ``DEFERRABLE INITIALLY DEFERRED`` and applies
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from dualorm.errors import UsageError
 from dualorm.models_render.code import Imports, Names, attribute, call, class_name, literal
@@ -30,6 +31,7 @@ from dualorm.schema import (
     Index,
     Schema,
     Table,
+    TableKey,
     index_opclasses,
     index_orders,
 )
@@ -123,8 +125,10 @@ class _Model:
         classes: dict[tuple[str, str], str],
         imports: Imports,
         current: dict[str, str],
+        foreign: Mapping[TableKey, tuple[str, Table]],
     ) -> None:
         self.t, self.cls, self.schema, self.classes, self.imports = t, cls, s, classes, imports
+        self.foreign = foreign
         self.schema_enums = enum_fields(s)
         if t.schema != "public":
             raise UsageError(f"table {t.qualified_name}: Django models live in schema public")
@@ -140,7 +144,7 @@ class _Model:
         self.fks = {
             fk.columns[0]: fk
             for fk in t.foreign_keys
-            if len(fk.columns) == 1 and fk.ref_key in classes
+            if len(fk.columns) == 1 and (fk.ref_key in classes or fk.ref_key in foreign)
         }
         self.names: dict[str, str] = {}
         for c in t.columns:
@@ -150,7 +154,8 @@ class _Model:
             if fk.columns[0] not in self.fks or len(fk.columns) > 1:
                 raise UsageError(
                     f"foreign key {t.name}.{fk.name}: a Django model can only declare a "
-                    "single-column foreign key to a table rendered with it"
+                    "single-column foreign key to a table rendered with it or a model "
+                    "of an installed app"
                 )
 
     def field(self, c: Column) -> str:
@@ -161,11 +166,10 @@ class _Model:
         fk = self.fks.get(c.name)
         args: list[str] = []
         if fk is not None:
-            target = self.classes[fk.ref_key]
+            target, ref = self.target(fk.ref_key)
             kind = "models.ForeignKey"
             action = fk.emulated_on_delete or fk.on_delete
-            args = [literal(target), f"on_delete=models.{_ACTIONS[action]}"]
-            ref = self.schema.get(fk.ref_key)
+            args = [target, f"on_delete=models.{_ACTIONS[action]}"]
             target_pk = ref.primary_key if ref is not None else None
             if target_pk is None or target_pk.columns != fk.ref_columns:
                 args.append(f"to_field={literal(fk.ref_columns[0])}")
@@ -201,6 +205,16 @@ class _Model:
         if c.comment is not None:
             args.append(f"db_comment={literal(c.comment)}")
         return call(kind, args, 4, f"{name} = ")
+
+    def target(self, key: TableKey) -> tuple[str, Table | None]:
+        """The ``to`` of a foreign key to table ``key``, as Python, and that table: a model
+        of this module, or the installed model that creates a foreign table."""
+        if key in self.foreign:
+            to, table = self.foreign[key]
+            if to.startswith("settings."):
+                self.imports.add("django.conf", "settings")
+            return to, table
+        return literal(self.classes[key]), self.schema.get(key)
 
     def meta(self, app_label: str | None) -> list[str]:
         t = self.t
@@ -326,11 +340,19 @@ def _enum_field(e: EnumType, cls: str) -> str:
 
 
 def render_django(
-    s: Schema, *, header: str, app_label: str | None = None, names: Names | None = None
+    s: Schema,
+    *,
+    header: str,
+    app_label: str | None = None,
+    names: Names | None = None,
+    foreign: Mapping[TableKey, tuple[str, Table]] | None = None,
 ) -> str:
     """Return the models module of every table of ``s``; ``header`` is its first comment,
-    ``names`` the model and field names the current models use (kept)."""
+    ``names`` the model and field names the current models use (kept), ``foreign`` the
+    ``to`` (as Python: ``settings.AUTH_USER_MODEL``, ``"contenttypes.ContentType"``) and
+    the shape of each table other owners create that ``s`` references."""
     names = names or {}
+    foreign = foreign or {}
     imports = Imports()
     imports.add("__future__", "annotations")
     imports.add("django.db", "models")
@@ -342,7 +364,7 @@ def render_django(
         imports.add("typing", "Any")
     bodies = [_enum_field(e, cls) for e, cls in enum_classes.items()]
     for t, cls in tables:
-        model = _Model(t, cls, s, classes, imports, names.get(t.name, ("", {}))[1])
+        model = _Model(t, cls, s, classes, imports, names.get(t.name, ("", {}))[1], foreign)
         lines = [f"class {cls}(models.Model):"]
         pk = t.primary_key
         assert pk is not None

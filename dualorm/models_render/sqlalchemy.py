@@ -10,9 +10,20 @@ many-to-one ``relationship()`` named after each single-column foreign key's colu
 from __future__ import annotations
 
 import re
+import textwrap
+from collections.abc import Sequence
 
 from dualorm.errors import UsageError
-from dualorm.models_render.code import Imports, Names, attribute, call, class_name, literal
+from dualorm.models_render.code import (
+    LINE,
+    Imports,
+    Names,
+    attribute,
+    call,
+    class_name,
+    literal,
+)
+from dualorm.ownership import PARTIAL_INFO
 from dualorm.pgnames import default_name
 from dualorm.pgtypes import ColumnType, parse_type
 from dualorm.schema import (
@@ -182,9 +193,16 @@ class _Table:
     """One table's class body, built member by member."""
 
     def __init__(
-        self, t: Table, cls: str, imports: Imports, names: Names, enums: dict[str, str]
+        self,
+        t: Table,
+        cls: str,
+        imports: Imports,
+        names: Names,
+        enums: dict[str, str],
+        plain: bool = False,
     ) -> None:
-        self.t, self.cls, self.imports, self.enums = t, cls, imports, enums
+        # ``plain``: a ``Table(...)`` of ``Column(...)`` on the metadata, not a mapped class.
+        self.t, self.cls, self.imports, self.enums, self.plain = t, cls, imports, enums, plain
         self.taken: set[str] = set()
         current = names.get(t.name, ("", {}))[1]
         self.attrs = {c.name: attribute(c.name, self.taken, current.get(c.name)) for c in t.columns}
@@ -212,7 +230,7 @@ class _Table:
         type_, python = _type(c.type, self.imports, where, self.enums)
         if c.collation is not None:
             type_ = _collated(type_, c.collation, where)
-        args = [] if self.attrs[c.name] == c.name else [literal(c.name)]
+        args = [] if self.attrs[c.name] == c.name and not self.plain else [literal(c.name)]
         args.append(type_)
         fk = self.inline_fk.get(c.name)
         if fk is not None:
@@ -247,11 +265,16 @@ class _Table:
         )
         if c.nullable and not nullable_implied:
             args.append("nullable=True")
+        elif self.plain and not c.nullable and nullable_implied:
+            args.append("nullable=False")  # a Column is nullable unless told
         if c.default is not None:
             self.imports.add("sqlalchemy", "text")
             args.append(f"server_default=text({literal(c.default)})")
         if c.comment is not None:
             args.append(f"comment={literal(c.comment)}")
+        if self.plain:
+            self.imports.add("sqlalchemy", "Column")
+            return call("Column", args)
         self.imports.add("sqlalchemy.orm", "Mapped", "mapped_column")
         python = _python_type(python, self.imports)
         hint = f"{python} | None" if c.nullable else python
@@ -298,14 +321,18 @@ class _Table:
                 )
             )
         out += [self.index(i) for i in t.indexes]
-        options = {}
-        if t.schema != "public":
-            options["schema"] = t.schema
-        if t.comment is not None:
-            options["comment"] = t.comment
-        if options:
-            out.append(literal(options))
+        if self.options() and not self.plain:
+            out.append(literal(self.options()))
         return out
+
+    def options(self) -> dict[str, str]:
+        """The table's keyword options: its schema outside ``public``, its comment."""
+        options = {}
+        if self.t.schema != "public":
+            options["schema"] = self.t.schema
+        if self.t.comment is not None:
+            options["comment"] = self.t.comment
+        return options
 
     def index(self, i: Index) -> str:
         names = {c.name for c in self.t.columns}
@@ -374,14 +401,26 @@ class _Table:
 _DOC = '"""Tables of the change specs at head, as SQLAlchemy models."""'
 
 
-def render_sqlalchemy(s: Schema, *, header: str, names: Names | None = None) -> str:
+def render_sqlalchemy(
+    s: Schema,
+    *,
+    header: str,
+    names: Names | None = None,
+    foreign: Sequence[tuple[Table, str]] = (),
+) -> str:
     """Return the module declaring every table of ``s``; ``header`` is its first comment,
-    ``names`` the class and attribute names the current models use (kept)."""
+    ``names`` the class and attribute names the current models use (kept).
+
+    ``foreign`` are the tables other owners create that ``s`` references, each cut to the
+    columns its foreign keys reference, with its owner as a sentence names it: each is a
+    plain ``Table`` on the metadata, marked as mapped in part, so the keys resolve.
+    """
     names = names or {}
     imports = Imports()
     imports.add("sqlalchemy.orm", "DeclarativeBase")
     taken: set[str] = {"Base"}
     enums, declared = _enums(s, imports, taken)
+    declared += [_partial_table(t, owner, imports, enums, taken) for t, owner in foreign]
     tables = [(t, class_name(t.name, taken, names)) for t in s]
     classes = {t.key: cls for t, cls in tables}
     bodies = []
@@ -402,6 +441,29 @@ def render_sqlalchemy(s: Schema, *, header: str, names: Names | None = None) -> 
     comment = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
     base = "class Base(DeclarativeBase):\n    pass" + "".join(f"\n\n\n{d}" for d in declared)
     return f"{comment}{_DOC}\n\n{imports.render()}\n\n\n{base}\n\n\n" + "\n\n\n".join(bodies) + "\n"
+
+
+def _partial_table(
+    t: Table, owner: str, imports: Imports, enums: dict[str, str], taken: set[str]
+) -> str:
+    """``t``, a table ``owner`` creates, as a plain ``Table`` of the columns it is given, on
+    the metadata (``create_all`` and ``sorted_tables`` see the keys' target), commented."""
+    built = _Table(t, "", imports, {}, enums, plain=True)
+    args = [literal(t.name), "Base.metadata"]
+    args += [built.column(c) for c in t.columns] + built.table_args()
+    args += [f"{k}={literal(v)}" for k, v in built.options().items()]
+    args.append(f"info={literal({PARTIAL_INFO: True})}")
+    imports.add("sqlalchemy", "Table")
+    comment = textwrap.fill(
+        f"{t.qualified_name} is created by {owner}, not by these models: declared with only "
+        "the columns the foreign keys here reference, so that they resolve (a partial map, "
+        "compared on these columns alone).",
+        LINE,
+        initial_indent="# ",
+        subsequent_indent="# ",
+        break_on_hyphens=False,
+    )
+    return comment + "\n" + call("Table", args, 0, f"{attribute(t.name, taken)} = ")
 
 
 def _enums(s: Schema, imports: Imports, taken: set[str]) -> tuple[dict[str, str], list[str]]:
