@@ -104,6 +104,21 @@ def _selected(s: Schema, globs: list[str]) -> Schema:
     return schema(tables, (e for e in s.enums if e.reference in used))
 
 
+def _command(
+    config: Config, orm: str, tables: str | None, app: str | None, output: Path | None
+) -> str:
+    """The command that renders the module again, as its header states it."""
+    command = f"dualorm models render --orm {orm}"
+    if tables:
+        command += f" --tables {tables}"
+    if app:
+        command += f" --app {app}"
+    if output is not None:
+        shown = output.relative_to(config.root) if output.is_relative_to(config.root) else output
+        command += f" --output {shown}"
+    return command
+
+
 @few_collections()
 def render_models(
     config: Config,
@@ -136,14 +151,7 @@ def render_models(
             + (" that --tables matches" if globs else "")
         )
     check_references(chosen, foreign)
-    command = f"dualorm models render --orm {orm}"
-    if tables:
-        command += f" --tables {tables}"
-    if app:
-        command += f" --app {app}"
-    if output is not None:
-        shown = output.relative_to(config.root) if output.is_relative_to(config.root) else output
-        command += f" --output {shown}"
+    command = _command(config, orm, tables, app, output)
     names = current_names(config, orm, app, output)
     settings = config.django_settings if config.has("django_settings") else None
     text = render_schema(
