@@ -39,6 +39,10 @@ DEFERRED_IMPORTS: dict[str, str] = {
         "catalog reader), lint and plan (model reading), nor production.migrator (webhooks, "
         "urllib) outside production: about 25 ms"
     ),
+    "dualorm.autogen.apps": (
+        "start-up time: the emitters' app checks (spec.django_files, spec.foreign) load only "
+        "where django_apps lists apps to test for dualorm's migrations"
+    ),
     "dualorm.autogen.convert": (
         "start-up time: a warm migrate check imports it (through autogen.plan) without "
         "converting; autogen.casts brings the spec reader and yaml"

@@ -3,7 +3,8 @@
 :func:`read_project` reads the model sets the project configures and replays its specs (no
 database: as ``makemigrations`` works, from the models and the history alone), and says which
 tables the specs manage: not the tables other owners create (``foreign_tables.json``), not
-the tables of other Django apps, not ``external`` ones. :func:`autogenerate` plans the change
+the tables of the Django apps dualorm does not write the migrations of
+(:mod:`dualorm.autogen.apps`), not ``external`` ones. :func:`autogenerate` plans the change
 of one model set (``--from``) or of both, which must then agree, and writes the spec;
 against an empty history that is the initial spec of the whole model set. The written text is
 loaded back through the spec loader and replayed before the file is created.
@@ -19,15 +20,15 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dualorm.autogen.cache import cached, schema_data, schema_from
 from dualorm.collector import few_collections
 from dualorm.config import Config
-from dualorm.diff import Difference, DiffKind, Severity, compare
-from dualorm.errors import DriftDetected, InternalError, SafetyError, SpecError, UsageError
+from dualorm.diff import Difference, compare
+from dualorm.errors import InternalError, SafetyError, SpecError, UsageError
 from dualorm.ownership import Ownership, OwnershipMap
 from dualorm.schema import DEFAULT_SCHEMA, Schema, Table, TableKey, normalized
 from dualorm.schema import schema as schema_of
@@ -62,6 +63,9 @@ class Project:
     migrations: list[Migration]
     scope: frozenset[TableKey]
     ownership: OwnershipMap
+    apps: dict[TableKey, str] = field(default_factory=dict)
+    """The app of every table the models of another app dualorm manages than the default
+    one create: a new one is created with ``app:``."""
 
 
 def sqlalchemy_models(config: Config, cache: bool = True) -> tuple[Schema, set[TableKey]]:
@@ -88,26 +92,44 @@ def sqlalchemy_models(config: Config, cache: bool = True) -> tuple[Schema, set[T
     )
 
 
-def django_models(config: Config, cache: bool = True) -> tuple[Schema, dict[TableKey, str]]:
-    """The models of the project's Django app as a ``Schema``, and the app of every table an
-    installed app creates (cached as :func:`sqlalchemy_models` is)."""
+def django_models(
+    config: Config, cache: bool = True, known: Sequence[str] | None = None
+) -> tuple[Schema, dict[TableKey, str], tuple[str, ...]]:
+    """The models of the Django apps dualorm manages as a ``Schema``, the app of every table
+    an installed app creates, and the apps read (cached as :func:`sqlalchemy_models` is).
 
-    def read() -> tuple[Schema, dict[TableKey, str]]:
+    ``known`` are the default app and the apps the specs place tables in
+    (:func:`dualorm.autogen.apps.spec_apps`; ``None``: the default app alone); the apps of
+    ``django_apps`` whose migrations are all dualorm's are read too
+    (:func:`dualorm.autogen.apps.managed_apps`). The cache entry is keyed on ``known``.
+    """
+    wanted = tuple(known) if known is not None else (config.default_app,)
+
+    def read() -> tuple[Schema, dict[TableKey, str], tuple[str, ...]]:
+        from dualorm.autogen.apps import managed_apps
         from dualorm.sources import django as django_source
 
-        models = django_source.load([config.django_app_label], config.django_settings)
-        return models, django_source.table_apps(config.django_settings)
+        owners = django_source.table_apps(config.django_settings)
+        labels = managed_apps(config, wanted)
+        models = django_source.load(list(labels), config.django_settings)
+        return models, owners, labels
 
-    def decode(data: Any) -> tuple[Schema, dict[TableKey, str]]:
-        return schema_from(data[0]), {(str(a), str(b)): str(app) for a, b, app in data[1]}
+    def decode(data: Any) -> tuple[Schema, dict[TableKey, str], tuple[str, ...]]:
+        owners = {(str(a), str(b)): str(app) for a, b, app in data[1]}
+        return schema_from(data[0]), owners, tuple(str(app) for app in data[2])
 
     return cached(
         config,
         "django",
         read,
-        encode=lambda v: [schema_data(v[0]), sorted((*k, app) for k, app in v[1].items())],
+        encode=lambda v: [
+            schema_data(v[0]),
+            sorted((*k, app) for k, app in v[1].items()),
+            list(v[2]),
+        ],
         decode=decode,
         use=cache,
+        extra="\0".join(wanted),
     )
 
 
@@ -176,9 +198,13 @@ def read_project(
     if "sqlalchemy" in sources:
         models["sqlalchemy"] = sqlalchemy_models(config, cache)[0]
     apps: dict[TableKey, str] | None = None
+    read: tuple[str, ...] = ()
     django = config.has("django_settings") and config.has("django_app_label")
     if django and (owners or "django" in sources):
-        django_schema, apps = django_models(config, cache)
+        from dualorm.autogen.apps import spec_apps
+
+        known = spec_apps(migrations, config.default_app)
+        django_schema, apps, read = django_models(config, cache, known)
         if "django" in sources:
             models["django"] = django_schema
     elif "django" in sources:
@@ -186,15 +212,14 @@ def read_project(
     sa_tables: set[TableKey] = set(models["sqlalchemy"].keys()) if "sqlalchemy" in models else set()
     if owners and not sa_tables and config.has("sa_metadata"):
         sa_tables = sqlalchemy_models(config, cache)[1]
-    label = config.django_app_label if apps is not None else None
     ownership = OwnershipMap(
         config.ownership,
         django_apps=apps,
-        read_apps=None if label is None else (label,),
+        read_apps=None if apps is None else read,
         sqlalchemy_tables=sa_tables,
     )
     everything = set(have.keys()).union(*(s.keys() for s in models.values()))
-    others = {key for key, app in (apps or {}).items() if app != label}
+    others = {key for key, app in (apps or {}).items() if app not in read}
     scope = frozenset(
         key
         for key in everything
@@ -205,7 +230,9 @@ def read_project(
     missing = _foreign_targets(models, have, scope)
     if missing:
         have = _added(have, _foreign_tables(config, missing, set(have.keys()) | scope))
-    return Project(models, have, migrations, scope, ownership)
+    default = config.default_app if apps is not None else None
+    managed = {key: app for key, app in (apps or {}).items() if app in read and app != default}
+    return Project(models, have, migrations, scope, ownership, managed)
 
 
 def _foreign_targets(
@@ -259,7 +286,8 @@ def _plan(
 ) -> tuple[Change, Project]:
     # Imported here: the planner and the operations, which `check` answered from its cache
     # does not need.
-    from dualorm.autogen.plan import plan_change
+    from dualorm.autogen.apps import placed
+    from dualorm.autogen.plan import plan_change, require_agreement
     from dualorm.spec.ops import DropTable
 
     available = configured(config)
@@ -275,15 +303,19 @@ def _plan(
     project = read_project(config, chosen, owners=len(chosen) == len(available), cache=cache)
 
     def planned(project: Project) -> dict[str, Change]:
+        # A new table of another app dualorm manages is created with its `app:`.
         return {
-            name: plan_change(
-                project.models[name],
-                project.have,
-                source=name,
-                ownership=project.ownership,
-                scope=project.scope,
-                answers=answers,
-                ask=ask,
+            name: placed(
+                plan_change(
+                    project.models[name],
+                    project.have,
+                    source=name,
+                    ownership=project.ownership,
+                    scope=project.scope,
+                    answers=answers,
+                    ask=ask,
+                ),
+                project.apps,
             )
             for name in chosen
         }
@@ -294,37 +326,8 @@ def _plan(
         project = read_project(config, chosen, cache=cache)
         plans = planned(project)
     if len(plans) == 2:
-        _require_agreement(plans["sqlalchemy"], plans["django"])
+        require_agreement(plans["sqlalchemy"], plans["django"])
     return next(iter(plans.values())), project
-
-
-def _require_agreement(sa: Change, dj: Change) -> None:
-    """Refuse (exit 1) when the two model sets ask for different operations."""
-    only = [
-        (side, op)
-        for side, mine, theirs in (("sqlalchemy", sa, dj), ("django", dj, sa))
-        for op in mine.operations
-        if op not in theirs.operations
-    ]
-    if not only:
-        return
-    disagreements = [
-        Difference(
-            DiffKind.MISSING_TABLE if op.category.value == "+" else DiffKind.EXTRA_TABLE,
-            op.describe(),
-            side,
-            "specs",
-            Severity.ERROR,
-            f"{side} asks to {op.describe()}, "
-            f"{'django' if side == 'sqlalchemy' else 'sqlalchemy'} does not",
-        )
-        for side, op in only
-    ]
-    raise DriftDetected(
-        disagreements,
-        f"the model sets disagree on {len(disagreements)} operation(s); nothing was written. "
-        "Change both the same way, or say which one wins with --from sqlalchemy|django",
-    )
 
 
 @few_collections()

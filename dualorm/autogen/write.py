@@ -97,7 +97,10 @@ def _named_table(t: Table) -> FlowMapping:
 
 @_writes(CreateTable)
 def _create(op: CreateTable) -> Mapping:
-    return create_table_mapping(op.definition, list(op.definition.foreign_keys))
+    mapping = create_table_mapping(op.definition, list(op.definition.foreign_keys))
+    if op.app is not None:
+        mapping[op.kind]["app"] = op.app  # the Django app whose migrations create it
+    return mapping
 
 
 @_writes(DropTable)

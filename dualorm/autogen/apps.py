@@ -1,0 +1,67 @@
+"""The Django apps ``migrate new --autogenerate`` and ``migrate check`` read: dualorm's own.
+
+dualorm manages a Django app when it writes that app's migrations: the project's
+``default_app``, every app a replayed spec's ``create_table`` names (``app:``), and, where
+``[tool.dualorm] django_apps`` lists apps, each listed app of the project's own whose
+migrations are all dualorm's (no migration file, or only files with dualorm's header: the
+test ``migrate make`` uses, :func:`dualorm.spec.django_files.makemigrations_free`). Their
+models are the Django model set; every other installed app's tables (contrib, third-party,
+an app ``makemigrations`` migrates) stay another owner's. A new table of a managed app other
+than the default one is created with ``app: <label>`` (:func:`placed`), so ``migrate make``
+emits it into that app's migrations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from dualorm.autogen.plan import Change
+from dualorm.config import Config
+from dualorm.schema import TableKey
+from dualorm.spec.model import Migration
+from dualorm.spec.ops import CreateTable
+
+__all__ = ["managed_apps", "placed", "spec_apps"]
+
+
+def spec_apps(migrations: Sequence[Migration], default_app: str) -> tuple[str, ...]:
+    """The default app and every app a ``create_table`` of ``migrations`` names, sorted."""
+    found = {default_app}
+    for migration in migrations:
+        for op in migration.operations:
+            if isinstance(op, CreateTable) and op.app is not None:
+                found.add(op.app)
+    return tuple(sorted(found))
+
+
+def managed_apps(config: Config, known: Sequence[str]) -> tuple[str, ...]:
+    """``known`` (:func:`spec_apps`) and the apps of ``django_apps`` dualorm writes all the
+    migrations of, sorted. Django is set up; without ``django_apps`` nothing is asked of it."""
+    if config.django_apps is None:
+        return tuple(known)
+    # Imported here: the emitters' app checks, needed only where django_apps lists apps.
+    from dualorm.spec.django_files import Headers, makemigrations_free, project_apps
+
+    own = project_apps(config)
+    headers = Headers()
+    listed = [
+        label
+        for label in config.django_apps
+        if label not in known and label in own and makemigrations_free([label], headers)
+    ]
+    return tuple(sorted({*known, *listed}))
+
+
+def placed(change: Change, apps: Mapping[TableKey, str]) -> Change:
+    """``change`` with ``app:`` on each new table of ``apps`` (table to app: the tables the
+    models of the managed apps other than the default one create)."""
+    if not apps:
+        return change
+    operations = tuple(
+        replace(op, app=apps[op.definition.key])
+        if isinstance(op, CreateTable) and op.app is None and op.definition.key in apps
+        else op
+        for op in change.operations
+    )
+    return replace(change, operations=operations)
