@@ -28,7 +28,7 @@ from dualorm.pgtypes import ColumnType, canonical_type, parse_type
 from dualorm.schema import DEFAULT_SCHEMA, Column, FkAction, Table
 from dualorm.sources.expression_text import bare_expression
 
-__all__ = ["composite_pk", "field_for", "implied_names", "table_fields"]
+__all__ = ["composite_pk", "field_for", "implied_names", "many_to_many", "table_fields"]
 
 _ON_DELETE = {
     FkAction.CASCADE: models.CASCADE,
@@ -194,8 +194,9 @@ def field_for(target: DjangoTarget, t: Table, column: Column) -> tuple[str, Any]
 
 
 def implied_names(target: DjangoTarget, t: Table) -> frozenset[str]:
-    """The indexes and checks of ``t`` that the state's fields create by themselves: a
-    ``db_index`` field's index and ``_like`` index, a ``PositiveIntegerField``'s check.
+    """The indexes and constraints of ``t`` that the state's fields create by themselves: a
+    ``db_index`` field's index and ``_like`` index, a ``unique`` field's constraint (the
+    first unique of ``t`` on that column alone), a ``PositiveIntegerField``'s check.
 
     Django keeps them out of ``Meta.indexes`` and ``Meta.constraints`` (``makemigrations``
     would remove them from a state that lists them), so the state leaves them out too; only a
@@ -216,12 +217,32 @@ def implied_names(target: DjangoTarget, t: Table) -> frozenset[str]:
             names.add(editor._create_index_name(t.name, [column.name], suffix=""))
         if (hint.db_index or hint.unique) and like_sql is not None and like_sql(model, hint):
             names.add(editor._create_index_name(t.name, [column.name], suffix="_like"))
+        if hint.unique and not hint.primary_key:
+            own = next((u for u in t.uniques if u.columns == (column.name,)), None)
+            if own is not None:
+                names.add(own.name)
         check = hint.db_check(connection)
         if check:
             checks.add(bare_expression(check))
     names = {truncate_identifier(n) for n in names}
     names.update(c.name for c in t.checks if c.expression in checks)
     return frozenset(names)
+
+
+def many_to_many(target: DjangoTarget, t: Table) -> tuple[Any, Any] | None:
+    """The ``(model, field)`` whose ``ManyToManyField`` creates ``t`` itself (its
+    auto-created table, with exactly the columns Django gives it), or None."""
+    wanted = {c.name for c in t.columns}
+    for model in target.models.values():
+        for f in model._meta.local_many_to_many:
+            through = f.remote_field.through
+            if not (isinstance(through, type) and through._meta.auto_created):
+                continue
+            if f.m2m_db_table() != t.name:
+                continue
+            if wanted == {"id", f.m2m_column_name(), f.m2m_reverse_name()}:
+                return model, f
+    return None
 
 
 def composite_pk(target: DjangoTarget, t: Table) -> tuple[str, Any] | None:

@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dualorm.emit.django_fields import composite_pk, field_for, implied_names, table_fields
+from dualorm.emit.django_fields import (
+    composite_pk,
+    field_for,
+    implied_names,
+    many_to_many,
+    table_fields,
+)
 from dualorm.emit.django_indexes import constraint_state, index_state
 from dualorm.emit.django_target import DjangoTarget, Triple, build, field_name, model_name
 from dualorm.emit.registry import Registry
@@ -86,7 +92,7 @@ def _create_model(ctx: StateContext, t: Table) -> list[Triple]:
     indexes = [
         index_state(ctx.target, t, i) for i in t.indexes if not i.unique and i.name not in implied
     ]
-    constraints = [constraint_state(ctx.target, t, u) for u in t.uniques]
+    constraints = [constraint_state(ctx.target, t, u) for u in t.uniques if u.name not in implied]
     constraints += [index_state(ctx.target, t, i) for i in t.indexes if i.unique]
     constraints += [constraint_state(ctx.target, t, c) for c in t.checks if c.name not in implied]
     if t.comment is not None:
@@ -110,7 +116,15 @@ def _create_model(ctx: StateContext, t: Table) -> list[Triple]:
 
 @state_renderer.register(CreateTable)
 def _create_table(op: CreateTable, ctx: StateContext) -> list[Triple]:
-    return _create_model(ctx, ctx.table(op.table))
+    t = ctx.table(op.table)
+    owner = many_to_many(ctx.target, t)
+    if owner is not None:
+        # The table a ManyToManyField creates itself: Django's state holds the field, not a
+        # model of the table (makemigrations would delete such a model and add the field).
+        model, f = owner
+        kwargs = {"model_name": model.__name__.lower(), "name": f.name, "field": f.clone()}
+        return [(_M + "AddField", (), kwargs)]
+    return _create_model(ctx, t)
 
 
 @state_renderer.register(DropTable)
@@ -240,10 +254,10 @@ def _add_constraint(op: AddUnique | AddCheck, ctx: StateContext) -> list[Triple]
 def _drop_constraint(op: DropConstraint, ctx: StateContext) -> list[Triple]:
     c = op.constraint
     model = _model(ctx, op.table).lower()
-    if isinstance(c, CheckConstraint) and c.name in implied_names(
+    if isinstance(c, CheckConstraint | UniqueConstraint) and c.name in implied_names(
         ctx.target, ctx.table(op.table, after=False)
     ):
-        return []  # the field's own check: its field's change removes it
+        return []  # the field's own check or unique: its field's change removes it
     if isinstance(c, UniqueConstraint | CheckConstraint):
         return [(_M + "RemoveConstraint", (), {"model_name": model, "name": c.name})]
     if isinstance(c, ForeignKey):
