@@ -205,13 +205,17 @@ def how_to_create(table: ForeignTable) -> str:
 # -- reading the owners -----------------------------------------------------------------------
 
 
-def collect(config: Config, created: Collection[TableKey] = ()) -> list[ForeignTable]:
+def collect(
+    config: Config, created: Collection[TableKey] = (), own_apps: Collection[str] = ()
+) -> list[ForeignTable]:
     """Read the foreign tables of ``config``'s project from the Django app registry and the
     SQLAlchemy metadata (Django is set up; nothing is contacted); ``created`` are the tables
-    the specs create (:func:`created_tables`), never foreign."""
+    the specs create (:func:`created_tables`), never foreign, and so are the tables of the
+    Django apps ``own_apps`` (those dualorm writes every migration of: a model added there is
+    a change the specs have yet to make, not another owner's table)."""
     found: dict[TableKey, ForeignTable] = {}
     if config.has("django_settings"):
-        found.update(_django_tables(config, created))
+        found.update(_django_tables(config, created, frozenset(own_apps)))
     for key in created:
         found.pop(key, None)
     if config.has("sa_metadata") and config.ownership:
@@ -220,14 +224,20 @@ def collect(config: Config, created: Collection[TableKey] = ()) -> list[ForeignT
     return list(found.values())
 
 
-def _django_tables(config: Config, created: Collection[TableKey]) -> dict[TableKey, ForeignTable]:
+def _django_tables(
+    config: Config, created: Collection[TableKey], own_apps: frozenset[str]
+) -> dict[TableKey, ForeignTable]:
     # Imported here: the model sets (Django, SQLAlchemy) load only when their tables are read.
     from django.apps import apps
 
     # Imported here: the model sets (Django, SQLAlchemy) load only when their tables are read.
     from dualorm.sources import django as django_source
 
-    owners = django_source.table_apps(config.django_settings)
+    owners = {
+        key: app
+        for key, app in django_source.table_apps(config.django_settings).items()
+        if app not in own_apps
+    }
     labels = sorted(set(owners.values()))
     if not labels:
         return {}

@@ -14,7 +14,7 @@ Alembic and Django see one head.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -248,8 +248,28 @@ def outdated(config: Config, migrations: Sequence[Migration]) -> list[Artefact]:
         # them through it): keep the tables beside them, as `make` does, so the next run
         # parses no YAML.
         cache.store(list(migrations), created)
-    foreign = collect(config, created)
+    foreign = collect(config, created, own_apps(config, created))
     return [*_stale_snapshot(config, foreign), *stale(config, migrations, foreign)]
+
+
+def own_apps(config: Config, created: Collection[TableKey]) -> frozenset[str]:
+    """The Django apps dualorm writes every migration of, whose tables are never another
+    owner's: of the default app, the apps of the tables the specs create and the apps
+    ``django_apps`` lists, each one of the project's own whose migrations folder holds no
+    ``makemigrations`` file (an app Django migrates too keeps its models' tables foreign until
+    a spec creates them). Django is set up."""
+    # Imported here: the model sets (Django, SQLAlchemy) load only when their tables are read.
+    from dualorm.sources import django as django_source
+
+    if not config.has("django_settings") or not config.has("django_app_label"):
+        return frozenset()
+    owners = django_source.table_apps(config.django_settings)
+    candidates = {config.default_app, *(owners[k] for k in created if k in owners)}
+    candidates.update(config.django_apps or ())
+    own, headers = project_apps(config), Headers()
+    return frozenset(
+        app for app in candidates if app in own and makemigrations_free([app], headers)
+    )
 
 
 def _cache_dir(config: Config) -> Path:
@@ -275,7 +295,7 @@ def _load(config: Config) -> tuple[list[ForeignTable], list[Migration]]:
     _setup(config)  # the foreign tables come from Django's app registry
     kept = cache.created()
     created = _created(config, cache)
-    foreign = collect(config, created)
+    foreign = collect(config, created, own_apps(config, created))
     current = not _stale_snapshot(config, foreign)
     hit = cache.migrations() if current else None
     if hit is not None:
