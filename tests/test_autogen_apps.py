@@ -226,6 +226,27 @@ def test_a_model_added_before_migrate_make_stays_the_specs_to_create(
     ok(run(project, database_url, "manage.py", "makemigrations", "--check", "--dry-run"))
 
 
+def test_the_autogenerate_records_the_foreign_tables_its_spec_references(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The initial spec references ``auth_user``: the autogenerate writes
+    ``foreign_tables.json`` with it (as ``migrate make`` would), so the spec loads at once and
+    ``migrate check`` reports what is left to do (the emitted files, exit 1), not a spec
+    that cannot load (exit 2)."""
+    project = two_apps(tmp_path, LISTED)
+    dualorm = ("-m", "dualorm")
+    new = (*dualorm, "migrate", "new", "initial", "--autogenerate", "--from", "django")
+    out = ok(run(project, database_url, *new))
+    assert "wrote migrations/foreign_tables.json" in out, out
+    assert ("public", "auth_user") in read_snapshot(project / "migrations")
+    check = run(project, database_url, *dualorm, "migrate", "check", "--json")
+    assert check.returncode == 1, check.stdout + check.stderr
+    stale = json.loads(check.stdout)["stale"]
+    assert stale and all("missing" in str(item) for item in stale), stale
+    made = ok(run(project, database_url, *dualorm, "migrate", "make"))
+    assert "foreign_tables.json" not in made, made
+
+
 def test_a_listed_app_with_makemigrations_files_stays_foreign(tmp_path: Path) -> None:
     """The shop as it is: ``catalog`` keeps the migration ``makemigrations`` wrote, so listing
     it in django_apps does not make it dualorm's; ``orders`` (the default app) is read."""

@@ -66,6 +66,9 @@ class Project:
     apps: dict[TableKey, str] = field(default_factory=dict)
     """The app of every table the models of another app dualorm manages than the default
     one create: a new one is created with ``app:``."""
+    unrecorded: frozenset[TableKey] = frozenset()
+    """Other owners' tables the models reference that ``foreign_tables.json`` lacks (read
+    from their owners): the autogenerate writes it (:func:`dualorm.spec.make.record_foreign`)."""
 
 
 def sqlalchemy_models(config: Config, cache: bool = True) -> tuple[Schema, set[TableKey]]:
@@ -232,7 +235,7 @@ def read_project(
         have = _added(have, _foreign_tables(config, missing, set(have.keys()) | scope))
     default = config.default_app if apps is not None else None
     managed = {key: app for key, app in (apps or {}).items() if app in read and app != default}
-    return Project(models, have, migrations, scope, ownership, managed)
+    return Project(models, have, migrations, scope, ownership, managed, frozenset(missing))
 
 
 def _foreign_targets(
@@ -269,11 +272,14 @@ class Generated:
     change: Change
     paths: tuple[Path, ...] = ()
     """Every spec written: one, or several in a row for a large initial model set."""
+    snapshot: Path | None = None
+    """``foreign_tables.json``, when written too (it lacked a table the specs reference)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": None if self.path is None else str(self.path),
             "paths": [str(p) for p in self.paths],
+            "snapshot": None if self.snapshot is None else str(self.snapshot),
             "id": self.migration_id,
             "source": self.change.source,
             "operations": [op.describe() for op in self.change.operations],
@@ -361,10 +367,12 @@ def autogenerate(
     first = next_id(config.migrations_path, name)
     number, _, slug = first.partition("_")
     deps = sorted(MigrationGraph({m.id: m.dependencies for m in project.migrations}).leaf_nodes())
-    chunks = _chunks(change.operations)
-    files: list[tuple[Path, str]] = []
     # Writing specs needs the spec writer; `check` never loads it.
+    from dualorm.autogen.write import chunks as split
     from dualorm.autogen.write import spec_mapping
+
+    chunks = split(change.operations)
+    files: list[tuple[Path, str]] = []
 
     state = project.have
     for n, ops in enumerate(chunks):
@@ -381,41 +389,24 @@ def autogenerate(
         state = _verify(text, spec_id, state, ops)
         files.append((config.migrations_path / f"{spec_id}.yaml", text))
         deps = [spec_id]
+    snapshot = _write(config, files, project)
+    return Generated(files[0][0], first, change, tuple(p for p, _ in files), snapshot)
+
+
+def _write(config: Config, files: list[tuple[Path, str]], project: Project) -> Path | None:
+    """Write the specs (none over an existing file), then the foreign-table snapshot when
+    they reference a table it lacks; return the snapshot's path when written."""
     for path, _ in files:
         if path.exists():
             raise SafetyError(f"{path} exists already; it is not overwritten")
     config.migrations_path.mkdir(parents=True, exist_ok=True)
     for path, text in files:
         path.write_text(text, encoding="utf-8")
-    return Generated(files[0][0], first, change, tuple(p for p, _ in files))
+    if not project.unrecorded:
+        return None
+    from dualorm.spec.make import record_foreign  # the emitters' module: only here
 
-
-def _nodes(value: Any) -> int:
-    """How many values the spec reader counts in ``value`` (keys, scalars, collections)."""
-    if isinstance(value, dict):
-        return 1 + sum(1 + _nodes(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return 1 + sum(_nodes(v) for v in value)
-    return 1
-
-
-def _chunks(ops: Sequence[Operation]) -> list[list[Operation]]:
-    """Split ``ops`` into consecutive groups that each fit well within a spec's value limit
-    (the initial spec of a large model set becomes several specs, run one after another)."""
-    from dualorm.autogen.write import spec_mapping
-    from dualorm.spec.reader import MAX_NODES
-
-    budget = MAX_NODES // 2
-    out: list[list[Operation]] = [[]]
-    used = 0
-    for op in ops:
-        size = _nodes(spec_mapping(op))
-        if out[-1] and used + size > budget:
-            out.append([])
-            used = 0
-        out[-1].append(op)
-        used += size
-    return out
+    return record_foreign(config)
 
 
 def _description(ops: Sequence[Operation]) -> str:

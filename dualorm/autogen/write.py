@@ -9,7 +9,7 @@ implied.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from dualorm.schema import EnumType, Table
@@ -46,8 +46,9 @@ from dualorm.spec.ops import (
     RenameTable,
     SetComment,
 )
+from dualorm.spec.reader import MAX_NODES
 
-__all__ = ["WRITERS", "spec_mapping"]
+__all__ = ["WRITERS", "chunks", "spec_mapping"]
 
 Mapping = dict[str, Any]
 
@@ -242,3 +243,28 @@ def _set_comment(op: SetComment) -> Mapping:
         out["column"] = op.column
     out["comment"] = op.to
     return {op.kind: out}
+
+
+def _nodes(value: Any) -> int:
+    """How many values the spec reader counts in ``value`` (keys, scalars, collections)."""
+    if isinstance(value, dict):
+        return 1 + sum(1 + _nodes(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return 1 + sum(_nodes(v) for v in value)
+    return 1
+
+
+def chunks(ops: Sequence[Operation]) -> list[list[Operation]]:
+    """Split ``ops`` into consecutive groups that each fit well within a spec's value limit
+    (the initial spec of a large model set becomes several specs, run one after another)."""
+    budget = MAX_NODES // 2
+    out: list[list[Operation]] = [[]]
+    used = 0
+    for op in ops:
+        size = _nodes(spec_mapping(op))
+        if out[-1] and used + size > budget:
+            out.append([])
+            used = 0
+        out[-1].append(op)
+        used += size
+    return out

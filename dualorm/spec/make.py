@@ -252,6 +252,24 @@ def outdated(config: Config, migrations: Sequence[Migration]) -> list[Artefact]:
     return [*_stale_snapshot(config, foreign), *stale(config, migrations, foreign)]
 
 
+def record_foreign(config: Config) -> Path | None:
+    """Write ``foreign_tables.json`` as :func:`make` would, when it does not hold what the
+    owners' models say now, and return its path (``None``: it was current).
+
+    For ``migrate new --autogenerate``, whose spec references a table another owner creates
+    that the snapshot lacks: every command loads that spec only against the snapshot, and
+    the emitted files wait for ``migrate make`` as before.
+    """
+    _setup(config)  # the foreign tables come from Django's app registry
+    created = created_tables(config.migrations_path)
+    foreign = collect(config, created, own_apps(config, created))
+    if not _stale_snapshot(config, foreign):
+        return None
+    path = snapshot_path(config.migrations_path)
+    path.write_text(render_snapshot(foreign), encoding="utf-8")
+    return path
+
+
 def own_apps(config: Config, created: Collection[TableKey]) -> frozenset[str]:
     """The Django apps dualorm writes every migration of, whose tables are never another
     owner's: of the default app, the apps of the tables the specs create and the apps

@@ -75,6 +75,11 @@ def _autogenerate(run: Invocation, config: Config) -> int:
             f"{candidate.flag}"
         )
     count = len(result.change.operations)
+    if result.snapshot is not None:
+        run.out(
+            f"wrote {shown(config, result.snapshot)} (the tables other owners create that "
+            "the spec references)"
+        )
     if len(result.paths) > 1:
         paths = ", ".join(str(shown(config, p)) for p in result.paths)
         run.out(f"created {paths} ({count} operation(s), one spec after another)")
