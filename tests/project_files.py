@@ -22,6 +22,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -241,3 +243,17 @@ def subprocess_env(project: Path, url: str, *, own_cache: bool = True) -> dict[s
     if own_cache:
         env["XDG_CACHE_HOME"] = str(project / ".xdg")
     return env
+
+
+def run_python(project: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python *args`` in ``project`` against ``url`` (:func:`subprocess_env`), its output
+    captured; a failure is the caller's to assert on."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=project,
+        env=subprocess_env(project, url),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
-from project_files import SHOP, copy_shop, subprocess_env
+from project_files import SHOP, copy_shop
+from project_files import run_python as run
 
 from dualorm.spec.foreign import read_snapshot
 
@@ -29,18 +29,6 @@ class Coupon(models.Model):
 LISTED = 'django_apps = ["admin", "auth", "contenttypes", "sessions", "taggit", "authtoken", '
 LISTED += '"catalog", "orders"]\n'
 """Every installed app with models: the contrib and third-party ones keep their migrations."""
-
-
-def run(project: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=project,
-        env=subprocess_env(project, url),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> str:

@@ -10,11 +10,11 @@ named as Django names it. Everything runs as a user runs it, in the project's di
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from project_files import copy_shop, subprocess_env, write_project
+from project_files import copy_shop, write_project
+from project_files import run_python as run
 
 WISHLIST = """\
 id: "0002_wishlist"
@@ -47,17 +47,6 @@ class Wishlist(models.Model):
 def project(tmp_path: Path) -> Path:
     """The shop, ``orders`` keeping its ``makemigrations`` file, and the wishlist spec."""
     return write_project(copy_shop(tmp_path), WISHLIST)
-
-
-def run(project: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=project,
-        env=subprocess_env(project, url),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def make(project: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -11,11 +11,11 @@ user runs it, ``python -m dualorm.cli`` and ``manage.py`` in the project's direc
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from project_files import SHOP, copy_shop, subprocess_env, write_project
+from project_files import SHOP, copy_shop, write_project
+from project_files import run_python as run
 
 from dualorm.db import connection
 from dualorm.testing import scratch_database
@@ -113,17 +113,6 @@ def project(tmp_path: Path) -> Path:
         (project / "orders/models.py").read_text() + GIFT_CARD
     )
     return write_project(project, SPEC)
-
-
-def run(project: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=project,
-        env=subprocess_env(project, url),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> str:
