@@ -150,6 +150,15 @@ class Codec:
             known = self._fields[name] = (cls, tuple(f.name for f in dataclasses.fields(cls)))
         return known
 
+    def _defaults(self, cls: type, names: tuple[str, ...], given: int) -> list[tuple[str, Any]]:
+        """The fields after the first ``given`` of ``cls`` with their plain defaults: a file
+        written before those fields were added (each with a default) still reads back."""
+        fields = dataclasses.fields(cls)
+        missing = fields[given:]
+        if len(names) < given or any(type(f.default) not in _PLAIN for f in missing):
+            raise ValueError(f"{cls.__qualname__}: {given} fields cached, {len(names)} known")
+        return [(f.name, f.default) for f in missing]
+
     def _name(self, cls: type) -> str:
         name = f"{cls.__module__}:{cls.__qualname__}"
         if self.classes().get(name) is not cls:
@@ -192,8 +201,12 @@ class Codec:
             cls, names = self._dataclass(value["c"])
             built: Any = object.__new__(cls)
             setattr_ = object.__setattr__
+            items = value["a"]
+            if len(items) != len(names):
+                for name, default in self._defaults(cls, names, len(items)):
+                    setattr_(built, name, default)
             # Plain values are most fields: set them without a call per value.
-            for name, item in zip(names, value["a"], strict=True):
+            for name, item in zip(names, items, strict=False):
                 # Frozen dataclasses: set the stored field values, as copy and pickle do.
                 setattr_(built, name, item if type(item) in _PLAIN else self.decode(item))
             return built

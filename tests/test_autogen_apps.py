@@ -283,3 +283,53 @@ def test_the_cached_models_follow_a_listed_app_s_migrations(tmp_path: Path) -> N
     found = missing()
     assert "catalog_product" in found
     assert not {name for name in found if name.startswith("orders_")}, found
+
+
+TAGS = '    tags = models.ManyToManyField(Tag, blank=True, related_name="products")\n'
+SA_TAGS = "    tags: Mapped[list[Tag]] = relationship(secondary=product_tags)\n"
+
+
+def test_a_removed_many_to_many_field_is_emitted_as_the_field_s_removal(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The autogenerate writes ``many_to_many:`` on the table ``Product.tags`` creates; once
+    the field is gone from the model, its ``drop_table`` is emitted as that field's
+    ``RemoveField`` (no model of the table is ever in Django's state), so makemigrations
+    stays clean and the history applies on a fresh database."""
+    project = two_apps(tmp_path, LISTED)
+    dualorm = ("-m", "dualorm")
+    new = (*dualorm, "migrate", "new")
+    ok(run(project, database_url, *new, "initial", "--autogenerate", "--from", "django"))
+    tables = created(project / "migrations" / "0001_initial.yaml")
+    fact = {"table": "catalog_product", "field": "tags"}
+    assert tables["catalog_product_tags"]["many_to_many"] == fact
+    assert all("many_to_many" not in t for n, t in tables.items() if n != "catalog_product_tags")
+    ok(run(project, database_url, *dualorm, "migrate", "make"))
+    initial = (project / "catalog" / "migrations" / "0001_initial.py").read_text()
+    assert "name='tags'" in initial and "name='CatalogProductTags'" not in initial
+
+    # The field goes from the model, and the table from the SQLAlchemy models (which map it
+    # too: a table one side still maps is not dropped).
+    models = project / "catalog" / "models.py"
+    assert TAGS in models.read_text()
+    models.write_text(models.read_text().replace(TAGS, ""))
+    mapped = project / "shop_sa" / "models.py"
+    text = mapped.read_text()
+    start, end = text.index("product_tags = Table("), text.index("class Product(Base):")
+    text = text[:start] + text[end:]
+    assert SA_TAGS in text
+    mapped.write_text(text.replace(SA_TAGS, ""))
+    ok(run(project, database_url, *new, "untag", "--autogenerate", "--from", "django"))
+    spec = yaml.safe_load((project / "migrations" / "0002_untag.yaml").read_text())
+    assert [next(iter(op)) for op in spec["operations"]] == ["drop_table"], spec
+    assert spec["operations"][0]["drop_table"]["name"] == "catalog_product_tags"
+    ok(run(project, database_url, *dualorm, "migrate", "make"))
+    emitted = (project / "catalog" / "migrations" / "0002_untag.py").read_text()
+    assert "migrations.RemoveField(" in emitted and "name='tags'" in emitted, emitted
+    assert "DeleteModel" not in emitted, emitted
+    ok(run(project, database_url, "manage.py", "makemigrations", "--check", "--dry-run"))
+
+    ok(run(project, database_url, "manage.py", "migrate", "auth"))
+    ok(run(project, database_url, *dualorm, "migrate", "up"))
+    ok(run(project, database_url, "manage.py", "migrate"))
+    assert "valid: 0 error(s)" in ok(run(project, database_url, *dualorm, "validate"))

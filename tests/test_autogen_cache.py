@@ -253,7 +253,7 @@ def test_a_cached_schema_is_the_schema_read_in_full(tmp_path: Path) -> None:
     full_django = django_source.load(["django_app"], config.django_settings)
     for _ in range(2):  # a miss that stores, then a hit
         sa, sa_tables = sqlalchemy_models(config)
-        django, apps, _read = django_models(config)
+        django, apps, _read, _through = django_models(config)
         assert config.state_dir.joinpath("cache", "models-sqlalchemy.json").is_file()
         for cached, full in ((sa, full_sa), (django, full_django)):
             # Equal, including what equality leaves out, and as fast to look up in.

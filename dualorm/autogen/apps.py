@@ -8,7 +8,8 @@ test ``migrate make`` uses, :func:`dualorm.spec.django_files.makemigrations_free
 models are the Django model set; every other installed app's tables (contrib, third-party,
 an app ``makemigrations`` migrates) stay another owner's. A new table of a managed app other
 than the default one is created with ``app: <label>`` (:func:`placed`), so ``migrate make``
-emits it into that app's migrations.
+emits it into that app's migrations. A new table a ``ManyToManyField`` of those models creates
+(its auto-created through model) is created with ``many_to_many:`` (:func:`placed`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from dualorm.autogen.plan import Change
 from dualorm.config import Config
 from dualorm.schema import TableKey
 from dualorm.spec.model import Migration
-from dualorm.spec.ops import CreateTable
+from dualorm.spec.ops import CreateTable, Operation
+from dualorm.spec.through import ManyToMany
 
 __all__ = ["managed_apps", "placed", "spec_apps"]
 
@@ -53,15 +55,29 @@ def managed_apps(config: Config, known: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted({*known, *listed}))
 
 
-def placed(change: Change, apps: Mapping[TableKey, str]) -> Change:
+def placed(
+    change: Change,
+    apps: Mapping[TableKey, str],
+    through: Mapping[TableKey, tuple[str, str]] | None = None,
+) -> Change:
     """``change`` with ``app:`` on each new table of ``apps`` (table to app: the tables the
-    models of the managed apps other than the default one create)."""
-    if not apps:
+    models of the managed apps other than the default one create) and ``many_to_many:`` on
+    each new table of ``through`` (table to its owner table and ``ManyToManyField``)."""
+    if not apps and not through:
         return change
-    operations = tuple(
-        replace(op, app=apps[op.definition.key])
-        if isinstance(op, CreateTable) and op.app is None and op.definition.key in apps
-        else op
-        for op in change.operations
+    return replace(
+        change, operations=tuple(_place(op, apps, through or {}) for op in change.operations)
     )
-    return replace(change, operations=operations)
+
+
+def _place(
+    op: Operation, apps: Mapping[TableKey, str], through: Mapping[TableKey, tuple[str, str]]
+) -> Operation:
+    if not isinstance(op, CreateTable):
+        return op
+    key = op.definition.key
+    if op.app is None and key in apps:
+        op = replace(op, app=apps[key])
+    if op.many_to_many is None and key in through:
+        op = replace(op, many_to_many=ManyToMany(*through[key]))
+    return op

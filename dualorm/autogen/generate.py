@@ -69,6 +69,14 @@ class Project:
     unrecorded: frozenset[TableKey] = frozenset()
     """Other owners' tables the models reference that ``foreign_tables.json`` lacks (read
     from their owners): the autogenerate writes it (:func:`dualorm.spec.make.record_foreign`)."""
+    through: dict[TableKey, tuple[str, str]] = field(default_factory=dict)
+    """The owner table and field of each table of a managed app a ``ManyToManyField``
+    creates: a new one is created with ``many_to_many:``."""
+
+
+DjangoModels = tuple[Schema, dict[TableKey, str], tuple[str, ...], dict[TableKey, tuple[str, str]]]
+"""What :func:`django_models` reads: the model schema, the app of every installed table, the
+apps read, and ``{through table: (owner table, field)}``."""
 
 
 def sqlalchemy_models(config: Config, cache: bool = True) -> tuple[Schema, set[TableKey]]:
@@ -97,9 +105,10 @@ def sqlalchemy_models(config: Config, cache: bool = True) -> tuple[Schema, set[T
 
 def django_models(
     config: Config, cache: bool = True, known: Sequence[str] | None = None
-) -> tuple[Schema, dict[TableKey, str], tuple[str, ...]]:
+) -> DjangoModels:
     """The models of the Django apps dualorm manages as a ``Schema``, the app of every table
-    an installed app creates, and the apps read (cached as :func:`sqlalchemy_models` is).
+    an installed app creates, the apps read, and the owner table and field of each of their
+    tables a ``ManyToManyField`` creates (cached as :func:`sqlalchemy_models` is).
 
     ``known`` are the default app and the apps the specs place tables in
     (:func:`dualorm.autogen.apps.spec_apps`; ``None``: the default app alone); the apps of
@@ -108,18 +117,20 @@ def django_models(
     """
     wanted = tuple(known) if known is not None else (config.default_app,)
 
-    def read() -> tuple[Schema, dict[TableKey, str], tuple[str, ...]]:
+    def read() -> DjangoModels:
         from dualorm.autogen.apps import managed_apps
         from dualorm.sources import django as django_source
 
         owners = django_source.table_apps(config.django_settings)
         labels = managed_apps(config, wanted)
         models = django_source.load(list(labels), config.django_settings)
-        return models, owners, labels
+        through = django_source.through_tables(list(labels), config.django_settings)
+        return models, owners, labels, through
 
-    def decode(data: Any) -> tuple[Schema, dict[TableKey, str], tuple[str, ...]]:
+    def decode(data: Any) -> DjangoModels:
         owners = {(str(a), str(b)): str(app) for a, b, app in data[1]}
-        return schema_from(data[0]), owners, tuple(str(app) for app in data[2])
+        through = {(str(a), str(b)): (str(t), str(f)) for a, b, t, f in data[3]}
+        return schema_from(data[0]), owners, tuple(str(app) for app in data[2]), through
 
     return cached(
         config,
@@ -129,6 +140,7 @@ def django_models(
             schema_data(v[0]),
             sorted((*k, app) for k, app in v[1].items()),
             list(v[2]),
+            sorted((*k, *fact) for k, fact in v[3].items()),
         ],
         decode=decode,
         use=cache,
@@ -202,12 +214,13 @@ def read_project(
         models["sqlalchemy"] = sqlalchemy_models(config, cache)[0]
     apps: dict[TableKey, str] | None = None
     read: tuple[str, ...] = ()
+    through: dict[TableKey, tuple[str, str]] = {}
     django = config.has("django_settings") and config.has("django_app_label")
     if django and (owners or "django" in sources):
         from dualorm.autogen.apps import spec_apps
 
         known = spec_apps(migrations, config.default_app)
-        django_schema, apps, read = django_models(config, cache, known)
+        django_schema, apps, read, through = django_models(config, cache, known)
         if "django" in sources:
             models["django"] = django_schema
     elif "django" in sources:
@@ -235,7 +248,7 @@ def read_project(
         have = _added(have, _foreign_tables(config, missing, set(have.keys()) | scope))
     default = config.default_app if apps is not None else None
     managed = {key: app for key, app in (apps or {}).items() if app in read and app != default}
-    return Project(models, have, migrations, scope, ownership, managed, frozenset(missing))
+    return Project(models, have, migrations, scope, ownership, managed, frozenset(missing), through)
 
 
 def _foreign_targets(
@@ -322,6 +335,7 @@ def _plan(
                     ask=ask,
                 ),
                 project.apps,
+                project.through,
             )
             for name in chosen
         }

@@ -101,6 +101,10 @@ def _create(op: CreateTable) -> Mapping:
     mapping = create_table_mapping(op.definition, list(op.definition.foreign_keys))
     if op.app is not None:
         mapping[op.kind]["app"] = op.app  # the Django app whose migrations create it
+    if op.many_to_many is not None:
+        # The ManyToManyField that creates it in Django (its state holds no model of it).
+        fact = op.many_to_many
+        mapping[op.kind]["many_to_many"] = FlowMapping(table=fact.table, field=fact.field)
     return mapping
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection, models
+from django.db.backends.utils import truncate_name
 
 from dualorm.emit.django_target import (
     DjangoTarget,
@@ -21,14 +22,23 @@ from dualorm.emit.django_target import (
     field_name,
     hint_field,
     model_label,
+    model_name,
     single_fk,
 )
 from dualorm.pgnames import truncate_identifier
 from dualorm.pgtypes import ColumnType, canonical_type, parse_type
-from dualorm.schema import DEFAULT_SCHEMA, Column, FkAction, Table
+from dualorm.schema import DEFAULT_SCHEMA, Column, FkAction, Table, as_key
 from dualorm.sources.expression_text import bare_expression
+from dualorm.spec.through import ManyToMany
 
-__all__ = ["composite_pk", "field_for", "implied_names", "many_to_many", "table_fields"]
+__all__ = [
+    "composite_pk",
+    "field_for",
+    "implied_names",
+    "many_to_many",
+    "stated_many_to_many",
+    "table_fields",
+]
 
 _ON_DELETE = {
     FkAction.CASCADE: models.CASCADE,
@@ -242,6 +252,33 @@ def many_to_many(target: DjangoTarget, t: Table) -> tuple[Any, Any] | None:
                 continue
             if wanted == {"id", f.m2m_column_name(), f.m2m_reverse_name()}:
                 return model, f
+    return None
+
+
+def stated_many_to_many(target: DjangoTarget, t: Table, fact: ManyToMany) -> tuple[str, str, Any]:
+    """``(model name, field name, field)`` of the ``ManyToManyField`` a ``create_table`` says
+    creates ``t`` (``many_to_many``): the model's own field while it still creates ``t``, else
+    the conventional one (``db_table`` only where Django would name the table otherwise)."""
+    owner = as_key(fact.table)
+    model = target.models.get(owner[1])
+    found = None if model is None else _own_field(model, fact.field, t.name)
+    name = model_name(target, owner[1]).lower()
+    if found is not None:
+        return name, fact.field, found.clone()
+    others = [fk.ref_table for fk in t.foreign_keys if fk.ref_key != owner]
+    kwargs: dict[str, Any] = {"to": model_label(target, others[0] if others else owner[1])}
+    if t.name != truncate_name(f"{owner[1]}_{fact.field}", connection.ops.max_name_length()):
+        kwargs["db_table"] = t.name
+    return name, fact.field, models.ManyToManyField(**kwargs)
+
+
+def _own_field(model: Any, name: str, table: str) -> Any:
+    """The ``ManyToManyField`` ``name`` of ``model`` that creates ``table`` itself, or None."""
+    for f in model._meta.local_many_to_many:
+        meta = getattr(f.remote_field.through, "_meta", None)  # None: a lazy "app.Model"
+        auto = meta is not None and meta.auto_created
+        if f.name == name and auto and f.m2m_db_table() == table:
+            return f
     return None
 
 

@@ -18,6 +18,7 @@ from dualorm.emit.django_fields import (
     field_for,
     implied_names,
     many_to_many,
+    stated_many_to_many,
     table_fields,
 )
 from dualorm.emit.django_indexes import constraint_state, index_state
@@ -117,7 +118,10 @@ def _create_model(ctx: StateContext, t: Table) -> list[Triple]:
 @state_renderer.register(CreateTable)
 def _create_table(op: CreateTable, ctx: StateContext) -> list[Triple]:
     t = ctx.table(op.table)
-    owner = many_to_many(ctx.target, t)
+    if op.many_to_many is not None:
+        model, name, stated = stated_many_to_many(ctx.target, t, op.many_to_many)
+        return [(_M + "AddField", (), {"model_name": model, "name": name, "field": stated})]
+    owner = many_to_many(ctx.target, t)  # a spec without the fact: the models may still say
     if owner is not None:
         # The table a ManyToManyField creates itself: Django's state holds the field, not a
         # model of the table (makemigrations would delete such a model and add the field).
@@ -129,6 +133,11 @@ def _create_table(op: CreateTable, ctx: StateContext) -> list[Triple]:
 
 @state_renderer.register(DropTable)
 def _drop_table(op: DropTable, ctx: StateContext) -> list[Triple]:
+    fact = ctx.target.through.get(op.definition.name)
+    if fact is not None:
+        # The table its create_table says a ManyToManyField creates: the field goes.
+        names = {"model_name": _model(ctx, fact.table).lower(), "name": fact.field}
+        return [(_M + "RemoveField", (), names)]
     return [(_M + "DeleteModel", (), {"name": _model(ctx, op.definition.name)})]
 
 

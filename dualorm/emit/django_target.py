@@ -19,6 +19,7 @@ from django.apps import apps
 from django.db import models
 
 from dualorm.schema import DEFAULT_SCHEMA, ForeignKey, Table
+from dualorm.spec.through import ManyToMany
 
 __all__ = [
     "DjangoTarget",
@@ -54,6 +55,9 @@ class DjangoTarget:
     foreign: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
     owners: Mapping[str, str] = field(default_factory=dict)
     """The app of each table the specs create, where it is not ``app_label``."""
+    through: Mapping[str, ManyToMany] = field(default_factory=dict)
+    """The ``ManyToManyField`` that creates each table whose ``create_table`` says so
+    (``many_to_many``), kept after the table is dropped: the drop is that field's removal."""
 
 
 def model_hints(app_label: str) -> dict[str, type[models.Model]]:

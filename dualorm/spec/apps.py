@@ -13,12 +13,13 @@ apps exist and are the project's own.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dualorm.schema import TableKey, as_key
+from dualorm.schema import DEFAULT_SCHEMA, TableKey, as_key
 from dualorm.spec.model import Migration
 from dualorm.spec.ops import CreateTable, Operation, RenameTable
+from dualorm.spec.through import ManyToMany
 
 __all__ = ["AppOperations", "Placement", "assign", "spec_apps", "table_of"]
 
@@ -45,7 +46,10 @@ def _op_apps(
     for op in migration.operations:
         key = table_of(op)
         if isinstance(op, CreateTable):
-            owners[op.definition.key] = op.app or default_app
+            # The table a ManyToManyField creates is in the app of the field's model.
+            fact = op.many_to_many
+            owner = None if fact is None else owners.get(as_key(fact.table))
+            owners[op.definition.key] = op.app or owner or default_app
         app = None if key is None else owners.get(key, default_app)
         if isinstance(op, RenameTable) and key is not None:
             owners[(key[0], op.new_name)] = owners.pop(key, default_app)
@@ -71,6 +75,26 @@ class Placement:
 
     groups: tuple[AppOperations, ...]
     owners: Mapping[TableKey, str]
+    through: Mapping[TableKey, ManyToMany] = field(default_factory=dict)
+    """The ``ManyToManyField`` of each spec-created table its ``create_table`` says creates
+    it (``many_to_many``), kept after a drop: the emitter states that drop as the field's."""
+
+
+def _follow(op: Operation, through: dict[TableKey, ManyToMany]) -> None:
+    """Move ``through`` along ``op``: a created table's fact, renamed tables' names."""
+    if isinstance(op, CreateTable):
+        key = op.definition.key
+        through.pop(key, None)
+        if op.many_to_many is not None:
+            through[key] = op.many_to_many
+    elif isinstance(op, RenameTable):
+        old, new = as_key(op.table), (as_key(op.table)[0], op.new_name)
+        if old in through:
+            through[new] = through.pop(old)
+        for key, fact in through.items():
+            if as_key(fact.table) == old:
+                named = new[1] if new[0] == DEFAULT_SCHEMA else f"{new[0]}.{new[1]}"
+                through[key] = replace(fact, table=named)
 
 
 def assign(migrations: Sequence[Migration], default_app: str) -> dict[str, Placement]:
@@ -79,16 +103,19 @@ def assign(migrations: Sequence[Migration], default_app: str) -> dict[str, Place
     A spec without operations goes to ``default_app``.
     """
     owners: dict[TableKey, str] = {}
+    through: dict[TableKey, ManyToMany] = {}
     out: dict[str, Placement] = {}
     for m in migrations:
         apps = _fill(_op_apps(m, owners, default_app), default_app)
+        for op in m.operations:
+            _follow(op, through)
         groups: dict[str, list[int]] = {}
         for index, app in enumerate(apps):
             groups.setdefault(app, []).append(index)
         if not groups:
             groups[default_app] = []
         placed = tuple(AppOperations(app, tuple(ix)) for app, ix in groups.items())
-        out[m.id] = Placement(placed, dict(owners))
+        out[m.id] = Placement(placed, dict(owners), dict(through))
     return out
 
 

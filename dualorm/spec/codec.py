@@ -22,6 +22,7 @@ MODULES = (
     "dualorm.spec.operation",
     "dualorm.spec.ops",
     "dualorm.spec.constraint_ops",
+    "dualorm.spec.through",
     "dualorm.spec.type_ops",
 )
 

@@ -155,8 +155,10 @@ def render_all(
     in_app = {(f.app, f.migration_id) for f in planned}
     for f in planned:
         m = by_id[f.migration_id]
-        owners = {key[1]: app for key, app in placements[m.id].owners.items()}
-        target = DjangoTarget(f.app, hints, labels, owners)
+        placement = placements[m.id]
+        owners = {key[1]: app for key, app in placement.owners.items()}
+        through = {key[1]: fact for key, fact in placement.through.items()}
+        target = DjangoTarget(f.app, hints, labels, owners, through)
         replaces = tuple(r for r in m.replaces if (f.app, r) in in_app)
         layout = Layout(f.indexes, f.dependencies, f.recorded, f.initial, f.foreign, replaces)
         text = render_migration(

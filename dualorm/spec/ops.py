@@ -61,6 +61,7 @@ from dualorm.spec.operation import (
     require_table,
 )
 from dualorm.spec.sqltext import expression_identifiers, rename_identifier
+from dualorm.spec.through import ManyToMany
 from dualorm.spec.type_ops import (
     AddEnumValue,
     CreateEnum,
@@ -137,11 +138,13 @@ class CreateTable(_WholeTable, Operation, kind="create_table"):
     """Create a table with its columns, keys, constraints and indexes.
 
     ``app`` is the Django app label whose migrations create it (``None``: the project's
-    ``default_app``); it changes nothing in the schema.
+    ``default_app``); ``many_to_many``, the ``ManyToManyField`` that creates it in Django
+    (:mod:`dualorm.spec.through`). Neither changes anything in the schema.
     """
 
     definition: Table
     app: str | None = None
+    many_to_many: ManyToMany | None = None
     category: ClassVar[Category] = Category.ADDITION
 
     def apply(self, schema: Schema) -> Schema:
@@ -587,11 +590,8 @@ class DropIndex(Operation, kind="drop_index"):
 
 
 def operation_kinds() -> Mapping[str, type[Operation]]:
-    """Return every operation class by the name a spec writes it with (``create_table`` ...).
-
-    This is the registry the classes fill as they are defined (``kind=`` on the class); the
-    spec reader maps a spec's operation keys through it and nothing keeps a second list.
-    """
+    """Return every operation class by the name a spec writes it with (``create_table`` ...):
+    the registry the classes fill as they are defined (``kind=``), the only such list."""
     return MappingProxyType(KINDS)
 
 

@@ -7,7 +7,17 @@ from typing import Any
 
 import yaml
 
-from dualorm.schema import Column, ForeignKey, PrimaryKey, Schema, UniqueConstraint, as_key, table
+from dualorm.schema import (
+    DEFAULT_SCHEMA,
+    Column,
+    ForeignKey,
+    PrimaryKey,
+    Schema,
+    Table,
+    UniqueConstraint,
+    as_key,
+    table,
+)
 from dualorm.spec.builder_registry import builder, enum_names, name_of, table_of
 from dualorm.spec.object_reader import (
     COLUMN_FIELDS,
@@ -33,12 +43,23 @@ from dualorm.spec.ops import (
     RenameTable,
 )
 from dualorm.spec.reader import Fields, Reader, plain
+from dualorm.spec.through import ManyToMany, shape_problem
 
 
 @builder(
     CreateTable,
     ("name", "columns"),
-    ("schema", "comment", "primary_key", "uniques", "checks", "foreign_keys", "indexes", "app"),
+    (
+        "schema",
+        "comment",
+        "primary_key",
+        "uniques",
+        "checks",
+        "foreign_keys",
+        "indexes",
+        "app",
+        "many_to_many",
+    ),
 )
 def _create_table(reader: Reader, f: Fields, schema: Schema, what: str) -> Operation:
     name = name_of(reader, f)
@@ -93,7 +114,7 @@ def _create_table(reader: Reader, f: Fields, schema: Schema, what: str) -> Opera
         comment=reader.optional_string(f, "comment", what),
     )
     _check_constraint_columns(reader, f, name, columns, uniques, fks, primary_key)
-    return CreateTable(created, _app_label(reader, f))
+    return CreateTable(created, _app_label(reader, f), _many_to_many(reader, f, schema, created))
 
 
 def _check_constraint_columns(
@@ -129,6 +150,33 @@ def _app_label(reader: Reader, f: Fields) -> str | None:
     if not value.isidentifier():
         raise reader.error(node, f"app {value!r} is not a Django app label (an identifier)")
     return value
+
+
+def _many_to_many(reader: Reader, f: Fields, schema: Schema, created: Table) -> ManyToMany | None:
+    """The ``many_to_many`` a created table states (the ``ManyToManyField`` that creates it in
+    Django), refused unless its owner table exists and the table has Django's shape."""
+    node = f.get("many_to_many")
+    if node is None:
+        return None
+    fields = reader.fields(node, "many_to_many", ("table", "field"))
+    owner = as_key(reader.name(fields.entries["table"], "many_to_many.table"))
+    fact = ManyToMany(
+        owner[1] if owner[0] == DEFAULT_SCHEMA else f"{owner[0]}.{owner[1]}",
+        reader.name(fields.entries["field"], "many_to_many.field"),
+    )
+    if schema.get(fact.table) is None:
+        raise reader.error(
+            fields.entries["table"],
+            f"many_to_many: table {fact.table} does not exist at this point",
+        )
+    problem = shape_problem(created, fact, schema)
+    if problem is not None:
+        raise reader.error(
+            node,
+            f"many_to_many: {created.qualified_name} is not the table Django creates for the "
+            f"ManyToManyField {fact.field} of {fact.table}: {problem}",
+        )
+    return fact
 
 
 _EMPTY = yaml.SequenceNode("tag:yaml.org,2002:seq", [])
