@@ -333,3 +333,22 @@ def test_a_removed_many_to_many_field_is_emitted_as_the_field_s_removal(
     ok(run(project, database_url, *dualorm, "migrate", "up"))
     ok(run(project, database_url, "manage.py", "migrate"))
     assert "valid: 0 error(s)" in ok(run(project, database_url, *dualorm, "validate"))
+
+
+def test_the_table_of_a_many_to_many_field_stays_in_its_model_s_app(
+    tmp_path: Path, database_url: str
+) -> None:
+    """``migrate make`` refuses (exit 2, file:line) an ``app:`` on the table of a
+    ``ManyToManyField`` other than the app of the field's model."""
+    project = two_apps(tmp_path, LISTED)
+    dualorm = ("-m", "dualorm")
+    new = (*dualorm, "migrate", "new", "initial", "--autogenerate", "--from", "django")
+    ok(run(project, database_url, *new))
+    spec = project / "migrations" / "0001_initial.yaml"
+    fact = "    many_to_many: {table: catalog_product, field: tags}\n"
+    assert fact in spec.read_text()
+    spec.write_text(spec.read_text().replace(fact, fact + "    app: orders\n"))
+    done = run(project, database_url, *dualorm, "migrate", "make")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "0001_initial.yaml:" in done.stderr, done.stderr
+    assert "is in that table's app catalog, not orders" in done.stderr, done.stderr

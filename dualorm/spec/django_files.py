@@ -36,7 +36,7 @@ from typing import Any
 from dualorm.config import Config
 from dualorm.emit.pyformat import read_header
 from dualorm.errors import ConfigError, SpecError
-from dualorm.schema import ForeignKey, TableKey
+from dualorm.schema import ForeignKey, TableKey, as_key
 from dualorm.spec.apps import AppOperations, Placement, assign
 from dualorm.spec.foreign import ForeignTable, render_snapshot
 from dualorm.spec.model import Migration
@@ -136,6 +136,31 @@ def _check_apps(config: Config, migrations: Sequence[Migration], own: Mapping[st
                     *where,
                     f"{op.describe()}: table {op.definition.name} is declared by the models of app "
                     f"{model_app}, but would go to app {app}; give it `app: {model_app}`",
+                )
+    _check_through_apps(migrations, config.default_app)
+
+
+def _check_through_apps(migrations: Sequence[Migration], default_app: str) -> None:
+    """Refuse the table of a ``ManyToManyField`` (``many_to_many``) whose ``app:`` is not the
+    app of the field's model: Django creates it in that app's migrations, with the field."""
+    if not any(
+        isinstance(op, CreateTable) and op.many_to_many for m in migrations for op in m.operations
+    ):
+        return
+    placements = assign(migrations, default_app)
+    for m in migrations:
+        for op in m.operations:
+            if not isinstance(op, CreateTable) or op.many_to_many is None or op.app is None:
+                continue
+            fact = op.many_to_many
+            owner_app = placements[m.id].owners.get(as_key(fact.table), default_app)
+            if op.app != owner_app:
+                raise SpecError(
+                    str(m.path or m.id),
+                    op.line,
+                    f"{op.describe()}: the table of ManyToManyField {fact.field} of "
+                    f"{fact.table} is in that table's app {owner_app}, not {op.app}; give it "
+                    f"`app: {owner_app}` or leave app out",
                 )
 
 
