@@ -75,7 +75,7 @@ DEFERRED_IMPORTS: dict[str, str] = {
     ),
     "dualorm.models_render.foreign": (
         "start-up time: the differ (dualorm.diff, about 10 ms) loads only when a rendered "
-        "table references a foreign table, Django only for --orm django then"
+        "table references a foreign table"
     ),
     "dualorm.runner.plan": (
         "start-up time: migrate status imports it (through api); sources.sqlalchemy loads "

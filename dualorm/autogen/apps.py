@@ -43,15 +43,9 @@ def managed_apps(config: Config, known: Sequence[str]) -> tuple[str, ...]:
     if config.django_apps is None:
         return tuple(known)
     # Imported here: the emitters' app checks, needed only where django_apps lists apps.
-    from dualorm.spec.django_files import Headers, makemigrations_free, project_apps
+    from dualorm.spec.django_files import dualorm_apps
 
-    own = project_apps(config)
-    headers = Headers()
-    listed = [
-        label
-        for label in config.django_apps
-        if label not in known and label in own and makemigrations_free([label], headers)
-    ]
+    listed = dualorm_apps(config, (label for label in config.django_apps if label not in known))
     return tuple(sorted({*known, *listed}))
 
 

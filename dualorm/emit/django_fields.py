@@ -239,19 +239,15 @@ def implied_names(target: DjangoTarget, t: Table) -> frozenset[str]:
     return frozenset(names)
 
 
-def many_to_many(target: DjangoTarget, t: Table) -> tuple[Any, Any] | None:
-    """The ``(model, field)`` whose ``ManyToManyField`` creates ``t`` itself (its
-    auto-created table, with exactly the columns Django gives it), or None."""
+def many_to_many(target: DjangoTarget, t: Table) -> ManyToMany | None:
+    """The ``ManyToManyField`` of the models that creates ``t`` itself (its auto-created
+    table, with exactly the columns Django gives it), or None: for a spec that does not say
+    so (``many_to_many``)."""
     wanted = {c.name for c in t.columns}
-    for model in target.models.values():
+    for table, model in target.models.items():
         for f in model._meta.local_many_to_many:
-            through = f.remote_field.through
-            if not (isinstance(through, type) and through._meta.auto_created):
-                continue
-            if f.m2m_db_table() != t.name:
-                continue
-            if wanted == {"id", f.m2m_column_name(), f.m2m_reverse_name()}:
-                return model, f
+            if _creates(f, t.name) and wanted == {"id", f.m2m_column_name(), f.m2m_reverse_name()}:
+                return ManyToMany(table, f.name)
     return None
 
 
@@ -274,12 +270,16 @@ def stated_many_to_many(target: DjangoTarget, t: Table, fact: ManyToMany) -> tup
 
 def _own_field(model: Any, name: str, table: str) -> Any:
     """The ``ManyToManyField`` ``name`` of ``model`` that creates ``table`` itself, or None."""
-    for f in model._meta.local_many_to_many:
-        meta = getattr(f.remote_field.through, "_meta", None)  # None: a lazy "app.Model"
-        auto = meta is not None and meta.auto_created
-        if f.name == name and auto and f.m2m_db_table() == table:
-            return f
-    return None
+    return next(
+        (f for f in model._meta.local_many_to_many if f.name == name and _creates(f, table)),
+        None,
+    )
+
+
+def _creates(f: Any, table: str) -> bool:
+    """Whether the ``ManyToManyField`` ``f`` creates ``table`` itself (its auto-created model)."""
+    meta = getattr(f.remote_field.through, "_meta", None)  # None: a lazy "app.Model"
+    return meta is not None and bool(meta.auto_created) and f.m2m_db_table() == table
 
 
 def composite_pk(target: DjangoTarget, t: Table) -> tuple[str, Any] | None:

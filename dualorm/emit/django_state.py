@@ -118,16 +118,13 @@ def _create_model(ctx: StateContext, t: Table) -> list[Triple]:
 @state_renderer.register(CreateTable)
 def _create_table(op: CreateTable, ctx: StateContext) -> list[Triple]:
     t = ctx.table(op.table)
-    if op.many_to_many is not None:
-        model, name, stated = stated_many_to_many(ctx.target, t, op.many_to_many)
+    # The table a ManyToManyField creates itself, as its spec says (else as the models say):
+    # Django's state holds the field, not a model of the table (makemigrations would delete
+    # such a model and add the field).
+    fact = op.many_to_many or many_to_many(ctx.target, t)
+    if fact is not None:
+        model, name, stated = stated_many_to_many(ctx.target, t, fact)
         return [(_M + "AddField", (), {"model_name": model, "name": name, "field": stated})]
-    owner = many_to_many(ctx.target, t)  # a spec without the fact: the models may still say
-    if owner is not None:
-        # The table a ManyToManyField creates itself: Django's state holds the field, not a
-        # model of the table (makemigrations would delete such a model and add the field).
-        model, f = owner
-        kwargs = {"model_name": model.__name__.lower(), "name": f.name, "field": f.clone()}
-        return [(_M + "AddField", (), kwargs)]
     return _create_model(ctx, t)
 
 

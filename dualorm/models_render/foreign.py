@@ -81,7 +81,8 @@ def django_targets(
     """The ``to`` of a ``ForeignKey`` to each foreign table ``chosen`` references, as Python:
     ``settings.AUTH_USER_MODEL`` for a swappable model (Django's own generated code writes
     it so), else the literal ``"app_label.ModelName"`` of the model that creates the table,
-    read from the app registry of ``settings_module``.
+    as the snapshot records them from the app registry of ``settings_module`` (the emitted
+    migrations point at the same model).
 
     Raises:
         UsageError: Django is not configured, or no installed model creates the table.
@@ -95,24 +96,14 @@ def django_targets(
             "can point at it only through the model that creates it; set django_settings in "
             "[tool.dualorm] so that it is found in the app registry"
         )
-    # Imported here: Django loads only for --orm django with a foreign table referenced.
-    from django.apps import apps
-
-    # Imported here: Django loads only for --orm django with a foreign table referenced.
-    from dualorm.sources.django import table_apps
-
-    owners = table_apps(settings_module)
     out = {}
     for key in keys:
-        app = owners.get(key)
-        models = [] if app is None else apps.get_app_config(app).get_models(True)
-        model = next((m for m in models if m._meta.db_table == key[1]), None)
-        if model is None:
+        table = foreign[key]
+        if table.model is None:
             raise UsageError(
-                f"table {key[1]} is created by {foreign[key].owned_by()}, but no model of an "
+                f"table {key[1]} is created by {table.owned_by()}, but no model of an "
                 f"installed app of {settings_module} creates it: install the app whose "
                 "models create it, or render the tables referencing it for SQLAlchemy"
             )
-        setting = apps.get_swappable_settings_name(model._meta.label)
-        out[key] = f"settings.{setting}" if setting else literal(model._meta.label)
+        out[key] = f"settings.{table.swappable}" if table.swappable else literal(table.model)
     return out

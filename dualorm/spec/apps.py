@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dualorm.schema import DEFAULT_SCHEMA, TableKey, as_key
+from dualorm.schema import TableKey, as_key
 from dualorm.spec.model import Migration
+from dualorm.spec.operation import label
 from dualorm.spec.ops import CreateTable, Operation, RenameTable
 from dualorm.spec.through import ManyToMany
 
@@ -93,8 +94,7 @@ def _follow(op: Operation, through: dict[TableKey, ManyToMany]) -> None:
             through[new] = through.pop(old)
         for key, fact in through.items():
             if as_key(fact.table) == old:
-                named = new[1] if new[0] == DEFAULT_SCHEMA else f"{new[0]}.{new[1]}"
-                through[key] = replace(fact, table=named)
+                through[key] = replace(fact, table=label(new))
 
 
 def assign(migrations: Sequence[Migration], default_app: str) -> dict[str, Placement]:

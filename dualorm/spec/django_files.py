@@ -27,7 +27,7 @@ import hashlib
 import importlib.util
 import inspect
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
@@ -47,6 +47,7 @@ __all__ = [
     "Headers",
     "Leaves",
     "declared_tables",
+    "dualorm_apps",
     "makemigrations_free",
     "migrations_dir",
     "orphans",
@@ -175,6 +176,14 @@ def declared_tables(app_label: str) -> set[str]:
         if meta.managed and not meta.proxy and not meta.abstract:
             found.add(meta.db_table)
     return found
+
+
+def dualorm_apps(config: Config, labels: Iterable[str]) -> frozenset[str]:
+    """The apps of ``labels`` that dualorm writes every migration of: the project's own
+    (:func:`project_apps`) whose migrations folder holds no ``makemigrations`` file
+    (:func:`makemigrations_free`). Django is set up."""
+    own, headers = project_apps(config), Headers()
+    return frozenset(app for app in labels if app in own and makemigrations_free([app], headers))
 
 
 def makemigrations_free(labels: Sequence[str], headers: Headers) -> bool:

@@ -29,6 +29,7 @@ from dualorm.spec.artefact import NO_LONGER_EMITTED, Artefact
 from dualorm.spec.cache import SpecCache
 from dualorm.spec.django_files import (
     Headers,
+    dualorm_apps,
     makemigrations_free,
     migrations_dir,
     orphans,
@@ -286,10 +287,7 @@ def own_apps(config: Config, created: Collection[TableKey]) -> frozenset[str]:
     owners = django_source.table_apps(config.django_settings)
     candidates = {config.default_app, *(owners[k] for k in created if k in owners)}
     candidates.update(config.django_apps or ())
-    own, headers = project_apps(config), Headers()
-    return frozenset(
-        app for app in candidates if app in own and makemigrations_free([app], headers)
-    )
+    return dualorm_apps(config, candidates)
 
 
 def _cache_dir(config: Config) -> Path:

@@ -8,7 +8,6 @@ from typing import Any
 import yaml
 
 from dualorm.schema import (
-    DEFAULT_SCHEMA,
     Column,
     ForeignKey,
     PrimaryKey,
@@ -29,6 +28,7 @@ from dualorm.spec.object_reader import (
     read_index,
     read_unique,
 )
+from dualorm.spec.operation import label
 from dualorm.spec.ops import (
     AddColumn,
     AlterColumn,
@@ -160,10 +160,7 @@ def _many_to_many(reader: Reader, f: Fields, schema: Schema, created: Table) -> 
         return None
     fields = reader.fields(node, "many_to_many", ("table", "field"))
     owner = as_key(reader.name(fields.entries["table"], "many_to_many.table"))
-    fact = ManyToMany(
-        owner[1] if owner[0] == DEFAULT_SCHEMA else f"{owner[0]}.{owner[1]}",
-        reader.name(fields.entries["field"], "many_to_many.field"),
-    )
+    fact = ManyToMany(label(owner), reader.name(fields.entries["field"], "many_to_many.field"))
     if schema.get(fact.table) is None:
         raise reader.error(
             fields.entries["table"],
